@@ -1,0 +1,38 @@
+"""Domain exceptions. Adapters translate SDK errors into these; the API and CLI map them to
+status codes and exit codes in one place each."""
+
+
+class SluiceError(Exception):
+    """Base class for every error Sluice raises on purpose."""
+
+
+class SpecError(SluiceError):
+    """A model spec cannot be read or does not validate. The message names the key."""
+
+
+class DataUnreadable(SluiceError):
+    """A data file cannot be read at all (missing, not UTF-8, not CSV)."""
+
+
+class ValidationFailed(SluiceError):
+    """Data was read but does not satisfy the spec; carries the validation report."""
+
+    def __init__(self, message: str, report: object | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class ParityFailed(SluiceError):
+    """The ONNX export does not reproduce the scikit-learn model's predictions."""
+
+
+class ExportFailed(SluiceError):
+    """skl2onnx could not convert the trained pipeline."""
+
+
+class GatesFailed(SluiceError):
+    """A challenger did not pass its promotion gates."""
+
+
+class ModelNotFound(SluiceError):
+    """No such model, version or production alias."""
