@@ -175,11 +175,14 @@ def parse_float(cell: str) -> float | None:
 
 
 def numeric_column(cells: list[str]) -> FloatArray:
-    """Cells as float64, NaN where missing or not a number (validation reports the latter first)."""
-    out = np.empty(len(cells), dtype=np.float64)
-    for i, cell in enumerate(cells):
-        value = parse_float(cell)
-        out[i] = math.nan if value is None else value
+    """Cells as float64, NaN where missing or not a finite number (validation reports the latter)."""
+    cleaned = ["nan" if c.strip() in MISSING_TOKENS else c for c in cells]
+    try:
+        out = np.asarray(cleaned, dtype=np.float64)  # fast path: every cell parses
+    except ValueError:
+        parsed = (parse_float(c) for c in cells)
+        out = np.array([math.nan if v is None else v for v in parsed], dtype=np.float64)
+    out[~np.isfinite(out)] = math.nan
     return out
 
 

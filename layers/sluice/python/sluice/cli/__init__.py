@@ -12,6 +12,8 @@ from importlib import import_module
 COMMAND_MODULES: tuple[str, ...] = (
     "validate",
     "train",
+    "example-data",
+    "drift",
 )
 
 Handler = Callable[[argparse.Namespace], int]
@@ -22,16 +24,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sluice", description="Serverless MLOps for tabular models.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
-        import_module(f"sluice.cli.{name}").register(subparsers)
+        import_module(f"sluice.cli.{name.replace('-', '_')}").register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
+    from sluice.cli.common import CommandError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.func
-    return handler(args)
+    try:
+        return handler(args)
+    except CommandError as exc:
+        print(f"sluice {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
 
 
 if __name__ == "__main__":  # pragma: no cover

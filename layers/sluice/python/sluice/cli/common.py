@@ -1,0 +1,57 @@
+"""What every subcommand shares: exit codes, reading a spec and a data file, printing results."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from sluice.errors import DataUnreadable, SpecError
+from sluice.spec import ModelSpec, load_spec
+from sluice.table import RawTable, read_csv
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # the input was read and judged: data invalid, drift found, model not servable
+EXIT_UNREADABLE = 2  # the input could not be read at all
+
+
+class CommandError(Exception):
+    """Stops a command with a message for stderr and an exit code (never a traceback)."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_UNREADABLE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def read_spec(path: Path) -> ModelSpec:
+    try:
+        return load_spec(path)
+    except SpecError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def read_data(path: Path) -> RawTable:
+    try:
+        return read_csv(path, str(path))
+    except DataUnreadable as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def print_json(document: Any) -> None:
+    """Exactly one JSON object on stdout."""
+    sys.stdout.write(json.dumps(document, indent=2, allow_nan=False) + "\n")
+
+
+def progress(message: str) -> None:
+    """Progress for people goes to stderr, so stdout stays machine-readable."""
+    print(f"sluice: {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,96 @@
+"""`sluice train --spec SPEC --data CSV --out DIR [--champion DIR] [--json]`: train, export to ONNX,
+prove parity, evaluate and (with a champion) apply the promotion gates."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from sluice.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    CommandError,
+    file_sha256,
+    print_json,
+    progress,
+    read_data,
+    read_spec,
+)
+from sluice.errors import ExportFailed, SpecError, ValidationFailed
+from sluice.runs import MODEL_FILE, train_and_evaluate, write_model_folder
+from sluice.validation import ValidationReport
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("train", help="train a model, export it to ONNX and evaluate it")
+    parser.add_argument("--spec", type=Path, required=True, help="model spec (YAML)")
+    parser.add_argument("--data", type=Path, required=True, help="training data (CSV)")
+    parser.add_argument("--out", type=Path, required=True, help="folder for model.onnx, card, evaluation")
+    parser.add_argument("--champion", type=Path, help="an earlier output folder to compare with")
+    parser.add_argument("--version", default="local", help="version recorded in the model (default: local)")
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    parser.set_defaults(func=run)
+
+
+def _champion_model(folder: Path | None) -> bytes | None:
+    if folder is None:
+        return None
+    path = folder / MODEL_FILE
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CommandError(f"--champion {folder}: no {MODEL_FILE} there ({exc.strerror})") from exc
+
+
+def run(args: argparse.Namespace) -> int:
+    spec = read_spec(args.spec)
+    table = read_data(args.data)
+    champion = _champion_model(args.champion)
+    try:
+        result = train_and_evaluate(
+            spec,
+            table,
+            dataset_sha256=file_sha256(args.data),
+            version=args.version,
+            champion_model=champion,
+            progress=progress,
+        )
+    except ValidationFailed as exc:
+        report = exc.report
+        assert isinstance(report, ValidationReport)
+        if args.json:
+            print_json({"model": spec.name, "servable": False, "validation": report.model_dump(mode="json")})
+        else:
+            print(report.to_text())
+        progress("not trained: the data does not match the spec")
+        return EXIT_FAILED
+    except SpecError as exc:
+        raise CommandError(str(exc)) from exc
+    except ExportFailed as exc:
+        raise CommandError(str(exc), EXIT_FAILED) from exc
+    written = write_model_folder(result, args.out)
+    if args.json:
+        print_json(result.summary())
+    else:
+        print(_human_summary(result.summary(), written))
+    if not result.servable:
+        progress(f"not servable: {result.parity.reason}")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _human_summary(summary: dict[str, Any], written: list[Path]) -> str:
+    metrics = ", ".join(f"{k}={v:.4f}" for k, v in summary["metrics"].items() if v is not None)
+    parity = summary["parity"]
+    gates = summary["gates"]
+    lines = [
+        f"{summary['model']} version {summary['version']}: {metrics}",
+        f"parity: max abs diff {parity['max_abs_diff']:.2e}, label agreement {parity['label_agreement']:.4f}"
+        f" → {'passed' if parity['passed'] else 'FAILED'}",
+        "gates: passed"
+        if gates["passed"]
+        else "gates: FAILED " + "; ".join(f"{f['gate']} {f['value']} (limit {f['limit']})" for f in gates["failed"]),
+        "wrote " + ", ".join(str(p) for p in written),
+    ]
+    return "\n".join(lines)
