@@ -36,3 +36,24 @@ class GatesFailed(SluiceError):
 
 class ModelNotFound(SluiceError):
     """No such model, version or production alias."""
+
+
+class PromotionConflict(SluiceError):
+    """The production alias moved since it was read: another promotion won the conditional write."""
+
+
+class ArtifactNotFound(SluiceError):
+    """An object the registry points to is missing from S3."""
+
+
+class ArtifactCorrupt(SluiceError):
+    """An artifact's bytes do not match the sha256 the registry recorded for it."""
+
+
+class StackError(SluiceError):
+    """An AWS call failed for a reason that is not the caller's input (throttling, permissions,
+    a missing resource); carries the service's error code."""
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code

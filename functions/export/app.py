@@ -1,0 +1,23 @@
+"""ExportFunction: exports the fitted pipeline to ONNX and proves parity on the holdout.
+
+A TrainAndPromote task: the event is {"action", "run", "execution_arn"}; the result is the run state.
+"""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from sluice import pipeline
+from sluice.observability import logger, metrics, tracer
+from sluice.records import TaskEvent
+from sluice.settings import PipelineSettings
+
+Settings = PipelineSettings
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    task = TaskEvent.model_validate(event)
+    logger.append_keys(model=task.run.model, version=task.run.version, action=task.action)
+    return pipeline.run_step(task, PipelineSettings()).model_dump(mode="json", exclude_none=True)

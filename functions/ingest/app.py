@@ -1,0 +1,41 @@
+"""IngestFunction: an upload to RawBucket (EventBridge "Object Created") → spec, dataset or quarantine."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from sluice import pipeline
+from sluice.observability import logger, metrics, tracer
+from sluice.settings import IngestSettings
+
+Settings = IngestSettings
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    settings = IngestSettings()
+    upload = pipeline.Upload.from_event(event)
+    # S3 delivers at least once: the same object version is processed once (content hashes and
+    # execution names make any later duplicate harmless too).
+    config = IdempotencyConfig(
+        event_key_jmespath="[bucket, key, version_id, etag]", expires_after_seconds=3600
+    )
+    config.register_lambda_context(context)
+
+    @idempotent_function(
+        data_keyword_argument="upload",
+        persistence_store=DynamoDBPersistenceLayer(table_name=settings.idempotency_table),
+        config=config,
+    )
+    def ingest_once(upload: dict[str, Any]) -> dict[str, Any]:
+        result = pipeline.ingest(pipeline.Upload.model_validate(upload), settings)
+        metrics.add_metric(name=f"Ingest_{result.status}", unit="Count", value=1)
+        return result.model_dump(mode="json")
+
+    return ingest_once(upload=upload.model_dump(mode="json"))

@@ -1,0 +1,144 @@
+"""S3: datasets, model artifacts, quarantine and reports. Objects are addressed by `s3://` URIs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from typing import IO, Any
+from urllib.parse import urlparse
+
+from botocore.exceptions import ClientError
+
+from sluice.adapters import aws_call, client, error_code
+from sluice.errors import ArtifactCorrupt, ArtifactNotFound
+from sluice.records import Artifact
+
+_MISSING = {"NoSuchKey", "404", "NotFound", "NoSuchBucket"}
+
+
+def s3_uri(bucket: str, key: str) -> str:
+    return f"s3://{bucket}/{key}"
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc or not parsed.path.lstrip("/"):
+        raise ValueError(f"not an s3:// object URI: {uri!r}")
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class HashingReader:
+    """A binary stream that hashes and counts the bytes read through it (S3 bodies are streamed)."""
+
+    def __init__(self, raw: IO[bytes] | Any) -> None:
+        self._raw = raw
+        self._hash = hashlib.sha256()
+        self.bytes_read = 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk: bytes = self._raw.read(size) if size is not None and size >= 0 else self._raw.read()
+        self._hash.update(chunk)
+        self.bytes_read += len(chunk)
+        return chunk
+
+    def readable(self) -> bool:
+        return True
+
+    def drain(self) -> None:
+        """Read what is left, so the hash covers the whole object."""
+        while self.read(1024 * 1024):
+            pass
+
+    @property
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+class ArtifactStore:
+    """One bucket's objects. Reads may address any bucket by URI; writes go to `bucket`."""
+
+    def __init__(self, bucket: str, s3: Any | None = None) -> None:
+        self.bucket = bucket
+        self._s3 = s3 or client("s3")
+
+    def uri(self, key: str) -> str:
+        return s3_uri(self.bucket, key)
+
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> Artifact:
+        with aws_call(f"put {self.uri(key)}"):
+            self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+        return Artifact(uri=self.uri(key), sha256=sha256_hex(data))
+
+    def put_json(self, key: str, obj: Any) -> Artifact:
+        body = json.dumps(obj, indent=2, sort_keys=True, default=str).encode()
+        return self.put_bytes(key, body, "application/json")
+
+    def get_bytes(self, uri: str, *, version_id: str | None = None) -> bytes:
+        body: bytes = self.open(uri, version_id=version_id).read()
+        return body
+
+    def get_verified(self, artifact: Artifact) -> bytes:
+        """The artifact's bytes, refusing them when their sha256 is not the recorded one."""
+        data = self.get_bytes(artifact.uri)
+        actual = sha256_hex(data)
+        if actual != artifact.sha256:
+            raise ArtifactCorrupt(
+                f"{artifact.uri}: sha256 is {actual}, the registry recorded {artifact.sha256}"
+            )
+        return data
+
+    def open(self, uri: str, *, version_id: str | None = None) -> Any:
+        """A streaming body (read in chunks; never loaded whole unless the caller reads it all)."""
+        bucket, key = split_uri(uri)
+        extra = {"VersionId": version_id} if version_id else {}
+        try:
+            return self._s3.get_object(Bucket=bucket, Key=key, **extra)["Body"]
+        except ClientError as exc:
+            if error_code(exc) in _MISSING:
+                raise ArtifactNotFound(f"{uri}: no such object") from exc
+            with aws_call(f"get {uri}"):
+                raise
+
+    def size(self, uri: str, *, version_id: str | None = None) -> int:
+        bucket, key = split_uri(uri)
+        extra = {"VersionId": version_id} if version_id else {}
+        try:
+            return int(self._s3.head_object(Bucket=bucket, Key=key, **extra)["ContentLength"])
+        except ClientError as exc:
+            if error_code(exc) in _MISSING:
+                raise ArtifactNotFound(f"{uri}: no such object") from exc
+            with aws_call(f"head {uri}"):
+                raise
+
+    def exists(self, uri: str) -> bool:
+        try:
+            self.size(uri)
+        except ArtifactNotFound:
+            return False
+        return True
+
+    def copy_in(self, source_uri: str, key: str, *, version_id: str | None = None) -> str:
+        """Server-side copy of an object (from any bucket) to `key` in this bucket."""
+        bucket, source_key = split_uri(source_uri)
+        source: dict[str, str] = {"Bucket": bucket, "Key": source_key}
+        if version_id:
+            source["VersionId"] = version_id
+        try:
+            self._s3.copy_object(Bucket=self.bucket, Key=key, CopySource=source)
+        except ClientError as exc:
+            if error_code(exc) in _MISSING:
+                raise ArtifactNotFound(f"{source_uri}: no such object") from exc
+            with aws_call(f"copy {source_uri} to {self.uri(key)}"):
+                raise
+        return self.uri(key)
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        with aws_call(f"list {self.uri(prefix)}"):
+            for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                for obj in page.get("Contents", []):
+                    yield str(obj["Key"])

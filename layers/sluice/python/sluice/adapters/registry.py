@@ -1,0 +1,394 @@
+"""The model registry on DynamoDB (one table, partition `MODEL#<name>`).
+
+Version numbers come from a per-model counter, allocated at the start of a run (idempotently per
+execution) so the ONNX metadata can carry the number; rejected and failed runs keep theirs. The
+production alias changes only through a transaction whose condition is the expected current version,
+and every decision writes its `EVENT#` item in the same transaction.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from sluice.adapters import aws_call, client, error_code
+from sluice.errors import ModelNotFound, PromotionConflict, StackError
+from sluice.records import (
+    Alias,
+    AuditEvent,
+    DatasetRecord,
+    EventType,
+    ModelVersion,
+    SpecRecord,
+    Trigger,
+    VersionStatus,
+    utc_now,
+)
+
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+META = "META"
+ALIAS = "ALIAS#production"
+_MAX_ALLOCATION_ATTEMPTS = 20
+
+
+def pk(model: str) -> str:
+    return f"MODEL#{model}"
+
+
+def version_sk(version: int) -> str:
+    return f"VERSION#{version:08d}"
+
+
+def new_event_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def _to_dynamo(value: Any) -> Any:
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, float):
+        return Decimal(repr(value)) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_dynamo(v) for v in value]
+    return value
+
+
+def serialize(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _SERIALIZER.serialize(_to_dynamo(v)) for k, v in item.items() if v is not None}
+
+
+def deserialize(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _from_dynamo(_DESERIALIZER.deserialize(v)) for k, v in item.items()}
+
+
+def _event_item(event: AuditEvent) -> dict[str, Any]:
+    return {"PK": pk(event.model), "SK": f"EVENT#{event.time}#{event.id}", **event.model_dump(mode="json")}
+
+
+class Registry:
+    def __init__(self, table: str, dynamodb: Any | None = None) -> None:
+        self.table = table
+        self._ddb = dynamodb or client("dynamodb")
+
+    # ------------------------------------------------------------------ low level
+    def _get(self, model: str, sk: str) -> dict[str, Any] | None:
+        with aws_call(f"get {pk(model)}/{sk} from {self.table}"):
+            response = self._ddb.get_item(
+                TableName=self.table, Key=serialize({"PK": pk(model), "SK": sk}), ConsistentRead=True
+            )
+        item = response.get("Item")
+        return deserialize(item) if item else None
+
+    def _put(self, item: dict[str, Any], condition: str | None = None) -> bool:
+        """Put an item; with a condition, False when the condition failed."""
+        kwargs: dict[str, Any] = {"TableName": self.table, "Item": serialize(item)}
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        try:
+            self._ddb.put_item(**kwargs)
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise StackError(f"put {item['PK']}/{item['SK']}: {exc}", code=error_code(exc)) from exc
+        return True
+
+    def _query(self, model: str, prefix: str, *, newest_first: bool = False) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+            "ExpressionAttributeValues": serialize({":pk": pk(model), ":prefix": prefix}),
+            "ScanIndexForward": not newest_first,
+            "ConsistentRead": True,
+        }
+        with aws_call(f"query {pk(model)}/{prefix}* in {self.table}"):
+            while True:
+                response = self._ddb.query(**kwargs)
+                items.extend(deserialize(i) for i in response.get("Items", []))
+                if "LastEvaluatedKey" not in response:
+                    return items
+                kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def _transact(self, items: list[dict[str, Any]]) -> list[str]:
+        """Run a transaction; returns [] on success or the cancellation reason codes."""
+        try:
+            self._ddb.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if error_code(exc) == "TransactionCanceledException":
+                reasons = exc.response.get("CancellationReasons") or []
+                codes = [str(r.get("Code", "")) for r in reasons]
+                return codes or ["ConditionalCheckFailed"]
+            raise StackError(f"transaction on {self.table}: {exc}", code=error_code(exc)) from exc
+        return []
+
+    # ------------------------------------------------------------------ models and specs
+    def list_models(self) -> list[dict[str, Any]]:
+        """The META item of every model (scan: registries hold few models)."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "FilterExpression": "SK = :meta",
+            "ExpressionAttributeValues": serialize({":meta": META}),
+        }
+        with aws_call(f"scan {self.table}"):
+            while True:
+                response = self._ddb.scan(**kwargs)
+                items.extend(deserialize(i) for i in response.get("Items", []))
+                if "LastEvaluatedKey" not in response:
+                    break
+                kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return sorted(items, key=lambda i: str(i.get("model", "")))
+
+    def model_meta(self, model: str) -> dict[str, Any] | None:
+        return self._get(model, META)
+
+    def register_spec(self, record: SpecRecord, event: AuditEvent) -> None:
+        """Store the spec by hash and make it the model's current spec."""
+        now = utc_now()
+        update = {
+            "Update": {
+                "TableName": self.table,
+                "Key": serialize({"PK": pk(record.model), "SK": META}),
+                "UpdateExpression": "SET model = :m, current_spec_sha256 = :sha, current_spec_uri = :uri, "
+                "updated_at = :now, created_at = if_not_exists(created_at, :now)",
+                "ExpressionAttributeValues": serialize(
+                    {":m": record.model, ":sha": record.sha256, ":uri": record.uri, ":now": now}
+                ),
+            }
+        }
+        spec_item = {"PK": pk(record.model), "SK": f"SPEC#{record.sha256}", **record.model_dump(mode="json")}
+        codes = self._transact(
+            [
+                {"Put": {"TableName": self.table, "Item": serialize(spec_item)}},
+                update,
+                {"Put": {"TableName": self.table, "Item": serialize(_event_item(event))}},
+            ]
+        )
+        if codes:
+            raise StackError(f"registering spec {record.sha256} of {record.model}: {codes}")
+
+    def current_spec(self, model: str) -> SpecRecord | None:
+        meta = self.model_meta(model)
+        if not meta or "current_spec_sha256" not in meta:
+            return None
+        item = self._get(model, f"SPEC#{meta['current_spec_sha256']}")
+        return SpecRecord.model_validate(item) if item else None
+
+    # ------------------------------------------------------------------ datasets
+    def put_dataset(self, record: DatasetRecord) -> bool:
+        """Record a dataset version; False when that content was already registered."""
+        item = {"PK": pk(record.model), "SK": f"DATASET#{record.sha256}", **record.model_dump(mode="json")}
+        return self._put(item, condition="attribute_not_exists(PK)")
+
+    def get_dataset(self, model: str, sha256: str) -> DatasetRecord | None:
+        item = self._get(model, f"DATASET#{sha256}")
+        return DatasetRecord.model_validate(item) if item else None
+
+    def list_datasets(self, model: str) -> list[DatasetRecord]:
+        return [DatasetRecord.model_validate(i) for i in self._query(model, "DATASET#")]
+
+    # ------------------------------------------------------------------ versions
+    def allocate_version(
+        self,
+        model: str,
+        run_id: str,
+        *,
+        trigger: Trigger,
+        execution_arn: str | None,
+        dataset_sha256: str,
+        dataset_uri: str,
+        spec_sha256: str,
+    ) -> int:
+        """The version number of run `run_id`: allocated once from the model's counter, then the same
+        number on every retry of the same run."""
+        for _ in range(_MAX_ALLOCATION_ATTEMPTS):
+            existing = self._get(model, f"RUN#{run_id}")
+            if existing:
+                return int(existing["version"])
+            meta = self.model_meta(model) or {}
+            current = int(meta.get("version_counter", 0))
+            version = current + 1
+            now = utc_now()
+            record = ModelVersion(
+                model=model,
+                version=version,
+                status=VersionStatus.TRAINING,
+                trigger=trigger,
+                created_at=now,
+                updated_at=now,
+                execution_arn=execution_arn,
+                dataset_sha256=dataset_sha256,
+                dataset_uri=dataset_uri,
+                spec_sha256=spec_sha256,
+            )
+            event = AuditEvent(
+                model=model,
+                type=EventType.VERSION_ALLOCATED,
+                id=new_event_id(),
+                version=version,
+                execution_arn=execution_arn,
+                trigger=trigger,
+                details={"dataset_sha256": dataset_sha256},
+            )
+            counter_condition = (
+                "attribute_not_exists(version_counter)" if current == 0 else "version_counter = :current"
+            )
+            values: dict[str, Any] = {":next": version, ":now": now, ":m": model}
+            if current:
+                values[":current"] = current
+            codes = self._transact(
+                [
+                    {
+                        "Update": {
+                            "TableName": self.table,
+                            "Key": serialize({"PK": pk(model), "SK": META}),
+                            "UpdateExpression": "SET version_counter = :next, updated_at = :now, model = :m",
+                            "ConditionExpression": counter_condition,
+                            "ExpressionAttributeValues": serialize(values),
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": serialize(
+                                {
+                                    "PK": pk(model),
+                                    "SK": f"RUN#{run_id}",
+                                    "version": version,
+                                    "created_at": now,
+                                }
+                            ),
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": serialize(self._version_item(record)),
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    },
+                    {"Put": {"TableName": self.table, "Item": serialize(_event_item(event))}},
+                ]
+            )
+            if not codes:
+                return version
+        raise StackError(f"could not allocate a version of {model} after {_MAX_ALLOCATION_ATTEMPTS} attempts")
+
+    @staticmethod
+    def _version_item(record: ModelVersion) -> dict[str, Any]:
+        return {"PK": pk(record.model), "SK": version_sk(record.version), **record.model_dump(mode="json")}
+
+    def get_version(self, model: str, version: int) -> ModelVersion:
+        item = self._get(model, version_sk(version))
+        if not item:
+            raise ModelNotFound(f"model {model!r} has no version {version}")
+        return ModelVersion.model_validate(item)
+
+    def list_versions(self, model: str) -> list[ModelVersion]:
+        return [ModelVersion.model_validate(i) for i in self._query(model, "VERSION#")]
+
+    def decide(self, record: ModelVersion, event: AuditEvent) -> None:
+        """Record a non-promotion decision (rejected, failed, candidate) with its audit event."""
+        item = self._version_item(record.model_copy(update={"updated_at": utc_now()}))
+        codes = self._transact(
+            [
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": serialize(item),
+                        "ConditionExpression": "attribute_not_exists(PK) OR #s <> :production",
+                        "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": serialize(
+                            {":production": VersionStatus.PRODUCTION.value}
+                        ),
+                    }
+                },
+                {"Put": {"TableName": self.table, "Item": serialize(_event_item(event))}},
+            ]
+        )
+        if codes:
+            raise PromotionConflict(f"{record.model} version {record.version} is in production already")
+
+    # ------------------------------------------------------------------ alias and promotion
+    def get_alias(self, model: str) -> Alias | None:
+        item = self._get(model, ALIAS)
+        return Alias.model_validate(item) if item else None
+
+    def promote(self, record: ModelVersion, *, expected: int | None, event: AuditEvent) -> None:
+        """Make `record` the production version if production is still `expected` (None: no production
+        version yet). The alias, both version items and the audit event change in one transaction;
+        PromotionConflict when the alias moved."""
+        now = utc_now()
+        new_item = self._version_item(
+            record.model_copy(update={"status": VersionStatus.PRODUCTION, "updated_at": now})
+        )
+        alias_item = {
+            "PK": pk(record.model),
+            "SK": ALIAS,
+            "model": record.model,
+            "name": "production",
+            "version": record.version,
+            "previous_version": expected,
+            "updated_at": now,
+        }
+        if expected is None:
+            alias_condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(PK)"}
+        else:
+            alias_condition = {
+                "ConditionExpression": "#v = :expected",
+                "ExpressionAttributeNames": {"#v": "version"},
+                "ExpressionAttributeValues": serialize({":expected": expected}),
+            }
+        items: list[dict[str, Any]] = [
+            {"Put": {"TableName": self.table, "Item": serialize(alias_item), **alias_condition}},
+            {"Put": {"TableName": self.table, "Item": serialize(new_item)}},
+            {"Put": {"TableName": self.table, "Item": serialize(_event_item(event))}},
+        ]
+        if expected is not None and expected != record.version:
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": serialize({"PK": pk(record.model), "SK": version_sk(expected)}),
+                        "UpdateExpression": "SET #s = :archived, updated_at = :now",
+                        "ConditionExpression": "attribute_exists(PK)",
+                        "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": serialize(
+                            {":archived": VersionStatus.ARCHIVED.value, ":now": now}
+                        ),
+                    }
+                }
+            )
+        codes = self._transact(items)
+        if codes:
+            current = self.get_alias(record.model)
+            raise PromotionConflict(
+                f"{record.model}: expected production version {expected}, "
+                f"found {current.version if current else None}; version {record.version} was not promoted"
+            )
+
+    # ------------------------------------------------------------------ audit
+    def append_event(self, event: AuditEvent) -> None:
+        self._put(_event_item(event))
+
+    def list_events(self, model: str) -> list[AuditEvent]:
+        return [AuditEvent.model_validate(i) for i in self._query(model, "EVENT#")]
