@@ -58,7 +58,10 @@ def library_versions() -> dict[str, str]:
 
 
 def _json_safe(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: v if isinstance(v, str | int | float | bool | type(None)) else repr(v) for k, v in sorted(params.items())}
+    return {
+        k: v if isinstance(v, str | int | float | bool | type(None)) else repr(v)
+        for k, v in sorted(params.items())
+    }
 
 
 def build_card(
@@ -91,6 +94,10 @@ def build_card(
     )
 
 
+def _number(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
 def render_card_html(card: ModelCard) -> str:
     """The card as a self-contained HTML page (inline SVG charts, no network needed)."""
     evaluation = card.evaluation
@@ -105,7 +112,7 @@ def render_card_html(card: ModelCard) -> str:
         f"<h1>{escape(card.model)} <span class='muted'>version {escape(card.version)}</span></h1>",
         f"<p class='muted'>{escape(card.task)} · {escape(card.algorithm)} · created {escape(card.created_at)}</p>",
         f"<div class='summary {'ok' if verdict_ok else 'bad'}'>{escape(verdict)}. "
-        f"Primary metric {escape(evaluation.metric.value)} = {primary if primary is None else f'{primary:.4f}'} "
+        f"Primary metric {escape(evaluation.metric.value)} = {_number(primary)} "
         f"on {evaluation.rows} holdout rows.</div>",
         "<h2>Metrics</h2>",
     ]
@@ -126,24 +133,38 @@ def render_card_html(card: ModelCard) -> str:
     sections.append(
         table(
             ["rows", "max abs difference", "tolerance", "label agreement", "passed"],
-            [[card.parity.rows, card.parity.max_abs_diff, card.parity.tolerance, card.parity.label_agreement, card.parity.passed]],
+            [
+                [
+                    card.parity.rows,
+                    card.parity.max_abs_diff,
+                    card.parity.tolerance,
+                    card.parity.label_agreement,
+                    card.parity.passed,
+                ]
+            ],
         )
     )
     if evaluation.confusion_matrix is not None:
         cm = evaluation.confusion_matrix
         sections.append("<h2>Confusion matrix</h2>" + heatmap(cm.labels, cm.labels, cm.matrix))
     if evaluation.groups:
-        sections.append(f"<h2>By {escape(card.evaluation.fairness.attribute if card.evaluation.fairness else 'group')}</h2>")
+        sections.append(
+            f"<h2>By {escape(card.evaluation.fairness.attribute if card.evaluation.fairness else 'group')}</h2>"
+        )
         sections.append(
             table(
                 ["group", "rows", evaluation.metric.value, "selection rate", "true positive rate"],
-                [[g, m.rows, m.metric, m.selection_rate, m.true_positive_rate] for g, m in evaluation.groups.items()],
+                [
+                    [g, m.rows, m.metric, m.selection_rate, m.true_positive_rate]
+                    for g, m in evaluation.groups.items()
+                ],
             )
         )
         if evaluation.fairness is not None:
+            fairness = evaluation.fairness
             sections.append(
-                f"<p>Demographic parity gap <b>{evaluation.fairness.demographic_parity_gap}</b>, "
-                f"equal opportunity gap <b>{evaluation.fairness.equal_opportunity_gap}</b>.</p>"
+                f"<p>Demographic parity gap <b>{_number(fairness.demographic_parity_gap)}</b>, "
+                f"equal opportunity gap <b>{_number(fairness.equal_opportunity_gap)}</b>.</p>"
             )
     if evaluation.importance:
         ranked = sorted(evaluation.importance.items(), key=lambda item: -item[1].mean)

@@ -37,7 +37,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     def cell(value: object) -> str:
         if isinstance(value, bool) or value is None:
             return f"<td>{escape(str(value if value is not None else '—'))}</td>"
-        if isinstance(value, int | float):
+        if isinstance(value, int):
+            return f"<td class='num'>{value:,}</td>"
+        if isinstance(value, float):
             return f"<td class='num'>{value:.4g}</td>"
         return f"<td>{escape(str(value))}</td>"
 
@@ -46,7 +48,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def horizontal_bars(items: Sequence[tuple[str, float]], *, width: int = 520, colour: str = REFERENCE_COLOUR) -> str:
+def horizontal_bars(
+    items: Sequence[tuple[str, float]], *, width: int = 520, colour: str = REFERENCE_COLOUR
+) -> str:
     """A labelled horizontal bar chart (e.g. feature importance); negative values draw left of zero."""
     if not items:
         return "<p class='muted'>nothing to chart</p>"
@@ -99,7 +103,10 @@ def paired_columns(
     ]
     for i in range(len(labels)):
         x = left + i * slot
-        for offset, share, colour in ((0.0, reference[i], REFERENCE_COLOUR), (bar, current[i], CURRENT_COLOUR)):
+        for offset, share, colour in (
+            (0.0, reference[i], REFERENCE_COLOUR),
+            (bar, current[i], CURRENT_COLOUR),
+        ):
             h = plot_h * share / top
             parts.append(
                 f"<rect x='{x + offset + 0.5:.1f}' y='{legend + plot_h - h:.1f}' width='{bar:.1f}' "
@@ -122,7 +129,8 @@ def heatmap(row_labels: Sequence[str], column_labels: Sequence[str], values: Seq
     rows = []
     for label, row in zip(row_labels, values, strict=True):
         cells = "".join(
-            f"<td class='num' style='background:rgba(76,120,168,{0.1 + 0.8 * v / top:.2f})'>{v}</td>" for v in row
+            f"<td class='num' style='background:rgba(76,120,168,{0.1 + 0.8 * v / top:.2f})'>{v}</td>"
+            for v in row
         )
         rows.append(f"<tr><th>{escape(label)}</th>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

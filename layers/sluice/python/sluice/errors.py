@@ -1,6 +1,13 @@
 """Domain exceptions. Adapters translate SDK errors into these; the API and CLI map them to
 status codes and exit codes in one place each."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sluice.validation import ValidationReport
+
 
 class SluiceError(Exception):
     """Base class for every error Sluice raises on purpose."""
@@ -17,7 +24,7 @@ class DataUnreadable(SluiceError):
 class ValidationFailed(SluiceError):
     """Data was read but does not satisfy the spec; carries the validation report."""
 
-    def __init__(self, message: str, report: object | None = None) -> None:
+    def __init__(self, message: str, report: ValidationReport) -> None:
         super().__init__(message)
         self.report = report
 

@@ -116,7 +116,9 @@ def _classes(model: OnnxModel, outputs: ModelOutputs) -> list[Any]:
     return list(range(outputs.probabilities.shape[1]))
 
 
-def score(task: Task, y: npt.NDArray[Any], outputs: ModelOutputs, classes: list[Any]) -> dict[str, float | None]:
+def score(
+    task: Task, y: npt.NDArray[Any], outputs: ModelOutputs, classes: list[Any]
+) -> dict[str, float | None]:
     """Task metrics for predictions against the truth."""
     if task is Task.REGRESSION:
         assert outputs.values is not None
@@ -195,7 +197,12 @@ def _groups(
 
 
 def _importance(
-    model: OnnxModel, feed: Feed, spec: ModelSpec, y: npt.NDArray[Any], classes: list[Any], baseline: float | None
+    model: OnnxModel,
+    feed: Feed,
+    spec: ModelSpec,
+    y: npt.NDArray[Any],
+    classes: list[Any],
+    baseline: float | None,
 ) -> dict[str, Importance]:
     """Permutation importance on the primary metric: how much worse the model gets when one feature's
     values are shuffled (positive = the feature matters)."""
@@ -239,7 +246,9 @@ def evaluate(onnx_model: bytes, spec: ModelSpec, holdout: RawTable, *, detailed:
     metrics = score(spec.task, y, outputs, classes)
     confusion = None
     if spec.task.is_classification and outputs.labels is not None:
-        matrix = skm.confusion_matrix(np.asarray(y).astype(np.asarray(classes).dtype), outputs.labels, labels=classes)
+        matrix = skm.confusion_matrix(
+            np.asarray(y).astype(np.asarray(classes).dtype), outputs.labels, labels=classes
+        )
         confusion = ConfusionMatrix(labels=[str(c) for c in classes], matrix=matrix.tolist())
     evaluation = Evaluation(
         task=spec.task,
@@ -278,11 +287,15 @@ def apply_gates(spec: ModelSpec, challenger: Evaluation, champion: Evaluation | 
         limit = gates.max_regression or 0.0
         regression = None
         if value is not None and champion_value is not None:
-            regression = (champion_value - value) if spec.metric.higher_is_better else (value - champion_value)
+            regression = (
+                (champion_value - value) if spec.metric.higher_is_better else (value - champion_value)
+            )
         check("max_regression", regression, limit, regression is not None and regression <= limit + 1e-12)
     if gates.max_fairness_gap is not None:
         gap = challenger.fairness.demographic_parity_gap if challenger.fairness else None
-        check("max_fairness_gap", gap, gates.max_fairness_gap, gap is not None and gap <= gates.max_fairness_gap)
+        check(
+            "max_fairness_gap", gap, gates.max_fairness_gap, gap is not None and gap <= gates.max_fairness_gap
+        )
     failed = [GateFailure(gate=c.gate, value=c.value, limit=c.limit) for c in checks if not c.passed]
     return GateResult(
         passed=not failed,

@@ -87,12 +87,16 @@ def bundled(name: str) -> RawTable:
     if name not in loaders:
         raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(loaders)}")
     bunch = loaders[name]()
-    columns = {snake_case(f): [f"{v:.6g}" for v in bunch.data[:, i]] for i, f in enumerate(bunch.feature_names)}
+    columns = {
+        snake_case(f): [f"{v:.6g}" for v in bunch.data[:, i]] for i, f in enumerate(bunch.feature_names)
+    }
     columns["target"] = [f"{v:g}" for v in bunch.target]
     return RawTable(source=name, header=list(columns), columns=columns)
 
 
-def example_table(name: str, *, rows: int = 5000, seed: int = 0, label_noise: float = 0.0, shift: float = 0.0) -> RawTable:
+def example_table(
+    name: str, *, rows: int = 5000, seed: int = 0, label_noise: float = 0.0, shift: float = 0.0
+) -> RawTable:
     """Any example dataset by name."""
     if name == "credit-risk":
         return credit_risk(rows, seed=seed, label_noise=label_noise, shift=shift)

@@ -64,7 +64,9 @@ class TrainingRun:
             "champion_metrics": self.champion.metrics if self.champion else None,
             "parity": self.parity.model_dump(mode="json"),
             "gates": self.gates.model_dump(mode="json"),
-            "fairness": self.evaluation.fairness.model_dump(mode="json") if self.evaluation.fairness else None,
+            "fairness": self.evaluation.fairness.model_dump(mode="json")
+            if self.evaluation.fairness
+            else None,
             "importance": {k: v.mean for k, v in self.evaluation.importance.items()},
             "latency_ms_single_row": self.evaluation.latency_ms_single_row,
             "model_size_bytes": self.evaluation.model_size_bytes,
@@ -94,7 +96,9 @@ def train_and_evaluate(
     if not validation.passed:
         raise ValidationFailed(f"{table.source}: data does not match the spec", validation)
     split = split_holdout(spec, table)
-    progress(f"training {spec.algorithm.name.value} on {split.train.n_rows} rows ({split.holdout.n_rows} held out)")
+    progress(
+        f"training {spec.algorithm.name.value} on {split.train.n_rows} rows ({split.holdout.n_rows} held out)"
+    )
     pipeline = fit_pipeline(spec, split.train)
     progress("exporting to ONNX and checking parity with scikit-learn")
     candidate = export_onnx(pipeline, spec, version=version)

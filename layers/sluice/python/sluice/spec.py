@@ -158,17 +158,23 @@ class ModelSpec(_Strict):
         if self.target in names:
             raise ValueError(f"target: '{self.target}' is also listed as a feature")
         if self.sensitive is not None and self.sensitive in (*names, self.target):
-            raise ValueError(f"sensitive: '{self.sensitive}' must be a column of its own, not a feature or the target")
+            raise ValueError(
+                f"sensitive: '{self.sensitive}' must be a column of its own, not a feature or the target"
+            )
         if self.task not in ALGORITHM_TASKS[self.algorithm.name]:
             allowed = sorted(a.value for a, tasks in ALGORITHM_TASKS.items() if self.task in tasks)
-            raise ValueError(f"algorithm.name: {self.algorithm.name.value} cannot do {self.task.value}; use one of {allowed}")
+            raise ValueError(
+                f"algorithm.name: {self.algorithm.name.value} cannot do {self.task.value}; use one of {allowed}"
+            )
         if self.metric.for_regression != (self.task is Task.REGRESSION):
             raise ValueError(f"metric: {self.metric.value} does not apply to a {self.task.value} task")
         if self.gates.max_metric is not None and self.metric.higher_is_better:
             raise ValueError(f"gates.max_metric: {self.metric.value} is higher-is-better; use min_metric")
         if self.gates.min_metric is not None and not self.metric.higher_is_better:
             raise ValueError(f"gates.min_metric: {self.metric.value} is lower-is-better; use max_metric")
-        if self.gates.max_fairness_gap is not None and (self.task is not Task.BINARY or self.sensitive is None):
+        if self.gates.max_fairness_gap is not None and (
+            self.task is not Task.BINARY or self.sensitive is None
+        ):
             raise ValueError("gates.max_fairness_gap: applies to binary tasks with a sensitive column")
         unknown_drift = sorted(set(self.drift.columns) - set(names))
         if unknown_drift:
@@ -222,7 +228,8 @@ def parse_spec(text: str, source: str = "spec.yaml") -> ModelSpec:
     try:
         return ModelSpec.model_validate(document)
     except ValidationError as exc:
-        features = document.get("features") if isinstance(document.get("features"), list) else []
+        raw_features = document.get("features")
+        features = raw_features if isinstance(raw_features, list) else []
         lines = []
         for error in exc.errors():
             key = _key_path(tuple(error["loc"]), features)

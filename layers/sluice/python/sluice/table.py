@@ -14,7 +14,7 @@ import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import numpy as np
 import numpy.typing as npt
@@ -72,7 +72,7 @@ def _text_lines(source: Path | IO[bytes], name: str) -> codecs.StreamReader:
     else:
         raw = source
     # utf-8-sig drops the BOM spreadsheet exports add; strict errors so bad bytes are reported.
-    return codecs.getreader("utf-8-sig")(raw, errors="strict")
+    return codecs.getreader("utf-8-sig")(raw, "strict")
 
 
 def read_csv(source: Path | IO[bytes], name: str | None = None) -> RawTable:

@@ -98,7 +98,9 @@ def target_array(spec: ModelSpec, table: RawTable) -> npt.NDArray[Any]:
 
 def model_matrix(spec: ModelSpec, table: RawTable) -> npt.NDArray[np.object_]:
     """The scikit-learn input for a table: one column per feature in spec order, as ONNX sees them."""
-    inputs = {f.name: "tensor(float)" if isinstance(f, NumericFeature) else "tensor(string)" for f in spec.features}
+    inputs = {
+        f.name: "tensor(float)" if isinstance(f, NumericFeature) else "tensor(string)" for f in spec.features
+    }
     return stacked_feed(feed_from_table(inputs, table), spec.feature_names)
 
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Literal
+from pathlib import Path
+from typing import IO, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
 
+from sluice.errors import DataUnreadable
 from sluice.spec import CategoricalFeature, ModelSpec, NumericFeature, Task
-from sluice.table import MISSING_TOKENS, RawTable, parse_float
+from sluice.table import MISSING_TOKENS, RawTable, parse_float, read_csv
 
 MAX_ROWS_LISTED = 5
 
@@ -67,7 +69,11 @@ class ValidationReport(BaseModel):
             where = f"column '{problem.column}'" if problem.column else "file"
             rows = ""
             if problem.rows:
-                more = f" and {problem.count - len(problem.rows)} more" if problem.count > len(problem.rows) else ""
+                more = (
+                    f" and {problem.count - len(problem.rows)} more"
+                    if problem.count > len(problem.rows)
+                    else ""
+                )
                 rows = f" rows {', '.join(map(str, problem.rows))}{more}"
             example = f" (e.g. {problem.example!r})" if problem.example is not None else ""
             lines.append(f"  {problem.severity.upper()} {where}: {problem.message}{rows}{example}")
@@ -164,24 +170,36 @@ def _check_numeric(feature: NumericFeature, cells: list[str], problems: list[Pro
     if invalid.any():
         problems.append(_problem(feature.name, "type", "not a number", _rows(invalid), cells))
     if not feature.nullable and missing.any():
-        problems.append(_problem(feature.name, "nullable", "missing value in a non-nullable column", _rows(missing), cells))
+        problems.append(
+            _problem(
+                feature.name, "nullable", "missing value in a non-nullable column", _rows(missing), cells
+            )
+        )
     with np.errstate(invalid="ignore"):
         if feature.min is not None:
             below = values < feature.min
             if below.any():
-                problems.append(_problem(feature.name, "range", f"below the minimum {feature.min:g}", _rows(below), cells))
+                problems.append(
+                    _problem(feature.name, "range", f"below the minimum {feature.min:g}", _rows(below), cells)
+                )
         if feature.max is not None:
             above = values > feature.max
             if above.any():
-                problems.append(_problem(feature.name, "range", f"above the maximum {feature.max:g}", _rows(above), cells))
+                problems.append(
+                    _problem(feature.name, "range", f"above the maximum {feature.max:g}", _rows(above), cells)
+                )
     return _profile_numeric(values, missing, "feature")
 
 
-def _check_categorical(feature: CategoricalFeature, cells: list[str], problems: list[Problem]) -> ColumnProfile:
+def _check_categorical(
+    feature: CategoricalFeature, cells: list[str], problems: list[Problem]
+) -> ColumnProfile:
     missing = _missing_mask(cells)
     allowed = set(feature.categories)
     unknown = np.fromiter(
-        (not m and c.strip() not in allowed for c, m in zip(cells, missing, strict=True)), dtype=bool, count=len(cells)
+        (not m and c.strip() not in allowed for c, m in zip(cells, missing, strict=True)),
+        dtype=bool,
+        count=len(cells),
     )
     if unknown.any():
         seen = sorted({cells[i].strip() for i in np.flatnonzero(unknown)})[:10]
@@ -195,7 +213,11 @@ def _check_categorical(feature: CategoricalFeature, cells: list[str], problems: 
             )
         )
     if not feature.nullable and missing.any():
-        problems.append(_problem(feature.name, "nullable", "missing value in a non-nullable column", _rows(missing), cells))
+        problems.append(
+            _problem(
+                feature.name, "nullable", "missing value in a non-nullable column", _rows(missing), cells
+            )
+        )
     return _profile_categorical(cells, missing, "feature", "categorical")
 
 
@@ -242,11 +264,17 @@ def validate_table(spec: ModelSpec, table: RawTable) -> ValidationReport:
         problems.append(Problem(column=name, check="columns", message="the header names this column twice"))
     missing_columns = [c for c in required if c not in table.columns]
     for name in missing_columns:
-        problems.append(Problem(column=name, check="columns", message="required column is missing from the header"))
+        problems.append(
+            Problem(column=name, check="columns", message="required column is missing from the header")
+        )
     for name in table.header:
         if name not in required:
             problems.append(
-                Problem(column=name, check="columns", message="column is not in the spec (not a feature, target or sensitive)")
+                Problem(
+                    column=name,
+                    check="columns",
+                    message="column is not in the spec (not a feature, target or sensitive)",
+                )
             )
     if table.n_rows == 0:
         problems.append(Problem(column=None, check="empty", message="the file has a header but no data rows"))
@@ -264,7 +292,9 @@ def validate_table(spec: ModelSpec, table: RawTable) -> ValidationReport:
             columns[spec.target] = _check_target(spec, table.columns[spec.target], problems)
         if spec.sensitive and spec.sensitive in table.columns:
             cells = table.columns[spec.sensitive]
-            columns[spec.sensitive] = _profile_categorical(cells, _missing_mask(cells), "sensitive", "categorical")
+            columns[spec.sensitive] = _profile_categorical(
+                cells, _missing_mask(cells), "sensitive", "categorical"
+            )
         first_seen: dict[tuple[str, ...], int] = {}
         duplicate_rows = []
         for row_number, row in enumerate(table.rows(), start=1):
@@ -295,3 +325,27 @@ def validate_table(spec: ModelSpec, table: RawTable) -> ValidationReport:
         problems=problems,
         warnings=warnings,
     )
+
+
+def validate_source(
+    spec: ModelSpec, source: Path | IO[bytes], name: str
+) -> tuple[ValidationReport, RawTable | None]:
+    """Read a CSV (streaming) and validate it. A file that is not CSV, not UTF-8 or empty gets a failed
+    report with a file-level problem instead of an exception; the table is None then."""
+    try:
+        table = read_csv(source, name)
+    except DataUnreadable as exc:
+        problem = Problem(column=None, check="format", message=str(exc).removeprefix(f"{name}: "))
+        report = ValidationReport(
+            source=name,
+            model=spec.name,
+            spec_sha256=spec.sha256,
+            passed=False,
+            n_rows=0,
+            n_columns=0,
+            columns={},
+            problems=[problem],
+            warnings=[],
+        )
+        return report, None
+    return validate_table(spec, table), table

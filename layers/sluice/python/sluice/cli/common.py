@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sluice.errors import DataUnreadable, SpecError
+from sluice.errors import SpecError
 from sluice.spec import ModelSpec, load_spec
-from sluice.table import RawTable, read_csv
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the input was read and judged: data invalid, drift found, model not servable
@@ -32,11 +31,16 @@ def read_spec(path: Path) -> ModelSpec:
         raise CommandError(str(exc)) from exc
 
 
-def read_data(path: Path) -> RawTable:
+def require_file(path: Path) -> Path:
+    """The path, if it names a readable file; otherwise stop with exit code 2."""
+    if not path.is_file():
+        raise CommandError(f"{path}: no such file")
     try:
-        return read_csv(path, str(path))
-    except DataUnreadable as exc:
-        raise CommandError(str(exc)) from exc
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise CommandError(f"{path}: cannot open file ({exc.strerror})") from exc
+    return path
 
 
 def file_sha256(path: Path) -> str:

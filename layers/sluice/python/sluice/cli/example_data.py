@@ -24,7 +24,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    table = example_table(args.name, rows=args.rows, seed=args.seed, label_noise=args.label_noise, shift=args.shift)
+    table = example_table(
+        args.name, rows=args.rows, seed=args.seed, label_noise=args.label_noise, shift=args.shift
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w", encoding="utf-8", newline="") as handle:
         write_csv(table, handle)

@@ -14,12 +14,12 @@ from sluice.cli.common import (
     file_sha256,
     print_json,
     progress,
-    read_data,
     read_spec,
+    require_file,
 )
 from sluice.errors import ExportFailed, SpecError, ValidationFailed
 from sluice.runs import MODEL_FILE, train_and_evaluate, write_model_folder
-from sluice.validation import ValidationReport
+from sluice.validation import ValidationReport, validate_source
 
 
 def register(subparsers: Any) -> None:
@@ -45,8 +45,10 @@ def _champion_model(folder: Path | None) -> bytes | None:
 
 def run(args: argparse.Namespace) -> int:
     spec = read_spec(args.spec)
-    table = read_data(args.data)
     champion = _champion_model(args.champion)
+    report, table = validate_source(spec, require_file(args.data), str(args.data))
+    if table is None:
+        return _not_trained(spec.name, report, args.json)
     try:
         result = train_and_evaluate(
             spec,
@@ -57,14 +59,7 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
         )
     except ValidationFailed as exc:
-        report = exc.report
-        assert isinstance(report, ValidationReport)
-        if args.json:
-            print_json({"model": spec.name, "servable": False, "validation": report.model_dump(mode="json")})
-        else:
-            print(report.to_text())
-        progress("not trained: the data does not match the spec")
-        return EXIT_FAILED
+        return _not_trained(spec.name, exc.report, args.json)
     except SpecError as exc:
         raise CommandError(str(exc)) from exc
     except ExportFailed as exc:
@@ -80,6 +75,15 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _not_trained(model: str, report: ValidationReport, as_json: bool) -> int:
+    if as_json:
+        print_json({"model": model, "servable": False, "validation": report.model_dump(mode="json")})
+    else:
+        print(report.to_text())
+    progress("not trained: the data does not match the spec")
+    return EXIT_FAILED
+
+
 def _human_summary(summary: dict[str, Any], written: list[Path]) -> str:
     metrics = ", ".join(f"{k}={v:.4f}" for k, v in summary["metrics"].items() if v is not None)
     parity = summary["parity"]
@@ -90,7 +94,8 @@ def _human_summary(summary: dict[str, Any], written: list[Path]) -> str:
         f" → {'passed' if parity['passed'] else 'FAILED'}",
         "gates: passed"
         if gates["passed"]
-        else "gates: FAILED " + "; ".join(f"{f['gate']} {f['value']} (limit {f['limit']})" for f in gates["failed"]),
+        else "gates: FAILED "
+        + "; ".join(f"{f['gate']} {f['value']} (limit {f['limit']})" for f in gates["failed"]),
         "wrote " + ", ".join(str(p) for p in written),
     ]
     return "\n".join(lines)

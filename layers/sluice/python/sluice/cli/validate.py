@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from sluice.cli.common import EXIT_FAILED, EXIT_OK, print_json, read_data, read_spec
-from sluice.validation import validate_table
+from sluice.cli.common import EXIT_FAILED, EXIT_OK, print_json, read_spec, require_file
+from sluice.validation import validate_source
 
 
 def register(subparsers: Any) -> None:
@@ -20,7 +20,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     spec = read_spec(args.spec)
-    report = validate_table(spec, read_data(args.data))
+    report, _ = validate_source(spec, require_file(args.data), str(args.data))
     if args.json:
         print_json(report.model_dump(mode="json"))
     else:
