@@ -26,6 +26,7 @@ import threading
 import time
 import traceback
 import uuid
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from typing import Any
 import boto3
 
 from sluice.adapters import clear_clients
-from sluice.local.template import FunctionCode, LocalTemplate, TemplateError, translate
+from sluice.local.template import SUBSTITUTION, FunctionCode, LocalTemplate, TemplateError, translate
 
 ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
@@ -145,11 +146,13 @@ class LocalStack:
             s3.put_object(Bucket=CODE_BUCKET, Key=f"{logical_id}.zip", Body=_zip_of(folder))
         cfn = self.client("cloudformation")
         try:
-            cfn.create_stack(
-                StackName=self.stack_name,
-                TemplateBody=json.dumps(template.cloudformation),
-                Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
-            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # moto warns for each resource type it skips
+                cfn.create_stack(
+                    StackName=self.stack_name,
+                    TemplateBody=json.dumps(template.cloudformation),
+                    Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+                )
         except RecursionError as exc:  # pragma: no cover - check_cycles reports cycles first
             raise LocalStackError("CloudFormation recursed: the template has a dependency cycle") from exc
         stack = cfn.describe_stacks(StackName=self.stack_name)["Stacks"][0]
@@ -195,6 +198,22 @@ class LocalStack:
                 raise LocalStackError(f"{logical_id}: moto rejects the state machine definition: {exc}") from exc
             if created.arn != self.physical[logical_id]:
                 raise LocalStackError(f"{logical_id}: ARN {created.arn} differs from {self.physical[logical_id]}")
+
+    def attach(self) -> dict[str, str]:
+        """Use a stack deployed earlier at `endpoint_url` (a running `sluice local up`) instead of
+        creating one: its resources and outputs are read from CloudFormation."""
+        self.template = translate(self.root / "template.yaml", code_bucket=CODE_BUCKET, region=self.region)
+        cfn = self.client("cloudformation")
+        try:
+            stack = cfn.describe_stacks(StackName=self.stack_name)["Stacks"][0]
+        except Exception as exc:
+            raise LocalStackError(f"no stack {self.stack_name!r} at {self.endpoint_url}: {exc}") from exc
+        self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        for page in cfn.get_paginator("list_stack_resources").paginate(StackName=self.stack_name):
+            for resource in page["StackResourceSummaries"]:
+                if resource.get("PhysicalResourceId"):
+                    self.physical[resource["LogicalResourceId"]] = resource["PhysicalResourceId"]
+        return self.outputs
 
     def _enable_bucket_eventbridge(self) -> None:
         assert self.template is not None
@@ -438,18 +457,30 @@ def moto_patches() -> Iterator[None]:
         Rule.send_to_targets = original_send  # type: ignore[method-assign]
 
 
-def load_env_overrides(root: Path) -> dict[str, dict[str, str]]:
-    """env.json (the `sam local invoke --env-vars` file): {LogicalId: {VAR: value}, "Parameters": {...}}."""
-    path = root / "env.json"
-    if not path.exists():
+def load_env_overrides(path: Path) -> dict[str, dict[str, str]]:
+    """An env.json (the `sam local invoke --env-vars` file): {LogicalId: {VAR: value}} plus optional
+    "Parameters" applied to every function. A missing file means no overrides."""
+    if not path.is_file():
         return {}
     data = json.loads(path.read_text(encoding="utf-8"))
-    overrides: dict[str, dict[str, str]] = {}
     shared = {k: str(v) for k, v in data.get("Parameters", {}).items()}
-    for key, values in data.items():
-        if key != "Parameters" and isinstance(values, dict):
-            overrides[key] = {**shared, **{k: str(v) for k, v in values.items()}}
-    return overrides
+    return {
+        key: {**shared, **{k: str(v) for k, v in values.items()}}
+        for key, values in data.items()
+        if key != "Parameters" and isinstance(values, dict)
+    }
+
+
+def resolve_placeholders(value: Any, outputs: dict[str, str]) -> Any:
+    """Replace `${OutputName}` in an event's strings with the stack's output values (events in events/
+    name buckets and ARNs this way, since every deployment names them differently)."""
+    if isinstance(value, str):
+        return SUBSTITUTION.sub(lambda m: outputs.get(m.group(1), m.group(0)), value)
+    if isinstance(value, dict):
+        return {k: resolve_placeholders(v, outputs) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_placeholders(v, outputs) for v in value]
+    return value
 
 
 @contextlib.contextmanager

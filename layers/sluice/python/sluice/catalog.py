@@ -1,0 +1,131 @@
+"""Reading and steering the registry: what `sluice models` (and later `GET /models`) shows, and the
+manual promote and rollback, which go through the same conditional write and audit trail as the
+state machine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from sluice.adapters.artifacts import ArtifactStore
+from sluice.adapters.registry import Registry, new_event_id
+from sluice.errors import ModelNotFound, SluiceError
+from sluice.records import AuditEvent, EventType, ModelVersion, Trigger, VersionStatus
+
+PROMOTABLE = {VersionStatus.CANDIDATE, VersionStatus.ARCHIVED}
+
+
+class ModelSummary(BaseModel):
+    model: str
+    production_version: int | None
+    latest_version: int | None
+    versions: int
+    current_spec_sha256: str | None = None
+
+
+class ModelDetail(BaseModel):
+    model: str
+    production: dict[str, Any] | None
+    versions: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+
+
+def list_models(registry: Registry) -> list[ModelSummary]:
+    summaries = []
+    for meta in registry.list_models():
+        name = str(meta["model"])
+        alias = registry.get_alias(name)
+        counter = meta.get("version_counter")
+        summaries.append(
+            ModelSummary(
+                model=name,
+                production_version=alias.version if alias else None,
+                latest_version=int(counter) if counter else None,
+                versions=int(counter or 0),
+                current_spec_sha256=meta.get("current_spec_sha256"),
+            )
+        )
+    return summaries
+
+
+def _version_view(version: ModelVersion) -> dict[str, Any]:
+    return version.model_dump(mode="json")
+
+
+def show_model(registry: Registry, model: str) -> ModelDetail:
+    if registry.model_meta(model) is None:
+        raise ModelNotFound(f"no model named {model!r} in the registry")
+    versions = registry.list_versions(model)
+    alias = registry.get_alias(model)
+    production = next((v for v in versions if alias and v.version == alias.version), None)
+    return ModelDetail(
+        model=model,
+        production=_version_view(production) | {"since": alias.updated_at} if production and alias else None,
+        versions=[_version_view(v) for v in versions],
+        events=[e.model_dump(mode="json") for e in registry.list_events(model)],
+    )
+
+
+def _verified(artifacts: ArtifactStore, version: ModelVersion) -> None:
+    model = version.artifacts.get("model")
+    if model is None:
+        raise SluiceError(f"{version.model} version {version.version} has no model artifact; it cannot serve")
+    artifacts.get_verified(model)
+
+
+def promote_version(
+    registry: Registry,
+    artifacts: ArtifactStore,
+    model: str,
+    version: int,
+    *,
+    reason: str | None = None,
+    event_type: EventType = EventType.PROMOTED,
+) -> AuditEvent:
+    """Put `version` in production after checking its model file against the recorded sha256."""
+    target = registry.get_version(model, version)
+    alias = registry.get_alias(model)
+    current = alias.version if alias else None
+    if current == version:
+        raise SluiceError(f"{model} version {version} is already in production")
+    if target.status not in PROMOTABLE:
+        raise SluiceError(
+            f"{model} version {version} is {target.status.value}; only candidate or archived versions "
+            "can be promoted"
+        )
+    _verified(artifacts, target)
+    event = AuditEvent(
+        model=model,
+        type=event_type,
+        id=new_event_id(),
+        from_version=current,
+        to_version=version,
+        version=version,
+        reason=reason or ("manual promotion" if event_type is EventType.PROMOTED else "rollback"),
+        trigger=Trigger.MANUAL,
+    )
+    registry.promote(target, expected=current, event=event)
+    return event
+
+
+def rollback_target(registry: Registry, model: str) -> int:
+    """The version production had before the current one: the newest archived version below it."""
+    alias = registry.get_alias(model)
+    if alias is None:
+        raise ModelNotFound(f"{model} has no production version to roll back from")
+    earlier = [
+        v.version
+        for v in registry.list_versions(model)
+        if v.status is VersionStatus.ARCHIVED and v.version < alias.version
+    ]
+    if not earlier:
+        raise SluiceError(f"{model} has no earlier production version than {alias.version}")
+    return max(earlier)
+
+
+def rollback(registry: Registry, artifacts: ArtifactStore, model: str, reason: str | None = None) -> AuditEvent:
+    target = rollback_target(registry, model)
+    return promote_version(
+        registry, artifacts, model, target, reason=reason or "rollback", event_type=EventType.ROLLED_BACK
+    )

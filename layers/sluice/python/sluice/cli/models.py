@@ -1,0 +1,142 @@
+"""`sluice models list|show|promote|rollback`: the registry of a deployed or local stack.
+
+The stack is found from `--stack-outputs FILE` (the ready document of `sluice local up`, or a flat
+{"RegistryTableName": …, "ArtifactBucketName": …}), else `--stack-name` through CloudFormation, else a
+running `sluice local up` (.sluice/local.json). AWS_ENDPOINT_URL is honoured as boto3 does."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from sluice.cli.common import EXIT_FAILED, EXIT_OK, CommandError, print_json
+from sluice.errors import ModelNotFound, SluiceError
+
+LOCAL_STATE = Path(".sluice") / "local.json"
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("models", help="list, inspect, promote and roll back model versions")
+    parser.add_argument("--stack-outputs", type=Path, help="JSON with the stack Outputs (see `sluice local up`)")
+    parser.add_argument("--stack-name", help="read the Outputs of this CloudFormation stack")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="every model with its production version")
+    listing.add_argument("--json", action="store_true")
+    show = actions.add_parser("show", help="versions, metrics, lineage and audit events of a model")
+    show.add_argument("model")
+    show.add_argument("--json", action="store_true")
+    promote = actions.add_parser("promote", help="put a candidate or archived version in production")
+    promote.add_argument("model")
+    promote.add_argument("version", type=int)
+    promote.add_argument("--reason", help="recorded in the audit event")
+    promote.add_argument("--json", action="store_true")
+    rollback = actions.add_parser("rollback", help="back to the previous production version")
+    rollback.add_argument("model")
+    rollback.add_argument("--reason", help="recorded in the audit event")
+    rollback.add_argument("--json", action="store_true")
+    for sub in (listing, show, promote, rollback):
+        sub.set_defaults(func=run)
+
+
+def stack_outputs(args: argparse.Namespace) -> dict[str, str]:
+    """The stack's Outputs; may set AWS_ENDPOINT_URL from a local stack's ready document."""
+    path: Path | None = args.stack_outputs
+    if path is None and args.stack_name:
+        from sluice.adapters import client
+
+        try:
+            stack = client("cloudformation").describe_stacks(StackName=args.stack_name)["Stacks"][0]
+        except Exception as exc:
+            raise CommandError(f"cannot read stack {args.stack_name}: {exc}") from exc
+        return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    if path is None:
+        path = LOCAL_STATE
+        if not path.is_file():
+            raise CommandError("no stack: pass --stack-outputs FILE or --stack-name NAME, or run `sluice local up`")
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CommandError(f"{path}: cannot read stack outputs ({exc})") from exc
+    if not isinstance(document, dict):
+        raise CommandError(f"{path}: expected a JSON object")
+    if document.get("endpoint_url") and "AWS_ENDPOINT_URL" not in os.environ:
+        os.environ["AWS_ENDPOINT_URL"] = str(document["endpoint_url"])  # the CLI's own process only
+    outputs = document.get("outputs", document)
+    return {str(k): str(v) for k, v in outputs.items()}
+
+
+def run(args: argparse.Namespace) -> int:
+    from sluice import catalog
+    from sluice.adapters.artifacts import ArtifactStore
+    from sluice.adapters.registry import Registry
+
+    outputs = stack_outputs(args)
+    try:
+        registry = Registry(outputs["RegistryTableName"])
+        artifacts = ArtifactStore(outputs["ArtifactBucketName"])
+    except KeyError as exc:
+        raise CommandError(f"the stack outputs have no {exc.args[0]}") from exc
+    try:
+        if args.action == "list":
+            models = catalog.list_models(registry)
+            if args.json:
+                print_json({"models": [m.model_dump(mode="json") for m in models]})
+            else:
+                _print_list(models)
+            return EXIT_OK
+        if args.action == "show":
+            detail = catalog.show_model(registry, args.model)
+            if args.json:
+                print_json(detail.model_dump(mode="json"))
+            else:
+                _print_detail(detail)
+            return EXIT_OK
+        if args.action == "promote":
+            event = catalog.promote_version(registry, artifacts, args.model, args.version, reason=args.reason)
+        else:
+            event = catalog.rollback(registry, artifacts, args.model, reason=args.reason)
+    except ModelNotFound as exc:
+        raise CommandError(str(exc), exit_code=EXIT_FAILED) from exc
+    except SluiceError as exc:
+        raise CommandError(str(exc), exit_code=EXIT_FAILED) from exc
+    if args.json:
+        print_json(event.model_dump(mode="json"))
+    else:
+        print(f"{event.model}: production is now version {event.to_version} (was {event.from_version})")
+    return EXIT_OK
+
+
+def _print_list(models: list[Any]) -> None:
+    if not models:
+        print("no models")
+        return
+    print(f"{'MODEL':<30} {'PRODUCTION':>10} {'VERSIONS':>8}")
+    for m in models:
+        production = "-" if m.production_version is None else str(m.production_version)
+        print(f"{m.model:<30} {production:>10} {m.versions:>8}")
+
+
+def _print_detail(detail: Any) -> None:
+    out = sys.stdout
+    production = detail.production["version"] if detail.production else None
+    out.write(f"{detail.model}: production version {production if production is not None else '-'}\n\n")
+    out.write(f"{'VERSION':>7}  {'STATUS':<10} {'TRIGGER':<7} {'METRICS':<40} {'DATASET':<12} REASON\n")
+    for v in detail.versions:
+        metrics = ", ".join(f"{k}={val:.4g}" for k, val in sorted(v["metrics"].items()) if val is not None)
+        marker = "*" if v["version"] == production else " "
+        out.write(
+            f"{marker}{v['version']:>6}  {v['status']:<10} {v['trigger']:<7} {metrics[:40]:<40} "
+            f"{(v.get('dataset_sha256') or '')[:12]:<12} {v.get('reason') or ''}\n"
+        )
+    out.write("\nEVENTS\n")
+    for e in detail.events:
+        change = ""
+        if e.get("to_version") is not None:
+            change = f" {e.get('from_version')} -> {e.get('to_version')}"
+        elif e.get("version") is not None:
+            change = f" version {e['version']}"
+        out.write(f"  {e['time']}  {e['type']:<18}{change}  {e.get('reason') or ''}\n")
