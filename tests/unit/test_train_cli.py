@@ -106,10 +106,12 @@ def test_credit_risk_card_carries_lineage_metrics_and_fairness(
     html = (out / "card.html").read_text()
     assert "<svg" in html and "Confusion matrix" in html and "By gender" in html
     assert "http://" not in html.replace("http://www.w3.org/2000/svg", "") and "https://" not in html
-    # And the reference sample holds training rows with the spec's columns
+    # And the reference sample holds training rows with the spec's columns and the model's predictions
     reference = read_csv(io.BytesIO(gzip.decompress((out / "reference.csv.gz").read_bytes())), "ref")
-    assert reference.header == [*load_spec(spec_path("credit-risk")).feature_names, "default", "gender"]
+    feature_names = load_spec(spec_path("credit-risk")).feature_names
+    assert reference.header == [*feature_names, "default", "gender", "_prediction"]
     assert reference.n_rows == card["lineage"]["rows_train"]
+    assert set(reference.columns["_prediction"]) == {"0", "1"}
 
 
 def test_label_noise_challenger_is_rejected_and_better_one_passes(sluice, tmp_path: Path) -> None:

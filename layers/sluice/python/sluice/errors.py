@@ -64,3 +64,20 @@ class StackError(SluiceError):
     def __init__(self, message: str, code: str = "") -> None:
         super().__init__(message)
         self.code = code
+
+
+class NoProductionVersion(ModelNotFound):
+    """The model exists but no version is in production."""
+
+
+class ModelUnavailable(SluiceError):
+    """The production model cannot be served (e.g. its file failed the integrity check)."""
+
+
+class InvalidRequest(SluiceError):
+    """A client request that cannot be served as sent; `details` names each instance and field."""
+
+    def __init__(self, message: str, details: list[dict[str, object]] | None = None, status: int = 400) -> None:
+        super().__init__(message)
+        self.details = details or []
+        self.status = status

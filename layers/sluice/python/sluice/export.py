@@ -18,7 +18,7 @@ from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.pipeline import Pipeline
 
 from sluice.errors import ExportFailed
-from sluice.serving import LABEL_OUTPUT, PROBABILITIES_OUTPUT, VALUE_OUTPUT, OnnxModel
+from sluice.serving import INPUT_SCHEMA_PROP, LABEL_OUTPUT, PROBABILITIES_OUTPUT, VALUE_OUTPUT, OnnxModel
 from sluice.spec import ModelSpec, NumericFeature
 from sluice.table import RawTable
 from sluice.training import model_matrix
@@ -65,6 +65,8 @@ def export_onnx(pipeline: Pipeline, spec: ModelSpec, *, version: str) -> bytes:
         "sluice.version": version,
         "sluice.spec_sha256": spec.sha256,
         "sluice.task": spec.task.value,
+        # The serving function validates requests against this, so it needs nothing but the model file.
+        INPUT_SCHEMA_PROP: json.dumps([f.model_dump(mode="json", exclude_none=True) for f in spec.features]),
     }
     if hasattr(estimator, "classes_"):
         metadata["classes"] = json.dumps([c.item() if hasattr(c, "item") else c for c in estimator.classes_])

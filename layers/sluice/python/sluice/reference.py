@@ -13,17 +13,33 @@ from sluice.table import RawTable, read_csv, write_csv
 
 REFERENCE_CAP = 50_000
 REFERENCE_SEED = 7
+# The model's own prediction for each reference row, so the drift check can compare live predictions
+# with the predictions the model made on its training data (prediction drift).
+PREDICTION_COLUMN = "_prediction"
 
 
-def reference_sample(spec: ModelSpec, table: RawTable, cap: int = REFERENCE_CAP) -> bytes:
-    """Up to `cap` rows of the spec's columns (features, target, sensitive) as gzip CSV. Seeded and
-    written without a timestamp, so the same table always gives the same bytes."""
+def _predictions(model: bytes, sample: RawTable) -> list[str]:
+    from sluice.serving import OnnxModel
+
+    outputs = OnnxModel(model).run_table(sample)
+    values = outputs.labels if outputs.labels is not None else outputs.values
+    assert values is not None
+    return [f"{v:.6g}" if isinstance(v, float | np.floating) else str(v) for v in values.tolist()]
+
+
+def reference_sample(spec: ModelSpec, table: RawTable, model: bytes | None = None, cap: int = REFERENCE_CAP) -> bytes:
+    """Up to `cap` rows of the spec's columns (features, target, sensitive) as gzip CSV, plus the
+    model's prediction for each row when `model` (ONNX bytes) is given. Seeded and written without a
+    timestamp, so the same table and model always give the same bytes."""
     columns = [*spec.feature_names, spec.target] + ([spec.sensitive] if spec.sensitive else [])
     rows = np.arange(table.n_rows)
     if table.n_rows > cap:
         rows = np.sort(np.random.default_rng(REFERENCE_SEED).choice(table.n_rows, size=cap, replace=False))
     sample = table.select(rows)
     sample = RawTable(source=table.source, header=columns, columns={c: sample.columns[c] for c in columns})
+    if model is not None:
+        sample.columns[PREDICTION_COLUMN] = _predictions(model, sample)
+        sample.header.append(PREDICTION_COLUMN)
     text = io.StringIO()
     write_csv(sample, text)
     buffer = io.BytesIO()

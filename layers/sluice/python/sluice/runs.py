@@ -137,7 +137,7 @@ def train_and_evaluate(
         gates=gates,
         card=card,
         onnx_model=candidate if parity.passed else None,
-        reference=reference_sample(spec, split.train),
+        reference=reference_sample(spec, split.train, candidate),
     )
 
 

@@ -31,3 +31,22 @@ class IngestSettings(StackSettings):
 
 class PipelineSettings(StackSettings):
     """Train, Export, Evaluate and Register task functions of the TrainAndPromote state machine."""
+
+
+class PredictSettings(StackSettings):
+    """PredictFunction: how often the production alias is re-read, how much traffic is captured, and
+    the largest batch accepted."""
+
+    alias_ttl_seconds: float = Field(default=60.0, ge=0)
+    capture_fraction: float = Field(default=1.0, ge=0, le=1)
+    max_instances: int = Field(default=1000, gt=0)
+
+
+class MonitorSettings(StackSettings):
+    """DriftFunction: the window of captured traffic to check, the fewest rows worth a verdict, and how
+    often drift may start a retraining per model."""
+
+    state_machine_arn: str = Field(min_length=20)
+    drift_window_hours: float = Field(default=24.0, gt=0)
+    drift_min_rows: int = Field(default=200, ge=0)
+    retrain_cooldown_hours: float = Field(default=24.0, ge=0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gzip
 import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
@@ -137,26 +138,31 @@ def table_from_records(records: Iterable[Mapping[str, object]], source: str) -> 
 
 
 def read_jsonl(source: Path, record_key: str | None = None) -> RawTable:
-    """Read JSON lines, one object per row. With `record_key`, each line's object under that key is
-    the row (captured traffic keeps features under "inputs")."""
+    """Read JSON lines (plain or gzip-compressed, as captured traffic is), one object per row. With
+    `record_key`, each line's object under that key is the row (captured traffic keeps features under
+    "inputs")."""
     records: list[Mapping[str, object]] = []
     try:
-        with source.open("r", encoding="utf-8") as handle:
+        with source.open("rb") as probe:
+            compressed = probe.read(2) == b"\x1f\x8b"
+        opener = gzip.open if compressed else open
+        with opener(source, "rt", encoding="utf-8") as handle:
             for line_number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
-                obj = json.loads(line)
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DataUnreadable(f"{source}: line {line_number} is not valid JSON ({exc.msg})") from exc
                 if record_key is not None and isinstance(obj, dict) and record_key in obj:
                     obj = obj[record_key]
                 if not isinstance(obj, dict):
                     raise DataUnreadable(f"{source}: line {line_number} is not a JSON object")
                 records.append(obj)
     except OSError as exc:
-        raise DataUnreadable(f"{source}: cannot open file ({exc.strerror})") from exc
+        raise DataUnreadable(f"{source}: cannot read file ({exc})") from exc
     except UnicodeDecodeError as exc:
-        raise DataUnreadable(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    except json.JSONDecodeError as exc:
-        raise DataUnreadable(f"{source}: line {exc.lineno} is not valid JSON ({exc.msg})") from exc
+        raise DataUnreadable(f"{source}: not UTF-8 text ({exc.reason})") from exc
     if not records:
         raise DataUnreadable(f"{source}: no records")
     return table_from_records(records, str(source))

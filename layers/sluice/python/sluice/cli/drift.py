@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -191,7 +189,7 @@ def read_table(path: Path) -> RawTable:
     try:
         with cast(IO[bytes], gzip.open(path, "rb") if compressed else path.open("rb")) as stream:
             if _starts_with_brace(stream):
-                return _read_jsonl(path, stream) if compressed else read_jsonl(path, record_key="inputs")
+                return read_jsonl(path, record_key="inputs")
             stream.seek(0)
             return read_csv(stream, str(path))
     except (OSError, EOFError) as exc:
@@ -201,17 +199,6 @@ def read_table(path: Path) -> RawTable:
 def _starts_with_brace(stream: IO[bytes]) -> bool:
     head = stream.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
     return head.startswith(b"{")
-
-
-def _read_jsonl(path: Path, stream: IO[bytes]) -> RawTable:
-    """Gzip JSON lines: decompressed to a temporary file for `read_jsonl`, which reads plain files."""
-    stream.seek(0)
-    with tempfile.TemporaryDirectory(prefix="sluice-drift-") as folder:
-        plain = Path(folder) / path.name.removesuffix(".gz")
-        with plain.open("wb") as out:
-            shutil.copyfileobj(stream, out)
-        table = read_jsonl(plain, record_key="inputs")
-    return RawTable(source=str(path), header=table.header, columns=table.columns)
 
 
 def _write_html(path: Path, report: DriftReport) -> None:

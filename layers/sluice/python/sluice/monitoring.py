@@ -1,0 +1,241 @@
+"""The scheduled drift check: for each model in production, captured inputs of the last window
+against the reference sample of that version, the drift of its predictions, live accuracy where
+feedback exists; a report in S3, metrics, an alert and (if the spec allows) one retraining."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from pydantic import BaseModel
+
+from sluice.adapters.artifacts import ArtifactStore
+from sluice.adapters.executions import Executions
+from sluice.adapters.notifications import Notifier
+from sluice.adapters.registry import Registry, new_event_id
+from sluice.adapters.traffic import TrafficStore
+from sluice.drift.engine import check_drift
+from sluice.drift.report import ColumnDrift, DriftReport
+from sluice.drift.report_html import render_html
+from sluice.observability import NAMESPACE, logger
+from sluice.records import AuditEvent, EventType, RunState, Trigger
+from sluice.reference import PREDICTION_COLUMN, read_reference
+from sluice.settings import MonitorSettings
+from sluice.spec import ModelSpec, NumericFeature, Task, parse_spec
+from sluice.table import table_from_records
+
+RUNNING = "RUNNING"
+
+
+class ModelCheck(BaseModel):
+    """What the scheduled check found and did for one model."""
+
+    model: str
+    version: int
+    status: str  # ok | insufficient_data
+    rows: int
+    dataset_drift: bool
+    drift_share: float
+    drifted_features: list[str]
+    prediction_drift: ColumnDrift | None = None
+    live_metric: dict[str, float | int] | None = None
+    report_uri: str | None = None
+    html_uri: str | None = None
+    alerted: bool = False
+    retraining: str | None = None  # the execution ARN started, or why none was
+    retrain_skipped: str | None = None
+
+
+@dataclass(frozen=True)
+class MonitorServices:
+    registry: Registry
+    artifacts: ArtifactStore
+    traffic: TrafficStore
+    notifier: Notifier
+    executions: Executions
+
+    @classmethod
+    def from_settings(cls, settings: MonitorSettings) -> MonitorServices:
+        return cls(
+            registry=Registry(settings.registry_table),
+            artifacts=ArtifactStore(settings.artifact_bucket),
+            traffic=TrafficStore(settings.artifact_bucket),
+            notifier=Notifier(settings.notification_topic_arn),
+            executions=Executions(settings.state_machine_arn),
+        )
+
+
+def _spec(services: MonitorServices, model: str, sha256: str | None) -> ModelSpec:
+    uri = services.artifacts.uri(f"specs/{model}/{sha256}.yaml")
+    return parse_spec(services.artifacts.get_bytes(uri).decode("utf-8"), uri)
+
+
+def _prediction_text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return "" if value is None else str(value)
+
+
+def _live_metric(spec: ModelSpec, records: list[dict[str, Any]], labels: dict[tuple[str, int], Any]) -> dict[str, float | int] | None:
+    pairs = [
+        (labels[(str(r["request_id"]), int(r.get("instance", 0)))], r["outputs"]["prediction"])
+        for r in records
+        if (str(r["request_id"]), int(r.get("instance", 0))) in labels
+    ]
+    if not pairs:
+        return None
+    if spec.task is Task.REGRESSION:
+        errors = [(float(truth) - float(predicted)) ** 2 for truth, predicted in pairs]
+        return {"rmse": math.sqrt(sum(errors) / len(errors)), "labelled_rows": len(pairs)}
+    correct = sum(str(truth) == str(predicted) for truth, predicted in pairs)
+    return {"accuracy": correct / len(pairs), "labelled_rows": len(pairs)}
+
+
+def _emit_metrics(model: str, report: DriftReport) -> None:
+    """CloudWatch metrics in EMF: one document per feature score, and the dataset-level figures."""
+    for name, column in report.features.items():
+        if column.score is None:
+            continue
+        with single_metric(name="DriftScore", unit=MetricUnit.NoUnit, value=column.score, namespace=NAMESPACE) as m:
+            m.add_dimension(name="model", value=model)
+            m.add_dimension(name="feature", value=name)
+    for metric, value, unit in (
+        ("DriftShare", report.drift_share, MetricUnit.NoUnit),
+        ("DatasetDrift", 1.0 if report.dataset_drift else 0.0, MetricUnit.Count),
+        ("RowsChecked", float(report.n_current), MetricUnit.Count),
+    ):
+        with single_metric(name=metric, unit=unit, value=value, namespace=NAMESPACE) as m:
+            m.add_dimension(name="model", value=model)
+
+
+def _retrain(
+    services: MonitorServices, settings: MonitorSettings, spec: ModelSpec, now: datetime
+) -> tuple[str | None, str | None]:
+    """Start one retraining on the latest dataset, unless one is running or the cool-down holds.
+    Returns (execution ARN, None) or (None, why not)."""
+    model = spec.name
+    for execution in services.executions.list(status=RUNNING):
+        payload = json.loads(services.executions.describe(execution["executionArn"]).get("input") or "{}")
+        if payload.get("model") == model:
+            return None, f"a training run is already running ({execution['name']})"
+    cooldown = timedelta(hours=settings.retrain_cooldown_hours)
+    for event in services.registry.list_events(model):
+        if event.type is EventType.TRAINING_STARTED and event.trigger is Trigger.DRIFT:
+            if now - datetime.fromisoformat(event.time) < cooldown:
+                return None, f"cool-down: drift started a retraining at {event.time}"
+    datasets = services.registry.list_datasets(model)
+    current_spec = services.registry.current_spec(model)
+    if not datasets or current_spec is None:
+        return None, "no dataset to retrain on"
+    latest = max(datasets, key=lambda d: d.created_at)
+    run = RunState(
+        model=model,
+        dataset_sha256=latest.sha256,
+        dataset_uri=latest.uri,
+        spec_sha256=current_spec.sha256,
+        spec_uri=current_spec.uri,
+        trigger=Trigger.DRIFT,
+    )
+    name = f"{model[:40]}-{latest.sha256[:16]}-drift-{new_event_id()}"
+    started = services.executions.start(name, run.model_dump(mode="json", exclude_defaults=True) | {"trigger": "drift"})
+    services.registry.append_event(
+        AuditEvent(
+            model=model,
+            type=EventType.TRAINING_STARTED,
+            id=new_event_id(),
+            execution_arn=started.arn,
+            trigger=Trigger.DRIFT,
+            details={"dataset_sha256": latest.sha256, "reason": "dataset drift"},
+        )
+    )
+    return started.arn, None
+
+
+def check_model(
+    services: MonitorServices, settings: MonitorSettings, model: str, version: int, now: datetime
+) -> ModelCheck:
+    """Run the drift check for one model's production version and act on its verdict."""
+    record = services.registry.get_version(model, version)
+    spec = _spec(services, model, record.spec_sha256)
+    reference = read_reference(services.artifacts.get_verified(record.artifacts["reference"]))
+    start = now - timedelta(hours=settings.drift_window_hours)
+    records = [r for r in services.traffic.captured(model, start, now) if r.get("version") == version]
+    column_types = {f.name: "numerical" if isinstance(f, NumericFeature) else "categorical" for f in spec.features}
+    current = table_from_records([r.get("inputs") or {} for r in records], f"capture/{model}")
+    for name in spec.feature_names:  # a column no instance sent is all-missing, not absent
+        if name not in current.columns:
+            current.columns[name] = [""] * len(records)
+            current.header.append(name)
+    report = check_drift(
+        reference,
+        current,
+        column_types=column_types,
+        overrides=spec.drift.columns,
+        share_threshold=spec.drift.share_threshold,
+        min_rows=settings.drift_min_rows,
+        columns=spec.feature_names,
+    )
+    prediction_drift = None
+    if report.status == "ok" and PREDICTION_COLUMN in reference.columns:
+        predicted = table_from_records(
+            [{PREDICTION_COLUMN: _prediction_text(r["outputs"]["prediction"])} for r in records], "predictions"
+        )
+        kind = "categorical" if spec.task.is_classification else "numerical"
+        prediction_drift = check_drift(
+            reference, predicted, column_types={PREDICTION_COLUMN: kind}, columns=[PREDICTION_COLUMN]
+        ).features[PREDICTION_COLUMN]
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    document = report.model_dump(mode="json") | {
+        "model": model,
+        "version": version,
+        "window": {"start": start.isoformat(), "end": now.isoformat()},
+        "prediction_drift": prediction_drift.model_dump(mode="json") if prediction_drift else None,
+        "live_metric": _live_metric(spec, records, services.traffic.feedback(model, start, now)),
+    }
+    json_uri = services.artifacts.put_json(f"drift/{model}/{stamp}.json", document).uri
+    html = render_html(report, title=f"Drift: {model} v{version}, {start:%Y-%m-%d %H:%M} to {now:%Y-%m-%d %H:%M} UTC")
+    html_uri = services.artifacts.put_bytes(f"drift/{model}/{stamp}.html", html.encode(), "text/html").uri
+    _emit_metrics(model, report)
+    check = ModelCheck(
+        model=model,
+        version=version,
+        status=report.status,
+        rows=report.n_current,
+        dataset_drift=report.dataset_drift,
+        drift_share=report.drift_share,
+        drifted_features=sorted(n for n, c in report.features.items() if c.drifted),
+        prediction_drift=prediction_drift,
+        live_metric=document["live_metric"],
+        report_uri=json_uri,
+        html_uri=html_uri,
+    )
+    if report.dataset_drift:
+        services.notifier.publish(
+            f"Sluice: drift in {model}",
+            {"model": model, "version": version, "drifted": check.drifted_features, "report": json_uri, "html": html_uri},
+        )
+        check.alerted = True
+        if spec.retrain_on_drift:
+            check.retraining, check.retrain_skipped = _retrain(services, settings, spec, now)
+        else:
+            check.retrain_skipped = "the spec does not allow retraining on drift (retrain_on_drift: false)"
+    logger.info("drift checked", extra=check.model_dump(mode="json", exclude={"prediction_drift"}))
+    return check
+
+
+def check_production_models(
+    services: MonitorServices, settings: MonitorSettings, now: datetime | None = None
+) -> list[ModelCheck]:
+    """The scheduled check over every model that has a production version."""
+    moment = now or datetime.now(UTC)
+    checks = []
+    for meta in services.registry.list_models():
+        model = str(meta["model"])
+        alias = services.registry.get_alias(model)
+        if alias is not None:
+            checks.append(check_model(services, settings, model, alias.version, moment))
+    return checks
