@@ -3,6 +3,7 @@
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from sluice.monitoring import MonitorServices, check_production_models
 from sluice.observability import logger, metrics, tracer
 from sluice.settings import MonitorSettings

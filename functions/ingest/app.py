@@ -8,7 +8,9 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from sluice import pipeline
+from sluice.adapters import client
 from sluice.observability import logger, metrics, tracer
 from sluice.settings import IngestSettings
 
@@ -30,7 +32,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
     @idempotent_function(
         data_keyword_argument="upload",
-        persistence_store=DynamoDBPersistenceLayer(table_name=settings.idempotency_table),
+        persistence_store=DynamoDBPersistenceLayer(
+            table_name=settings.idempotency_table, boto3_client=client("dynamodb")
+        ),
         config=config,
     )
     def ingest_once(upload: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ A TrainAndPromote task: the event is {"action", "run", "execution_arn"}; the res
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from sluice import pipeline
 from sluice.observability import logger, metrics, tracer
 from sluice.records import TaskEvent

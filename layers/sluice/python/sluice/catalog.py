@@ -124,7 +124,9 @@ def rollback_target(registry: Registry, model: str) -> int:
     return max(earlier)
 
 
-def rollback(registry: Registry, artifacts: ArtifactStore, model: str, reason: str | None = None) -> AuditEvent:
+def rollback(
+    registry: Registry, artifacts: ArtifactStore, model: str, reason: str | None = None
+) -> AuditEvent:
     target = rollback_target(registry, model)
     return promote_version(
         registry, artifacts, model, target, reason=reason or "rollback", event_type=EventType.ROLLED_BACK

@@ -116,7 +116,9 @@ class Upload(BaseModel):
             size=obj.get("size"),
             etag=obj.get("eTag") or obj.get("etag"),
             # "null" is the version id of objects written while versioning was off.
-            version_id=version if (version := obj.get("version-id") or obj.get("versionId")) != "null" else None,
+            version_id=version
+            if (version := obj.get("version-id") or obj.get("versionId")) != "null"
+            else None,
         )
 
 

@@ -32,9 +32,15 @@ class AwsSettings(BaseSettings):
         return self.aws_region or self.aws_default_region or "us-east-1"
 
 
+@lru_cache(maxsize=1)
+def _session() -> boto3.session.Session:
+    # One session per process: creating sessions re-reads botocore's service models (slow cold starts).
+    return boto3.session.Session()
+
+
 @lru_cache(maxsize=64)
 def _client(service: str, endpoint_url: str | None, region: str) -> Any:
-    return boto3.session.Session().client(
+    return _session().client(
         service,  # type: ignore[call-overload]
         endpoint_url=endpoint_url,
         region_name=region,
@@ -49,8 +55,9 @@ def client(service: str) -> Any:
 
 
 def clear_clients() -> None:
-    """Forget cached clients (the local stack calls this when it starts or stops a mock)."""
+    """Forget cached clients and the session (the local stack calls this when it starts or stops)."""
     _client.cache_clear()
+    _session.cache_clear()
 
 
 def error_code(exc: ClientError) -> str:

@@ -12,11 +12,11 @@ from sluice.observability import logger
 class Notifier:
     def __init__(self, topic_arn: str | None, sns: Any | None = None) -> None:
         self.topic_arn = topic_arn
-        self._sns = sns if sns is not None or not topic_arn else client("sns")
+        self._sns: Any = sns if sns is not None or not topic_arn else client("sns")
 
     def publish(self, subject: str, message: dict[str, Any]) -> str | None:
         """Publish a JSON message; returns the message id (None when no topic is configured)."""
-        if not self.topic_arn:
+        if not self.topic_arn or self._sns is None:
             logger.warning("no notification topic configured", extra={"subject": subject})
             return None
         clean_subject = " ".join(subject.split())[:100] or "Sluice"

@@ -30,16 +30,28 @@ class TrafficStore:
         """One gzip JSON-lines object per invocation."""
         now = datetime.now(UTC)
         key = f"capture/{model}/dt={now:%Y-%m-%d}/{now:%H%M%S%f}-{request_id}.jsonl.gz"
-        body = gzip.compress("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records).encode(), mtime=0)
+        body = gzip.compress(
+            "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records).encode(), mtime=0
+        )
         with aws_call(f"capture to s3://{self.bucket}/{key}"):
-            self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/x-ndjson", ContentEncoding="gzip")
+            self._s3.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                ContentType="application/x-ndjson",
+                ContentEncoding="gzip",
+            )
 
     def put_feedback(self, model: str, request_id: str, instance: int, label: Any) -> str:
         now = datetime.now(UTC)
         key = f"feedback/{model}/dt={now:%Y-%m-%d}/{request_id}-{instance}.json"
-        body = json.dumps({"request_id": request_id, "instance": instance, "label": label, "time": now.isoformat()})
+        body = json.dumps(
+            {"request_id": request_id, "instance": instance, "label": label, "time": now.isoformat()}
+        )
         with aws_call(f"feedback to s3://{self.bucket}/{key}"):
-            self._s3.put_object(Bucket=self.bucket, Key=key, Body=body.encode(), ContentType="application/json")
+            self._s3.put_object(
+                Bucket=self.bucket, Key=key, Body=body.encode(), ContentType="application/json"
+            )
         return f"s3://{self.bucket}/{key}"
 
     def _keys(self, prefix: str) -> Iterator[str]:

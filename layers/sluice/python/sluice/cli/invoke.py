@@ -20,10 +20,16 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("invoke", help="run one function's handler in-process with an event")
     parser.add_argument("function", metavar="LogicalId", help="the function's logical id in template.yaml")
     parser.add_argument("-e", "--event", type=Path, required=True, help="event JSON file")
-    parser.add_argument("--endpoint-url", help="a running local stack (default: AWS_ENDPOINT_URL, else a fresh one)")
-    parser.add_argument("--env-vars", type=Path, help="env.json-style overrides (default: env.json if present)")
+    parser.add_argument(
+        "--endpoint-url", help="a running local stack (default: AWS_ENDPOINT_URL, else a fresh one)"
+    )
+    parser.add_argument(
+        "--env-vars", type=Path, help="env.json-style overrides (default: env.json if present)"
+    )
     parser.add_argument("--root", type=Path, default=Path("."), help="project folder with template.yaml")
-    parser.add_argument("--stack-name", default=None, help="stack name at the endpoint (default sluice-local)")
+    parser.add_argument(
+        "--stack-name", default=None, help="stack name at the endpoint (default sluice-local)"
+    )
     parser.set_defaults(func=run)
 
 

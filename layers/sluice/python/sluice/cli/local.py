@@ -36,7 +36,13 @@ def run_up(args: argparse.Namespace) -> int:
         progress("ready; press Ctrl-C to stop")
 
     try:
-        serve(root, host=args.host, port=args.port, state_file=args.state_file or root / STATE_FILE, announce=announce)
+        serve(
+            root,
+            host=args.host,
+            port=args.port,
+            state_file=args.state_file or root / STATE_FILE,
+            announce=announce,
+        )
     except SluiceError as exc:
         raise CommandError(str(exc)) from exc
     except OSError as exc:

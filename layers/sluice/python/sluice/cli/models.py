@@ -21,7 +21,9 @@ LOCAL_STATE = Path(".sluice") / "local.json"
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("models", help="list, inspect, promote and roll back model versions")
-    parser.add_argument("--stack-outputs", type=Path, help="JSON with the stack Outputs (see `sluice local up`)")
+    parser.add_argument(
+        "--stack-outputs", type=Path, help="JSON with the stack Outputs (see `sluice local up`)"
+    )
     parser.add_argument("--stack-name", help="read the Outputs of this CloudFormation stack")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="every model with its production version")
@@ -56,7 +58,9 @@ def stack_outputs(args: argparse.Namespace) -> dict[str, str]:
     if path is None:
         path = LOCAL_STATE
         if not path.is_file():
-            raise CommandError("no stack: pass --stack-outputs FILE or --stack-name NAME, or run `sluice local up`")
+            raise CommandError(
+                "no stack: pass --stack-outputs FILE or --stack-name NAME, or run `sluice local up`"
+            )
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

@@ -49,7 +49,12 @@ def running_server(
     endpoint = f"http://{host}:{port}"
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
-    stack = LocalStack(root, stack_name=stack_name, endpoint_url=endpoint, env_overrides=load_env_overrides(root / "env.json"))
+    stack = LocalStack(
+        root,
+        stack_name=stack_name,
+        endpoint_url=endpoint,
+        env_overrides=load_env_overrides(root / "env.json"),
+    )
     try:
         with moto_patches(), warnings.catch_warnings():
             warnings.simplefilter("ignore")

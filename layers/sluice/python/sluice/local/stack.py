@@ -35,6 +35,7 @@ from types import ModuleType
 from typing import Any
 
 import boto3
+from moto.core.config import DefaultConfig
 
 from sluice.adapters import clear_clients
 from sluice.local.template import SUBSTITUTION, FunctionCode, LocalTemplate, TemplateError, translate
@@ -43,7 +44,10 @@ ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_STACK_NAME = "sluice-local"
 CODE_BUCKET = "sluice-local-code"
-MOTO_CONFIG: dict[str, Any] = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+MOTO_CONFIG: DefaultConfig = {
+    "stepfunctions": {"execute_state_machine": True},
+    "lambda": {"use_docker": False},
+}
 # Variables every in-process invocation gets, like the Lambda runtime sets them.
 RUNTIME_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -124,16 +128,22 @@ class LocalStack:
         self._pending_lock = threading.Condition()
         self._worker: threading.Thread | None = None
         self.delivery_errors: list[dict[str, Any]] = []
+        self._session = boto3.session.Session()
+        self._clients: dict[str, Any] = {}
+        self._configs: dict[str, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ clients
     def client(self, service: str) -> Any:
-        return boto3.client(
-            service,  # type: ignore[call-overload]
-            region_name=self.region,
-            endpoint_url=self.endpoint_url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        """A client of the stack's endpoint (cached: creating clients is slow)."""
+        if service not in self._clients:
+            self._clients[service] = self._session.client(
+                service,  # type: ignore[call-overload]
+                region_name=self.region,
+                endpoint_url=self.endpoint_url,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
+        return self._clients[service]
 
     # ------------------------------------------------------------------ deploy
     def deploy(self) -> dict[str, str]:
@@ -142,7 +152,10 @@ class LocalStack:
         self.template = template
         s3 = self.client("s3")
         s3.create_bucket(Bucket=CODE_BUCKET)
-        for logical_id, folder in [*((f.logical_id, f.folder) for f in template.functions.values()), *template.layers.items()]:
+        for logical_id, folder in [
+            *((f.logical_id, f.folder) for f in template.functions.values()),
+            *template.layers.items(),
+        ]:
             s3.put_object(Bucket=CODE_BUCKET, Key=f"{logical_id}.zip", Body=_zip_of(folder))
         cfn = self.client("cloudformation")
         try:
@@ -157,7 +170,9 @@ class LocalStack:
             raise LocalStackError("CloudFormation recursed: the template has a dependency cycle") from exc
         stack = cfn.describe_stacks(StackName=self.stack_name)["Stacks"][0]
         if stack["StackStatus"] != "CREATE_COMPLETE":
-            raise LocalStackError(f"stack {self.stack_name}: {stack['StackStatus']} {stack.get('StackStatusReason', '')}")
+            raise LocalStackError(
+                f"stack {self.stack_name}: {stack['StackStatus']} {stack.get('StackStatusReason', '')}"
+            )
         self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         paginator = cfn.get_paginator("list_stack_resources")
         for page in paginator.paginate(StackName=self.stack_name):
@@ -195,9 +210,13 @@ class LocalStack:
                     sm_type=machine.type,
                 )
             except Exception as exc:
-                raise LocalStackError(f"{logical_id}: moto rejects the state machine definition: {exc}") from exc
+                raise LocalStackError(
+                    f"{logical_id}: moto rejects the state machine definition: {exc}"
+                ) from exc
             if created.arn != self.physical[logical_id]:
-                raise LocalStackError(f"{logical_id}: ARN {created.arn} differs from {self.physical[logical_id]}")
+                raise LocalStackError(
+                    f"{logical_id}: ARN {created.arn} differs from {self.physical[logical_id]}"
+                )
 
     def attach(self) -> dict[str, str]:
         """Use a stack deployed earlier at `endpoint_url` (a running `sluice local up`) instead of
@@ -232,12 +251,22 @@ class LocalStack:
     def function_code(self, logical_id: str) -> FunctionCode:
         if self.template is None or logical_id not in self.template.functions:
             known = sorted(self.template.functions) if self.template else []
-            raise LocalStackError(f"no function {logical_id!r} in template.yaml (functions: {', '.join(known)})")
+            raise LocalStackError(
+                f"no function {logical_id!r} in template.yaml (functions: {', '.join(known)})"
+            )
         return self.template.functions[logical_id]
+
+    def function_configuration(self, logical_id: str) -> dict[str, Any]:
+        """The function as moto created it (name, ARN, memory, timeout, resolved environment)."""
+        if logical_id not in self._configs:
+            self._configs[logical_id] = dict(
+                self.client("lambda").get_function_configuration(FunctionName=self.physical[logical_id])
+            )
+        return self._configs[logical_id]
 
     def function_environment(self, logical_id: str) -> dict[str, str]:
         """The function's variables as moto resolved them, then env.json overrides."""
-        config = self.client("lambda").get_function_configuration(FunctionName=self.physical[logical_id])
+        config = self.function_configuration(logical_id)
         variables = {k: str(v) for k, v in config.get("Environment", {}).get("Variables", {}).items()}
         variables.update(self.env_overrides.get(logical_id, {}))
         return variables
@@ -245,7 +274,9 @@ class LocalStack:
     def _handler(self, code: FunctionCode) -> Callable[[Any, Any], Any]:
         module = self._modules.get(code.logical_id)
         if module is None:
-            spec = importlib.util.spec_from_file_location(f"sluice_local_fn_{code.logical_id}", code.module_file)
+            spec = importlib.util.spec_from_file_location(
+                f"sluice_local_fn_{code.logical_id}", code.module_file
+            )
             if spec is None or spec.loader is None:
                 raise LocalStackError(f"{code.logical_id}: cannot import {code.module_file}")
             module = importlib.util.module_from_spec(spec)
@@ -257,7 +288,7 @@ class LocalStack:
     def invoke(self, logical_id: str, event: Any) -> Invocation:
         """Run the function's handler once, in-process, with its environment."""
         code = self.function_code(logical_id)
-        config = self.client("lambda").get_function_configuration(FunctionName=self.physical[logical_id])
+        config = self.function_configuration(logical_id)
         env = {**RUNTIME_ENV, **self.function_environment(logical_id)}
         env.update(
             {
@@ -276,7 +307,6 @@ class LocalStack:
             timeout_seconds=int(config.get("Timeout", 3)),
         )
         with self._env_lock, _patched_environ(env), _stdout_to_stderr(self.endpoint_url is not None):
-            clear_clients()
             try:
                 handler = self._handler(code)
                 payload = handler(json.loads(json.dumps(event)), context)
@@ -289,8 +319,6 @@ class LocalStack:
                         "stackTrace": traceback.format_exception(exc)[-8:],
                     },
                 )
-            finally:
-                clear_clients()
         return Invocation(payload=payload)
 
     def logical_id_of(self, function_name_or_arn: str) -> str | None:
@@ -356,7 +384,9 @@ class LocalStack:
             if r.get("Type") == "AWS::StepFunctions::StateMachine"
         ]
         while True:
-            executions = [e for arn in machines for e in sfn.list_executions(stateMachineArn=arn)["executions"]]
+            executions = [
+                e for arn in machines for e in sfn.list_executions(stateMachineArn=arn)["executions"]
+            ]
             if all(e["status"] != "RUNNING" for e in executions):
                 return executions
             if time.monotonic() > deadline:
@@ -415,8 +445,8 @@ def moto_patches() -> Iterator[None]:
     ) -> bytes | None:
         found = _stack_for(self.get_function(function_name, qualifier).function_name)
         if found is None:
-            result: bytes | None = original_invoke(self, function_name, qualifier, body, headers, response_headers)
-            return result
+            result = original_invoke(self, function_name, qualifier, body, headers, response_headers)
+            return result.encode() if isinstance(result, str) else result
         stack, logical_id = found
         event = json.loads(body) if body else {}
         if headers.get("X-Amz-Invocation-Type") == "Event":
@@ -484,7 +514,12 @@ def resolve_placeholders(value: Any, outputs: dict[str, str]) -> Any:
 
 
 @contextlib.contextmanager
-def in_process_stack(root: Path, *, stack_name: str = DEFAULT_STACK_NAME, env_overrides: dict[str, dict[str, str]] | None = None) -> Iterator[LocalStack]:
+def in_process_stack(
+    root: Path,
+    *,
+    stack_name: str = DEFAULT_STACK_NAME,
+    env_overrides: dict[str, dict[str, str]] | None = None,
+) -> Iterator[LocalStack]:
     """A fresh moto mock with the stack deployed; everything runs in this process."""
     from moto import mock_aws
 
@@ -494,7 +529,7 @@ def in_process_stack(root: Path, *, stack_name: str = DEFAULT_STACK_NAME, env_ov
     os.environ.setdefault("AWS_DEFAULT_REGION", DEFAULT_REGION)
     stack = LocalStack(root, stack_name=stack_name, env_overrides=env_overrides)
     try:
-        with mock_aws(config=MOTO_CONFIG), moto_patches():  # type: ignore[arg-type]
+        with mock_aws(config=MOTO_CONFIG), moto_patches():
             clear_clients()
             _ACTIVE.append(stack)
             try:

@@ -1,0 +1,167 @@
+"""The local API Gateway: serves the routes template.yaml declares (`Api` events of functions) over
+HTTP on 127.0.0.1, turning each request into an API Gateway REST proxy event for the in-process
+handler, like `sam local start-api`."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+Invoke = Callable[[str, dict[str, Any]], tuple[dict[str, Any] | None, dict[str, Any] | None]]
+STAGE = "local"
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    resource: str  # e.g. /models/{model}/predict
+    logical_id: str
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        regex = re.sub(r"\\\{([A-Za-z0-9_]+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.resource))
+        return re.compile(f"^{regex}$")
+
+
+def api_routes(sam: dict[str, Any]) -> list[Route]:
+    """Every `Api` event of every function in a SAM template, as routes."""
+    routes = []
+    for logical_id, resource in (sam.get("Resources") or {}).items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        for event in ((resource.get("Properties") or {}).get("Events") or {}).values():
+            if event.get("Type") == "Api":
+                properties = event.get("Properties") or {}
+                routes.append(Route(str(properties["Method"]).upper(), str(properties["Path"]), logical_id))
+    # Literal paths before parameterised ones, as API Gateway matches them.
+    return sorted(routes, key=lambda r: (r.resource.count("{"), r.resource))
+
+
+def proxy_event(
+    route: Route, method: str, raw_path: str, headers: dict[str, str], body: bytes
+) -> dict[str, Any]:
+    """An API Gateway REST (v1) proxy event for one request."""
+    url = urlsplit(raw_path)
+    match = route.pattern.match(url.path)
+    query = parse_qs(url.query, keep_blank_values=True)
+    request_id = str(uuid.uuid4())
+    try:
+        text, encoded = body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, encoded = base64.b64encode(body).decode(), True
+    now = datetime.now(UTC)
+    return {
+        "resource": route.resource,
+        "path": url.path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
+        "multiValueQueryStringParameters": query or None,
+        "pathParameters": match.groupdict() if match else None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": route.resource,
+            "httpMethod": method,
+            "path": f"/{STAGE}{url.path}",
+            "stage": STAGE,
+            "requestId": request_id,
+            "requestTimeEpoch": int(now.timestamp() * 1000),
+            "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "identity": {"sourceIp": "127.0.0.1", "userAgent": headers.get("user-agent", "")},
+            "accountId": "123456789012",
+            "apiId": "local",
+            "protocol": "HTTP/1.1",
+        },
+        "body": text if body else None,
+        "isBase64Encoded": encoded,
+    }
+
+
+def _json(status: int, document: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Content-Type": "application/json"}, json.dumps(document).encode()
+
+
+def dispatch(
+    routes: list[Route], invoke: Invoke, method: str, raw_path: str, headers: dict[str, str], body: bytes
+) -> tuple[int, dict[str, str], bytes]:
+    """Route one HTTP request to its function and turn the proxy response into status, headers, body.
+    A handler that raises is a 502, as API Gateway answers for a failed Lambda integration."""
+    path = urlsplit(raw_path).path
+    candidates = [r for r in routes if r.pattern.match(path)]
+    route = next((r for r in candidates if r.method in (method, "ANY")), None)
+    if route is None:
+        if candidates:
+            return _json(405, {"message": f"method {method} not allowed on {path}"})
+        return _json(404, {"message": f"no route for {method} {path}"})
+    response, error = invoke(route.logical_id, proxy_event(route, method, raw_path, headers, body))
+    if error is not None or not isinstance(response, dict):
+        return _json(502, {"message": "Internal server error", "error": (error or {}).get("errorType")})
+    out_headers = {str(k): str(v) for k, v in (response.get("headers") or {}).items()}
+    for key, values in (response.get("multiValueHeaders") or {}).items():
+        out_headers[str(key)] = ", ".join(str(v) for v in values)
+    payload = response.get("body") or ""
+    data = base64.b64decode(payload) if response.get("isBase64Encoded") else str(payload).encode()
+    return int(response.get("statusCode", 200)), out_headers, data
+
+
+class LocalApi:
+    """A threaded HTTP server on 127.0.0.1 in front of the in-process handlers."""
+
+    def __init__(
+        self, routes: list[Route], invoke: Invoke, host: str = "127.0.0.1", port: int = 3000
+    ) -> None:
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > MAX_BODY_BYTES:
+                    status, headers, data = _json(413, {"message": "request body too large"})
+                else:
+                    body = self.rfile.read(length) if length else b""
+                    incoming = {k.lower(): v for k, v in self.headers.items()}
+                    status, headers, data = dispatch(
+                        api.routes, api.invoke, self.command, self.path, incoming, body
+                    )
+                self.send_response(status)
+                for key, value in headers.items():
+                    if key.lower() not in {"content-length", "connection"}:
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve  # noqa: N815
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+        self.routes = routes
+        self.invoke = invoke
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, name="sluice-local-api", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def start(self) -> LocalApi:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

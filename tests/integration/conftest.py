@@ -1,0 +1,122 @@
+"""One local stack for the integration suite: template.yaml translated by the SAM translator, created
+in moto's CloudFormation, handlers running in-process, the state machine run by moto's ASL engine.
+
+Each test uses its own model name, so tests share the stack without sharing state."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sluice.adapters.artifacts import ArtifactStore
+from sluice.adapters.registry import Registry
+from sluice.examples import credit_risk
+from sluice.local.stack import LocalStack, in_process_stack
+from sluice.table import write_csv
+
+ROOT = Path(__file__).resolve().parents[2]
+MAX_UPLOAD_BYTES = 200_000  # small, so the size-limit test needs no large file
+EXAMPLE_SPEC = (ROOT / "examples" / "credit-risk" / "spec.yaml").read_text(encoding="utf-8")
+
+
+def spec_text(model: str) -> str:
+    """The credit-risk example spec under another name, with a small forest and gates sized for the
+    few hundred rows the tests train on (fast, and deterministic for the seeds used)."""
+    text = EXAMPLE_SPEC.replace("name: credit-risk", f"name: {model}")
+    text = re.sub(
+        r"algorithm: .*", "algorithm: {name: random_forest, params: {n_estimators: 15, max_depth: 5}}", text
+    )
+    return re.sub(r"gates: .*", "gates: {min_metric: 0.6, max_regression: 0.02}", text)
+
+
+def csv_bytes(rows: int, seed: int, label_noise: float = 0.0) -> bytes:
+    buffer = io.StringIO()
+    write_csv(credit_risk(rows=rows, seed=seed, label_noise=label_noise), buffer)
+    return buffer.getvalue().encode()
+
+
+@dataclass
+class Stack:
+    """The deployed stack plus the shortcuts tests use."""
+
+    local: LocalStack
+    notifications_queue_url: str
+
+    @property
+    def outputs(self) -> dict[str, str]:
+        return self.local.outputs
+
+    def client(self, service: str) -> Any:
+        return self.local.client(service)
+
+    @property
+    def registry(self) -> Registry:
+        return Registry(self.outputs["RegistryTableName"], self.client("dynamodb"))
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        return ArtifactStore(self.outputs["ArtifactBucketName"], self.client("s3"))
+
+    def upload(self, key: str, body: bytes) -> None:
+        """Put an object in RawBucket, as a user would; EventBridge delivers it to IngestFunction."""
+        self.client("s3").put_object(Bucket=self.outputs["RawBucketName"], Key=key, Body=body)
+
+    def settle(self) -> list[dict[str, Any]]:
+        """Wait for every delivery and execution; returns all executions of the state machine."""
+        return self.local.wait_for_executions()
+
+    def executions_of(self, model: str) -> list[dict[str, Any]]:
+        return [e for e in self.settle() if e["name"].startswith(f"{model}-")]
+
+    def describe(self, execution_arn: str) -> dict[str, Any]:
+        return dict(self.client("stepfunctions").describe_execution(executionArn=execution_arn))
+
+    def train(self, model: str, *datasets: tuple[str, bytes]) -> None:
+        """Register the model's spec, then upload each dataset and wait for its run."""
+        self.upload(f"{model}/spec.yaml", spec_text(model).encode())
+        self.settle()
+        for name, body in datasets:
+            self.upload(f"{model}/data/{name}", body)
+            self.settle()
+
+    def notifications(self) -> list[dict[str, Any]]:
+        """Every SNS message published so far (the topic is subscribed to a queue), drained."""
+        sqs = self.client("sqs")
+        messages: list[dict[str, Any]] = []
+        while True:
+            batch = sqs.receive_message(QueueUrl=self.notifications_queue_url, MaxNumberOfMessages=10)
+            if not batch.get("Messages"):
+                return messages
+            for message in batch["Messages"]:
+                envelope = json.loads(message["Body"])
+                messages.append(
+                    {"subject": envelope.get("Subject"), "message": json.loads(envelope["Message"])}
+                )
+                sqs.delete_message(
+                    QueueUrl=self.notifications_queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+
+
+@pytest.fixture(scope="package")
+def stack() -> Iterator[Stack]:
+    with in_process_stack(
+        ROOT,
+        stack_name="sluice-it",
+        env_overrides={"IngestFunction": {"MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES)}},
+    ) as local:
+        sqs = local.client("sqs")
+        queue_url = sqs.create_queue(QueueName="sluice-it-notifications")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        local.client("sns").subscribe(
+            TopicArn=local.outputs["NotificationTopicArn"], Protocol="sqs", Endpoint=queue_arn
+        )
+        yield Stack(local=local, notifications_queue_url=queue_url)
