@@ -10,8 +10,9 @@ PIP_INSTALL = $(PYTHON) -m pip install --quiet --no-compile --no-deps --only-bin
 	--target $(SITE)
 
 # Lambda never runs test suites, C headers, type stubs, bytecode caches built elsewhere, onnxruntime's
-# model-conversion tools, its C-API library (the Python module links the runtime statically) or debug
-# symbols (stripped from shared libraries).
+# model-conversion tools or its C-API library (the Python module links the runtime statically).
+# Shared libraries are not stripped: the wheels' bundled libraries (numpy.libs, scipy.libs) are
+# patched by auditwheel and stop loading when stripped.
 define trim
 	find $(SITE) -depth -type d \( -name tests -o -name __pycache__ \) -exec rm -rf {} +
 	find $(SITE) -type f \( -name '*.pyc' -o -name '*.pyi' -o -name '*.pxd' -o -name '*.c' -o -name '*.h' \
@@ -19,5 +20,4 @@ define trim
 	rm -rf $(SITE)/bin
 	rm -rf $(addprefix $(SITE)/onnxruntime/,transformers quantization tools datasets)
 	rm -f $(SITE)/onnxruntime/capi/libonnxruntime.so.*
-	find $(SITE) -name "*.so*" -type f -exec strip --strip-unneeded {} + 2>/dev/null || true
 endef

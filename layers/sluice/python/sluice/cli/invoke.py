@@ -44,9 +44,10 @@ def read_event(path: Path) -> Any:
 
 def invoke_with(stack: Any, function: str, event: Any) -> dict[str, Any]:
     """Invoke on a deployed LocalStack; the printed document is the response or the Lambda error."""
-    from sluice.local.stack import resolve_placeholders
+    from sluice.local.stack import handler_output_to_stderr, resolve_placeholders
 
-    outcome = stack.invoke(function, resolve_placeholders(event, stack.outputs))
+    with handler_output_to_stderr():
+        outcome = stack.invoke(function, resolve_placeholders(event, stack.outputs))
     if outcome.failed:
         return {"errorType": outcome.error["errorType"], "errorMessage": outcome.error["errorMessage"]}
     return {"response": outcome.payload}

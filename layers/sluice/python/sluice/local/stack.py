@@ -415,8 +415,27 @@ def _stdout_to_stderr(enabled: bool) -> Iterator[None]:
     if not enabled:
         yield
         return
-    with contextlib.redirect_stdout(sys.stderr):
+    with handler_output_to_stderr():
         yield
+
+
+@contextlib.contextmanager
+def handler_output_to_stderr() -> Iterator[None]:
+    """Send what handlers write to stdout (Powertools logs, EMF metrics) to stderr, as `sam local
+    invoke` does, so this process's stdout carries only its own result."""
+    import logging
+
+    from sluice.observability import SERVICE
+
+    handlers = [h for h in logging.getLogger(SERVICE).handlers if isinstance(h, logging.StreamHandler)]
+    previous = [h.setStream(sys.stderr) for h in handlers]
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        for handler, stream in zip(handlers, previous, strict=True):
+            if stream is not None:
+                handler.setStream(stream)
 
 
 # ------------------------------------------------------------------------------------------ moto patches

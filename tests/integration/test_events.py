@@ -1,0 +1,143 @@
+"""Every file in events/ runs through `sluice invoke` (the in-process `sam local invoke`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sluice.cli import main
+from sluice.cli.invoke import invoke_with, read_event
+from sluice.local.stack import LocalStack, in_process_stack
+from tests.integration.conftest import ROOT, csv_bytes, spec_text
+
+EVENTS = ROOT / "events"
+EXERCISED: set[str] = set()
+
+
+@pytest.fixture(scope="module")
+def events_stack() -> Iterator[LocalStack]:
+    """A stack of its own, holding the objects the example events name."""
+    with in_process_stack(ROOT, stack_name="sluice-events") as stack:
+        s3 = stack.client("s3")
+        raw, artifacts = stack.outputs["RawBucketName"], stack.outputs["ArtifactBucketName"]
+        s3.put_object(Bucket=raw, Key="credit-risk/spec.yaml", Body=spec_text("credit-risk").encode())
+        stack.wait_for_executions()
+        s3.put_object(Bucket=raw, Key="credit-risk/data/first upload.csv", Body=csv_bytes(rows=300, seed=1))
+        s3.put_object(
+            Bucket=artifacts, Key="specs/credit-risk/example.yaml", Body=spec_text("credit-risk").encode()
+        )
+        s3.put_object(
+            Bucket=artifacts, Key="datasets/credit-risk/example/data.csv", Body=csv_bytes(rows=200, seed=7)
+        )
+        stack.wait_for_executions()
+        yield stack
+
+
+def run_event(stack: LocalStack, function: str, name: str) -> dict[str, Any]:
+    EXERCISED.add(name)
+    return invoke_with(stack, function, read_event(EVENTS / name))
+
+
+def test_spec_upload_event_registers_the_spec(events_stack: LocalStack) -> None:
+    # When the spec upload event is invoked
+    document = run_event(events_stack, "IngestFunction", "ingest-spec-uploaded.json")
+
+    # Then the spec is registered (or reported unchanged, since the upload itself delivered it first)
+    assert document["response"]["status"] in {"spec_registered", "spec_unchanged"}
+    assert document["response"]["model"] == "credit-risk"
+
+
+def test_data_upload_event_with_an_encoded_key_becomes_a_dataset(events_stack: LocalStack) -> None:
+    # When the data upload event (key URL-encoded: "first+upload.csv") is invoked
+    document = run_event(events_stack, "IngestFunction", "ingest-data-uploaded.json")
+
+    # Then the object "first upload.csv" was found and is a dataset with one training run
+    response = document["response"]
+    assert response["status"] == "dataset"
+    assert response["key"] == "credit-risk/data/first upload.csv"
+    assert response["rows"] == 300
+    assert response["execution_arn"].startswith("arn:aws:states:")
+    events_stack.wait_for_executions()
+    executions = events_stack.client("stepfunctions").list_executions(
+        stateMachineArn=events_stack.outputs["TrainingStateMachineArn"]
+    )["executions"]
+    assert [e["name"] for e in executions] == [response["execution_arn"].rsplit(":", 1)[-1]]
+
+
+def test_an_upload_outside_the_layout_is_ignored(events_stack: LocalStack) -> None:
+    document = run_event(events_stack, "IngestFunction", "ingest-ignored.json")
+    assert document["response"]["status"] == "ignored"
+
+
+def test_allocate_event_gives_the_run_a_version_number(events_stack: LocalStack) -> None:
+    # When the allocate task runs twice for the same execution
+    first = run_event(events_stack, "RegisterFunction", "register-allocate.json")
+    again = run_event(events_stack, "RegisterFunction", "register-allocate.json")
+
+    # Then it got a number once, and the same number on the retry
+    assert first["response"]["status"] == "training"
+    assert first["response"]["version"] == again["response"]["version"] >= 1
+
+
+def test_train_task_event_fits_and_stores_the_pipeline(events_stack: LocalStack) -> None:
+    document = run_event(events_stack, "TrainFunction", "train-task.json")
+    response = document["response"]
+    assert response["n_train"] + response["n_holdout"] == 200
+    assert response["artifacts"]["pipeline"]["uri"].endswith("/models/credit-risk/1/pipeline.pkl")
+
+
+def test_sluice_invoke_command_deploys_a_fresh_stack_and_prints_the_response(capsys, tmp_path: Path) -> None:
+    # Given an env.json override file
+    env_file = tmp_path / "env.json"
+    env_file.write_text(json.dumps({"RegisterFunction": {"POWERTOOLS_LOG_LEVEL": "WARNING"}}))
+    capsys.readouterr()
+
+    # When `sluice invoke` runs without an endpoint
+    code = main(
+        [
+            "invoke",
+            "RegisterFunction",
+            "-e",
+            str(EVENTS / "register-allocate.json"),
+            "--env-vars",
+            str(env_file),
+            "--root",
+            str(ROOT),
+            "--stack-name",
+            "sluice-invoke",
+        ]
+    )
+
+    # Then it prints the handler's response as JSON
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)["version"] == 1
+
+
+def test_sluice_invoke_reports_a_handler_error_as_a_lambda_error(capsys) -> None:
+    # When the train task runs on a fresh stack, where the dataset it names does not exist
+    code = main(
+        [
+            "invoke",
+            "TrainFunction",
+            "-e",
+            str(EVENTS / "train-task.json"),
+            "--root",
+            str(ROOT),
+            "--stack-name",
+            "sluice-invoke-error",
+        ]
+    )
+
+    # Then the command fails and prints the Lambda-style error naming the missing object
+    assert code == 1
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["errorType"] == "ArtifactNotFound"
+    assert "no such object" in printed["errorMessage"]
+
+
+def test_every_event_file_is_exercised() -> None:
+    assert {p.name for p in EVENTS.glob("*.json")} <= EXERCISED
