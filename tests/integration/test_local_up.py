@@ -51,7 +51,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
 
 def client(service: str, endpoint: str) -> Any:
     return boto3.client(
-        service,
+        service,  # type: ignore[call-overload]
         endpoint_url=endpoint,
         region_name="us-east-1",
         aws_access_key_id="x",
