@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install test lint format bench clean browser-deps
+.PHONY: install test lint format bench clean browser-deps build local
 
 install: $(STAMP)
 
@@ -29,6 +29,17 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers/sluice/python/sluice functions tests bench
+	SAM_CLI_TELEMETRY=0 $(BIN)/sam validate --lint --template-file template.yaml
+	$(BIN)/cfn-lint template.yaml
+
+# sam build into .aws-sam/build (the layers build with their Makefiles; pip runs from the venv).
+# tests/integration/test_sam_build.py runs the same build in a temporary folder and checks the sizes.
+build: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" SAM_CLI_TELEMETRY=0 $(BIN)/sam build --no-cached
+
+# The stack on this machine: template.yaml in an embedded moto server on 127.0.0.1:4566.
+local: $(STAMP)
+	$(BIN)/sluice local up
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

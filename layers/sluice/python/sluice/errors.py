@@ -45,15 +45,15 @@ class ModelNotFound(SluiceError):
     """No such model, version or production alias."""
 
 
-class PromotionConflict(SluiceError):
+class PromotionConflict(SluiceError):  # noqa: N818 (named like the other domain errors)
     """The production alias moved since it was read: another promotion won the conditional write."""
 
 
-class ArtifactNotFound(SluiceError):
+class ArtifactNotFound(SluiceError):  # noqa: N818
     """An object the registry points to is missing from S3."""
 
 
-class ArtifactCorrupt(SluiceError):
+class ArtifactCorrupt(SluiceError):  # noqa: N818
     """An artifact's bytes do not match the sha256 the registry recorded for it."""
 
 

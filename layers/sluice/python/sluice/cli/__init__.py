@@ -14,6 +14,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "train",
     "example-data",
     "drift",
+    "local",
+    "invoke",
+    "models",
 )
 
 Handler = Callable[[argparse.Namespace], int]
