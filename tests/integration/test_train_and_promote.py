@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from sluice import pipeline
+from sluice import catalog, pipeline
 from sluice.cli import main
 from sluice.errors import PromotionConflict
 from sluice.records import AuditEvent, EventType, VersionStatus
@@ -350,3 +350,36 @@ def test_models_list_shows_each_model_with_its_production_version(stack: Stack, 
     listed = {m["model"]: m for m in json.loads(capsys.readouterr().out)["models"]}
     assert listed["it-list"]["production_version"] == 1
     assert listed["it-list"]["versions"] == 1
+
+
+def test_a_run_that_loses_the_promotion_race_is_evaluated_again_against_the_winner(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given versions 1 and 2 (2 in production), and a rollback to 1 that lands while run 3 is promoting
+    stack.train("it-loop", FIRST, BETTER)
+    real_promote = pipeline.promote
+    calls: list[int | None] = []
+
+    def promote_after_a_rollback(run: pipeline.RunState, execution_arn: str, services: pipeline.Services):
+        calls.append(run.champion_version)
+        if len(calls) == 1:
+            catalog.rollback(services.registry, services.artifacts, "it-loop", reason="operator")
+        return real_promote(run, execution_arn, services)
+
+    monkeypatch.setattr(pipeline, "promote", promote_after_a_rollback)
+
+    # When a third dataset arrives
+    stack.upload("it-loop/data/third.csv", csv_bytes(rows=1500, seed=10))
+    stack.settle()
+
+    # Then its first promotion expected version 2 and lost; it was evaluated again against version 1
+    # and promoted over it; the audit trail records every move in order
+    assert calls == [2, 1]
+    assert statuses(stack, "it-loop") == {1: "archived", 2: "archived", 3: "production"}
+    assert stack.registry.get_version("it-loop", 3).champion_version == 1
+    moves = [
+        (e.type.value, e.from_version, e.to_version)
+        for e in stack.registry.list_events("it-loop")
+        if e.type in (EventType.PROMOTED, EventType.ROLLED_BACK)
+    ]
+    assert moves == [("promoted", None, 1), ("promoted", 1, 2), ("rolled_back", 2, 1), ("promoted", 1, 3)]
