@@ -21,4 +21,6 @@ Settings = PipelineSettings
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = TaskEvent.model_validate(event)
     logger.append_keys(model=task.run.model, version=task.run.version, action=task.action)
-    return pipeline.run_step(task, PipelineSettings()).model_dump(mode="json", exclude_none=True)
+    result = pipeline.run_step(task, PipelineSettings())
+    metrics.add_metric(name=f"Step_{task.action}", unit="Count", value=1)
+    return result.model_dump(mode="json", exclude_none=True)
