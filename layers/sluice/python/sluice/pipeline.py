@@ -30,6 +30,7 @@ from sluice.records import (
     EventType,
     GateFailureRecord,
     GatesRecord,
+    ModelVersion,
     ParityRecord,
     RunState,
     SpecRecord,
@@ -204,28 +205,28 @@ def _ingest_data(
     source = s3_uri(upload.bucket, key)
     size = services.artifacts.size(source, version_id=upload.version_id)
 
-    def reject(reason: str, message: str, report: dict[str, Any] | None = None) -> IngestResult:
+    def quarantine(reason: str, message: str, report: dict[str, Any] | None = None) -> IngestResult:
         body = {"source": source, "reason": reason, "message": message, "size_bytes": size, "report": report}
         report_uri = _quarantine(upload, key, model, body, services, EventType.DATA_QUARANTINED)
         return IngestResult(status="quarantined", model=model, key=key, reason=message, report_uri=report_uri)
 
     if size > settings.max_upload_bytes:
-        return reject("too_large", f"{size} bytes is over the limit of {settings.max_upload_bytes} bytes")
+        return quarantine("too_large", f"{size} bytes is over the limit of {settings.max_upload_bytes} bytes")
     spec_record = services.registry.current_spec(model)
     if spec_record is None:
-        return reject("no_spec", f"model {model!r} has no spec; upload {model}/spec.yaml first")
+        return quarantine("no_spec", f"model {model!r} has no spec; upload {model}/spec.yaml first")
     spec = _load_spec(spec_record.uri, services.artifacts)
 
     reader = HashingReader(services.artifacts.open(source, version_id=upload.version_id))
     try:
         table = read_csv(reader, name=key)  # type: ignore[arg-type]
     except DataUnreadable as exc:
-        return reject("unreadable", str(exc))
+        return quarantine("unreadable", str(exc))
     reader.drain()
     sha = reader.hexdigest
     report = validate_table(spec, table)
     if not report.passed:
-        return reject(
+        return quarantine(
             "invalid",
             f"{len(report.problems)} problem(s): {report.to_text()[:500]}",
             report.model_dump(mode="json"),
@@ -532,7 +533,9 @@ def evaluate_challenger(run: RunState, execution_arn: str, services: Services) -
     )
 
 
-def _decided_record(run: RunState, services: Services, status: VersionStatus, reason: str | None) -> Any:
+def _decided_record(
+    run: RunState, services: Services, status: VersionStatus, reason: str | None
+) -> ModelVersion:
     version = _require_version(run)
     current = services.registry.get_version(run.model, version)
     return current.model_copy(
