@@ -42,7 +42,9 @@ class PredictResponse(BaseModel):
     request_id: str
     predictions: list[Any]
     classes: list[Any] | None = Field(default=None, description="classifiers: the order of probabilities")
-    probabilities: list[list[float]] | None = Field(default=None, description="classifiers: one list per instance")
+    probabilities: list[list[float]] | None = Field(
+        default=None, description="classifiers: one list per instance"
+    )
 
 
 class FeedbackRequest(BaseModel):
@@ -78,9 +80,13 @@ def services() -> Services:
     return Services(PredictSettings())
 
 
-def _error(status: HTTPStatus | int, error: str, details: list[dict[str, Any]] | None = None) -> Response[Any]:
+def _error(
+    status: HTTPStatus | int, error: str, details: list[dict[str, Any]] | None = None
+) -> Response[Any]:
     body = ErrorResponse.model_validate({"error": error, "details": details or []})
-    return Response(status_code=int(status), content_type=content_types.APPLICATION_JSON, body=body.model_dump())
+    return Response(
+        status_code=int(status), content_type=content_types.APPLICATION_JSON, body=body.model_dump()
+    )
 
 
 @app.exception_handler(InvalidRequest)
@@ -110,8 +116,18 @@ def _request_validation(exc: RequestValidationError) -> Response[Any]:
         location = [str(part) for part in error.get("loc", ()) if part != "body"]
         if error.get("type") == "json_invalid":
             return _error(HTTPStatus.BAD_REQUEST, "the body is not valid JSON")
-        instance = int(location[1]) if len(location) > 1 and location[0] == "instances" and location[1].isdigit() else None
-        details.append({"instance": instance, "field": ".".join(location) or None, "message": str(error.get("msg", "invalid"))})
+        instance = (
+            int(location[1])
+            if len(location) > 1 and location[0] == "instances" and location[1].isdigit()
+            else None
+        )
+        details.append(
+            {
+                "instance": instance,
+                "field": ".".join(location) or None,
+                "message": str(error.get("msg", "invalid")),
+            }
+        )
     return _error(HTTPStatus.BAD_REQUEST, "the request does not match the API", details)
 
 

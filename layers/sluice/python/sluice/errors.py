@@ -45,15 +45,15 @@ class ModelNotFound(SluiceError):
     """No such model, version or production alias."""
 
 
-class PromotionConflict(SluiceError):  # noqa: N818 (named like the other domain errors)
+class PromotionConflict(SluiceError):
     """The production alias moved since it was read: another promotion won the conditional write."""
 
 
-class ArtifactNotFound(SluiceError):  # noqa: N818
+class ArtifactNotFound(SluiceError):
     """An object the registry points to is missing from S3."""
 
 
-class ArtifactCorrupt(SluiceError):  # noqa: N818
+class ArtifactCorrupt(SluiceError):
     """An artifact's bytes do not match the sha256 the registry recorded for it."""
 
 
@@ -77,7 +77,9 @@ class ModelUnavailable(SluiceError):
 class InvalidRequest(SluiceError):
     """A client request that cannot be served as sent; `details` names each instance and field."""
 
-    def __init__(self, message: str, details: list[dict[str, object]] | None = None, status: int = 400) -> None:
+    def __init__(
+        self, message: str, details: list[dict[str, object]] | None = None, status: int = 400
+    ) -> None:
         super().__init__(message)
         self.details = details or []
         self.status = status

@@ -80,7 +80,9 @@ def _prediction_text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _live_metric(spec: ModelSpec, records: list[dict[str, Any]], labels: dict[tuple[str, int], Any]) -> dict[str, float | int] | None:
+def _live_metric(
+    spec: ModelSpec, records: list[dict[str, Any]], labels: dict[tuple[str, int], Any]
+) -> dict[str, float | int] | None:
     pairs = [
         (labels[(str(r["request_id"]), int(r.get("instance", 0)))], r["outputs"]["prediction"])
         for r in records
@@ -100,7 +102,9 @@ def _emit_metrics(model: str, report: DriftReport) -> None:
     for name, column in report.features.items():
         if column.score is None:
             continue
-        with single_metric(name="DriftScore", unit=MetricUnit.NoUnit, value=column.score, namespace=NAMESPACE) as m:
+        with single_metric(
+            name="DriftScore", unit=MetricUnit.NoUnit, value=column.score, namespace=NAMESPACE
+        ) as m:
             m.add_dimension(name="model", value=model)
             m.add_dimension(name="feature", value=name)
     for metric, value, unit in (
@@ -124,9 +128,9 @@ def _retrain(
             return None, f"a training run is already running ({execution['name']})"
     cooldown = timedelta(hours=settings.retrain_cooldown_hours)
     for event in services.registry.list_events(model):
-        if event.type is EventType.TRAINING_STARTED and event.trigger is Trigger.DRIFT:
-            if now - datetime.fromisoformat(event.time) < cooldown:
-                return None, f"cool-down: drift started a retraining at {event.time}"
+        recent = now - datetime.fromisoformat(event.time) < cooldown
+        if event.type is EventType.TRAINING_STARTED and event.trigger is Trigger.DRIFT and recent:
+            return None, f"cool-down: drift started a retraining at {event.time}"
     datasets = services.registry.list_datasets(model)
     current_spec = services.registry.current_spec(model)
     if not datasets or current_spec is None:
@@ -141,7 +145,9 @@ def _retrain(
         trigger=Trigger.DRIFT,
     )
     name = f"{model[:40]}-{latest.sha256[:16]}-drift-{new_event_id()}"
-    started = services.executions.start(name, run.model_dump(mode="json", exclude_defaults=True) | {"trigger": "drift"})
+    started = services.executions.start(
+        name, run.model_dump(mode="json", exclude_defaults=True) | {"trigger": "drift"}
+    )
     services.registry.append_event(
         AuditEvent(
             model=model,
@@ -164,7 +170,9 @@ def check_model(
     reference = read_reference(services.artifacts.get_verified(record.artifacts["reference"]))
     start = now - timedelta(hours=settings.drift_window_hours)
     records = [r for r in services.traffic.captured(model, start, now) if r.get("version") == version]
-    column_types = {f.name: "numerical" if isinstance(f, NumericFeature) else "categorical" for f in spec.features}
+    column_types = {
+        f.name: "numerical" if isinstance(f, NumericFeature) else "categorical" for f in spec.features
+    }
     current = table_from_records([r.get("inputs") or {} for r in records], f"capture/{model}")
     for name in spec.feature_names:  # a column no instance sent is all-missing, not absent
         if name not in current.columns:
@@ -182,7 +190,8 @@ def check_model(
     prediction_drift = None
     if report.status == "ok" and PREDICTION_COLUMN in reference.columns:
         predicted = table_from_records(
-            [{PREDICTION_COLUMN: _prediction_text(r["outputs"]["prediction"])} for r in records], "predictions"
+            [{PREDICTION_COLUMN: _prediction_text(r["outputs"]["prediction"])} for r in records],
+            "predictions",
         )
         kind = "categorical" if spec.task.is_classification else "numerical"
         prediction_drift = check_drift(
@@ -197,7 +206,9 @@ def check_model(
         "live_metric": _live_metric(spec, records, services.traffic.feedback(model, start, now)),
     }
     json_uri = services.artifacts.put_json(f"drift/{model}/{stamp}.json", document).uri
-    html = render_html(report, title=f"Drift: {model} v{version}, {start:%Y-%m-%d %H:%M} to {now:%Y-%m-%d %H:%M} UTC")
+    html = render_html(
+        report, title=f"Drift: {model} v{version}, {start:%Y-%m-%d %H:%M} to {now:%Y-%m-%d %H:%M} UTC"
+    )
     html_uri = services.artifacts.put_bytes(f"drift/{model}/{stamp}.html", html.encode(), "text/html").uri
     _emit_metrics(model, report)
     check = ModelCheck(
@@ -216,7 +227,13 @@ def check_model(
     if report.dataset_drift:
         services.notifier.publish(
             f"Sluice: drift in {model}",
-            {"model": model, "version": version, "drifted": check.drifted_features, "report": json_uri, "html": html_uri},
+            {
+                "model": model,
+                "version": version,
+                "drifted": check.drifted_features,
+                "report": json_uri,
+                "html": html_uri,
+            },
         )
         check.alerted = True
         if spec.retrain_on_drift:

@@ -14,7 +14,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from sluice.errors import ArtifactCorrupt, InvalidRequest, ModelNotFound, ModelUnavailable, NoProductionVersion
+from sluice.errors import (
+    ArtifactCorrupt,
+    InvalidRequest,
+    ModelNotFound,
+    ModelUnavailable,
+    NoProductionVersion,
+)
 from sluice.observability import logger, metrics
 from sluice.records import Alias, Artifact, ModelVersion
 from sluice.serving import OnnxModel, feed_from_instances
@@ -85,9 +91,13 @@ class ProductionModels:
             served = self._load(model, alias.version)
         except ArtifactCorrupt as exc:
             metrics.add_metric(name="ModelIntegrityFailures", unit="Count", value=1)
-            logger.error("refusing a model file that fails its sha256 check", extra={"model": model, "error": str(exc)})
+            logger.error(
+                "refusing a model file that fails its sha256 check", extra={"model": model, "error": str(exc)}
+            )
             if entry is None:
-                raise ModelUnavailable(f"model {model!r} version {alias.version} failed its integrity check") from exc
+                raise ModelUnavailable(
+                    f"model {model!r} version {alias.version} failed its integrity check"
+                ) from exc
             entry.checked_at = now  # keep serving the verified version already loaded
             return entry.served
         self._cache[model] = _Entry(served=served, checked_at=now)
@@ -99,7 +109,9 @@ class ProductionModels:
         artifact = record.artifacts.get(MODEL_ARTIFACT)
         if artifact is None:
             raise ModelUnavailable(f"model {model!r} version {version} has no model file recorded")
-        return ServedModel(name=model, version=version, onnx=OnnxModel(self._artifacts.get_verified(artifact)))
+        return ServedModel(
+            name=model, version=version, onnx=OnnxModel(self._artifacts.get_verified(artifact))
+        )
 
 
 def _json_number(value: float) -> float | None:
@@ -116,7 +128,9 @@ def predict(
     """Validate the instances against the model's schema and predict. Raises InvalidRequest naming
     every problem (400) or the batch size (413)."""
     if not instances:
-        raise InvalidRequest("no instances", [{"instance": None, "field": "instances", "message": "must not be empty"}])
+        raise InvalidRequest(
+            "no instances", [{"instance": None, "field": "instances", "message": "must not be empty"}]
+        )
     if len(instances) > max_instances:
         raise InvalidRequest(
             f"too many instances: {len(instances)} > {max_instances}",

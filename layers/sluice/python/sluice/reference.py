@@ -27,7 +27,9 @@ def _predictions(model: bytes, sample: RawTable) -> list[str]:
     return [f"{v:.6g}" if isinstance(v, float | np.floating) else str(v) for v in values.tolist()]
 
 
-def reference_sample(spec: ModelSpec, table: RawTable, model: bytes | None = None, cap: int = REFERENCE_CAP) -> bytes:
+def reference_sample(
+    spec: ModelSpec, table: RawTable, model: bytes | None = None, cap: int = REFERENCE_CAP
+) -> bytes:
     """Up to `cap` rows of the spec's columns (features, target, sensitive) as gzip CSV, plus the
     model's prediction for each row when `model` (ONNX bytes) is given. Seeded and written without a
     timestamp, so the same table and model always give the same bytes."""

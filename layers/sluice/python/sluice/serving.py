@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
-
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -118,14 +117,20 @@ def feed_from_instances(
     feed is only meaningful when there are none. Nullable features may be omitted or null."""
     problems: list[InstanceProblem] = []
     known = {f.name for f in features}
-    numeric = {f.name: np.empty((len(instances), 1), dtype=np.float32) for f in features if f.type == "numeric"}
-    strings = {f.name: np.empty((len(instances), 1), dtype=object) for f in features if f.type == "categorical"}
+    numeric = {
+        f.name: np.empty((len(instances), 1), dtype=np.float32) for f in features if f.type == "numeric"
+    }
+    strings = {
+        f.name: np.empty((len(instances), 1), dtype=object) for f in features if f.type == "categorical"
+    }
     for index, instance in enumerate(instances):
         if not isinstance(instance, dict):
             problems.append(InstanceProblem(instance=index, field=None, message="must be a JSON object"))
             continue
         for name in sorted(set(instance) - known):
-            problems.append(InstanceProblem(instance=index, field=name, message="is not an input of this model"))
+            problems.append(
+                InstanceProblem(instance=index, field=name, message="is not an input of this model")
+            )
         for feature in features:
             if feature.name not in instance and not feature.nullable:
                 problems.append(InstanceProblem(instance=index, field=feature.name, message="is required"))

@@ -153,7 +153,9 @@ def read_jsonl(source: Path, record_key: str | None = None) -> RawTable:
                 try:
                     obj = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise DataUnreadable(f"{source}: line {line_number} is not valid JSON ({exc.msg})") from exc
+                    raise DataUnreadable(
+                        f"{source}: line {line_number} is not valid JSON ({exc.msg})"
+                    ) from exc
                 if record_key is not None and isinstance(obj, dict) and record_key in obj:
                     obj = obj[record_key]
                 if not isinstance(obj, dict):

@@ -30,7 +30,7 @@ class TemplateError(SluiceError):
     """template.yaml cannot be deployed locally (unreadable, untranslatable, missing files)."""
 
 
-class DependencyCycle(TemplateError):  # noqa: N818 (named like the domain errors)
+class DependencyCycle(TemplateError):
     """Resources reference each other in a loop; CloudFormation would reject the template."""
 
     def __init__(self, cycle: list[str]) -> None:
