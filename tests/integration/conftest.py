@@ -18,7 +18,7 @@ import pytest
 from sluice.adapters.artifacts import ArtifactStore
 from sluice.adapters.registry import Registry
 from sluice.examples import credit_risk
-from sluice.local.stack import LocalStack, in_process_stack
+from sluice.local.stack import LocalStack, in_process_stack, load_env_overrides
 from sluice.table import write_csv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,12 +104,19 @@ class Stack:
                 )
 
 
+# env.json (what `sluice local up` uses: capture everything), plus a small upload limit and an alias
+# that is re-read on every request, so promotions reach the warm handler at once.
+TEST_ENV = load_env_overrides(ROOT / "env.json")
+TEST_ENV["IngestFunction"] = {**TEST_ENV.get("IngestFunction", {}), "MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES)}
+TEST_ENV["PredictFunction"] = {**TEST_ENV.get("PredictFunction", {}), "ALIAS_TTL_SECONDS": "0"}
+
+
 @pytest.fixture(scope="package")
 def stack() -> Iterator[Stack]:
     with in_process_stack(
         ROOT,
         stack_name="sluice-it",
-        env_overrides={"IngestFunction": {"MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES)}},
+        env_overrides=TEST_ENV,
     ) as local:
         sqs = local.client("sqs")
         queue_url = sqs.create_queue(QueueName="sluice-it-notifications")["QueueUrl"]

@@ -7,7 +7,8 @@ can produce a 5xx.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Callable
+from functools import cached_property
 from http import HTTPStatus
 from typing import Any
 
@@ -28,8 +29,6 @@ from sluice.observability import logger, metrics
 from sluice.settings import PredictSettings
 
 MODEL_NAME = r"[a-z0-9-]+"
-
-app = APIGatewayRestResolver(enable_validation=True)
 
 
 class PredictRequest(BaseModel):
@@ -53,6 +52,13 @@ class FeedbackRequest(BaseModel):
     label: str | int | float | bool
 
 
+class FeedbackResponse(BaseModel):
+    model: str
+    request_id: str
+    instance: int
+    stored: str
+
+
 class ErrorDetail(BaseModel):
     instance: int | None
     field: str | None
@@ -65,19 +71,27 @@ class ErrorResponse(BaseModel):
 
 
 class Services:
-    """What the routes need, built once per container from the environment."""
+    """What the routes need, built on first use from the function's settings and kept for the life of
+    the container (a warm Lambda reuses its clients and loaded models)."""
 
     def __init__(self, settings: PredictSettings) -> None:
         self.settings = settings
-        self.registry = Registry(settings.registry_table)
-        self.artifacts = ArtifactStore(settings.artifact_bucket)
-        self.traffic = TrafficStore(settings.artifact_bucket)
-        self.models = predictions.ProductionModels(self.registry, self.artifacts, settings.alias_ttl_seconds)
 
+    @cached_property
+    def registry(self) -> Registry:
+        return Registry(self.settings.registry_table)
 
-@lru_cache(maxsize=1)
-def services() -> Services:
-    return Services(PredictSettings())
+    @cached_property
+    def artifacts(self) -> ArtifactStore:
+        return ArtifactStore(self.settings.artifact_bucket)
+
+    @cached_property
+    def traffic(self) -> TrafficStore:
+        return TrafficStore(self.settings.artifact_bucket)
+
+    @cached_property
+    def models(self) -> predictions.ProductionModels:
+        return predictions.ProductionModels(self.registry, self.artifacts, self.settings.alias_ttl_seconds)
 
 
 def _error(
@@ -89,106 +103,129 @@ def _error(
     )
 
 
-@app.exception_handler(InvalidRequest)
-def _invalid_request(exc: InvalidRequest) -> Response[Any]:
-    return _error(exc.status, str(exc), exc.details)
-
-
-@app.exception_handler(ModelNotFound)
-def _not_found(exc: ModelNotFound) -> Response[Any]:
-    return _error(HTTPStatus.NOT_FOUND, str(exc))
-
-
-@app.exception_handler(ModelUnavailable)
-def _unavailable(exc: ModelUnavailable) -> Response[Any]:
-    return _error(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
-
-
-@app.exception_handler(RequestUnsupportedContentType)
-def _content_type(exc: RequestUnsupportedContentType) -> Response[Any]:
-    return _error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "the body must be JSON (Content-Type: application/json)")
-
-
-@app.exception_handler(RequestValidationError)
-def _request_validation(exc: RequestValidationError) -> Response[Any]:
+def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     details = []
     for error in exc.errors():
         location = [str(part) for part in error.get("loc", ()) if part != "body"]
-        if error.get("type") == "json_invalid":
-            return _error(HTTPStatus.BAD_REQUEST, "the body is not valid JSON")
-        instance = (
-            int(location[1])
-            if len(location) > 1 and location[0] == "instances" and location[1].isdigit()
-            else None
-        )
+        in_instances = len(location) > 1 and location[0] == "instances" and location[1].isdigit()
         details.append(
             {
-                "instance": instance,
+                "instance": int(location[1]) if in_instances else None,
                 "field": ".".join(location) or None,
                 "message": str(error.get("msg", "invalid")),
             }
         )
-    return _error(HTTPStatus.BAD_REQUEST, "the request does not match the API", details)
+    return details
 
 
-@app.not_found
-def _no_route(exc: Exception) -> Response[Any]:
-    return _error(HTTPStatus.NOT_FOUND, f"no route {app.current_event.http_method} {app.current_event.path}")
+def _require_json(app: APIGatewayRestResolver) -> None:
+    content_type = (app.current_event.headers or {}).get("content-type") or (
+        app.current_event.headers or {}
+    ).get("Content-Type")
+    if content_type and not content_type.split(";")[0].strip().lower() == "application/json":
+        raise InvalidRequest(
+            f"the body must be JSON, not {content_type}", status=HTTPStatus.UNSUPPORTED_MEDIA_TYPE
+        )
 
 
-@app.post("/models/<model>/predict")
-def predict(model: str, request: PredictRequest) -> PredictResponse:
-    """Score instances with the model's production version."""
-    live = services()
-    served = live.models.get(model)
-    body = predictions.predict(
-        served,
-        request.instances,
-        max_instances=live.settings.max_instances,
-        request_id=app.current_event.request_context.request_id,
-    )
-    predictions.capture(live.traffic, live.settings.capture_fraction, request.instances, body)
-    metrics.add_metric(name="Predictions", unit="Count", value=len(request.instances))
-    return PredictResponse.model_validate(body)
+def create_app(settings: Callable[[], PredictSettings] = PredictSettings) -> APIGatewayRestResolver:
+    """The API with its routes and its one mapping from exceptions to status codes. Each Lambda
+    container (each handler module) creates one; services are built on the first request."""
+    app = APIGatewayRestResolver(enable_validation=True)
+    live: list[Services] = []
+
+    def services() -> Services:
+        if not live:
+            live.append(Services(settings()))
+        return live[0]
+
+    @app.exception_handler(InvalidRequest)
+    def _invalid_request(exc: InvalidRequest) -> Response[Any]:
+        return _error(exc.status, str(exc), exc.details)
+
+    @app.exception_handler(ModelNotFound)
+    def _not_found(exc: ModelNotFound) -> Response[Any]:
+        return _error(HTTPStatus.NOT_FOUND, str(exc))
+
+    @app.exception_handler(ModelUnavailable)
+    def _unavailable(exc: ModelUnavailable) -> Response[Any]:
+        return _error(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _content_type(exc: RequestUnsupportedContentType) -> Response[Any]:
+        return _error(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "the body must be JSON (Content-Type: application/json)"
+        )
+
+    @app.exception_handler(RequestValidationError)
+    def _request_validation(exc: RequestValidationError) -> Response[Any]:
+        if any(e.get("type") == "json_invalid" for e in exc.errors()):
+            return _error(HTTPStatus.BAD_REQUEST, "the body is not valid JSON")
+        return _error(HTTPStatus.BAD_REQUEST, "the request does not match the API", _validation_details(exc))
+
+    @app.not_found
+    def _no_route(exc: Exception) -> Response[Any]:
+        event = app.current_event
+        return _error(HTTPStatus.NOT_FOUND, f"no route {event.http_method} {event.path}")
+
+    @app.post("/models/<model>/predict")
+    def predict(model: str, request: PredictRequest) -> PredictResponse:
+        """Score instances with the model's production version."""
+        _require_json(app)
+        live = services()
+        served = live.models.get(model)
+        body = predictions.predict(
+            served,
+            request.instances,
+            max_instances=live.settings.max_instances,
+            request_id=app.current_event.request_context.request_id,
+        )
+        predictions.capture(live.traffic, live.settings.capture_fraction, request.instances, body)
+        metrics.add_metric(name="Predictions", unit="Count", value=len(request.instances))
+        return PredictResponse.model_validate(body)
+
+    @app.post("/models/<model>/feedback")
+    def feedback(model: str, request: FeedbackRequest) -> FeedbackResponse:
+        """Store the true label of an earlier prediction, for live accuracy in the drift check."""
+        _require_json(app)
+        live = services()
+        live.models.get(model)  # 404 for unknown models
+        uri = live.traffic.put_feedback(model, request.request_id, request.instance, request.label)
+        logger.info("feedback stored", extra={"model": model, "request_id": request.request_id})
+        return FeedbackResponse(
+            model=model, request_id=request.request_id, instance=request.instance, stored=uri
+        )
+
+    @app.get("/models")
+    def models() -> dict[str, Any]:
+        """Every model with its production version."""
+        return {"models": [m.model_dump(mode="json") for m in list_models(services().registry)]}
+
+    @app.get("/models/<model>")
+    def model_detail(model: str) -> dict[str, Any]:
+        """The production version of a model, its input schema, metrics and lineage."""
+        live = services()
+        served = live.models.get(model)
+        detail = show_model(live.registry, model)
+        return {
+            "model": model,
+            "version": served.version,
+            "production": detail.production,
+            "input_schema": [f.model_dump(mode="json", exclude_none=True) for f in served.onnx.features],
+            "classes": served.onnx.classes,
+            "outputs": served.onnx.output_names,
+        }
+
+    @app.get("/openapi.json")
+    def openapi() -> Response[str]:
+        """This API's OpenAPI document."""
+        return Response(
+            status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_document(app)
+        )
+
+    return app
 
 
-@app.post("/models/<model>/feedback")
-def feedback(model: str, request: FeedbackRequest) -> dict[str, Any]:
-    """Store the true label of an earlier prediction, for live accuracy in the drift check."""
-    live = services()
-    live.models.get(model)  # 404 for unknown models
-    uri = live.traffic.put_feedback(model, request.request_id, request.instance, request.label)
-    logger.info("feedback stored", extra={"model": model, "request_id": request.request_id})
-    return {"model": model, "request_id": request.request_id, "instance": request.instance, "stored": uri}
-
-
-@app.get("/models")
-def models() -> dict[str, Any]:
-    """Every model with its production version."""
-    return {"models": [m.model_dump(mode="json") for m in list_models(services().registry)]}
-
-
-@app.get("/models/<model>")
-def model_detail(model: str) -> dict[str, Any]:
-    """The production version of a model, its input schema, metrics and lineage."""
-    live = services()
-    served = live.models.get(model)
-    detail = show_model(live.registry, model).model_dump(mode="json")
-    return {
-        "model": model,
-        "production": detail.get("production"),
-        "version": served.version,
-        "input_schema": [f.model_dump(mode="json", exclude_none=True) for f in served.onnx.features],
-        "classes": served.onnx.classes,
-        "outputs": served.onnx.output_names,
-    }
-
-
-@app.get("/openapi.json")
-def openapi() -> Response[str]:
-    """This API's OpenAPI document."""
-    return Response(
-        status_code=200,
-        content_type=content_types.APPLICATION_JSON,
-        body=app.get_openapi_json_schema(title="Sluice prediction API", version="1.0.0"),
-    )
+def openapi_document(app: APIGatewayRestResolver) -> str:
+    """The OpenAPI document Powertools generates from the routes and their pydantic models."""
+    return app.get_openapi_json_schema(title="Sluice prediction API", version="1.0.0")

@@ -21,7 +21,7 @@ from sluice.adapters.traffic import TrafficStore
 from sluice.drift.engine import check_drift
 from sluice.drift.report import ColumnDrift, DriftReport
 from sluice.drift.report_html import render_html
-from sluice.observability import NAMESPACE, logger
+from sluice.observability import NAMESPACE, logger, metrics
 from sluice.records import AuditEvent, EventType, RunState, Trigger
 from sluice.reference import PREDICTION_COLUMN, read_reference
 from sluice.settings import MonitorSettings
@@ -98,7 +98,9 @@ def _live_metric(
 
 
 def _emit_metrics(model: str, report: DriftReport) -> None:
-    """CloudWatch metrics in EMF: one document per feature score, and the dataset-level figures."""
+    """CloudWatch metrics in EMF: per model and feature, and DatasetDrift by service alone (what the
+    template's DriftAlarm watches, whichever model drifted)."""
+    metrics.add_metric(name="DatasetDrift", unit=MetricUnit.Count, value=1.0 if report.dataset_drift else 0.0)
     for name, column in report.features.items():
         if column.score is None:
             continue

@@ -449,7 +449,9 @@ def export_and_check_parity(run: RunState, execution_arn: str, services: Service
         )
     model = services.artifacts.put_bytes(prefix + "model.onnx", onnx_model)
     reference = services.artifacts.put_bytes(
-        prefix + "reference.csv.gz", reference_sample(inputs.spec, inputs.train), "application/gzip"
+        prefix + "reference.csv.gz",
+        reference_sample(inputs.spec, inputs.train, onnx_model),
+        "application/gzip",
     )
     return run.model_copy(
         update={"artifacts": run.artifacts | {"model": model, "reference": reference}, "parity": record}

@@ -16,6 +16,7 @@ def register(subparsers: Any) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     up = actions.add_parser("up", help="deploy template.yaml into an embedded moto server and serve it")
     up.add_argument("--port", type=int, default=4566, help="port of the AWS endpoint (default 4566)")
+    up.add_argument("--api-port", type=int, default=3000, help="port of the HTTP API (default 3000)")
     up.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     up.add_argument("--root", type=Path, default=Path("."), help="project folder with template.yaml")
     up.add_argument("--state-file", type=Path, help="where to write the ready document (.sluice/local.json)")
@@ -40,6 +41,7 @@ def run_up(args: argparse.Namespace) -> int:
             root,
             host=args.host,
             port=args.port,
+            api_port=args.api_port,
             state_file=args.state_file or root / STATE_FILE,
             announce=announce,
         )

@@ -156,7 +156,8 @@ class LocalApi:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
 
     def start(self) -> LocalApi:
         self.thread.start()

@@ -28,8 +28,11 @@ from sluice.local.stack import (
 STATE_FILE = Path(".sluice") / "local.json"
 
 
-def ready_document(stack: LocalStack) -> dict[str, Any]:
-    return {"endpoint_url": stack.endpoint_url, "stack_name": stack.stack_name, "outputs": stack.outputs}
+def ready_document(stack: LocalStack, api_url: str | None = None) -> dict[str, Any]:
+    document = {"endpoint_url": stack.endpoint_url, "stack_name": stack.stack_name, "outputs": stack.outputs}
+    if api_url is not None:
+        document["api_url"] = api_url
+    return document
 
 
 @contextlib.contextmanager
@@ -71,13 +74,17 @@ def running_server(
         clear_clients()
 
 
-def serve(root: Path, *, host: str, port: int, state_file: Path, announce: Callable[[str], None]) -> None:
-    """Deploy, announce readiness (one JSON line), then serve until SIGINT or SIGTERM."""
+def serve(
+    root: Path, *, host: str, port: int, api_port: int, state_file: Path, announce: Callable[[str], None]
+) -> None:
+    """Deploy, serve the API on `api_port`, announce readiness (one JSON line), then serve until
+    SIGINT or SIGTERM."""
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         with running_server(root, host=host, port=port) as stack:
-            document = json.dumps(ready_document(stack), sort_keys=True)
+            api = stack.serve_api(api_port, host=host)
+            document = json.dumps(ready_document(stack, api.url), sort_keys=True)
             state_file.parent.mkdir(parents=True, exist_ok=True)
             state_file.write_text(document + "\n", encoding="utf-8")
             announce(document)

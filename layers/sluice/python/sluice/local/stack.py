@@ -38,6 +38,7 @@ import boto3
 from moto.core.config import DefaultConfig
 
 from sluice.adapters import clear_clients
+from sluice.local.http_api import LocalApi
 from sluice.local.template import SUBSTITUTION, FunctionCode, LocalTemplate, TemplateError, translate
 
 ACCOUNT_ID = "123456789012"
@@ -128,6 +129,7 @@ class LocalStack:
         self._pending_lock = threading.Condition()
         self._worker: threading.Thread | None = None
         self.delivery_errors: list[dict[str, Any]] = []
+        self._apis: list[LocalApi] = []
         self._session = boto3.session.Session()
         self._clients: dict[str, Any] = {}
         self._configs: dict[str, dict[str, Any]] = {}
@@ -393,7 +395,62 @@ class LocalStack:
                 raise TimeoutError("state machine executions still running")
             time.sleep(poll)
 
+    # ------------------------------------------------------------------ API and schedules
+    def serve_api(self, port: int = 3000, host: str = "127.0.0.1") -> LocalApi:
+        """Serve the template's `Api` routes over HTTP, each request run by its function in-process
+        (API Gateway itself is left out of the moto deployment; see `strip_api_gateway`)."""
+        from sluice.local.http_api import LocalApi, api_routes
+
+        assert self.template is not None
+
+        def invoke(logical_id: str, event: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
+            outcome = self.invoke(logical_id, event)
+            return outcome.payload, outcome.error
+
+        api = LocalApi(api_routes(self.template.sam), invoke, host=host, port=port).start()
+        self._apis.append(api)
+        return api
+
+    def scheduled_functions(self) -> dict[str, list[str]]:
+        """Functions with `Schedule` events in the template, with their schedule expressions."""
+        assert self.template is not None
+        found: dict[str, list[str]] = {}
+        for logical_id, resource in self.template.sam.get("Resources", {}).items():
+            if resource.get("Type") != "AWS::Serverless::Function":
+                continue
+            for event in (resource.get("Properties", {}).get("Events") or {}).values():
+                if event.get("Type") in ("Schedule", "ScheduleV2"):
+                    expression = event.get("Properties", {}).get("Schedule") or event.get(
+                        "Properties", {}
+                    ).get("ScheduleExpression")
+                    found.setdefault(logical_id, []).append(str(expression))
+        return found
+
+    def fire_schedules(self) -> dict[str, Invocation]:
+        """Run every scheduled function once now with an EventBridge "Scheduled Event" (moto's
+        EventBridge never fires schedules)."""
+        results = {}
+        for logical_id in self.scheduled_functions():
+            event = {
+                "version": "0",
+                "id": str(uuid.uuid4()),
+                "detail-type": "Scheduled Event",
+                "source": "aws.events",
+                "account": ACCOUNT_ID,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "region": self.region,
+                "resources": [
+                    f"arn:aws:events:{self.region}:{ACCOUNT_ID}:rule/{self.stack_name}-{logical_id}"
+                ],
+                "detail": {},
+            }
+            results[logical_id] = self.invoke(logical_id, event)
+        return results
+
     def close(self) -> None:
+        for api in self._apis:
+            api.stop()
+        self._apis.clear()
         if self._worker is not None and self._worker.is_alive():
             self._events.put(None)
             self._worker.join(timeout=5)

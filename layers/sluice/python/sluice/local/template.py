@@ -65,6 +65,7 @@ class LocalTemplate:
     code_bucket: str
     functions: dict[str, FunctionCode] = field(default_factory=dict)
     layers: dict[str, Path] = field(default_factory=dict)
+    served_locally: list[str] = field(default_factory=list)  # API Gateway parts the local API replaces
 
     def outputs(self) -> list[str]:
         return list(self.cloudformation.get("Outputs", {}))
@@ -146,6 +147,7 @@ def translate(
         raise TemplateError(f"{sam_path}: {messages}") from exc
     apply_definition_substitutions(cloudformation)
     check_cycles(cloudformation)
+    local.served_locally = strip_api_gateway(cloudformation)
     local.cloudformation = cloudformation
     return local
 
@@ -190,6 +192,35 @@ def apply_definition_substitutions(cloudformation: dict[str, Any]) -> None:
         if "DefinitionString" in props:
             text = _definition_text(props["DefinitionString"])
             props["DefinitionString"] = substitute_definition(text, substitutions, logical_id)
+
+
+# ------------------------------------------------------------------------------------------ API
+# moto cannot create the REST API SAM generates (it needs a Name, then finds no methods in the OpenAPI
+# body); the local stack serves those routes itself (sluice.local.http_api), like `sam local start-api`.
+SERVED_LOCALLY = ("AWS::ApiGateway::",)
+
+
+def strip_api_gateway(cloudformation: dict[str, Any]) -> list[str]:
+    """Remove API Gateway resources, and whatever references them (invoke permissions, outputs), from a
+    translated template before moto creates it. Returns the removed logical ids and output names."""
+    resources = cloudformation.get("Resources", {})
+    removed = {name for name, r in resources.items() if str(r.get("Type", "")).startswith(SERVED_LOCALLY)}
+    while True:
+        dependants = {
+            name
+            for name, resource in resources.items()
+            if name not in removed and _references(resource, removed)
+        }
+        if not dependants:
+            break
+        removed |= dependants
+    for name in removed:
+        del resources[name]
+    outputs = cloudformation.get("Outputs", {})
+    dropped = [name for name, output in outputs.items() if _references(output, removed)]
+    for name in dropped:
+        del outputs[name]
+    return sorted(removed) + dropped
 
 
 # ------------------------------------------------------------------------------------------ cycles

@@ -1,4 +1,6 @@
-"""EvaluateFunction: challenger vs production on the same holdout, then the gates.
+"""The TrainAndPromote task functions (TrainFunction, ExportFunction, EvaluateFunction,
+RegisterFunction) share this handler; the event's `action` names the step, and each function is
+deployed with only the layers and permissions its steps need.
 
 A TrainAndPromote task: the event is {"action", "run", "execution_arn"}; the result is the run state.
 """
@@ -15,7 +17,7 @@ from sluice.settings import PipelineSettings
 Settings = PipelineSettings
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
