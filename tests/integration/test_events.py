@@ -12,7 +12,7 @@ import pytest
 from sluice.cli import main
 from sluice.cli.invoke import invoke_with, read_event
 from sluice.local.stack import LocalStack, in_process_stack
-from tests.integration.conftest import ROOT, csv_bytes, spec_text
+from tests.integration.conftest import ROOT, TEST_ENV, csv_bytes, spec_text
 
 EVENTS = ROOT / "events"
 EXERCISED: set[str] = set()
@@ -21,7 +21,7 @@ EXERCISED: set[str] = set()
 @pytest.fixture(scope="module")
 def events_stack() -> Iterator[LocalStack]:
     """A stack of its own, holding the objects the example events name."""
-    with in_process_stack(ROOT, stack_name="sluice-events") as stack:
+    with in_process_stack(ROOT, stack_name="sluice-events", env_overrides=TEST_ENV) as stack:
         s3 = stack.client("s3")
         raw, artifacts = stack.outputs["RawBucketName"], stack.outputs["ArtifactBucketName"]
         s3.put_object(Bucket=raw, Key="credit-risk/spec.yaml", Body=spec_text("credit-risk").encode())
@@ -137,6 +137,66 @@ def test_sluice_invoke_reports_a_handler_error_as_a_lambda_error(capsys) -> None
     printed = json.loads(capsys.readouterr().out)
     assert printed["errorType"] == "ArtifactNotFound"
     assert "no such object" in printed["errorMessage"]
+
+
+def _body(document: dict[str, Any]) -> tuple[int, Any]:
+    response = document["response"]
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_api_events_answer_as_api_gateway_would(events_stack: LocalStack) -> None:
+    # Given credit-risk in production (the uploads of the fixture)
+    # When the valid prediction event is invoked
+    status, body = _body(run_event(events_stack, "PredictFunction", "api-predict.json"))
+    # Then two predictions come back from a named version, with probabilities in class order
+    assert status == 200, body
+    assert body["model"] == "credit-risk" and body["version"] >= 1
+    assert body["classes"] == [0, 1]
+    assert len(body["predictions"]) == len(body["probabilities"]) == 2
+    assert body["request_id"] == "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+
+    # When the invalid one is invoked: every problem of every instance is named, as a 400
+    status, body = _body(run_event(events_stack, "PredictFunction", "api-predict-invalid.json"))
+    assert status == 400
+    named = {(d["instance"], d["field"]) for d in body["details"]}
+    assert named == {(1, "income"), (1, "debt_ratio"), (1, "segment"), (1, "colour")}
+
+    # And an unknown model is a 404
+    status, body = _body(run_event(events_stack, "PredictFunction", "api-predict-unknown-model.json"))
+    assert status == 404 and "no-such-model" in body["error"]
+
+
+def test_read_only_api_events(events_stack: LocalStack) -> None:
+    status, body = _body(run_event(events_stack, "PredictFunction", "api-list-models.json"))
+    assert status == 200
+    assert [m["model"] for m in body["models"]] == ["credit-risk"]
+
+    status, body = _body(run_event(events_stack, "PredictFunction", "api-show-model.json"))
+    assert status == 200
+    assert [f["name"] for f in body["input_schema"]][:2] == ["income", "age"]
+    assert body["production"]["dataset_sha256"]
+
+    status, body = _body(run_event(events_stack, "PredictFunction", "api-openapi.json"))
+    assert status == 200
+    assert "/models/{model}/predict" in body["paths"]
+
+
+def test_feedback_event_stores_the_label(events_stack: LocalStack) -> None:
+    status, body = _body(run_event(events_stack, "PredictFunction", "api-feedback.json"))
+    assert status == 200
+    bucket, key = body["stored"].removeprefix("s3://").split("/", 1)
+    stored = json.loads(events_stack.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert stored["label"] == 1 and stored["request_id"] == "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+
+
+def test_scheduled_drift_event_checks_every_production_model(events_stack: LocalStack) -> None:
+    document = run_event(events_stack, "DriftFunction", "drift-scheduled.json")
+    (check,) = document["response"]["checked"]
+    # Two captured instances are far below the minimum: a report, but no verdict
+    assert check["model"] == "credit-risk"
+    assert check["status"] == "insufficient_data"
+    assert check["dataset_drift"] is False and check["retraining"] is None
+    assert check["report_uri"].endswith(".json") and check["html_uri"].endswith(".html")
 
 
 def test_every_event_file_is_exercised() -> None:

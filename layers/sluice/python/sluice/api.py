@@ -157,6 +157,11 @@ def create_app(settings: Callable[[], PredictSettings] = PredictSettings) -> API
             HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "the body must be JSON (Content-Type: application/json)"
         )
 
+    @app.exception_handler(UnicodeDecodeError)
+    def _not_text(exc: UnicodeDecodeError) -> Response[Any]:
+        # Powertools decodes the body before validating it; bytes that are not UTF-8 cannot be JSON.
+        return _error(HTTPStatus.BAD_REQUEST, "the body is not valid JSON (not UTF-8 text)")
+
     @app.exception_handler(RequestValidationError)
     def _request_validation(exc: RequestValidationError) -> Response[Any]:
         if any(e.get("type") == "json_invalid" for e in exc.errors()):

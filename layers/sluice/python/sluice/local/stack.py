@@ -287,6 +287,11 @@ class LocalStack:
         handler: Callable[[Any, Any], Any] = getattr(module, code.function_name)
         return handler
 
+    def recycle(self, logical_id: str) -> None:
+        """Forget the function's loaded module, so its next invocation is a cold start (as when Lambda
+        starts a new execution environment)."""
+        self._modules.pop(logical_id, None)
+
     def invoke(self, logical_id: str, event: Any) -> Invocation:
         """Run the function's handler once, in-process, with its environment."""
         code = self.function_code(logical_id)
@@ -386,8 +391,9 @@ class LocalStack:
             if r.get("Type") == "AWS::StepFunctions::StateMachine"
         ]
         while True:
+            pages = sfn.get_paginator("list_executions")
             executions = [
-                e for arn in machines for e in sfn.list_executions(stateMachineArn=arn)["executions"]
+                e for arn in machines for page in pages.paginate(stateMachineArn=arn) for e in page["executions"]
             ]
             if all(e["status"] != "RUNNING" for e in executions):
                 return executions

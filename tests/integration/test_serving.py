@@ -1,0 +1,310 @@
+"""The prediction API on the local stack: over HTTP like `sam local start-api`, the real handler behind
+it, the model the state machine promoted. Then capture and the scheduled drift check."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sluice.catalog import rollback
+from sluice.examples import credit_risk
+from sluice.local.http_api import LocalApi, Route, proxy_event
+from sluice.records import AuditEvent, EventType
+from tests.integration.conftest import Stack, csv_bytes, spec_text
+
+MODEL = "it-serve"
+INSTANCE = {
+    "income": 52000.0,
+    "age": 41,
+    "debt_ratio": 0.35,
+    "credit_lines": 4,
+    "months_employed": 36,
+    "segment": "retail",
+    "region": "north",
+}
+
+
+def http(
+    api: LocalApi, method: str, path: str, body: Any = None, content_type: str = "application/json"
+) -> tuple[int, Any]:
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    request = urllib.request.Request(api.url + path, method=method, data=data)
+    if data is not None:
+        request.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.fixture(scope="module")
+def api(stack: Stack) -> Iterator[LocalApi]:
+    """The stack's API over HTTP on a free port, with MODEL trained and promoted (version 1)."""
+    stack.train(MODEL, ("first.csv", csv_bytes(rows=600, seed=11)))
+    served = stack.local.serve_api(0)
+    yield served
+    served.stop()
+    stack.local._apis.remove(served)
+
+
+def predict(api: LocalApi, instances: list[Any], model: str = MODEL) -> tuple[int, Any]:
+    return http(api, "POST", f"/models/{model}/predict", {"instances": instances})
+
+
+def test_a_valid_request_is_scored_by_the_production_version(api: LocalApi) -> None:
+    status, body = predict(api, [INSTANCE, {**INSTANCE, "age": None, "region": None}])
+    assert status == 200, body
+    assert body["model"] == MODEL and body["version"] == 1
+    assert body["classes"] == [0, 1]
+    assert all(abs(sum(p) - 1) < 1e-5 for p in body["probabilities"])
+    assert body["predictions"] == [
+        body["classes"][max(range(2), key=p.__getitem__)] for p in body["probabilities"]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "error"),
+    [
+        (b"{not json", "application/json", 400, "not valid JSON"),
+        (b"instances=1", "application/x-www-form-urlencoded", 415, "must be JSON"),
+        (b"hello", "text/plain", 415, "must be JSON"),
+        ({"instances": []}, "application/json", 400, "no instances"),
+        ([INSTANCE], "application/json", 400, "does not match the API"),
+        ({"rows": [INSTANCE]}, "application/json", 400, "does not match the API"),
+        ({"instances": [INSTANCE] * 1001}, "application/json", 413, "too many instances"),
+    ],
+)
+def test_malformed_requests_get_a_clear_4xx(
+    api: LocalApi, body: Any, content_type: str, status: int, error: str
+) -> None:
+    got, answer = http(api, "POST", f"/models/{MODEL}/predict", body, content_type)
+    assert got == status, answer
+    assert error in answer["error"]
+    assert isinstance(answer["details"], list)
+
+
+def test_every_problem_of_every_instance_is_named_together(api: LocalApi) -> None:
+    bad = [
+        {**INSTANCE, "income": "lots"},
+        {**INSTANCE, "age": 7, "segment": "bank"},
+        {k: v for k, v in INSTANCE.items() if k != "debt_ratio"},
+        {**INSTANCE, "debt_ratio": None, "colour": "red"},
+        "not an object",
+        {**INSTANCE, "credit_lines": True},
+    ]
+    status, body = predict(api, [INSTANCE, *bad])
+    assert status == 400
+    assert {(d["instance"], d["field"]) for d in body["details"]} == {
+        (1, "income"),
+        (2, "age"),
+        (2, "segment"),
+        (3, "debt_ratio"),
+        (4, "debt_ratio"),
+        (4, "colour"),
+        (5, None),
+        (6, "credit_lines"),
+    }
+
+
+def test_unknown_model_and_model_without_production_version_are_404(api: LocalApi, stack: Stack) -> None:
+    status, body = predict(api, [INSTANCE], model="nobody")
+    assert status == 404 and "no model named" in body["error"]
+    # Given a model whose spec is registered but which has no production version yet
+    stack.upload("it-spec-only/spec.yaml", spec_text("it-spec-only").encode())
+    stack.settle()
+    status, body = predict(api, [INSTANCE], model="it-spec-only")
+    assert status == 404 and "no version in production" in body["error"]
+    assert http(api, "GET", "/nowhere")[0] == 404
+
+
+def test_models_routes_describe_the_production_version(api: LocalApi) -> None:
+    status, listing = http(api, "GET", "/models")
+    assert status == 200
+    assert {"model": MODEL, "production_version": 1}.items() <= next(
+        m for m in listing["models"] if m["model"] == MODEL
+    ).items()
+    status, detail = http(api, "GET", f"/models/{MODEL}")
+    assert status == 200
+    assert detail["version"] == 1
+    assert detail["input_schema"][5] == {
+        "name": "segment",
+        "type": "categorical",
+        "categories": ["retail", "sme", "corporate"],
+        "nullable": False,
+    }
+    assert detail["production"]["metrics"]["roc_auc"] > 0.6
+    assert detail["production"]["artifacts"]["model"]["sha256"]
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+FIELD_VALUES = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12) | JSON
+INSTANCES = st.dictionaries(st.sampled_from([*INSTANCE, "other"]), FIELD_VALUES, max_size=9)
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    body=st.one_of(
+        JSON.map(lambda v: json.dumps(v).encode()),
+        st.binary(max_size=60),
+        st.lists(INSTANCES, max_size=5).map(
+            lambda xs: json.dumps({"instances": xs}, allow_nan=True).encode()
+        ),
+    ),
+    content_type=st.sampled_from(["application/json", "application/json; charset=utf-8", "text/csv", ""]),
+)
+def test_no_client_input_causes_a_5xx(stack: Stack, api: LocalApi, body: bytes, content_type: str) -> None:
+    # Given any body and content type a client could send / When the handler gets it through API Gateway
+    route = Route("POST", "/models/{model}/predict", "PredictFunction")
+    headers = {"content-type": content_type} if content_type else {}
+    outcome = stack.local.invoke(
+        "PredictFunction", proxy_event(route, "POST", f"/models/{MODEL}/predict", headers, body)
+    )
+    # Then the function did not fail and answered below 500, with a JSON error naming what is wrong
+    assert outcome.error is None, outcome.error
+    assert outcome.payload["statusCode"] < 500, outcome.payload
+    if outcome.payload["statusCode"] >= 400:
+        assert json.loads(outcome.payload["body"])["error"]
+
+
+def _captured(stack: Stack, model: str) -> list[dict[str, Any]]:
+    s3 = stack.client("s3")
+    bucket = stack.outputs["ArtifactBucketName"]
+    records = []
+    for item in s3.list_objects_v2(Bucket=bucket, Prefix=f"capture/{model}/").get("Contents", []):
+        body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+        records += [json.loads(line) for line in gzip.decompress(body).decode().splitlines()]
+    return records
+
+
+def test_each_request_is_captured_as_one_gzip_object(api: LocalApi, stack: Stack) -> None:
+    before = len(_captured(stack, MODEL))
+    status, body = predict(api, [INSTANCE, INSTANCE, INSTANCE])
+    assert status == 200
+    records = _captured(stack, MODEL)
+    mine = [r for r in records if r["request_id"] == body["request_id"]]
+    assert len(records) - before == 3 and len(mine) == 3
+    assert {(r["instance"], r["version"], r["model"]) for r in mine} == {
+        (0, 1, MODEL),
+        (1, 1, MODEL),
+        (2, 1, MODEL),
+    }
+    assert mine[0]["inputs"] == INSTANCE
+    assert mine[0]["outputs"]["prediction"] == body["predictions"][0]
+
+
+def test_promotion_rollback_and_a_tampered_file_reach_the_warm_handler(api: LocalApi, stack: Stack) -> None:
+    # Given version 1 serving in a warm handler (ALIAS_TTL_SECONDS=0 in the test environment)
+    assert predict(api, [INSTANCE])[1]["version"] == 1
+    # When a better dataset is promoted as version 2 / Then the same warm handler serves version 2
+    stack.upload(f"{MODEL}/data/more.csv", csv_bytes(rows=2400, seed=12))
+    stack.settle()
+    assert stack.registry.get_alias(MODEL).version == 2  # type: ignore[union-attr]
+    assert predict(api, [INSTANCE])[1]["version"] == 2
+    # When rolled back / Then version 1 again, without a redeploy
+    rollback(stack.registry, stack.artifacts, MODEL)
+    assert predict(api, [INSTANCE])[1]["version"] == 1
+    # When version 2's file is tampered with and 2 is put back in production behind the registry's back
+    record = stack.registry.get_version(MODEL, 2)
+    bucket, key = record.artifacts["model"].uri.removeprefix("s3://").split("/", 1)
+    stack.client("s3").put_object(Bucket=bucket, Key=key, Body=b"not the model that was trained")
+    event = AuditEvent(model=MODEL, type=EventType.PROMOTED, id="tamper-test", to_version=2)
+    stack.registry.promote(record, expected=1, event=event)
+    # Then the warm handler refuses the file and keeps serving the verified version 1
+    status, body = predict(api, [INSTANCE])
+    assert status == 200 and body["version"] == 1
+    # And a new container, with nothing verified to fall back on, refuses to serve (503, not a crash)
+    stack.local.recycle("PredictFunction")
+    status, body = predict(api, [INSTANCE])
+    assert status == 503 and "integrity" in body["error"]
+    # Cleanup for the tests after this one: version 1 back in production
+    stack.registry.promote(
+        stack.registry.get_version(MODEL, 1),
+        expected=2,
+        event=AuditEvent(model=MODEL, type=EventType.ROLLED_BACK, id="untamper", to_version=1),
+    )
+
+
+def _traffic(shift: float, rows: int, seed: int) -> list[dict[str, Any]]:
+    table = credit_risk(rows, seed=seed, shift=shift)
+    features = [c for c in table.header if c not in {"gender", "default"}]
+    numeric = {"income", "age", "debt_ratio", "credit_lines", "months_employed"}
+    out = []
+    for i in range(rows):
+        instance: dict[str, Any] = {}
+        for name in features:
+            cell = table.columns[name][i]
+            instance[name] = None if cell == "" else float(cell) if name in numeric else cell
+        out.append(instance)
+    return out
+
+
+def test_drift_check_alerts_and_retrains_once_on_shifted_traffic_only(stack: Stack) -> None:
+    # Given a model of its own, serving, with same-distribution traffic captured
+    model = "it-drift"
+    stack.train(model, ("first.csv", csv_bytes(rows=800, seed=21)))
+    served = stack.local.serve_api(0)
+    try:
+        stack.notifications()  # drain earlier messages
+        for chunk in range(3):
+            assert predict(served, _traffic(0.0, 100, seed=100 + chunk), model=model)[0] == 200
+        # When the scheduled check runs / Then no drift, no alert, no retraining
+        results = stack.local.fire_schedules()["DriftFunction"]
+        check = next(c for c in results.payload["checked"] if c["model"] == model)
+        assert check["status"] == "ok" and check["rows"] == 300
+        assert check["dataset_drift"] is False and check["alerted"] is False and check["retraining"] is None
+        assert not [n for n in stack.notifications() if n["subject"] == f"Sluice: drift in {model}"]
+
+        # When shifted traffic arrives and the check runs twice
+        for chunk in range(4):
+            assert predict(served, _traffic(1.0, 150, seed=200 + chunk), model=model)[0] == 200
+        def check_now() -> dict[str, Any]:
+            payload = stack.local.fire_schedules()["DriftFunction"].payload
+            return next(c for c in payload["checked"] if c["model"] == model)
+
+        first = check_now()
+        second = check_now()  # while the retraining runs
+        # Then drift is flagged, an alert is published, and exactly one retraining starts
+        assert first["dataset_drift"] is True and first["alerted"] is True
+        assert {"income", "debt_ratio"} <= set(first["drifted_features"])
+        assert first["retraining"] is not None
+        assert second["dataset_drift"] is True and second["retraining"] is None
+        assert "already running" in second["retrain_skipped"]
+        executions = [e for e in stack.settle() if e["executionArn"] == first["retraining"]]
+        # And once it finished (the same data trains the same model: promoted as version 2), shifted
+        # traffic to version 2 is flagged again, but the cool-down holds back a second retraining
+        assert stack.registry.get_alias(model).version == 2  # type: ignore[union-attr]
+        assert predict(served, _traffic(1.0, 150, seed=300), model=model)[1]["version"] == 2
+        third = check_now()
+        assert third["version"] == 2 and third["dataset_drift"] is True
+        assert third["retraining"] is None and "cool-down" in third["retrain_skipped"]
+        alerts = [n for n in stack.notifications() if n["subject"] == f"Sluice: drift in {model}"]
+        assert len(alerts) == 3 and {a["message"]["model"] for a in alerts} == {model}
+        assert len(executions) == 1
+        run = stack.registry.list_versions(model)[-1]
+        assert run.trigger.value == "drift"
+        # And the report is in S3 as JSON and HTML
+        report = json.loads(stack.artifacts.get_bytes(first["report_uri"]))
+        assert report["dataset_drift"] is True and report["prediction_drift"] is not None
+        assert b"<svg" in stack.artifacts.get_bytes(first["html_uri"])
+    finally:
+        served.stop()
+        stack.local._apis.remove(served)
