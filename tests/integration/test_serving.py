@@ -276,6 +276,7 @@ def test_drift_check_alerts_and_retrains_once_on_shifted_traffic_only(stack: Sta
         # When shifted traffic arrives and the check runs twice
         for chunk in range(4):
             assert predict(served, _traffic(1.0, 150, seed=200 + chunk), model=model)[0] == 200
+
         def check_now() -> dict[str, Any]:
             payload = stack.local.fire_schedules()["DriftFunction"].payload
             return next(c for c in payload["checked"] if c["model"] == model)

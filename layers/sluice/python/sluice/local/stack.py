@@ -393,7 +393,10 @@ class LocalStack:
         while True:
             pages = sfn.get_paginator("list_executions")
             executions = [
-                e for arn in machines for page in pages.paginate(stateMachineArn=arn) for e in page["executions"]
+                e
+                for arn in machines
+                for page in pages.paginate(stateMachineArn=arn)
+                for e in page["executions"]
             ]
             if all(e["status"] != "RUNNING" for e in executions):
                 return executions
