@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,10 +32,22 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     state = tmp_path_factory.mktemp("local") / "local.json"
-    port = free_port()
+    port, api_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     process = subprocess.Popen(
-        [SLUICE, "local", "up", "--port", str(port), "--root", str(ROOT), "--state-file", str(state)],
+        [
+            SLUICE,
+            "local",
+            "up",
+            "--port",
+            str(port),
+            "--api-port",
+            str(api_port),
+            "--root",
+            str(ROOT),
+            "--state-file",
+            str(state),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -43,7 +56,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     assert process.stdout is not None
     ready = process.stdout.readline()
     try:
-        yield {"ready": ready, "state": state, "port": port, "process": process}
+        yield {"ready": ready, "state": state, "port": port, "api_port": api_port, "process": process}
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
@@ -99,6 +112,7 @@ def test_ready_line_names_the_endpoint_and_the_stack_outputs(served: dict[str, A
         "TrainingStateMachineArn",
         "NotificationTopicArn",
     }
+    assert document["api_url"] == f"http://127.0.0.1:{served['api_port']}"
     assert json.loads(served["state"].read_text()) == document
 
 
@@ -129,6 +143,19 @@ def test_uploads_to_the_served_stack_train_a_model_that_sluice_models_shows(serv
     detail = json.loads(shown.stdout)
     assert detail["production"]["version"] == 1
     assert detail["versions"][0]["trigger"] == "upload"
+
+    # And the API the stack serves on api_url answers with that version, as curl would see it
+    instance = {"income": 40000, "debt_ratio": 0.4, "credit_lines": 2, "segment": "sme"}
+    request = urllib.request.Request(
+        document["api_url"] + "/models/served/predict",
+        data=json.dumps({"instances": [instance]}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer = json.loads(response.read())
+    assert response.status == 200
+    assert answer["model"] == "served" and answer["version"] == 1 and len(answer["probabilities"]) == 1
 
 
 def test_sluice_invoke_against_the_served_stack_resolves_its_resource_names(served: dict[str, Any]) -> None:
