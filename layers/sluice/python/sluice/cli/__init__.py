@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "local",
     "invoke",
     "models",
+    "demo",
 )
 
 Handler = Callable[[argparse.Namespace], int]
