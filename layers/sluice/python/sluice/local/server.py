@@ -15,12 +15,12 @@ from typing import Any
 
 from sluice.adapters import clear_clients
 from sluice.local.stack import (
-    _ACTIVE,
     DEFAULT_REGION,
     DEFAULT_STACK_NAME,
     MOTO_CONFIG,
     RUNTIME_ENV,
     LocalStack,
+    deployed,
     load_env_overrides,
     moto_patches,
 )
@@ -61,14 +61,8 @@ def running_server(
     try:
         with moto_patches(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            clear_clients()
-            _ACTIVE.append(stack)
-            try:
-                stack.deploy()
+            with deployed(stack):
                 yield stack
-            finally:
-                stack.close()
-                _ACTIVE.remove(stack)
     finally:
         server.stop()
         clear_clients()

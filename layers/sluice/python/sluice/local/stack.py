@@ -572,6 +572,21 @@ def moto_patches() -> Iterator[None]:
         Rule.send_to_targets = original_send  # type: ignore[method-assign]
 
 
+@contextlib.contextmanager
+def deployed(stack: LocalStack) -> Iterator[LocalStack]:
+    """Deploy a stack and make it the target of moto's patched Lambda and EventBridge calls (inside
+    `moto_patches()` and a mock or server); close it and forget it on exit."""
+    clear_clients()
+    _ACTIVE.append(stack)
+    try:
+        stack.deploy()
+        yield stack
+    finally:
+        stack.close()
+        _ACTIVE.remove(stack)
+        clear_clients()
+
+
 def load_env_overrides(path: Path) -> dict[str, dict[str, str]]:
     """An env.json (the `sam local invoke --env-vars` file): {LogicalId: {VAR: value}} plus optional
     "Parameters" applied to every function. A missing file means no overrides."""
@@ -614,16 +629,8 @@ def in_process_stack(
     os.environ.setdefault("AWS_DEFAULT_REGION", DEFAULT_REGION)
     stack = LocalStack(root, stack_name=stack_name, env_overrides=env_overrides)
     try:
-        with mock_aws(config=MOTO_CONFIG), moto_patches():
-            clear_clients()
-            _ACTIVE.append(stack)
-            try:
-                stack.deploy()
-                yield stack
-            finally:
-                stack.close()
-                _ACTIVE.remove(stack)
-                clear_clients()
+        with mock_aws(config=MOTO_CONFIG), moto_patches(), deployed(stack):
+            yield stack
     finally:
         for key, value in saved.items():
             if value is None:
