@@ -22,7 +22,7 @@ browser-deps:
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
-test: $(STAMP)
+test: $(STAMP) browser-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
