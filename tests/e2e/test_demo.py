@@ -1,0 +1,168 @@
+"""`sluice demo` end to end, as `make demo` runs it: a separate process that starts the local stack and
+tells the whole story through it; the facts are read back from what it printed and wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SLUICE = str(Path(sys.executable).parent / "sluice")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    returncode: int
+    printed: str
+    errors: str
+    out: Path
+    api_port: int
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        document: dict[str, Any] = json.loads((self.out / "summary.json").read_text(encoding="utf-8"))
+        return document
+
+    def version(self, number: int) -> dict[str, Any]:
+        row: dict[str, Any] = next(v for v in self.summary["versions"] if v["version"] == number)
+        return row
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    # Given a clean environment (no AWS settings) and two free ports
+    out = tmp_path_factory.mktemp("demo") / "demo-output"
+    port, api_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    # When `sluice demo` runs from the project folder, as `make demo` does
+    completed = subprocess.run(
+        [SLUICE, "demo", "--out", str(out), "--port", str(port), "--api-port", str(api_port)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    return DemoRun(completed.returncode, completed.stdout, completed.stderr, out, api_port)
+
+
+def test_the_demo_finishes_and_prints_every_step_with_its_timing(demo: DemoRun) -> None:
+    # Then it exits 0, numbers its eight steps, times each one, and measures the whole run
+    assert demo.returncode == 0, demo.errors
+    for step in range(1, 9):
+        assert f"[{step}/8]" in demo.printed
+    assert demo.printed.count("done in ") == 8
+    assert demo.summary["duration_seconds"] > 0
+    assert f"finished in {demo.summary['duration_seconds']:.1f} s" in demo.printed
+    # and it served the API over HTTP on the port it was given
+    assert demo.summary["api_url"] == f"http://127.0.0.1:{demo.api_port}"
+
+
+def test_first_dataset_is_promoted_as_version_1_and_serves_the_first_requests(demo: DemoRun) -> None:
+    # Then version 1 came from the first upload and was promoted with no champion before it
+    v1 = demo.version(1)
+    assert (v1["trigger"], v1["dataset"], v1["champion_version"]) == ("upload", "first.csv", None)
+    assert v1["value"] >= 0.7
+    promotions = [e for e in demo.summary["events"] if e["type"] == "promoted"]
+    assert [(e["from_version"], e["to_version"]) for e in promotions] == [(None, 1), (1, 2)]
+    # and a few hundred requests went through the HTTP API, every one answered by version 1
+    traffic = demo.summary["traffic"]
+    assert traffic["requests"] >= 200
+    assert traffic["by_version"] == {"1": traffic["requests"]}
+
+
+def test_better_dataset_is_promoted_as_version_2_over_version_1(demo: DemoRun) -> None:
+    # Then version 2, trained on more data, beat version 1 on the same holdout and was promoted
+    v2 = demo.version(2)
+    assert (v2["trigger"], v2["dataset"], v2["champion_version"]) == ("upload", "better.csv", 1)
+    assert v2["failed_gates"] == []
+    assert "v2: PRODUCTION" in demo.printed
+
+
+def test_noisy_dataset_is_rejected_naming_the_failed_gate(demo: DemoRun) -> None:
+    # Then version 3 (labels mostly random) was rejected, the failed gate named, production untouched
+    v3 = demo.version(3)
+    assert (v3["status"], v3["dataset"]) == ("rejected", "noisy.csv")
+    gates = [g["gate"] for g in v3["failed_gates"]]
+    assert "min_metric" in gates
+    assert "min_metric" in (v3["reason"] or "")
+    assert "v3: REJECTED" in demo.printed
+    assert "failed gate min_metric" in demo.printed
+    assert not any(e["type"] == "promoted" and e["to_version"] == 3 for e in demo.summary["events"])
+
+
+def test_shifted_traffic_is_flagged_alerted_and_starts_exactly_one_retraining(demo: DemoRun) -> None:
+    # Then the drift check on version 2's captured shifted traffic found dataset drift
+    drift = demo.summary["drift"]
+    assert demo.summary["shifted_traffic"]["by_version"] == {"2": demo.summary["shifted_traffic"]["requests"]}
+    assert (drift["checked_version"], drift["status"], drift["dataset_drift"]) == (2, "ok", True)
+    assert drift["rows"] == demo.summary["shifted_traffic"]["rows"]
+    assert {"income", "debt_ratio", "segment"} <= set(drift["drifted_features"])
+    # and an alert reached the SQS queue subscribed to the SNS topic
+    assert drift["alerted"] is True
+    assert drift["alerts_received"] == ["Sluice: drift in credit-risk"]
+    # and exactly one retraining ran, with trigger drift, and its outcome is recorded
+    drift_runs = [e for e in demo.summary["executions"] if "-drift-" in e["name"]]
+    assert [e["status"] for e in drift_runs] == ["SUCCEEDED"]
+    retrained = [v for v in demo.summary["versions"] if v["trigger"] == "drift"]
+    assert [v["version"] for v in retrained] == [drift["retrained_version"]]
+    assert retrained[0]["status"] == drift["retrained_outcome"]
+    started = [
+        e for e in demo.summary["events"] if e["type"] == "training_started" and e["trigger"] == "drift"
+    ]
+    assert len(started) == 1
+
+
+def test_rollback_serves_the_previous_version_through_the_api(demo: DemoRun) -> None:
+    # Then the rollback went from version 2 back to version 1, and the API answered with version 1
+    rollback = demo.summary["rollback"]
+    assert (rollback["from_version"], rollback["to_version"]) == (2, 1)
+    assert list(rollback["served_after"]) == ["1"] and rollback["served_after"]["1"] > 0
+    assert demo.version(1)["status"] == "production"
+    assert demo.version(2)["status"] == "archived"
+    assert [e["type"] for e in demo.summary["events"]].count("rolled_back") == 1
+
+
+def test_the_summary_table_and_the_files_are_written_and_named(demo: DemoRun) -> None:
+    # Then the summary table lists every version, the predictions sent and the drift verdict
+    assert "version  status" in demo.printed
+    for row in demo.summary["versions"]:
+        assert f"v{row['version']:<7} {row['status']}" in demo.printed
+    assert "predictions sent:" in demo.printed
+    assert "drift on v2: DRIFT" in demo.printed
+    # and every file it names exists in the output folder and is printed with its path
+    files = demo.summary["files"]
+    assert {"drift-report.html", "drift-report.json", "summary.json"} <= set(files)
+    assert {f"credit-risk-v{n}-card.html" for n in (1, 2, 3)} <= set(files)
+    for name in files:
+        assert (demo.out / name).is_file()
+        assert str(demo.out / name) in demo.printed
+
+
+def test_model_cards_and_drift_report_are_html_with_charts(demo: DemoRun) -> None:
+    # Then each model card and the drift report is a self-contained page with inline SVG charts
+    pages = [name for name in demo.summary["files"] if name.endswith(".html")]
+    for name in pages:
+        html = (demo.out / name).read_text(encoding="utf-8")
+        assert html.startswith("<!DOCTYPE html>")
+        assert "<svg" in html
+        assert "<script" not in html
+    card = (demo.out / "credit-risk-v3-card.html").read_text(encoding="utf-8")
+    assert "min_metric" in card
+    # and the JSON report carries the verdict the drift check printed
+    report = json.loads((demo.out / "drift-report.json").read_text(encoding="utf-8"))
+    assert (report["model"], report["version"], report["dataset_drift"]) == ("credit-risk", 2, True)
