@@ -21,3 +21,12 @@ define trim
 	rm -rf $(addprefix $(SITE)/onnxruntime/,transformers quantization tools datasets)
 	rm -f $(SITE)/onnxruntime/capi/libonnxruntime.so.*
 endef
+
+# Serving layers ship bytecode: Lambda's /opt is read-only, so without it every cold start compiles
+# every imported module (measured: the predict handler imports in ~850 ms from source, ~450 ms from
+# bytecode). unchecked-hash, because zip timestamps would invalidate timestamp-checked .pyc files.
+# Built by this machine's Python 3.11, the runtime's version. (The training layer is left as source:
+# its bytecode would not fit in Lambda's 250 MB.)
+define compile_bytecode
+	$(PYTHON) -m compileall -q -j 0 --invalidation-mode unchecked-hash $(SITE)
+endef

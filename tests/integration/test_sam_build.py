@@ -94,7 +94,15 @@ def test_the_sluice_layer_ships_the_package_without_the_tools_for_people(build: 
     package = build / "SluiceLayer" / "python" / "sluice"
     assert (package / "pipeline.py").is_file() and (package / "adapters" / "registry.py").is_file()
     assert not (package / "local").exists() and not (package / "cli").exists()
-    assert not list(package.rglob("__pycache__"))
+
+
+def test_the_serving_layers_ship_bytecode_that_never_goes_stale(build: Path) -> None:
+    for layer, module in (("SluiceLayer", "sluice/predictions.py"), ("InferenceLayer", "numpy/__init__.py")):
+        source = build / layer / "python" / module
+        cached = source.parent / "__pycache__" / f"{source.stem}.{sys.implementation.cache_tag}.pyc"
+        assert cached.is_file(), cached
+        flags = int.from_bytes(cached.read_bytes()[4:8], "little")
+        assert flags == 0b01, f"{cached}: not unchecked-hash bytecode (flags {flags:#b})"
 
 
 def run_clean(paths: list[Path], code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
