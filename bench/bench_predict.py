@@ -846,7 +846,7 @@ def cold_table(runs: dict[str, ColdRun]) -> None:
         "unpickle; Sluice's 1st request = settings, boto3 clients, alias + version reads and model fetch over\n"
         "HTTP from `sluice local up` (moto server on 127.0.0.1), sha256, ONNX session, predict; capture off.\n"
         "The sam build bundle runs with `python -I -S -B`: only the bundle and the runtime's boto3, and no\n"
-        "bytecode cache (the built layers ship no .pyc and /opt is read-only on Lambda: compiled every time)."
+        "bytecode written at run time (/opt is read-only on Lambda; the serving layers ship their own .pyc)."
     )
     base = runs[SKLEARN_STACK]
     rows = []
