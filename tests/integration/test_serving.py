@@ -309,3 +309,19 @@ def test_drift_check_alerts_and_retrains_once_on_shifted_traffic_only(stack: Sta
     finally:
         served.stop()
         stack.local._apis.remove(served)
+
+
+def test_a_model_whose_reference_is_missing_does_not_stop_the_other_checks(stack: Stack) -> None:
+    # Given two models in production, one of which lost its reference sample
+    stack.train("it-noref", ("first.csv", csv_bytes(rows=400, seed=31)))
+    stack.train("it-ref", ("first.csv", csv_bytes(rows=400, seed=32)))
+    record = stack.registry.get_version("it-noref", 1)
+    bucket, key = record.artifacts["reference"].uri.removeprefix("s3://").split("/", 1)
+    stack.client("s3").delete_object(Bucket=bucket, Key=key)
+    # When the scheduled check runs
+    outcome = stack.local.fire_schedules()["DriftFunction"]
+    # Then it succeeds, reports the broken model as an error naming the object, and checks the other
+    assert outcome.error is None, outcome.error
+    checks = {c["model"]: c for c in outcome.payload["checked"]}
+    assert checks["it-noref"]["status"] == "error" and "no such object" in checks["it-noref"]["error"]
+    assert checks["it-ref"]["status"] in {"ok", "insufficient_data"} and checks["it-ref"]["error"] is None

@@ -21,6 +21,7 @@ from sluice.adapters.traffic import TrafficStore
 from sluice.drift.engine import check_drift
 from sluice.drift.report import ColumnDrift, DriftReport
 from sluice.drift.report_html import render_html
+from sluice.errors import SluiceError
 from sluice.observability import NAMESPACE, logger, metrics
 from sluice.records import AuditEvent, EventType, RunState, Trigger
 from sluice.reference import PREDICTION_COLUMN, read_reference
@@ -36,7 +37,7 @@ class ModelCheck(BaseModel):
 
     model: str
     version: int
-    status: str  # ok | insufficient_data
+    status: str  # ok | insufficient_data | error
     rows: int
     dataset_drift: bool
     drift_share: float
@@ -48,6 +49,20 @@ class ModelCheck(BaseModel):
     alerted: bool = False
     retraining: str | None = None  # the execution ARN started, or why none was
     retrain_skipped: str | None = None
+    error: str | None = None
+
+    @classmethod
+    def failed(cls, model: str, version: int, error: str) -> ModelCheck:
+        return cls(
+            model=model,
+            version=version,
+            status="error",
+            rows=0,
+            dataset_drift=False,
+            drift_share=0.0,
+            drifted_features=[],
+            error=error,
+        )
 
 
 @dataclass(frozen=True)
@@ -255,6 +270,12 @@ def check_production_models(
     for meta in services.registry.list_models():
         model = str(meta["model"])
         alias = services.registry.get_alias(model)
-        if alias is not None:
+        if alias is None:
+            continue
+        try:
             checks.append(check_model(services, settings, model, alias.version, moment))
+        except SluiceError as exc:  # one model's broken artifacts must not stop the others' checks
+            metrics.add_metric(name="DriftCheckErrors", unit=MetricUnit.Count, value=1)
+            logger.exception("drift check failed", extra={"model": model, "version": alias.version})
+            checks.append(ModelCheck.failed(model, alias.version, str(exc)))
     return checks
