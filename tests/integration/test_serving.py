@@ -100,6 +100,7 @@ def test_every_problem_of_every_instance_is_named_together(api: LocalApi) -> Non
         {**INSTANCE, "debt_ratio": None, "colour": "red"},
         "not an object",
         {**INSTANCE, "credit_lines": True},
+        {**INSTANCE, "income": 1e39},
     ]
     status, body = predict(api, [INSTANCE, *bad])
     assert status == 400
@@ -112,6 +113,7 @@ def test_every_problem_of_every_instance_is_named_together(api: LocalApi) -> Non
         (4, "colour"),
         (5, None),
         (6, "credit_lines"),
+        (7, "income"),
     }
 
 

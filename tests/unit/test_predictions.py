@@ -13,6 +13,7 @@ import pytest
 from sluice import predictions
 from sluice.errors import ArtifactCorrupt, ModelNotFound, ModelUnavailable, NoProductionVersion
 from sluice.examples import credit_risk
+from sluice.observability import metrics
 from sluice.records import Alias, Artifact, ModelVersion, Trigger, VersionStatus
 from sluice.runs import train_and_evaluate
 from sluice.spec import load_spec
@@ -143,6 +144,7 @@ class BrokenSink:
 
 
 def test_capture_failure_never_fails_the_prediction(model_files: dict[int, bytes]) -> None:
+    metrics.clear_metrics()
     models, *_ = _models(model_files, production=1)
     served = models.get("credit-risk")
     body = predictions.predict(served, [INSTANCE], max_instances=10, request_id="r1")
@@ -154,3 +156,5 @@ def test_capture_failure_never_fails_the_prediction(model_files: dict[int, bytes
     # And a zero fraction never touches the sink
     assert predictions.capture(sink, 0.0, [INSTANCE], body) is False
     assert sink.calls == ["r1"]
+    assert metrics.metric_set["CaptureFailures"]["Value"] == [1.0]  # counted (the alarm's metric)
+    metrics.clear_metrics()  # outside a handler nothing flushes it

@@ -187,7 +187,8 @@ def create_app(settings: Callable[[], PredictSettings] = PredictSettings) -> API
         )
         predictions.capture(live.traffic, live.settings.capture_fraction, request.instances, body)
         metrics.add_metric(name="Predictions", unit="Count", value=len(request.instances))
-        return PredictResponse.model_validate(body)
+        # Powertools validates the returned model against the route's response type; construct it once.
+        return PredictResponse.model_construct(**body)
 
     @app.post("/models/<model>/feedback")
     def feedback(model: str, request: FeedbackRequest) -> FeedbackResponse:

@@ -22,6 +22,7 @@ LABEL_OUTPUT = "label"
 PROBABILITIES_OUTPUT = "probabilities"
 VALUE_OUTPUT = "variable"
 INPUT_SCHEMA_PROP = "sluice.input_schema"
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 _FEATURES = TypeAdapter(list[Feature])
 
@@ -90,8 +91,8 @@ def _numeric_value(feature: NumericFeature, value: Any) -> tuple[float, str | No
     if isinstance(value, bool) or not isinstance(value, int | float):
         return math.nan, f"must be a number, got {type(value).__name__}"
     number = float(value)
-    if not math.isfinite(number):
-        return math.nan, "must be a finite number"
+    if not math.isfinite(number) or abs(number) > FLOAT32_MAX:
+        return math.nan, "must be a finite number the model can hold (float32)"
     if feature.min is not None and number < feature.min:
         return number, f"{number:g} is below the minimum {feature.min:g}"
     if feature.max is not None and number > feature.max:
