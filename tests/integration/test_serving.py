@@ -266,13 +266,19 @@ def test_drift_check_alerts_and_retrains_once_on_shifted_traffic_only(stack: Sta
     served = stack.local.serve_api(0)
     try:
         stack.notifications()  # drain earlier messages
-        for chunk in range(3):
-            assert predict(served, _traffic(0.0, 100, seed=100 + chunk), model=model)[0] == 200
+        answers = [predict(served, _traffic(0.0, 100, seed=100 + chunk), model=model) for chunk in range(3)]
+        assert [status for status, _ in answers] == [200, 200, 200]
+        # And ground truth sent for two of those predictions: one right, one wrong
+        first_answer = answers[0][1]
+        for instance, label in ((0, first_answer["predictions"][0]), (1, 1 - first_answer["predictions"][1])):
+            feedback = {"request_id": first_answer["request_id"], "instance": instance, "label": label}
+            assert http(served, "POST", f"/models/{model}/feedback", feedback)[0] == 200
         # When the scheduled check runs / Then no drift, no alert, no retraining
         results = stack.local.fire_schedules()["DriftFunction"]
         check = next(c for c in results.payload["checked"] if c["model"] == model)
         assert check["status"] == "ok" and check["rows"] == 300
         assert check["dataset_drift"] is False and check["alerted"] is False and check["retraining"] is None
+        assert check["live_metric"] == {"accuracy": 0.5, "labelled_rows": 2}
         assert not [n for n in stack.notifications() if n["subject"] == f"Sluice: drift in {model}"]
 
         # When shifted traffic arrives and the check runs twice
@@ -307,7 +313,8 @@ def test_drift_check_alerts_and_retrains_once_on_shifted_traffic_only(stack: Sta
         # And the report is in S3 as JSON and HTML
         report = json.loads(stack.artifacts.get_bytes(first["report_uri"]))
         assert report["dataset_drift"] is True and report["prediction_drift"] is not None
-        assert b"<svg" in stack.artifacts.get_bytes(first["html_uri"])
+        html = stack.artifacts.get_bytes(first["html_uri"]).decode()
+        assert "<svg" in html and "Outside the dataset verdict" in html and "Predictions:" in html
     finally:
         served.stop()
         stack.local._apis.remove(served)

@@ -112,6 +112,21 @@ def _live_metric(
     return {"accuracy": correct / len(pairs), "labelled_rows": len(pairs)}
 
 
+def _notes(prediction_drift: ColumnDrift | None, live_metric: dict[str, float | int] | None) -> list[str]:
+    """Lines a person reads under the verdict: prediction drift and live accuracy (or RMSE)."""
+    notes = []
+    if prediction_drift is not None and prediction_drift.score is not None:
+        verdict = "drifted" if prediction_drift.drifted else "not drifted"
+        notes.append(
+            f"Predictions: {verdict} ({prediction_drift.method} {prediction_drift.score:.3g}, threshold "
+            f"{prediction_drift.threshold:g}) against the model's own predictions on its reference sample."
+        )
+    if live_metric:
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in live_metric.items() if k != "labelled_rows")
+        notes.append(f"Live {shown} on {live_metric['labelled_rows']} captured rows with feedback labels.")
+    return notes
+
+
 def _emit_metrics(model: str, report: DriftReport) -> None:
     """CloudWatch metrics in EMF: per model and feature, and DatasetDrift by service alone (what the
     template's DriftAlarm watches, whichever model drifted)."""
@@ -204,27 +219,32 @@ def check_model(
         min_rows=settings.drift_min_rows,
         columns=spec.feature_names,
     )
-    prediction_drift = None
+    prediction_report = None
     if report.status == "ok" and PREDICTION_COLUMN in reference.columns:
         predicted = table_from_records(
             [{PREDICTION_COLUMN: _prediction_text(r["outputs"]["prediction"])} for r in records],
             "predictions",
         )
         kind = "categorical" if spec.task.is_classification else "numerical"
-        prediction_drift = check_drift(
+        prediction_report = check_drift(
             reference, predicted, column_types={PREDICTION_COLUMN: kind}, columns=[PREDICTION_COLUMN]
-        ).features[PREDICTION_COLUMN]
+        )
+    prediction_drift = prediction_report.features[PREDICTION_COLUMN] if prediction_report else None
+    live_metric = _live_metric(spec, records, services.traffic.feedback(model, start, now))
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     document = report.model_dump(mode="json") | {
         "model": model,
         "version": version,
         "window": {"start": start.isoformat(), "end": now.isoformat()},
         "prediction_drift": prediction_drift.model_dump(mode="json") if prediction_drift else None,
-        "live_metric": _live_metric(spec, records, services.traffic.feedback(model, start, now)),
+        "live_metric": live_metric,
     }
     json_uri = services.artifacts.put_json(f"drift/{model}/{stamp}.json", document).uri
     html = render_html(
-        report, title=f"Drift: {model} v{version}, {start:%Y-%m-%d %H:%M} to {now:%Y-%m-%d %H:%M} UTC"
+        report,
+        title=f"Drift: {model} v{version}, {start:%Y-%m-%d %H:%M} to {now:%Y-%m-%d %H:%M} UTC",
+        notes=_notes(prediction_drift, live_metric),
+        appendix=prediction_report,
     )
     html_uri = services.artifacts.put_bytes(f"drift/{model}/{stamp}.html", html.encode(), "text/html").uri
     _emit_metrics(model, report)
@@ -237,7 +257,7 @@ def check_model(
         drift_share=report.drift_share,
         drifted_features=sorted(n for n, c in report.features.items() if c.drifted),
         prediction_drift=prediction_drift,
-        live_metric=document["live_metric"],
+        live_metric=live_metric,
         report_uri=json_uri,
         html_uri=html_uri,
     )

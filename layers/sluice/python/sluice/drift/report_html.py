@@ -5,6 +5,7 @@ current distributions drawn side by side on the same scale."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from html import escape
 
 from sluice.drift.methods import P_VALUE_METHODS
@@ -36,8 +37,15 @@ section{border-top:1px solid #d9e2ec;margin-top:1rem}
 """
 
 
-def render_html(report: DriftReport, title: str = "Drift report") -> str:
-    """The whole report as one HTML document (UTF-8 text) that opens offline in any browser."""
+def render_html(
+    report: DriftReport,
+    title: str = "Drift report",
+    notes: Sequence[str] = (),
+    appendix: DriftReport | None = None,
+) -> str:
+    """The whole report as one HTML document (UTF-8 text) that opens offline in any browser. `notes`
+    are lines shown under the verdict; `appendix` holds columns drawn after the features but outside
+    the dataset verdict (the scheduled check puts the model's predictions there)."""
     ordered = sorted(report.features.items(), key=lambda item: _drift_order(item[1]))
     verdict_class = "neutral" if report.status != "ok" else "bad" if report.dataset_drift else "ok"
     parts = [
@@ -51,10 +59,15 @@ def render_html(report: DriftReport, title: str = "Drift report") -> str:
         f"<span class='key' style='background:{CURRENT_COLOUR}'></span>current"
         f"<span class='key' style='background:{HIGHLIGHT_COLOUR}'></span>absent from the reference</p>",
     ]
+    parts[2:2] = [f"<p>{escape(note)}</p>" for note in notes]
     if ordered:
         parts.append(_summary_table(ordered))
     for name, column in ordered:
         parts.append(_column_section(name, column, report.distributions.get(name)))
+    if appendix is not None:
+        parts.append("<h2>Outside the dataset verdict</h2>")
+        for name, column in appendix.features.items():
+            parts.append(_column_section(name, column, appendix.distributions.get(name)))
     return _page(title, "".join(parts))
 
 
