@@ -5,6 +5,7 @@ for Sluice's own ports (the adapters are exercised on the local stack in tests/i
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,13 @@ SPEC = load_spec(spec_path("credit-risk")).model_copy(
     }
 )
 INSTANCE = {"income": 52000.0, "age": 41, "debt_ratio": 0.35, "credit_lines": 4, "segment": "retail"}
+
+
+@pytest.fixture(autouse=True)
+def no_metrics_left_over() -> Iterator[None]:
+    """Metrics these tests record (outside a handler, nothing flushes them) are cleared after each."""
+    yield
+    metrics.clear_metrics()
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +125,9 @@ def test_a_file_that_fails_its_hash_is_refused(model_files: dict[int, bytes]) ->
     artifacts.stored["mem://2"] = b"tampered"
     registry.files = {**model_files}  # the registry still records the real hash of version 2
     registry.production = 2
-    # A warm container keeps serving what it verified
+    # A warm container keeps serving what it verified, and counts the refusal
     assert models.get("credit-risk").version == 1
+    assert metrics.metric_set["ModelIntegrityFailures"]["Value"] == [1.0]
     # A cold one has nothing verified and refuses
     cold, _, cold_artifacts, _ = _models(model_files, production=2, ttl=0)
     cold_artifacts.stored["mem://2"] = b"tampered"
@@ -157,4 +166,3 @@ def test_capture_failure_never_fails_the_prediction(model_files: dict[int, bytes
     assert predictions.capture(sink, 0.0, [INSTANCE], body) is False
     assert sink.calls == ["r1"]
     assert metrics.metric_set["CaptureFailures"]["Value"] == [1.0]  # counted (the alarm's metric)
-    metrics.clear_metrics()  # outside a handler nothing flushes it
