@@ -22,12 +22,13 @@ REFERENCE_COLOUR = "#4c78a8"
 CURRENT_COLOUR = "#f58518"
 
 
-def page(title: str, body: str) -> str:
-    """A complete HTML document with the shared style."""
+def page(title: str, body: str, style: str = STYLE) -> str:
+    """A complete HTML document: no scripts, nothing fetched, inline CSS (the shared style unless the
+    report brings its own)."""
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<meta name='viewport' content='width=device-width,initial-scale=1'><title>{escape(title)}</title>"
-        f"<style>{STYLE}</style></head><body>{body}</body></html>"
+        f"<style>{style}</style></head><body>{body}</body></html>"
     )
 
 
@@ -72,53 +73,6 @@ def horizontal_bars(
             f"<text x='{x0 + length + 4:.1f}' y='{y + 13}' font-size='11' fill='#52606d'>{value:.3g}</text>"
         )
     parts.append(f"<line x1='{zero:.1f}' x2='{zero:.1f}' y1='0' y2='{height}' stroke='#9aa5b1'/></svg>")
-    return "".join(parts)
-
-
-def paired_columns(
-    labels: Sequence[str],
-    reference: Sequence[float],
-    current: Sequence[float],
-    *,
-    width: int = 460,
-    height: int = 180,
-    names: tuple[str, str] = ("reference", "current"),
-) -> str:
-    """Two distributions side by side as paired vertical bars over shared bins or categories (shares,
-    so samples of different sizes compare)."""
-    n = max(len(labels), 1)
-    top = max([*reference, *current, 1e-12])
-    left, bottom, legend = 36, 34, 18
-    plot_w, plot_h = width - left - 6, height - bottom - legend
-    slot = plot_w / n
-    bar = max(slot / 2 - 1, 1.0)
-    parts = [
-        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' role='img'>",
-        f"<rect x='{left}' y='2' width='10' height='10' fill='{REFERENCE_COLOUR}'/>"
-        f"<text x='{left + 14}' y='11' font-size='11'>{escape(names[0])}</text>"
-        f"<rect x='{left + 100}' y='2' width='10' height='10' fill='{CURRENT_COLOUR}'/>"
-        f"<text x='{left + 114}' y='11' font-size='11'>{escape(names[1])}</text>",
-        f"<text x='{left - 4}' y='{legend + 8}' font-size='10' text-anchor='end'>{top:.0%}</text>",
-        f"<line x1='{left}' x2='{width - 6}' y1='{legend + plot_h}' y2='{legend + plot_h}' stroke='#9aa5b1'/>",
-    ]
-    for i in range(len(labels)):
-        x = left + i * slot
-        for offset, share, colour in (
-            (0.0, reference[i], REFERENCE_COLOUR),
-            (bar, current[i], CURRENT_COLOUR),
-        ):
-            h = plot_h * share / top
-            parts.append(
-                f"<rect x='{x + offset + 0.5:.1f}' y='{legend + plot_h - h:.1f}' width='{bar:.1f}' "
-                f"height='{h:.1f}' fill='{colour}'><title>{escape(labels[i])}: {share:.1%}</title></rect>"
-            )
-    step = max(1, len(labels) // 6)
-    for i in range(0, len(labels), step):
-        x = left + i * slot + slot / 2
-        parts.append(
-            f"<text x='{x:.1f}' y='{height - 18}' font-size='10' text-anchor='middle'>{escape(labels[i][:12])}</text>"
-        )
-    parts.append("</svg>")
     return "".join(parts)
 
 

@@ -8,11 +8,10 @@ import math
 from collections.abc import Sequence
 from html import escape
 
+from sluice.charts import CURRENT_COLOUR, REFERENCE_COLOUR, page
 from sluice.drift.methods import P_VALUE_METHODS
 from sluice.drift.report import ColumnDrift, Distribution, DriftReport
 
-REFERENCE_COLOUR = "#4c78a8"
-CURRENT_COLOUR = "#f58518"
 HIGHLIGHT_COLOUR = "#c53030"
 CHART_WIDTH = 500
 CHART_HEIGHT = 190
@@ -68,7 +67,7 @@ def render_html(
         parts.append("<h2>Outside the dataset verdict</h2>")
         for name, column in appendix.features.items():
             parts.append(_column_section(name, column, appendix.distributions.get(name)))
-    return _page(title, "".join(parts))
+    return page(title, "".join(parts), STYLE)
 
 
 def _drift_order(column: ColumnDrift) -> tuple[int, float]:
@@ -184,11 +183,3 @@ def _number(value: float | None) -> str:
 
 def _anchor(name: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in name)
-
-
-def _page(title: str, body: str) -> str:
-    return (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width,initial-scale=1'>"
-        f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>{body}</body></html>"
-    )
