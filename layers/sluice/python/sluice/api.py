@@ -23,7 +23,7 @@ from sluice import predictions
 from sluice.adapters.artifacts import ArtifactStore
 from sluice.adapters.registry import Registry
 from sluice.adapters.traffic import TrafficStore
-from sluice.catalog import list_models, show_model
+from sluice.catalog import list_models
 from sluice.errors import InvalidRequest, ModelNotFound, ModelUnavailable
 from sluice.observability import logger, metrics
 from sluice.settings import PredictSettings
@@ -195,7 +195,8 @@ def create_app(settings: Callable[[], PredictSettings] = PredictSettings) -> API
         """Store the true label of an earlier prediction, for live accuracy in the drift check."""
         _require_json(app)
         live = services()
-        live.models.get(model)  # 404 for unknown models
+        if live.registry.model_meta(model) is None:  # no need to load the model to store a label
+            raise ModelNotFound(f"no model named {model!r}")
         uri = live.traffic.put_feedback(model, request.request_id, request.instance, request.label)
         logger.info("feedback stored", extra={"model": model, "request_id": request.request_id})
         return FeedbackResponse(
@@ -212,11 +213,11 @@ def create_app(settings: Callable[[], PredictSettings] = PredictSettings) -> API
         """The production version of a model, its input schema, metrics and lineage."""
         live = services()
         served = live.models.get(model)
-        detail = show_model(live.registry, model)
+        production = live.registry.get_version(model, served.version)
         return {
             "model": model,
             "version": served.version,
-            "production": detail.production,
+            "production": production.model_dump(mode="json"),
             "input_schema": [f.model_dump(mode="json", exclude_none=True) for f in served.onnx.features],
             "classes": served.onnx.classes,
             "outputs": served.onnx.output_names,

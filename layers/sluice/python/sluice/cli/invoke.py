@@ -55,7 +55,13 @@ def invoke_with(stack: Any, function: str, event: Any) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from sluice.adapters import AwsSettings
-    from sluice.local.stack import DEFAULT_STACK_NAME, LocalStack, in_process_stack, load_env_overrides
+    from sluice.local.stack import (
+        DEFAULT_STACK_NAME,
+        LocalStack,
+        handler_output_to_stderr,
+        in_process_stack,
+        load_env_overrides,
+    )
 
     root = args.root.resolve()
     event = read_event(args.event)
@@ -66,13 +72,18 @@ def run(args: argparse.Namespace) -> int:
     endpoint = args.endpoint_url or AwsSettings().aws_endpoint_url
     stack_name = args.stack_name or DEFAULT_STACK_NAME
     try:
-        if endpoint:
-            stack = LocalStack(root, stack_name=stack_name, endpoint_url=endpoint, env_overrides=overrides)
-            stack.attach()
-            document = invoke_with(stack, args.function, event)
-        else:
-            with in_process_stack(root, stack_name=stack_name, env_overrides=overrides) as stack:
+        # stdout carries only the response: whatever the stack or a handler prints (Powertools logs,
+        # EMF metrics, moto) goes to stderr, as `sam local invoke` does.
+        with handler_output_to_stderr():
+            if endpoint:
+                stack = LocalStack(
+                    root, stack_name=stack_name, endpoint_url=endpoint, env_overrides=overrides
+                )
+                stack.attach()
                 document = invoke_with(stack, args.function, event)
+            else:
+                with in_process_stack(root, stack_name=stack_name, env_overrides=overrides) as stack:
+                    document = invoke_with(stack, args.function, event)
     except SluiceError as exc:
         raise CommandError(str(exc)) from exc
     print_json(document.get("response", document))
