@@ -1,5 +1,7 @@
 """IngestFunction: an upload to RawBucket (EventBridge "Object Created") → spec, dataset or quarantine."""
 
+from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -17,29 +19,32 @@ from sluice.settings import IngestSettings
 Settings = IngestSettings
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+@cache
+def ingest_once() -> tuple[IdempotencyConfig, Callable[..., dict[str, Any]]]:
+    """The idempotent ingest, built on the first invocation and kept for the container (as Powertools
+    recommends). S3 delivers at least once: the same object version is processed once (content hashes
+    and execution names make any later duplicate harmless too)."""
     settings = IngestSettings()
-    upload = pipeline.Upload.from_event(event)
-    # S3 delivers at least once: the same object version is processed once (content hashes and
-    # execution names make any later duplicate harmless too).
     config = IdempotencyConfig(
         event_key_jmespath="[bucket, key, version_id, etag]", expires_after_seconds=3600
     )
-    config.register_lambda_context(context)
-
-    @idempotent_function(
-        data_keyword_argument="upload",
-        persistence_store=DynamoDBPersistenceLayer(
-            table_name=settings.idempotency_table, boto3_client=client("dynamodb")
-        ),
-        config=config,
+    persistence = DynamoDBPersistenceLayer(
+        table_name=settings.idempotency_table, boto3_client=client("dynamodb")
     )
-    def ingest_once(upload: dict[str, Any]) -> dict[str, Any]:
+
+    @idempotent_function(data_keyword_argument="upload", persistence_store=persistence, config=config)
+    def ingest(upload: dict[str, Any]) -> dict[str, Any]:
         result = pipeline.ingest(pipeline.Upload.model_validate(upload), settings)
         metrics.add_metric(name=f"Ingest_{result.status}", unit="Count", value=1)
         return result.model_dump(mode="json")
 
-    return ingest_once(upload=upload.model_dump(mode="json"))
+    return config, ingest
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    config, ingest = ingest_once()
+    config.register_lambda_context(context)
+    return ingest(upload=pipeline.Upload.from_event(event).model_dump(mode="json"))

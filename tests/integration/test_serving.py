@@ -53,7 +53,6 @@ def api(stack: Stack) -> Iterator[LocalApi]:
     served = stack.local.serve_api(0)
     yield served
     served.stop()
-    stack.local._apis.remove(served)
 
 
 def predict(api: LocalApi, instances: list[Any], model: str = MODEL) -> tuple[int, Any]:
@@ -317,7 +316,6 @@ def test_drift_check_alerts_and_retrains_once_on_shifted_traffic_only(stack: Sta
         assert "<svg" in html and "Outside the dataset verdict" in html and "Predictions:" in html
     finally:
         served.stop()
-        stack.local._apis.remove(served)
 
 
 def test_a_model_whose_reference_is_missing_does_not_stop_the_other_checks(stack: Stack) -> None:

@@ -119,10 +119,8 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 
 def _require_json(app: APIGatewayRestResolver) -> None:
-    content_type = (app.current_event.headers or {}).get("content-type") or (
-        app.current_event.headers or {}
-    ).get("Content-Type")
-    if content_type and not content_type.split(";")[0].strip().lower() == "application/json":
+    content_type = app.current_event.headers.get("content-type")  # case-insensitive in Powertools
+    if content_type and content_type.split(";")[0].strip().lower() != "application/json":
         raise InvalidRequest(
             f"the body must be JSON, not {content_type}", status=HTTPStatus.UNSUPPORTED_MEDIA_TYPE
         )

@@ -16,14 +16,16 @@ from pydantic import BaseModel
 from sluice.adapters.artifacts import ArtifactStore
 from sluice.adapters.executions import Executions
 from sluice.adapters.notifications import Notifier
-from sluice.adapters.registry import Registry, new_event_id
+from sluice.adapters.registry import Registry
 from sluice.adapters.traffic import TrafficStore
 from sluice.drift.engine import check_drift
 from sluice.drift.report import ColumnDrift, DriftReport
 from sluice.drift.report_html import render_html
 from sluice.errors import SluiceError
 from sluice.observability import NAMESPACE, logger, metrics
-from sluice.records import AuditEvent, EventType, RunState, Trigger
+from sluice.pipeline import Services as PipelineServices
+from sluice.pipeline import start_training
+from sluice.records import EventType, RunState, Trigger
 from sluice.reference import PREDICTION_COLUMN, read_reference
 from sluice.settings import MonitorSettings
 from sluice.spec import ModelSpec, NumericFeature, Task, parse_spec
@@ -176,19 +178,15 @@ def _retrain(
         spec_uri=current_spec.uri,
         trigger=Trigger.DRIFT,
     )
-    name = f"{model[:40]}-{latest.sha256[:16]}-drift-{new_event_id()}"
-    started = services.executions.start(
-        name, run.model_dump(mode="json", exclude_defaults=True) | {"trigger": "drift"}
-    )
-    services.registry.append_event(
-        AuditEvent(
-            model=model,
-            type=EventType.TRAINING_STARTED,
-            id=new_event_id(),
-            execution_arn=started.arn,
-            trigger=Trigger.DRIFT,
-            details={"dataset_sha256": latest.sha256, "reason": "dataset drift"},
-        )
+    # The same start as an upload's (execution name, audit event); the trigger makes the name unique.
+    started = start_training(
+        run,
+        PipelineServices(
+            artifacts=services.artifacts,
+            registry=services.registry,
+            notifier=services.notifier,
+            executions=services.executions,
+        ),
     )
     return started.arn, None
 

@@ -167,5 +167,7 @@ class LocalApi:
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        """Stop serving (once; later calls do nothing)."""
+        if self.thread.is_alive():
+            self.server.shutdown()
+            self.server.server_close()
