@@ -5,13 +5,20 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# The Lambda runtime's Python (python3.12, Amazon Linux 2023): a working python3.12 on PATH (pyenv's shim
+# only counts when it resolves), else the newest 3.12 among pyenv's installed versions.
+PYTHON312 ?= $(shell { python3.12 -c 'import sys' >/dev/null 2>&1 && command -v python3.12; } || \
+	ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3.12 2>/dev/null | sort -V | tail -n 1)
 
 .PHONY: install test lint format bench clean browser-deps build local demo openapi
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
-	test -x $(PY) || python3.11 -m venv $(VENV)
+	@test -x $(PY) || test -n "$(PYTHON312)" || { echo "Python 3.12 (the Lambda runtime's version) is needed:" \
+		"install it (e.g. 'pyenv install 3.12' or 'apt-get install python3.12') or pass PYTHON312=/path/to/python3.12"; exit 1; }
+	test -x $(PY) || $(PYTHON312) -m venv $(VENV)
+	@$(PY) -c 'import sys; assert sys.version_info[:2] == (3, 12), "$(VENV) is not Python 3.12: make clean, then make install"'
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)

@@ -1,11 +1,11 @@
 # Shared by the layer Makefiles that `sam build` runs (BuildMethod: makefile; it sets ARTIFACTS_DIR).
 # Wheels only, for Lambda's platform and Python whatever machine builds; every dependency is pinned in
 # the layer's requirements.txt and installed without resolving others (--no-deps).
-PYTHON ?= python3.11
+PYTHON ?= python3.12
 SITE = $(ARTIFACTS_DIR)/python
 PIP_INSTALL = $(PYTHON) -m pip install --quiet --no-compile --no-deps --only-binary=:all: \
-	--implementation cp --python-version 3.11 \
-	--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
+	--implementation cp --python-version 3.12 \
+	--platform manylinux_2_34_x86_64 --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
 	--platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
 	--target $(SITE)
 
@@ -25,7 +25,7 @@ endef
 # Serving layers ship bytecode: Lambda's /opt is read-only, so without it every cold start compiles
 # every imported module (measured: the predict handler imports in ~850 ms from source, ~450 ms from
 # bytecode). unchecked-hash, because zip timestamps would invalidate timestamp-checked .pyc files.
-# Built by this machine's Python 3.11, the runtime's version. (The training layer is left as source:
+# Built by the venv's Python 3.12, the runtime's version. (The training layer is left as source:
 # its bytecode would not fit in Lambda's 250 MB.)
 define compile_bytecode
 	$(PYTHON) -m compileall -q -j 0 --invalidation-mode unchecked-hash $(SITE)
