@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -280,3 +283,21 @@ def test_folder_without_reference_sample_exits_2(tmp_path: Path, capsys: pytest.
     # When checked, Then exit 2 explains what the folder lacks
     assert main(["drift", "--reference", str(tmp_path), "--current", str(current)]) == 2
     assert "without reference.csv.gz" in capsys.readouterr().err
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path: Path, reference_csv: Path) -> None:
+    # Given `sluice drift --json` piped into a reader that closes the pipe at once (`| head -c 0`)
+    current = write_csv(tmp_path / "current.csv", rows(500, seed=3))
+    command = [str(Path(sys.executable).parent / "sluice"), "drift", "--reference", str(reference_csv)]
+    command += ["--current", str(current), "--json"]
+    read, write = os.pipe()
+    os.close(read)  # nobody will ever read: every write to the pipe fails with EPIPE
+    # When it runs
+    try:
+        done = subprocess.run(command, stdout=write, stderr=subprocess.PIPE, timeout=120, check=False)
+    finally:
+        os.close(write)
+    # Then it stops like a Unix tool stopped by SIGPIPE, without a traceback on stderr
+    stderr = done.stderr.decode()
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+    assert done.returncode == 141
