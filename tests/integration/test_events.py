@@ -1,4 +1,6 @@
-"""Every file in events/ runs through `sluice invoke` (the in-process `sam local invoke`)."""
+"""Every file in events/ runs through `sluice invoke` (the in-process `sam local invoke`) on a fresh
+stack prepared exactly as the README says: the example spec uploaded, then example data uploaded as
+`credit-risk/data/first upload.csv`."""
 
 from __future__ import annotations
 
@@ -9,31 +11,32 @@ from typing import Any
 
 import pytest
 
+from sluice.adapters.registry import Registry
 from sluice.cli import main
 from sluice.cli.invoke import invoke_with, read_event
 from sluice.local.stack import LocalStack, in_process_stack
-from tests.integration.conftest import ROOT, TEST_ENV, csv_bytes, spec_text
+from tests.integration.conftest import ROOT, TEST_ENV
 
 EVENTS = ROOT / "events"
 EXERCISED: set[str] = set()
 
 
+ROWS = 1000  # README: sluice example-data credit-risk --rows 1000 --out "first upload.csv"
+
+
 @pytest.fixture(scope="module")
-def events_stack() -> Iterator[LocalStack]:
-    """A stack of its own, holding the objects the example events name."""
+def events_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """A fresh stack of its own, after the README's two uploads (the events name those objects)."""
+    data = tmp_path_factory.mktemp("events") / "first upload.csv"
+    assert main(["example-data", "credit-risk", "--rows", str(ROWS), "--out", str(data)]) == 0
     with in_process_stack(ROOT, stack_name="sluice-events", env_overrides=TEST_ENV) as stack:
         s3 = stack.client("s3")
-        raw, artifacts = stack.outputs["RawBucketName"], stack.outputs["ArtifactBucketName"]
-        s3.put_object(Bucket=raw, Key="credit-risk/spec.yaml", Body=spec_text("credit-risk").encode())
+        raw = stack.outputs["RawBucketName"]
+        spec = (ROOT / "examples" / "credit-risk" / "spec.yaml").read_bytes()
+        s3.put_object(Bucket=raw, Key="credit-risk/spec.yaml", Body=spec)
         stack.wait_for_executions()
-        s3.put_object(Bucket=raw, Key="credit-risk/data/first upload.csv", Body=csv_bytes(rows=300, seed=1))
-        s3.put_object(
-            Bucket=artifacts, Key="specs/credit-risk/example.yaml", Body=spec_text("credit-risk").encode()
-        )
-        s3.put_object(
-            Bucket=artifacts, Key="datasets/credit-risk/example/data.csv", Body=csv_bytes(rows=200, seed=7)
-        )
-        stack.wait_for_executions()
+        s3.put_object(Bucket=raw, Key="credit-risk/data/first upload.csv", Body=data.read_bytes())
+        assert [e["status"] for e in stack.wait_for_executions()] == ["SUCCEEDED"]
         yield stack
 
 
@@ -55,11 +58,13 @@ def test_data_upload_event_with_an_encoded_key_becomes_a_dataset(events_stack: L
     # When the data upload event (key URL-encoded: "first+upload.csv") is invoked
     document = run_event(events_stack, "IngestFunction", "ingest-data-uploaded.json")
 
-    # Then the object "first upload.csv" was found and is a dataset with one training run
+    # Then the object "first upload.csv" was found and is the dataset the upload registered, whose run
+    # is not started a second time
     response = document["response"]
     assert response["status"] == "dataset"
     assert response["key"] == "credit-risk/data/first upload.csv"
-    assert response["rows"] == 300
+    assert response["rows"] == ROWS
+    assert response["dataset_created"] is False and response["execution_started"] is False
     assert response["execution_arn"].startswith("arn:aws:states:")
     events_stack.wait_for_executions()
     executions = events_stack.client("stepfunctions").list_executions(
@@ -81,13 +86,23 @@ def test_allocate_event_gives_the_run_a_version_number(events_stack: LocalStack)
     # Then it got a number once, and the same number on the retry
     assert first["response"]["status"] == "training"
     assert first["response"]["version"] == again["response"]["version"] >= 1
+    # under the model reserved for the example: credit-risk's versions are untouched
+    assert first["response"]["model"] == "invoke-example"
+    registry = Registry(events_stack.outputs["RegistryTableName"], events_stack.client("dynamodb"))
+    assert [v.version for v in registry.list_versions("credit-risk")] == [1]
 
 
 def test_train_task_event_fits_and_stores_the_pipeline(events_stack: LocalStack) -> None:
+    # When the train task runs on the README's uploads (the spec and "first upload.csv" in RawBucket)
     document = run_event(events_stack, "TrainFunction", "train-task.json")
+    # Then a pipeline is fitted on every row and stored under the example's own model name
     response = document["response"]
-    assert response["n_train"] + response["n_holdout"] == 200
-    assert response["artifacts"]["pipeline"]["uri"].endswith("/models/credit-risk/1/pipeline.pkl")
+    assert response["n_train"] + response["n_holdout"] == ROWS
+    assert response["artifacts"]["pipeline"]["uri"].endswith("/models/invoke-example/1/pipeline.pkl")
+    credit_risk_models = events_stack.client("s3").list_objects_v2(
+        Bucket=events_stack.outputs["ArtifactBucketName"], Prefix="models/credit-risk/1/pipeline.pkl"
+    )
+    assert credit_risk_models["KeyCount"] == 1  # production's own files were not overwritten
 
 
 def test_sluice_invoke_command_deploys_a_fresh_stack_and_prints_the_response(capsys, tmp_path: Path) -> None:
@@ -118,7 +133,7 @@ def test_sluice_invoke_command_deploys_a_fresh_stack_and_prints_the_response(cap
 
 
 def test_sluice_invoke_reports_a_handler_error_as_a_lambda_error(capsys) -> None:
-    # When the train task runs on a fresh stack, where the dataset it names does not exist
+    # When the train task runs on a fresh stack, before the README's uploads
     code = main(
         [
             "invoke",
@@ -169,7 +184,9 @@ def test_api_events_answer_as_api_gateway_would(events_stack: LocalStack) -> Non
 def test_read_only_api_events(events_stack: LocalStack) -> None:
     status, body = _body(run_event(events_stack, "PredictFunction", "api-list-models.json"))
     assert status == 200
-    assert [m["model"] for m in body["models"]] == ["credit-risk"]
+    production = {m["model"]: m["production_version"] for m in body["models"]}
+    assert production["credit-risk"] == 1
+    assert production.get("invoke-example") is None  # the allocate example never reaches production
 
     status, body = _body(run_event(events_stack, "PredictFunction", "api-show-model.json"))
     assert status == 200
@@ -183,9 +200,11 @@ def test_read_only_api_events(events_stack: LocalStack) -> None:
 
 def test_feedback_event_stores_the_label(events_stack: LocalStack) -> None:
     status, body = _body(run_event(events_stack, "PredictFunction", "api-feedback.json"))
-    assert status == 200
-    bucket, key = body["stored"].removeprefix("s3://").split("/", 1)
-    stored = json.loads(events_stack.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert status == 200, body
+    assert body["request_id"] == "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+    s3, bucket = events_stack.client("s3"), events_stack.outputs["ArtifactBucketName"]
+    (key,) = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="feedback/credit-risk/")["Contents"]]
+    stored = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
     assert stored["label"] == 1 and stored["request_id"] == "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
 
 

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import boto3
 import pytest
 
+from sluice.local.signing import client_for
 from tests.integration.conftest import ROOT, csv_bytes, spec_text
 
 SLUICE = str(Path(sys.executable).parent / "sluice")
@@ -31,28 +33,9 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    state = tmp_path_factory.mktemp("local") / "local.json"
+    state = tmp_path_factory.mktemp("local") / ".sluice" / "local.json"  # where `sluice predict` looks
     port, api_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    process = subprocess.Popen(
-        [
-            SLUICE,
-            "local",
-            "up",
-            "--port",
-            str(port),
-            "--api-port",
-            str(api_port),
-            "--root",
-            str(ROOT),
-            "--state-file",
-            str(state),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env,
-    )
+    process = local_up(port, api_port, state)
     assert process.stdout is not None
     ready = process.stdout.readline()
     try:
@@ -60,6 +43,16 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
+
+
+def local_up(
+    port: int, api_port: int, state: Path, stderr: Any = subprocess.DEVNULL, extra: tuple[str, ...] = ()
+) -> subprocess.Popen[str]:
+    """`sluice local up` on these ports in a clean environment (no AWS settings)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    command = [SLUICE, "local", "up", "--port", str(port), "--api-port", str(api_port)]
+    command += ["--root", str(ROOT), "--state-file", str(state), *extra]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
 
 
 def client(service: str, endpoint: str) -> Any:
@@ -113,6 +106,10 @@ def test_ready_line_names_the_endpoint_and_the_stack_outputs(served: dict[str, A
         "NotificationTopicArn",
     }
     assert document["api_url"] == f"http://127.0.0.1:{served['api_port']}"
+    # and how to call the API: SigV4 (the template's default ApiAuth) with moto's credentials
+    assert document["auth"] == "AWS_IAM"
+    assert document["credentials"] == {"access_key_id": "testing", "secret_access_key": "testing"}
+    assert "api_key" not in document
     assert json.loads(served["state"].read_text()) == document
 
 
@@ -144,18 +141,65 @@ def test_uploads_to_the_served_stack_train_a_model_that_sluice_models_shows(serv
     assert detail["production"]["version"] == 1
     assert detail["versions"][0]["trigger"] == "upload"
 
-    # And the API the stack serves on api_url answers with that version, as curl would see it
+    # And the API the stack serves on api_url answers a request signed with the ready line's credentials
     instance = {"income": 40000, "debt_ratio": 0.4, "credit_lines": 2, "segment": "sme"}
-    request = urllib.request.Request(
+    api = client_for(document)
+    response = api.request("POST", "/models/served/predict", {"instances": [instance]})
+    api.close()
+    answer = response.json()
+    assert response.status == 200, answer
+    assert answer["model"] == "served" and answer["version"] == 1 and len(answer["probabilities"]) == 1
+    # while the same request unsigned is refused before it reaches the handler
+    unsigned = urllib.request.Request(
         document["api_url"] + "/models/served/predict",
         data=json.dumps({"instances": [instance]}).encode(),
         headers={"Content-Type": "application/json"},
         method="POST",
     )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        answer = json.loads(response.read())
-    assert response.status == 200
-    assert answer["model"] == "served" and answer["version"] == 1 and len(answer["probabilities"]) == 1
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(unsigned, timeout=30)
+    assert refused.value.code == 403
+    assert json.loads(refused.value.read()) == {"message": "Missing Authentication Token"}
+
+    # And `sluice predict` finds the API in the state file and signs with the credentials it announces
+    predicted = subprocess.run(
+        [SLUICE, "predict", "served", "--json", json.dumps({"instances": [instance]}), "--json"],
+        capture_output=True,
+        text=True,
+        env=cli_env(endpoint),
+        cwd=served["state"].parent.parent,
+        check=False,
+    )
+    assert predicted.returncode == 0, predicted.stderr
+    assert json.loads(predicted.stdout)["predictions"] == answer["predictions"]
+
+
+def test_sluice_predict_scores_a_csv_signed_with_the_callers_credentials(
+    served: dict[str, Any], tmp_path: Path
+) -> None:
+    # Given the model trained by the test above and a CSV with a header, an empty cell and extra columns
+    api_url = json.loads(served["ready"])["api_url"]
+    data = tmp_path / "rows.csv"
+    data.write_bytes(csv_bytes(rows=5, seed=3).replace(b",north,", b",,", 1))
+    command = [SLUICE, "predict", "served", "--data", str(data), "--api-url", api_url]
+    caller = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+
+    # When a person runs it with their AWS credentials in the environment (the local stack's pair)
+    good = dict(caller, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
+    table = subprocess.run(command, capture_output=True, text=True, env=good, cwd=tmp_path, check=False)
+    as_json = subprocess.run([*command, "--json"], capture_output=True, text=True, env=good, cwd=tmp_path)
+    # Then it prints one row per CSV row with each class's probability, or the API's JSON with --json
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["row", "prediction", "p(0)", "p(1)"] and len(lines) == 6
+    answer = json.loads(as_json.stdout)
+    assert answer["model"] == "served" and len(answer["predictions"]) == 5
+
+    # When the caller's credentials are not ones the API accepts / Then exit 1 with API Gateway's reason
+    bad = dict(caller, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="wrong")
+    refused = subprocess.run(command, capture_output=True, text=True, env=bad, cwd=tmp_path, check=False)
+    assert refused.returncode == 1
+    assert "403" in refused.stderr and "signature we calculated does not match" in refused.stderr
 
 
 def test_sluice_invoke_against_the_served_stack_resolves_its_resource_names(served: dict[str, Any]) -> None:
@@ -184,9 +228,10 @@ def test_sluice_invoke_against_the_served_stack_resolves_its_resource_names(serv
     response = json.loads(result.stdout)
     assert response["version"] >= 1
     table = json.loads(served["ready"])["outputs"]["RegistryTableName"]
+    model = json.loads((ROOT / "events" / "register-allocate.json").read_text())["run"]["model"]
     item = client("dynamodb", endpoint).get_item(
         TableName=table,
-        Key={"PK": {"S": "MODEL#credit-risk"}, "SK": {"S": f"VERSION#{response['version']:08d}"}},
+        Key={"PK": {"S": f"MODEL#{model}"}, "SK": {"S": f"VERSION#{response['version']:08d}"}},
     )
     assert item["Item"]["status"]["S"] == "training"
 
@@ -196,3 +241,64 @@ def test_sigterm_stops_the_server_and_removes_the_state_file(served: dict[str, A
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
     assert not served["state"].exists()
+
+
+def test_sigterm_while_deploying_stops_it_without_a_ready_line(tmp_path: Path) -> None:
+    # Given `sluice local up` started on free ports, still deploying (it has printed nothing yet)
+    process = local_up(free_port(), free_port(), tmp_path / "local.json", stderr=subprocess.PIPE)
+    assert process.stderr is not None
+    assert "deploying" in process.stderr.readline()  # past its imports, inside the deploy phase
+    # When it gets SIGTERM
+    process.send_signal(signal.SIGTERM)
+    # Then it exits (a bounded wait: before the fix it ignored SIGTERM until the deploy finished or forever)
+    assert process.wait(timeout=60) == 0
+    assert process.stdout is not None and process.stdout.read() == ""
+    assert not (tmp_path / "local.json").exists()
+
+
+@pytest.mark.parametrize(("taken", "flag"), [("port", "--port"), ("api_port", "--api-port")])
+def test_a_taken_port_fails_at_once_with_a_clear_message(tmp_path: Path, taken: str, flag: str) -> None:
+    # Given something already listening on one of the two ports
+    with socket.socket() as occupant:
+        occupant.bind(("127.0.0.1", 0))
+        occupant.listen()
+        busy = int(occupant.getsockname()[1])
+        ports = {"port": free_port(), "api_port": free_port(), taken: busy}
+        # When `sluice local up` is started on it
+        process = local_up(ports["port"], ports["api_port"], tmp_path / "local.json", stderr=subprocess.PIPE)
+        out, err = process.communicate(timeout=120)  # before the fix: it waited forever for the port
+    # Then it exits with code 2, naming the port, why, and the flag that chooses another
+    assert process.returncode == 2
+    assert out == ""
+    assert f"127.0.0.1:{busy} is not available" in err and "in use" in err and flag in err
+    assert "Traceback" not in err
+
+
+def test_api_key_mode_announces_a_key_that_the_api_and_sluice_predict_require(tmp_path: Path) -> None:
+    # Given `sluice local up --api-auth API_KEY`
+    state = tmp_path / ".sluice" / "local.json"
+    process = local_up(free_port(), free_port(), state, extra=("--api-auth", "API_KEY"))
+    try:
+        assert process.stdout is not None
+        ready = json.loads(process.stdout.readline())
+        # Then its ready line says so and carries the key
+        assert ready["auth"] == "API_KEY" and len(ready["api_key"]) >= 20
+        # And a request without the key is API Gateway's 403 Forbidden, one with it is served
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(ready["api_url"] + "/models", timeout=30)
+        assert refused.value.code == 403 and json.loads(refused.value.read()) == {"message": "Forbidden"}
+        api = client_for(ready)
+        assert api.request("GET", "/models").status == 200
+        api.close()
+        # And `sluice predict` uses the key from the state file (past auth: the handler's 404)
+        predicted = subprocess.run(
+            [SLUICE, "predict", "nobody", "--json", '{"instances": [{"income": 1}]}'],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            check=False,
+        )
+        assert predicted.returncode == 1 and "HTTP 404: no model named 'nobody'" in predicted.stderr
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import gzip
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.credentials import Credentials
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sluice.catalog import rollback
 from sluice.examples import credit_risk
 from sluice.local.http_api import LocalApi, Route, proxy_event
+from sluice.local.signing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, SignedClient
 from sluice.records import AuditEvent, EventType
 from tests.integration.conftest import Stack, csv_bytes, spec_text
 
@@ -35,15 +35,16 @@ INSTANCE = {
 def http(
     api: LocalApi, method: str, path: str, body: Any = None, content_type: str = "application/json"
 ) -> tuple[int, Any]:
+    """One request signed with SigV4 and the local stack's credentials, as every caller must."""
     data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-    request = urllib.request.Request(api.url + path, method=method, data=data)
-    if data is not None:
-        request.add_header("Content-Type", content_type)
+    client = SignedClient(api.url, Credentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY))
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+        response = client.request(
+            method, path, data, {"Content-Type": content_type} if data is not None else {}
+        )
+    finally:
+        client.close()
+    return response.status, response.json()
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +125,8 @@ def test_unknown_model_and_model_without_production_version_are_404(api: LocalAp
     stack.settle()
     status, body = predict(api, [INSTANCE], model="it-spec-only")
     assert status == 404 and "no version in production" in body["error"]
-    assert http(api, "GET", "/nowhere")[0] == 404
+    # And a path with no route is API Gateway's 403 "Missing Authentication Token", even when signed
+    assert http(api, "GET", "/nowhere") == (403, {"message": "Missing Authentication Token"})
 
 
 def test_models_routes_describe_the_production_version(api: LocalApi) -> None:
@@ -143,7 +145,7 @@ def test_models_routes_describe_the_production_version(api: LocalApi) -> None:
         "nullable": False,
     }
     assert detail["production"]["metrics"]["roc_auc"] > 0.6
-    assert detail["production"]["artifacts"]["model"]["sha256"]
+    assert len(detail["production"]["model_sha256"]) == 64  # public view: hashes, no S3 locations
 
 
 JSON = st.recursive(

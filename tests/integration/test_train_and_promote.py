@@ -341,10 +341,18 @@ def test_models_list_shows_each_model_with_its_production_version(stack: Stack, 
     # When the models are listed
     assert main(["models", "--stack-outputs", str(outputs), "list", "--json"]) == 0
 
-    # Then the model appears with version 1 in production
+    # Then the model appears with version 1 in production, the spec's primary metric first
     listed = {m["model"]: m for m in json.loads(capsys.readouterr().out)["models"]}
     assert listed["it-list"]["production_version"] == 1
     assert listed["it-list"]["versions"] == 1
+    assert listed["it-list"]["metric"] == "roc_auc"
+    assert next(iter(listed["it-list"]["metrics"])) == "roc_auc"
+    others = list(listed["it-list"]["metrics"])[1:]
+    assert others == sorted(others) and "accuracy" in others
+    # and the table a person reads starts its metrics with it too
+    assert main(["models", "--stack-outputs", str(outputs), "list"]) == 0
+    (line,) = [row for row in capsys.readouterr().out.splitlines() if row.startswith("it-list ")]
+    assert line.split()[3].startswith("roc_auc=")
 
 
 def test_a_run_that_loses_the_promotion_race_is_evaluated_again_against_the_winner(
@@ -378,3 +386,139 @@ def test_a_run_that_loses_the_promotion_race_is_evaluated_again_against_the_winn
         if e.type in (EventType.PROMOTED, EventType.ROLLED_BACK)
     ]
     assert moves == [("promoted", None, 1), ("promoted", 1, 2), ("rolled_back", 2, 1), ("promoted", 1, 3)]
+
+
+def test_same_file_uploaded_three_times_and_under_another_key_starts_one_run_with_one_audit_event(
+    stack: Stack,
+) -> None:
+    # Given a registered spec, on a raw bucket versioned as the template declares
+    stack.train("it-thrice")
+    raw = stack.outputs["RawBucketName"]
+    assert stack.client("s3").get_bucket_versioning(Bucket=raw)["Status"] == "Enabled"
+
+    # When the same file is uploaded three times, then once under another key
+    for _ in range(3):
+        stack.upload("it-thrice/data/first.csv", FIRST[1])
+    stack.upload("it-thrice/data/again.csv", FIRST[1])
+    stack.settle()
+
+    # Then each upload is its own object version, yet there is one dataset, one execution, one version
+    # and exactly one training_started audit event
+    versions = stack.client("s3").list_object_versions(Bucket=raw, Prefix="it-thrice/data/first.csv")
+    assert len(versions["Versions"]) == 3
+    assert len(stack.registry.list_datasets("it-thrice")) == 1
+    assert len(stack.executions_of("it-thrice")) == 1
+    assert statuses(stack, "it-thrice") == {1: "production"}
+    assert event_types(stack, "it-thrice").count("training_started") == 1
+
+
+def test_spec_with_a_misspelled_or_invalid_estimator_parameter_is_quarantined_with_the_reason(
+    stack: Stack,
+) -> None:
+    # Given a registered spec
+    stack.train("it-params")
+    before = stack.registry.current_spec("it-params")
+
+    # When a spec with a misspelled parameter and an impossible value is uploaded
+    bad = spec_text("it-params").replace(
+        "params: {n_estimators: 15, max_depth: 5}", "params: {n_estimators: -1, min_sample_leaf: 3}"
+    )
+    assert bad != spec_text("it-params")
+    stack.upload("it-params/spec.yaml", bad.encode())
+    stack.settle()
+
+    # Then it is quarantined naming both keys, and the earlier spec stays current
+    report = json.loads(
+        stack.artifacts.get_bytes(stack.artifacts.uri("quarantine/it-params/spec.yaml.report.json"))
+    )
+    assert report["reason"] == "invalid_spec"
+    assert "algorithm.params.min_sample_leaf" in report["message"]
+    assert "did you mean min_samples_leaf?" in report["message"]
+    assert "algorithm.params.n_estimators: -1" in report["message"]
+    assert stack.registry.current_spec("it-params") == before
+
+
+def test_recovery_from_a_bad_spec_by_re_upload_and_by_models_train(stack: Stack, tmp_path, capsys) -> None:
+    # Given version 1 in production, then a valid but useless spec (an unreachable gate) registered
+    stack.train("it-recover", FIRST)
+    good = stack.registry.current_spec("it-recover")
+    strict = spec_text("it-recover").replace("min_metric: 0.6", "min_metric: 0.999")
+    stack.upload("it-recover/spec.yaml", strict.encode())
+    stack.settle()
+    assert stack.registry.current_spec("it-recover") != good
+
+    # When the previous spec is uploaded again (same bytes as the first upload)
+    stack.upload("it-recover/spec.yaml", spec_text("it-recover").encode())
+    stack.settle()
+
+    # Then it is current again (a new object version, not swallowed as a duplicate event)
+    assert stack.registry.current_spec("it-recover").sha256 == good.sha256  # type: ignore[union-attr]
+
+    # When `sluice models train` starts a run, and again (the same spec and dataset)
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps({"outputs": stack.outputs}))
+    capsys.readouterr()
+    runs = []
+    for _ in range(2):
+        capsys.readouterr()  # drop the handlers' logs of the previous run
+        assert main(["models", "--stack-outputs", str(outputs), "train", "it-recover", "--json"]) == 0
+        runs.append(json.loads(capsys.readouterr().out))
+        stack.settle()
+
+    # Then each is a new execution with trigger manual, on the latest accepted dataset, within 80 chars
+    assert all(r["started"] and r["trigger"] == "manual" for r in runs)
+    assert runs[0]["name"] != runs[1]["name"]
+    assert all(len(r["name"]) <= 80 and "-manual-" in r["name"] for r in runs)
+    manual = [v for v in stack.registry.list_versions("it-recover") if v.trigger.value == "manual"]
+    assert [v.version for v in manual] == [2, 3]
+    assert {v.dataset_sha256 for v in manual} == {stack.registry.list_datasets("it-recover")[0].sha256}
+    assert all(v.spec_sha256 == good.sha256 for v in manual)  # type: ignore[union-attr]
+    started = [e for e in stack.registry.list_events("it-recover") if e.type is EventType.TRAINING_STARTED]
+    assert [e.trigger.value for e in started if e.trigger] == ["upload", "manual", "manual"]
+
+    # And an unknown dataset is refused by name
+    capsys.readouterr()
+    code = main(["models", "--stack-outputs", str(outputs), "train", "it-recover", "--dataset", "ab" * 32])
+    assert code == 1
+    assert "no accepted dataset" in capsys.readouterr().err
+
+
+def test_a_champion_that_cannot_be_verified_stops_the_run(stack: Stack) -> None:
+    # Given version 1 in production, and its model.onnx overwritten in S3
+    stack.train("it-corrupt", FIRST)
+    model_uri = stack.registry.get_version("it-corrupt", 1).artifacts["model"].uri
+    bucket, key = model_uri.removeprefix("s3://").split("/", 1)
+    stack.client("s3").put_object(Bucket=bucket, Key=key, Body=b"not the model")
+    stack.notifications()
+
+    # When a weaker dataset is uploaded
+    stack.upload("it-corrupt/data/weaker.csv", csv_bytes(rows=300, seed=4, label_noise=0.15))
+    stack.settle()
+
+    # Then the challenger is rejected because the champion cannot be verified; production is unchanged
+    rejected = stack.registry.get_version("it-corrupt", 2)
+    assert rejected.status is VersionStatus.REJECTED
+    assert rejected.reason is not None
+    assert "ChampionUnverifiable: champion version 1 cannot be verified" in rejected.reason
+    assert "could not be compared" not in rejected.reason
+    assert stack.registry.get_alias("it-corrupt").version == 1  # type: ignore[union-attr]
+    assert "promoted" not in event_types(stack, "it-corrupt")[-3:]
+    notes = [n for n in stack.notifications() if n["message"].get("model") == "it-corrupt"]
+    assert [n["message"]["status"] for n in notes] == ["rejected"]
+
+
+def test_uploads_never_run_the_scheduled_drift_check(stack: Stack) -> None:
+    # Given a model in production (DriftFunction would report on it if it ran)
+    stack.train("it-nodrift", FIRST)
+
+    # When more objects arrive in the raw bucket (data, and a file outside the layout)
+    stack.upload("it-nodrift/data/more.csv", BETTER[1])
+    stack.upload("it-nodrift/notes.txt", b"not for ingestion")
+    stack.settle()
+
+    # Then no drift report exists: schedules fire only when asked
+    listed = stack.client("s3").list_objects_v2(
+        Bucket=stack.outputs["ArtifactBucketName"], Prefix="drift/it-nodrift/"
+    )
+    assert listed["KeyCount"] == 0
+    assert not [e for e in stack.local.delivery_errors if e["function"] == "DriftFunction"]

@@ -21,3 +21,29 @@ def test_openapi_json_in_the_repo_matches_the_routes() -> None:
     }
     predict = served["paths"]["/models/{model}/predict"]["post"]
     assert "instances" in json.dumps(predict["requestBody"]) or "PredictRequest" in json.dumps(predict)
+
+
+def test_openapi_documents_every_status_the_api_answers() -> None:
+    served = json.loads(openapi_document(create_app()))
+    error = {"$ref": "#/components/schemas/ErrorResponse"}
+    expected = {
+        ("/models/{model}/predict", "post"): {200, 400, 403, 404, 413, 415, 503},
+        ("/models/{model}/feedback", "post"): {200, 400, 403, 404, 415, 503},
+        ("/models", "get"): {200, 403},
+        ("/models/{model}", "get"): {200, 403, 404, 503},
+    }
+    for (path, method), statuses in expected.items():
+        responses = served["paths"][path][method]["responses"]
+        # Then each status is documented, none that the API never answers (Powertools' 422)
+        assert {int(status) for status in responses} == statuses, path
+        for status in statuses - {200, 403}:
+            assert responses[str(status)]["content"]["application/json"]["schema"] == error
+        # And 403 is API Gateway's own answer, {"message": ...}
+        forbidden = responses["403"]["content"]["application/json"]["schema"]
+        assert set(forbidden["properties"]) == {"message"}
+    schemas = served["components"]["schemas"]
+    assert {"error", "details", "truncated"} <= set(schemas["ErrorResponse"]["properties"])
+    assert "pattern" in schemas["FeedbackRequest"]["properties"]["request_id"]
+    assert "HTTPValidationError" not in schemas
+    # And the public model view has no S3 locations or execution ARNs
+    assert not {"artifacts", "execution_arn", "dataset_uri"} & set(schemas["ProductionVersion"]["properties"])

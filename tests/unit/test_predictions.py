@@ -12,11 +12,18 @@ from typing import Any
 import pytest
 
 from sluice import predictions
-from sluice.errors import ArtifactCorrupt, ModelNotFound, ModelUnavailable, NoProductionVersion
+from sluice.errors import (
+    ArtifactCorrupt,
+    InvalidRequest,
+    ModelNotFound,
+    ModelUnavailable,
+    NoProductionVersion,
+)
 from sluice.examples import credit_risk
 from sluice.observability import metrics
 from sluice.records import Alias, Artifact, ModelVersion, Trigger, VersionStatus
-from sluice.runs import train_and_evaluate
+from sluice.runs import TrainingRun, train_and_evaluate
+from sluice.serving import OnnxModel
 from sluice.spec import load_spec
 from tests.conftest import spec_path
 
@@ -38,15 +45,20 @@ def no_metrics_left_over() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def model_files() -> dict[int, bytes]:
-    files = {}
+def runs() -> dict[int, TrainingRun]:
+    trained = {}
     for version, seed in ((1, 1), (2, 2)):
         run = train_and_evaluate(
             SPEC, credit_risk(800, seed=seed), dataset_sha256="0" * 64, version=str(version)
         )
         assert run.onnx_model is not None
-        files[version] = run.onnx_model
-    return files
+        trained[version] = run
+    return trained
+
+
+@pytest.fixture(scope="module")
+def model_files(runs: dict[int, TrainingRun]) -> dict[int, bytes]:
+    return {version: run.onnx_model for version, run in runs.items() if run.onnx_model is not None}
 
 
 @dataclass
@@ -166,3 +178,176 @@ def test_capture_failure_never_fails_the_prediction(model_files: dict[int, bytes
     assert predictions.capture(sink, 0.0, [INSTANCE], body) is False
     assert sink.calls == ["r1"]
     assert metrics.metric_set["CaptureFailures"]["Value"] == [1.0]  # counted (the alarm's metric)
+
+
+# ------------------------------------------------------------------------------ request checks and limits
+def _served(model_files: dict[int, bytes]) -> predictions.ServedModel:
+    models, *_ = _models(model_files, production=1)
+    return models.get("credit-risk")
+
+
+def test_a_batch_is_scored_exactly_as_its_rows_one_by_one(model_files: dict[int, bytes]) -> None:
+    # Given valid rows, some with nullable features null or left out (the column-wise path)
+    served = _served(model_files)
+    rows = [
+        INSTANCE,
+        {**INSTANCE, "age": None},
+        {k: v for k, v in INSTANCE.items() if k != "age"},
+        {**INSTANCE, "income": 10**6, "segment": "sme", "credit_lines": 0},
+        {**INSTANCE, "debt_ratio": 1e-30, "segment": "corporate"},
+    ]
+    # When scored together and one at a time / Then the same labels and probabilities
+    together = predictions.predict(served, rows, max_instances=10)
+    alone = [predictions.predict(served, [row], max_instances=10) for row in rows]
+    assert together["predictions"] == [a["predictions"][0] for a in alone]
+    assert together["probabilities"] == [a["probabilities"][0] for a in alone]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (10**400, "finite number"),  # an integer beyond float64: float() used to raise OverflowError
+        (-(10**309), "finite number"),
+        (float("nan"), "finite number"),
+        (float("inf"), "finite number"),
+        (1e39, "float32"),
+        ("52000", "must be a number"),
+        (True, "must be a number"),
+        ([1], "must be a number"),
+    ],
+)
+def test_numbers_a_model_cannot_hold_are_named_not_raised(
+    model_files: dict[int, bytes], value: Any, message: str
+) -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        predictions.predict(_served(model_files), [INSTANCE, {**INSTANCE, "income": value}], max_instances=10)
+    assert [(d["instance"], d["field"]) for d in raised.value.details] == [(1, "income")]
+    assert message in str(raised.value.details[0]["message"])
+
+
+def test_problems_are_counted_but_only_the_first_hundred_named(model_files: dict[int, bytes]) -> None:
+    # Given 1,000 instances with 100 unknown fields each, and one with a very long category
+    wide = {**INSTANCE, **{f"colour_{j:03d}": "red" for j in range(100)}}
+    with pytest.raises(InvalidRequest) as raised:
+        predictions.predict(_served(model_files), [wide] * 1000, max_instances=1000)
+    # Then 100 details (in order) and the other 99,900 counted
+    assert len(raised.value.details) == 100 and raised.value.truncated == 99_900
+    assert raised.value.details[0] == {
+        "instance": 0,
+        "field": "colour_000",
+        "message": "is not an input of this model",
+    }
+    assert "100000 problem(s)" in str(raised.value)
+    # And a long value is refused for its length, and never echoed whole
+    with pytest.raises(InvalidRequest) as raised:
+        predictions.predict(
+            _served(model_files), [{**INSTANCE, "segment": "s" * 100_000, "x" * 5000: 1}], max_instances=10
+        )
+    messages = {str(d["field"]): str(d["message"]) for d in raised.value.details}
+    assert messages["segment"] == "is longer than 256 characters"
+    assert all(len(field) <= 81 and len(message) < 400 for field, message in messages.items())
+
+
+# ------------------------------------------------------------------------------------------- feedback
+def test_labels_are_checked_against_the_task_and_classes(runs: dict[int, TrainingRun]) -> None:
+    # Given the schema read from the model card and from the model itself
+    run = runs[1]
+    assert run.onnx_model is not None
+    from_card = predictions.LabelSchema.of_card(run.card.model_dump(mode="json"))
+    from_model = predictions.LabelSchema.of_model(OnnxModel(run.onnx_model))
+    # Then they agree: a binary model with classes 0 and 1
+    assert from_card == from_model == predictions.LabelSchema("binary", ("0", "1"))
+    assert from_model.check(1) == (1, None) and from_model.check("0") == ("0", None)
+    for wrong in (2, "yes", True, 0.5, None, [1], 10**400):
+        label, problem = from_model.check(wrong)
+        assert label is None and problem is not None and "classes" in problem
+    # And a regressor takes finite numbers only
+    regression = predictions.LabelSchema("regression")
+    assert regression.check(3) == (3.0, None) and regression.check(-0.5) == (-0.5, None)
+    for wrong in (float("inf"), float("nan"), 10**400, "3", True, None):
+        assert regression.check(wrong)[1] is not None
+
+
+@dataclass
+class CardRegistry(MemoryRegistry):
+    """A registry whose versions also record their model card."""
+
+    cards: dict[int, bytes] = field(default_factory=dict)
+
+    def get_version(self, model: str, version: int) -> ModelVersion:
+        record = super().get_version(model, version)
+        card = Artifact(uri=f"mem://card-{version}", sha256=hashlib.sha256(self.cards[version]).hexdigest())
+        return record.model_copy(update={"artifacts": {**record.artifacts, "card": card}})
+
+
+@dataclass
+class CountingArtifacts(MemoryArtifacts):
+    reads: list[str] = field(default_factory=list)
+
+    def get_verified(self, artifact: Artifact) -> bytes:
+        self.reads.append(artifact.uri)
+        return super().get_verified(artifact)
+
+
+@dataclass
+class MemoryFeedback:
+    captured: dict[str, int]
+    stored: list[tuple[str, int, Any, bool | None]] = field(default_factory=list)
+
+    def captured_instances(self, model: str, request_id: str) -> int | None:
+        return self.captured.get(request_id)
+
+    def put_feedback(
+        self, model: str, request_id: str, instance: int, label: Any, matched: bool | None = None
+    ) -> str:
+        self.stored.append((request_id, instance, label, matched))
+        return f"mem://feedback/{request_id}-{instance}"
+
+
+def test_feedback_is_matched_with_capture_and_never_loads_the_model(
+    runs: dict[int, TrainingRun], model_files: dict[int, bytes]
+) -> None:
+    # Given a cold container (nothing loaded) whose registry records the production version's card
+    card = runs[1].card.model_dump_json().encode()
+    registry = CardRegistry(production=1, files=model_files, cards={1: card})
+    artifacts = CountingArtifacts({"mem://1": model_files[1], "mem://card-1": card})
+    models = predictions.ProductionModels(registry, artifacts, 60)
+    sink = MemoryFeedback(captured={"r-captured": 3})
+
+    def send(request_id: str, instance: int, label: Any) -> bool:
+        return predictions.record_feedback(
+            models,
+            sink,
+            "credit-risk",
+            request_id=request_id,
+            instance=instance,
+            label=label,
+            max_instances=1000,
+        )
+
+    # When labels arrive for a captured request and for one capture did not sample
+    assert send("r-captured", 2, 1) is True
+    assert send("r-elsewhere", 7, "0") is False
+    # Then both are stored, marked matched or not, the unmatched one counted, and only the card was read
+    assert sink.stored == [("r-captured", 2, 1, True), ("r-elsewhere", 7, "0", False)]
+    assert metrics.metric_set["FeedbackUnmatched"]["Value"] == [1.0]
+    assert artifacts.reads == ["mem://card-1"]
+    # When the instance is beyond the captured request, or the label is not a class / Then 400s naming them
+    with pytest.raises(InvalidRequest) as raised:
+        send("r-captured", 3, 1)
+    assert raised.value.details[0]["field"] == "instance" and "had 3 instance(s)" in str(
+        raised.value.details[0]
+    )
+    with pytest.raises(InvalidRequest) as raised:
+        send("r-captured", 0, 2)
+    assert raised.value.details[0]["field"] == "label"
+    with pytest.raises(InvalidRequest):
+        send("r-elsewhere", 1000, 1)  # unmatched: at most max_instances
+    assert len(sink.stored) == 2 and artifacts.reads == ["mem://card-1"]  # the card is read once
+    # And a model with no version in production is a 404, as for predictions
+    registry.production = None
+    cold = predictions.ProductionModels(registry, artifacts, 60)
+    with pytest.raises(NoProductionVersion):
+        predictions.record_feedback(
+            cold, sink, "credit-risk", request_id="r", instance=0, label=1, max_instances=1000
+        )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -93,3 +95,97 @@ def test_unknown_algorithm_params_are_named(tmp_path: Path, sluice, credit_csv: 
     result = sluice("train", "--spec", spec, "--data", credit_csv, "--out", tmp_path / "out")
     assert result.exit_code == 2
     assert "algorithm.params" in result.stderr and "min_leaf" in result.stderr
+
+
+def _with_params(params: str, algorithm: str = "random_forest") -> str:
+    return VALID.replace(
+        "algorithm: {name: random_forest, params: {n_estimators: 20, max_depth: 8}}",
+        f"algorithm: {{name: {algorithm}, params: {params}}}",
+    )
+
+
+def test_misspelled_estimator_parameter_is_refused_with_a_suggestion() -> None:
+    # Given a spec whose forest parameter is misspelled / When it is parsed
+    with pytest.raises(SpecError) as caught:
+        parse_spec(_with_params("{n_estimators: 20, min_sample_leaf: 3}"))
+    # Then the key is named, with the estimator's own spelling suggested
+    assert "algorithm.params.min_sample_leaf: not a parameter of RandomForestClassifier" in str(caught.value)
+    assert "did you mean min_samples_leaf?" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("params", "key", "expected"),
+    [
+        ("{n_estimators: -1}", "n_estimators", "an integer >= 1"),
+        ("{n_estimators: 2.5}", "n_estimators", "an integer >= 1"),
+        ("{max_features: 1.5}", "max_features", "a float in (0.0, 1.0]"),
+        ("{criterion: ginni}", "criterion", "one of ['entropy', 'gini', 'log_loss']"),
+        ("{bootstrap: 'yes'}", "bootstrap", "true or false"),
+        ("{min_weight_fraction_leaf: 0.7}", "min_weight_fraction_leaf", "a number in [0.0, 0.5]"),
+    ],
+)
+def test_out_of_range_estimator_parameter_value_is_refused_naming_the_key(
+    params: str, key: str, expected: str
+) -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_spec(_with_params(params))
+    message = str(caught.value)
+    assert f"algorithm.params.{key}: " in message
+    assert expected in message
+
+
+def test_valid_parameters_of_every_rule_kind_are_accepted() -> None:
+    # Integers, floats in range, option strings, null, mappings and booleans
+    spec = parse_spec(
+        _with_params(
+            "{n_estimators: 5, max_features: 0.5, criterion: entropy, max_depth: null, "
+            "class_weight: {0: 1, 1: 3}, bootstrap: false, random_state: 7}"
+        )
+    )
+    assert spec.algorithm.params["class_weight"] == {0: 1, 1: 3}
+    # and the rules follow the task: a regressor's criterion differs from a classifier's
+    with pytest.raises(SpecError, match=r"algorithm\.params\.criterion"):
+        parse_spec(
+            _with_params("{criterion: gini}")
+            .replace("task: binary", "task: regression")
+            .replace("metric: roc_auc", "metric: rmse")
+            .replace("gates: {min_metric: 0.7, max_regression: 0.005, max_fairness_gap: 0.1}", "")
+        )
+
+
+def test_parameter_data_file_matches_the_installed_scikit_learn() -> None:
+    # Given the checked-in algorithm_params.json / When it is generated again from scikit-learn
+    from sluice.algorithm_params import DATA_FILE, generate, render
+
+    # Then nothing changed (after a scikit-learn upgrade: python -m sluice.algorithm_params --write)
+    assert DATA_FILE.read_text(encoding="utf-8") == render(generate())
+
+
+def test_spec_parameter_check_does_not_import_scikit_learn() -> None:
+    # Given a fresh interpreter (IngestFunction ships without scikit-learn)
+    code = (
+        "import sys\n"
+        "from sluice.errors import SpecError\n"
+        "from sluice.spec import parse_spec\n"
+        f"text = {_with_params('{min_sample_leaf: 3}')!r}\n"
+        "try:\n    parse_spec(text)\nexcept SpecError as exc:\n    print(exc)\n"
+        "print('sklearn' in sys.modules)\n"
+    )
+    # When a spec with a misspelled parameter is parsed
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # Then it is refused, and scikit-learn was never imported
+    assert "did you mean min_samples_leaf?" in completed.stdout
+    assert completed.stdout.strip().endswith("False")
+
+
+def test_sluice_validate_names_a_misspelled_parameter(sluice, tmp_path: Path, credit_csv: Path) -> None:
+    # Given the credit-risk example spec with one parameter misspelled
+    text = (EXAMPLES / "credit-risk" / "spec.yaml").read_text(encoding="utf-8")
+    bad = tmp_path / "spec.yaml"
+    bad.write_text(text.replace("min_samples_leaf", "min_sample_leaf"), encoding="utf-8")
+    # When it is validated with the CLI
+    result = sluice("validate", "--spec", bad, "--data", credit_csv)
+    # Then it is refused as a bad spec, naming the key and the right spelling
+    assert result.exit_code == 2
+    assert "algorithm.params.min_sample_leaf" in result.stderr
+    assert "did you mean min_samples_leaf?" in result.stderr

@@ -29,8 +29,8 @@ LAMBDA_ERRORS = {
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
 }
+THROTTLED = "Lambda.TooManyRequestsException"
 DOMAIN_ERRORS = {
     "ValidationFailed",
     "DataUnreadable",
@@ -103,6 +103,14 @@ def test_every_task_has_a_timeout_and_retries_lambda_service_errors_with_jitter(
         retriers = [r for r in state["Retry"] if set(r["ErrorEquals"]) >= LAMBDA_ERRORS]
         assert retriers, name
         assert retriers[0]["BackoffRate"] > 1 and retriers[0]["JitterStrategy"] == "FULL"
+        # A task throttled by the training functions' reserved concurrency waits its turn (minutes), not
+        # the few seconds a transient Lambda error gets: a flood of uploads queues instead of failing.
+        throttled = next(r for r in state["Retry"] if THROTTLED in r["ErrorEquals"])
+        waits = [
+            min(throttled["IntervalSeconds"] * throttled["BackoffRate"] ** i, throttled["MaxDelaySeconds"])
+            for i in range(throttled["MaxAttempts"])
+        ]
+        assert sum(waits) >= 3600, f"{name} gives up on throttling after {sum(waits):.0f} s"
         assert any("States.ALL" in c["ErrorEquals"] for c in state["Catch"]), f"{name} has no catch-all"
 
 
@@ -208,3 +216,156 @@ def test_local_folders_exist_for_every_function_and_layer() -> None:
         if uri:
             assert (ROOT / uri).is_dir(), name
     assert shutil.which("make") is not None
+
+
+# ------------------------------------------------------------------ issue 8: auth, SnapStart, security
+PARAMETERS: dict[str, Any] = SAM["Parameters"]
+API_BODY: dict[str, Any] = RESOURCES["PredictionApi"]["Properties"]["DefinitionBody"]
+OPEN_ROUTES = {("get", "/openapi.json")}
+
+
+def api_events() -> set[tuple[str, str]]:
+    events = RESOURCES["PredictFunction"]["Properties"]["Events"].values()
+    return {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in events if e["Type"] == "Api"}
+
+
+def test_api_auth_is_a_parameter_with_iam_by_default_and_api_key_as_the_alternative() -> None:
+    assert PARAMETERS["ApiAuth"]["Default"] == "AWS_IAM"
+    assert PARAMETERS["ApiAuth"]["AllowedValues"] == ["AWS_IAM", "API_KEY"]
+    assert SAM["Conditions"]["UseApiKey"] == {"Fn::Equals": [{"Ref": "ApiAuth"}, "API_KEY"]}
+    assert SAM["Conditions"]["UseIam"] == {"Fn::Equals": [{"Ref": "ApiAuth"}, "AWS_IAM"]}
+
+
+def test_every_route_but_openapi_requires_sigv4_or_the_api_key() -> None:
+    # Given the routes the function's events declare and those the API's OpenAPI body configures
+    routes = {(method, path) for path, item in API_BODY["paths"].items() for method in item}
+    assert routes == api_events()
+    schemes = API_BODY["components"]["securitySchemes"]
+    assert schemes["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
+    assert schemes["api_key"] == {"type": "apiKey", "name": "x-api-key", "in": "header"}
+    # Then each route is authenticated by the ApiAuth mode, except the OpenAPI document
+    for method, path in routes:
+        security = API_BODY["paths"][path][method]["security"]
+        if (method, path) in OPEN_ROUTES:
+            assert security == []
+        else:
+            assert security == {"Fn::If": ["UseIam", [{"sigv4": []}], [{"api_key": []}]]}, path
+
+
+def test_api_key_mode_has_a_usage_plan_with_rate_burst_and_daily_quota_parameters() -> None:
+    for name in ("PredictionApiKey", "PredictionApiUsagePlan", "PredictionApiUsagePlanKey"):
+        assert RESOURCES[name]["Condition"] == "UseApiKey", name
+    plan = RESOURCES["PredictionApiUsagePlan"]["Properties"]
+    assert plan["Throttle"] == {
+        "RateLimit": {"Ref": "ApiKeyRateLimit"},
+        "BurstLimit": {"Ref": "ApiKeyBurstLimit"},
+    }
+    assert plan["Quota"] == {"Limit": {"Ref": "ApiKeyDailyQuota"}, "Period": "DAY"}
+
+
+def test_the_api_logs_access_to_an_encrypted_log_group() -> None:
+    api = RESOURCES["PredictionApi"]["Properties"]
+    assert api["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    group = RESOURCES["ApiAccessLogGroup"]["Properties"]
+    assert group["KmsKeyId"] == {"Fn::GetAtt": ["SluiceKey", "Arn"]}
+    assert group["RetentionInDays"] == {"Ref": "AccessLogRetentionDays"}
+
+
+def test_predict_function_uses_snapstart_and_the_api_invokes_its_alias() -> None:
+    props = RESOURCES["PredictFunction"]["Properties"]
+    assert props["AutoPublishAlias"] == "live"
+    assert props["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+    translated = translate(ROOT / "template.yaml", code_bucket="code", region="us-east-1")
+    # the SAM translation (before the local stack strips API Gateway) routes to the alias
+    for method, path in api_events():
+        uri = API_BODY["paths"][path][method]["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+        assert "${PredictFunction.Alias}" in uri
+    assert "PredictFunction" in translated.functions
+
+
+def test_the_local_deploy_strips_api_gateway_and_the_alias_in_both_auth_modes() -> None:
+    for mode in ("AWS_IAM", "API_KEY"):
+        local = translate(
+            ROOT / "template.yaml", code_bucket="code", region="us-east-1", parameters={"ApiAuth": mode}
+        )
+        kinds = {r["Type"] for r in local.cloudformation["Resources"].values()}
+        assert not any(k.startswith("AWS::ApiGateway::") or k == "AWS::Lambda::Alias" for k in kinds)
+        assert {"PredictionApiUsagePlan", "PredictionApiKey", "ApiGatewayAccount"} <= set(
+            local.served_locally
+        )
+        assert "AWS::Lambda::Version" in kinds  # SnapStart's published version is still created
+        assert "DependsOn" not in local.cloudformation["Resources"]["ApiAccessLogGroup"]
+
+
+def _rules(bucket: str) -> dict[str, dict[str, Any]]:
+    rules = RESOURCES[bucket]["Properties"]["LifecycleConfiguration"]["Rules"]
+    return {rule.get("Prefix", ""): rule for rule in rules}
+
+
+def test_lifecycle_expires_traffic_feedback_and_reports_and_keeps_the_rest() -> None:
+    rules = _rules("ArtifactBucket")
+    assert rules["capture/"]["ExpirationInDays"] == {"Ref": "CaptureRetentionDays"}
+    assert rules["feedback/"]["ExpirationInDays"] == {"Ref": "FeedbackRetentionDays"}
+    assert rules["drift/"]["ExpirationInDays"] == {"Ref": "DriftReportRetentionDays"}
+    assert (
+        PARAMETERS["CaptureRetentionDays"]["Default"],
+        PARAMETERS["FeedbackRetentionDays"]["Default"],
+    ) == (
+        90,
+        365,
+    )
+    assert PARAMETERS["DriftReportRetentionDays"]["Default"] == 365
+    quarantine = rules["quarantine/"]
+    assert "ExpirationInDays" not in quarantine
+    assert quarantine["Transitions"] == [
+        {"StorageClass": "GLACIER_IR", "TransitionInDays": {"Ref": "QuarantineTransitionDays"}}
+    ]
+    for bucket in ("RawBucket", "ArtifactBucket"):
+        whole = _rules(bucket)[""]  # the rule without a prefix: never expires current objects
+        assert "ExpirationInDays" not in whole, bucket
+        assert whole["NoncurrentVersionExpiration"] == {
+            "NoncurrentDays": {"Ref": "NoncurrentVersionRetentionDays"}
+        }
+        assert set(_rules(bucket)) <= {"", "capture/", "feedback/", "drift/", "quarantine/"}
+
+
+def test_topic_and_queue_use_a_rotated_customer_key_that_cloudwatch_can_use() -> None:
+    key = RESOURCES["SluiceKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    services = {
+        service
+        for statement in key["KeyPolicy"]["Statement"]
+        if "kms:GenerateDataKey*" in statement["Action"]
+        for service in statement["Principal"].get("Service", [])
+    }
+    assert {"cloudwatch.amazonaws.com", "events.amazonaws.com", "states.amazonaws.com"} <= services
+    assert RESOURCES["NotificationTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "SluiceKey"}
+    assert RESOURCES["IngestDeadLetterQueue"]["Properties"]["KmsMasterKeyId"] == {"Ref": "SluiceKey"}
+    # whoever publishes to the topic may use the key
+    for name, resource in RESOURCES.items():
+        policies = resource.get("Properties", {}).get("Policies", [])
+        if any("SNSPublishMessagePolicy" in p for p in policies if isinstance(p, dict)):
+            statements = [s for p in policies if "Statement" in p for s in p["Statement"]]
+            assert any(
+                s["Resource"] == {"Fn::GetAtt": ["SluiceKey", "Arn"]} and "kms:GenerateDataKey" in s["Action"]
+                for s in statements
+            ), name
+
+
+def test_training_and_ingestion_have_reserved_concurrency() -> None:
+    for name in ("TrainFunction", "ExportFunction", "EvaluateFunction", "RegisterFunction"):
+        assert RESOURCES[name]["Properties"]["ReservedConcurrentExecutions"] == {"Ref": "TrainingConcurrency"}
+    assert RESOURCES["IngestFunction"]["Properties"]["ReservedConcurrentExecutions"] == {
+        "Ref": "IngestConcurrency"
+    }
+    assert "ReservedConcurrentExecutions" not in RESOURCES["PredictFunction"]["Properties"]
+
+
+def test_every_function_and_layer_targets_python312() -> None:
+    assert SAM["Globals"]["Function"]["Runtime"] == "python3.12"
+    for name, resource in RESOURCES.items():
+        props = resource.get("Properties", {})
+        if resource["Type"] == SERVERLESS_FUNCTION:
+            assert props.get("Runtime", "python3.12") == "python3.12", name
+        if resource["Type"] == "AWS::Serverless::LayerVersion":
+            assert props["CompatibleRuntimes"] == ["python3.12"], name

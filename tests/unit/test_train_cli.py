@@ -7,6 +7,9 @@ import gzip
 import hashlib
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -217,3 +220,31 @@ def test_multiclass_probabilities_are_in_class_order(tmp_path: Path, sluice) -> 
     assert model.classes == [0, 1, 2]
     assert outputs.probabilities is not None and outputs.labels is not None
     assert np.array_equal(np.asarray(model.classes)[outputs.probabilities.argmax(axis=1)], outputs.labels)
+
+
+def test_model_onnx_is_byte_identical_across_processes_with_different_hash_seeds(tmp_path: Path) -> None:
+    # Given one dataset and spec (skl2onnx collects opset imports in a set, whose order follows the
+    # string hash seed: two runs in one process agree even when two processes do not)
+    data = write_example(tmp_path / "credit.csv", "credit-risk", rows=400, seed=3)
+    sluice_bin = Path(sys.executable).with_name("sluice")
+    digests = []
+    for seed in ("1", "3"):
+        # When `sluice train` runs in a separate process with its own PYTHONHASHSEED
+        out = tmp_path / f"out-{seed}"
+        completed = subprocess.run(
+            [
+                *(str(sluice_bin), "train", "--spec", str(spec_path("credit-risk"))),
+                *("--data", str(data), "--out", str(out), "--json"),
+            ],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert completed.returncode == 0, completed.stderr
+        digests.append(hashlib.sha256((out / MODEL_FILE).read_bytes()).hexdigest())
+    # Then both processes wrote the same bytes, with the opset imports in domain order
+    assert digests[0] == digests[1]
+    model = onnx.load(str(tmp_path / "out-1" / MODEL_FILE))
+    assert [o.domain for o in model.opset_import] == sorted(o.domain for o in model.opset_import)
+    assert model.graph.name == "sluice_credit-risk"

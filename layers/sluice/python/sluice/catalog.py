@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+import yaml
+from pydantic import BaseModel, Field
 
 from sluice.adapters.artifacts import ArtifactStore
 from sluice.adapters.registry import Registry, new_event_id
@@ -22,6 +23,8 @@ class ModelSummary(BaseModel):
     latest_version: int | None
     versions: int
     current_spec_sha256: str | None = None
+    metric: str | None = None  # the primary metric of the production version's spec
+    metrics: dict[str, float | None] = Field(default_factory=dict)  # production's, primary first
 
 
 class ModelDetail(BaseModel):
@@ -29,14 +32,42 @@ class ModelDetail(BaseModel):
     production: dict[str, Any] | None
     versions: list[dict[str, Any]]
     events: list[dict[str, Any]]
+    metric: str | None = None  # the current spec's primary metric
 
 
-def list_models(registry: Registry) -> list[ModelSummary]:
+def primary_metric(artifacts: ArtifactStore, model: str, spec_sha256: str | None) -> str | None:
+    """The `metric` of a stored spec (read as YAML, not re-validated: a spec registered under older
+    rules still names its metric), or None when it cannot be read."""
+    if not spec_sha256:
+        return None
+    try:
+        document = yaml.safe_load(artifacts.get_bytes(artifacts.uri(f"specs/{model}/{spec_sha256}.yaml")))
+    except (SluiceError, yaml.YAMLError):
+        return None
+    metric = document.get("metric") if isinstance(document, dict) else None
+    return str(metric) if metric else None
+
+
+def ordered_metrics(metrics: dict[str, float | None], primary: str | None) -> dict[str, float | None]:
+    """The primary metric first, then the others by name."""
+    first = {primary: metrics[primary]} if primary in metrics else {}
+    return first | {k: metrics[k] for k in sorted(metrics) if k != primary}
+
+
+def list_models(registry: Registry, artifacts: ArtifactStore | None = None) -> list[ModelSummary]:
+    """Every model with its production version; with `artifacts`, also production's metrics, the
+    spec's primary metric first."""
     summaries = []
     for meta in registry.list_models():
         name = str(meta["model"])
         alias = registry.get_alias(name)
         counter = meta.get("version_counter")
+        metric: str | None = None
+        metrics: dict[str, float | None] = {}
+        if artifacts is not None and alias is not None:
+            production = registry.get_version(name, alias.version)
+            metric = primary_metric(artifacts, name, production.spec_sha256)
+            metrics = ordered_metrics(dict(production.metrics), metric)
         summaries.append(
             ModelSummary(
                 model=name,
@@ -44,6 +75,8 @@ def list_models(registry: Registry) -> list[ModelSummary]:
                 latest_version=int(counter) if counter else None,
                 versions=int(counter or 0),
                 current_spec_sha256=meta.get("current_spec_sha256"),
+                metric=metric,
+                metrics=metrics,
             )
         )
     return summaries
@@ -53,9 +86,11 @@ def _version_view(version: ModelVersion) -> dict[str, Any]:
     return version.model_dump(mode="json")
 
 
-def show_model(registry: Registry, model: str) -> ModelDetail:
-    if registry.model_meta(model) is None:
+def show_model(registry: Registry, model: str, artifacts: ArtifactStore | None = None) -> ModelDetail:
+    meta = registry.model_meta(model)
+    if meta is None:
         raise ModelNotFound(f"no model named {model!r} in the registry")
+    metric = primary_metric(artifacts, model, meta.get("current_spec_sha256")) if artifacts else None
     versions = registry.list_versions(model)
     alias = registry.get_alias(model)
     production = next((v for v in versions if alias and v.version == alias.version), None)
@@ -64,6 +99,7 @@ def show_model(registry: Registry, model: str) -> ModelDetail:
         production=_version_view(production) | {"since": alias.updated_at} if production and alias else None,
         versions=[_version_view(v) for v in versions],
         events=[e.model_dump(mode="json") for e in registry.list_events(model)],
+        metric=metric,
     )
 
 

@@ -10,7 +10,6 @@ decides by itself; it only drives the stack and reports what the stack did.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import io
 import json
 import time
@@ -156,23 +155,27 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 class ApiClient:
-    """A keep-alive HTTP/1.1 client of the local API (what any HTTP client would send)."""
+    """A keep-alive HTTP/1.1 client of the local API that signs every request as the API requires
+    (SigV4 with the stack's credentials, or its API key in API_KEY mode)."""
 
-    def __init__(self, api_url: str, timeout: float = 30.0) -> None:
-        host, port = api_url.removeprefix("http://").split(":")
-        self._connection = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    def __init__(self, api_url: str, stack: LocalStack, timeout: float = 30.0) -> None:
+        from sluice.local.signing import API_KEY, SignedClient, credentials_of
+
+        if stack.api_auth == API_KEY:
+            self._client = SignedClient(api_url, api_key=stack.api_key, timeout=timeout)
+        else:
+            credentials = credentials_of(stack.credentials)
+            self._client = SignedClient(api_url, credentials, region=stack.region, timeout=timeout)
         self.last_response = 0.0  # time.monotonic() of the last answer
 
     def post(self, path: str, document: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        body = json.dumps(document).encode()
-        self._connection.request("POST", path, body=body, headers={"Content-Type": "application/json"})
-        response = self._connection.getresponse()
-        document = json.loads(response.read() or b"{}")
+        response = self._client.request("POST", path, document)
+        answer = response.json() or {}
         self.last_response = time.monotonic()
-        return response.status, document
+        return response.status, answer
 
     def close(self) -> None:
-        self._connection.close()
+        self._client.close()
 
 
 @dataclass
@@ -216,7 +219,7 @@ class Demo:
         self.artifacts = ArtifactStore(self.outputs["ArtifactBucketName"], stack.client("s3"))
         self.notifications: list[str] = []
         self.queue_url = self._subscribe_queue()
-        self.api = ApiClient(api_url)
+        self.api = ApiClient(api_url, stack)
 
     # ---------------------------------------------------------------- stack plumbing
     def _subscribe_queue(self) -> str:
@@ -575,7 +578,10 @@ def run_demo(
                 plan.alias_ttl_seconds
             )
             api = stack.serve_api(api_port, host=host)
-            story.fact(f"AWS endpoint {stack.endpoint_url}; HTTP API {api.url} (like sam local start-api)")
+            story.fact(
+                f"AWS endpoint {stack.endpoint_url}; HTTP API {api.url} (like sam local start-api, "
+                f"{stack.api_auth} auth: every request the demo sends is signed)"
+            )
             story.fact(
                 f"buckets {stack.outputs['RawBucketName']}, {stack.outputs['ArtifactBucketName']}; "
                 f"handler logs → {log_path}"

@@ -78,8 +78,18 @@ class InvalidRequest(SluiceError):
     """A client request that cannot be served as sent; `details` names each instance and field."""
 
     def __init__(
-        self, message: str, details: list[dict[str, object]] | None = None, status: int = 400
+        self,
+        message: str,
+        details: list[dict[str, object]] | None = None,
+        status: int = 400,
+        truncated: int = 0,
     ) -> None:
         super().__init__(message)
         self.details = details or []
         self.status = status
+        self.truncated = truncated  # problems counted but not listed in `details`
+
+
+class ChampionUnverifiable(SluiceError):
+    """The production model's file fails its sha256 check (or is missing), so a challenger cannot be
+    compared with it: the run is rejected rather than promoted past an unchecked regression gate."""

@@ -72,7 +72,21 @@ def export_onnx(pipeline: Pipeline, spec: ModelSpec, *, version: str) -> bytes:
         metadata["classes"] = json.dumps([c.item() if hasattr(c, "item") else c for c in estimator.classes_])
     onnx.helper.set_model_props(model, metadata)
     model.doc_string = f"Sluice model {spec.name} version {version}"
-    return model.SerializeToString()
+    return canonical_bytes(model)
+
+
+def canonical_bytes(model: onnx.ModelProto) -> bytes:
+    """Serialize with everything that skl2onnx leaves to chance put in a fixed order, so the same
+    pipeline gives the same bytes in any process: it collects `opset_import` in a set, whose order
+    follows the string hash seed (PYTHONHASHSEED), and names graphs with a uuid unless given a name."""
+    opsets = sorted((o.domain, o.version) for o in model.opset_import)
+    del model.opset_import[:]
+    for domain, opset_version in opsets:
+        model.opset_import.append(onnx.helper.make_opsetid(domain, opset_version))
+    props = sorted((p.key, p.value) for p in model.metadata_props)
+    del model.metadata_props[:]
+    onnx.helper.set_model_props(model, dict(props))
+    return model.SerializeToString(deterministic=True)
 
 
 def check_parity(pipeline: Pipeline, onnx_model: bytes, spec: ModelSpec, holdout: RawTable) -> ParityResult:

@@ -1,10 +1,86 @@
-"""The one place Powertools Logger, Tracer and Metrics are created; every handler imports them here."""
+"""The one place Powertools Logger, Tracer and Metrics are created; every handler imports them here.
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+The tracer is Powertools' Tracer, created on the first invocation that X-Ray samples: constructing it
+imports the X-Ray SDK and patches botocore (~100-400 ms of a cold start), which an invocation that is
+not traced never needs. Lambda decides sampling per invocation (`_X_AMZN_TRACE_ID`: `Sampled=1`); by
+default one request a second and 5% of the rest. Outside Lambda, or with POWERTOOLS_TRACE_DISABLED, it
+is never created (as Powertools itself would disable it there).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from aws_lambda_powertools import Logger, Metrics
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Tracer
 
 SERVICE = "sluice"
 NAMESPACE = "Sluice"
+TRACE_HEADER = "_X_AMZN_TRACE_ID"
+TRUTHY = frozenset({"1", "y", "yes", "t", "true", "on"})  # Powertools' strtobool
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def tracing_enabled() -> bool:
+    """Powertools' own rule: in Lambda (LAMBDA_TASK_ROOT), not under `sam local` or chalice, and not
+    turned off with POWERTOOLS_TRACE_DISABLED."""
+    disabled = os.environ.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() in TRUTHY
+    local = os.environ.get("AWS_SAM_LOCAL") or os.environ.get("AWS_CHALICE_CLI_MODE")
+    return bool(os.environ.get("LAMBDA_TASK_ROOT")) and not local and not disabled
+
+
+def sampled() -> bool:
+    """Whether X-Ray samples the current invocation (Lambda sets the trace header before each one)."""
+    return "Sampled=1" in os.environ.get(TRACE_HEADER, "") and tracing_enabled()
+
+
+class SampledTracer:
+    """Powertools' Tracer for the invocations X-Ray samples; nothing at all for the others."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self._tracer: Tracer | None = None
+
+    @property
+    def created(self) -> bool:
+        return self._tracer is not None
+
+    @property
+    def tracer(self) -> Tracer:
+        """The Powertools Tracer (created now if needed: imports the X-Ray SDK, patches botocore)."""
+        if self._tracer is None:
+            from aws_lambda_powertools import Tracer
+
+            self._tracer = Tracer(service=self.service)
+        return self._tracer
+
+    def warm(self) -> None:
+        """Create the tracer now if this environment traces at all (SnapStart's before-snapshot hook:
+        its import cost then lands in the snapshot, not in a restored invocation)."""
+        if tracing_enabled():
+            self.tracer  # noqa: B018 - created for its side effect
+
+    def capture_lambda_handler(self, handler: Handler) -> Handler:
+        """Like Tracer.capture_lambda_handler, applied per invocation and only when it is sampled."""
+        traced: list[Callable[..., Any]] = []
+
+        @functools.wraps(handler)
+        def wrapper(event: Any, context: Any) -> Any:
+            if not sampled():
+                return handler(event, context)
+            if not traced:
+                traced.append(self.tracer.capture_lambda_handler(handler))
+            return traced[0](event, context)
+
+        return wrapper  # type: ignore[return-value]
+
 
 logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE)
+tracer = SampledTracer(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)

@@ -22,8 +22,17 @@ from sluice.adapters.artifacts import ArtifactStore, HashingReader, s3_uri
 from sluice.adapters.executions import Executions
 from sluice.adapters.notifications import Notifier
 from sluice.adapters.registry import Registry, new_event_id
-from sluice.errors import ArtifactNotFound, DataUnreadable, ParityFailed, SluiceError, SpecError
-from sluice.observability import logger
+from sluice.errors import (
+    ArtifactCorrupt,
+    ArtifactNotFound,
+    ChampionUnverifiable,
+    DataUnreadable,
+    ModelNotFound,
+    ParityFailed,
+    SluiceError,
+    SpecError,
+)
+from sluice.observability import logger, metrics
 from sluice.records import (
     AuditEvent,
     DatasetRecord,
@@ -76,13 +85,18 @@ def model_prefix(model: str, version: int) -> str:
     return f"models/{model}/{version}/"
 
 
-def execution_name(model: str, dataset_sha256: str, trigger: Trigger, nonce: str | None = None) -> str:
-    """Upload runs are named by model and dataset hash, so a duplicate S3 event cannot train twice;
-    manual and drift runs add the trigger and a nonce (the caller decides how often they may run)."""
+def execution_name(
+    model: str, dataset_sha256: str, spec_sha256: str, trigger: Trigger, nonce: str | None = None
+) -> str:
+    """Upload runs are named by model, dataset hash and spec hash, so a duplicate S3 event cannot train
+    twice, while the same data under a fixed spec trains again. Manual and drift runs add the trigger,
+    the time and a nonce, so a retry is always a new run (the caller decides how often one may start).
+    Step Functions allows 80 characters."""
     if trigger is Trigger.UPLOAD:
-        return f"{model[:50]}-{dataset_sha256[:24]}"
-    suffix = f"-{trigger.value}-{nonce or new_event_id()}"
-    return f"{model[:40]}-{dataset_sha256[:16]}{suffix}"[:EXECUTION_NAME_MAX]
+        return f"{model[:48]}-{dataset_sha256[:16]}-{spec_sha256[:12]}"
+    stamp = utc_now().replace("-", "").replace(":", "")[:15]  # 20261201T211500
+    suffix = f"-{trigger.value}-{stamp}-{nonce or new_event_id()[:6]}"
+    return f"{model[:36]}-{dataset_sha256[:8]}{suffix}"[:EXECUTION_NAME_MAX]
 
 
 # ---------------------------------------------------------------------------- ingestion
@@ -280,27 +294,55 @@ def _ingest_data(
 
 
 def start_training(run: RunState, services: Services, nonce: str | None = None) -> Any:
-    """Start TrainAndPromote for a run; a second start of the same upload run is a no-op."""
+    """Start TrainAndPromote for a run; a second start of the same upload run is a no-op, and its
+    `training_started` audit event is written once per execution name (StartExecution answers a repeat
+    with the same name and input as a success while the first is running, so `started` alone cannot
+    tell a duplicate apart)."""
     if services.executions is None:
         raise SluiceError("this function cannot start executions (no STATE_MACHINE_ARN)")
-    name = execution_name(run.model, run.dataset_sha256, run.trigger, nonce)
+    name = execution_name(run.model, run.dataset_sha256, run.spec_sha256, run.trigger, nonce)
     started = services.executions.start(
         name, run.model_dump(mode="json", exclude_defaults=True) | {"trigger": run.trigger.value}
     )
-    if started.started:
-        services.registry.append_event(
-            AuditEvent(
-                model=run.model,
-                type=EventType.TRAINING_STARTED,
-                id=new_event_id(),
-                execution_arn=started.arn,
-                trigger=run.trigger,
-                details={"dataset_sha256": run.dataset_sha256},
-            )
-        )
-    else:
+    event = AuditEvent(
+        model=run.model,
+        type=EventType.TRAINING_STARTED,
+        id=new_event_id(),
+        execution_arn=started.arn,
+        trigger=run.trigger,
+        details={"dataset_sha256": run.dataset_sha256, "spec_sha256": run.spec_sha256},
+    )
+    if not (started.started and services.registry.record_run_started(name, event)):
         logger.info("training already started for this dataset", extra={"execution": started.arn})
+        return started.model_copy(update={"started": False})
     return started
+
+
+def start_manual_run(model: str, services: Services, dataset_sha256: str | None = None) -> Any:
+    """`sluice models train`: a new run (trigger `manual`) with the current spec and the given dataset,
+    by default the latest accepted one. Always a new execution, even for data that trained before."""
+    spec = services.registry.current_spec(model)
+    if spec is None:
+        raise ModelNotFound(f"model {model!r} has no spec; upload {model}/spec.yaml first")
+    if dataset_sha256 is None:
+        datasets = services.registry.list_datasets(model)
+        if not datasets:
+            raise ModelNotFound(f"model {model!r} has no accepted dataset; upload {model}/data/*.csv first")
+        dataset = max(datasets, key=lambda d: d.created_at)
+    else:
+        found = services.registry.get_dataset(model, dataset_sha256)
+        if found is None:
+            raise ModelNotFound(f"model {model!r} has no accepted dataset {dataset_sha256}")
+        dataset = found
+    run = RunState(
+        model=model,
+        dataset_sha256=dataset.sha256,
+        dataset_uri=dataset.uri,
+        spec_sha256=spec.sha256,
+        spec_uri=spec.uri,
+        trigger=Trigger.MANUAL,
+    )
+    return start_training(run, services)
 
 
 def _quarantine(
@@ -472,9 +514,8 @@ def evaluate_challenger(run: RunState, execution_arn: str, services: Services) -
     alias = services.registry.get_alias(run.model)
     champion: Evaluation | None = None
     if alias is not None and alias.version != version:
-        champion_record = services.registry.get_version(run.model, alias.version)
+        champion_bytes = _verified_champion(run.model, alias.version, services)
         try:
-            champion_bytes = services.artifacts.get_verified(champion_record.artifacts["model"])
             champion = evaluate(champion_bytes, inputs.spec, inputs.holdout, detailed=False)
         except (SluiceError, KeyError, ValueError) as exc:
             # A champion that cannot score this holdout (its spec changed) is not comparable; the
@@ -533,6 +574,20 @@ def evaluate_challenger(run: RunState, execution_arn: str, services: Services) -
             "conflict": None,
         }
     )
+
+
+def _verified_champion(model: str, version: int, services: Services) -> bytes:
+    """The production model's bytes, checked against the registry's sha256. A champion that cannot be
+    verified stops the run (ChampionUnverifiable → rejected, alarm, notification): comparing with
+    nothing would switch the regression gate off."""
+    record = services.registry.get_version(model, version)
+    try:
+        return services.artifacts.get_verified(record.artifacts["model"])
+    except (ArtifactCorrupt, ArtifactNotFound, KeyError) as exc:
+        metrics.add_metric(name="ModelIntegrityFailures", unit="Count", value=1)
+        detail = "no model artifact recorded" if isinstance(exc, KeyError) else str(exc)
+        logger.error("champion cannot be verified", extra={"model": model, "champion": version})
+        raise ChampionUnverifiable(f"champion version {version} cannot be verified ({detail})") from exc
 
 
 def _decided_record(

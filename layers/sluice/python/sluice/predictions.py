@@ -3,6 +3,7 @@ alias within ALIAS_TTL seconds, validate requests against the model's own schema
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import time
@@ -23,9 +24,14 @@ from sluice.errors import (
 )
 from sluice.observability import logger, metrics
 from sluice.records import Alias, Artifact, ModelVersion
-from sluice.serving import OnnxModel, feed_from_instances
+from sluice.serving import MAX_ECHO, OnnxModel, echo, feed_from_instances
 
 MODEL_ARTIFACT = "model"
+CARD_ARTIFACT = "card"
+# Lambda answers at most 6 MB; a 200 stays well under it: a probability is at most ~10 characters
+# ("0.123456, ") and a label as long as the longest class.
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+PROBABILITY_CHARS = 10
 
 
 class RegistryReader(Protocol):
@@ -42,11 +48,61 @@ class CaptureSink(Protocol):
     def write(self, model: str, request_id: str, records: list[dict[str, Any]]) -> None: ...
 
 
+class FeedbackSink(Protocol):
+    def captured_instances(self, model: str, request_id: str) -> int | None: ...
+    def put_feedback(
+        self, model: str, request_id: str, instance: int, label: Any, matched: bool | None = None
+    ) -> str: ...
+
+
 @dataclass(frozen=True)
 class ServedModel:
     name: str
     version: int
     onnx: OnnxModel
+
+
+@dataclass(frozen=True)
+class LabelSchema:
+    """What a true label of a model is: a class of a binary or multiclass model (as text, the way the
+    drift check compares labels with predictions) or a finite number for a regressor."""
+
+    task: str  # binary | multiclass | regression
+    classes: tuple[str, ...] = ()
+
+    @classmethod
+    def of_model(cls, onnx: OnnxModel) -> LabelSchema:
+        if not onnx.is_classifier:
+            return cls("regression")
+        classes = tuple(str(c) for c in onnx.classes or ())
+        return cls("binary" if len(classes) == 2 else "multiclass", classes)
+
+    @classmethod
+    def of_card(cls, card: dict[str, Any]) -> LabelSchema | None:
+        """From a model card (card.json): its evaluation's task and confusion-matrix labels."""
+        evaluation = card["evaluation"]
+        task = str(evaluation["task"])
+        if task == "regression":
+            return cls(task)
+        matrix = evaluation.get("confusion_matrix")
+        return cls(task, tuple(str(c) for c in matrix["labels"])) if matrix else None
+
+    def check(self, label: Any) -> tuple[Any, str | None]:
+        """The label to store, or a message saying why it is not a label of this model. Classes may be
+        sent as they are predicted or as their text (1 or "1"); booleans are not classes."""
+        if self.task == "regression":
+            if isinstance(label, bool) or not isinstance(label, int | float):
+                return None, f"must be a number for a regression model, got {type(label).__name__}"
+            try:
+                number = float(label)
+            except OverflowError:
+                number = math.inf
+            return (number, None) if math.isfinite(number) else (None, "must be a finite number")
+        if isinstance(label, int | str) and not isinstance(label, bool):
+            text = label if isinstance(label, str) else str(label) if abs(label) < 10**20 else None
+            if text is not None and text in self.classes:
+                return label, None
+        return None, f"must be one of the model's classes {echo(list(self.classes), 4 * MAX_ECHO)}"
 
 
 @dataclass
@@ -70,6 +126,7 @@ class ProductionModels:
         self._ttl = ttl_seconds
         self._clock = clock
         self._cache: dict[str, _Entry] = {}
+        self._labels: dict[tuple[str, int], LabelSchema] = {}
 
     def get(self, model: str) -> ServedModel:
         """The model to serve now. Raises ModelNotFound / NoProductionVersion (404s) or ModelUnavailable
@@ -104,6 +161,33 @@ class ProductionModels:
         logger.info("loaded production model", extra={"model": model, "version": served.version})
         return served
 
+    def label_schema(self, model: str) -> LabelSchema:
+        """What a feedback label of `model` must be. From the model already loaded in this container
+        if there is one, else from the production version's card (a small JSON), so feedback does not
+        load the ONNX model. Raises like `get` for an unknown model or one with no production version."""
+        entry = self._cache.get(model)
+        if entry is not None:
+            return LabelSchema.of_model(entry.served.onnx)
+        alias = self._registry.get_alias(model)
+        if alias is None:
+            if self._registry.model_meta(model) is None:
+                raise ModelNotFound(f"no model named {model!r}")
+            raise NoProductionVersion(f"model {model!r} has no version in production")
+        known = self._labels.get((model, alias.version))
+        if known is not None:
+            return known
+        card = self._registry.get_version(model, alias.version).artifacts.get(CARD_ARTIFACT)
+        schema = None
+        if card is not None:
+            try:
+                schema = LabelSchema.of_card(json.loads(self._artifacts.get_verified(card)))
+            except (ArtifactCorrupt, ValueError, KeyError, TypeError):
+                logger.warning("model card unreadable; reading the model", extra={"model": model})
+        if schema is None:
+            schema = LabelSchema.of_model(self.get(model).onnx)
+        self._labels[(model, alias.version)] = schema
+        return schema
+
     def _load(self, model: str, version: int) -> ServedModel:
         record = self._registry.get_version(model, version)
         artifact = record.artifacts.get(MODEL_ARTIFACT)
@@ -137,10 +221,20 @@ def predict(
             [{"instance": None, "field": "instances", "message": f"at most {max_instances} per request"}],
             status=413,
         )
+    per_instance = len(served.onnx.classes or ()) * PROBABILITY_CHARS + served.onnx.label_chars + 4
+    if len(instances) * per_instance > MAX_RESPONSE_BYTES:
+        fit = max(1, MAX_RESPONSE_BYTES // per_instance)
+        raise InvalidRequest(
+            f"the answer for {len(instances)} instances would exceed the response limit",
+            [{"instance": None, "field": "instances", "message": f"send at most {fit} per request"}],
+            status=413,
+        )
     feed, problems = feed_from_instances(served.onnx.features, instances)
     if problems:
         raise InvalidRequest(
-            f"{len(problems)} problem(s) in the instances", [p.model_dump() for p in problems]
+            f"{problems.total} problem(s) in the instances",
+            [p.model_dump() for p in problems.details],
+            truncated=problems.total - len(problems.details),
         )
     outputs = served.onnx.run(feed)
     body: dict[str, Any] = {
@@ -192,3 +286,42 @@ def capture(sink: CaptureSink, fraction: float, instances: list[Any], response: 
         logger.exception("capture failed; the prediction was still returned")
         return False
     return True
+
+
+def record_feedback(
+    models: ProductionModels,
+    sink: FeedbackSink,
+    model: str,
+    *,
+    request_id: str,
+    instance: int,
+    label: Any,
+    max_instances: int,
+) -> bool:
+    """Check a true label and store it. The label must be one of the model's classes (or a finite
+    number for a regressor); when the request was captured, `instance` must be one of its instances.
+    Capture is sampled, so a request id not found in the last two days of capture is still stored, as
+    unmatched (counted as FeedbackUnmatched; the drift check only joins matched labels). Returns
+    whether the request was matched. Raises InvalidRequest naming `label` or `instance` (400)."""
+    stored, problem = models.label_schema(model).check(label)
+    if problem is not None:
+        raise InvalidRequest(
+            "the label is not valid for this model",
+            [{"instance": None, "field": "label", "message": problem}],
+        )
+    captured = sink.captured_instances(model, request_id)
+    limit = max_instances if captured is None else captured
+    if instance >= limit:
+        message = (
+            f"at most {max_instances} instances per request"
+            if captured is None
+            else f"request {request_id} had {captured} instance(s)"
+        )
+        raise InvalidRequest(
+            "no such instance",
+            [{"instance": None, "field": "instance", "message": f"must be below {limit}: {message}"}],
+        )
+    if captured is None:
+        metrics.add_metric(name="FeedbackUnmatched", unit="Count", value=1)
+    sink.put_feedback(model, request_id, instance, stored, matched=captured is not None)
+    return captured is not None

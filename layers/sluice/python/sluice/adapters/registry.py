@@ -390,5 +390,28 @@ class Registry:
     def append_event(self, event: AuditEvent) -> None:
         self._put(_event_item(event))
 
+    def record_run_started(self, execution_name: str, event: AuditEvent) -> bool:
+        """Write a run's `training_started` event once per execution name (a `STARTED#` marker and the
+        event in one transaction); False when it was recorded before."""
+        marker = {
+            "PK": pk(event.model),
+            "SK": f"STARTED#{execution_name}",
+            "execution_arn": event.execution_arn,
+            "created_at": event.time,
+        }
+        codes = self._transact(
+            [
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": serialize(marker),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                },
+                {"Put": {"TableName": self.table, "Item": serialize(_event_item(event))}},
+            ]
+        )
+        return not codes
+
     def list_events(self, model: str) -> list[AuditEvent]:
         return [AuditEvent.model_validate(i) for i in self._query(model, "EVENT#")]

@@ -1,5 +1,6 @@
-"""Captured traffic and ground-truth feedback on S3: `capture/<model>/dt=YYYY-MM-DD/*.jsonl.gz` and
-`feedback/<model>/dt=YYYY-MM-DD/<request_id>-<instance>.json`."""
+"""Captured traffic and ground-truth feedback on S3: `capture/<model>/dt=YYYY-MM-DD/<request_id>.jsonl.gz`
+(the number of instances in the object's metadata, so feedback can find a captured request with one
+HEAD per day) and `feedback/<model>/dt=YYYY-MM-DD/<request_id>-<instance>.json`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sluice.adapters import aws_call, client
+from botocore.exceptions import ClientError
+
+from sluice.adapters import aws_call, client, error_code
+
+INSTANCES_METADATA = "instances"
 
 
 def _days(start: datetime, end: datetime) -> Iterator[date]:
@@ -27,9 +32,9 @@ class TrafficStore:
         self._s3 = s3 or client("s3")
 
     def write(self, model: str, request_id: str, records: list[dict[str, Any]]) -> None:
-        """One gzip JSON-lines object per invocation."""
+        """One gzip JSON-lines object per invocation, named by its request id."""
         now = datetime.now(UTC)
-        key = f"capture/{model}/dt={now:%Y-%m-%d}/{now:%H%M%S%f}-{request_id}.jsonl.gz"
+        key = self._capture_key(model, now.date(), request_id)
         body = gzip.compress(
             "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records).encode(), mtime=0
         )
@@ -40,14 +45,39 @@ class TrafficStore:
                 Body=body,
                 ContentType="application/x-ndjson",
                 ContentEncoding="gzip",
+                Metadata={INSTANCES_METADATA: str(len(records))},
             )
 
-    def put_feedback(self, model: str, request_id: str, instance: int, label: Any) -> str:
+    @staticmethod
+    def _capture_key(model: str, day: date, request_id: str) -> str:
+        return f"capture/{model}/dt={day:%Y-%m-%d}/{request_id}.jsonl.gz"
+
+    def captured_instances(self, model: str, request_id: str, days: int = 2) -> int | None:
+        """How many instances the captured request `request_id` of `model` had, looking at the last
+        `days` days of capture (one HEAD each, newest first); None when it was not captured."""
+        today = datetime.now(UTC).date()
+        for back in range(days):
+            key = self._capture_key(model, today - timedelta(days=back), request_id)
+            try:
+                head = self._s3.head_object(Bucket=self.bucket, Key=key)
+            except ClientError as exc:
+                if error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
+                    continue
+                with aws_call(f"head s3://{self.bucket}/{key}"):
+                    raise
+            count = head.get("Metadata", {}).get(INSTANCES_METADATA)
+            return int(count) if count and count.isdigit() else 0
+        return None
+
+    def put_feedback(
+        self, model: str, request_id: str, instance: int, label: Any, matched: bool | None = None
+    ) -> str:
+        """Store one label; `matched` says whether its request was found in captured traffic. The
+        request id must already be checked (it becomes part of the key)."""
         now = datetime.now(UTC)
         key = f"feedback/{model}/dt={now:%Y-%m-%d}/{request_id}-{instance}.json"
-        body = json.dumps(
-            {"request_id": request_id, "instance": instance, "label": label, "time": now.isoformat()}
-        )
+        record = {"request_id": request_id, "instance": instance, "label": label, "time": now.isoformat()}
+        body = json.dumps(record if matched is None else record | {"matched": matched})
         with aws_call(f"feedback to s3://{self.bucket}/{key}"):
             self._s3.put_object(
                 Bucket=self.bucket, Key=key, Body=body.encode(), ContentType="application/json"

@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "invoke",
     "models",
     "demo",
+    "predict",
 )
 
 Handler = Callable[[argparse.Namespace], int]

@@ -1,4 +1,4 @@
-"""`sluice models list|show|promote|rollback`: the registry of a deployed or local stack.
+"""`sluice models list|show|promote|rollback|train`: the registry of a deployed or local stack.
 
 The stack is found from `--stack-outputs FILE` (the ready document of `sluice local up`, or a flat
 {"RegistryTableName": …, "ArtifactBucketName": …}), else `--stack-name` through CloudFormation, else a
@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sluice.catalog import ordered_metrics
 from sluice.cli.common import EXIT_FAILED, EXIT_OK, CommandError, print_json
 from sluice.errors import ModelNotFound, SluiceError
 
@@ -40,7 +41,13 @@ def register(subparsers: Any) -> None:
     rollback.add_argument("model")
     rollback.add_argument("--reason", help="recorded in the audit event")
     rollback.add_argument("--json", action="store_true")
-    for sub in (listing, show, promote, rollback):
+    train = actions.add_parser(
+        "train", help="start a new training run (trigger manual): current spec, latest accepted dataset"
+    )
+    train.add_argument("model")
+    train.add_argument("--dataset", metavar="SHA256", help="an accepted dataset (default: the latest)")
+    train.add_argument("--json", action="store_true")
+    for sub in (listing, show, promote, rollback, train):
         sub.set_defaults(func=run)
 
 
@@ -85,15 +92,17 @@ def run(args: argparse.Namespace) -> int:
     except KeyError as exc:
         raise CommandError(f"the stack outputs have no {exc.args[0]}") from exc
     try:
+        if args.action == "train":
+            return _train(args, outputs, registry, artifacts)
         if args.action == "list":
-            models = catalog.list_models(registry)
+            models = catalog.list_models(registry, artifacts)
             if args.json:
                 print_json({"models": [m.model_dump(mode="json") for m in models]})
             else:
                 _print_list(models)
             return EXIT_OK
         if args.action == "show":
-            detail = catalog.show_model(registry, args.model)
+            detail = catalog.show_model(registry, args.model, artifacts)
             if args.json:
                 print_json(detail.model_dump(mode="json"))
             else:
@@ -114,14 +123,41 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _train(args: argparse.Namespace, outputs: dict[str, str], registry: Any, artifacts: Any) -> int:
+    from sluice.adapters.executions import Executions
+    from sluice.adapters.notifications import Notifier
+    from sluice.pipeline import Services, start_manual_run
+
+    try:
+        services = Services(
+            artifacts=artifacts,
+            registry=registry,
+            notifier=Notifier(outputs["NotificationTopicArn"]),
+            executions=Executions(outputs["TrainingStateMachineArn"]),
+        )
+    except KeyError as exc:
+        raise CommandError(f"the stack outputs have no {exc.args[0]}") from exc
+    started = start_manual_run(args.model, services, args.dataset)
+    if args.json:
+        print_json({"model": args.model, "trigger": "manual", **started.model_dump(mode="json")})
+    else:
+        print(f"{args.model}: started run {started.name}")
+    return EXIT_OK
+
+
+def _metrics_text(metrics: dict[str, float | None]) -> str:
+    """`name=value` pairs in the given order (the primary metric first)."""
+    return ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if v is not None)
+
+
 def _print_list(models: list[Any]) -> None:
     if not models:
         print("no models")
         return
-    print(f"{'MODEL':<30} {'PRODUCTION':>10} {'VERSIONS':>8}")
+    print(f"{'MODEL':<30} {'PRODUCTION':>10} {'VERSIONS':>8}  METRICS (primary first)")
     for m in models:
         production = "-" if m.production_version is None else str(m.production_version)
-        print(f"{m.model:<30} {production:>10} {m.versions:>8}")
+        print(f"{m.model:<30} {production:>10} {m.versions:>8}  {_metrics_text(m.metrics)}")
 
 
 def _print_detail(detail: Any) -> None:
@@ -130,7 +166,7 @@ def _print_detail(detail: Any) -> None:
     out.write(f"{detail.model}: production version {production if production is not None else '-'}\n\n")
     out.write(f"{'VERSION':>7}  {'STATUS':<10} {'TRIGGER':<7} {'METRICS':<40} {'DATASET':<12} REASON\n")
     for v in detail.versions:
-        metrics = ", ".join(f"{k}={val:.4g}" for k, val in sorted(v["metrics"].items()) if val is not None)
+        metrics = _metrics_text(ordered_metrics(v["metrics"], detail.metric))
         marker = "*" if v["version"] == production else " "
         out.write(
             f"{marker}{v['version']:>6}  {v['status']:<10} {v['trigger']:<7} {metrics[:40]:<40} "

@@ -18,7 +18,6 @@ from sluice.cli.common import (
     require_file,
 )
 from sluice.errors import ExportFailed, SpecError, ValidationFailed
-from sluice.runs import MODEL_FILE, train_and_evaluate, write_model_folder
 from sluice.validation import ValidationReport, validate_source
 
 
@@ -34,6 +33,8 @@ def register(subparsers: Any) -> None:
 
 
 def _champion_model(folder: Path | None) -> bytes | None:
+    from sluice.runs import MODEL_FILE
+
     if folder is None:
         return None
     path = folder / MODEL_FILE
@@ -44,6 +45,9 @@ def _champion_model(folder: Path | None) -> bytes | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # scikit-learn takes seconds to import: only `train` pays for it, not every `sluice` command.
+    from sluice.runs import train_and_evaluate, write_model_folder
+
     spec = read_spec(args.spec)
     champion = _champion_model(args.champion)
     report, table = validate_source(spec, require_file(args.data), str(args.data))

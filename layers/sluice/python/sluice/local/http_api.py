@@ -1,6 +1,8 @@
 """The local API Gateway: serves the routes template.yaml declares (`Api` events of functions) over
 HTTP on 127.0.0.1, turning each request into an API Gateway REST proxy event for the in-process
-handler, like `sam local start-api`."""
+handler, like `sam local start-api`. Like API Gateway it refuses, before any handler runs, requests that
+are not authenticated (SigV4 or an API key, see `sluice.local.signing`) on every route but the open ones,
+and answers a JSON 403 "Missing Authentication Token" for paths and methods it has no route for."""
 
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from sluice.local.signing import MISSING_TOKEN, ApiAuth
+
 Invoke = Callable[[str, dict[str, Any]], tuple[dict[str, Any] | None, dict[str, Any] | None]]
 STAGE = "local"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
@@ -26,6 +30,7 @@ class Route:
     method: str
     resource: str  # e.g. /models/{model}/predict
     logical_id: str
+    open: bool = False  # served without authentication (`Auth: {Authorizer: NONE}`, /openapi.json)
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -33,16 +38,43 @@ class Route:
         return re.compile(f"^{regex}$")
 
 
+OPEN_PATHS = frozenset({"/openapi.json"})
+
+
+def _is_open(properties: dict[str, Any], open_operations: set[tuple[str, str]]) -> bool:
+    auth = properties.get("Auth") or {}
+    authorizer = auth.get("Authorizer") if isinstance(auth, dict) else None
+    path, method = str(properties["Path"]), str(properties["Method"]).lower()
+    return path in OPEN_PATHS or authorizer == "NONE" or (path, method) in open_operations
+
+
+def _open_operations(sam: dict[str, Any]) -> set[tuple[str, str]]:
+    """(path, method) of operations an Api's OpenAPI DefinitionBody declares with `security: []`."""
+    found = set()
+    for resource in (sam.get("Resources") or {}).values():
+        if resource.get("Type") != "AWS::Serverless::Api":
+            continue
+        paths = ((resource.get("Properties") or {}).get("DefinitionBody") or {}).get("paths") or {}
+        for path, operations in paths.items() if isinstance(paths, dict) else ():
+            for method, operation in operations.items() if isinstance(operations, dict) else ():
+                if isinstance(operation, dict) and operation.get("security") == []:
+                    found.add((str(path), str(method).lower()))
+    return found
+
+
 def api_routes(sam: dict[str, Any]) -> list[Route]:
-    """Every `Api` event of every function in a SAM template, as routes."""
+    """Every `Api` event of every function in a SAM template, as routes. A route whose event says
+    `Auth: {Authorizer: NONE}` (and /openapi.json) is open; every other one needs authentication."""
     routes = []
+    open_operations = _open_operations(sam)
     for logical_id, resource in (sam.get("Resources") or {}).items():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
         for event in ((resource.get("Properties") or {}).get("Events") or {}).values():
             if event.get("Type") == "Api":
                 properties = event.get("Properties") or {}
-                routes.append(Route(str(properties["Method"]).upper(), str(properties["Path"]), logical_id))
+                method, path = str(properties["Method"]).upper(), str(properties["Path"])
+                routes.append(Route(method, path, logical_id, open=_is_open(properties, open_operations)))
     # Literal paths before parameterised ones, as API Gateway matches them.
     return sorted(routes, key=lambda r: (r.resource.count("{"), r.resource))
 
@@ -93,17 +125,26 @@ def _json(status: int, document: dict[str, Any]) -> tuple[int, dict[str, str], b
 
 
 def dispatch(
-    routes: list[Route], invoke: Invoke, method: str, raw_path: str, headers: dict[str, str], body: bytes
+    routes: list[Route],
+    invoke: Invoke,
+    method: str,
+    raw_path: str,
+    headers: dict[str, str],
+    body: bytes,
+    auth: ApiAuth | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
     """Route one HTTP request to its function and turn the proxy response into status, headers, body.
-    A handler that raises is a 502, as API Gateway answers for a failed Lambda integration."""
+    As API Gateway (REST): a path or method without a route is a 403 "Missing Authentication Token",
+    a route that needs authentication refuses a request `auth` does not accept with a 403, and a
+    handler that raises is a 502. `headers` have lower-case names."""
     path = urlsplit(raw_path).path
-    candidates = [r for r in routes if r.pattern.match(path)]
-    route = next((r for r in candidates if r.method in (method, "ANY")), None)
+    route = next((r for r in routes if r.method in (method, "ANY") and r.pattern.match(path)), None)
     if route is None:
-        if candidates:
-            return _json(405, {"message": f"method {method} not allowed on {path}"})
-        return _json(404, {"message": f"no route for {method} {path}"})
+        return _json(403, {"message": MISSING_TOKEN})
+    if auth is not None and not route.open:
+        refusal = auth.refusal(method, raw_path, headers, body)
+        if refusal is not None:
+            return _json(403, {"message": refusal})
     response, error = invoke(route.logical_id, proxy_event(route, method, raw_path, headers, body))
     if error is not None or not isinstance(response, dict):
         return _json(502, {"message": "Internal server error", "error": (error or {}).get("errorType")})
@@ -116,10 +157,16 @@ def dispatch(
 
 
 class LocalApi:
-    """A threaded HTTP server on 127.0.0.1 in front of the in-process handlers."""
+    """A threaded HTTP server on 127.0.0.1 in front of the in-process handlers; `auth` (None: no
+    checks) is enforced on every route that is not open."""
 
     def __init__(
-        self, routes: list[Route], invoke: Invoke, host: str = "127.0.0.1", port: int = 3000
+        self,
+        routes: list[Route],
+        invoke: Invoke,
+        host: str = "127.0.0.1",
+        port: int = 3000,
+        auth: ApiAuth | None = None,
     ) -> None:
         api = self
 
@@ -129,31 +176,63 @@ class LocalApi:
             # its delayed ACK (~40 ms) on every response.
             disable_nagle_algorithm = True
 
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
+            def _read_body(self) -> bytes | tuple[int, dict[str, str], bytes]:
+                if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                    self.close_connection = True
+                    return _json(411, {"message": "Length Required"})
+                try:
+                    length = int(self.headers.get("Content-Length") or 0)
+                except ValueError:
+                    length = -1
+                if length < 0:
+                    self.close_connection = True
+                    return _json(400, {"message": "invalid Content-Length"})
                 if length > MAX_BODY_BYTES:
-                    status, headers, data = _json(413, {"message": "request body too large"})
+                    self.close_connection = True
+                    return _json(413, {"message": "request body too large"})
+                return self.rfile.read(length) if length else b""
+
+            def _serve(self) -> None:
+                body = self._read_body()
+                if isinstance(body, tuple):
+                    status, headers, data = body
                 else:
-                    body = self.rfile.read(length) if length else b""
                     incoming = {k.lower(): v for k, v in self.headers.items()}
                     status, headers, data = dispatch(
-                        api.routes, api.invoke, self.command, self.path, incoming, body
+                        api.routes, api.invoke, self.command, self.path, incoming, body, api.auth
                     )
+                self._respond(status, headers, data)
+
+            def _respond(self, status: int, headers: dict[str, str], data: bytes) -> None:
                 self.send_response(status)
                 for key, value in headers.items():
                     if key.lower() not in {"content-length", "connection"}:
                         self.send_header(key, value)
                 self.send_header("Content-Length", str(len(data)))
+                if self.close_connection:
+                    self.send_header("Connection", "close")
                 self.end_headers()
-                self.wfile.write(data)
+                if self.command != "HEAD":
+                    self.wfile.write(data)
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve  # noqa: N815
+            def __getattr__(self, name: str) -> Any:
+                # Every method reaches dispatch (API Gateway answers any verb; the standard library
+                # would answer 501 with an HTML page for one it has no do_<VERB> for).
+                if name.startswith("do_"):
+                    return self._serve
+                raise AttributeError(name)
+
+            def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+                # Malformed requests the standard library refuses itself: JSON, not its HTML page.
+                self.close_connection = True
+                self._respond(code, *_json(code, {"message": message or "Bad Request"})[1:])
 
             def log_message(self, format: str, *args: Any) -> None:
                 return None
 
         self.routes = routes
         self.invoke = invoke
+        self.auth = auth
         self.server = ThreadingHTTPServer((host, port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, name="sluice-local-api", daemon=True)
 

@@ -8,7 +8,10 @@ from what the template declares.
 - EventBridge: moto's rules deliver to SQS, logs and buses but not to Lambda; matched events for Lambda
   targets are queued and delivered to the handler on a worker thread (asynchronously, as AWS does),
   with the target's retry policy and dead-letter queue.
-- S3: buckets whose template enables EventBridge notifications get them enabled through the S3 API.
+- S3: buckets whose template enables EventBridge notifications or versioning get them through the S3
+  API (moto's CloudFormation applies neither).
+- Schedules: a schedule rule matches no event (moto would match every one); it fires only when asked
+  (`fire_schedules()`, or `sluice invoke` with the schedule's event).
 
 Use `in_process_stack()` (tests, `sluice invoke`) or `serve()` via `sluice local up` (HTTP).
 """
@@ -21,6 +24,7 @@ import io
 import json
 import os
 import queue
+import secrets
 import sys
 import threading
 import time
@@ -39,6 +43,7 @@ from moto.core.config import DefaultConfig
 
 from sluice.adapters import clear_clients
 from sluice.local.http_api import LocalApi
+from sluice.local.signing import AWS_IAM, ApiAuth
 from sluice.local.template import SUBSTITUTION, FunctionCode, LocalTemplate, TemplateError, translate
 
 ACCOUNT_ID = "123456789012"
@@ -112,8 +117,13 @@ class LocalStack:
         region: str = DEFAULT_REGION,
         endpoint_url: str | None = None,
         env_overrides: dict[str, dict[str, str]] | None = None,
+        parameters: dict[str, str] | None = None,
     ) -> None:
         self.root = root.resolve()
+        self.parameters = dict(parameters or {})  # template parameter overrides (sam deploy's)
+        # What the API front accepts: SigV4 with this pair (moto's), or this key in API_KEY mode.
+        self.credentials = {"access_key_id": "testing", "secret_access_key": "testing"}
+        self.api_key = secrets.token_hex(20)
         self.stack_name = stack_name
         self.region = region
         self.endpoint_url = endpoint_url
@@ -150,8 +160,17 @@ class LocalStack:
     # ------------------------------------------------------------------ deploy
     def deploy(self) -> dict[str, str]:
         """Translate and create the stack; returns its Outputs."""
-        template = translate(self.root / "template.yaml", code_bucket=CODE_BUCKET, region=self.region)
+        template = translate(
+            self.root / "template.yaml",
+            code_bucket=CODE_BUCKET,
+            region=self.region,
+            parameters=self.parameters,
+        )
         self.template = template
+        declared = template.sam.get("Parameters") or {}
+        unknown = sorted(set(self.parameters) - set(declared))
+        if unknown:
+            raise LocalStackError(f"template.yaml declares no parameter {', '.join(unknown)}")
         s3 = self.client("s3")
         s3.create_bucket(Bucket=CODE_BUCKET)
         for logical_id, folder in [
@@ -166,6 +185,7 @@ class LocalStack:
                 cfn.create_stack(
                     StackName=self.stack_name,
                     TemplateBody=json.dumps(template.cloudformation),
+                    Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in self.parameters.items()],
                     Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
                 )
         except RecursionError as exc:  # pragma: no cover - check_cycles reports cycles first
@@ -223,7 +243,12 @@ class LocalStack:
     def attach(self) -> dict[str, str]:
         """Use a stack deployed earlier at `endpoint_url` (a running `sluice local up`) instead of
         creating one: its resources and outputs are read from CloudFormation."""
-        self.template = translate(self.root / "template.yaml", code_bucket=CODE_BUCKET, region=self.region)
+        self.template = translate(
+            self.root / "template.yaml",
+            code_bucket=CODE_BUCKET,
+            region=self.region,
+            parameters=self.parameters,
+        )
         cfn = self.client("cloudformation")
         try:
             stack = cfn.describe_stacks(StackName=self.stack_name)["Stacks"][0]
@@ -247,6 +272,14 @@ class LocalStack:
                 s3.put_bucket_notification_configuration(
                     Bucket=self.physical[logical_id],
                     NotificationConfiguration={"EventBridgeConfiguration": {}},
+                )
+            # moto's CloudFormation ignores VersioningConfiguration: without it every upload of a key
+            # has the version id "null", so re-uploading a file looks like a duplicate event.
+            versioning = resource.get("Properties", {}).get("VersioningConfiguration", {})
+            if versioning.get("Status") in ("Enabled", "Suspended"):
+                s3.put_bucket_versioning(
+                    Bucket=self.physical[logical_id],
+                    VersioningConfiguration={"Status": versioning["Status"]},
                 )
 
     # ------------------------------------------------------------------ functions
@@ -405,18 +438,32 @@ class LocalStack:
             time.sleep(poll)
 
     # ------------------------------------------------------------------ API and schedules
-    def serve_api(self, port: int = 3000, host: str = "127.0.0.1") -> LocalApi:
+    @property
+    def api_auth(self) -> str:
+        """How the API authenticates callers: the `ApiAuth` parameter (override, else its default)."""
+        declared = ((self.template.sam.get("Parameters") or {}) if self.template else {}).get("ApiAuth") or {}
+        return str(self.parameters.get("ApiAuth", declared.get("Default", AWS_IAM)))
+
+    def serve_api(self, port: int = 3000, host: str = "127.0.0.1", auth: str | None = None) -> LocalApi:
         """Serve the template's `Api` routes over HTTP, each request run by its function in-process
-        (API Gateway itself is left out of the moto deployment; see `strip_api_gateway`)."""
+        (API Gateway itself is left out of the moto deployment; see `strip_api_gateway`). Every route
+        but the open ones needs SigV4 with `credentials` or, in API_KEY mode, `api_key` (`auth`
+        overrides the stack's `api_auth`)."""
         from sluice.local.http_api import LocalApi, api_routes
 
         assert self.template is not None
+        checks = ApiAuth(
+            mode=auth or self.api_auth,
+            region=self.region,
+            secrets={self.credentials["access_key_id"]: self.credentials["secret_access_key"]},
+            api_key=self.api_key,
+        )
 
         def invoke(logical_id: str, event: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
             outcome = self.invoke(logical_id, event)
             return outcome.payload, outcome.error
 
-        api = LocalApi(api_routes(self.template.sam), invoke, host=host, port=port).start()
+        api = LocalApi(api_routes(self.template.sam), invoke, host=host, port=port, auth=checks).start()
         self._apis.append(api)
         return api
 
@@ -544,7 +591,11 @@ def moto_patches() -> Iterator[None]:
         return json.dumps(outcome.payload).encode()
 
     def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
-        if not self.event_pattern.matches_event(original_event):
+        # A schedule rule has no event pattern, which moto's matcher reads as "match everything";
+        # on AWS it matches no event at all (it only fires on its schedule, which moto never does).
+        if getattr(self, "scheduled_expression", None) or not self.event_pattern.matches_event(
+            original_event
+        ):
             return
         others = []
         for target in self.targets:
@@ -619,15 +670,17 @@ def in_process_stack(
     *,
     stack_name: str = DEFAULT_STACK_NAME,
     env_overrides: dict[str, dict[str, str]] | None = None,
+    parameters: dict[str, str] | None = None,
 ) -> Iterator[LocalStack]:
-    """A fresh moto mock with the stack deployed; everything runs in this process."""
+    """A fresh moto mock with the stack deployed (with template `parameters` overridden); everything
+    runs in this process."""
     from moto import mock_aws
 
     saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", *RUNTIME_ENV)}
     os.environ.pop("AWS_ENDPOINT_URL", None)
     os.environ.update(RUNTIME_ENV)
     os.environ.setdefault("AWS_DEFAULT_REGION", DEFAULT_REGION)
-    stack = LocalStack(root, stack_name=stack_name, env_overrides=env_overrides)
+    stack = LocalStack(root, stack_name=stack_name, env_overrides=env_overrides, parameters=parameters)
     try:
         with mock_aws(config=MOTO_CONFIG), moto_patches(), deployed(stack):
             yield stack

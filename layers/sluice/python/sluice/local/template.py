@@ -126,16 +126,14 @@ def prepare(sam: dict[str, Any], root: Path, code_bucket: str) -> LocalTemplate:
     return local
 
 
-def translate(
-    sam_path: Path, *, code_bucket: str, region: str, parameters: dict[str, Any] | None = None
-) -> LocalTemplate:
-    """The whole preparation: load, rewrite, translate, apply substitutions, check for cycles."""
+def _sam_to_cloudformation(
+    local: LocalTemplate, sam_path: Path, region: str, parameters: dict[str, Any] | None
+) -> dict[str, Any]:
     import boto3
     from samtranslator.model.exceptions import InvalidDocumentException
     from samtranslator.parser.parser import Parser
     from samtranslator.translator.translator import Translator
 
-    local = prepare(load_sam(sam_path), sam_path.parent, code_bucket)
     translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=region))
     try:
         # The template names no AWS managed policy, so the translator needs no IAM lookup offline.
@@ -145,11 +143,61 @@ def translate(
     except InvalidDocumentException as exc:
         messages = "; ".join(str(cause) for cause in exc.causes)
         raise TemplateError(f"{sam_path}: {messages}") from exc
+    return cloudformation
+
+
+def translate(
+    sam_path: Path, *, code_bucket: str, region: str, parameters: dict[str, Any] | None = None
+) -> LocalTemplate:
+    """The whole preparation: load, rewrite, translate, apply substitutions, check for cycles."""
+    local = prepare(load_sam(sam_path), sam_path.parent, code_bucket)
+    cloudformation = _sam_to_cloudformation(local, sam_path, region, parameters)
     apply_definition_substitutions(cloudformation)
     check_cycles(cloudformation)
     local.served_locally = strip_api_gateway(cloudformation)
     local.cloudformation = cloudformation
     return local
+
+
+def translate_for_scan(
+    sam_path: Path, *, region: str = "us-east-1", parameters: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The CloudFormation that `sam deploy` would create (API Gateway included, nothing stripped), for
+    security scanners. A SAM resource's `Metadata.checkov` skips are copied to the resources generated
+    from it (SAM names them after it: PredictionApi -> PredictionApiv1Stage, PredictFunction ->
+    PredictFunctionRole ...), so a skip is written once, beside the resource, in template.yaml."""
+    sam = load_sam(sam_path)
+    cloudformation = _sam_to_cloudformation(
+        prepare(sam, sam_path.parent, "sam-build-artifacts"), sam_path, region, parameters
+    )
+    generated = cloudformation.get("Resources", {})
+    for logical_id, resource in sam["Resources"].items():
+        skips = (resource.get("Metadata") or {}).get("checkov")
+        if not skips or not str(resource.get("Type", "")).startswith("AWS::Serverless::"):
+            continue
+        for name, target in generated.items():
+            if name in sam["Resources"] and name != logical_id:
+                continue  # a resource of its own in template.yaml, not one SAM generated
+            if name.startswith(logical_id) and "checkov" not in (target.get("Metadata") or {}):
+                target.setdefault("Metadata", {})["checkov"] = copy.deepcopy(skips)
+    return cloudformation
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m sluice.local.template template.yaml out.json`: write translate_for_scan's output."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m sluice.local.template TEMPLATE OUT.json", file=sys.stderr)
+        return 2
+    try:
+        cloudformation = translate_for_scan(Path(args[0]))
+    except TemplateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    Path(args[1]).write_text(json.dumps(cloudformation, indent=1), encoding="utf-8")
+    return 0
 
 
 def _definition_text(definition: Any) -> str:
@@ -197,7 +245,10 @@ def apply_definition_substitutions(cloudformation: dict[str, Any]) -> None:
 # ------------------------------------------------------------------------------------------ API
 # moto cannot create the REST API SAM generates (it needs a Name, then finds no methods in the OpenAPI
 # body); the local stack serves those routes itself (sluice.local.http_api), like `sam local start-api`.
-SERVED_LOCALLY = ("AWS::ApiGateway::",)
+# That covers the stage, deployment, API key, usage plan and the account's logging role setting. moto's
+# CloudFormation has no AWS::Lambda::Alias either: the API invokes PredictFunction's `live` alias (a
+# SnapStart version) on AWS; locally the front calls the handler in-process, which is what the alias runs.
+SERVED_LOCALLY = ("AWS::ApiGateway::", "AWS::Lambda::Alias")
 
 
 def strip_api_gateway(cloudformation: dict[str, Any]) -> list[str]:
@@ -216,6 +267,14 @@ def strip_api_gateway(cloudformation: dict[str, Any]) -> list[str]:
         removed |= dependants
     for name in removed:
         del resources[name]
+    for resource in resources.values():  # an ordering-only DependsOn on a removed resource goes too
+        depends = resource.get("DependsOn")
+        if depends is not None:
+            kept = [d for d in ([depends] if isinstance(depends, str) else depends) if d not in removed]
+            if kept:
+                resource["DependsOn"] = kept
+            else:
+                del resource["DependsOn"]
     outputs = cloudformation.get("Outputs", {})
     dropped = [name for name, output in outputs.items() if _references(output, removed)]
     for name in dropped:
@@ -290,3 +349,7 @@ def check_cycles(cloudformation: dict[str, Any]) -> None:
     cycle = find_cycle(dependency_graph(cloudformation))
     if cycle:
         raise DependencyCycle(cycle)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,252 @@
+"""A bounded, seeded fuzz of the prediction API over HTTP: 10,000 signed requests to the local front
+(one keep-alive connection), the real handler behind it. Random JSON, huge and deeply nested values,
+integers past float64 and past Python's 4,300-digit limit, NaN/Infinity literals, long strings and
+field names, many instances and fields, odd content types, odd methods and paths, feedback with odd
+request ids, instances and labels. No answer may be a 5xx, and every error body must be JSON and
+smaller than 1 MB. The seed is fixed, so a failure replays; the failing cases are listed."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from sluice.local.http_api import LocalApi
+from sluice.local.signing import SignedClient, credentials_of
+from tests.integration.conftest import Stack, csv_bytes
+
+MODEL = "it-fuzz"
+SEED = 20261201
+REQUESTS = 10_000
+MAX_ERROR_BODY = 1024 * 1024
+FEATURES = ["income", "age", "debt_ratio", "credit_lines", "months_employed", "segment", "region"]
+CATEGORIES = ["retail", "sme", "corporate", "north", "south", "east", "west", ""]
+CONTENT_TYPES = [
+    *["application/json"] * 12,
+    "application/json; charset=utf-8",
+    "APPLICATION/JSON",
+    "text/plain",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=x",
+    "application/xml",
+    "",
+]
+ODD_METHODS = ["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "FOO", "PROPFIND"]
+MAX_BODY = 3 * 1024 * 1024  # the front refuses more than 10 MB itself, as API Gateway does
+
+
+@dataclass
+class Case:
+    method: str
+    path: str
+    body: bytes
+    content_type: str
+
+
+def number(rng: random.Random) -> str:
+    """A JSON number, often one Python or float32 cannot hold."""
+    return rng.choice(
+        [
+            lambda: str(rng.randint(-1000, 100_000)),
+            lambda: repr(rng.uniform(-1e6, 1e6)),
+            lambda: "1" + "0" * rng.randint(300, 400),  # beyond float64
+            lambda: "-" + "9" * rng.randint(4301, 6000),  # beyond the int-string limit
+            lambda: rng.choice(["1e309", "-1e400", "1e39", "3.5e38", "-0.0", "1E-400"]),
+            lambda: rng.choice(["NaN", "Infinity", "-Infinity"]),  # json.loads accepts these
+        ]
+    )()
+
+
+def text(rng: random.Random) -> str:
+    return json.dumps(
+        rng.choice(
+            [
+                lambda: rng.choice(CATEGORIES),
+                lambda: "x" * rng.choice([1, 255, 256, 257, 5000]),
+                lambda: "".join(chr(rng.randint(0, 0x2FFF)) for _ in range(rng.randint(0, 20))),
+                lambda: "\n\u0000../\\'\"<>",
+            ]
+        )()
+    )
+
+
+def deep(rng: random.Random) -> str:
+    levels = rng.choice([10, 500, 999, 1000, 1001, 5000])
+    opening, closing = rng.choice([("[", "]"), ('{"a":', "}")])
+    return opening * levels + "1" + closing * levels
+
+
+def value(rng: random.Random, depth: int = 0) -> str:
+    """A random JSON value as text (so it can hold what json.dumps refuses to write)."""
+    kinds: list[Callable[[], str]] = [
+        lambda: "null",
+        lambda: rng.choice(["true", "false"]),
+        lambda: number(rng),
+        lambda: number(rng),
+        lambda: text(rng),
+        lambda: text(rng),
+    ]
+    if depth < 2:
+        kinds.append(lambda: deep(rng))
+    if depth < 3:
+        kinds += [
+            lambda: "[" + ",".join(value(rng, depth + 1) for _ in range(rng.randint(0, 4))) + "]",
+            lambda: obj(rng, {key(rng): value(rng, depth + 1) for _ in range(rng.randint(0, 4))}),
+        ]
+    return rng.choice(kinds)()
+
+
+def key(rng: random.Random) -> str:
+    return rng.choice(
+        [
+            *FEATURES,
+            "other",
+            "instances",
+            "x" * rng.choice([1, 81, 5000]),
+            "".join(chr(rng.randint(32, 0x2FFF)) for _ in range(rng.randint(0, 8))),
+        ]
+    )
+
+
+def obj(rng: random.Random, fields: dict[str, str]) -> str:
+    return "{" + ",".join(f"{json.dumps(k)}:{v}" for k, v in fields.items()) + "}"
+
+
+def instance(rng: random.Random, extras: bool = True) -> str:
+    """An instance close to a valid one: each feature kept, dropped, or given a random value, plus
+    sometimes unknown fields."""
+    fields: dict[str, str] = {
+        "income": "52000.0",
+        "age": "41",
+        "debt_ratio": "0.35",
+        "credit_lines": "4",
+        "months_employed": "36",
+        "segment": '"retail"',
+        "region": '"north"',
+    }
+    for name in FEATURES:
+        roll = rng.random()
+        if roll < 0.15:
+            fields[name] = value(rng)
+        elif roll < 0.2:
+            del fields[name]
+    for _ in range(rng.choice([0, 0, 0, 1, 3, 100]) if extras else 0):
+        fields[key(rng)] = value(rng, 3)
+    return obj(rng, fields)
+
+
+def predict_body(rng: random.Random) -> str:
+    roll = rng.random()
+    if roll < 0.001:  # 1,000 instances of 100 unknown fields: the answer must stay small
+        wide = obj(rng, {f"unknown_{j}": '"v"' for j in range(100)})
+        return '{"instances": [' + ",".join([wide] * 1000) + "]}"
+    if roll < 0.004:
+        count = rng.choice([999, 1000, 1001, 5000])
+        return '{"instances": [' + ",".join([instance(rng, extras=False)] * count) + "]}"
+    if roll < 0.006:  # one very long string or very deep value
+        huge = rng.choice(['"' + "x" * 300_000 + '"', "[" * 50_000 + "]" * 50_000])
+        return '{"instances": [' + obj(rng, {rng.choice(FEATURES): huge}) + "]}"
+    if roll < 0.75:
+        count = rng.choice([1, 1, 1, 2, 3, 10, 50])
+        return '{"instances": [' + ",".join(instance(rng, extras=count <= 3) for _ in range(count)) + "]}"
+    return value(rng)  # any JSON at all
+
+
+def feedback_body(rng: random.Random, request_ids: list[str]) -> str:
+    fields = {
+        "request_id": json.dumps(rng.choice(request_ids))
+        if request_ids and rng.random() < 0.6
+        else text(rng),
+        "instance": rng.choice(["0", "1", "2", "-1", "1000", number(rng)]),
+        "label": rng.choice(["0", "1", '"1"', '"yes"', "true", "2", number(rng), text(rng), value(rng)]),
+    }
+    for name in list(fields):
+        if rng.random() < 0.1:
+            del fields[name]
+    return obj(rng, fields) if rng.random() < 0.95 else value(rng)
+
+
+def case(rng: random.Random, request_ids: list[str]) -> Case:
+    while True:
+        sent = _case(rng, request_ids)
+        if len(sent.body) <= MAX_BODY:
+            return sent
+
+
+def _case(rng: random.Random, request_ids: list[str]) -> Case:
+    method = rng.choice(ODD_METHODS) if rng.random() < 0.08 else "POST"
+    content_type = rng.choice(CONTENT_TYPES)
+    roll = rng.random()
+    if roll < 0.6:
+        path, body = f"/models/{MODEL}/predict", predict_body(rng).encode()
+    elif roll < 0.8:
+        path, body = f"/models/{MODEL}/feedback", feedback_body(rng, request_ids).encode()
+    elif roll < 0.81:
+        method, path, body = "GET", f"/models/{MODEL}", b""
+    elif roll < 0.82:
+        method, path, body = "GET", "/models", b""
+    else:
+        name = quote("".join(chr(rng.randint(32, 0x2FFF)) for _ in range(rng.choice([1, 10, 300]))), safe="")
+        path = rng.choice(["/models/{}/predict", "/models/{}", "/{}", "/models/{}/feedback"]).format(name)
+        body = value(rng).encode() if rng.random() < 0.5 else b""
+    if rng.random() < 0.03:
+        body = rng.randbytes(rng.randint(1, 200))
+    return Case(method, path, body, content_type)
+
+
+@pytest.fixture(scope="module")
+def client(stack: Stack) -> Iterator[SignedClient]:
+    stack.train(MODEL, ("first.csv", csv_bytes(rows=600, seed=11)))
+    served: LocalApi = stack.local.serve_api(0)
+    signed = SignedClient(served.url, credentials_of(stack.local.credentials), timeout=120)
+    yield signed
+    signed.close()
+    served.stop()
+
+
+def test_ten_thousand_fuzzed_requests_get_no_5xx_and_small_json_errors(client: SignedClient) -> None:
+    rng = random.Random(SEED)
+    request_ids: list[str] = []
+    failures: list[str] = []
+    statuses: dict[int, int] = {}
+    started = time.perf_counter()
+    for number_ in range(REQUESTS):
+        sent = case(rng, request_ids)
+        headers = {"Content-Type": sent.content_type} if sent.content_type else {}
+        try:
+            answer = client.request(sent.method, sent.path, sent.body, headers)
+        except OSError as exc:  # the front dropped the connection: no answer at all
+            failures.append(f"#{number_} {sent.method} {sent.path[:80]} ({len(sent.body):,} B): {exc!r}")
+            client.close()
+            continue
+        statuses[answer.status] = statuses.get(answer.status, 0) + 1
+        problem = None
+        if answer.status >= 500:
+            problem = f"status {answer.status}: {answer.body[:300]!r}"
+        elif answer.status >= 400:
+            try:
+                document: Any = json.loads(answer.body)
+            except ValueError:
+                problem = f"error body is not JSON: {answer.body[:300]!r}"
+            else:
+                if not isinstance(document, dict) or not ({"error", "message"} & set(document)):
+                    problem = f"error body without error/message: {answer.body[:300]!r}"
+            if len(answer.body) >= MAX_ERROR_BODY:
+                problem = f"error body of {len(answer.body):,} bytes"
+        elif answer.status == 200 and sent.path.endswith("/predict"):
+            request_ids.append(answer.json()["request_id"])
+        if problem is not None:
+            failures.append(
+                f"#{number_} {sent.method} {sent.path[:80]} ({sent.content_type!r}, {len(sent.body):,} B): {problem}"
+            )
+    elapsed = time.perf_counter() - started
+    print(f"\n{REQUESTS} fuzzed requests in {elapsed:.1f} s; statuses {dict(sorted(statuses.items()))}")
+    assert not failures, f"{len(failures)} failing requests (seed {SEED}):\n" + "\n".join(failures[:20])
+    # The fuzz reached the handler's success and error paths, not only the front's refusals
+    assert statuses.get(200, 0) > 300 and statuses.get(400, 0) > 1000, statuses
