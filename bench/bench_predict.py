@@ -52,7 +52,10 @@ CAPTURES = (0.0, 0.1, 1.0)  # off, the template default, everything (env.json lo
 ROUNDS = 5  # warm cases run interleaved, this many rounds each
 CALLS_PER_ROUND = {1: (400, 60), 100: (100, 40), 1000: (20, 10)}  # (ONNX handlers, scikit-learn)
 COLD_SAMPLES = 5  # after one discarded run of each variant (it warms the page cache)
-WARM_BUDGET, SKLEARN_BUDGET, COLD_BUDGET = 1.5, 20.0, 1 / 0.3  # cold: ≤ 0.3× scikit-learn's
+# DESIGN.md: warm ≤ 2× the minimal handler for one row and ≤ 1.2× for 1,000 (none set for 100), at least
+# 25× faster than scikit-learn for one row; cold start ≤ 0.3× scikit-learn's.
+WARM_BUDGET = {1: 2.0, 1000: 1.2}
+SKLEARN_BUDGET, COLD_BUDGET = 25.0, 1 / 0.3
 SIZE_BUDGET = 160 * 1024 * 1024  # as tests/integration/test_sam_build.py counts it
 SKLEARN_STACK = "scikit-learn, pickle from the stack"
 BUILT = "Sluice handler (sam build bundle)"
@@ -359,7 +362,7 @@ def warm_tables(
     print(
         "\nWarm predict: time of one handler call (event in, response dict out), median/p95/mean µs.\n"
         "Sluice = functions/predict/app.py lambda_handler (Powertools Logger/Tracer/Metrics decorators,\n"
-        "APIGatewayRestResolver with validation, schema checks, ONNX Runtime, pydantic response) on an API\n"
+        "APIGatewayRestResolver without per-request validation, schema checks, ONNX Runtime) on an API\n"
         "Gateway REST proxy event; model v1 loaded from the in-process moto stack, ALIAS_TTL 60 s (no\n"
         "registry read on these calls), tracing disabled (POWERTOOLS_TRACE_DISABLED, as locally).\n"
         "minimal = json.loads + session.run + json.dumps on the same ONNX bytes and session options.\n"
@@ -415,14 +418,22 @@ def warm_tables(
         )
         for c in cases[:3]:
             ratio, speedup = c.median / base.median, sk.median / c.median
-            print(
-                f"budget (median) {c.name}: ≤ {WARM_BUDGET}× minimal: {ratio:.2f}× {verdict(ratio <= WARM_BUDGET)}; "
-                f"≥ {SKLEARN_BUDGET:.0f}× faster than scikit-learn: {speedup:.1f}× {verdict(speedup >= SKLEARN_BUDGET)}"
-            )
+            budgets = []
+            if rows in WARM_BUDGET:
+                budgets.append(
+                    f"≤ {WARM_BUDGET[rows]}× minimal: {ratio:.2f}× {verdict(ratio <= WARM_BUDGET[rows])}"
+                )
+            if rows == 1:
+                budgets.append(
+                    f"≥ {SKLEARN_BUDGET:.0f}× faster than scikit-learn: {speedup:.1f}× "
+                    f"{verdict(speedup >= SKLEARN_BUDGET)}"
+                )
+            if budgets:
+                print(f"budget (median) {c.name}: {'; '.join(budgets)}")
         if rows > 1:
             print(
-                f"(DESIGN.md sets the 20× budget for one row; at {rows} rows scikit-learn's forest is vectorised and "
-                f"even the minimal handler is only {sk.median / base.median:.1f}× faster)"
+                f"(DESIGN.md sets the scikit-learn budget for one row; at {rows} rows scikit-learn's forest is "
+                f"vectorised and even the minimal handler is only {sk.median / base.median:.1f}× faster)"
             )
         per_capture = cases[2].median - off.median
         expected = 0.1 * len(cases[1].samples) + len(cases[2].samples)
@@ -473,7 +484,7 @@ def layer_table(
     own = [
         ("Powertools decorators: Logger context, Tracer, Metrics flush", timed["handler"] - timed["resolve"]),
         (
-            "Powertools resolver: routing, OpenAPI validation, pydantic models",
+            "Powertools resolver: event, routing, response serialisation",
             timed["resolve"] - timed["domain"],
         ),
         (

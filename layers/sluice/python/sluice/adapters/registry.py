@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import math
 import uuid
-from decimal import Decimal
+from decimal import Clamped, Context, Decimal, Inexact, Overflow, Rounded, Underflow
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from sluice.adapters import aws_call, client, error_code
@@ -30,8 +29,6 @@ from sluice.records import (
     utc_now,
 )
 
-_SERIALIZER = TypeSerializer()
-_DESERIALIZER = TypeDeserializer()
 META = "META"
 ALIAS = "ALIAS#production"
 _MAX_ALLOCATION_ATTEMPTS = 20
@@ -49,34 +46,68 @@ def new_event_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def _to_dynamo(value: Any) -> Any:
-    if isinstance(value, bool) or value is None:
-        return value
+# DynamoDB's numbers: 38 significant digits, exponents -130..125 (what boto3 checks, raising the same
+# decimal errors: a number DynamoDB would refuse never leaves this process).
+_DYNAMODB_NUMBERS = Context(
+    Emin=-128, Emax=126, prec=38, traps=[Clamped, Overflow, Inexact, Rounded, Underflow]
+)
+
+
+def _attribute(value: Any) -> dict[str, Any]:
+    """A value as a DynamoDB attribute (the low-level client's wire format). Written here rather than
+    taken from boto3's TypeSerializer: importing boto3.dynamodb imports boto3, ~45 ms of
+    PredictFunction's cold start that nothing else on its path needs (botocore alone makes the clients).
+    Floats are stored by their shortest repr; a non-finite float is stored as null."""
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, int | Decimal):
+        return {"N": str(_DYNAMODB_NUMBERS.create_decimal(value))}
     if isinstance(value, float):
-        return Decimal(repr(value)) if math.isfinite(value) else None
+        if not math.isfinite(value):
+            return {"NULL": True}
+        return {"N": str(_DYNAMODB_NUMBERS.create_decimal(Decimal(repr(value))))}
+    if isinstance(value, bytes):
+        return {"B": value}
     if isinstance(value, dict):
-        return {str(k): _to_dynamo(v) for k, v in value.items()}
+        return {"M": {str(k): _attribute(v) for k, v in value.items()}}
     if isinstance(value, list | tuple):
-        return [_to_dynamo(v) for v in value]
-    return value
+        return {"L": [_attribute(v) for v in value]}
+    raise TypeError(f"the registry cannot store a {type(value).__name__}")
 
 
-def _from_dynamo(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _from_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_from_dynamo(v) for v in value]
-    return value
+def _number(text: str) -> int | float:
+    number = Decimal(text)
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
+def _value(attribute: dict[str, Any]) -> Any:
+    """The Python value of a DynamoDB attribute: numbers as int when integral, else float."""
+    ((kind, raw),) = attribute.items()
+    if kind == "N":
+        return _number(raw)
+    if kind == "M":
+        return {k: _value(v) for k, v in raw.items()}
+    if kind == "L":
+        return [_value(v) for v in raw]
+    if kind == "NULL":
+        return None
+    if kind == "NS":
+        return {_number(v) for v in raw}
+    if kind in ("SS", "BS"):
+        return set(raw)
+    return raw  # S, BOOL, B
 
 
 def serialize(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _SERIALIZER.serialize(_to_dynamo(v)) for k, v in item.items() if v is not None}
+    return {k: _attribute(v) for k, v in item.items() if v is not None}
 
 
 def deserialize(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _from_dynamo(_DESERIALIZER.deserialize(v)) for k, v in item.items()}
+    return {k: _value(v) for k, v in item.items()}
 
 
 def _event_item(event: AuditEvent) -> dict[str, Any]:
