@@ -23,6 +23,16 @@ from sluice.table import write_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_UPLOAD_BYTES = 200_000  # small, so the size-limit test needs no large file
+# One valid credit-risk request instance, for the API tests.
+INSTANCE = {
+    "income": 52000.0,
+    "age": 41,
+    "debt_ratio": 0.35,
+    "credit_lines": 4,
+    "months_employed": 36,
+    "segment": "retail",
+    "region": "north",
+}
 EXAMPLE_SPEC = (ROOT / "examples" / "credit-risk" / "spec.yaml").read_text(encoding="utf-8")
 
 

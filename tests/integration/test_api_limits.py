@@ -13,18 +13,9 @@ import pytest
 
 from sluice.local.http_api import LocalApi
 from sluice.local.signing import SignedClient, credentials_of
-from tests.integration.conftest import Stack, csv_bytes
+from tests.integration.conftest import INSTANCE, Stack, csv_bytes
 
 MODEL = "it-limits"
-INSTANCE = {
-    "income": 52000.0,
-    "age": 41,
-    "debt_ratio": 0.35,
-    "credit_lines": 4,
-    "months_employed": 36,
-    "segment": "retail",
-    "region": "north",
-}
 ERROR_BODY_LIMIT = 64 * 1024
 
 

@@ -18,18 +18,9 @@ from sluice.examples import credit_risk
 from sluice.local.http_api import LocalApi, Route, proxy_event
 from sluice.local.signing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, SignedClient
 from sluice.records import AuditEvent, EventType
-from tests.integration.conftest import Stack, csv_bytes, spec_text
+from tests.integration.conftest import INSTANCE, Stack, csv_bytes, spec_text
 
 MODEL = "it-serve"
-INSTANCE = {
-    "income": 52000.0,
-    "age": 41,
-    "debt_ratio": 0.35,
-    "credit_lines": 4,
-    "months_employed": 36,
-    "segment": "retail",
-    "region": "north",
-}
 
 
 def http(

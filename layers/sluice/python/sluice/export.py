@@ -1,6 +1,6 @@
 """Export a fitted pipeline to ONNX in Sluice's contract, and prove the export matches.
 
-Contract (DESIGN.md): one input per feature named as the feature, shape [None, 1], float32 for
+Contract (docs/architecture.md): one input per feature named as the feature, shape [None, 1], float32 for
 numeric and string for categorical; outputs `label` + `probabilities` (ZipMap off) for classifiers or
 `variable` for regressors; metadata props carry model name, version, spec hash and class order.
 """

@@ -21,11 +21,11 @@ from sluice.adapters.traffic import TrafficStore
 from sluice.drift.engine import check_drift
 from sluice.drift.report import ColumnDrift, DriftReport
 from sluice.drift.report_html import render_html
-from sluice.errors import SluiceError
+from sluice.errors import ModelNotFound, SluiceError
 from sluice.observability import NAMESPACE, logger, metrics
 from sluice.pipeline import Services as PipelineServices
-from sluice.pipeline import start_training
-from sluice.records import EventType, RunState, Trigger
+from sluice.pipeline import retraining_run, start_training
+from sluice.records import EventType, Trigger
 from sluice.reference import PREDICTION_COLUMN, read_reference
 from sluice.settings import MonitorSettings
 from sluice.spec import ModelSpec, NumericFeature, Task, parse_spec
@@ -165,19 +165,10 @@ def _retrain(
         recent = now - datetime.fromisoformat(event.time) < cooldown
         if event.type is EventType.TRAINING_STARTED and event.trigger is Trigger.DRIFT and recent:
             return None, f"cool-down: drift started a retraining at {event.time}"
-    datasets = services.registry.list_datasets(model)
-    current_spec = services.registry.current_spec(model)
-    if not datasets or current_spec is None:
+    try:
+        run = retraining_run(model, Trigger.DRIFT, services.registry)
+    except ModelNotFound:
         return None, "no dataset to retrain on"
-    latest = max(datasets, key=lambda d: d.created_at)
-    run = RunState(
-        model=model,
-        dataset_sha256=latest.sha256,
-        dataset_uri=latest.uri,
-        spec_sha256=current_spec.sha256,
-        spec_uri=current_spec.uri,
-        trigger=Trigger.DRIFT,
-    )
     # The same start as an upload's (execution name, audit event); the trigger makes the name unique.
     started = start_training(
         run,

@@ -318,31 +318,39 @@ def start_training(run: RunState, services: Services, nonce: str | None = None) 
     return started
 
 
-def start_manual_run(model: str, services: Services, dataset_sha256: str | None = None) -> Any:
-    """`sluice models train`: a new run (trigger `manual`) with the current spec and the given dataset,
-    by default the latest accepted one. Always a new execution, even for data that trained before."""
-    spec = services.registry.current_spec(model)
+def retraining_run(
+    model: str, trigger: Trigger, registry: Registry, dataset_sha256: str | None = None
+) -> RunState:
+    """A run outside an upload (`manual` from `sluice models train`, `drift` from the drift check): the
+    current spec and the given dataset, by default the latest accepted one. Raises ModelNotFound naming
+    what is missing."""
+    spec = registry.current_spec(model)
     if spec is None:
         raise ModelNotFound(f"model {model!r} has no spec; upload {model}/spec.yaml first")
     if dataset_sha256 is None:
-        datasets = services.registry.list_datasets(model)
+        datasets = registry.list_datasets(model)
         if not datasets:
             raise ModelNotFound(f"model {model!r} has no accepted dataset; upload {model}/data/*.csv first")
         dataset = max(datasets, key=lambda d: d.created_at)
     else:
-        found = services.registry.get_dataset(model, dataset_sha256)
+        found = registry.get_dataset(model, dataset_sha256)
         if found is None:
             raise ModelNotFound(f"model {model!r} has no accepted dataset {dataset_sha256}")
         dataset = found
-    run = RunState(
+    return RunState(
         model=model,
         dataset_sha256=dataset.sha256,
         dataset_uri=dataset.uri,
         spec_sha256=spec.sha256,
         spec_uri=spec.uri,
-        trigger=Trigger.MANUAL,
+        trigger=trigger,
     )
-    return start_training(run, services)
+
+
+def start_manual_run(model: str, services: Services, dataset_sha256: str | None = None) -> Any:
+    """`sluice models train`: a new run (trigger `manual`) with the current spec and the given dataset,
+    by default the latest accepted one. Always a new execution, even for data that trained before."""
+    return start_training(retraining_run(model, Trigger.MANUAL, services.registry, dataset_sha256), services)
 
 
 def _quarantine(
