@@ -59,3 +59,14 @@ def print_json(document: Any) -> None:
 def progress(message: str) -> None:
     """Progress for people goes to stderr, so stdout stays machine-readable."""
     print(f"sluice: {message}", file=sys.stderr, flush=True)
+
+
+def cloudformation_outputs(stack_name: str) -> dict[str, str]:
+    """A deployed stack's Outputs (the caller's AWS credentials and region; AWS_ENDPOINT_URL honoured)."""
+    from sluice.adapters import client
+
+    try:
+        stack = client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
+    except Exception as exc:
+        raise CommandError(f"cannot read stack {stack_name}: {exc}") from exc
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}

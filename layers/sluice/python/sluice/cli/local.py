@@ -40,7 +40,8 @@ def register(subparsers: Any) -> None:
 
 
 def run_up(args: argparse.Namespace) -> int:
-    from sluice.local.server import STATE_FILE, PortInUse, serve, stop_on_sigterm
+    from sluice.local import STATE_FILE
+    from sluice.local.server import PortInUse, serve, stop_on_sigterm
 
     parameters = parse_overrides(args.parameter_overrides)
     if args.api_auth:

@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from sluice.catalog import ordered_metrics
-from sluice.cli.common import EXIT_FAILED, EXIT_OK, CommandError, print_json
+from sluice.cli.common import EXIT_FAILED, EXIT_OK, CommandError, cloudformation_outputs, print_json
 from sluice.errors import ModelNotFound, SluiceError
-
-LOCAL_STATE = Path(".sluice") / "local.json"
+from sluice.local import STATE_FILE
 
 
 def register(subparsers: Any) -> None:
@@ -55,15 +54,9 @@ def stack_outputs(args: argparse.Namespace) -> dict[str, str]:
     """The stack's Outputs; may set AWS_ENDPOINT_URL from a local stack's ready document."""
     path: Path | None = args.stack_outputs
     if path is None and args.stack_name:
-        from sluice.adapters import client
-
-        try:
-            stack = client("cloudformation").describe_stacks(StackName=args.stack_name)["Stacks"][0]
-        except Exception as exc:
-            raise CommandError(f"cannot read stack {args.stack_name}: {exc}") from exc
-        return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        return cloudformation_outputs(args.stack_name)
     if path is None:
-        path = LOCAL_STATE
+        path = STATE_FILE
         if not path.is_file():
             raise CommandError(
                 "no stack: pass --stack-outputs FILE or --stack-name NAME, or run `sluice local up`"

@@ -20,12 +20,20 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sluice.cli.common import EXIT_FAILED, EXIT_OK, CommandError, print_json, progress, require_file
+from sluice.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    CommandError,
+    cloudformation_outputs,
+    print_json,
+    progress,
+    require_file,
+)
+from sluice.local import STATE_FILE
 
 if TYPE_CHECKING:
     from sluice.local.signing import Response, SignedClient
 
-LOCAL_STATE = Path(".sluice") / "local.json"
 OUTPUT_JSON = "\0output"  # what a bare `--json` (no document after it) stands for
 CHUNK = 500  # instances per request (the API refuses more than MaxInstances, 1000 by default)
 _REGION_IN_URL = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com")
@@ -93,10 +101,10 @@ def run(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------------- finding
 def _local_state() -> dict[str, Any] | None:
-    if not LOCAL_STATE.is_file():
+    if not STATE_FILE.is_file():
         return None
     try:
-        document = json.loads(LOCAL_STATE.read_text(encoding="utf-8"))
+        document = json.loads(STATE_FILE.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return document if isinstance(document, dict) and document.get("api_url") else None
@@ -107,13 +115,7 @@ def _stack_api_url(stack_name: str | None) -> str:
         raise CommandError(
             "no API: pass --api-url URL or --stack-name NAME (PredictionApiUrl), or run `sluice local up`"
         )
-    from sluice.adapters import client
-
-    try:
-        stack = client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
-    except Exception as exc:
-        raise CommandError(f"cannot read stack {stack_name}: {exc}") from exc
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    outputs = cloudformation_outputs(stack_name)
     if "PredictionApiUrl" not in outputs:
         raise CommandError(f"stack {stack_name} has no PredictionApiUrl output")
     return str(outputs["PredictionApiUrl"])

@@ -27,8 +27,6 @@ from sluice.local.stack import (
     moto_patches,
 )
 
-STATE_FILE = Path(".sluice") / "local.json"
-
 
 class PortInUse(OSError):
     """A port `sluice local up` needs is taken (or cannot be bound)."""
