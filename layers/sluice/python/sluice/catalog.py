@@ -1,4 +1,4 @@
-"""Reading and steering the registry: what `sluice models` (and later `GET /models`) shows, and the
+"""Reading and steering the registry: what `sluice models` and `GET /models` show, and the
 manual promote and rollback, which go through the same conditional write and audit trail as the
 state machine."""
 

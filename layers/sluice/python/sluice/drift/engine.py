@@ -1,8 +1,8 @@
 """Compare a current table with a reference table, column by column, and decide drift.
 
 Pure and fast: numpy arrays in, a `DriftReport` out; no I/O, no pandas. The scheduled drift check
-calls `check_drift_columns` with arrays it builds from captured traffic; the CLI calls `check_drift`
-with tables read from files.
+and the CLI call `check_drift` with tables (captured traffic, or files); `check_drift_columns` takes
+typed columns directly (the benchmark's way in).
 """
 
 from __future__ import annotations

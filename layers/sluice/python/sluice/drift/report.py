@@ -1,7 +1,7 @@
 """The drift verdict as data: what `sluice drift --json` prints and the scheduled check stores.
 
-`DriftReport.model_dump_json()` is the JSON contract of issue 3 (dataset keys, then one entry per
-column under "features"), plus a few keys the issue asks to report beside it: the run's status
+`DriftReport.model_dump_json()` is the JSON contract (Evidently's dataset keys, then one entry per
+column under "features"), plus a few keys reported beside them: the run's status
 ("insufficient_data" from the minimum-rows guard), the counts behind `drift_share`, and the
 Bonferroni-corrected count. Per-column histograms for the HTML report ride along but are excluded
 from the JSON.
