@@ -41,6 +41,8 @@ from typing import Any
 
 from predict_child import Handler, minimal_handler, sklearn_handler
 
+from sluice.local import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "credit-risk"
 SPEC_FILE = ROOT / "examples" / MODEL / "spec.yaml"  # the 100-tree random forest
@@ -623,10 +625,6 @@ def bench_size() -> Path | None:
 
 
 # ---------------------------------------------------------------------------------------------- 3 cold
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager

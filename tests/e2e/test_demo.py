@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -14,14 +13,10 @@ from typing import Any
 
 import pytest
 
+from sluice.local import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 SLUICE = str(Path(sys.executable).parent / "sluice")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)

@@ -19,16 +19,11 @@ from typing import Any
 import boto3
 import pytest
 
+from sluice.local import free_port
 from sluice.local.signing import client_for
 from tests.integration.conftest import ROOT, csv_bytes, spec_text
 
 SLUICE = str(Path(sys.executable).parent / "sluice")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ import importlib.machinery
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -28,6 +27,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from sluice.local import free_port
 from sluice.local.server import running_server
 from sluice.local.stack import RUNTIME_ENV, LocalStack, resolve_placeholders
 from sluice.local.template import SERVERLESS_FUNCTION, load_sam
@@ -325,10 +325,6 @@ def test_every_compiled_extension_carries_the_runtimes_abi_tag(build: Path, elf:
 
 
 # ---------------------------------------------------------------------------------------------- events
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import numpy as np
 from sluice.spec import ModelSpec
 from sluice.table import RawTable, read_csv, write_csv
 
+REFERENCE_FILE = "reference.csv.gz"  # its name in a model folder (`sluice train`) and beside model.onnx
 REFERENCE_CAP = 50_000
 REFERENCE_SEED = 7
 # The model's own prediction for each reference row, so the drift check can compare live predictions

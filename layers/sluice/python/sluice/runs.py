@@ -14,7 +14,7 @@ from sluice.card import Lineage, ModelCard, build_card, render_card_html
 from sluice.errors import ValidationFailed
 from sluice.evaluation import Evaluation, GateResult, apply_gates, evaluate
 from sluice.export import ParityResult, check_parity, export_onnx
-from sluice.reference import reference_sample
+from sluice.reference import REFERENCE_FILE, reference_sample
 from sluice.spec import ModelSpec
 from sluice.table import RawTable
 from sluice.training import fit_pipeline, split_holdout
@@ -25,7 +25,6 @@ CARD_FILE = "card.json"
 CARD_HTML_FILE = "card.html"
 EVALUATION_FILE = "evaluation.json"
 VALIDATION_FILE = "validation.json"
-REFERENCE_FILE = "reference.csv.gz"
 
 Progress = Callable[[str], None]
 

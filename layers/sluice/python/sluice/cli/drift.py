@@ -12,17 +12,15 @@ import sys
 from pathlib import Path
 from typing import IO, Any, cast
 
+from sluice.cli.common import EXIT_FAILED, EXIT_OK, EXIT_UNREADABLE
 from sluice.drift import ColumnOverride, DriftMethodError, DriftReport, check_drift
 from sluice.drift.methods import METHOD_NAMES
 from sluice.drift.report_html import render_html
 from sluice.errors import DataUnreadable, SpecError
+from sluice.reference import REFERENCE_FILE
 from sluice.table import RawTable, read_csv, read_jsonl
 
-REFERENCE_FILE = "reference.csv.gz"  # the reference sample in a model folder written by `sluice train`
 GZIP_MAGIC = b"\x1f\x8b"
-EXIT_NO_DRIFT = 0
-EXIT_DRIFT = 1
-EXIT_BAD_INPUT = 2
 
 
 def register(subparsers: Any) -> None:
@@ -95,12 +93,12 @@ def run(args: argparse.Namespace) -> int:
             _write_html(args.html, report)
     except (DataUnreadable, SpecError, DriftMethodError) as exc:
         print(f"sluice drift: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return EXIT_UNREADABLE
     if args.json:
         print(report.model_dump_json())
     else:
         print(format_text(report))
-    return EXIT_DRIFT if report.dataset_drift else EXIT_NO_DRIFT
+    return EXIT_FAILED if report.dataset_drift else EXIT_OK
 
 
 def _check(args: argparse.Namespace) -> DriftReport:
