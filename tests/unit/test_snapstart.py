@@ -5,14 +5,10 @@ that only records what is registered."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.unit.child_handler import run_child
+
 FAKE_RUNTIME_MODULE = '''
 """Stand-in for the Lambda runtime's snapshot_restore_py: records the registered hooks."""
 before = []
@@ -100,30 +96,15 @@ def run_snapshot_and_restores(tmp_path: Path) -> dict[str, object]:
     fake = tmp_path / "runtime"
     fake.mkdir()
     (fake / "snapshot_restore_py.py").write_text(FAKE_RUNTIME_MODULE)
-    code = (
-        CHILD.replace("FAKE", repr(str(fake)))
-        .replace("FUNCTION", repr(str(ROOT / "functions" / "predict")))
-        .replace("EVENT", repr(str(ROOT / "events" / "api-openapi.json")))
+    return run_child(
+        CHILD.replace("FAKE", repr(str(fake))),
+        {
+            "AWS_ACCESS_KEY_ID": "SNAPSHOT",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "POWERTOOLS_METRICS_NAMESPACE": "Sluice",
+        },
+        tmp_path,
     )
-    env = {
-        "PATH": os.environ["PATH"],
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "SNAPSHOT",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "POWERTOOLS_METRICS_NAMESPACE": "Sluice",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=env,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    document: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
-    return document
 
 
 def test_each_restored_copy_gets_its_own_clients_credentials_random_state_and_metrics(

@@ -4,14 +4,9 @@ sends a segment to the X-Ray daemon address for a sampled one."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.unit.child_handler import PREDICT_FUNCTION, run_child
 
 CHILD = """
 import json, os, socket, sys
@@ -57,31 +52,16 @@ print(json.dumps(result))
 
 def test_only_a_sampled_invocation_loads_x_ray_and_sends_a_segment(tmp_path: Path) -> None:
     # Given the predict handler in an environment like Lambda's with active tracing
-    code = CHILD.replace("FUNCTION", repr(str(ROOT / "functions" / "predict"))).replace(
-        "EVENT", repr(str(ROOT / "events" / "api-openapi.json"))
-    )
     env = {
-        "PATH": os.environ["PATH"],
-        "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
-        "LAMBDA_TASK_ROOT": str(ROOT / "functions" / "predict"),
+        "LAMBDA_TASK_ROOT": str(PREDICT_FUNCTION),
         "AWS_LAMBDA_FUNCTION_NAME": "PredictFunction",
         "POWERTOOLS_TRACE_DISABLED": "false",
     }
 
     # When it answers an unsampled invocation, then a sampled one
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=env,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    document = json.loads(result.stdout.strip().splitlines()[-1])
+    document = run_child(CHILD, env, tmp_path)
 
     # Then the X-Ray SDK was not imported until the sampled invocation, and both were answered
     assert document["imported_at_start"] is False

@@ -135,12 +135,11 @@ class ProductionModels:
         entry = self._cache.get(model)
         if entry is not None and now - entry.checked_at < self._ttl:
             return entry.served
-        alias = self._registry.get_alias(model)
-        if alias is None:
+        try:
+            alias = self._production_alias(model)
+        except (ModelNotFound, NoProductionVersion):
             self._cache.pop(model, None)
-            if self._registry.model_meta(model) is None:
-                raise ModelNotFound(f"no model named {model!r}")
-            raise NoProductionVersion(f"model {model!r} has no version in production")
+            raise
         if entry is not None and entry.served.version == alias.version:
             entry.checked_at = now
             return entry.served
@@ -161,6 +160,16 @@ class ProductionModels:
         logger.info("loaded production model", extra={"model": model, "version": served.version})
         return served
 
+    def _production_alias(self, model: str) -> Alias:
+        """The production alias; ModelNotFound for an unknown model, NoProductionVersion for one with
+        nothing in production (both 404s)."""
+        alias = self._registry.get_alias(model)
+        if alias is None:
+            if self._registry.model_meta(model) is None:
+                raise ModelNotFound(f"no model named {model!r}")
+            raise NoProductionVersion(f"model {model!r} has no version in production")
+        return alias
+
     def label_schema(self, model: str) -> LabelSchema:
         """What a feedback label of `model` must be. From the model already loaded in this container
         if there is one, else from the production version's card (a small JSON), so feedback does not
@@ -168,11 +177,7 @@ class ProductionModels:
         entry = self._cache.get(model)
         if entry is not None:
             return LabelSchema.of_model(entry.served.onnx)
-        alias = self._registry.get_alias(model)
-        if alias is None:
-            if self._registry.model_meta(model) is None:
-                raise ModelNotFound(f"no model named {model!r}")
-            raise NoProductionVersion(f"model {model!r} has no version in production")
+        alias = self._production_alias(model)
         known = self._labels.get((model, alias.version))
         if known is not None:
             return known
