@@ -4,7 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# checkov pins boto3 to a version the project cannot use: it lives in its own venv.
+# checkov pins boto3 to a version the project cannot use, and import-linter needs a newer click than
+# aws-sam-cli: they live in their own venv.
 TOOLS_VENV ?= .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed
 PYTEST_ARGS ?=
@@ -13,7 +14,7 @@ PYTEST_ARGS ?=
 PYTHON312 ?= $(shell { python3.12 -c 'import sys' >/dev/null 2>&1 && command -v python3.12; } || \
 	ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3.12 2>/dev/null | sort -V | tail -n 1)
 
-.PHONY: install tools checkov test lint format bench clean browser-deps build local demo openapi check-build
+.PHONY: install tools imports import-graph checkov test lint format bench clean browser-deps build local demo openapi check-build
 
 install: $(STAMP) $(TOOLS_STAMP)
 
@@ -31,16 +32,24 @@ tools: $(TOOLS_STAMP)
 $(TOOLS_STAMP): constraints-tools.txt | $(STAMP)
 	test -x $(TOOLS_VENV)/bin/python || $(PY) -m venv $(TOOLS_VENV)
 	$(TOOLS_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(TOOLS_VENV)/bin/python -m pip install --quiet -c constraints-tools.txt checkov
+	$(TOOLS_VENV)/bin/python -m pip install --quiet -c constraints-tools.txt checkov import-linter
 	touch $(TOOLS_STAMP)
 
 # checkov on template.yaml and on the CloudFormation SAM translates it to (written under .sluice/):
 # every failed check must be fixed or skipped in template.yaml's Metadata with a reason.
 checkov: $(STAMP) $(TOOLS_STAMP)
 	@mkdir -p .sluice
-	$(PY) -m sluice.local.template template.yaml .sluice/template.cfn.json
+	$(PY) -m sluice.tools.local.template template.yaml .sluice/template.cfn.json
 	$(TOOLS_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
 	$(TOOLS_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f .sluice/template.cfn.json
+
+# The import contracts in pyproject.toml ([tool.importlinter]): the layers, what each may import, no cycles.
+imports: $(TOOLS_STAMP)
+	PYTHONPATH=layers/sluice/python $(TOOLS_VENV)/bin/lint-imports pyproject.toml
+
+# The import graph of sluice's packages as the code has it today (docs/architecture.md shows its output).
+import-graph: $(STAMP)
+	$(PY) -m sluice.tools.import_graph
 
 # Headless Chromium for the HTML report's browser test (Debian's package; CI runs as root).
 browser-deps:
@@ -51,16 +60,17 @@ browser-deps:
 test: $(STAMP) $(TOOLS_STAMP) browser-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-lint: $(STAMP)
+lint: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers/sluice/python/sluice functions tests bench
+	$(MAKE) --no-print-directory imports
 	SAM_CLI_TELEMETRY=0 $(BIN)/sam validate --lint --template-file template.yaml
 	$(BIN)/cfn-lint template.yaml
 	$(MAKE) --no-print-directory checkov
 
 # sam build into .aws-sam/build (the layers build with their Makefiles; pip runs from the venv).
-# tests/integration/test_sam_build.py runs the same build in a temporary folder and checks the sizes.
+# tests/integration/sam_build/ runs the same build in a temporary folder and checks the sizes.
 build: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" SAM_CLI_TELEMETRY=0 $(BIN)/sam build --no-cached
 
@@ -70,7 +80,7 @@ build: $(STAMP)
 # runtime's boto3) against the local stack. The same tests build into a temporary folder in `make test`.
 check-build: $(STAMP)
 	@test -f .aws-sam/build/template.yaml || { echo "no .aws-sam/build: run make build first"; exit 1; }
-	SLUICE_BUILD_DIR="$(abspath .aws-sam/build)" $(BIN)/pytest tests/integration/test_sam_build.py -q -p no:cacheprovider
+	SLUICE_BUILD_DIR="$(abspath .aws-sam/build)" $(BIN)/pytest tests/integration/sam_build -q -p no:cacheprovider
 
 # The stack on this machine: template.yaml in an embedded moto server on 127.0.0.1:4566.
 local: $(STAMP)
@@ -92,4 +102,4 @@ clean:
 	rm -rf $(VENV) $(TOOLS_VENV) .aws-sam .sluice .pytest_cache .mypy_cache .ruff_cache demo-output
 
 openapi: $(STAMP)
-	$(PY) -c "from sluice.api import create_app, openapi_document; print(openapi_document(create_app()))" > openapi.json
+	$(PY) -c "from sluice.entrypoints.api import create_app, openapi_document; print(openapi_document(create_app()))" > openapi.json

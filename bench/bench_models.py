@@ -8,12 +8,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sluice.examples import example_table
-from sluice.export import export_onnx
-from sluice.features import feed_from_table
-from sluice.serving import OnnxModel
-from sluice.spec import ALGORITHM_TASKS, AlgorithmSpec, load_spec
-from sluice.training import fit_pipeline, model_matrix, split_holdout
+from sluice.domain.export import export_onnx
+from sluice.domain.features import feed_from_table
+from sluice.domain.onnx_model import OnnxModel
+from sluice.domain.spec import ALGORITHM_TASKS, AlgorithmSpec, load_spec
+from sluice.domain.training import fit_pipeline, model_matrix, split_holdout
+from sluice.tools.example_data import example_table
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 RUNS = 300

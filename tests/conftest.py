@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from sluice.cli import main
-from sluice.examples import example_table
-from sluice.table import write_csv
+from sluice.domain.table import write_csv
+from sluice.tools.cli import main
+from sluice.tools.example_data import example_table
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -53,7 +53,7 @@ def spec_path(name: str) -> Path:
 
 
 def write_example(path: Path, name: str, **knobs: Any) -> Path:
-    """Write an example dataset (see sluice.examples) to a CSV file and return its path."""
+    """Write an example dataset (see sluice.tools.example_data) to a CSV file and return its path."""
     with path.open("w", encoding="utf-8", newline="") as handle:
         write_csv(example_table(name, **knobs), handle)
     return path

@@ -11,8 +11,9 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sluice import pipeline
 from sluice.adapters import client
+from sluice.app.ingest import Upload, ingest_upload
+from sluice.entrypoints.wiring import ingest_services
 from sluice.observability import logger, metrics, tracer
 from sluice.settings import IngestSettings
 
@@ -25,6 +26,7 @@ def ingest_once() -> tuple[IdempotencyConfig, Callable[..., dict[str, Any]]]:
     recommends). S3 delivers at least once: the same object version is processed once (content hashes
     and execution names make any later duplicate harmless too)."""
     settings = IngestSettings()
+    services = ingest_services(settings)
     config = IdempotencyConfig(
         event_key_jmespath="[bucket, key, version_id, etag]", expires_after_seconds=3600
     )
@@ -34,7 +36,7 @@ def ingest_once() -> tuple[IdempotencyConfig, Callable[..., dict[str, Any]]]:
 
     @idempotent_function(data_keyword_argument="upload", persistence_store=persistence, config=config)
     def ingest(upload: dict[str, Any]) -> dict[str, Any]:
-        result = pipeline.ingest(pipeline.Upload.model_validate(upload), settings)
+        result = ingest_upload(Upload.model_validate(upload), settings, services)
         metrics.add_metric(name=f"Ingest_{result.status}", unit="Count", value=1)
         return result.model_dump(mode="json")
 
@@ -47,4 +49,4 @@ def ingest_once() -> tuple[IdempotencyConfig, Callable[..., dict[str, Any]]]:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     config, ingest = ingest_once()
     config.register_lambda_context(context)
-    return ingest(upload=pipeline.Upload.from_event(event).model_dump(mode="json"))
+    return ingest(upload=Upload.from_event(event).model_dump(mode="json"))

@@ -1,4 +1,4 @@
-"""PredictFunction: the prediction API behind API Gateway (routes in sluice.api).
+"""PredictFunction: the prediction API behind API Gateway (routes in sluice.entrypoints.api).
 
 Cold start: the garbage collector is off while the modules import (they create hundreds of thousands of
 objects and none of them is garbage) and, in Lambda, until the first response (creating the boto3
@@ -23,7 +23,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sluice import adapters
-from sluice.api import create_app
+from sluice.entrypoints.api import create_app
 from sluice.observability import logger, metrics, tracer
 from sluice.settings import PredictSettings
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from sluice.local import free_port
+from sluice.tools.local import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SLUICE = str(Path(sys.executable).parent / "sluice")

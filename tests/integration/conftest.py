@@ -5,7 +5,6 @@ Each test uses its own model name, so tests share the stack without sharing stat
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from collections.abc import Iterator
@@ -17,9 +16,8 @@ import pytest
 
 from sluice.adapters.artifacts import ArtifactStore
 from sluice.adapters.registry import Registry
-from sluice.examples import credit_risk
-from sluice.local.stack import LocalStack, in_process_stack, load_env_overrides
-from sluice.table import write_csv
+from sluice.tools.local.runtime import load_env_overrides
+from sluice.tools.local.stack import LocalStack, in_process_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 MAX_UPLOAD_BYTES = 200_000  # small, so the size-limit test needs no large file
@@ -44,12 +42,6 @@ def spec_text(model: str) -> str:
         r"algorithm: .*", "algorithm: {name: random_forest, params: {n_estimators: 15, max_depth: 5}}", text
     )
     return re.sub(r"gates: .*", "gates: {min_metric: 0.6, max_regression: 0.02}", text)
-
-
-def csv_bytes(rows: int, seed: int, label_noise: float = 0.0) -> bytes:
-    buffer = io.StringIO()
-    write_csv(credit_risk(rows=rows, seed=seed, label_noise=label_noise), buffer)
-    return buffer.getvalue().encode()
 
 
 @dataclass

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
-from sluice.local.http_api import LocalApi
-from sluice.local.signing import SignedClient, credentials_of
-from tests.integration.conftest import INSTANCE, Stack, csv_bytes
+from sluice.domain.table import to_csv_bytes
+from sluice.tools.example_data import credit_risk
+from sluice.tools.local.http_api import LocalApi
+from sluice.tools.local.signing import SignedClient, credentials_of
+from tests.integration.conftest import INSTANCE, Stack
 
 MODEL = "it-limits"
 ERROR_BODY_LIMIT = 64 * 1024
@@ -22,7 +24,7 @@ ERROR_BODY_LIMIT = 64 * 1024
 @pytest.fixture(scope="module")
 def client(stack: Stack) -> Iterator[SignedClient]:
     """A signed client of the stack's API, with MODEL trained and promoted (version 1)."""
-    stack.train(MODEL, ("first.csv", csv_bytes(rows=500, seed=41)))
+    stack.train(MODEL, ("first.csv", to_csv_bytes(credit_risk(rows=500, seed=41))))
     served: LocalApi = stack.local.serve_api(0)
     signed = SignedClient(served.url, credentials_of(stack.local.credentials))
     yield signed

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 import pytest
 from botocore.credentials import Credentials
 
-from sluice.local.http_api import LocalApi
-from sluice.local.signing import SignedClient
+from sluice.tools.local.http_api import LocalApi
+from sluice.tools.local.signing import SignedClient
 from tests.integration.conftest import Stack
 
 TESTING = Credentials("testing", "testing")

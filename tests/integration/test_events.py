@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from sluice.adapters.registry import Registry
-from sluice.cli import main
-from sluice.cli.invoke import invoke_with, read_event
-from sluice.local.stack import LocalStack, in_process_stack
+from sluice.tools.cli import main
+from sluice.tools.cli.invoke import invoke_with, read_event
+from sluice.tools.local.stack import LocalStack, in_process_stack
 from tests.integration.conftest import ROOT, TEST_ENV
 
 EVENTS = ROOT / "events"

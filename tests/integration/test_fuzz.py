@@ -17,9 +17,11 @@ from urllib.parse import quote
 
 import pytest
 
-from sluice.local.http_api import LocalApi
-from sluice.local.signing import SignedClient, credentials_of
-from tests.integration.conftest import Stack, csv_bytes
+from sluice.domain.table import to_csv_bytes
+from sluice.tools.example_data import credit_risk
+from sluice.tools.local.http_api import LocalApi
+from sluice.tools.local.signing import SignedClient, credentials_of
+from tests.integration.conftest import Stack
 
 MODEL = "it-fuzz"
 SEED = 20261201
@@ -202,7 +204,7 @@ def _case(rng: random.Random, request_ids: list[str]) -> Case:
 
 @pytest.fixture(scope="module")
 def client(stack: Stack) -> Iterator[SignedClient]:
-    stack.train(MODEL, ("first.csv", csv_bytes(rows=600, seed=11)))
+    stack.train(MODEL, ("first.csv", to_csv_bytes(credit_risk(rows=600, seed=11))))
     served: LocalApi = stack.local.serve_api(0)
     signed = SignedClient(served.url, credentials_of(stack.local.credentials), timeout=120)
     yield signed

@@ -19,9 +19,11 @@ from typing import Any
 import boto3
 import pytest
 
-from sluice.local import free_port
-from sluice.local.signing import client_for
-from tests.integration.conftest import ROOT, csv_bytes, spec_text
+from sluice.domain.table import to_csv_bytes
+from sluice.tools.example_data import credit_risk
+from sluice.tools.local import free_port
+from sluice.tools.local.signing import client_for
+from tests.integration.conftest import ROOT, spec_text
 
 SLUICE = str(Path(sys.executable).parent / "sluice")
 
@@ -118,7 +120,9 @@ def test_uploads_to_the_served_stack_train_a_model_that_sluice_models_shows(serv
     s3.put_object(Bucket=outputs["RawBucketName"], Key="served/spec.yaml", Body=spec_text("served").encode())
     wait_for_spec(endpoint, outputs["RegistryTableName"], "served")  # S3 events are not ordered
     s3.put_object(
-        Bucket=outputs["RawBucketName"], Key="served/data/my data.csv", Body=csv_bytes(rows=300, seed=1)
+        Bucket=outputs["RawBucketName"],
+        Key="served/data/my data.csv",
+        Body=to_csv_bytes(credit_risk(rows=300, seed=1)),
     )
     executions = wait_for_production(endpoint, outputs["TrainingStateMachineArn"])
 
@@ -175,7 +179,7 @@ def test_sluice_predict_scores_a_csv_signed_with_the_callers_credentials(
     # Given the model trained by the test above and a CSV with a header, an empty cell and extra columns
     api_url = json.loads(served["ready"])["api_url"]
     data = tmp_path / "rows.csv"
-    data.write_bytes(csv_bytes(rows=5, seed=3).replace(b",north,", b",,", 1))
+    data.write_bytes(to_csv_bytes(credit_risk(rows=5, seed=3)).replace(b",north,", b",,", 1))
     command = [SLUICE, "predict", "served", "--data", str(data), "--api-url", api_url]
     caller = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
 

@@ -13,12 +13,13 @@ from botocore.credentials import Credentials
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sluice.catalog import rollback
-from sluice.examples import credit_risk
-from sluice.local.http_api import LocalApi, Route, proxy_event
-from sluice.local.signing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, SignedClient
-from sluice.records import AuditEvent, EventType
-from tests.integration.conftest import INSTANCE, Stack, csv_bytes, spec_text
+from sluice.app.catalog import rollback
+from sluice.domain.records import AuditEvent, EventType
+from sluice.domain.table import to_csv_bytes
+from sluice.tools.example_data import credit_risk
+from sluice.tools.local.http_api import LocalApi, Route, proxy_event
+from sluice.tools.local.signing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, SignedClient
+from tests.integration.conftest import INSTANCE, Stack, spec_text
 
 MODEL = "it-serve"
 
@@ -41,7 +42,7 @@ def http(
 @pytest.fixture(scope="module")
 def api(stack: Stack) -> Iterator[LocalApi]:
     """The stack's API over HTTP on a free port, with MODEL trained and promoted (version 1)."""
-    stack.train(MODEL, ("first.csv", csv_bytes(rows=600, seed=11)))
+    stack.train(MODEL, ("first.csv", to_csv_bytes(credit_risk(rows=600, seed=11))))
     served = stack.local.serve_api(0)
     yield served
     served.stop()
@@ -209,7 +210,7 @@ def test_promotion_rollback_and_a_tampered_file_reach_the_warm_handler(api: Loca
     # Given version 1 serving in a warm handler (ALIAS_TTL_SECONDS=0 in the test environment)
     assert predict(api, [INSTANCE])[1]["version"] == 1
     # When a better dataset is promoted as version 2 / Then the same warm handler serves version 2
-    stack.upload(f"{MODEL}/data/more.csv", csv_bytes(rows=2400, seed=12))
+    stack.upload(f"{MODEL}/data/more.csv", to_csv_bytes(credit_risk(rows=2400, seed=12)))
     stack.settle()
     assert stack.registry.get_alias(MODEL).version == 2  # type: ignore[union-attr]
     assert predict(api, [INSTANCE])[1]["version"] == 2
@@ -254,7 +255,7 @@ def _traffic(shift: float, rows: int, seed: int) -> list[dict[str, Any]]:
 def test_drift_check_alerts_and_retrains_once_on_shifted_traffic_only(stack: Stack) -> None:
     # Given a model of its own, serving, with same-distribution traffic captured
     model = "it-drift"
-    stack.train(model, ("first.csv", csv_bytes(rows=800, seed=21)))
+    stack.train(model, ("first.csv", to_csv_bytes(credit_risk(rows=800, seed=21))))
     served = stack.local.serve_api(0)
     try:
         stack.notifications()  # drain earlier messages
@@ -313,8 +314,8 @@ def test_drift_check_alerts_and_retrains_once_on_shifted_traffic_only(stack: Sta
 
 def test_a_model_whose_reference_is_missing_does_not_stop_the_other_checks(stack: Stack) -> None:
     # Given two models in production, one of which lost its reference sample
-    stack.train("it-noref", ("first.csv", csv_bytes(rows=400, seed=31)))
-    stack.train("it-ref", ("first.csv", csv_bytes(rows=400, seed=32)))
+    stack.train("it-noref", ("first.csv", to_csv_bytes(credit_risk(rows=400, seed=31))))
+    stack.train("it-ref", ("first.csv", to_csv_bytes(credit_risk(rows=400, seed=32))))
     record = stack.registry.get_version("it-noref", 1)
     bucket, key = record.artifacts["reference"].uri.removeprefix("s3://").split("/", 1)
     stack.client("s3").delete_object(Bucket=bucket, Key=key)

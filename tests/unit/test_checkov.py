@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sluice.local.template import load_sam, translate_for_scan
+from sluice.tools.local.template import load_sam, translate_for_scan
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKOV = ROOT / ".venv-tools" / "bin" / "checkov"  # `make install tools` (checkov's pins need a venv)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from sluice.api import create_app, openapi_document
+from sluice.entrypoints.api import create_app, openapi_document
 from tests.conftest import ROOT
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sluice.local.template import (
+from sluice.tools.local.template import (
     SERVERLESS_FUNCTION,
     DependencyCycle,
     load_sam,
@@ -37,7 +37,6 @@ DOMAIN_ERRORS = {
     "SpecError",
     "ParityFailed",
     "ExportFailed",
-    "GatesFailed",
 }
 
 

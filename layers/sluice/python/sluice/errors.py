@@ -3,11 +3,6 @@ status codes and exit codes in one place each."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from sluice.validation import ValidationReport
-
 
 class SluiceError(Exception):
     """Base class for every error Sluice raises on purpose."""
@@ -21,24 +16,12 @@ class DataUnreadable(SluiceError):
     """A data file cannot be read at all (missing, not UTF-8, not CSV)."""
 
 
-class ValidationFailed(SluiceError):
-    """Data was read but does not satisfy the spec; carries the validation report."""
-
-    def __init__(self, message: str, report: ValidationReport) -> None:
-        super().__init__(message)
-        self.report = report
-
-
 class ParityFailed(SluiceError):
     """The ONNX export does not reproduce the scikit-learn model's predictions."""
 
 
 class ExportFailed(SluiceError):
     """skl2onnx could not convert the trained pipeline."""
-
-
-class GatesFailed(SluiceError):
-    """A challenger did not pass its promotion gates."""
 
 
 class ModelNotFound(SluiceError):

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
@@ -84,3 +85,30 @@ class SampledTracer:
 logger = Logger(service=SERVICE)
 tracer = SampledTracer(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+
+
+def emit_drift_metrics(
+    model: str, dataset_drift: bool, drift_share: float, rows: int, scores: Mapping[str, float]
+) -> None:
+    """The drift check's CloudWatch metrics for one model, in EMF: `DriftScore` per model and feature
+    (`scores`, by feature), `DriftShare`, `DatasetDrift` and `RowsChecked` per model, and `DatasetDrift`
+    by service alone with the invocation's metrics (what the template's DriftAlarm watches, whichever
+    model drifted)."""
+    drift = 1.0 if dataset_drift else 0.0
+    metrics.add_metric(name="DatasetDrift", unit=MetricUnit.Count, value=drift)
+    for feature, score in scores.items():
+        with single_metric(name="DriftScore", unit=MetricUnit.NoUnit, value=score, namespace=NAMESPACE) as m:
+            m.add_dimension(name="model", value=model)
+            m.add_dimension(name="feature", value=feature)
+    for metric, value, unit in (
+        ("DriftShare", drift_share, MetricUnit.NoUnit),
+        ("DatasetDrift", drift, MetricUnit.Count),
+        ("RowsChecked", float(rows), MetricUnit.Count),
+    ):
+        with single_metric(name=metric, unit=unit, value=value, namespace=NAMESPACE) as m:
+            m.add_dimension(name="model", value=model)
+
+
+def emit_drift_check_error() -> None:
+    """Count one model whose drift check failed (`DriftCheckErrors`, with the invocation's metrics)."""
+    metrics.add_metric(name="DriftCheckErrors", unit=MetricUnit.Count, value=1)

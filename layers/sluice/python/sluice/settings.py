@@ -29,7 +29,7 @@ class IngestSettings(StackSettings):
     max_upload_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
 
 
-class PipelineSettings(StackSettings):
+class StepSettings(StackSettings):
     """Train, Export, Evaluate and Register task functions of the TrainAndPromote state machine."""
 
 
@@ -42,7 +42,7 @@ class PredictSettings(StackSettings):
     max_instances: int = Field(default=1000, gt=0)
 
 
-class MonitorSettings(StackSettings):
+class DriftSettings(StackSettings):
     """DriftFunction: the window of captured traffic to check, the fewest rows worth a verdict, and how
     often drift may start a retraining per model."""
 

@@ -2,61 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
-from typing import IO, Any
-from urllib.parse import urlparse
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from sluice.adapters import aws_call, client, error_code
+from sluice.domain.records import Artifact, s3_uri, sha256_hex, split_uri
 from sluice.errors import ArtifactCorrupt, ArtifactNotFound
-from sluice.records import Artifact
 
 _MISSING = {"NoSuchKey", "404", "NotFound", "NoSuchBucket"}
-
-
-def s3_uri(bucket: str, key: str) -> str:
-    return f"s3://{bucket}/{key}"
-
-
-def split_uri(uri: str) -> tuple[str, str]:
-    parsed = urlparse(uri)
-    if parsed.scheme != "s3" or not parsed.netloc or not parsed.path.lstrip("/"):
-        raise ValueError(f"not an s3:// object URI: {uri!r}")
-    return parsed.netloc, parsed.path.lstrip("/")
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-class HashingReader:
-    """A binary stream that hashes and counts the bytes read through it (S3 bodies are streamed)."""
-
-    def __init__(self, raw: IO[bytes] | Any) -> None:
-        self._raw = raw
-        self._hash = hashlib.sha256()
-        self.bytes_read = 0
-
-    def read(self, size: int = -1) -> bytes:
-        chunk: bytes = self._raw.read(size) if size is not None and size >= 0 else self._raw.read()
-        self._hash.update(chunk)
-        self.bytes_read += len(chunk)
-        return chunk
-
-    def readable(self) -> bool:
-        return True
-
-    def drain(self) -> None:
-        """Read what is left, so the hash covers the whole object."""
-        while self.read(1024 * 1024):
-            pass
-
-    @property
-    def hexdigest(self) -> str:
-        return self._hash.hexdigest()
 
 
 class ArtifactStore:

@@ -6,15 +6,9 @@ import json
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel
 
 from sluice.adapters import aws_call, client, error_code
-
-
-class ExecutionRef(BaseModel):
-    arn: str
-    name: str
-    started: bool  # False: an execution with this name exists already (a duplicate event)
+from sluice.domain.records import ExecutionRef
 
 
 class Executions:

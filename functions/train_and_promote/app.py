@@ -1,0 +1,29 @@
+"""The TrainAndPromote task functions (TrainFunction, ExportFunction, EvaluateFunction,
+RegisterFunction) share this handler; the event's `action` names the step, and each function is
+deployed with only the layers and permissions its steps need.
+
+A TrainAndPromote task: the event is {"action", "run", "execution_arn"}; the result is the run state.
+"""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from sluice.app.steps import run_step
+from sluice.domain.records import TaskEvent
+from sluice.entrypoints.wiring import step_services
+from sluice.observability import logger, metrics, tracer
+from sluice.settings import StepSettings
+
+Settings = StepSettings
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    task = TaskEvent.model_validate(event)
+    logger.append_keys(model=task.run.model, version=task.run.version, action=task.action)
+    result = run_step(task, step_services(StepSettings()))
+    metrics.add_metric(name=f"Step_{task.action}", unit="Count", value=1)
+    return result.model_dump(mode="json", exclude_none=True)

@@ -1,0 +1,273 @@
+"""Ingestion: an upload to the raw bucket becomes a registered spec, a validated dataset version that
+starts training, or a quarantined object with a report naming file, row and column."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_plus
+
+from pydantic import BaseModel
+
+from sluice.app.ports import Artifacts, Services
+from sluice.app.start_training import start_training
+from sluice.app.stored import dataset_prefix, load_spec, spec_key
+from sluice.domain.records import (
+    AuditEvent,
+    DatasetRecord,
+    EventType,
+    HashingReader,
+    RunState,
+    SpecRecord,
+    Trigger,
+    new_event_id,
+    s3_uri,
+    utc_now,
+)
+from sluice.errors import (
+    ArtifactNotFound,
+    DataUnreadable,
+    SpecError,
+)
+from sluice.observability import logger
+from sluice.settings import IngestSettings
+
+if TYPE_CHECKING:
+    pass
+
+SPEC_KEY = re.compile(r"^(?P<model>[a-z0-9][a-z0-9-]{0,62})/spec\.ya?ml$")
+DATA_KEY = re.compile(r"^(?P<model>[a-z0-9][a-z0-9-]{0,62})/data/(?P<file>[^/].*\.csv)$", re.IGNORECASE)
+MAX_SPEC_BYTES = 1024 * 1024
+
+
+class Upload(BaseModel):
+    """An object created in the raw bucket, from an EventBridge "Object Created" event (or the classic
+    S3 notification shape). `keys` are the candidates to read: URL-decoded first, then as delivered."""
+
+    bucket: str
+    key: str
+    keys: list[str]
+    size: int | None = None
+    etag: str | None = None
+    version_id: str | None = None
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> Upload:
+        if "detail" in event:
+            detail = event["detail"]
+            bucket, obj = detail["bucket"]["name"], detail["object"]
+        elif event.get("Records"):
+            record = event["Records"][0]["s3"]
+            bucket, obj = record["bucket"]["name"], record["object"]
+        else:
+            raise ValueError("not an S3 Object Created event (no 'detail' or 'Records')")
+        delivered = str(obj["key"])
+        decoded = unquote_plus(delivered)
+        keys = [decoded] if decoded == delivered else [decoded, delivered]
+        return cls(
+            bucket=bucket,
+            key=decoded,
+            keys=keys,
+            size=obj.get("size"),
+            etag=obj.get("eTag") or obj.get("etag"),
+            # "null" is the version id of objects written while versioning was off.
+            version_id=version
+            if (version := obj.get("version-id") or obj.get("versionId")) != "null"
+            else None,
+        )
+
+
+class IngestResult(BaseModel):
+    status: str  # spec_registered | spec_unchanged | spec_rejected | dataset | quarantined | ignored
+    model: str | None = None
+    key: str
+    reason: str | None = None
+    spec_sha256: str | None = None
+    dataset_sha256: str | None = None
+    dataset_created: bool | None = None
+    execution_arn: str | None = None
+    execution_started: bool | None = None
+    report_uri: str | None = None
+    rows: int | None = None
+
+
+def ingest_upload(upload: Upload, settings: IngestSettings, services: Services) -> IngestResult:
+    """Route an upload: `<model>/spec.yaml` registers a spec, `<model>/data/*.csv` becomes a dataset
+    version and starts training (or is quarantined). Anything else is ignored."""
+    key = _existing_key(upload, services.artifacts)
+    if match := SPEC_KEY.match(key):
+        return _ingest_spec(upload, key, match["model"], services)
+    if match := DATA_KEY.match(key):
+        return _ingest_data(upload, key, match["model"], settings, services)
+    logger.info("ignoring upload outside <model>/spec.yaml and <model>/data/*.csv", extra={"key": key})
+    return IngestResult(status="ignored", key=key, reason="not <model>/spec.yaml or <model>/data/*.csv")
+
+
+def _existing_key(upload: Upload, artifacts: Artifacts) -> str:
+    for candidate in upload.keys[:-1]:
+        if artifacts.exists(s3_uri(upload.bucket, candidate)):
+            return candidate
+    return upload.keys[-1]
+
+
+def _ingest_spec(upload: Upload, key: str, model: str, services: Services) -> IngestResult:
+    from sluice.domain.spec import parse_spec
+
+    source = s3_uri(upload.bucket, key)
+    size = services.artifacts.size(source, version_id=upload.version_id)
+    try:
+        if size > MAX_SPEC_BYTES:
+            raise SpecError(f"{key}: a spec larger than {MAX_SPEC_BYTES} bytes is not a spec")
+        raw = services.artifacts.get_bytes(source, version_id=upload.version_id)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SpecError(f"{key}: not UTF-8 text") from exc
+        spec = parse_spec(text, source=key)
+        if spec.name != model:
+            raise SpecError(f"name: the spec is named {spec.name!r} but was uploaded under {model}/")
+    except SpecError as exc:
+        report = {"source": source, "reason": "invalid_spec", "message": str(exc)}
+        report_uri = _quarantine(upload, key, model, report, services, EventType.SPEC_REJECTED)
+        return IngestResult(
+            status="spec_rejected", model=model, key=key, reason=str(exc), report_uri=report_uri
+        )
+
+    current = services.registry.current_spec(model)
+    if current is not None and current.sha256 == spec.sha256:
+        return IngestResult(status="spec_unchanged", model=model, key=key, spec_sha256=spec.sha256)
+    stored = services.artifacts.put_bytes(spec_key(model, spec.sha256), raw, "application/yaml")
+    record = SpecRecord(model=model, sha256=spec.sha256, uri=stored.uri, source_key=key, created_at=utc_now())
+    event = AuditEvent(
+        model=model,
+        type=EventType.SPEC_REGISTERED,
+        id=new_event_id(),
+        details={"spec_sha256": spec.sha256, "previous_spec_sha256": current.sha256 if current else None},
+    )
+    services.registry.register_spec(record, event)
+    logger.info("spec registered", extra={"model": model, "spec_sha256": spec.sha256})
+    return IngestResult(status="spec_registered", model=model, key=key, spec_sha256=spec.sha256)
+
+
+def _ingest_data(
+    upload: Upload, key: str, model: str, settings: IngestSettings, services: Services
+) -> IngestResult:
+    from sluice.domain.table import read_csv
+    from sluice.domain.validation import validate_table
+
+    source = s3_uri(upload.bucket, key)
+    size = services.artifacts.size(source, version_id=upload.version_id)
+
+    def quarantine(reason: str, message: str, report: dict[str, Any] | None = None) -> IngestResult:
+        body = {"source": source, "reason": reason, "message": message, "size_bytes": size, "report": report}
+        report_uri = _quarantine(upload, key, model, body, services, EventType.DATA_QUARANTINED)
+        return IngestResult(status="quarantined", model=model, key=key, reason=message, report_uri=report_uri)
+
+    if size > settings.max_upload_bytes:
+        return quarantine("too_large", f"{size} bytes is over the limit of {settings.max_upload_bytes} bytes")
+    spec_record = services.registry.current_spec(model)
+    if spec_record is None:
+        return quarantine("no_spec", f"model {model!r} has no spec; upload {model}/spec.yaml first")
+    spec = load_spec(spec_record.uri, services.artifacts)
+
+    reader = HashingReader(services.artifacts.open(source, version_id=upload.version_id))
+    try:
+        table = read_csv(reader, name=key)  # type: ignore[arg-type]
+    except DataUnreadable as exc:
+        return quarantine("unreadable", str(exc))
+    reader.drain()
+    sha = reader.hexdigest
+    report = validate_table(spec, table)
+    if not report.passed:
+        return quarantine(
+            "invalid",
+            f"{len(report.problems)} problem(s): {report.to_text()[:500]}",
+            report.model_dump(mode="json"),
+        )
+
+    prefix = dataset_prefix(model, sha)
+    dataset_uri = services.artifacts.copy_in(source, prefix + "data.csv", version_id=upload.version_id)
+    validation = services.artifacts.put_json(prefix + "validation.json", report.model_dump(mode="json"))
+    record = DatasetRecord(
+        model=model,
+        sha256=sha,
+        uri=dataset_uri,
+        source_key=key,
+        source_version_id=upload.version_id,
+        n_rows=table.n_rows,
+        size_bytes=size,
+        spec_sha256=spec_record.sha256,
+        validation_uri=validation.uri,
+        created_at=utc_now(),
+    )
+    created = services.registry.put_dataset(record)
+    if created:
+        services.registry.append_event(
+            AuditEvent(
+                model=model,
+                type=EventType.DATASET_REGISTERED,
+                id=new_event_id(),
+                details={"dataset_sha256": sha, "rows": table.n_rows, "source_key": key},
+            )
+        )
+    run = RunState(
+        model=model,
+        dataset_sha256=sha,
+        dataset_uri=dataset_uri,
+        spec_sha256=spec_record.sha256,
+        spec_uri=spec_record.uri,
+        trigger=Trigger.UPLOAD,
+    )
+    started = start_training(run, services)
+    return IngestResult(
+        status="dataset",
+        model=model,
+        key=key,
+        spec_sha256=spec_record.sha256,
+        dataset_sha256=sha,
+        dataset_created=created,
+        execution_arn=started.arn,
+        execution_started=started.started,
+        rows=table.n_rows,
+    )
+
+
+def _quarantine(
+    upload: Upload,
+    key: str,
+    model: str,
+    report: dict[str, Any],
+    services: Services,
+    event_type: EventType,
+) -> str:
+    """Copy the raw object to quarantine/ in the artifact bucket with its report beside it; record and
+    announce it. The raw object stays where it is."""
+    source = s3_uri(upload.bucket, key)
+    target = f"quarantine/{key}"
+    try:
+        services.artifacts.copy_in(source, target, version_id=upload.version_id)
+    except ArtifactNotFound:
+        logger.warning("upload vanished before quarantine", extra={"key": key})
+    report_artifact = services.artifacts.put_json(target + ".report.json", report | {"time": utc_now()})
+    services.registry.append_event(
+        AuditEvent(
+            model=model,
+            type=event_type,
+            id=new_event_id(),
+            reason=str(report.get("message")),
+            details={"source": source, "report_uri": report_artifact.uri, "reason": report.get("reason")},
+        )
+    )
+    services.notifier.publish(
+        f"Sluice: {model} upload quarantined ({report.get('reason')})",
+        {
+            "event": event_type.value,
+            "model": model,
+            "source": source,
+            "report_uri": report_artifact.uri,
+            "reason": report.get("reason"),
+            "message": report.get("message"),
+        },
+    )
+    logger.warning("upload quarantined", extra={"key": key, "reason": report.get("reason")})
+    return report_artifact.uri

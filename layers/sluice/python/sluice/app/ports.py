@@ -1,0 +1,146 @@
+"""The ports: what the use cases need from the world, as Protocols. `sluice.adapters` implements them on
+AWS; `tests/unit/app/fakes.py` implements them in memory. A use case receives its ports in a
+`Services` (built by `sluice.entrypoints.wiring` from a function's settings) and never imports an
+adapter, boto3 or a tool.
+
+Ports are narrow where a use case reads only (serving), and whole where it writes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sluice.domain.records import (
+    Alias,
+    Artifact,
+    AuditEvent,
+    DatasetRecord,
+    ExecutionRef,
+    ModelVersion,
+    SpecRecord,
+    Trigger,
+)
+from sluice.errors import SluiceError
+
+
+class RegistryReader(Protocol):
+    """What serving reads from the registry: the production alias, a version, a model's item."""
+
+    def get_alias(self, model: str) -> Alias | None: ...
+    def get_version(self, model: str, version: int) -> ModelVersion: ...
+    def model_meta(self, model: str) -> dict[str, Any] | None: ...
+
+
+class Registry(RegistryReader, Protocol):
+    """The model registry: specs, datasets, versions, the production alias and the audit trail. Every
+    decision writes its audit event atomically with the change; `promote` raises PromotionConflict when
+    the alias is not at `expected`; `get_version` raises ModelNotFound."""
+
+    def list_models(self) -> list[dict[str, Any]]: ...
+    def register_spec(self, record: SpecRecord, event: AuditEvent) -> None: ...
+    def current_spec(self, model: str) -> SpecRecord | None: ...
+    def put_dataset(self, record: DatasetRecord) -> bool: ...
+    def get_dataset(self, model: str, sha256: str) -> DatasetRecord | None: ...
+    def list_datasets(self, model: str) -> list[DatasetRecord]: ...
+    def allocate_version(
+        self,
+        model: str,
+        run_id: str,
+        *,
+        trigger: Trigger,
+        execution_arn: str | None,
+        dataset_sha256: str,
+        dataset_uri: str,
+        spec_sha256: str,
+    ) -> int: ...
+    def list_versions(self, model: str) -> list[ModelVersion]: ...
+    def decide(self, record: ModelVersion, event: AuditEvent) -> None: ...
+    def promote(self, record: ModelVersion, *, expected: int | None, event: AuditEvent) -> None: ...
+    def append_event(self, event: AuditEvent) -> None: ...
+    def record_run_started(self, execution_name: str, event: AuditEvent) -> bool: ...
+    def list_events(self, model: str) -> list[AuditEvent]: ...
+
+
+class ArtifactReader(Protocol):
+    """Reads an artifact only when its bytes match the sha256 recorded for it (ArtifactCorrupt)."""
+
+    def get_verified(self, artifact: Artifact) -> bytes: ...
+
+
+class Artifacts(ArtifactReader, Protocol):
+    """The artifact bucket, objects addressed by URI; writes go under a key of the bucket. Missing
+    objects raise ArtifactNotFound."""
+
+    def uri(self, key: str) -> str: ...
+    def put_bytes(
+        self, key: str, data: bytes, content_type: str = "application/octet-stream"
+    ) -> Artifact: ...
+    def put_json(self, key: str, obj: Any) -> Artifact: ...
+    def get_bytes(self, uri: str, *, version_id: str | None = None) -> bytes: ...
+    def open(self, uri: str, *, version_id: str | None = None) -> Any: ...
+    def size(self, uri: str, *, version_id: str | None = None) -> int: ...
+    def exists(self, uri: str) -> bool: ...
+    def copy_in(self, source_uri: str, key: str, *, version_id: str | None = None) -> str: ...
+    def list_keys(self, prefix: str) -> Iterator[str]: ...
+
+
+class Executions(Protocol):
+    """The TrainAndPromote state machine. `start` answers `started=False` for a name already used."""
+
+    def start(self, name: str, payload: dict[str, Any]) -> ExecutionRef: ...
+    def describe(self, arn: str) -> dict[str, Any]: ...
+    def list(self, status: str | None = None) -> list[dict[str, Any]]: ...
+
+
+class Notifier(Protocol):
+    """People's notifications (an SNS topic); a no-op when none is configured."""
+
+    def publish(self, subject: str, message: dict[str, Any]) -> str | None: ...
+
+
+class CaptureSink(Protocol):
+    """Where served requests are captured."""
+
+    def write(self, model: str, request_id: str, records: list[dict[str, Any]]) -> None: ...
+
+
+class FeedbackSink(Protocol):
+    """Where the true labels of served requests are kept, beside the capture they belong to."""
+
+    def captured_instances(self, model: str, request_id: str) -> int | None: ...
+    def put_feedback(
+        self, model: str, request_id: str, instance: int, label: Any, matched: bool | None = None
+    ) -> str: ...
+
+
+class Traffic(CaptureSink, FeedbackSink, Protocol):
+    """Captured requests and their labels, read back by time window."""
+
+    def captured(self, model: str, start: datetime, end: datetime) -> list[dict[str, Any]]: ...
+    def feedback(self, model: str, start: datetime, end: datetime) -> dict[tuple[str, int], Any]: ...
+
+
+@dataclass(frozen=True)
+class Services:
+    """The ports one function has. Every function has the registry and the artifacts; the others exist
+    where the function's settings configure them, and asking for a missing one raises SluiceError."""
+
+    registry: Registry
+    artifacts: Artifacts
+    notifier: Notifier
+    state_machine: Executions | None = None
+    captured_traffic: Traffic | None = None
+
+    @property
+    def executions(self) -> Executions:
+        if self.state_machine is None:
+            raise SluiceError("this function cannot start executions (no STATE_MACHINE_ARN)")
+        return self.state_machine
+
+    @property
+    def traffic(self) -> Traffic:
+        if self.captured_traffic is None:
+            raise SluiceError("this function has no traffic store")
+        return self.captured_traffic

@@ -1,0 +1,216 @@
+"""A candidate: a model trained on one dataset, exported to ONNX with its parity proven, and assessed on
+its holdout against the champion — a model that may become a version. The sequence is written once,
+here, one function per stage: `sluice train` runs it in one process (`train_candidate`), and the
+TrainAndPromote state machine runs the stages one Lambda step at a time with its artifacts in S3
+between them (sluice.app.steps)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sklearn.pipeline import Pipeline
+
+from sluice.domain.card import Lineage, ModelCard, build_card
+from sluice.domain.evaluation import Evaluation, GateResult, apply_gates, evaluate
+from sluice.domain.export import ParityResult, check_parity, export_onnx
+from sluice.domain.reference import reference_sample
+from sluice.domain.spec import ModelSpec
+from sluice.domain.table import RawTable
+from sluice.domain.training import HoldoutSplit, fit_pipeline, split_holdout
+from sluice.domain.validation import ValidationFailed, ValidationReport, validate_table
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Export:
+    """A fitted pipeline in ONNX, how closely it reproduces scikit-learn on the holdout, and the
+    reference sample later drift checks compare traffic with."""
+
+    onnx_model: bytes
+    parity: ParityResult
+    reference: bytes
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a candidate comes from: its dataset and spec, and the run and trigger that trained it
+    (None for `sluice train`)."""
+
+    dataset_sha256: str
+    dataset_source: str
+    spec_sha256: str
+    run_id: str | None = None
+    trigger: str | None = None
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The candidate's scores and the champion's on the same holdout, the gates, the card, and the
+    evaluation document (evaluation.json) that records them."""
+
+    evaluation: Evaluation
+    champion: Evaluation | None
+    gates: GateResult
+    card: ModelCard
+    document: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """Everything `train_candidate` produced. `onnx_model` is set only when the export passed parity."""
+
+    spec: ModelSpec
+    version: str
+    validation: ValidationReport
+    parity: ParityResult
+    evaluation: Evaluation
+    champion: Evaluation | None
+    gates: GateResult
+    card: ModelCard
+    evaluation_document: dict[str, Any]
+    onnx_model: bytes | None
+    reference: bytes
+
+    @property
+    def servable(self) -> bool:
+        return self.onnx_model is not None
+
+
+def card_parameters(pipeline: Pipeline) -> dict[str, Any]:
+    """The fitted estimator's own parameters as it was trained — the spec's params, Sluice's defaults
+    and scikit-learn's — sorted by name, each a JSON scalar (anything else, and a non-finite float,
+    as its repr), so they fit the card and the state machine's payload alike."""
+    estimator = pipeline.steps[-1][1]
+    return {name: _json_scalar(value) for name, value in sorted(estimator.get_params(deep=False).items())}
+
+
+def _json_scalar(value: Any) -> str | int | float | bool | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, str | int | float | bool | type(None)):
+        return value
+    return repr(value)
+
+
+def export_candidate(pipeline: Pipeline, spec: ModelSpec, split: HoldoutSplit, *, version: str) -> Export:
+    """Export a fitted pipeline to ONNX, check parity on the holdout and sample the training rows with
+    the exported model's predictions. A parity failure is reported in `parity`, never raised; raises
+    ExportFailed when skl2onnx cannot convert."""
+    onnx_model = export_onnx(pipeline, spec, version=version)
+    return Export(
+        onnx_model=onnx_model,
+        parity=check_parity(pipeline, onnx_model, spec, split.holdout),
+        reference=reference_sample(spec, split.train, onnx_model),
+    )
+
+
+def score_champion(champion_model: bytes, spec: ModelSpec, holdout: RawTable) -> Evaluation:
+    """The champion's scores on the candidate's holdout (without the detailed parts). Raises what the
+    evaluation raises when the champion cannot score this holdout (its spec changed)."""
+    return evaluate(champion_model, spec, holdout, detailed=False)
+
+
+def assess_candidate(
+    spec: ModelSpec,
+    split: HoldoutSplit,
+    onnx_model: bytes,
+    *,
+    version: str,
+    origin: Origin,
+    parameters: dict[str, Any],
+    parity: ParityResult,
+    champion: Evaluation | None = None,
+    champion_version: int | None = None,
+) -> Assessment:
+    """Score the candidate on its holdout, apply the spec's gates against the champion's scores on the
+    same holdout (see `score_champion`; None: absolute gates only), and build its card and evaluation
+    document. `parameters` come from `card_parameters`."""
+    evaluation = evaluate(onnx_model, spec, split.holdout)
+    gates = apply_gates(spec, evaluation, champion)
+    lineage = Lineage(
+        dataset_sha256=origin.dataset_sha256,
+        dataset_source=origin.dataset_source,
+        spec_sha256=origin.spec_sha256,
+        rows_train=split.train.n_rows,
+        rows_holdout=split.holdout.n_rows,
+        model_sha256=evaluation.model_sha256,
+        run_id=origin.run_id,
+        trigger=origin.trigger,
+    )
+    card = build_card(
+        spec=spec,
+        version=version,
+        lineage=lineage,
+        parameters=parameters,
+        parity=parity,
+        evaluation=evaluation,
+        gates=gates,
+        champion=champion,
+    )
+    document = {
+        "evaluation": evaluation.model_dump(mode="json"),
+        "champion": champion.model_dump(mode="json") if champion else None,
+        "champion_version": champion_version,
+        "gates": gates.model_dump(mode="json"),
+        "parity": parity.model_dump(mode="json"),
+    }
+    return Assessment(evaluation=evaluation, champion=champion, gates=gates, card=card, document=document)
+
+
+def train_candidate(
+    spec: ModelSpec,
+    table: RawTable,
+    *,
+    dataset_sha256: str,
+    version: str,
+    champion_model: bytes | None = None,
+    progress: Progress = _quiet,
+) -> Candidate:
+    """Every stage on a table in one process: validate, split, fit, export and check parity, assess.
+    Raises ValidationFailed (carrying the report) for bad data, SpecError for unusable algorithm
+    params and ExportFailed when skl2onnx cannot convert; a parity failure is not raised but leaves
+    `onnx_model` unset."""
+    progress(f"validating {table.n_rows} rows against spec '{spec.name}'")
+    validation = validate_table(spec, table)
+    if not validation.passed:
+        raise ValidationFailed(f"{table.source}: data does not match the spec", validation)
+    split = split_holdout(spec, table)
+    progress(
+        f"training {spec.algorithm.name.value} on {split.train.n_rows} rows ({split.holdout.n_rows} held out)"
+    )
+    pipeline = fit_pipeline(spec, split.train)
+    progress("exporting to ONNX and checking parity with scikit-learn")
+    exported = export_candidate(pipeline, spec, split, version=version)
+    progress(f"evaluating on the holdout{' against the champion' if champion_model else ''}")
+    champion = score_champion(champion_model, spec, split.holdout) if champion_model else None
+    assessment = assess_candidate(
+        spec,
+        split,
+        exported.onnx_model,
+        version=version,
+        origin=Origin(dataset_sha256=dataset_sha256, dataset_source=table.source, spec_sha256=spec.sha256),
+        parameters=card_parameters(pipeline),
+        parity=exported.parity,
+        champion=champion,
+    )
+    return Candidate(
+        spec=spec,
+        version=version,
+        validation=validation,
+        parity=exported.parity,
+        evaluation=assessment.evaluation,
+        champion=assessment.champion,
+        gates=assessment.gates,
+        card=assessment.card,
+        evaluation_document=assessment.document,
+        onnx_model=exported.onnx_model if exported.parity.passed else None,
+        reference=exported.reference,
+    )

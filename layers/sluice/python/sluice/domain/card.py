@@ -1,0 +1,190 @@
+"""The model card: lineage, parameters, metrics, parity and gates of one trained model, as JSON for
+machines (card.json) and as a page for people (card.html)."""
+
+from __future__ import annotations
+
+import platform
+from datetime import UTC, datetime
+from html import escape
+from importlib.metadata import version as package_version
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from sluice.domain.charts import heatmap, horizontal_bars, page, table
+from sluice.domain.evaluation import Evaluation, GateResult
+from sluice.domain.export import ParityResult
+from sluice.domain.spec import ModelSpec
+
+LIBRARIES = ("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "numpy", "scipy", "sluice")
+
+
+class Lineage(BaseModel):
+    dataset_sha256: str
+    dataset_source: str
+    spec_sha256: str
+    rows_train: int
+    rows_holdout: int
+    model_sha256: str
+    run_id: str | None = None
+    trigger: str | None = None
+
+
+class ModelCard(BaseModel):
+    model: str
+    version: str
+    task: str
+    created_at: str
+    lineage: Lineage
+    algorithm: str
+    parameters: dict[str, Any]
+    libraries: dict[str, str]
+    metrics: dict[str, float | None]
+    parity: ParityResult
+    gates: GateResult
+    evaluation: Evaluation
+    champion: Evaluation | None = None
+    spec: dict[str, Any] = Field(default_factory=dict)
+
+
+def library_versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            found[name] = package_version(name)
+        except Exception:  # a library absent from this bundle is simply not listed
+            continue
+    return found
+
+
+def build_card(
+    *,
+    spec: ModelSpec,
+    version: str,
+    lineage: Lineage,
+    parameters: dict[str, Any],
+    parity: ParityResult,
+    evaluation: Evaluation,
+    gates: GateResult,
+    champion: Evaluation | None = None,
+) -> ModelCard:
+    """Assemble the card of one candidate. `parameters` are its estimator's, JSON-safe
+    (`sluice.domain.candidate.card_parameters`)."""
+    return ModelCard(
+        model=spec.name,
+        version=version,
+        task=spec.task.value,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        lineage=lineage,
+        algorithm=spec.algorithm.name.value,
+        parameters=dict(parameters),
+        libraries=library_versions(),
+        metrics=evaluation.metrics,
+        parity=parity,
+        gates=gates,
+        evaluation=evaluation,
+        champion=champion,
+        spec=spec.model_dump(mode="json"),
+    )
+
+
+def _number(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+def render_card_html(card: ModelCard) -> str:
+    """The card as a self-contained HTML page (inline SVG charts, no network needed)."""
+    evaluation = card.evaluation
+    verdict_ok = card.parity.passed and card.gates.passed
+    verdict = (
+        "Passed parity and every gate"
+        if verdict_ok
+        else "Not servable: " + "; ".join(r for r in [card.parity.reason, card.gates.reason] if r)
+    )
+    primary = evaluation.primary
+    sections = [
+        f"<h1>{escape(card.model)} <span class='muted'>version {escape(card.version)}</span></h1>",
+        f"<p class='muted'>{escape(card.task)} · {escape(card.algorithm)} · created {escape(card.created_at)}</p>",
+        f"<div class='summary {'ok' if verdict_ok else 'bad'}'>{escape(verdict)}. "
+        f"Primary metric {escape(evaluation.metric.value)} = {_number(primary)} "
+        f"on {evaluation.rows} holdout rows.</div>",
+        "<h2>Metrics</h2>",
+    ]
+    champion_metrics = card.champion.metrics if card.champion else {}
+    metric_rows = [[name, value, champion_metrics.get(name)] for name, value in evaluation.metrics.items()]
+    sections.append(table(["metric", "this model", "champion (same holdout)"], metric_rows))
+    sections.append("<h2>Gates</h2>")
+    if card.gates.checks:
+        sections.append(
+            table(
+                ["gate", "value", "limit", "passed"],
+                [[c.gate, c.value, c.limit, c.passed] for c in card.gates.checks],
+            )
+        )
+    else:
+        sections.append("<p class='muted'>no gates configured</p>")
+    sections.append("<h2>ONNX parity with scikit-learn</h2>")
+    sections.append(
+        table(
+            ["rows", "max abs difference", "tolerance", "label agreement", "passed"],
+            [
+                [
+                    card.parity.rows,
+                    card.parity.max_abs_diff,
+                    card.parity.tolerance,
+                    card.parity.label_agreement,
+                    card.parity.passed,
+                ]
+            ],
+        )
+    )
+    if evaluation.confusion_matrix is not None:
+        cm = evaluation.confusion_matrix
+        sections.append("<h2>Confusion matrix</h2>" + heatmap(cm.labels, cm.labels, cm.matrix))
+    if evaluation.groups:
+        sections.append(
+            f"<h2>By {escape(card.evaluation.fairness.attribute if card.evaluation.fairness else 'group')}</h2>"
+        )
+        sections.append(
+            table(
+                ["group", "rows", evaluation.metric.value, "selection rate", "true positive rate"],
+                [
+                    [g, m.rows, m.metric, m.selection_rate, m.true_positive_rate]
+                    for g, m in evaluation.groups.items()
+                ],
+            )
+        )
+        if evaluation.fairness is not None:
+            fairness = evaluation.fairness
+            sections.append(
+                f"<p>Demographic parity gap <b>{_number(fairness.demographic_parity_gap)}</b>, "
+                f"equal opportunity gap <b>{_number(fairness.equal_opportunity_gap)}</b>.</p>"
+            )
+    if evaluation.importance:
+        ranked = sorted(evaluation.importance.items(), key=lambda item: -item[1].mean)
+        sections.append(
+            f"<h2>Permutation importance</h2><p class='muted'>drop in {escape(evaluation.metric.value)} when a "
+            "feature is shuffled</p>" + horizontal_bars([(name, imp.mean) for name, imp in ranked])
+        )
+    lineage = card.lineage
+    sections.append("<h2>Lineage</h2>")
+    sections.append(
+        table(
+            ["what", "value"],
+            [
+                ["dataset sha256", lineage.dataset_sha256],
+                ["dataset source", lineage.dataset_source],
+                ["spec sha256", lineage.spec_sha256],
+                ["model sha256", lineage.model_sha256],
+                ["rows (train / holdout)", f"{lineage.rows_train} / {lineage.rows_holdout}"],
+                ["run", lineage.run_id or "—"],
+                ["trigger", lineage.trigger or "—"],
+                ["single-row latency (ms, median)", evaluation.latency_ms_single_row],
+                ["model size (bytes)", evaluation.model_size_bytes],
+            ],
+        )
+    )
+    sections.append("<h2>Parameters and libraries</h2>")
+    sections.append(table(["parameter", "value"], [[k, str(v)] for k, v in card.parameters.items()]))
+    sections.append(table(["library", "version"], list(card.libraries.items())))
+    return page(f"Model card: {card.model} v{card.version}", "".join(sections))

@@ -1,0 +1,241 @@
+"""Typed records of the registry and the state machine's payload. Pure data: no AWS here.
+
+The registry keeps, per model (partition `MODEL#<name>`): the model item (`META`: current spec and the
+version counter), `SPEC#<sha>`, `DATASET#<sha>`, `VERSION#<n>` (zero-padded so they sort), the
+`ALIAS#production` pointer and the append-only audit trail `EVENT#<time>#<id>`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import IO, Any
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def utc_now() -> str:
+    """ISO-8601 UTC timestamp with microseconds; sorts lexicographically."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def new_event_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def s3_uri(bucket: str, key: str) -> str:
+    return f"s3://{bucket}/{key}"
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc or not parsed.path.lstrip("/"):
+        raise ValueError(f"not an s3:// object URI: {uri!r}")
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class HashingReader:
+    """A binary stream that hashes and counts the bytes read through it (S3 bodies are streamed)."""
+
+    def __init__(self, raw: IO[bytes] | Any) -> None:
+        self._raw = raw
+        self._hash = hashlib.sha256()
+        self.bytes_read = 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk: bytes = self._raw.read(size) if size is not None and size >= 0 else self._raw.read()
+        self._hash.update(chunk)
+        self.bytes_read += len(chunk)
+        return chunk
+
+    def readable(self) -> bool:
+        return True
+
+    def drain(self) -> None:
+        """Read what is left, so the hash covers the whole object."""
+        while self.read(1024 * 1024):
+            pass
+
+    @property
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+class VersionStatus(StrEnum):
+    TRAINING = "training"  # allocated at the start of a run, not decided yet
+    CANDIDATE = "candidate"  # passed its gates but was not promoted
+    PRODUCTION = "production"
+    ARCHIVED = "archived"  # was production, replaced by a promotion or rollback
+    REJECTED = "rejected"  # failed validation, parity or gates; keeps its number
+    FAILED = "failed"  # the run failed for an unexpected reason
+
+
+class Trigger(StrEnum):
+    UPLOAD = "upload"
+    MANUAL = "manual"
+    DRIFT = "drift"
+
+
+class EventType(StrEnum):
+    SPEC_REGISTERED = "spec_registered"
+    SPEC_REJECTED = "spec_rejected"
+    DATASET_REGISTERED = "dataset_registered"
+    DATA_QUARANTINED = "data_quarantined"
+    TRAINING_STARTED = "training_started"
+    VERSION_ALLOCATED = "version_allocated"
+    PROMOTED = "promoted"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"
+
+
+class Artifact(BaseModel):
+    """An object in S3 with the sha256 of its bytes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    uri: str
+    sha256: str
+
+
+class GateFailureRecord(BaseModel):
+    gate: str
+    value: float | None = None
+    limit: float | None = None
+
+
+class GatesRecord(BaseModel):
+    passed: bool
+    failed: list[GateFailureRecord] = Field(default_factory=list)
+
+
+class ParityRecord(BaseModel):
+    passed: bool
+    max_abs_diff: float | None = None
+    label_agreement: float | None = None
+
+
+class ModelVersion(BaseModel):
+    """One `VERSION#<n>` item: the lineage of a training run and its decision."""
+
+    model: str
+    version: int
+    status: VersionStatus
+    trigger: Trigger
+    created_at: str
+    updated_at: str
+    execution_arn: str | None = None
+    dataset_sha256: str | None = None
+    dataset_uri: str | None = None
+    spec_sha256: str | None = None
+    metrics: dict[str, float | None] = Field(default_factory=dict)
+    champion_version: int | None = None
+    champion_metrics: dict[str, float | None] = Field(default_factory=dict)
+    gates: GatesRecord | None = None
+    parity: ParityRecord | None = None
+    artifacts: dict[str, Artifact] = Field(default_factory=dict)
+    reason: str | None = None
+
+
+class Alias(BaseModel):
+    model: str
+    name: str = "production"
+    version: int
+    updated_at: str
+
+
+class AuditEvent(BaseModel):
+    """One `EVENT#` item: what was decided, from which version to which, why, by which run."""
+
+    model: str
+    type: EventType
+    time: str = Field(default_factory=utc_now)
+    id: str
+    from_version: int | None = None
+    to_version: int | None = None
+    version: int | None = None
+    reason: str | None = None
+    execution_arn: str | None = None
+    trigger: Trigger | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class DatasetRecord(BaseModel):
+    model: str
+    sha256: str
+    uri: str
+    source_key: str
+    source_version_id: str | None = None
+    n_rows: int
+    size_bytes: int
+    spec_sha256: str
+    validation_uri: str
+    created_at: str
+
+
+class SpecRecord(BaseModel):
+    model: str
+    sha256: str
+    uri: str
+    source_key: str
+    created_at: str
+
+
+class RunState(BaseModel):
+    """What the TrainAndPromote state machine carries between states: URIs, hashes, small metrics.
+
+    Each task returns the state it was given plus what it added; the state machine puts Catch errors
+    under `error` and promotion conflicts under `conflict`.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str
+    dataset_sha256: str
+    dataset_uri: str
+    spec_sha256: str
+    spec_uri: str
+    trigger: Trigger = Trigger.UPLOAD
+    version: int | None = None
+    status: VersionStatus | None = None
+    artifacts: dict[str, Artifact] = Field(default_factory=dict)
+    # The fitted estimator's parameters for the card, JSON scalars (set by Train, read by Evaluate).
+    card_parameters: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+    parity: ParityRecord | None = None
+    n_train: int | None = None
+    n_holdout: int | None = None
+    metrics: dict[str, float | None] = Field(default_factory=dict)
+    champion_version: int | None = None
+    champion_metrics: dict[str, float | None] = Field(default_factory=dict)
+    gates: GatesRecord | None = None
+    error: dict[str, Any] | None = None
+    conflict: dict[str, Any] | None = None
+    reason: str | None = None
+
+
+class TaskEvent(BaseModel):
+    """The event every TrainAndPromote task function receives."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    action: str
+    run: RunState
+    execution_arn: str
+
+
+class ExecutionRef(BaseModel):
+    """A TrainAndPromote execution that was started, or found already started under its name."""
+
+    arn: str
+    name: str
+    started: bool  # False: an execution with this name exists already (a duplicate event)

@@ -1,0 +1,77 @@
+"""The prediction API (PredictFunction behind API Gateway), with Powertools' event handler.
+
+Routes: POST /models/{model}/predict, POST /models/{model}/feedback (predictions.py), GET /models,
+GET /models/{model} (models.py), GET /openapi.json (here). Every exception maps to a status code in
+errors.py and only there; nothing a client sends can produce a 5xx.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+
+from sluice.entrypoints.api import errors, models, predictions
+from sluice.entrypoints.api.container import CONTEXT_KEY, Container
+from sluice.errors import InvalidRequest, ModelNotFound, ModelUnavailable
+from sluice.settings import PredictSettings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+    from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+
+
+def create_app(settings: Callable[[], PredictSettings] = PredictSettings) -> APIGatewayRestResolver:
+    """The API with its routes and its one mapping from exceptions to status codes. Each Lambda
+    container (each handler module) creates one; its Container (settings, ports, loaded models) is
+    built on the first request that needs it and reached by the routes through the app's context.
+
+    Powertools' per-request OpenAPI validation is off: bodies are parsed once (requests.py) and
+    instances are checked against the model's own schema; the OpenAPI document is still generated
+    from the routes."""
+    app = APIGatewayRestResolver(enable_validation=False)
+    container = Container(settings)
+
+    def with_container(resolver: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+        # Powertools clears the context after each request
+        resolver.append_context(**{CONTEXT_KEY: container})
+        return next_middleware(resolver)
+
+    app.use(middlewares=[with_container])
+    app.include_router(predictions.router)
+    app.include_router(models.router)
+
+    app.exception_handler(InvalidRequest)(errors.invalid_request)
+    app.exception_handler(ModelNotFound)(errors.model_not_found)
+    app.exception_handler(ModelUnavailable)(errors.model_unavailable)
+
+    @app.not_found
+    def no_route(exc: NotFoundError) -> Response[Any]:
+        return errors.no_route(app.current_event)
+
+    @app.get("/openapi.json", summary="OpenAPI document")
+    def openapi() -> Response[str]:
+        """This API's OpenAPI document."""
+        return Response(
+            status_code=200, content_type=content_types.APPLICATION_JSON, body=openapi_document(app)
+        )
+
+    return app
+
+
+def openapi_document(app: APIGatewayRestResolver) -> str:
+    """The OpenAPI document Powertools generates from the routes, their pydantic models and the
+    statuses each route answers, without the schemas of Powertools' own validation errors (off here:
+    this API answers 400 with ErrorResponse, never 422)."""
+    document = json.loads(app.get_openapi_json_schema(title="Sluice prediction API", version="1.0.0"))
+    schemas = document.get("components", {}).get("schemas", {})
+    for _ in range(len(schemas)):  # keep the schemas reachable from the paths
+        text = json.dumps({"paths": document["paths"], "kept": schemas})
+        unused = [name for name in schemas if f'"#/components/schemas/{name}"' not in text]
+        if not unused:
+            break
+        for name in unused:
+            del schemas[name]
+    return json.dumps(document, indent=2)

@@ -1,0 +1,50 @@
+"""What the routes share in one Lambda container, and how a route reaches it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from sluice.app.serving import ProductionModels
+from sluice.entrypoints.wiring import predict_services
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import Request
+
+    from sluice.app.ports import Services, Traffic
+    from sluice.settings import PredictSettings
+
+CONTEXT_KEY = "sluice_container"  # where create_app puts an app's Container in its context, per request
+
+
+class Container:
+    """One app's state for the life of its Lambda container: the function's settings, the ports
+    `wiring.predict_services` builds for them, and the production models loaded so far. Each is built
+    on first use, never at import (cold start; tests create apps with different settings in one
+    process), and kept: a warm Lambda reuses its clients and loaded models."""
+
+    def __init__(self, settings: Callable[[], PredictSettings]) -> None:
+        self._read_settings = settings
+
+    @cached_property
+    def settings(self) -> PredictSettings:
+        return self._read_settings()
+
+    @cached_property
+    def ports(self) -> Services:
+        return predict_services(self.settings)
+
+    @cached_property
+    def models(self) -> ProductionModels:
+        return ProductionModels(self.ports.registry, self.ports.artifacts, self.settings.alias_ttl_seconds)
+
+    @property
+    def traffic(self) -> Traffic:
+        return self.ports.traffic
+
+
+def container_of(http: Request) -> Container:
+    """The Container of the app answering `http` (create_app puts it in the app's context)."""
+    container: Container = http.context[CONTEXT_KEY]
+    return container

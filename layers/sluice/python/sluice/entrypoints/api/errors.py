@@ -1,0 +1,70 @@
+"""The one mapping from exceptions to status codes, and the error body every non-200 answer carries.
+
+Nothing a client sends can produce a 5xx: a request that cannot be served raises InvalidRequest (400, 413
+or 415), an unknown model or one with nothing in production ModelNotFound (404), a production model that
+fails its integrity check ModelUnavailable (503). create_app registers these handlers.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+
+from sluice.domain.onnx_model import MAX_ECHO, MAX_PROBLEMS
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
+
+    from sluice.errors import InvalidRequest, ModelNotFound, ModelUnavailable
+
+MAX_ERROR_CHARS = 300  # the longest `error` or detail `message` an answer carries
+
+
+def cap(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """`text`, cut to `limit` characters (and marked with an ellipsis) when longer."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def error_response(
+    status: HTTPStatus | int, error: str, details: list[dict[str, Any]] | None = None, truncated: int = 0
+) -> Response[Any]:
+    """An error answer, bounded whatever the request: at most MAX_PROBLEMS details (the rest counted
+    in `truncated`), each field and message cut to a few hundred characters (well under 64 KB)."""
+    listed = (details or [])[:MAX_PROBLEMS]
+    body: dict[str, Any] = {
+        "error": cap(error),
+        "details": [
+            {
+                "instance": d.get("instance"),
+                "field": None if d.get("field") is None else cap(str(d["field"]), MAX_ECHO),
+                "message": cap(str(d.get("message", "invalid"))),
+            }
+            for d in listed
+        ],
+    }
+    truncated += len(details or []) - len(listed)
+    if truncated:
+        body["truncated"] = truncated
+    return Response(status_code=int(status), content_type=content_types.APPLICATION_JSON, body=body)
+
+
+def invalid_request(exc: InvalidRequest) -> Response[Any]:
+    """400, 413 or 415 (the status the request's problem carries), naming each problem."""
+    return error_response(exc.status, str(exc), exc.details, exc.truncated)
+
+
+def model_not_found(exc: ModelNotFound) -> Response[Any]:
+    """404: no such model, or nothing of it in production."""
+    return error_response(HTTPStatus.NOT_FOUND, str(exc))
+
+
+def model_unavailable(exc: ModelUnavailable) -> Response[Any]:
+    """503: the production model cannot be served."""
+    return error_response(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
+
+
+def no_route(event: BaseProxyEvent) -> Response[Any]:
+    """404 for a method and path this API does not have."""
+    return error_response(HTTPStatus.NOT_FOUND, f"no route {event.http_method} {event.path}")

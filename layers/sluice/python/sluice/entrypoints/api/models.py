@@ -1,0 +1,64 @@
+"""GET /models and GET /models/{model}: what is in production, as API callers may see it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Request  # at run time: Powertools injects it by annotation
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from sluice.app.catalog import list_models
+from sluice.app.serving import MODEL_ARTIFACT
+from sluice.domain.records import ModelVersion
+from sluice.entrypoints.api.container import container_of
+from sluice.entrypoints.api.schemas import (
+    InputFeature,
+    ModelList,
+    ModelSummary,
+    ModelView,
+    ProductionVersion,
+    answers,
+)
+
+router = Router()
+
+
+@router.get("/models", summary="Models", responses=answers(ModelList, 403))
+def models(http: Request) -> dict[str, Any]:
+    """Every model with its production version."""
+    listed = list_models(container_of(http).ports.registry)
+    return {"models": [ModelSummary.model_validate(m, from_attributes=True).model_dump() for m in listed]}
+
+
+@router.get("/models/<model>", summary="Model", responses=answers(ModelView, 403, 404, 503))
+def model_detail(model: str, http: Request) -> dict[str, Any]:
+    """The production version of a model: its metrics, lineage hashes, input schema and classes.
+    No internals (S3 locations, execution ARNs): operators read those with `sluice models show`."""
+    live = container_of(http)
+    served = live.models.get(model)
+    production = live.ports.registry.get_version(model, served.version)
+    alias = live.ports.registry.get_alias(model)
+    view = ModelView(
+        model=model,
+        version=served.version,
+        production=_public_version(production, alias.updated_at if alias else None),
+        input_schema=[InputFeature.model_validate(f.model_dump()) for f in served.onnx.features],
+        classes=served.onnx.classes,
+        outputs=served.onnx.output_names,
+    )
+    return view.model_dump(mode="json", exclude_none=True)
+
+
+def _public_version(record: ModelVersion, promoted_at: str | None) -> ProductionVersion:
+    model = record.artifacts.get(MODEL_ARTIFACT)
+    return ProductionVersion(
+        version=record.version,
+        status=record.status.value,
+        trigger=record.trigger.value,
+        trained_at=record.created_at,
+        promoted_at=promoted_at,
+        metrics=record.metrics,
+        dataset_sha256=record.dataset_sha256,
+        spec_sha256=record.spec_sha256,
+        model_sha256=model.sha256 if model else None,
+    )

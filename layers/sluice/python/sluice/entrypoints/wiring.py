@@ -1,0 +1,54 @@
+"""The one place that turns a function's settings into the adapters behind its ports. Handlers, the API
+and the CLI ask here; use cases receive the result and never build an adapter themselves."""
+
+from __future__ import annotations
+
+from sluice.adapters.artifacts import ArtifactStore
+from sluice.adapters.executions import Executions
+from sluice.adapters.notifications import Notifier
+from sluice.adapters.registry import Registry
+from sluice.adapters.traffic import TrafficStore
+from sluice.app.ports import Services
+from sluice.settings import DriftSettings, IngestSettings, PredictSettings, StackSettings, StepSettings
+
+
+def stack_services(
+    artifact_bucket: str,
+    registry_table: str,
+    notification_topic_arn: str | None = None,
+    state_machine_arn: str | None = None,
+) -> Services:
+    """Adapters for a stack named by its resources (the CLI reads them from the stack's outputs)."""
+    return Services(
+        registry=Registry(registry_table),
+        artifacts=ArtifactStore(artifact_bucket),
+        notifier=Notifier(notification_topic_arn),
+        state_machine=Executions(state_machine_arn) if state_machine_arn else None,
+        captured_traffic=TrafficStore(artifact_bucket),
+    )
+
+
+def _from_settings(settings: StackSettings, state_machine_arn: str | None = None) -> Services:
+    return stack_services(
+        settings.artifact_bucket, settings.registry_table, settings.notification_topic_arn, state_machine_arn
+    )
+
+
+def ingest_services(settings: IngestSettings) -> Services:
+    """IngestFunction: registers specs and datasets, quarantines, starts training."""
+    return _from_settings(settings, settings.state_machine_arn)
+
+
+def step_services(settings: StepSettings) -> Services:
+    """The TrainAndPromote task functions: they read and write artifacts and the registry."""
+    return _from_settings(settings)
+
+
+def drift_services(settings: DriftSettings) -> Services:
+    """DriftFunction: reads captured traffic, alerts, and may start a retraining."""
+    return _from_settings(settings, settings.state_machine_arn)
+
+
+def predict_services(settings: PredictSettings) -> Services:
+    """PredictFunction: reads the registry and artifacts, captures traffic and feedback."""
+    return _from_settings(settings)

@@ -1,0 +1,90 @@
+"""`sluice local up [--port 4566] [--api-port 3000] [--api-auth AWS_IAM|API_KEY]`: deploy template.yaml
+into an embedded moto server and serve it, the API behind the same authentication as on AWS."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from sluice.errors import SluiceError
+from sluice.tools.cli.common import EXIT_OK, CommandError, progress
+
+AUTH_MODES = ("AWS_IAM", "API_KEY")  # sluice.tools.local.signing.MODES, not imported: it loads botocore
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("local", help="the stack on this machine, without AWS or Docker")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    up = actions.add_parser("up", help="deploy template.yaml into an embedded moto server and serve it")
+    up.add_argument("--port", type=int, default=4566, help="port of the AWS endpoint (default 4566)")
+    up.add_argument("--api-port", type=int, default=3000, help="port of the HTTP API (default 3000)")
+    up.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    up.add_argument("--root", type=Path, default=Path("."), help="project folder with template.yaml")
+    up.add_argument("--state-file", type=Path, help="where to write the ready document (.sluice/local.json)")
+    up.add_argument(
+        "--api-auth",
+        choices=AUTH_MODES,
+        help="how API callers authenticate (default: the template's ApiAuth parameter, AWS_IAM)",
+    )
+    up.add_argument(
+        "--parameter-overrides",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="template parameters, as `sam deploy --parameter-overrides` takes them",
+    )
+    up.set_defaults(func=run_up)
+
+
+def run_up(args: argparse.Namespace) -> int:
+    from sluice.tools.local import STATE_FILE
+    from sluice.tools.local.server import PortInUse, serve, stop_on_sigterm
+
+    parameters = parse_overrides(args.parameter_overrides)
+    if args.api_auth:
+        parameters["ApiAuth"] = args.api_auth
+    root = args.root.resolve()
+    if not (root / "template.yaml").is_file():
+        raise CommandError(f"{root}: no template.yaml here (use --root)")
+
+    def announce(line: str) -> None:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+        progress("ready; press Ctrl-C to stop")
+
+    try:
+        with stop_on_sigterm():  # from here on SIGTERM stops it, whatever phase it is in
+            progress(f"deploying {root / 'template.yaml'} into moto on {args.host}:{args.port}")
+            serve(
+                root,
+                host=args.host,
+                port=args.port,
+                api_port=args.api_port,
+                state_file=args.state_file or root / STATE_FILE,
+                announce=announce,
+                parameters=parameters,
+            )
+    except PortInUse as exc:
+        raise CommandError(str(exc)) from exc
+    except SluiceError as exc:
+        raise CommandError(str(exc)) from exc
+    except OSError as exc:
+        raise CommandError(f"cannot serve on {args.host}: {exc}") from exc
+    except KeyboardInterrupt:
+        progress("interrupted")
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    """KEY=VALUE strings as a dict (a value may contain '=')."""
+    parameters = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise CommandError(f"--parameter-overrides: expected KEY=VALUE, got {pair!r}")
+        parameters[key] = value
+    return parameters

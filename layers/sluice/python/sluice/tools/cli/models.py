@@ -1,0 +1,171 @@
+"""`sluice models list|show|promote|rollback|train`: the registry of a deployed or local stack.
+
+The stack is found from `--stack-outputs FILE` (the ready document of `sluice local up`, or a flat
+{"RegistryTableName": …, "ArtifactBucketName": …}), else `--stack-name` through CloudFormation, else a
+running `sluice local up` (.sluice/local.json). AWS_ENDPOINT_URL is honoured as boto3 does."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sluice.app.catalog import ordered_metrics
+from sluice.errors import ModelNotFound, SluiceError
+from sluice.tools.cli.common import EXIT_FAILED, EXIT_OK, CommandError, cloudformation_outputs, print_json
+from sluice.tools.local import STATE_FILE
+
+if TYPE_CHECKING:
+    from sluice.app.ports import Services
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("models", help="list, inspect, promote and roll back model versions")
+    parser.add_argument(
+        "--stack-outputs", type=Path, help="JSON with the stack Outputs (see `sluice local up`)"
+    )
+    parser.add_argument("--stack-name", help="read the Outputs of this CloudFormation stack")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="every model with its production version")
+    listing.add_argument("--json", action="store_true")
+    show = actions.add_parser("show", help="versions, metrics, lineage and audit events of a model")
+    show.add_argument("model")
+    show.add_argument("--json", action="store_true")
+    promote = actions.add_parser("promote", help="put a candidate or archived version in production")
+    promote.add_argument("model")
+    promote.add_argument("version", type=int)
+    promote.add_argument("--reason", help="recorded in the audit event")
+    promote.add_argument("--json", action="store_true")
+    rollback = actions.add_parser("rollback", help="back to the previous production version")
+    rollback.add_argument("model")
+    rollback.add_argument("--reason", help="recorded in the audit event")
+    rollback.add_argument("--json", action="store_true")
+    train = actions.add_parser(
+        "train", help="start a new training run (trigger manual): current spec, latest accepted dataset"
+    )
+    train.add_argument("model")
+    train.add_argument("--dataset", metavar="SHA256", help="an accepted dataset (default: the latest)")
+    train.add_argument("--json", action="store_true")
+    for sub in (listing, show, promote, rollback, train):
+        sub.set_defaults(func=run)
+
+
+def stack_outputs(args: argparse.Namespace) -> dict[str, str]:
+    """The stack's Outputs; may set AWS_ENDPOINT_URL from a local stack's ready document."""
+    path: Path | None = args.stack_outputs
+    if path is None and args.stack_name:
+        return cloudformation_outputs(args.stack_name)
+    if path is None:
+        path = STATE_FILE
+        if not path.is_file():
+            raise CommandError(
+                "no stack: pass --stack-outputs FILE or --stack-name NAME, or run `sluice local up`"
+            )
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CommandError(f"{path}: cannot read stack outputs ({exc})") from exc
+    if not isinstance(document, dict):
+        raise CommandError(f"{path}: expected a JSON object")
+    if document.get("endpoint_url") and "AWS_ENDPOINT_URL" not in os.environ:
+        os.environ["AWS_ENDPOINT_URL"] = str(document["endpoint_url"])  # the CLI's own process only
+    outputs = document.get("outputs", document)
+    return {str(k): str(v) for k, v in outputs.items()}
+
+
+def run(args: argparse.Namespace) -> int:
+    from sluice.app import catalog
+    from sluice.entrypoints.wiring import stack_services
+
+    outputs = stack_outputs(args)
+    try:
+        services = stack_services(
+            outputs["ArtifactBucketName"],
+            outputs["RegistryTableName"],
+            outputs.get("NotificationTopicArn"),
+            outputs.get("TrainingStateMachineArn"),
+        )
+    except KeyError as exc:
+        raise CommandError(f"the stack outputs have no {exc.args[0]}") from exc
+    registry, artifacts = services.registry, services.artifacts
+    try:
+        if args.action == "train":
+            return _train(args, services)
+        if args.action == "list":
+            models = catalog.list_models(registry, artifacts)
+            if args.json:
+                print_json({"models": [m.model_dump(mode="json") for m in models]})
+            else:
+                _print_list(models)
+            return EXIT_OK
+        if args.action == "show":
+            detail = catalog.show_model(registry, args.model, artifacts)
+            if args.json:
+                print_json(detail.model_dump(mode="json"))
+            else:
+                _print_detail(detail)
+            return EXIT_OK
+        if args.action == "promote":
+            event = catalog.promote_version(registry, artifacts, args.model, args.version, reason=args.reason)
+        else:
+            event = catalog.rollback(registry, artifacts, args.model, reason=args.reason)
+    except ModelNotFound as exc:
+        raise CommandError(str(exc), exit_code=EXIT_FAILED) from exc
+    except SluiceError as exc:
+        raise CommandError(str(exc), exit_code=EXIT_FAILED) from exc
+    if args.json:
+        print_json(event.model_dump(mode="json"))
+    else:
+        print(f"{event.model}: production is now version {event.to_version} (was {event.from_version})")
+    return EXIT_OK
+
+
+def _train(args: argparse.Namespace, services: Services) -> int:
+    from sluice.app.start_training import start_manual_run
+
+    started = start_manual_run(args.model, services, args.dataset)
+    if args.json:
+        print_json({"model": args.model, "trigger": "manual", **started.model_dump(mode="json")})
+    else:
+        print(f"{args.model}: started run {started.name}")
+    return EXIT_OK
+
+
+def _metrics_text(metrics: dict[str, float | None]) -> str:
+    """`name=value` pairs in the given order (the primary metric first)."""
+    return ", ".join(f"{k}={v:.4g}" for k, v in metrics.items() if v is not None)
+
+
+def _print_list(models: list[Any]) -> None:
+    if not models:
+        print("no models")
+        return
+    print(f"{'MODEL':<30} {'PRODUCTION':>10} {'VERSIONS':>8}  METRICS (primary first)")
+    for m in models:
+        production = "-" if m.production_version is None else str(m.production_version)
+        print(f"{m.model:<30} {production:>10} {m.versions:>8}  {_metrics_text(m.metrics)}")
+
+
+def _print_detail(detail: Any) -> None:
+    out = sys.stdout
+    production = detail.production["version"] if detail.production else None
+    out.write(f"{detail.model}: production version {production if production is not None else '-'}\n\n")
+    out.write(f"{'VERSION':>7}  {'STATUS':<10} {'TRIGGER':<7} {'METRICS':<40} {'DATASET':<12} REASON\n")
+    for v in detail.versions:
+        metrics = _metrics_text(ordered_metrics(v["metrics"], detail.metric))
+        marker = "*" if v["version"] == production else " "
+        out.write(
+            f"{marker}{v['version']:>6}  {v['status']:<10} {v['trigger']:<7} {metrics[:40]:<40} "
+            f"{(v.get('dataset_sha256') or '')[:12]:<12} {v.get('reason') or ''}\n"
+        )
+    out.write("\nEVENTS\n")
+    for e in detail.events:
+        change = ""
+        if e.get("to_version") is not None:
+            change = f" {e.get('from_version')} -> {e.get('to_version')}"
+        elif e.get("version") is not None:
+            change = f" version {e['version']}"
+        out.write(f"  {e['time']}  {e['type']:<18}{change}  {e.get('reason') or ''}\n")

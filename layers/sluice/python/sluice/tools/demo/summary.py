@@ -1,0 +1,152 @@
+"""What the demo reports: the summary of the story (summary.json), the closing table it prints, and
+the files it writes to the output folder (demo-output/ by default)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+SUMMARY_FILE = "summary.json"
+LOG_FILE = "stack.log"  # the handlers' logs (stderr while the stack runs)
+
+
+class VersionRow(BaseModel):
+    version: int
+    status: str
+    trigger: str
+    metric: str
+    value: float | None
+    champion_version: int | None
+    dataset: str | None
+    rows: int | None
+    reason: str | None
+    failed_gates: list[dict[str, Any]] = Field(default_factory=list)
+    card: str | None = None
+
+
+class TrafficSummary(BaseModel):
+    requests: int
+    rows: int
+    by_version: dict[int, int]
+    latency_ms_median: float
+    latency_ms_p95: float
+
+
+class DriftSummary(BaseModel):
+    checked_version: int
+    status: str
+    rows: int
+    dataset_drift: bool
+    drift_share: float
+    drifted_features: list[str]
+    alerted: bool
+    alerts_received: list[str]
+    retraining_execution: str | None
+    retraining_status: str | None
+    retrained_version: int | None
+    retrained_outcome: str | None
+    retrain_skipped: str | None
+    report_json: str
+    report_html: str
+
+
+class RollbackSummary(BaseModel):
+    from_version: int | None
+    to_version: int | None
+    served_after: dict[int, int]
+
+
+class DemoSummary(BaseModel):
+    model: str
+    duration_seconds: float
+    api_url: str
+    endpoint_url: str
+    alias_ttl_seconds: float
+    algorithm: dict[str, Any]
+    versions: list[VersionRow]
+    traffic: TrafficSummary
+    shifted_traffic: TrafficSummary
+    drift: DriftSummary
+    rollback: RollbackSummary
+    notifications: list[str]
+    executions: list[dict[str, str]]
+    events: list[dict[str, Any]]
+    files: list[str]
+
+
+@dataclass
+class OutputFolder:
+    """The output folder and the names of the files written to it, in the order they were written."""
+
+    path: Path
+    files: list[str] = field(default_factory=list)
+
+    def write(self, name: str, data: bytes) -> None:
+        """Write `data` as `name` in the folder and list the file."""
+        (self.path / name).write_bytes(data)
+        self.files.append(name)
+
+
+def write_summary(summary: DemoSummary, out: Path) -> None:
+    """List summary.json and stack.log among the summary's files, then write it as `out`/summary.json."""
+    summary.files.append(SUMMARY_FILE)
+    summary.files.append(LOG_FILE)
+    (out / SUMMARY_FILE).write_text(summary.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+
+def closing_lines(summary: DemoSummary, out: Path) -> list[str]:
+    """What the demo prints last: the summary table, every file with its path, and the total time."""
+    return [
+        "",
+        *summary_table(summary),
+        "",
+        f"files in {out}:",
+        *(f"  {out / name}" for name in summary.files),
+        f"finished in {summary.duration_seconds:.1f} s",
+    ]
+
+
+def summary_table(summary: DemoSummary) -> list[str]:
+    """The closing table: one line per version, then traffic and drift."""
+    production = {r.version for r in summary.versions if r.status == "production"}
+    lines = [
+        f"{'version':<8} {'status':<11} {'roc_auc':>8}  {'trigger':<8} {'dataset':<12} {'rows':>6}  note"
+    ]
+    for row in summary.versions:
+        value = f"{row.value:.4f}" if row.value is not None else "-"
+        if row.failed_gates:
+            note = "failed " + ", ".join(
+                f"{g['gate']} ({g['value']:.4f} vs {g['limit']})" if g.get("value") is not None else g["gate"]
+                for g in row.failed_gates
+            )
+        else:
+            note = "serving" if row.version in production else ""
+        lines.append(
+            f"v{row.version:<7} {row.status:<11} {value:>8}  {row.trigger:<8} {row.dataset or '-':<12} "
+            f"{row.rows or 0:>6}  {note}"
+        )
+    t, s = summary.traffic, summary.shifted_traffic
+    after = sum(summary.rollback.served_after.values())
+    lines.append(
+        f"predictions sent: {t.requests + s.requests + after} requests over HTTP "
+        f"({t.requests} normal, {s.requests} shifted, {after} after the rollback)"
+    )
+    d = summary.drift
+    retraining = (
+        f"retraining (trigger drift) → v{d.retrained_version} {d.retrained_outcome}"
+        if d.retrained_version is not None
+        else f"no retraining ({d.retrain_skipped})"
+    )
+    lines.append(
+        f"drift on v{d.checked_version}: {'DRIFT' if d.dataset_drift else 'no drift'} "
+        f"(share {d.drift_share:.2f}; {', '.join(d.drifted_features) or 'no column'}); "
+        f"alerts {len(d.alerts_received)}; {retraining}"
+    )
+    lines.append(
+        f"rollback: v{summary.rollback.from_version} → v{summary.rollback.to_version}, "
+        f"serving v{summary.rollback.to_version} again"
+    )
+    return lines

@@ -1,0 +1,199 @@
+"""Deploying template.yaml into moto: the translated template created through moto's CloudFormation,
+then what moto's CloudFormation leaves out applied through the service APIs, so every resource is as
+the template declares it.
+
+- S3: buckets whose template enables EventBridge notifications or versioning get them through the S3
+  API (moto's CloudFormation applies neither).
+- Step Functions: each state machine is created again in the backend that executes ASL, under the same
+  name and so the same ARN (moto's CloudFormation creates it only in the plain backend).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sluice.tools.local.template import LocalTemplate, TemplateError, translate
+
+ACCOUNT_ID = "123456789012"
+DEFAULT_REGION = "us-east-1"
+DEFAULT_STACK_NAME = "sluice-local"
+CODE_BUCKET = "sluice-local-code"
+STATE_MACHINE = "AWS::StepFunctions::StateMachine"
+
+# A client of the stack's endpoint, by service name.
+Clients = Callable[[str], Any]
+
+
+class LocalStackError(TemplateError):
+    """The local stack could not be created."""
+
+
+@dataclass
+class Deployment:
+    """A stack in moto: its translated template, its Outputs, the physical id of every resource (by
+    logical id) and, for a stack created here, the logical id of every function by function name."""
+
+    template: LocalTemplate
+    outputs: dict[str, str]
+    physical: dict[str, str]
+    functions_by_name: dict[str, str] = field(default_factory=dict)
+
+    def state_machine_arns(self) -> list[str]:
+        """The ARN of every state machine the template declares."""
+        return [self.physical[logical_id] for logical_id in self.logical_ids_of(STATE_MACHINE)]
+
+    def logical_ids_of(self, resource_type: str) -> list[str]:
+        """The logical id of every resource of `resource_type` (e.g. AWS::S3::Bucket)."""
+        resources = self.template.cloudformation["Resources"]
+        return [logical_id for logical_id, r in resources.items() if r.get("Type") == resource_type]
+
+
+def translate_template(root: Path, region: str, parameters: dict[str, str]) -> LocalTemplate:
+    """`root`/template.yaml translated for the local stack (functions' code in CODE_BUCKET)."""
+    return translate(root / "template.yaml", code_bucket=CODE_BUCKET, region=region, parameters=parameters)
+
+
+def create_stack(
+    client: Clients, template: LocalTemplate, *, stack_name: str, region: str, parameters: dict[str, str]
+) -> Deployment:
+    """Create `template` as stack `stack_name` (with template `parameters` overridden) and complete
+    what moto's CloudFormation leaves out; a LocalStackError unless every resource is as declared."""
+    _check_parameters(template, parameters)
+    _upload_code(client("s3"), template)
+    cfn = client("cloudformation")
+    _create_in_cloudformation(cfn, template, stack_name, parameters)
+    stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+    if stack["StackStatus"] != "CREATE_COMPLETE":
+        raise LocalStackError(
+            f"stack {stack_name}: {stack['StackStatus']} {stack.get('StackStatusReason', '')}"
+        )
+    deployment = Deployment(template, _outputs_of(stack), _physical_ids(cfn, stack_name))
+    deployment.functions_by_name = _functions_by_name(deployment)
+    _enable_bucket_features(client("s3"), deployment)
+    _mirror_state_machines(deployment, region)
+    return deployment
+
+
+def read_stack(
+    client: Clients, template: LocalTemplate, *, stack_name: str, endpoint_url: str | None
+) -> Deployment:
+    """A stack deployed earlier at `endpoint_url` (a running `sluice local up`), read from
+    CloudFormation; a LocalStackError when there is none."""
+    cfn = client("cloudformation")
+    try:
+        stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+    except Exception as exc:
+        raise LocalStackError(f"no stack {stack_name!r} at {endpoint_url}: {exc}") from exc
+    return Deployment(template, _outputs_of(stack), _physical_ids(cfn, stack_name))
+
+
+def _check_parameters(template: LocalTemplate, parameters: dict[str, str]) -> None:
+    declared = template.sam.get("Parameters") or {}
+    unknown = sorted(set(parameters) - set(declared))
+    if unknown:
+        raise LocalStackError(f"template.yaml declares no parameter {', '.join(unknown)}")
+
+
+def _upload_code(s3: Any, template: LocalTemplate) -> None:
+    s3.create_bucket(Bucket=CODE_BUCKET)
+    for logical_id, folder in [
+        *((f.logical_id, f.folder) for f in template.functions.values()),
+        *template.layers.items(),
+    ]:
+        s3.put_object(Bucket=CODE_BUCKET, Key=f"{logical_id}.zip", Body=_zip_of(folder))
+
+
+def _zip_of(folder: Path) -> bytes:
+    """A small placeholder archive for moto's Lambda (the code really runs from `folder`)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("SOURCE", str(folder))
+    return buffer.getvalue()
+
+
+def _create_in_cloudformation(
+    cfn: Any, template: LocalTemplate, stack_name: str, parameters: dict[str, str]
+) -> None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # moto warns for each resource type it skips
+            cfn.create_stack(
+                StackName=stack_name,
+                TemplateBody=json.dumps(template.cloudformation),
+                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+                Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+            )
+    except RecursionError as exc:  # pragma: no cover - check_cycles reports cycles first
+        raise LocalStackError("CloudFormation recursed: the template has a dependency cycle") from exc
+
+
+def _outputs_of(stack: dict[str, Any]) -> dict[str, str]:
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def _physical_ids(cfn: Any, stack_name: str) -> dict[str, str]:
+    physical = {}
+    for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack_name):
+        for resource in page["StackResourceSummaries"]:
+            if resource.get("PhysicalResourceId"):
+                physical[resource["LogicalResourceId"]] = resource["PhysicalResourceId"]
+    return physical
+
+
+def _functions_by_name(deployment: Deployment) -> dict[str, str]:
+    found = {}
+    for logical_id in deployment.template.functions:
+        name = deployment.physical.get(logical_id)
+        if not name:
+            raise LocalStackError(f"{logical_id} was not created by moto")
+        found[name.rsplit(":", 1)[-1]] = logical_id
+    return found
+
+
+def _enable_bucket_features(s3: Any, deployment: Deployment) -> None:
+    for logical_id in deployment.logical_ids_of("AWS::S3::Bucket"):
+        properties = deployment.template.cloudformation["Resources"][logical_id].get("Properties", {})
+        bucket = deployment.physical[logical_id]
+        config = properties.get("NotificationConfiguration", {})
+        if config.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled") in (True, "true", "True"):
+            s3.put_bucket_notification_configuration(
+                Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
+            )
+        # moto's CloudFormation ignores VersioningConfiguration: without it every upload of a key
+        # has the version id "null", so re-uploading a file looks like a duplicate event.
+        versioning = properties.get("VersioningConfiguration", {})
+        if versioning.get("Status") in ("Enabled", "Suspended"):
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": versioning["Status"]})
+
+
+def _mirror_state_machines(deployment: Deployment, region: str) -> None:
+    """moto's CloudFormation creates state machines in the plain Step Functions backend; with
+    `execute_state_machine` the API serves the ASL-executing backend. Create each one there under
+    the same name (so the same ARN), which also validates its definition."""
+    from moto.stepfunctions.models import stepfunctions_backends
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    plain = stepfunctions_backends[ACCOUNT_ID][region]
+    executing = stepfunctions_parser_backends[ACCOUNT_ID][region]
+    for logical_id in deployment.logical_ids_of(STATE_MACHINE):
+        machine = plain.describe_state_machine(deployment.physical[logical_id])
+        try:
+            created = executing.create_state_machine(
+                name=machine.name,
+                definition=machine.definition,
+                roleArn=machine.roleArn,
+                sm_type=machine.type,
+            )
+        except Exception as exc:
+            raise LocalStackError(f"{logical_id}: moto rejects the state machine definition: {exc}") from exc
+        if created.arn != deployment.physical[logical_id]:
+            raise LocalStackError(
+                f"{logical_id}: ARN {created.arn} differs from {deployment.physical[logical_id]}"
+            )

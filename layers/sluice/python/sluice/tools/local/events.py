@@ -1,0 +1,236 @@
+"""How events reach the in-process functions: what AWS does that moto does not.
+
+- Lambda: moto's `LambdaSimpleBackend.invoke` (boto3's invoke, Step Functions' Lambda integration) is
+  routed to the function of the active local stack that owns it and run in-process; a failure comes
+  back as a FunctionError (`x-amz-function-error`), an `Event` invocation is delivered asynchronously.
+- EventBridge: moto's rules deliver to SQS, logs and buses but not to Lambda; matched events for Lambda
+  targets are queued and delivered to the handler on a worker thread (asynchronously, as AWS does),
+  with the target's retry policy and dead-letter queue.
+- Schedules: a schedule rule matches no event (moto would match every one); it fires only when asked
+  (`LocalStack.fire_schedules()`, or `sluice invoke` with the schedule's event).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+from moto.core.config import DefaultConfig
+
+from sluice.tools.local.deploy import ACCOUNT_ID, Clients
+from sluice.tools.local.runtime import Invocation
+from sluice.tools.local.template import SUBSTITUTION
+
+# Step Functions executes ASL (moto's parser backend), and Lambda runs without Docker: its
+# `LambdaSimpleBackend` is what `moto_patches` routes to the handlers.
+MOTO_CONFIG: DefaultConfig = {
+    "stepfunctions": {"execute_state_machine": True},
+    "lambda": {"use_docker": False},
+}
+
+
+class RoutedStack(Protocol):
+    """What moto's patched Lambda and EventBridge calls need of a local stack."""
+
+    def logical_id_of(self, function_name_or_arn: str) -> str | None: ...
+
+    def invoke(self, logical_id: str, event: Any) -> Invocation: ...
+
+    def deliver(self, logical_id: str, event: dict[str, Any], target: dict[str, Any]) -> None: ...
+
+
+class EventDelivery:
+    """EventBridge's delivery to Lambda targets: queued and run on a worker thread, each event tried
+    as the target's retry policy allows (at most 3 times), then recorded in `errors` and sent to the
+    target's dead-letter queue, if it has one."""
+
+    def __init__(self, invoke: Callable[[str, Any], Invocation], client: Clients) -> None:
+        self._invoke = invoke
+        self._client = client
+        self._events: queue.Queue[tuple[str, dict[str, Any], dict[str, Any]] | None] = queue.Queue()
+        self._pending = 0
+        self._pending_lock = threading.Condition()
+        self._worker: threading.Thread | None = None
+        self.errors: list[dict[str, Any]] = []
+
+    def deliver(self, logical_id: str, event: dict[str, Any], target: dict[str, Any]) -> None:
+        """Queue an event for a Lambda target (asynchronous, like EventBridge)."""
+        with self._pending_lock:
+            self._pending += 1
+        if self._worker is None or not self._worker.is_alive():
+            self._worker = threading.Thread(target=self._deliver_loop, name="sluice-eventbridge", daemon=True)
+            self._worker.start()
+        self._events.put((logical_id, event, target))
+
+    def drain(self, timeout: float) -> None:
+        """Wait until every queued delivery has been handled."""
+        deadline = time.monotonic() + timeout
+        with self._pending_lock:
+            while self._pending:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"{self._pending} event deliveries still pending after {timeout}s")
+                self._pending_lock.wait(remaining)
+
+    def close(self) -> None:
+        """Stop the worker (waiting a little for the delivery it is running)."""
+        if self._worker is not None and self._worker.is_alive():
+            self._events.put(None)
+            self._worker.join(timeout=5)
+
+    def _deliver_loop(self) -> None:
+        while True:
+            item = self._events.get()
+            if item is None:
+                return
+            logical_id, event, target = item
+            try:
+                self._deliver_one(logical_id, event, target)
+            finally:
+                with self._pending_lock:
+                    self._pending -= 1
+                    self._pending_lock.notify_all()
+
+    def _deliver_one(self, logical_id: str, event: dict[str, Any], target: dict[str, Any]) -> None:
+        attempts = 1 + min(int(target.get("RetryPolicy", {}).get("MaximumRetryAttempts", 2)), 2)
+        result = Invocation(payload=None)
+        for _ in range(attempts):
+            result = self._invoke(logical_id, event)
+            if not result.failed:
+                return
+        self.errors.append({"function": logical_id, "event": event, "error": result.error})
+        dead_letter = target.get("DeadLetterConfig", {}).get("Arn")
+        if dead_letter:
+            queue_name = dead_letter.rsplit(":", 1)[-1]
+            sqs = self._client("sqs")
+            url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+            sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"event": event, "error": result.error}))
+
+
+def scheduled_functions(sam: dict[str, Any]) -> dict[str, list[str]]:
+    """Functions with `Schedule` events in a SAM template, with their schedule expressions."""
+    found: dict[str, list[str]] = {}
+    for logical_id, resource in sam.get("Resources", {}).items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        for event in (resource.get("Properties", {}).get("Events") or {}).values():
+            if event.get("Type") in ("Schedule", "ScheduleV2"):
+                properties = event.get("Properties", {})
+                expression = properties.get("Schedule") or properties.get("ScheduleExpression")
+                found.setdefault(logical_id, []).append(str(expression))
+    return found
+
+
+def scheduled_event(region: str, stack_name: str, logical_id: str) -> dict[str, Any]:
+    """The "Scheduled Event" EventBridge sends when the schedule of the function's rule fires now."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT_ID,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": region,
+        "resources": [f"arn:aws:events:{region}:{ACCOUNT_ID}:rule/{stack_name}-{logical_id}"],
+        "detail": {},
+    }
+
+
+def resolve_placeholders(value: Any, outputs: dict[str, str]) -> Any:
+    """Replace `${OutputName}` in an event's strings with the stack's output values (events in events/
+    name buckets and ARNs this way, since every deployment names them differently)."""
+    if isinstance(value, str):
+        return SUBSTITUTION.sub(lambda m: outputs.get(m.group(1), m.group(0)), value)
+    if isinstance(value, dict):
+        return {k: resolve_placeholders(v, outputs) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_placeholders(v, outputs) for v in value]
+    return value
+
+
+# ------------------------------------------------------------------------------------------ moto patches
+_ACTIVE: list[RoutedStack] = []
+
+
+@contextlib.contextmanager
+def routing_to(stack: RoutedStack) -> Iterator[None]:
+    """While inside, moto's patched calls reach `stack`'s functions (the latest entered first)."""
+    _ACTIVE.append(stack)
+    try:
+        yield
+    finally:
+        _ACTIVE.remove(stack)
+
+
+def _stack_for(function_name: str) -> tuple[RoutedStack, str] | None:
+    for stack in reversed(_ACTIVE):
+        logical_id = stack.logical_id_of(function_name)
+        if logical_id:
+            return stack, logical_id
+    return None
+
+
+@contextlib.contextmanager
+def moto_patches() -> Iterator[None]:
+    """Route moto's Lambda invocations and EventBridge Lambda targets to the active local stacks."""
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+    from moto.events.models import Rule
+
+    original_invoke = LambdaSimpleBackend.invoke
+    original_send = Rule.send_to_targets
+
+    def invoke(
+        self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
+    ) -> bytes | None:
+        found = _stack_for(self.get_function(function_name, qualifier).function_name)
+        if found is None:
+            result = original_invoke(self, function_name, qualifier, body, headers, response_headers)
+            return result.encode() if isinstance(result, str) else result
+        stack, logical_id = found
+        event = json.loads(body) if body else {}
+        if headers.get("X-Amz-Invocation-Type") == "Event":
+            stack.deliver(logical_id, event, {})
+            return b""
+        outcome = stack.invoke(logical_id, event)
+        if outcome.failed:
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps(outcome.error).encode()
+        return json.dumps(outcome.payload).encode()
+
+    def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
+        # A schedule rule has no event pattern, which moto's matcher reads as "match everything";
+        # on AWS it matches no event at all (it only fires on its schedule, which moto never does).
+        if getattr(self, "scheduled_expression", None) or not self.event_pattern.matches_event(
+            original_event
+        ):
+            return
+        others = []
+        for target in self.targets:
+            found = _stack_for(target["Arn"]) if ":lambda:" in target["Arn"] else None
+            if found is None:
+                others.append(target)
+                continue
+            stack, logical_id = found
+            event = json.loads(target["Input"]) if "Input" in target else dict(original_event)
+            stack.deliver(logical_id, event, target)
+        if others:
+            saved = self.targets
+            self.targets = others
+            try:
+                original_send(self, original_event, transform_input)
+            finally:
+                self.targets = saved
+
+    LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
+    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        LambdaSimpleBackend.invoke = original_invoke  # type: ignore[method-assign]
+        Rule.send_to_targets = original_send  # type: ignore[method-assign]

@@ -1,0 +1,189 @@
+"""The in-process Lambda runtime: a function's handler imported from its folder and run in this
+process, with the function's environment as moto resolved it (so `!Ref` and `!GetAtt` values are the
+stack's physical names), env.json overrides on top, and a context like Lambda's. An exception becomes
+a FunctionError whose errorType is the exception's class name, so a state machine's Retry and Catch
+see domain errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from sluice.tools.local.deploy import LocalStackError
+from sluice.tools.local.template import FunctionCode
+
+# Variables every in-process invocation gets, like the Lambda runtime sets them.
+RUNTIME_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "AWS_XRAY_SDK_ENABLED": "false",
+}
+
+
+@dataclass
+class LambdaContext:
+    """What a handler's `context` argument offers (the parts Powertools and handlers use)."""
+
+    function_name: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int = 128
+    timeout_seconds: int = 3
+    function_version: str = "$LATEST"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = ""
+    log_stream_name: str = ""
+    _started: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def of(cls, configuration: dict[str, Any]) -> LambdaContext:
+        """The context of one invocation of the function Lambda's `configuration` describes."""
+        return cls(
+            function_name=configuration["FunctionName"],
+            invoked_function_arn=configuration["FunctionArn"],
+            memory_limit_in_mb=int(configuration.get("MemorySize", 128)),
+            timeout_seconds=int(configuration.get("Timeout", 3)),
+        )
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_seconds - (time.monotonic() - self._started)) * 1000))
+
+
+@dataclass
+class Invocation:
+    """The result of one in-process invocation."""
+
+    payload: Any
+    error: dict[str, Any] | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+
+def invocation_environment(
+    configuration: dict[str, Any], variables: dict[str, str], *, region: str, endpoint_url: str | None
+) -> dict[str, str]:
+    """What os.environ holds while the function runs: RUNTIME_ENV, its `variables`, and what Lambda
+    sets from its `configuration` (plus AWS_ENDPOINT_URL when the stack is behind one)."""
+    env = {**RUNTIME_ENV, **variables}
+    env.update(
+        {
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_LAMBDA_FUNCTION_NAME": configuration["FunctionName"],
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(configuration.get("MemorySize", 128)),
+        }
+    )
+    if endpoint_url:
+        env["AWS_ENDPOINT_URL"] = endpoint_url
+    return env
+
+
+def load_env_overrides(path: Path) -> dict[str, dict[str, str]]:
+    """An env.json (the `sam local invoke --env-vars` file): {LogicalId: {VAR: value}} plus optional
+    "Parameters" applied to every function. A missing file means no overrides."""
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    shared = {k: str(v) for k, v in data.get("Parameters", {}).items()}
+    return {
+        key: {**shared, **{k: str(v) for k, v in values.items()}}
+        for key, values in data.items()
+        if key != "Parameters" and isinstance(values, dict)
+    }
+
+
+class HandlerRuntime:
+    """Runs handlers in this process, one at a time (each sets os.environ to its function's). A
+    function's module is imported on its first invocation and kept, as a warm Lambda keeps it, until
+    `recycle`. With `output_to_stderr`, what handlers print goes to stderr (see
+    `handler_output_to_stderr`)."""
+
+    def __init__(self, *, output_to_stderr: bool) -> None:
+        self._output_to_stderr = output_to_stderr
+        self._modules: dict[str, ModuleType] = {}
+        self._env_lock = threading.RLock()
+
+    def run(self, code: FunctionCode, event: Any, env: dict[str, str], context: LambdaContext) -> Invocation:
+        """Invoke the handler once with `event` (as JSON would carry it) inside `env`; whatever it
+        raises, importing included, is the Invocation's error."""
+        with self._env_lock, _patched_environ(env), self._handler_output():
+            try:
+                handler = self._handler(code)
+                payload = handler(json.loads(json.dumps(event)), context)
+            except Exception as exc:  # every failure becomes a FunctionError, as in Lambda
+                return Invocation(
+                    payload=None,
+                    error={
+                        "errorType": type(exc).__name__,
+                        "errorMessage": str(exc),
+                        "stackTrace": traceback.format_exception(exc)[-8:],
+                    },
+                )
+        return Invocation(payload=payload)
+
+    def recycle(self, logical_id: str) -> None:
+        """Forget the function's loaded module, so its next invocation is a cold start (as when Lambda
+        starts a new execution environment)."""
+        self._modules.pop(logical_id, None)
+
+    def _handler(self, code: FunctionCode) -> Callable[[Any, Any], Any]:
+        module = self._modules.get(code.logical_id)
+        if module is None:
+            spec = importlib.util.spec_from_file_location(
+                f"sluice_local_fn_{code.logical_id}", code.module_file
+            )
+            if spec is None or spec.loader is None:
+                raise LocalStackError(f"{code.logical_id}: cannot import {code.module_file}")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            self._modules[code.logical_id] = module
+        handler: Callable[[Any, Any], Any] = getattr(module, code.function_name)
+        return handler
+
+    def _handler_output(self) -> contextlib.AbstractContextManager[None]:
+        return handler_output_to_stderr() if self._output_to_stderr else contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _patched_environ(env: dict[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@contextlib.contextmanager
+def handler_output_to_stderr() -> Iterator[None]:
+    """Send what handlers write to stdout (Powertools logs, EMF metrics) to stderr, as `sam local
+    invoke` does, so this process's stdout carries only its own result."""
+    from sluice.observability import SERVICE
+
+    handlers = [h for h in logging.getLogger(SERVICE).handlers if isinstance(h, logging.StreamHandler)]
+    previous = [h.setStream(sys.stderr) for h in handlers]
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        for handler, stream in zip(handlers, previous, strict=True):
+            if stream is not None:
+                handler.setStream(stream)

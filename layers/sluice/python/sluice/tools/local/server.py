@@ -1,0 +1,153 @@
+"""`sluice local up`: the local stack behind moto's HTTP server on 127.0.0.1, so boto3, the AWS CLI
+and `sluice` reach it through AWS_ENDPOINT_URL. Handlers still run in this process."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from sluice.adapters import clear_clients
+from sluice.tools.local.deploy import DEFAULT_REGION, DEFAULT_STACK_NAME
+from sluice.tools.local.events import MOTO_CONFIG, moto_patches
+from sluice.tools.local.runtime import RUNTIME_ENV, load_env_overrides
+from sluice.tools.local.signing import API_KEY
+from sluice.tools.local.stack import LocalStack, deployed
+
+
+class PortInUse(OSError):
+    """A port `sluice local up` needs is taken (or cannot be bound)."""
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds whatever phase is running (a BaseException, so no `except Exception`
+    on the way swallows it), then everything started is stopped."""
+
+
+def ready_document(stack: LocalStack, api_url: str | None = None, auth: str | None = None) -> dict[str, Any]:
+    """The JSON line `sluice local up` prints when ready: endpoints, outputs, and how to authenticate to
+    the API (`auth` AWS_IAM: sign with `credentials`; API_KEY: send `api_key` in x-api-key)."""
+    document: dict[str, Any] = {
+        "endpoint_url": stack.endpoint_url,
+        "stack_name": stack.stack_name,
+        "outputs": stack.outputs,
+    }
+    if api_url is not None:
+        mode = auth or stack.api_auth
+        document.update(api_url=api_url, auth=mode, credentials=dict(stack.credentials))
+        if mode == API_KEY:
+            document["api_key"] = stack.api_key
+    return document
+
+
+@contextlib.contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """While inside, SIGTERM unwinds the block (raising Terminated once: a second SIGTERM does not
+    interrupt the cleanup of the first) and the block ends normally; the previous handler is restored."""
+    terminated = False
+
+    def on_sigterm(*_: Any) -> None:
+        nonlocal terminated
+        if not terminated:
+            terminated = True
+            raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    except Terminated:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def check_port_free(host: str, port: int, what: str) -> None:
+    """Fail at once when `port` is taken (moto's server would wait forever for a socket it never gets)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise PortInUse(
+                f"{what} port {host}:{port} is not available ({exc.strerror or exc}); "
+                f"stop what uses it or choose another with {'--port' if what == 'AWS endpoint' else '--api-port'}"
+            ) from exc
+
+
+@contextlib.contextmanager
+def running_server(
+    root: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 4566,
+    stack_name: str = DEFAULT_STACK_NAME,
+    parameters: dict[str, str] | None = None,
+) -> Iterator[LocalStack]:
+    """Start moto's server, deploy the stack into it (template `parameters` overridden), and stop both
+    on exit. A taken port is a PortInUse at once."""
+    from moto.core.config import default_user_config
+    from moto.server import ThreadedMotoServer
+
+    for service, values in MOTO_CONFIG.items():
+        default_user_config.setdefault(service, {}).update(values)  # type: ignore[misc]
+    # moto's ASL engine calls Lambda through http://localhost:$MOTO_PORT when no mock is active.
+    os.environ["MOTO_PORT"] = str(port)
+    os.environ.update(RUNTIME_ENV)
+    os.environ.setdefault("AWS_DEFAULT_REGION", DEFAULT_REGION)
+    endpoint = f"http://{host}:{port}"
+    check_port_free(host, port, "AWS endpoint")
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    stack = LocalStack(
+        root,
+        stack_name=stack_name,
+        endpoint_url=endpoint,
+        env_overrides=load_env_overrides(root / "env.json"),
+        parameters=parameters,
+    )
+    try:
+        with moto_patches(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with deployed(stack):
+                yield stack
+    finally:
+        server.stop()
+        clear_clients()
+
+
+def serve(
+    root: Path,
+    *,
+    host: str,
+    port: int,
+    api_port: int,
+    state_file: Path,
+    announce: Callable[[str], None],
+    parameters: dict[str, str] | None = None,
+) -> None:
+    """Deploy, serve the API on `api_port`, announce readiness (one JSON line), then serve until
+    SIGINT or SIGTERM, which stop it in any phase (deploying included)."""
+    if api_port != 0 and api_port == port:
+        raise PortInUse(f"--api-port {api_port} is the AWS endpoint's port too")
+    check_port_free(host, port, "AWS endpoint")
+    if api_port:
+        check_port_free(host, api_port, "API")
+    try:
+        with stop_on_sigterm(), running_server(root, host=host, port=port, parameters=parameters) as stack:
+            api = stack.serve_api(api_port, host=host)
+            document = json.dumps(ready_document(stack, api.url), sort_keys=True)
+            state_file.parent.mkdir(parents=True, exist_ok=True)
+            state_file.write_text(document + "\n", encoding="utf-8")
+            announce(document)
+            with contextlib.suppress(KeyboardInterrupt):
+                threading.Event().wait()  # until a signal unwinds it
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            state_file.unlink()

@@ -1,0 +1,292 @@
+"""The local stack: template.yaml deployed into moto (`deploy`), its functions run in this process
+(`runtime`), and the events moto does not deliver delivered (`events`); `LocalStack` puts them
+together for tests, `sluice invoke` and `sluice local up`.
+
+Use `in_process_stack()` (tests, `sluice invoke`) or `serve()` via `sluice local up` (HTTP).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from sluice.adapters import clear_clients
+from sluice.tools.local.deploy import (
+    DEFAULT_REGION,
+    DEFAULT_STACK_NAME,
+    Deployment,
+    LocalStackError,
+    create_stack,
+    read_stack,
+    translate_template,
+)
+from sluice.tools.local.events import (
+    MOTO_CONFIG,
+    EventDelivery,
+    moto_patches,
+    routing_to,
+    scheduled_event,
+    scheduled_functions,
+)
+from sluice.tools.local.http_api import LocalApi
+from sluice.tools.local.runtime import (
+    RUNTIME_ENV,
+    HandlerRuntime,
+    Invocation,
+    LambdaContext,
+    invocation_environment,
+)
+from sluice.tools.local.signing import AWS_IAM, ApiAuth
+from sluice.tools.local.template import FunctionCode, LocalTemplate
+
+
+class LocalStack:
+    """One deployment of template.yaml into moto (the mock or a moto server must be running)."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        stack_name: str = DEFAULT_STACK_NAME,
+        region: str = DEFAULT_REGION,
+        endpoint_url: str | None = None,
+        env_overrides: dict[str, dict[str, str]] | None = None,
+        parameters: dict[str, str] | None = None,
+    ) -> None:
+        self.root = root.resolve()
+        self.parameters = dict(parameters or {})  # template parameter overrides (sam deploy's)
+        # What the API front accepts: SigV4 with this pair (moto's), or this key in API_KEY mode.
+        self.credentials = {"access_key_id": "testing", "secret_access_key": "testing"}
+        self.api_key = secrets.token_hex(20)
+        self.stack_name = stack_name
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self.env_overrides = env_overrides or {}
+        self.deployment: Deployment | None = None
+        self._runtime = HandlerRuntime(output_to_stderr=endpoint_url is not None)
+        self._delivery = EventDelivery(self.invoke, self.client)
+        self._apis: list[LocalApi] = []
+        self._session = boto3.session.Session()
+        self._clients: dict[str, Any] = {}
+        self._configs: dict[str, dict[str, Any]] = {}
+
+    @property
+    def template(self) -> LocalTemplate | None:
+        return self.deployment.template if self.deployment else None
+
+    @property
+    def outputs(self) -> dict[str, str]:
+        return self.deployment.outputs if self.deployment else {}
+
+    @property
+    def physical(self) -> dict[str, str]:
+        """Physical id of each resource, by logical id."""
+        return self.deployment.physical if self.deployment else {}
+
+    def client(self, service: str) -> Any:
+        """A client of the stack's endpoint (cached: creating clients is slow)."""
+        if service not in self._clients:
+            self._clients[service] = self._session.client(
+                service,  # type: ignore[call-overload]
+                region_name=self.region,
+                endpoint_url=self.endpoint_url,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
+        return self._clients[service]
+
+    # ------------------------------------------------------------------ deploy
+    def deploy(self) -> dict[str, str]:
+        """Translate and create the stack; returns its Outputs."""
+        template = translate_template(self.root, self.region, self.parameters)
+        self.deployment = create_stack(
+            self.client, template, stack_name=self.stack_name, region=self.region, parameters=self.parameters
+        )
+        return self.outputs
+
+    def attach(self) -> dict[str, str]:
+        """Use a stack deployed earlier at `endpoint_url` (a running `sluice local up`) instead of
+        creating one: its resources and outputs are read from CloudFormation."""
+        template = translate_template(self.root, self.region, self.parameters)
+        self.deployment = read_stack(
+            self.client, template, stack_name=self.stack_name, endpoint_url=self.endpoint_url
+        )
+        return self.outputs
+
+    # ------------------------------------------------------------------ functions
+    def function_code(self, logical_id: str) -> FunctionCode:
+        functions = self.template.functions if self.template else {}
+        if logical_id not in functions:
+            raise LocalStackError(
+                f"no function {logical_id!r} in template.yaml (functions: {', '.join(sorted(functions))})"
+            )
+        return functions[logical_id]
+
+    def function_configuration(self, logical_id: str) -> dict[str, Any]:
+        """The function as moto created it (name, ARN, memory, timeout, resolved environment)."""
+        if logical_id not in self._configs:
+            self._configs[logical_id] = dict(
+                self.client("lambda").get_function_configuration(FunctionName=self.physical[logical_id])
+            )
+        return self._configs[logical_id]
+
+    def function_environment(self, logical_id: str) -> dict[str, str]:
+        """The function's variables as moto resolved them, then env.json overrides."""
+        config = self.function_configuration(logical_id)
+        variables = {k: str(v) for k, v in config.get("Environment", {}).get("Variables", {}).items()}
+        variables.update(self.env_overrides.get(logical_id, {}))
+        return variables
+
+    def invoke(self, logical_id: str, event: Any) -> Invocation:
+        """Run the function's handler once, in-process, with its environment."""
+        code = self.function_code(logical_id)
+        config = self.function_configuration(logical_id)
+        env = invocation_environment(
+            config, self.function_environment(logical_id), region=self.region, endpoint_url=self.endpoint_url
+        )
+        return self._runtime.run(code, event, env, LambdaContext.of(config))
+
+    def recycle(self, logical_id: str) -> None:
+        """Forget the function's loaded module, so its next invocation is a cold start (as when Lambda
+        starts a new execution environment)."""
+        self._runtime.recycle(logical_id)
+
+    def logical_id_of(self, function_name_or_arn: str) -> str | None:
+        """The logical id of this stack's function with that name or ARN (None: not one of them)."""
+        name = function_name_or_arn.split(":function:", 1)[-1].split(":", 1)[0]
+        return self.deployment.functions_by_name.get(name) if self.deployment else None
+
+    # ------------------------------------------------------------------ EventBridge deliveries
+    @property
+    def delivery_errors(self) -> list[dict[str, Any]]:
+        """Every event whose delivery failed on all its attempts, with the last error."""
+        return self._delivery.errors
+
+    def deliver(self, logical_id: str, event: dict[str, Any], target: dict[str, Any]) -> None:
+        """Queue an event for a Lambda target (asynchronous, like EventBridge)."""
+        self._delivery.deliver(logical_id, event, target)
+
+    def drain(self, timeout: float = 120.0) -> None:
+        """Wait until every queued EventBridge delivery has been handled."""
+        self._delivery.drain(timeout)
+
+    def wait_for_executions(self, timeout: float = 300.0, poll: float = 0.1) -> list[dict[str, Any]]:
+        """Drain deliveries, then wait until no execution of the stack's state machines is running."""
+        self.drain(timeout)
+        sfn = self.client("stepfunctions")
+        deadline = time.monotonic() + timeout
+        machines = self.deployment.state_machine_arns() if self.deployment else []
+        while True:
+            pages = sfn.get_paginator("list_executions")
+            executions = [
+                e
+                for arn in machines
+                for page in pages.paginate(stateMachineArn=arn)
+                for e in page["executions"]
+            ]
+            if all(e["status"] != "RUNNING" for e in executions):
+                return executions
+            if time.monotonic() > deadline:
+                raise TimeoutError("state machine executions still running")
+            time.sleep(poll)
+
+    # ------------------------------------------------------------------ API and schedules
+    @property
+    def api_auth(self) -> str:
+        """How the API authenticates callers: the `ApiAuth` parameter (override, else its default)."""
+        declared = ((self.template.sam.get("Parameters") or {}) if self.template else {}).get("ApiAuth") or {}
+        return str(self.parameters.get("ApiAuth", declared.get("Default", AWS_IAM)))
+
+    def serve_api(self, port: int = 3000, host: str = "127.0.0.1", auth: str | None = None) -> LocalApi:
+        """Serve the template's `Api` routes over HTTP, each request run by its function in-process
+        (API Gateway itself is left out of the moto deployment; see `strip_api_gateway`). Every route
+        but the open ones needs SigV4 with `credentials` or, in API_KEY mode, `api_key` (`auth`
+        overrides the stack's `api_auth`)."""
+        from sluice.tools.local.http_api import api_routes
+
+        assert self.template is not None
+        checks = ApiAuth(
+            mode=auth or self.api_auth,
+            region=self.region,
+            secrets={self.credentials["access_key_id"]: self.credentials["secret_access_key"]},
+            api_key=self.api_key,
+        )
+
+        def invoke(logical_id: str, event: dict[str, Any]) -> tuple[Any, dict[str, Any] | None]:
+            outcome = self.invoke(logical_id, event)
+            return outcome.payload, outcome.error
+
+        api = LocalApi(api_routes(self.template.sam), invoke, host=host, port=port, auth=checks).start()
+        self._apis.append(api)
+        return api
+
+    def scheduled_functions(self) -> dict[str, list[str]]:
+        """Functions with `Schedule` events in the template, with their schedule expressions."""
+        assert self.template is not None
+        return scheduled_functions(self.template.sam)
+
+    def fire_schedules(self) -> dict[str, Invocation]:
+        """Run every scheduled function once now with an EventBridge "Scheduled Event" (moto's
+        EventBridge never fires schedules)."""
+        return {
+            logical_id: self.invoke(logical_id, scheduled_event(self.region, self.stack_name, logical_id))
+            for logical_id in self.scheduled_functions()
+        }
+
+    def close(self) -> None:
+        """Stop the stack's API fronts and its delivery worker."""
+        for api in self._apis:
+            api.stop()
+        self._apis.clear()
+        self._delivery.close()
+
+
+@contextlib.contextmanager
+def deployed(stack: LocalStack) -> Iterator[LocalStack]:
+    """Deploy a stack and make it the target of moto's patched Lambda and EventBridge calls (inside
+    `moto_patches()` and a mock or server); close it and forget it on exit."""
+    clear_clients()
+    try:
+        with routing_to(stack):
+            try:
+                stack.deploy()
+                yield stack
+            finally:
+                stack.close()
+    finally:
+        clear_clients()
+
+
+@contextlib.contextmanager
+def in_process_stack(
+    root: Path,
+    *,
+    stack_name: str = DEFAULT_STACK_NAME,
+    env_overrides: dict[str, dict[str, str]] | None = None,
+    parameters: dict[str, str] | None = None,
+) -> Iterator[LocalStack]:
+    """A fresh moto mock with the stack deployed (with template `parameters` overridden); everything
+    runs in this process."""
+    from moto import mock_aws
+
+    saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", *RUNTIME_ENV)}
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    os.environ.update(RUNTIME_ENV)
+    os.environ.setdefault("AWS_DEFAULT_REGION", DEFAULT_REGION)
+    stack = LocalStack(root, stack_name=stack_name, env_overrides=env_overrides, parameters=parameters)
+    try:
+        with mock_aws(config=MOTO_CONFIG), moto_patches(), deployed(stack):
+            yield stack
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -1,0 +1,149 @@
+"""Builders for the drift check tests: a model in production in the fakes, its reference sample,
+and captured traffic around it."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from sluice.app.stored import spec_key
+from sluice.domain.records import (
+    AuditEvent,
+    DatasetRecord,
+    EventType,
+    ModelVersion,
+    SpecRecord,
+    new_event_id,
+    utc_now,
+)
+from sluice.domain.reference import PREDICTION_COLUMN, reference_sample
+from sluice.domain.spec import ModelSpec, parse_spec
+from sluice.domain.table import RawTable, to_csv_bytes
+from sluice.settings import DriftSettings
+from tests.unit.app.fakes import STATE_MACHINE, FakeServices
+
+MODEL = "loans"
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+LOANS_SPEC = """
+name: loans
+task: binary
+target: default
+features:
+  - {name: income, type: numeric}
+  - {name: debt_ratio, type: numeric}
+  - {name: segment, type: categorical, categories: [retail, sme, corporate]}
+algorithm: {name: logistic_regression}
+metric: accuracy
+retrain_on_drift: true
+"""
+PRICES_SPEC = """
+name: prices
+task: regression
+target: price
+features:
+  - {name: area, type: numeric}
+algorithm: {name: ridge}
+metric: rmse
+"""
+SETTINGS = DriftSettings(
+    artifact_bucket="artifacts",
+    registry_table="registry",
+    state_machine_arn=STATE_MACHINE,
+    drift_window_hours=24,
+    drift_min_rows=50,
+    retrain_cooldown_hours=24,
+)
+
+
+def loan_rows(n: int, seed: int, shift: float = 0.0) -> list[dict[str, Any]]:
+    """Loan applications; `shift` moves income and debt ratio up (the segment mix stays). The model
+    predicts a default when the debt ratio is above one half."""
+    rng = np.random.default_rng(seed)
+    income = rng.normal(50 + 30 * shift, 10, n)
+    debt = rng.uniform(0 + shift / 2, 1 + shift / 2, n)
+    segment = rng.choice(["retail", "sme", "corporate"], n, p=[0.6, 0.3, 0.1])
+    return [
+        {
+            "income": round(float(income[i]), 2),
+            "debt_ratio": round(float(debt[i]), 3),
+            "segment": str(segment[i]),
+            "default": int(debt[i] > 0.6),
+            "prediction": int(debt[i] > 0.5),
+        }
+        for i in range(n)
+    ]
+
+
+def reference_bytes(spec: ModelSpec, rows: list[dict[str, Any]], *, predictions: bool = True) -> bytes:
+    """A reference sample as training writes it, with the model's own predictions when asked."""
+    columns = [*spec.feature_names, spec.target]
+    table = RawTable(
+        source="train.csv", header=columns, columns={c: [str(r[c]) for r in rows] for c in columns}
+    )
+    if not predictions:
+        return reference_sample(spec, table)
+    table.columns[PREDICTION_COLUMN] = [str(r["prediction"]) for r in rows]
+    table.header.append(PREDICTION_COLUMN)
+    return gzip.compress(to_csv_bytes(table))
+
+
+def register_model(fakes: FakeServices, spec_text: str, *, dataset: bool = True) -> ModelSpec:
+    """The model's spec stored and current, and (unless told) an accepted dataset to retrain on."""
+    spec = parse_spec(spec_text)
+    stored = fakes.artifacts.put_bytes(spec_key(spec.name, spec.sha256), spec_text.encode())
+    fakes.registry.register_spec(
+        SpecRecord(
+            model=spec.name, sha256=spec.sha256, uri=stored.uri, source_key="spec.yaml", created_at=utc_now()
+        ),
+        AuditEvent(model=spec.name, type=EventType.SPEC_REGISTERED, id=new_event_id()),
+    )
+    if dataset:
+        fakes.registry.put_dataset(
+            DatasetRecord(
+                model=spec.name,
+                sha256="d" * 64,
+                uri=f"s3://artifacts/datasets/{spec.name}/data.csv",
+                source_key="data.csv",
+                n_rows=400,
+                size_bytes=1,
+                spec_sha256=spec.sha256,
+                validation_uri="s3://artifacts/validation.json",
+                created_at=utc_now(),
+            )
+        )
+    return spec
+
+
+def put_in_production(fakes: FakeServices, spec: ModelSpec, reference: bytes) -> ModelVersion:
+    """A version of the model, trained on its dataset, with its reference sample, in production."""
+    record = fakes.train_version(
+        spec.name,
+        {"model": ("model.onnx", b"onnx"), "reference": ("reference.csv.gz", reference)},
+        spec_sha256=spec.sha256,
+    )
+    return fakes.put_in_production(spec.name, record.version)
+
+
+def captured(rows: list[dict[str, Any]], *, version: int = 1, hours_ago: float = 1.0) -> list[dict[str, Any]]:
+    """The capture lines of serving `rows` (ten instances a request) to `version`, `hours_ago` before NOW."""
+    time = (NOW - timedelta(hours=hours_ago)).isoformat()
+    return [
+        {
+            "request_id": f"{version}-{hours_ago}-{i // 10}",
+            "instance": i % 10,
+            "time": time,
+            "model": MODEL,
+            "version": version,
+            "inputs": {"income": r["income"], "debt_ratio": r["debt_ratio"], "segment": r["segment"]},
+            "outputs": {"prediction": r["prediction"]},
+        }
+        for i, r in enumerate(rows)
+    ]
+
+
+def serve(fakes: FakeServices, model: str, records: list[dict[str, Any]]) -> None:
+    for request_id in dict.fromkeys(r["request_id"] for r in records):
+        fakes.traffic.write(model, request_id, [r for r in records if r["request_id"] == request_id])

@@ -1,0 +1,380 @@
+"""In-memory fakes of Sluice's own ports (sluice.app.ports), for use-case unit tests. They keep the
+promises the ports document (conditional promotion, idempotent version allocation, verified reads,
+a repeated execution name answered with started=False); how AWS keeps them is tested on the moto stack."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sluice.app.ports import Services
+from sluice.domain.records import (
+    Alias,
+    Artifact,
+    AuditEvent,
+    DatasetRecord,
+    EventType,
+    ExecutionRef,
+    ModelVersion,
+    SpecRecord,
+    Trigger,
+    VersionStatus,
+    new_event_id,
+    sha256_hex,
+    split_uri,
+    utc_now,
+)
+from sluice.errors import ArtifactCorrupt, ArtifactNotFound, ModelNotFound, PromotionConflict
+
+BUCKET = "artifacts"
+STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:TrainAndPromote"
+
+
+class InMemoryRegistry:
+    def __init__(self) -> None:
+        self.meta: dict[str, dict[str, Any]] = {}
+        self.specs: dict[tuple[str, str], SpecRecord] = {}
+        self.datasets: dict[tuple[str, str], DatasetRecord] = {}
+        self.versions: dict[tuple[str, int], ModelVersion] = {}
+        self.runs: dict[tuple[str, str], int] = {}
+        self.aliases: dict[str, Alias] = {}
+        self.events: list[AuditEvent] = []
+        self.started: set[str] = set()
+        self.alias_reads = 0  # how often a use case asked for the production alias
+
+    def list_models(self) -> list[dict[str, Any]]:
+        return [self.meta[m] for m in sorted(self.meta)]
+
+    def model_meta(self, model: str) -> dict[str, Any] | None:
+        return self.meta.get(model)
+
+    def register_spec(self, record: SpecRecord, event: AuditEvent) -> None:
+        self.specs[(record.model, record.sha256)] = record
+        meta = self.meta.setdefault(record.model, {"model": record.model})
+        meta.update(current_spec_sha256=record.sha256, current_spec_uri=record.uri)
+        self.events.append(event)
+
+    def current_spec(self, model: str) -> SpecRecord | None:
+        sha = (self.meta.get(model) or {}).get("current_spec_sha256")
+        return self.specs.get((model, sha)) if sha else None
+
+    def put_dataset(self, record: DatasetRecord) -> bool:
+        if (record.model, record.sha256) in self.datasets:
+            return False
+        self.datasets[(record.model, record.sha256)] = record
+        return True
+
+    def get_dataset(self, model: str, sha256: str) -> DatasetRecord | None:
+        return self.datasets.get((model, sha256))
+
+    def list_datasets(self, model: str) -> list[DatasetRecord]:
+        return [d for (m, _), d in self.datasets.items() if m == model]
+
+    def allocate_version(
+        self,
+        model: str,
+        run_id: str,
+        *,
+        trigger: Trigger,
+        execution_arn: str | None,
+        dataset_sha256: str,
+        dataset_uri: str,
+        spec_sha256: str,
+    ) -> int:
+        if (model, run_id) in self.runs:
+            return self.runs[(model, run_id)]
+        meta = self.meta.setdefault(model, {"model": model})
+        version = int(meta.get("version_counter", 0)) + 1
+        meta["version_counter"] = version
+        now = utc_now()
+        self.versions[(model, version)] = ModelVersion(
+            model=model,
+            version=version,
+            status=VersionStatus.TRAINING,
+            trigger=trigger,
+            created_at=now,
+            updated_at=now,
+            execution_arn=execution_arn,
+            dataset_sha256=dataset_sha256,
+            dataset_uri=dataset_uri,
+            spec_sha256=spec_sha256,
+        )
+        self.runs[(model, run_id)] = version
+        self.events.append(
+            AuditEvent(model=model, type=EventType.VERSION_ALLOCATED, id=new_event_id(), version=version)
+        )
+        return version
+
+    def get_version(self, model: str, version: int) -> ModelVersion:
+        try:
+            return self.versions[(model, version)]
+        except KeyError:
+            raise ModelNotFound(f"model {model!r} has no version {version}") from None
+
+    def list_versions(self, model: str) -> list[ModelVersion]:
+        return [v for (m, _), v in sorted(self.versions.items()) if m == model]
+
+    def decide(self, record: ModelVersion, event: AuditEvent) -> None:
+        current = self.versions.get((record.model, record.version))
+        if current is not None and current.status is VersionStatus.PRODUCTION:
+            raise PromotionConflict(f"{record.model} version {record.version} is in production already")
+        self.versions[(record.model, record.version)] = record.model_copy(update={"updated_at": utc_now()})
+        self.events.append(event)
+
+    def get_alias(self, model: str) -> Alias | None:
+        self.alias_reads += 1
+        return self.aliases.get(model)
+
+    def promote(self, record: ModelVersion, *, expected: int | None, event: AuditEvent) -> None:
+        alias = self.aliases.get(record.model)
+        if (alias.version if alias else None) != expected:
+            raise PromotionConflict(
+                f"{record.model}: expected production version {expected}, "
+                f"found {alias.version if alias else None}; version {record.version} was not promoted"
+            )
+        now = utc_now()
+        if expected is not None and expected != record.version:
+            old = self.versions[(record.model, expected)]
+            self.versions[(record.model, expected)] = old.model_copy(
+                update={"status": VersionStatus.ARCHIVED}
+            )
+        self.versions[(record.model, record.version)] = record.model_copy(
+            update={"status": VersionStatus.PRODUCTION, "updated_at": now}
+        )
+        self.aliases[record.model] = Alias(model=record.model, version=record.version, updated_at=now)
+        self.events.append(event)
+
+    def append_event(self, event: AuditEvent) -> None:
+        self.events.append(event)
+
+    def record_run_started(self, execution_name: str, event: AuditEvent) -> bool:
+        if execution_name in self.started:
+            return False
+        self.started.add(execution_name)
+        self.events.append(event)
+        return True
+
+    def list_events(self, model: str) -> list[AuditEvent]:
+        return sorted((e for e in self.events if e.model == model), key=lambda e: (e.time, e.id))
+
+    def event_types(self, model: str) -> list[EventType]:
+        return [e.type for e in self.list_events(model)]
+
+
+class InMemoryArtifacts:
+    """Objects by URI (any bucket; writes go to BUCKET), with S3-style version ids for uploads."""
+
+    def __init__(self, bucket: str = BUCKET) -> None:
+        self.bucket = bucket
+        self.objects: dict[str, bytes] = {}
+        self.content_types: dict[str, str] = {}
+        self.versions: dict[tuple[str, str], bytes] = {}
+        self.reads: list[str] = []  # the URI of every object whose bytes a use case read, in order
+
+    def add(self, uri: str, data: bytes, version_id: str | None = None) -> str:
+        """Put an object anywhere (an upload to the raw bucket); returns its URI."""
+        split_uri(uri)
+        self.objects[uri] = data
+        if version_id:
+            self.versions[(uri, version_id)] = data
+        return uri
+
+    def _stored(self, uri: str, version_id: str | None = None) -> bytes:
+        found = self.versions.get((uri, version_id)) if version_id else self.objects.get(uri)
+        if found is None:
+            raise ArtifactNotFound(f"{uri} does not exist")
+        return found
+
+    def _read(self, uri: str, version_id: str | None = None) -> bytes:
+        self.reads.append(uri)
+        return self._stored(uri, version_id)
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> Artifact:
+        self.objects[self.uri(key)] = data
+        self.content_types[self.uri(key)] = content_type
+        return Artifact(uri=self.uri(key), sha256=sha256_hex(data))
+
+    def put_json(self, key: str, obj: Any) -> Artifact:
+        return self.put_bytes(
+            key, json.dumps(obj, indent=2, sort_keys=True, default=str).encode(), "application/json"
+        )
+
+    def get_bytes(self, uri: str, *, version_id: str | None = None) -> bytes:
+        return self._read(uri, version_id)
+
+    def get_verified(self, artifact: Artifact) -> bytes:
+        data = self._read(artifact.uri)
+        if sha256_hex(data) != artifact.sha256:
+            raise ArtifactCorrupt(f"{artifact.uri}: sha256 {sha256_hex(data)} != recorded {artifact.sha256}")
+        return data
+
+    def open(self, uri: str, *, version_id: str | None = None) -> Any:
+        return io.BytesIO(self._read(uri, version_id))
+
+    def size(self, uri: str, *, version_id: str | None = None) -> int:
+        return len(self._stored(uri, version_id))
+
+    def exists(self, uri: str) -> bool:
+        return uri in self.objects
+
+    def copy_in(self, source_uri: str, key: str, *, version_id: str | None = None) -> str:
+        self.objects[self.uri(key)] = self._read(source_uri, version_id)
+        return self.uri(key)
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        start = self.uri("")
+        yield from sorted(u[len(start) :] for u in self.objects if u.startswith(start + prefix))
+
+    def json(self, key: str) -> Any:
+        return json.loads(self._stored(self.uri(key)))
+
+
+class InMemoryExecutions:
+    def __init__(self, state_machine_arn: str = STATE_MACHINE) -> None:
+        self.state_machine_arn = state_machine_arn
+        self.executions: dict[str, dict[str, Any]] = {}
+
+    def arn(self, name: str) -> str:
+        prefix, _, machine = self.state_machine_arn.partition(":stateMachine:")
+        return f"{prefix}:execution:{machine}:{name}"
+
+    def start(self, name: str, payload: dict[str, Any]) -> ExecutionRef:
+        if name in self.executions:
+            return ExecutionRef(arn=self.arn(name), name=name, started=False)
+        self.executions[name] = {
+            "executionArn": self.arn(name),
+            "name": name,
+            "status": "RUNNING",
+            "input": json.dumps(payload, sort_keys=True),
+        }
+        return ExecutionRef(arn=self.arn(name), name=name, started=True)
+
+    def describe(self, arn: str) -> dict[str, Any]:
+        return next(e for e in self.executions.values() if e["executionArn"] == arn)
+
+    def inputs(self) -> list[dict[str, Any]]:
+        return [json.loads(e["input"]) for e in self.executions.values()]
+
+    def list(self, status: str | None = None) -> list[dict[str, Any]]:
+        return [
+            {k: e[k] for k in ("executionArn", "name", "status")}
+            for e in self.executions.values()
+            if status is None or e["status"] == status
+        ]
+
+
+@dataclass
+class InMemoryNotifier:
+    published: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def publish(self, subject: str, message: dict[str, Any]) -> str | None:
+        self.published.append((subject, message))
+        return f"message-{len(self.published)}"
+
+
+class InMemoryTraffic:
+    def __init__(self) -> None:
+        self.records: dict[str, list[dict[str, Any]]] = {}
+        self.requests: dict[tuple[str, str], int] = {}
+        self.labels: dict[str, list[dict[str, Any]]] = {}
+        self.writes: list[str] = []  # the request id of every capture write tried, stored or not
+        self.outage: Exception | None = None  # when set, every write raises it (the store is down)
+
+    def write(self, model: str, request_id: str, records: list[dict[str, Any]]) -> None:
+        self.writes.append(request_id)
+        if self.outage is not None:
+            raise self.outage
+        self.records.setdefault(model, []).extend(records)
+        self.requests[(model, request_id)] = len(records)
+
+    def captured_instances(self, model: str, request_id: str) -> int | None:
+        return self.requests.get((model, request_id))
+
+    def put_feedback(
+        self, model: str, request_id: str, instance: int, label: Any, matched: bool | None = None
+    ) -> str:
+        self.labels.setdefault(model, []).append(
+            {
+                "request_id": request_id,
+                "instance": instance,
+                "label": label,
+                "matched": matched,
+                "time": utc_now(),
+            }
+        )
+        return f"s3://{BUCKET}/feedback/{model}/{request_id}-{instance}.json"
+
+    def captured(self, model: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        return [r for r in self.records.get(model, []) if start <= datetime.fromisoformat(r["time"]) < end]
+
+    def feedback(self, model: str, start: datetime, end: datetime) -> dict[tuple[str, int], Any]:
+        return {(str(f["request_id"]), int(f["instance"])): f["label"] for f in self.labels.get(model, [])}
+
+
+@dataclass
+class FakeServices:
+    """Every fake, and the `Services` a use case receives, wired to them."""
+
+    registry: InMemoryRegistry = field(default_factory=InMemoryRegistry)
+    artifacts: InMemoryArtifacts = field(default_factory=InMemoryArtifacts)
+    notifier: InMemoryNotifier = field(default_factory=InMemoryNotifier)
+    executions: InMemoryExecutions = field(default_factory=InMemoryExecutions)
+    traffic: InMemoryTraffic = field(default_factory=InMemoryTraffic)
+
+    def services(self, *, executions: bool = True) -> Services:
+        return Services(
+            registry=self.registry,
+            artifacts=self.artifacts,
+            notifier=self.notifier,
+            state_machine=self.executions if executions else None,
+            captured_traffic=self.traffic,
+        )
+
+    def train_version(
+        self,
+        model: str,
+        files: dict[str, tuple[str, bytes]],
+        *,
+        spec_sha256: str = "s" * 64,
+        dataset_sha256: str = "d" * 64,
+        metrics: dict[str, float | None] | None = None,
+    ) -> ModelVersion:
+        """The next version of `model` as a finished training run leaves it, not decided yet: allocated,
+        each artifact (name → (file name, bytes)) stored under models/<model>/<version>/ and recorded
+        with its sha256 on the version."""
+        version = self.registry.allocate_version(
+            model,
+            new_event_id(),
+            trigger=Trigger.UPLOAD,
+            execution_arn=None,
+            dataset_sha256=dataset_sha256,
+            dataset_uri=f"s3://{BUCKET}/datasets/{model}/{dataset_sha256}/data.csv",
+            spec_sha256=spec_sha256,
+        )
+        prefix = f"models/{model}/{version}/"
+        artifacts = {
+            name: self.artifacts.put_bytes(prefix + file, data) for name, (file, data) in files.items()
+        }
+        record = self.registry.get_version(model, version).model_copy(
+            update={"artifacts": artifacts, "metrics": metrics or {}}
+        )
+        self.registry.versions[(model, version)] = record
+        return record
+
+    def put_in_production(self, model: str, version: int) -> ModelVersion:
+        """Promote `version` over whatever is in production, through the registry's conditional write
+        (reading the alias without `get_alias`, so tests can count the reads of the code under test)."""
+        current = self.registry.aliases.get(model)
+        self.registry.promote(
+            self.registry.get_version(model, version),
+            expected=current.version if current else None,
+            event=AuditEvent(model=model, type=EventType.PROMOTED, id=new_event_id(), to_version=version),
+        )
+        return self.registry.get_version(model, version)

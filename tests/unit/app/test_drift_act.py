@@ -1,0 +1,249 @@
+"""The drift check's second half, on in-memory fakes: what `act_on_drift` does with an assessment
+(reports, metrics, the alert, at most one retraining), and the whole scheduled check."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from sluice.app.drift_check import (
+    DriftAssessment,
+    Window,
+    act_on_drift,
+    check_production_models,
+)
+from sluice.domain.drift.live import check_input_drift, check_prediction_drift
+from sluice.domain.records import (
+    AuditEvent,
+    EventType,
+    Trigger,
+    new_event_id,
+)
+from sluice.domain.reference import read_reference
+from sluice.domain.spec import ModelSpec
+from sluice.observability import metrics
+from tests.unit.app.drift_world import (
+    LOANS_SPEC,
+    MODEL,
+    NOW,
+    SETTINGS,
+    captured,
+    loan_rows,
+    put_in_production,
+    reference_bytes,
+    register_model,
+    serve,
+)
+from tests.unit.app.fakes import FakeServices
+
+# ACT
+
+
+def assessment(spec: ModelSpec, *, shift: float) -> DriftAssessment:
+    """What assessing `shift`ed traffic against the loans reference finds (built with the domain's checks,
+    so acting is tested apart from reading)."""
+    reference = read_reference(reference_bytes(spec, loan_rows(400, seed=1)))
+    records = captured(loan_rows(200, seed=2, shift=shift))
+    report = check_input_drift(spec, reference, records, min_rows=50, source="capture/loans")
+    return DriftAssessment(
+        model=spec.name,
+        version=1,
+        spec=spec,
+        window=Window(start=NOW - timedelta(hours=24), end=NOW),
+        rows=report.n_current,
+        report=report,
+        prediction_report=check_prediction_drift(spec.task, reference, records),
+        live_metric={"accuracy": 0.9, "labelled_rows": 10},
+    )
+
+
+def test_reports_are_stored_as_json_and_html(fakes: FakeServices) -> None:
+    # Given an assessment of drifted traffic
+    spec = register_model(fakes, LOANS_SPEC)
+    found = assessment(spec, shift=1.0)
+    # When the check acts on it
+    check = act_on_drift(fakes.services(), SETTINGS, found, NOW)
+    # Then the JSON and HTML reports are under drift/<model>/, stamped with the check's time
+    assert check.report_uri == "s3://artifacts/drift/loans/20261201T120000Z.json"
+    assert check.html_uri == "s3://artifacts/drift/loans/20261201T120000Z.html"
+    document = fakes.artifacts.json("drift/loans/20261201T120000Z.json")
+    assert document["model"] == "loans" and document["version"] == 1 and document["dataset_drift"] is True
+    assert document["window"] == {"start": "2026-11-30T12:00:00+00:00", "end": "2026-12-01T12:00:00+00:00"}
+    assert document["prediction_drift"]["drifted"] is True
+    assert document["live_metric"] == {"accuracy": 0.9, "labelled_rows": 10}
+    html = fakes.artifacts.get_bytes(check.html_uri).decode()
+    assert fakes.artifacts.content_types[check.html_uri] == "text/html"
+    assert "Drift: loans v1" in html and "Predictions: drifted" in html and "Live accuracy 0.9" in html
+    # And the check reports what the assessment found
+    assert check.status == "ok" and check.rows == 200 and check.dataset_drift is True
+    assert check.drifted_features == ["debt_ratio", "income"] and check.live_metric == found.live_metric
+
+
+def test_metrics_are_emitted_per_model_and_feature(
+    fakes: FakeServices, emitted: pytest.CaptureFixture[str]
+) -> None:
+    # Given an assessment of drifted traffic
+    spec = register_model(fakes, LOANS_SPEC)
+    found = assessment(spec, shift=1.0)
+    # When the check acts on it
+    act_on_drift(fakes.services(), SETTINGS, found, NOW)
+    # Then EMF lines in the Sluice namespace carry DriftScore per model and feature, and the model's
+    # share, verdict and rows
+    lines = [json.loads(line) for line in emitted.readouterr().out.splitlines() if line.startswith("{")]
+    by_metric: dict[str, list[dict[str, Any]]] = {}
+    for line in lines:
+        (directive,) = line["_aws"]["CloudWatchMetrics"]
+        assert directive["Namespace"] == "Sluice"
+        by_metric.setdefault(directive["Metrics"][0]["Name"], []).append(line)
+    assert sorted(line["feature"] for line in by_metric["DriftScore"]) == ["debt_ratio", "income", "segment"]
+    assert {line["model"] for line in lines} == {"loans"}
+    assert by_metric["DatasetDrift"][0]["DatasetDrift"] == [1.0]
+    assert by_metric["DriftShare"][0]["DriftShare"] == [pytest.approx(2 / 3)]
+    assert by_metric["RowsChecked"][0]["RowsChecked"] == [200.0]
+    # And DatasetDrift by service alone (what DriftAlarm watches) waits for the invocation's flush
+    assert metrics.metric_set["DatasetDrift"]["Value"] == [1.0]
+
+
+def test_drift_alerts_and_starts_one_retraining(fakes: FakeServices) -> None:
+    # Given an assessment of drifted traffic for a model whose spec allows retraining on drift
+    spec = register_model(fakes, LOANS_SPEC)
+    # When the check acts on it
+    check = act_on_drift(fakes.services(), SETTINGS, assessment(spec, shift=1.0), NOW)
+    # Then people are alerted with the drifted features and the reports
+    assert fakes.notifier.published == [
+        (
+            "Sluice: drift in loans",
+            {
+                "model": "loans",
+                "version": 1,
+                "drifted": ["debt_ratio", "income"],
+                "report": check.report_uri,
+                "html": check.html_uri,
+            },
+        )
+    ]
+    assert check.alerted is True
+    # And one retraining started, on the latest dataset, with trigger drift
+    (started,) = fakes.executions.inputs()
+    assert started["model"] == "loans" and started["trigger"] == "drift"
+    assert started["dataset_sha256"] == "d" * 64 and started["spec_sha256"] == spec.sha256
+    assert check.retraining == fakes.executions.list()[0]["executionArn"] and check.retrain_skipped is None
+    assert [
+        e.trigger for e in fakes.registry.list_events("loans") if e.type is EventType.TRAINING_STARTED
+    ] == [Trigger.DRIFT]
+
+
+def test_no_drift_no_alert_no_retraining(fakes: FakeServices) -> None:
+    # Given an assessment of traffic like the reference
+    spec = register_model(fakes, LOANS_SPEC)
+    # When the check acts on it
+    check = act_on_drift(fakes.services(), SETTINGS, assessment(spec, shift=0.0), NOW)
+    # Then the reports are stored, but nobody is alerted and nothing retrains
+    assert check.dataset_drift is False and check.report_uri is not None
+    assert fakes.notifier.published == [] and check.alerted is False
+    assert fakes.executions.inputs() == [] and check.retraining is None and check.retrain_skipped is None
+
+
+def test_no_second_retraining_while_one_is_running(fakes: FakeServices) -> None:
+    # Given drift that already started a retraining, still running
+    spec = register_model(fakes, LOANS_SPEC)
+    first = act_on_drift(fakes.services(), SETTINGS, assessment(spec, shift=1.0), NOW)
+    # When the check acts on drift again
+    second = act_on_drift(fakes.services(), SETTINGS, assessment(spec, shift=1.0), NOW)
+    # Then it alerts again but starts nothing, naming the running execution
+    assert first.retraining is not None and second.retraining is None
+    name = first.retraining.rsplit(":", 1)[-1]
+    assert second.retrain_skipped == f"a training run is already running ({name})"
+    assert second.alerted is True and len(fakes.notifier.published) == 2
+    assert len(fakes.executions.inputs()) == 1
+
+
+def test_no_retraining_during_the_cool_down(fakes: FakeServices) -> None:
+    # Given drift started a retraining an hour ago (finished since), and a manual run two days ago
+    spec = register_model(fakes, LOANS_SPEC)
+    an_hour_ago = (NOW - timedelta(hours=1)).isoformat()
+    for time, trigger in (
+        (an_hour_ago, Trigger.DRIFT),
+        ((NOW - timedelta(days=2)).isoformat(), Trigger.MANUAL),
+    ):
+        fakes.registry.append_event(
+            AuditEvent(
+                model="loans", type=EventType.TRAINING_STARTED, id=new_event_id(), time=time, trigger=trigger
+            )
+        )
+    # When the check acts on drift
+    check = act_on_drift(fakes.services(), SETTINGS, assessment(spec, shift=1.0), NOW)
+    # Then the cool-down holds the retraining back, saying since when
+    assert (
+        check.retraining is None
+        and check.retrain_skipped == f"cool-down: drift started a retraining at {an_hour_ago}"
+    )
+    assert fakes.executions.inputs() == [] and check.alerted is True
+
+
+def test_retraining_again_once_the_cool_down_passed(fakes: FakeServices) -> None:
+    # Given drift started a retraining 25 hours ago, with a cool-down of 24
+    spec = register_model(fakes, LOANS_SPEC)
+    fakes.registry.append_event(
+        AuditEvent(
+            model="loans",
+            type=EventType.TRAINING_STARTED,
+            id=new_event_id(),
+            time=(NOW - timedelta(hours=25)).isoformat(),
+            trigger=Trigger.DRIFT,
+        )
+    )
+    # When the check acts on drift
+    check = act_on_drift(fakes.services(), SETTINGS, assessment(spec, shift=1.0), NOW)
+    # Then a retraining starts
+    assert check.retraining is not None and len(fakes.executions.inputs()) == 1
+
+
+def test_no_retraining_when_the_spec_forbids_it(fakes: FakeServices) -> None:
+    # Given a model whose spec says retrain_on_drift: false
+    spec = register_model(fakes, LOANS_SPEC.replace("retrain_on_drift: true", "retrain_on_drift: false"))
+    # When the check acts on drift
+    check = act_on_drift(fakes.services(), SETTINGS, assessment(spec, shift=1.0), NOW)
+    # Then people are alerted, but nothing retrains, and the check says why
+    assert check.alerted is True and fakes.executions.inputs() == []
+    assert check.retrain_skipped == "the spec does not allow retraining on drift (retrain_on_drift: false)"
+
+
+def test_no_retraining_without_a_dataset(fakes: FakeServices) -> None:
+    # Given a model with a spec but no accepted dataset
+    spec = register_model(fakes, LOANS_SPEC, dataset=False)
+    # When the check acts on drift
+    check = act_on_drift(fakes.services(), SETTINGS, assessment(spec, shift=1.0), NOW)
+    # Then nothing retrains, and the check says why
+    assert check.retraining is None and check.retrain_skipped == "no dataset to retrain on"
+    assert fakes.executions.inputs() == []
+
+
+# The whole check
+
+
+def test_every_production_model_is_checked_and_one_failure_stops_no_other(
+    fakes: FakeServices, loans: ModelSpec, emitted: pytest.CaptureFixture[str]
+) -> None:
+    # Given loans in production with shifted traffic, a second model whose reference sample is gone,
+    # and a third model with no production version
+    serve(fakes, MODEL, captured(loan_rows(200, seed=2, shift=1.0)))
+    broken = register_model(fakes, LOANS_SPEC.replace("name: loans", "name: broken"))
+    version = put_in_production(fakes, broken, reference_bytes(broken, loan_rows(400, seed=1)))
+    del fakes.artifacts.objects[version.artifacts["reference"].uri]
+    register_model(fakes, LOANS_SPEC.replace("name: loans", "name: unserved"))
+    # When the scheduled check runs
+    checks = check_production_models(fakes.services(), SETTINGS, NOW)
+    # Then the broken model is reported as an error naming the missing object, and counted
+    by_model = {c.model: c for c in checks}
+    assert set(by_model) == {"broken", "loans"}
+    assert by_model["broken"].status == "error" and by_model["broken"].version == 1
+    assert by_model["broken"].error == f"{version.artifacts['reference'].uri} does not exist"
+    assert metrics.metric_set["DriftCheckErrors"]["Value"] == [1.0]
+    # And the other model was checked and acted on in full
+    assert by_model["loans"].status == "ok" and by_model["loans"].dataset_drift is True
+    assert by_model["loans"].retraining is not None
+    assert [subject for subject, _ in fakes.notifier.published] == ["Sluice: drift in loans"]
