@@ -217,7 +217,7 @@ def test_local_folders_exist_for_every_function_and_layer() -> None:
     assert shutil.which("make") is not None
 
 
-# ------------------------------------------------------------------ issue 8: auth, SnapStart, security
+# ------------------------------------------------------------------ auth, SnapStart, security
 PARAMETERS: dict[str, Any] = SAM["Parameters"]
 API_BODY: dict[str, Any] = RESOURCES["PredictionApi"]["Properties"]["DefinitionBody"]
 OPEN_ROUTES = {("get", "/openapi.json")}

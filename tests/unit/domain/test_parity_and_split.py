@@ -1,5 +1,5 @@
 """The holdout split is a property of each row, and the parity check catches an export that does not
-reproduce scikit-learn (the float32-scaler-before-trees trap DESIGN.md names)."""
+reproduce scikit-learn (the float32-scaler-before-trees trap)."""
 
 from __future__ import annotations
 
