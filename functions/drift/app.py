@@ -7,15 +7,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from sluice.app.drift_check import check_production_models
 from sluice.entrypoints.wiring import drift_services
 from sluice.observability import logger, metrics, tracer
-from sluice.settings import DriftSettings
+from sluice.settings import DriftCheckSettings
 
-Settings = DriftSettings
+Settings = DriftCheckSettings
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings = DriftSettings()
+    settings = DriftCheckSettings()
     checks = check_production_models(drift_services(settings), settings)
     return {"checked": [c.model_dump(mode="json") for c in checks]}

@@ -22,7 +22,7 @@ from sluice.domain.records import (
 from sluice.domain.reference import PREDICTION_COLUMN, reference_sample
 from sluice.domain.spec import ModelSpec, parse_spec
 from sluice.domain.table import RawTable, to_csv_bytes
-from sluice.settings import DriftSettings
+from sluice.settings import DriftCheckSettings
 from tests.unit.app.fakes import STATE_MACHINE, FakeServices
 
 MODEL = "loans"
@@ -48,7 +48,7 @@ features:
 algorithm: {name: ridge}
 metric: rmse
 """
-SETTINGS = DriftSettings(
+SETTINGS = DriftCheckSettings(
     artifact_bucket="artifacts",
     registry_table="registry",
     state_machine_arn=STATE_MACHINE,

@@ -42,7 +42,7 @@ class PredictSettings(StackSettings):
     max_instances: int = Field(default=1000, gt=0)
 
 
-class DriftSettings(StackSettings):
+class DriftCheckSettings(StackSettings):
     """DriftFunction: the window of captured traffic to check, the fewest rows worth a verdict, and how
     often drift may start a retraining per model."""
 

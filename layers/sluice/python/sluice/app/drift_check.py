@@ -27,7 +27,7 @@ from sluice.domain.reference import PREDICTION_COLUMN, read_reference
 from sluice.domain.spec import ModelSpec
 from sluice.errors import ModelNotFound, SluiceError
 from sluice.observability import emit_drift_check_error, emit_drift_metrics, logger
-from sluice.settings import DriftSettings
+from sluice.settings import DriftCheckSettings
 
 RUNNING = "RUNNING"
 
@@ -105,7 +105,7 @@ class ModelCheck(BaseModel):
 
 
 def check_production_models(
-    services: Services, settings: DriftSettings, now: datetime | None = None
+    services: Services, settings: DriftCheckSettings, now: datetime | None = None
 ) -> list[ModelCheck]:
     """The scheduled check over every model that has a production version. A model whose check raises
     a SluiceError is reported with status "error" (and counted in DriftCheckErrors); the others are
@@ -127,14 +127,14 @@ def check_production_models(
 
 
 def check_model(
-    services: Services, settings: DriftSettings, model: str, version: int, now: datetime
+    services: Services, settings: DriftCheckSettings, model: str, version: int, now: datetime
 ) -> ModelCheck:
     """Run the drift check for one model's production version and act on its verdict."""
     return act_on_drift(services, settings, assess_model(services, settings, model, version, now), now)
 
 
 def assess_model(
-    services: Services, settings: DriftSettings, model: str, version: int, now: datetime
+    services: Services, settings: DriftCheckSettings, model: str, version: int, now: datetime
 ) -> DriftAssessment:
     """Read the version's spec and reference sample and the traffic it served in the window ending at
     `now`, then check input drift (at least `drift_min_rows` rows on each side, else
@@ -164,7 +164,7 @@ def assess_model(
 
 
 def act_on_drift(
-    services: Services, settings: DriftSettings, assessment: DriftAssessment, now: datetime
+    services: Services, settings: DriftCheckSettings, assessment: DriftAssessment, now: datetime
 ) -> ModelCheck:
     """Store the assessment as JSON and HTML under drift/<model>/ and emit its metrics; on dataset
     drift, alert and start one retraining, unless the spec forbids it, one is running, or the cool-down
@@ -230,7 +230,7 @@ def _alert(services: Services, assessment: DriftAssessment, reports: StoredRepor
 
 
 def _retrain(
-    services: Services, settings: DriftSettings, spec: ModelSpec, now: datetime
+    services: Services, settings: DriftCheckSettings, spec: ModelSpec, now: datetime
 ) -> tuple[str | None, str | None]:
     """Start one retraining on the latest dataset, unless the spec forbids it, one is running or the
     cool-down holds. Returns (execution ARN, None) or (None, why not)."""

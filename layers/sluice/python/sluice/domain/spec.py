@@ -135,7 +135,7 @@ class DriftColumnOverride(_Strict):
     threshold: float | None = Field(default=None, gt=0)
 
 
-class DriftSettings(_Strict):
+class DriftSpec(_Strict):
     share_threshold: float = Field(default=0.5, gt=0, le=1)
     columns: dict[str, DriftColumnOverride] = Field(default_factory=dict)
 
@@ -151,7 +151,7 @@ class ModelSpec(_Strict):
     algorithm: AlgorithmSpec
     metric: Metric
     gates: Gates = Field(default_factory=Gates)
-    drift: DriftSettings = Field(default_factory=DriftSettings)
+    drift: DriftSpec = Field(default_factory=DriftSpec)
     retrain_on_drift: bool = False
     description: str | None = None
 

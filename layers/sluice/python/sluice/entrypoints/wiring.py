@@ -9,7 +9,7 @@ from sluice.adapters.notifications import Notifier
 from sluice.adapters.registry import Registry
 from sluice.adapters.traffic import TrafficStore
 from sluice.app.ports import Services
-from sluice.settings import DriftSettings, IngestSettings, PredictSettings, StackSettings, StepSettings
+from sluice.settings import DriftCheckSettings, IngestSettings, PredictSettings, StackSettings, StepSettings
 
 
 def stack_services(
@@ -44,7 +44,7 @@ def step_services(settings: StepSettings) -> Services:
     return _from_settings(settings)
 
 
-def drift_services(settings: DriftSettings) -> Services:
+def drift_services(settings: DriftCheckSettings) -> Services:
     """DriftFunction: reads captured traffic, alerts, and may start a retraining."""
     return _from_settings(settings, settings.state_machine_arn)
 
