@@ -31,6 +31,7 @@ LAMBDA_ERRORS = {
     "Lambda.SdkClientException",
 }
 THROTTLED = "Lambda.TooManyRequestsException"
+TIMEOUT_FROM_RUN = "$.rollout.timeout_seconds"  # set by PlanRollout for a manual rollout
 DOMAIN_ERRORS = {
     "ValidationFailed",
     "DataUnreadable",
@@ -98,7 +99,8 @@ def test_every_task_has_a_timeout_and_retries_lambda_service_errors_with_jitter(
     tasks = {n: s for n, s in ASL["States"].items() if s["Type"] == "Task"}
     assert tasks
     for name, state in tasks.items():
-        assert state["TimeoutSeconds"] > 0, name
+        # A timeout of its own, or (AwaitApproval) the run's: the spec's rollout.timeout_hours.
+        assert state.get("TimeoutSeconds", 0) > 0 or state["TimeoutSecondsPath"] == TIMEOUT_FROM_RUN, name
         retriers = [r for r in state["Retry"] if set(r["ErrorEquals"]) >= LAMBDA_ERRORS]
         assert retriers, name
         assert retriers[0]["BackoffRate"] > 1 and retriers[0]["JitterStrategy"] == "FULL"
@@ -368,3 +370,14 @@ def test_every_function_and_layer_targets_python312() -> None:
             assert props.get("Runtime", "python3.12") == "python3.12", name
         if resource["Type"] == "AWS::Serverless::LayerVersion":
             assert props["CompatibleRuntimes"] == ["python3.12"], name
+
+
+def test_live_quality_alarm_fires_when_any_model_is_below_its_gate_and_reads_like_drift_alarm() -> None:
+    drift, live = (RESOURCES[name]["Properties"] for name in ("DriftAlarm", "LiveQualityAlarm"))
+    # Given the drift check's service-level LiveMetricBelowMinimum, when any model's is 1, then it fires
+    assert (live["Namespace"], live["MetricName"]) == ("Sluice", "LiveMetricBelowMinimum")
+    assert (live["Statistic"], live["Threshold"]) == ("Maximum", 1)
+    assert live["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    # And it reads as DriftAlarm does: service dimension, hourly, missing data not breaching, to the topic
+    for key in ("Dimensions", "Period", "EvaluationPeriods", "TreatMissingData", "AlarmActions"):
+        assert live[key] == drift[key], key

@@ -127,8 +127,11 @@ def put_in_production(fakes: FakeServices, spec: ModelSpec, reference: bytes) ->
     return fakes.put_in_production(spec.name, record.version)
 
 
-def captured(rows: list[dict[str, Any]], *, version: int = 1, hours_ago: float = 1.0) -> list[dict[str, Any]]:
-    """The capture lines of serving `rows` (ten instances a request) to `version`, `hours_ago` before NOW."""
+def captured(
+    rows: list[dict[str, Any]], *, version: int = 1, hours_ago: float = 1.0, probabilities: bool = False
+) -> list[dict[str, Any]]:
+    """The capture lines of serving `rows` (ten instances a request) to `version`, `hours_ago` before NOW;
+    with `probabilities`, a classifier's too (see `default_probabilities`)."""
     time = (NOW - timedelta(hours=hours_ago)).isoformat()
     return [
         {
@@ -138,10 +141,27 @@ def captured(rows: list[dict[str, Any]], *, version: int = 1, hours_ago: float =
             "model": MODEL,
             "version": version,
             "inputs": {"income": r["income"], "debt_ratio": r["debt_ratio"], "segment": r["segment"]},
-            "outputs": {"prediction": r["prediction"]},
+            "outputs": {"prediction": r["prediction"]}
+            | ({"probabilities": default_probabilities(r["debt_ratio"])} if probabilities else {}),
         }
         for i, r in enumerate(rows)
     ]
+
+
+def default_probabilities(debt_ratio: float) -> list[float]:
+    """The loans model's probabilities of [no default, default]: the debt ratio, kept within [0, 1],
+    is the chance of default (so the prediction, debt ratio above one half, is their argmax)."""
+    default = min(max(debt_ratio, 0.0), 1.0)
+    return [round(1 - default, 6), round(default, 6)]
+
+
+def label_all(fakes: FakeServices, model: str, records: list[dict[str, Any]], right: int) -> None:
+    """Feedback for every record: the first `right` labels agree with the prediction, the rest do not."""
+    for i, record in enumerate(records):
+        predicted = int(record["outputs"]["prediction"])
+        fakes.traffic.put_feedback(
+            model, record["request_id"], record["instance"], predicted if i < right else 1 - predicted
+        )
 
 
 def serve(fakes: FakeServices, model: str, records: list[dict[str, Any]]) -> None:

@@ -28,7 +28,7 @@ from sluice.domain.records import (
     split_uri,
     utc_now,
 )
-from sluice.errors import ArtifactCorrupt, ArtifactNotFound, ModelNotFound, PromotionConflict
+from sluice.errors import ArtifactCorrupt, ArtifactNotFound, ModelNotFound, PromotionConflict, SluiceError
 
 BUCKET = "artifacts"
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:TrainAndPromote"
@@ -240,6 +240,8 @@ class InMemoryExecutions:
     def __init__(self, state_machine_arn: str = STATE_MACHINE) -> None:
         self.state_machine_arn = state_machine_arn
         self.executions: dict[str, dict[str, Any]] = {}
+        self.waiting: set[str] = set()
+        self.answers: list[tuple[str, dict[str, Any]]] = []
 
     def arn(self, name: str) -> str:
         prefix, _, machine = self.state_machine_arn.partition(":stateMachine:")
@@ -268,6 +270,22 @@ class InMemoryExecutions:
             for e in self.executions.values()
             if status is None or e["status"] == status
         ]
+
+    def wait_for_token(self, task_token: str) -> None:
+        """A task starts waiting on `task_token` (what a `.waitForTaskToken` state does)."""
+        self.waiting.add(task_token)
+
+    def send_task_success(self, task_token: str, output: dict[str, Any]) -> None:
+        self._answer(task_token, {"success": output})
+
+    def send_task_failure(self, task_token: str, error: str, cause: str) -> None:
+        self._answer(task_token, {"error": error, "cause": cause})
+
+    def _answer(self, task_token: str, answer: dict[str, Any]) -> None:
+        if task_token not in self.waiting:
+            raise SluiceError("the run no longer waits for this answer (InvalidToken)")
+        self.waiting.discard(task_token)
+        self.answers.append((task_token, answer))
 
 
 @dataclass

@@ -15,7 +15,12 @@ from sluice.app.drift_check import (
     act_on_drift,
     check_production_models,
 )
-from sluice.domain.drift.live import check_input_drift, check_prediction_drift
+from sluice.domain.drift.live import (
+    AccuracyEstimate,
+    LiveMetric,
+    check_input_drift,
+    check_prediction_drift,
+)
 from sluice.domain.records import (
     AuditEvent,
     EventType,
@@ -42,7 +47,13 @@ from tests.unit.app.fakes import FakeServices
 # ACT
 
 
-def assessment(spec: ModelSpec, *, shift: float) -> DriftAssessment:
+def assessment(
+    spec: ModelSpec,
+    *,
+    shift: float,
+    live: LiveMetric | None = None,
+    estimate: AccuracyEstimate | None = None,
+) -> DriftAssessment:
     """What assessing `shift`ed traffic against the loans reference finds (built with the domain's checks,
     so acting is tested apart from reading)."""
     reference = read_reference(reference_bytes(spec, loan_rows(400, seed=1)))
@@ -56,8 +67,20 @@ def assessment(spec: ModelSpec, *, shift: float) -> DriftAssessment:
         rows=report.n_current,
         report=report,
         prediction_report=check_prediction_drift(spec.task, reference, records),
-        live_metric={"accuracy": 0.9, "labelled_rows": 10},
+        live_metric=live or {"accuracy": 0.9, "labelled_rows": 10},
+        estimated_accuracy=estimate,
     )
+
+
+def emf_lines(emitted: pytest.CaptureFixture[str]) -> dict[str, list[dict[str, Any]]]:
+    """The EMF lines printed so far, by metric name."""
+    by_metric: dict[str, list[dict[str, Any]]] = {}
+    for line in emitted.readouterr().out.splitlines():
+        if line.startswith("{"):
+            document = json.loads(line)
+            (directive,) = document["_aws"]["CloudWatchMetrics"]
+            by_metric.setdefault(directive["Metrics"][0]["Name"], []).append(document)
+    return by_metric
 
 
 def test_reports_are_stored_as_json_and_html(fakes: FakeServices) -> None:
@@ -105,6 +128,66 @@ def test_metrics_are_emitted_per_model_and_feature(
     assert by_metric["RowsChecked"][0]["RowsChecked"] == [200.0]
     # And DatasetDrift by service alone (what DriftAlarm watches) waits for the invocation's flush
     assert metrics.metric_set["DatasetDrift"]["Value"] == [1.0]
+
+
+def test_live_quality_is_emitted_per_model_and_version_and_below_the_gate_counted(
+    fakes: FakeServices, emitted: pytest.CaptureFixture[str]
+) -> None:
+    # Given a spec whose gate asks for accuracy 0.95, and an assessment that measured 0.9 live on 40
+    # labelled rows and estimated 0.93 from the probabilities of 200
+    spec = register_model(fakes, LOANS_SPEC + "gates: {min_metric: 0.95}\n")
+    live: LiveMetric = {"accuracy": 0.9, "labelled_rows": 40}
+    found = assessment(spec, shift=0.0, live=live, estimate=AccuracyEstimate(accuracy=0.93, rows=200))
+    # When the check acts on it
+    check = act_on_drift(fakes.services(), SETTINGS, found, NOW)
+    # Then EMF lines carry the live metric by model, version and metric name, the labelled rows, the
+    # estimate and the below-minimum flag by model and version
+    by_metric = emf_lines(emitted)
+    (line,) = by_metric["LiveMetric"]
+    assert (line["model"], line["version"], line["metric"], line["LiveMetric"]) == (
+        "loans",
+        "1",
+        "accuracy",
+        [0.9],
+    )
+    assert [(m["version"], m["LabelledRows"]) for m in by_metric["LabelledRows"]] == [("1", [40.0])]
+    assert [m["EstimatedAccuracy"] for m in by_metric["EstimatedAccuracy"]] == [[0.93]]
+    assert [m["LiveMetricBelowMinimum"] for m in by_metric["LiveMetricBelowMinimum"]] == [[1.0]]
+    # And by service alone (what LiveQualityAlarm watches) with the invocation's metrics
+    assert metrics.metric_set["LiveMetricBelowMinimum"]["Value"] == [1.0]
+    # And the check, the JSON and the HTML say what was compared and put the estimate beside the truth
+    assert check.live_gate is not None and check.live_gate.below_minimum is True
+    assert check.estimated_accuracy == AccuracyEstimate(accuracy=0.93, rows=200)
+    document = fakes.artifacts.json("drift/loans/20261201T120000Z.json")
+    assert document["estimated_accuracy"] == {"accuracy": 0.93, "rows": 200}
+    assert document["live_gate"] == {
+        "metric": "accuracy",
+        "value": 0.9,
+        "gate": "min_metric",
+        "limit": 0.95,
+        "labelled_rows": 40,
+        "min_rows": 30,
+        "below_minimum": True,
+    }
+    html = fakes.artifacts.get_bytes(check.html_uri or "").decode()
+    assert "Estimated accuracy 0.93" in html and "off by +0.03" in html
+    assert "Live accuracy 0.9 is worse than the spec&#x27;s min_metric 0.95 on 40 labelled rows." in html
+
+
+def test_too_few_labelled_rows_are_not_below_the_gate_and_no_estimate_no_line(
+    fakes: FakeServices, emitted: pytest.CaptureFixture[str]
+) -> None:
+    # Given the same gate, an accuracy of 0.5 on only 10 labelled rows, and no estimate (no probabilities)
+    spec = register_model(fakes, LOANS_SPEC + "gates: {min_metric: 0.95}\n")
+    found = assessment(spec, shift=0.0, live={"accuracy": 0.5, "labelled_rows": 10})
+    # When the check acts on it
+    check = act_on_drift(fakes.services(), SETTINGS, found, NOW)
+    # Then the flag is 0, per version and by service, and no estimate is emitted
+    by_metric = emf_lines(emitted)
+    assert [m["LiveMetricBelowMinimum"] for m in by_metric["LiveMetricBelowMinimum"]] == [[0.0]]
+    assert metrics.metric_set["LiveMetricBelowMinimum"]["Value"] == [0.0]
+    assert "EstimatedAccuracy" not in by_metric and check.estimated_accuracy is None
+    assert check.live_gate is not None and check.live_gate.below_minimum is False
 
 
 def test_drift_alerts_and_starts_one_retraining(fakes: FakeServices) -> None:

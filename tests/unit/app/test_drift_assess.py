@@ -21,6 +21,8 @@ from tests.unit.app.drift_world import (
     PRICES_SPEC,
     SETTINGS,
     captured,
+    default_probabilities,
+    label_all,
     loan_rows,
     put_in_production,
     reference_bytes,
@@ -137,3 +139,32 @@ def test_live_rmse_for_a_regression_model(fakes: FakeServices) -> None:
     found = assess_model(fakes.services(), SETTINGS, "prices", 1, NOW)
     # Then the live metric is the RMSE of those two: sqrt((1² + 2²) / 2)
     assert found.live_metric == {"rmse": pytest.approx((5 / 2) ** 0.5), "labelled_rows": 2}
+    # And a regressor has no estimated accuracy
+    assert found.estimated_accuracy is None
+
+
+def test_a_classifier_gets_its_primary_metric_live_and_an_estimate_from_every_row(
+    fakes: FakeServices,
+) -> None:
+    # Given a classifier judged by roc_auc with a gate, 100 captured predictions with probabilities,
+    # and labels for 40 of them, 30 agreeing with the prediction
+    spec = register_model(
+        fakes, LOANS_SPEC.replace("metric: accuracy", "metric: roc_auc\ngates: {min_metric: 0.99}")
+    )
+    put_in_production(fakes, spec, reference_bytes(spec, loan_rows(400, seed=1)))
+    records = captured(loan_rows(100, seed=2), probabilities=True)
+    serve(fakes, MODEL, records)
+    label_all(fakes, MODEL, records[:40], right=30)
+    # When it is assessed
+    found = assess_model(fakes.services(), SETTINGS, MODEL, 1, NOW)
+    # Then the live metric has the accuracy and the spec's roc_auc, on the 40 labelled rows
+    assert found.live_metric is not None
+    assert found.live_metric["accuracy"] == 0.75 and found.live_metric["labelled_rows"] == 40
+    assert 0.0 <= found.live_metric["roc_auc"] < 0.99
+    # And the gate compares roc_auc with roc_auc: below the minimum
+    assert found.live_gate is not None and found.live_gate.metric == "roc_auc"
+    assert found.live_gate.value == found.live_metric["roc_auc"] and found.live_gate.below_minimum is True
+    # And accuracy is estimated from the probabilities of all 100 rows, labelled or not
+    tops = [max(default_probabilities(r["inputs"]["debt_ratio"])) for r in records]
+    assert found.estimated_accuracy is not None and found.estimated_accuracy.rows == 100
+    assert found.estimated_accuracy.accuracy == pytest.approx(sum(tops) / 100)

@@ -1,30 +1,40 @@
 """Starting TrainAndPromote on the in-memory ports: execution names (an upload's is deterministic, a
 manual or drift run's is new each time), a repeated start that is not a new run, and the run a
-retraining gets (the current spec and the latest accepted dataset, or the one named)."""
+retraining gets (the current spec and the latest accepted dataset, or the one named; never a dataset
+whose training was rejected; plus the labelled traffic a `retraining:` section asks for)."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import pytest
 
 from sluice.app.start_training import (
     EXECUTION_NAME_MAX,
     execution_name,
+    is_accepted,
+    prepare_retraining,
     retraining_run,
     start_manual_run,
     start_training,
 )
 from sluice.domain.records import (
     AuditEvent,
+    DatasetKind,
     DatasetRecord,
     EventType,
     ExecutionRef,
     RunState,
     SpecRecord,
     Trigger,
+    VersionStatus,
     new_event_id,
 )
+from sluice.domain.spec import parse_spec
 from sluice.errors import ModelNotFound
+from tests.unit.app.drift_world import LOANS_SPEC, NOW, loan_rows
 from tests.unit.app.fakes import FakeServices, InMemoryExecutions
+from tests.unit.app.test_labelled_traffic import served_with_labels, stored_upload
 
 MODEL = "loans"
 LONGEST_MODEL = "m" * 63  # the longest name MODEL_NAME allows
@@ -42,12 +52,14 @@ def upload_run(model: str = MODEL, dataset: str = DATASET, spec: str = SPEC) -> 
     )
 
 
-def add_spec(fakes: FakeServices, sha256: str = SPEC) -> None:
+def add_spec(fakes: FakeServices, sha256: str = SPEC, text: str = LOANS_SPEC) -> None:
+    """The model's spec (`text`, stored) current under the hash `sha256`."""
+    uri = fakes.artifacts.add(f"s3://artifacts/specs/{MODEL}/{sha256}.yaml", text.encode())
     fakes.registry.register_spec(
         SpecRecord(
             model=MODEL,
             sha256=sha256,
-            uri=f"s3://artifacts/specs/{MODEL}/{sha256}.yaml",
+            uri=uri,
             source_key=f"{MODEL}/spec.yaml",
             created_at="2026-12-01T00:00:00.000000Z",
         ),
@@ -193,3 +205,125 @@ def test_a_manual_run_is_a_new_execution_every_time(fakes: FakeServices) -> None
     ] * 2
     started = [e for e in fakes.registry.list_events(MODEL) if e.type is EventType.TRAINING_STARTED]
     assert sorted(e.execution_arn or "" for e in started) == sorted([first.arn, second.arn])
+
+
+# ------------------------------------------------------------------------------- accepted datasets
+def decided_version(fakes: FakeServices, dataset: str, status: VersionStatus) -> None:
+    """A version of MODEL trained on `dataset` and decided with `status`."""
+    version = fakes.registry.allocate_version(
+        MODEL,
+        new_event_id(),
+        trigger=Trigger.UPLOAD,
+        execution_arn=None,
+        dataset_sha256=dataset,
+        dataset_uri=f"s3://artifacts/datasets/{MODEL}/{dataset}/data.csv",
+        spec_sha256=SPEC,
+    )
+    record = fakes.registry.get_version(MODEL, version).model_copy(update={"status": status})
+    fakes.registry.versions[(MODEL, version)] = record
+
+
+@pytest.mark.parametrize(
+    ("statuses", "accepted"),
+    [
+        ([], True),  # validated, not trained on yet
+        ([VersionStatus.TRAINING], True),
+        ([VersionStatus.REJECTED], False),
+        ([VersionStatus.FAILED], False),
+        ([VersionStatus.REJECTED, VersionStatus.REJECTED], False),
+        ([VersionStatus.REJECTED, VersionStatus.PRODUCTION], True),
+        ([VersionStatus.ARCHIVED], True),
+        ([VersionStatus.CANDIDATE, VersionStatus.FAILED], True),
+    ],
+)
+def test_a_dataset_is_accepted_unless_its_training_was_only_rejected(
+    fakes: FakeServices, statuses: list[VersionStatus], accepted: bool
+) -> None:
+    # Given a validated dataset, versions trained on it decided with `statuses`, and another dataset's
+    # rejected version
+    add_dataset(fakes, "a" * 64, "2026-12-01T00:00:00.000000Z")
+    for status in statuses:
+        decided_version(fakes, "a" * 64, status)
+    decided_version(fakes, "b" * 64, VersionStatus.REJECTED)
+    # When it is judged
+    dataset = fakes.registry.get_dataset(MODEL, "a" * 64)
+    assert dataset is not None
+    # Then it is accepted unless a version was rejected or failed and none passed its gates
+    assert is_accepted(dataset, fakes.registry.list_versions(MODEL)) is accepted
+
+
+def test_a_retraining_never_takes_a_dataset_whose_training_was_rejected(fakes: FakeServices) -> None:
+    # Given a dataset in production and a later upload whose training was rejected (a noisy file)
+    add_spec(fakes)
+    add_dataset(fakes, "a" * 64, "2026-12-01T00:00:00.000000Z")
+    decided_version(fakes, "a" * 64, VersionStatus.PRODUCTION)
+    add_dataset(fakes, "b" * 64, "2026-12-02T00:00:00.000000Z")
+    decided_version(fakes, "b" * 64, VersionStatus.REJECTED)
+    # When a drift retraining is prepared
+    run = prepare_retraining(MODEL, Trigger.DRIFT, fakes.services())
+    # Then it trains the accepted dataset, not the later rejected one
+    assert run.dataset_sha256 == "a" * 64 and run.recent_rows == 0
+    # And `sluice models train --dataset` may still name the rejected one
+    assert retraining_run(MODEL, Trigger.MANUAL, fakes.registry, "b" * 64).dataset_sha256 == "b" * 64
+
+
+def test_with_every_dataset_rejected_there_is_nothing_to_retrain_on(fakes: FakeServices) -> None:
+    # Given a spec and one dataset whose training was rejected
+    add_spec(fakes)
+    add_dataset(fakes, "b" * 64, "2026-12-02T00:00:00.000000Z")
+    decided_version(fakes, "b" * 64, VersionStatus.REJECTED)
+    # When a retraining is prepared, Then it says there is no accepted dataset, and why
+    with pytest.raises(ModelNotFound, match="no accepted dataset \\(the training of every uploaded dataset"):
+        prepare_retraining(MODEL, Trigger.DRIFT, fakes.services())
+
+
+# ------------------------------------------------------------------ retraining on labelled traffic
+def labelled_world(fakes: FakeServices, spec_text: str) -> DatasetRecord:
+    """MODEL with `spec_text` current, an accepted upload of 60 rows and 20 served rows labelled."""
+    spec = parse_spec(spec_text)
+    add_spec(fakes, text=spec_text)
+    base = stored_upload(fakes, spec, loan_rows(60, seed=1))
+    served_with_labels(fakes, loan_rows(20, seed=2, shift=1.0), labelled=20)
+    return base
+
+
+def test_a_retraining_trains_on_the_accepted_upload_plus_labelled_traffic(fakes: FakeServices) -> None:
+    # Given a spec asking for retraining on 3 days of labelled traffic weighed 4 times
+    spec_text = LOANS_SPEC + "retraining: {window_days: 3, recent_weight: 4.0}\n"
+    base = labelled_world(fakes, spec_text)
+    # When a drift retraining is started
+    started = start_training(
+        prepare_retraining(MODEL, Trigger.DRIFT, fakes.services(), now=NOW), fakes.services()
+    )
+    # Then it trains a dataset of its own: the upload, then the 20 labelled rows weighed 4 times
+    (payload,) = fakes.executions.inputs()
+    combined = fakes.registry.get_dataset(MODEL, payload["dataset_sha256"])
+    assert started.started and combined is not None and combined.sha256 != base.sha256
+    assert (combined.kind, combined.n_rows, combined.recent_rows) == (DatasetKind.RETRAINING, 80, 20)
+    assert (payload["recent_rows"], payload["recent_weight"], payload["trigger"]) == (20, 4.0, "drift")
+    assert payload["dataset_uri"] == combined.uri
+    # And its lineage names the upload and the window of traffic
+    window = f"{NOW - timedelta(days=3):%Y-%m-%dT%H:%M:%SZ}..{NOW:%Y-%m-%dT%H:%M:%SZ}"
+    assert (
+        combined.lineage
+        == f"dataset {base.sha256[:12]} ({base.source_key}) + captured traffic {window} + feedback"
+    )
+
+
+def test_a_spec_without_retraining_or_a_named_dataset_trains_the_dataset_alone(fakes: FakeServices) -> None:
+    # Given labelled traffic, and a spec without a `retraining:` section
+    base = labelled_world(fakes, LOANS_SPEC)
+    # When a retraining is prepared, Then it trains the upload alone, as before
+    run = prepare_retraining(MODEL, Trigger.DRIFT, fakes.services(), now=NOW)
+    assert (run.dataset_sha256, run.recent_rows, run.recent_weight) == (base.sha256, 0, 1.0)
+    assert fakes.registry.list_datasets(MODEL) == [base]
+
+
+def test_a_named_dataset_is_trained_alone_even_with_a_retraining_section(fakes: FakeServices) -> None:
+    # Given labelled traffic and a spec asking for retraining on it
+    base = labelled_world(fakes, LOANS_SPEC + "retraining: {window_days: 3}\n")
+    # When `sluice models train --dataset` names the upload
+    start_manual_run(MODEL, fakes.services(), base.sha256)
+    # Then that dataset is trained, without the traffic
+    (payload,) = fakes.executions.inputs()
+    assert payload["dataset_sha256"] == base.sha256 and "recent_rows" not in payload

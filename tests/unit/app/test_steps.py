@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
@@ -125,6 +126,43 @@ def test_allocate_gives_one_version_per_execution(fakes: FakeServices) -> None:
     assert first.status is VersionStatus.TRAINING
     assert fakes.registry.event_types(MODEL) == [EventType.VERSION_ALLOCATED] * 2
     assert fakes.registry.get_version(MODEL, 1).execution_arn == execution_arn("first")
+
+
+# ---------------------------------------------------------------------------------------------- train
+def test_train_weighs_a_retraining_datasets_recent_rows(fakes: FakeServices) -> None:
+    # Given the same dataset trained as an upload and as a retraining whose last 100 rows weigh 5
+    plain = step(fakes, "train", step(fakes, "allocate", stored_run(fakes, FIRST), "plain"), "plain")
+    retraining = stored_run(fakes, FIRST).model_copy(update={"recent_rows": 100, "recent_weight": 5.0})
+    weighted = step(fakes, "train", step(fakes, "allocate", retraining, "weighted"), "weighted")
+    # When both pipelines score the holdout
+    holdout = model_matrix(SPEC, holdout_of(FIRST))
+    scores = [
+        pickle.loads(fakes.artifacts.get_verified(run.artifacts["pipeline"])).predict_proba(holdout)
+        for run in (plain, weighted)
+    ]
+    # Then the weights changed the fit, on the same training rows
+    assert plain.n_train == weighted.n_train
+    assert not np.allclose(scores[0], scores[1])
+
+
+def test_a_retraining_is_scored_on_its_recent_holdout_too(fakes: FakeServices) -> None:
+    # Given version 1 in production, and a retraining whose last 300 rows are labelled traffic, the
+    # newest 100 of them its recent holdout
+    decided(fakes, FIRST, "first")
+    run = stored_run(fakes, BETTER).model_copy(
+        update={"recent_rows": 300, "recent_weight": 2.0, "recent_holdout_rows": 100}
+    )
+    # When it runs through Evaluate
+    for action in ("allocate", "train", "export", "evaluate"):
+        run = step(fakes, action, run, "retraining")
+    # Then it trained on none of the recent holdout, and it and the champion were scored on it
+    assert (run.n_train or 0) + (run.n_holdout or 0) == BETTER.n_rows - 100
+    recent = fakes.artifacts.json(model_prefix(MODEL, 2) + "evaluation.json")["recent_holdout"]
+    assert recent["rows"] == 100 and recent["counted"] is True
+    assert recent["evaluation"]["metrics"]["roc_auc"] is not None
+    assert recent["champion"]["metrics"]["roc_auc"] is not None
+    # And the card shows it
+    assert fakes.artifacts.json(model_prefix(MODEL, 2) + "card.json")["recent_holdout"]["rows"] == 100
 
 
 # -------------------------------------------------------------------------------------- the first run
@@ -328,5 +366,6 @@ def test_an_unknown_action_names_the_valid_ones(fakes: FakeServices) -> None:
     # Then the error names it and every valid action
     assert str(raised.value) == (
         "unknown action 'deploy'; expected one of "
-        "['allocate', 'evaluate', 'export', 'fail', 'promote', 'reject', 'train']"
+        "['allocate', 'await_approval', 'evaluate', 'export', 'fail', 'plan_rollout', 'promote', 'reject', "
+        "'train']"
     )

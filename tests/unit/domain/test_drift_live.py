@@ -8,16 +8,20 @@ import numpy as np
 import pytest
 
 from sluice.domain.drift.live import (
+    AccuracyEstimate,
+    LiveGate,
     captured_inputs,
     check_input_drift,
     check_prediction_drift,
+    estimated_accuracy,
+    live_gate,
     live_metric,
     prediction_text,
     report_notes,
 )
 from sluice.domain.drift.report import ColumnDrift
 from sluice.domain.reference import PREDICTION_COLUMN
-from sluice.domain.spec import Task, parse_spec
+from sluice.domain.spec import Metric, Task, parse_spec
 from sluice.domain.table import RawTable
 
 SPEC = parse_spec(
@@ -35,13 +39,23 @@ drift: {share_threshold: 0.6, columns: {spend: {method: wasserstein, threshold: 
 )
 
 
-def record(request_id: str, instance: int, prediction: Any, **inputs: Any) -> dict[str, Any]:
-    return {
-        "request_id": request_id,
-        "instance": instance,
-        "inputs": inputs,
-        "outputs": {"prediction": prediction},
-    }
+def record(
+    request_id: str, instance: int, prediction: Any, probabilities: list[float] | None = None, **inputs: Any
+) -> dict[str, Any]:
+    outputs = {"prediction": prediction} | ({"probabilities": probabilities} if probabilities else {})
+    return {"request_id": request_id, "instance": instance, "inputs": inputs, "outputs": outputs}
+
+
+def binary_spec(metric: str, gates: str = "{}") -> str:
+    return f"""
+name: loans
+task: binary
+target: default
+features: [{{name: income, type: numeric}}]
+algorithm: {{name: logistic_regression}}
+metric: {metric}
+gates: {gates}
+"""
 
 
 def reference(rows: int = 300, *, predictions: list[str] | None = None) -> RawTable:
@@ -180,3 +194,164 @@ def test_no_notes_without_a_prediction_score_or_labels() -> None:
         unseen_categories=[],
     )
     assert report_notes(undefined, None) == [] and report_notes(None, None) == []
+
+
+# THE SPEC'S PRIMARY METRIC, LIVE
+
+
+def scored_records() -> tuple[list[dict[str, Any]], dict[tuple[str, int], str]]:
+    """Four labelled predictions of "no"/"yes" with the probability of "yes" at .9, .2, .4 and .6."""
+    yes = [0.9, 0.2, 0.4, 0.6]
+    records = [record("r", i, "yes" if p > 0.5 else "no", [round(1 - p, 6), p]) for i, p in enumerate(yes)]
+    truths = ["yes", "no", "yes", "no"]
+    return records, {("r", i): truth for i, truth in enumerate(truths)}
+
+
+def test_live_roc_auc_from_the_captured_probabilities() -> None:
+    # Given four labelled predictions: of the four (positive, negative) pairs, three rank the positive
+    # higher ((.9, .2), (.9, .6), (.4, .2)) and one does not ((.4, .6)); two of four predictions are right
+    records, labels = scored_records()
+    # When the live metric is computed for a spec whose metric is roc_auc
+    metric = live_metric(Task.BINARY, records, labels, Metric.ROC_AUC)
+    # Then roc_auc is 3/4, beside the accuracy
+    assert metric == {"accuracy": 0.5, "roc_auc": pytest.approx(0.75), "labelled_rows": 4}
+
+
+def test_a_label_never_predicted_takes_the_column_left() -> None:
+    # Given a binary model that predicted "no" every time, and labels of both classes
+    records = [record("r", i, "no", [1 - p, p]) for i, p in enumerate([0.1, 0.3, 0.2, 0.4])]
+    labels = {("r", 0): "no", ("r", 1): "yes", ("r", 2): "no", ("r", 3): "yes"}
+    # When roc_auc is computed live
+    metric = live_metric(Task.BINARY, records, labels, Metric.ROC_AUC)
+    # Then "yes" is the second column, and both positives rank above both negatives
+    assert metric is not None and metric["roc_auc"] == pytest.approx(1.0)
+
+
+def test_no_live_roc_auc_when_a_label_has_no_known_column() -> None:
+    # Given a three-class model that predicted only "a", labels of "b" and "c", and one unlabelled row
+    records = [record("r", i, "a", [0.5, 0.3, 0.2]) for i in range(3)]
+    labels = {("r", 0): "b", ("r", 1): "c"}
+    # When roc_auc is asked for
+    metric = live_metric(Task.MULTICLASS, records, labels, Metric.ROC_AUC)
+    # Then it is left out (which column is "b" is unknown), and the accuracy is still there
+    assert metric == {"accuracy": 0.0, "labelled_rows": 2}
+
+
+def test_no_live_roc_auc_without_captured_probabilities() -> None:
+    metric = live_metric(Task.BINARY, [record("r", 0, 1), record("r", 1, 0)], {("r", 0): 1}, Metric.ROC_AUC)
+    assert metric == {"accuracy": 1.0, "labelled_rows": 1}
+
+
+def test_live_mae_for_a_regressor_whose_metric_is_mae() -> None:
+    records = [record("a", 0, 10.0), record("a", 1, 12.0)]
+    metric = live_metric(Task.REGRESSION, records, {("a", 0): 11, ("a", 1): 10}, Metric.MAE)
+    assert metric == {"rmse": pytest.approx((5 / 2) ** 0.5), "mae": pytest.approx(1.5), "labelled_rows": 2}
+
+
+# THE GATE
+
+
+@pytest.mark.parametrize(
+    ("metric", "gates", "live", "below"),
+    [
+        ("accuracy", "{min_metric: 0.8}", {"accuracy": 0.7, "labelled_rows": 30}, True),
+        ("accuracy", "{min_metric: 0.8}", {"accuracy": 0.8, "labelled_rows": 30}, False),
+        ("accuracy", "{min_metric: 0.8}", {"accuracy": 0.7, "labelled_rows": 29}, False),
+        ("log_loss", "{max_metric: 0.5}", {"accuracy": 0.9, "log_loss": 0.6, "labelled_rows": 40}, True),
+        ("log_loss", "{max_metric: 0.5}", {"accuracy": 0.9, "log_loss": 0.4, "labelled_rows": 40}, False),
+        ("accuracy", "{}", {"accuracy": 0.1, "labelled_rows": 40}, False),
+    ],
+)
+def test_below_minimum_when_worse_than_the_gate_on_enough_labelled_rows(
+    metric: str, gates: str, live: dict[str, float | int], below: bool
+) -> None:
+    # Given a spec's metric and gate, and a live metric on some labelled rows (30 are enough)
+    spec = parse_spec(binary_spec(metric, gates))
+    # When they are compared
+    gate = live_gate(spec, live, min_rows=30)
+    # Then it is below the minimum only when worse than the bound, on at least 30 rows
+    assert gate is not None and gate.below_minimum is below and gate.metric == metric
+
+
+def test_a_roc_auc_gate_is_never_compared_with_accuracy() -> None:
+    # Given a roc_auc gate and a live metric that has accuracy only (roc_auc could not be computed)
+    spec = parse_spec(binary_spec("roc_auc", "{min_metric: 0.9}"))
+    # When they are compared
+    gate = live_gate(spec, {"accuracy": 0.2, "labelled_rows": 100})
+    # Then nothing is compared
+    assert gate == LiveGate(
+        metric="roc_auc",
+        value=None,
+        gate="min_metric",
+        limit=0.9,
+        labelled_rows=100,
+        min_rows=30,
+        below_minimum=False,
+    )
+    assert live_gate(spec, None) is None
+
+
+# ESTIMATED ACCURACY (CBPE)
+
+
+def test_estimated_accuracy_is_the_mean_top_probability() -> None:
+    # Given four rows with probabilities (one not summing to one: .2 + .6 is .8) and one without
+    records = [
+        record("r", 0, 0, [0.9, 0.1]),
+        record("r", 1, 1, [0.4, 0.6]),
+        record("r", 2, 0, [0.5, 0.5]),
+        record("r", 3, 1, [0.2, 0.6]),
+        record("r", 4, 1),
+    ]
+    # When accuracy is estimated
+    estimate = estimated_accuracy(Task.BINARY, records)
+    # Then it is (.9 + .6 + .5 + .6/.8) / 4 over the four rows that have probabilities
+    assert estimate is not None and estimate.rows == 4
+    assert estimate.accuracy == pytest.approx(2.75 / 4)
+
+
+def test_no_estimate_for_a_regressor_or_without_probabilities() -> None:
+    assert estimated_accuracy(Task.REGRESSION, [record("r", 0, 1.5)]) is None
+    assert estimated_accuracy(Task.BINARY, [record("r", 0, 1)]) is None
+
+
+def test_the_estimate_of_a_calibrated_model_is_close_to_its_labelled_accuracy() -> None:
+    # Given a calibrated three-class model: each row's label is drawn from its own probabilities
+    rng = np.random.default_rng(7)
+    n = 3000
+    probabilities = rng.dirichlet([1.0, 1.0, 1.0], n)
+    classes = np.array(["a", "b", "c"])
+    truths = [str(rng.choice(classes, p=p)) for p in probabilities]
+    records = [record("r", i, str(classes[p.argmax()]), p.tolist()) for i, p in enumerate(probabilities)]
+    labels = {("r", i): truth for i, truth in enumerate(truths)}
+    # When accuracy is estimated without the labels and measured with them
+    estimate = estimated_accuracy(Task.MULTICLASS, records)
+    measured = live_metric(Task.MULTICLASS, records, labels)
+    # Then they differ by less than four standard errors of the labelled accuracy (each row is right
+    # with probability p = its top probability: variance p(1 - p))
+    tops = probabilities.max(axis=1)
+    tolerance = 4 * float(np.sqrt(np.sum(tops * (1 - tops)))) / n
+    assert estimate is not None and measured is not None
+    assert abs(estimate.accuracy - measured["accuracy"]) < tolerance
+
+
+def test_notes_put_the_estimate_beside_the_labelled_accuracy_and_judge_the_gate() -> None:
+    # Given a live accuracy on 40 rows, an estimate on 200, and a gate it breaks
+    metric: dict[str, float | int] = {"accuracy": 0.7, "labelled_rows": 40}
+    spec = parse_spec(binary_spec("accuracy", "{min_metric: 0.8}"))
+    # When the notes are written
+    notes = report_notes(None, metric, AccuracyEstimate(accuracy=0.75, rows=200), live_gate(spec, metric))
+    # Then the estimate says how far it is from the truth, and the gate is judged
+    assert notes[1:] == [
+        "Estimated accuracy 0.75 from the model's own probabilities on all 200 captured rows, no labels "
+        "needed (labelled accuracy 0.7: off by +0.05).",
+        "Live accuracy 0.7 is worse than the spec's min_metric 0.8 on 40 labelled rows.",
+    ]
+
+
+def test_notes_say_when_too_few_rows_were_labelled_to_judge() -> None:
+    metric: dict[str, float | int] = {"accuracy": 0.7, "labelled_rows": 12}
+    gate = live_gate(parse_spec(binary_spec("accuracy", "{min_metric: 0.8}")), metric)
+    assert report_notes(None, metric, None, gate)[-1] == (
+        "Live accuracy 0.7 not compared with the spec's min_metric 0.8: 12 labelled rows, fewer than 30."
+    )

@@ -109,6 +109,39 @@ def emit_drift_metrics(
             m.add_dimension(name="model", value=model)
 
 
+def emit_live_quality_metrics(
+    model: str,
+    version: int,
+    live: Mapping[str, float],
+    labelled_rows: int,
+    estimated_accuracy: float | None,
+    below_minimum: bool,
+) -> None:
+    """The live quality of one production version, in EMF: `LiveMetric` per model, version and metric
+    (`live`: each metric measured on labelled traffic, by name, e.g. accuracy, roc_auc, rmse),
+    `LabelledRows` and `EstimatedAccuracy` (a classifier's accuracy expected from its probabilities, when
+    given) per model and version, and `LiveMetricBelowMinimum` (1 when the spec's metric was worse than
+    its gate, else 0) per model and version and by service alone with the invocation's metrics (what the
+    template's LiveQualityAlarm watches, whichever model it was)."""
+    below = 1.0 if below_minimum else 0.0
+    metrics.add_metric(name="LiveMetricBelowMinimum", unit=MetricUnit.Count, value=below)
+    dimensions = {"model": model, "version": str(version)}
+    for name, value in live.items():
+        with single_metric(name="LiveMetric", unit=MetricUnit.NoUnit, value=value, namespace=NAMESPACE) as m:
+            for key, text in (dimensions | {"metric": name}).items():
+                m.add_dimension(name=key, value=text)
+    per_version = [
+        ("LabelledRows", float(labelled_rows), MetricUnit.Count),
+        ("LiveMetricBelowMinimum", below, MetricUnit.Count),
+    ]
+    if estimated_accuracy is not None:
+        per_version.append(("EstimatedAccuracy", estimated_accuracy, MetricUnit.NoUnit))
+    for metric, value, unit in per_version:
+        with single_metric(name=metric, unit=unit, value=value, namespace=NAMESPACE) as m:
+            for key, text in dimensions.items():
+                m.add_dimension(name=key, value=text)
+
+
 def emit_drift_check_error() -> None:
     """Count one model whose drift check failed (`DriftCheckErrors`, with the invocation's metrics)."""
     metrics.add_metric(name="DriftCheckErrors", unit=MetricUnit.Count, value=1)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from sluice.adapters import aws_call, client, error_code
 from sluice.domain.records import ExecutionRef
+from sluice.errors import SluiceError
+
+# What Step Functions answers for a task token nobody waits on any more.
+_TOKEN_GONE = {"InvalidToken", "TaskTimedOut", "TaskDoesNotExist"}
 
 
 class Executions:
@@ -46,3 +52,26 @@ class Executions:
             for page in self._sfn.get_paginator("list_executions").paginate(**kwargs):
                 out.extend(page["executions"])
         return out
+
+    def send_task_success(self, task_token: str, output: dict[str, Any]) -> None:
+        """Complete the task waiting on `task_token` with `output` (its result)."""
+        with self._answering():
+            self._sfn.send_task_success(taskToken=task_token, output=json.dumps(output, sort_keys=True))
+
+    def send_task_failure(self, task_token: str, error: str, cause: str) -> None:
+        """Fail the task waiting on `task_token` with `error` (what its Catch matches) and `cause`."""
+        with self._answering():
+            self._sfn.send_task_failure(taskToken=task_token, error=error, cause=cause)
+
+    @contextlib.contextmanager
+    def _answering(self) -> Iterator[None]:
+        try:
+            yield
+        except ClientError as exc:
+            code = error_code(exc)
+            if code in _TOKEN_GONE:
+                raise SluiceError(
+                    f"the run no longer waits for this answer ({code}): it was answered, timed out or ended"
+                ) from exc
+            with aws_call("answer a waiting task"):
+                raise

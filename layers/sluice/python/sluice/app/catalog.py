@@ -32,6 +32,8 @@ class ModelDetail(BaseModel):
     versions: list[dict[str, Any]]
     events: list[dict[str, Any]]
     metric: str | None = None  # the current spec's primary metric
+    # The version a staged rollout holds, if any: {"mode", "version", "status"} (manual: pending_approval).
+    rollout: dict[str, Any] | None = None
 
 
 def primary_metric(artifacts: Artifacts, model: str, spec_sha256: str | None) -> str | None:
@@ -82,12 +84,21 @@ def list_models(registry: Registry, artifacts: Artifacts | None = None) -> list[
 
 
 def _version_view(version: ModelVersion) -> dict[str, Any]:
-    return version.model_dump(mode="json")
+    return version.model_dump(mode="json", exclude={"approval_token"})
+
+
+def _rollout_view(versions: list[ModelVersion]) -> dict[str, Any] | None:
+    pending = [v for v in versions if v.status is VersionStatus.PENDING_APPROVAL]
+    if not pending:
+        return None
+    newest = max(pending, key=lambda v: v.version)
+    return {"mode": "manual", "version": newest.version, "status": newest.status.value}
 
 
 def show_model(registry: Registry, model: str, artifacts: Artifacts | None = None) -> ModelDetail:
     """One model as an operator sees it: the production version (with when it became production), every
-    version, the audit trail, and with `artifacts` the current spec's primary metric. Raises
+    version, the audit trail, the version a manual rollout holds (`rollout`), and with `artifacts` the
+    current spec's primary metric. Raises
     ModelNotFound for a model the registry does not know."""
     meta = registry.model_meta(model)
     if meta is None:
@@ -102,6 +113,7 @@ def show_model(registry: Registry, model: str, artifacts: Artifacts | None = Non
         versions=[_version_view(v) for v in versions],
         events=[e.model_dump(mode="json") for e in registry.list_events(model)],
         metric=metric,
+        rollout=_rollout_view(versions),
     )
 
 

@@ -11,12 +11,16 @@ from datetime import UTC, datetime, timedelta
 from pydantic import BaseModel
 
 from sluice.app.ports import Executions, Registry, Services
-from sluice.app.start_training import retraining_run, start_training
+from sluice.app.start_training import prepare_retraining, start_training
 from sluice.app.stored import load_spec, spec_key
 from sluice.domain.drift.live import (
+    AccuracyEstimate,
+    LiveGate,
     LiveMetric,
     check_input_drift,
     check_prediction_drift,
+    estimated_accuracy,
+    live_gate,
     live_metric,
     report_notes,
 )
@@ -26,7 +30,12 @@ from sluice.domain.records import EventType, Trigger
 from sluice.domain.reference import PREDICTION_COLUMN, read_reference
 from sluice.domain.spec import ModelSpec
 from sluice.errors import ModelNotFound, SluiceError
-from sluice.observability import emit_drift_check_error, emit_drift_metrics, logger
+from sluice.observability import (
+    emit_drift_check_error,
+    emit_drift_metrics,
+    emit_live_quality_metrics,
+    logger,
+)
 from sluice.settings import DriftCheckSettings
 
 RUNNING = "RUNNING"
@@ -43,7 +52,8 @@ class Window:
 @dataclass(frozen=True)
 class DriftAssessment:
     """What the check found for one production version, before acting on it: the dataset verdict on
-    its inputs, the drift of its predictions (beside the verdict, not part of it) and its live metric."""
+    its inputs, the drift of its predictions (beside the verdict, not part of it), its live metric and,
+    for a classifier, the accuracy its own probabilities lead to expect over the window's traffic."""
 
     model: str
     version: int
@@ -53,6 +63,12 @@ class DriftAssessment:
     report: DriftReport
     prediction_report: DriftReport | None
     live_metric: LiveMetric | None
+    estimated_accuracy: AccuracyEstimate | None = None
+
+    @property
+    def live_gate(self) -> LiveGate | None:
+        """The spec's metric measured live against its gate; None when no captured row has a label."""
+        return live_gate(self.spec, self.live_metric)
 
     @property
     def prediction_drift(self) -> ColumnDrift | None:
@@ -83,6 +99,8 @@ class ModelCheck(BaseModel):
     drifted_features: list[str]
     prediction_drift: ColumnDrift | None = None
     live_metric: dict[str, float | int] | None = None
+    live_gate: LiveGate | None = None
+    estimated_accuracy: AccuracyEstimate | None = None
     report_uri: str | None = None
     html_uri: str | None = None
     alerted: bool = False
@@ -139,7 +157,9 @@ def assess_model(
     """Read the version's spec and reference sample and the traffic it served in the window ending at
     `now`, then check input drift (at least `drift_min_rows` rows on each side, else
     "insufficient_data"), prediction drift (when the inputs were checked and the reference holds the
-    model's predictions) and the live metric from feedback labels. Writes nothing."""
+    model's predictions), the live metric from feedback labels (with the spec's primary metric) and,
+    for a classifier, the accuracy estimated from its probabilities on every captured row. Writes
+    nothing."""
     record = services.registry.get_version(model, version)
     spec = load_spec(services.artifacts.uri(spec_key(model, str(record.spec_sha256))), services.artifacts)
     reference = read_reference(services.artifacts.get_verified(record.artifacts["reference"]))
@@ -159,20 +179,23 @@ def assess_model(
         rows=report.n_current,
         report=report,
         prediction_report=predictions,
-        live_metric=live_metric(spec.task, records, labels),
+        live_metric=live_metric(spec.task, records, labels, spec.metric),
+        estimated_accuracy=estimated_accuracy(spec.task, records),
     )
 
 
 def act_on_drift(
     services: Services, settings: DriftCheckSettings, assessment: DriftAssessment, now: datetime
 ) -> ModelCheck:
-    """Store the assessment as JSON and HTML under drift/<model>/ and emit its metrics; on dataset
+    """Store the assessment as JSON and HTML under drift/<model>/ and emit its metrics (drift and live
+    quality: LiveMetricBelowMinimum is 1 when the spec's metric is worse than its gate); on dataset
     drift, alert and start one retraining, unless the spec forbids it, one is running, or the cool-down
     since drift last started one holds (the check says which)."""
     reports = _store_reports(services, assessment, now)
     report = assessment.report
     scores = {name: column.score for name, column in report.features.items() if column.score is not None}
     emit_drift_metrics(assessment.model, report.dataset_drift, report.drift_share, assessment.rows, scores)
+    _emit_live_quality(assessment)
     check = ModelCheck(
         model=assessment.model,
         version=assessment.version,
@@ -183,6 +206,8 @@ def act_on_drift(
         drifted_features=assessment.drifted_features,
         prediction_drift=assessment.prediction_drift,
         live_metric=assessment.live_metric,
+        live_gate=assessment.live_gate,
+        estimated_accuracy=assessment.estimated_accuracy,
         report_uri=reports.json_uri,
         html_uri=reports.html_uri,
     )
@@ -190,6 +215,10 @@ def act_on_drift(
         _alert(services, assessment, reports)
         check.alerted = True
         check.retraining, check.retrain_skipped = _retrain(services, settings, assessment.spec, now)
+    if check.retraining is None and _schedule_due(services.registry, assessment.spec, now):
+        check.retraining, check.retrain_skipped = _retrain(
+            services, settings, assessment.spec, now, Trigger.SCHEDULE
+        )
     logger.info("drift checked", extra=check.model_dump(mode="json", exclude={"prediction_drift"}))
     return check
 
@@ -197,23 +226,39 @@ def act_on_drift(
 def _store_reports(services: Services, assessment: DriftAssessment, now: datetime) -> StoredReports:
     model, version, window = assessment.model, assessment.version, assessment.window
     key = f"drift/{model}/{now:%Y%m%dT%H%M%SZ}"
-    prediction_drift = assessment.prediction_drift
+    prediction_drift, gate = assessment.prediction_drift, assessment.live_gate
+    estimate = assessment.estimated_accuracy
     document = assessment.report.model_dump(mode="json") | {
         "model": model,
         "version": version,
         "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
         "prediction_drift": prediction_drift.model_dump(mode="json") if prediction_drift else None,
         "live_metric": assessment.live_metric,
+        "live_gate": gate.model_dump(mode="json") if gate else None,
+        "estimated_accuracy": estimate.model_dump(mode="json") if estimate else None,
     }
     json_uri = services.artifacts.put_json(f"{key}.json", document).uri
     html = render_html(
         assessment.report,
         title=f"Drift: {model} v{version}, {window.start:%Y-%m-%d %H:%M} to {window.end:%Y-%m-%d %H:%M} UTC",
-        notes=report_notes(prediction_drift, assessment.live_metric),
+        notes=report_notes(prediction_drift, assessment.live_metric, estimate, gate),
         appendix=assessment.prediction_report,
     )
     html_uri = services.artifacts.put_bytes(f"{key}.html", html.encode(), "text/html").uri
     return StoredReports(json_uri=json_uri, html_uri=html_uri)
+
+
+def _emit_live_quality(assessment: DriftAssessment) -> None:
+    live = assessment.live_metric or {}
+    gate, estimate = assessment.live_gate, assessment.estimated_accuracy
+    emit_live_quality_metrics(
+        assessment.model,
+        assessment.version,
+        {name: float(value) for name, value in live.items() if name != "labelled_rows"},
+        int(live.get("labelled_rows", 0)),
+        estimate.accuracy if estimate else None,
+        gate is not None and gate.below_minimum,
+    )
 
 
 def _alert(services: Services, assessment: DriftAssessment, reports: StoredReports) -> None:
@@ -230,11 +275,17 @@ def _alert(services: Services, assessment: DriftAssessment, reports: StoredRepor
 
 
 def _retrain(
-    services: Services, settings: DriftCheckSettings, spec: ModelSpec, now: datetime
+    services: Services,
+    settings: DriftCheckSettings,
+    spec: ModelSpec,
+    now: datetime,
+    trigger: Trigger = Trigger.DRIFT,
 ) -> tuple[str | None, str | None]:
-    """Start one retraining on the latest dataset, unless the spec forbids it, one is running or the
-    cool-down holds. Returns (execution ARN, None) or (None, why not)."""
-    if not spec.retrain_on_drift:
+    """Start one retraining (see `prepare_retraining`: the latest accepted upload, plus the labelled
+    traffic the spec's `retraining:` asks for), unless the spec forbids retraining on drift (trigger
+    `drift`), one is running or the cool-down since drift or the schedule last started one holds.
+    Returns (execution ARN, None) or (None, why not)."""
+    if trigger is Trigger.DRIFT and not spec.retrain_on_drift:
         return None, "the spec does not allow retraining on drift (retrain_on_drift: false)"
     held = _running_training(services.executions, spec.name) or _cooldown(
         services.registry, spec.name, now, timedelta(hours=settings.retrain_cooldown_hours)
@@ -242,7 +293,7 @@ def _retrain(
     if held:
         return None, held
     try:
-        run = retraining_run(spec.name, Trigger.DRIFT, services.registry)
+        run = prepare_retraining(spec.name, trigger, services, now=now)
     except ModelNotFound:
         return None, "no dataset to retrain on"
     # The same start as an upload's (execution name, audit event); the trigger makes the name unique.
@@ -257,9 +308,27 @@ def _running_training(executions: Executions, model: str) -> str | None:
     return None
 
 
+def _schedule_due(registry: Registry, spec: ModelSpec, now: datetime) -> bool:
+    """Whether the spec's `retraining.schedule_days` asks for a retraining: the model's last training
+    start (any trigger) is older than that, or it never started one."""
+    days = spec.retraining.schedule_days if spec.retraining else None
+    if days is None:
+        return False
+    starts = [
+        datetime.fromisoformat(event.time)
+        for event in registry.list_events(spec.name)
+        if event.type is EventType.TRAINING_STARTED
+    ]
+    return not starts or now - max(starts) >= timedelta(days=days)
+
+
+# The retrainings the check starts itself; one of them holds the next back for the cool-down.
+AUTOMATIC_TRIGGERS = frozenset({Trigger.DRIFT, Trigger.SCHEDULE})
+
+
 def _cooldown(registry: Registry, model: str, now: datetime, cooldown: timedelta) -> str | None:
     for event in registry.list_events(model):
         recent = now - datetime.fromisoformat(event.time) < cooldown
-        if event.type is EventType.TRAINING_STARTED and event.trigger is Trigger.DRIFT and recent:
-            return f"cool-down: drift started a retraining at {event.time}"
+        if event.type is EventType.TRAINING_STARTED and event.trigger in AUTOMATIC_TRIGGERS and recent:
+            return f"cool-down: {event.trigger.value} started a retraining at {event.time}"
     return None

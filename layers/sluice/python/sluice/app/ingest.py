@@ -10,6 +10,7 @@ from urllib.parse import unquote_plus
 from pydantic import BaseModel
 
 from sluice.app.ports import Artifacts, Services
+from sluice.app.quarantine import record_quarantine
 from sluice.app.start_training import start_training
 from sluice.app.stored import dataset_prefix, load_spec, spec_key
 from sluice.domain.records import (
@@ -248,26 +249,4 @@ def _quarantine(
         services.artifacts.copy_in(source, target, version_id=upload.version_id)
     except ArtifactNotFound:
         logger.warning("upload vanished before quarantine", extra={"key": key})
-    report_artifact = services.artifacts.put_json(target + ".report.json", report | {"time": utc_now()})
-    services.registry.append_event(
-        AuditEvent(
-            model=model,
-            type=event_type,
-            id=new_event_id(),
-            reason=str(report.get("message")),
-            details={"source": source, "report_uri": report_artifact.uri, "reason": report.get("reason")},
-        )
-    )
-    services.notifier.publish(
-        f"Sluice: {model} upload quarantined ({report.get('reason')})",
-        {
-            "event": event_type.value,
-            "model": model,
-            "source": source,
-            "report_uri": report_artifact.uri,
-            "reason": report.get("reason"),
-            "message": report.get("message"),
-        },
-    )
-    logger.warning("upload quarantined", extra={"key": key, "reason": report.get("reason")})
-    return report_artifact.uri
+    return record_quarantine(services, model, source, target, report, event_type)

@@ -3,14 +3,21 @@ every start gets the same execution name rules and the same audit event."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sluice.app.ports import Registry, Services
+from sluice.app.stored import load_spec
 from sluice.domain.records import (
     AuditEvent,
+    DatasetKind,
+    DatasetRecord,
     EventType,
+    ModelVersion,
     RunState,
     Trigger,
+    VersionStatus,
     new_event_id,
     utc_now,
 )
@@ -23,6 +30,10 @@ if TYPE_CHECKING:
     pass
 
 EXECUTION_NAME_MAX = 80
+# A version in one of these vouches for its dataset: it passed its gates.
+VOUCHING = frozenset({VersionStatus.PRODUCTION, VersionStatus.ARCHIVED, VersionStatus.CANDIDATE})
+# A version in one of these, and none vouching, condemns its dataset.
+CONDEMNING = frozenset({VersionStatus.REJECTED, VersionStatus.FAILED})
 
 
 def execution_name(
@@ -62,20 +73,42 @@ def start_training(run: RunState, services: Services, nonce: str | None = None) 
     return started
 
 
+def is_accepted(dataset: DatasetRecord, versions: Iterable[ModelVersion]) -> bool:
+    """Whether a validated dataset may be retrained on: a version trained on it passed its gates
+    (production, archived or candidate), or none trained on it was rejected or failed. A dataset whose
+    every finished version was rejected or failed is not accepted; one not trained on yet is."""
+    statuses = {v.status for v in versions if v.dataset_sha256 == dataset.sha256}
+    return bool(statuses & VOUCHING) or not statuses & CONDEMNING
+
+
+def accepted_uploads(model: str, registry: Registry) -> list[DatasetRecord]:
+    """The model's uploaded datasets that are accepted (see `is_accepted`), oldest first."""
+    versions = registry.list_versions(model)
+    uploads = [d for d in registry.list_datasets(model) if d.kind is DatasetKind.UPLOAD]
+    return sorted((d for d in uploads if is_accepted(d, versions)), key=lambda d: d.created_at)
+
+
 def retraining_run(
     model: str, trigger: Trigger, registry: Registry, dataset_sha256: str | None = None
 ) -> RunState:
     """A run outside an upload (`manual` from `sluice models train`, `drift` from the drift check): the
-    current spec and the given dataset, by default the latest accepted one. Raises ModelNotFound naming
-    what is missing."""
+    current spec and the given dataset (any validated one), by default the latest accepted upload —
+    never one whose training was rejected. Raises ModelNotFound naming what is missing."""
     spec = registry.current_spec(model)
     if spec is None:
         raise ModelNotFound(f"model {model!r} has no spec; upload {model}/spec.yaml first")
     if dataset_sha256 is None:
-        datasets = registry.list_datasets(model)
-        if not datasets:
-            raise ModelNotFound(f"model {model!r} has no accepted dataset; upload {model}/data/*.csv first")
-        dataset = max(datasets, key=lambda d: d.created_at)
+        accepted = accepted_uploads(model, registry)
+        if not accepted:
+            held = (
+                " (the training of every uploaded dataset was rejected)"
+                if registry.list_datasets(model)
+                else ""
+            )
+            raise ModelNotFound(
+                f"model {model!r} has no accepted dataset{held}; upload {model}/data/*.csv first"
+            )
+        dataset = accepted[-1]
     else:
         found = registry.get_dataset(model, dataset_sha256)
         if found is None:
@@ -91,7 +124,50 @@ def retraining_run(
     )
 
 
+def prepare_retraining(
+    model: str,
+    trigger: Trigger,
+    services: Services,
+    dataset_sha256: str | None = None,
+    now: datetime | None = None,
+) -> RunState:
+    """The run a retraining starts. A named dataset is trained as it is; otherwise, when the current
+    spec has a `retraining:` section and the function reads traffic, the latest accepted upload plus the
+    labelled traffic of the last `window_days` before `now`, stored as a dataset of its own whose recent
+    rows weigh `recent_weight`, the newest `recent_holdout_fraction` of them held out as the recent
+    holdout (without labelled traffic, or without the section: the accepted upload, as
+    `retraining_run` gives it). Raises ModelNotFound naming what is missing."""
+    run = retraining_run(model, trigger, services.registry, dataset_sha256)
+    if dataset_sha256 is not None or services.captured_traffic is None:
+        return run
+    spec_record = services.registry.current_spec(model)
+    base = services.registry.get_dataset(model, run.dataset_sha256)
+    if spec_record is None or base is None:
+        return run
+    spec = load_spec(spec_record.uri, services.artifacts)
+    if spec.retraining is None:
+        return run
+    # Imported here: ingestion, which starts upload runs, reads no traffic and needs no table code.
+    from sluice.app.labelled_traffic import TrafficWindow, retraining_dataset
+
+    end = now or datetime.now(UTC)
+    window = TrafficWindow(start=end - timedelta(days=spec.retraining.window_days), end=end)
+    dataset = retraining_dataset(spec_record, spec, base, window, services)
+    if dataset.recent_rows == 0:
+        return run
+    return run.model_copy(
+        update={
+            "dataset_sha256": dataset.sha256,
+            "dataset_uri": dataset.uri,
+            "recent_rows": dataset.recent_rows,
+            "recent_weight": spec.retraining.recent_weight,
+            "recent_holdout_rows": int(spec.retraining.recent_holdout_fraction * dataset.recent_rows),
+        }
+    )
+
+
 def start_manual_run(model: str, services: Services, dataset_sha256: str | None = None) -> Any:
     """`sluice models train`: a new run (trigger `manual`) with the current spec and the given dataset,
-    by default the latest accepted one. Always a new execution, even for data that trained before."""
-    return start_training(retraining_run(model, Trigger.MANUAL, services.registry, dataset_sha256), services)
+    by default the latest accepted upload plus the labelled traffic the spec's `retraining:` asks for
+    (see `prepare_retraining`). Always a new execution, even for data that trained before."""
+    return start_training(prepare_retraining(model, Trigger.MANUAL, services, dataset_sha256), services)

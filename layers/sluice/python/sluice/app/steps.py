@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sluice.app.ports import Artifacts, Services
+from sluice.app.rollout import approval_refusal, plan_rollout, request_approval
 from sluice.app.stored import load_spec, load_table, model_prefix
 from sluice.domain.records import (
     AuditEvent,
@@ -36,6 +37,7 @@ from sluice.observability import logger, metrics
 if TYPE_CHECKING:
     from sluice.domain.evaluation import Evaluation
     from sluice.domain.spec import ModelSpec
+    from sluice.domain.table import RawTable
     from sluice.domain.training import HoldoutSplit
 
 
@@ -55,6 +57,8 @@ def run_step(event: TaskEvent, services: Services) -> RunState:
         "promote": promote,
         "reject": reject,
         "fail": fail,
+        "plan_rollout": plan_rollout,
+        "await_approval": lambda run, arn, svc: await_approval(run, arn, svc, event.task_token),
     }
     try:
         step = steps[event.action]
@@ -80,6 +84,7 @@ def allocate_version(run: RunState, execution_arn: str, services: Services) -> R
 @dataclass(frozen=True)
 class _Inputs:
     spec: ModelSpec
+    table: RawTable
     split: HoldoutSplit
 
 
@@ -87,18 +92,28 @@ def _inputs(run: RunState, artifacts: Artifacts) -> _Inputs:
     from sluice.domain.training import split_holdout
 
     spec = load_spec(run.spec_uri, artifacts)
-    return _Inputs(spec=spec, split=split_holdout(spec, load_table(run.dataset_uri, artifacts)))
+    table = load_table(run.dataset_uri, artifacts)
+    split = split_holdout(spec, table, recent_holdout_rows=run.recent_holdout_rows)
+    return _Inputs(spec=spec, table=table, split=split)
 
 
 def train(run: RunState, execution_arn: str, services: Services) -> RunState:
-    """Fit the spec's pipeline on the training rows and store it (pipeline.pkl); the run carries the
-    estimator's parameters for the card Evaluate writes."""
+    """Fit the spec's pipeline on the training rows and store it (pipeline.pkl); a retraining's recent
+    labelled rows (the run's `recent_rows`, less the recent holdout) weigh `recent_weight` each. The run carries the estimator's
+    parameters for the card Evaluate writes."""
     from sluice.domain.candidate import card_parameters
-    from sluice.domain.training import fit_pipeline
+    from sluice.domain.training import fit_pipeline, recent_weights
 
     version = _require_version(run)
     inputs = _inputs(run, services.artifacts)
-    pipeline = fit_pipeline(inputs.spec, inputs.split.train)
+    weights = recent_weights(
+        inputs.spec,
+        inputs.table,
+        run.recent_rows,
+        run.recent_weight,
+        recent_holdout_rows=run.recent_holdout_rows,
+    )
+    pipeline = fit_pipeline(inputs.spec, inputs.split.train, weights)
     stored = services.artifacts.put_bytes(
         model_prefix(run.model, version) + "pipeline.pkl", pickle.dumps(pipeline)
     )
@@ -142,8 +157,8 @@ def export_and_check_parity(run: RunState, execution_arn: str, services: Service
 
 
 def evaluate_challenger(run: RunState, execution_arn: str, services: Services) -> RunState:
-    """Challenger and current production on the challenger's holdout, then the gates, the card and
-    evaluation.json. The production version read here is the one promotion will expect (a conditional
+    """Challenger and current production on the challenger's holdout (and on a retraining's recent
+    holdout), then the gates, the card and evaluation.json. The production version read here is the one promotion will expect (a conditional
     write)."""
     from sluice.domain.candidate import Origin, assess_candidate
     from sluice.domain.card import render_card_html
@@ -154,9 +169,10 @@ def evaluate_challenger(run: RunState, execution_arn: str, services: Services) -
     prefix = model_prefix(run.model, version)
     challenger = services.artifacts.get_verified(run.artifacts["model"])
     alias = services.registry.get_alias(run.model)
-    champion = None
+    champion = champion_recent = None
     if alias is not None and alias.version != version:
-        champion = _comparable_champion(run.model, alias.version, inputs, services)
+        champion, champion_recent = _comparable_champion(run.model, alias.version, inputs, services)
+    dataset = services.registry.get_dataset(run.model, run.dataset_sha256)
     assessment = assess_candidate(
         inputs.spec,
         inputs.split,
@@ -168,6 +184,7 @@ def evaluate_challenger(run: RunState, execution_arn: str, services: Services) -
             spec_sha256=run.spec_sha256,
             run_id=execution_arn,
             trigger=run.trigger.value,
+            dataset_lineage=dataset.lineage if dataset else None,
         ),
         parameters=run.card_parameters,
         parity=ParityResult.model_validate_json(
@@ -175,6 +192,7 @@ def evaluate_challenger(run: RunState, execution_arn: str, services: Services) -
         ),
         champion=champion,
         champion_version=alias.version if alias else None,
+        champion_recent=champion_recent,
     )
     evaluation = services.artifacts.put_json(prefix + "evaluation.json", assessment.document)
     card_json = services.artifacts.put_bytes(
@@ -200,17 +218,22 @@ def evaluate_challenger(run: RunState, execution_arn: str, services: Services) -
     )
 
 
-def _comparable_champion(model: str, version: int, inputs: _Inputs, services: Services) -> Evaluation | None:
-    """The production version's scores on the challenger's holdout, or None when it cannot score it
-    (its spec changed): the challenger then faces the absolute gates only, and the card says so."""
+def _comparable_champion(
+    model: str, version: int, inputs: _Inputs, services: Services
+) -> tuple[Evaluation | None, Evaluation | None]:
+    """The production version's scores on the challenger's holdout and on its recent holdout (None
+    without one), or None when it cannot score them (its spec changed): the challenger then faces the
+    absolute gates only, and the card says so."""
     from sluice.domain.candidate import score_champion
 
     champion_model = _verified_champion(model, version, services)
     try:
-        return score_champion(champion_model, inputs.spec, inputs.split.holdout)
+        usual = score_champion(champion_model, inputs.spec, inputs.split.holdout)
+        recent = inputs.split.recent
+        return usual, score_champion(champion_model, inputs.spec, recent) if recent is not None else None
     except (SluiceError, KeyError, ValueError) as exc:
         logger.warning("champion not comparable", extra={"champion": version, "error": str(exc)})
-        return None
+        return None, None
 
 
 def _verified_champion(model: str, version: int, services: Services) -> bytes:
@@ -277,8 +300,20 @@ def _promotion_reason(run: RunState) -> str:
     return f"passed its gates against version {run.champion_version} on the same holdout"
 
 
+def await_approval(
+    run: RunState, execution_arn: str, services: Services, task_token: str | None = None
+) -> RunState:
+    """Manual rollout: the version waits for a person as pending_approval, with the task token its
+    execution waits on (app/rollout.py `request_approval`)."""
+    decided = _decided_record(run, services, VersionStatus.PENDING_APPROVAL, None)
+    return request_approval(run, decided, execution_arn, task_token, services)
+
+
 def rejection_reason(run: RunState) -> str:
     """Why a run was rejected: the failed gates, or the domain error the state machine caught."""
+    refusal = approval_refusal(run.error)
+    if refusal:
+        return refusal
     if run.error:
         cause = run.error.get("Cause") or ""
         message = cause

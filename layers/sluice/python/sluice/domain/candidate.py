@@ -13,7 +13,7 @@ from typing import Any
 
 from sklearn.pipeline import Pipeline
 
-from sluice.domain.card import Lineage, ModelCard, build_card
+from sluice.domain.card import Lineage, ModelCard, RecentHoldout, build_card
 from sluice.domain.evaluation import Evaluation, GateResult, apply_gates, evaluate
 from sluice.domain.export import ParityResult, check_parity, export_onnx
 from sluice.domain.reference import reference_sample
@@ -49,6 +49,7 @@ class Origin:
     spec_sha256: str
     run_id: str | None = None
     trigger: str | None = None
+    dataset_lineage: str | None = None
 
 
 @dataclass(frozen=True)
@@ -129,12 +130,21 @@ def assess_candidate(
     parity: ParityResult,
     champion: Evaluation | None = None,
     champion_version: int | None = None,
+    champion_recent: Evaluation | None = None,
 ) -> Assessment:
     """Score the candidate on its holdout, apply the spec's gates against the champion's scores on the
     same holdout (see `score_champion`; None: absolute gates only), and build its card and evaluation
-    document. `parameters` come from `card_parameters`."""
+    document. `parameters` come from `card_parameters`. A retraining's split has a recent holdout: the
+    candidate (and the champion, `champion_recent`) are scored on it too, and the metric gates judge on
+    it when it has the spec's `retraining.min_labelled_rows` rows and a score (fairness stays on the
+    usual holdout: labelled traffic carries no sensitive attribute)."""
     evaluation = evaluate(onnx_model, spec, split.holdout)
-    gates = apply_gates(spec, evaluation, champion)
+    recent = _recent_holdout(spec, split, onnx_model, champion_recent)
+    if recent is not None and recent.counted:
+        judged = recent.evaluation.model_copy(update={"fairness": evaluation.fairness})
+        gates = apply_gates(spec, judged, recent.champion if champion is not None else None)
+    else:
+        gates = apply_gates(spec, evaluation, champion)
     lineage = Lineage(
         dataset_sha256=origin.dataset_sha256,
         dataset_source=origin.dataset_source,
@@ -144,6 +154,7 @@ def assess_candidate(
         model_sha256=evaluation.model_sha256,
         run_id=origin.run_id,
         trigger=origin.trigger,
+        dataset_lineage=origin.dataset_lineage,
     )
     card = build_card(
         spec=spec,
@@ -154,6 +165,7 @@ def assess_candidate(
         evaluation=evaluation,
         gates=gates,
         champion=champion,
+        recent_holdout=recent,
     )
     document = {
         "evaluation": evaluation.model_dump(mode="json"),
@@ -162,7 +174,31 @@ def assess_candidate(
         "gates": gates.model_dump(mode="json"),
         "parity": parity.model_dump(mode="json"),
     }
+    if recent is not None:
+        document["recent_holdout"] = recent.model_dump(mode="json")
     return Assessment(evaluation=evaluation, champion=champion, gates=gates, card=card, document=document)
+
+
+def _recent_holdout(
+    spec: ModelSpec, split: HoldoutSplit, onnx_model: bytes, champion_recent: Evaluation | None
+) -> RecentHoldout | None:
+    """The candidate's scores on the split's recent holdout, None without one. It counts for the gates
+    when it has `min_labelled_rows` rows and the primary metric is defined on it (for the champion too,
+    when there is one)."""
+    if split.recent is None or split.recent.n_rows == 0:
+        return None
+    min_rows = spec.retraining.min_labelled_rows if spec.retraining else 0
+    evaluation = evaluate(onnx_model, spec, split.recent, detailed=False)
+    scored = evaluation.primary is not None and (
+        champion_recent is None or champion_recent.primary is not None
+    )
+    return RecentHoldout(
+        rows=split.recent.n_rows,
+        min_rows=min_rows,
+        counted=split.recent.n_rows >= min_rows and scored,
+        evaluation=evaluation,
+        champion=champion_recent,
+    )
 
 
 def train_candidate(

@@ -28,6 +28,19 @@ class Lineage(BaseModel):
     model_sha256: str
     run_id: str | None = None
     trigger: str | None = None
+    # Where a retraining's rows come from, in words ("dataset … + captured traffic … + feedback").
+    dataset_lineage: str | None = None
+
+
+class RecentHoldout(BaseModel):
+    """A retraining's recent holdout: its newest labelled rows, never trained on, and the scores of the
+    candidate and the champion on it. `counted`: the gates judged on it (it had `min_rows` rows)."""
+
+    rows: int
+    min_rows: int
+    counted: bool
+    evaluation: Evaluation
+    champion: Evaluation | None = None
 
 
 class ModelCard(BaseModel):
@@ -45,6 +58,7 @@ class ModelCard(BaseModel):
     evaluation: Evaluation
     champion: Evaluation | None = None
     spec: dict[str, Any] = Field(default_factory=dict)
+    recent_holdout: RecentHoldout | None = None
 
 
 def library_versions() -> dict[str, str]:
@@ -67,9 +81,10 @@ def build_card(
     evaluation: Evaluation,
     gates: GateResult,
     champion: Evaluation | None = None,
+    recent_holdout: RecentHoldout | None = None,
 ) -> ModelCard:
     """Assemble the card of one candidate. `parameters` are its estimator's, JSON-safe
-    (`sluice.domain.candidate.card_parameters`)."""
+    (`sluice.domain.candidate.card_parameters`); a retraining's card has its recent holdout too."""
     return ModelCard(
         model=spec.name,
         version=version,
@@ -85,11 +100,26 @@ def build_card(
         evaluation=evaluation,
         champion=champion,
         spec=spec.model_dump(mode="json"),
+        recent_holdout=recent_holdout,
     )
 
 
 def _number(value: float | None) -> str:
     return "—" if value is None else f"{value:.4f}"
+
+
+def _recent_holdout_html(recent: RecentHoldout) -> str:
+    verdict = (
+        "the gates judged on it"
+        if recent.counted
+        else f"fewer than {recent.min_rows} rows, or no score: the gates judged on the usual holdout"
+    )
+    champion_metrics = recent.champion.metrics if recent.champion else {}
+    rows = [[name, value, champion_metrics.get(name)] for name, value in recent.evaluation.metrics.items()]
+    return (
+        f"<h2>Recent holdout</h2><p class='muted'>the newest {recent.rows} labelled rows of traffic, never "
+        f"trained on; {escape(verdict)}</p>" + table(["metric", "this model", "champion (same rows)"], rows)
+    )
 
 
 def render_card_html(card: ModelCard) -> str:
@@ -113,6 +143,8 @@ def render_card_html(card: ModelCard) -> str:
     champion_metrics = card.champion.metrics if card.champion else {}
     metric_rows = [[name, value, champion_metrics.get(name)] for name, value in evaluation.metrics.items()]
     sections.append(table(["metric", "this model", "champion (same holdout)"], metric_rows))
+    if card.recent_holdout is not None:
+        sections.append(_recent_holdout_html(card.recent_holdout))
     sections.append("<h2>Gates</h2>")
     if card.gates.checks:
         sections.append(
@@ -174,6 +206,7 @@ def render_card_html(card: ModelCard) -> str:
             [
                 ["dataset sha256", lineage.dataset_sha256],
                 ["dataset source", lineage.dataset_source],
+                *([["dataset lineage", lineage.dataset_lineage]] if lineage.dataset_lineage else []),
                 ["spec sha256", lineage.spec_sha256],
                 ["model sha256", lineage.model_sha256],
                 ["rows (train / holdout)", f"{lineage.rows_train} / {lineage.rows_holdout}"],

@@ -78,12 +78,14 @@ class VersionStatus(StrEnum):
     ARCHIVED = "archived"  # was production, replaced by a promotion or rollback
     REJECTED = "rejected"  # failed validation, parity or gates; keeps its number
     FAILED = "failed"  # the run failed for an unexpected reason
+    PENDING_APPROVAL = "pending_approval"  # passed its gates; waits for `sluice models approve|reject`
 
 
 class Trigger(StrEnum):
     UPLOAD = "upload"
     MANUAL = "manual"
     DRIFT = "drift"
+    SCHEDULE = "schedule"  # the spec's `retraining.schedule_days` came due in the drift check
 
 
 class EventType(StrEnum):
@@ -97,6 +99,9 @@ class EventType(StrEnum):
     REJECTED = "rejected"
     FAILED = "failed"
     ROLLED_BACK = "rolled_back"
+    APPROVAL_REQUESTED = "approval_requested"
+    APPROVED = "approved"
+    APPROVAL_REFUSED = "approval_refused"
 
 
 class Artifact(BaseModel):
@@ -145,6 +150,8 @@ class ModelVersion(BaseModel):
     parity: ParityRecord | None = None
     artifacts: dict[str, Artifact] = Field(default_factory=dict)
     reason: str | None = None
+    # The Step Functions task token a pending_approval version's run waits on (never shown by views).
+    approval_token: str | None = None
 
 
 class Alias(BaseModel):
@@ -170,7 +177,16 @@ class AuditEvent(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+class DatasetKind(StrEnum):
+    UPLOAD = "upload"  # a CSV uploaded to <model>/data/
+    LABELLED_TRAFFIC = "labelled_traffic"  # captured inputs joined with their feedback labels
+    RETRAINING = "retraining"  # an accepted upload plus the labelled traffic of a window
+
+
 class DatasetRecord(BaseModel):
+    """One `DATASET#<sha>` item: a validated table stored under datasets/<model>/<sha>/. Items written
+    before `kind` existed are uploads."""
+
     model: str
     sha256: str
     uri: str
@@ -181,6 +197,13 @@ class DatasetRecord(BaseModel):
     spec_sha256: str
     validation_uri: str
     created_at: str
+    kind: DatasetKind = DatasetKind.UPLOAD
+    # Where the rows come from, in words ("captured traffic <start>..<end> + feedback"); None: the upload.
+    lineage: str | None = None
+    # The datasets a retraining dataset combines (the accepted upload, the labelled traffic).
+    sources: list[str] = Field(default_factory=list)
+    # How many of the last rows are recent labelled traffic (a retraining dataset's rows end with them).
+    recent_rows: int = 0
 
 
 class SpecRecord(BaseModel):
@@ -189,6 +212,20 @@ class SpecRecord(BaseModel):
     uri: str
     source_key: str
     created_at: str
+
+
+class RolloutPlan(BaseModel):
+    """How the run's challenger reaches production once its gates pass (from the spec's `rollout`)."""
+
+    mode: str = "auto"
+    timeout_seconds: int | None = None  # manual: how long the run waits for a person
+
+
+class ApprovalRecord(BaseModel):
+    """A person's answer to a manual rollout (the output of SendTaskSuccess)."""
+
+    by: str
+    reason: str | None = None
 
 
 class RunState(BaseModel):
@@ -218,9 +255,16 @@ class RunState(BaseModel):
     champion_version: int | None = None
     champion_metrics: dict[str, float | None] = Field(default_factory=dict)
     gates: GatesRecord | None = None
+    # A retraining dataset ends with `recent_rows` rows of labelled traffic, fitted with `recent_weight`.
+    recent_rows: int = 0
+    recent_weight: float = 1.0
+    # The last `recent_holdout_rows` of those are the recent holdout: never trained on, scored apart.
+    recent_holdout_rows: int = 0
     error: dict[str, Any] | None = None
     conflict: dict[str, Any] | None = None
     reason: str | None = None
+    rollout: RolloutPlan | None = None
+    approval: ApprovalRecord | None = None
 
 
 class TaskEvent(BaseModel):
@@ -231,6 +275,7 @@ class TaskEvent(BaseModel):
     action: str
     run: RunState
     execution_arn: str
+    task_token: str | None = None  # set for `.waitForTaskToken` tasks (await_approval)
 
 
 class ExecutionRef(BaseModel):

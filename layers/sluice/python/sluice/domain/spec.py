@@ -140,6 +140,50 @@ class DriftSpec(_Strict):
     columns: dict[str, DriftColumnOverride] = Field(default_factory=dict)
 
 
+class RetrainingSpec(_Strict):
+    """How a retraining (drift or manual) builds its data: the latest accepted upload plus the labelled
+    traffic (captured inputs joined with feedback) of the last `window_days`, whose rows weigh
+    `recent_weight` times an upload row when fitting, except the newest `recent_holdout_fraction` of
+    them: the recent holdout."""
+
+    window_days: int = Field(default=7, ge=1, le=365)
+    recent_weight: float = Field(default=2.0, gt=0, le=100)
+    # The newest share of the labelled rows is held out (never trained on) as the recent holdout; the
+    # gates judge on it when it has at least `min_labelled_rows` rows, else on the usual holdout.
+    recent_holdout_fraction: float = Field(default=0.3, ge=0, lt=1)
+    min_labelled_rows: int = Field(default=50, ge=1)
+    # The scheduled drift check also retrains when the last training started longer ago than this.
+    schedule_days: int | None = Field(default=None, ge=1, le=365)
+
+
+class RolloutMode(StrEnum):
+    AUTO = "auto"  # promoted as soon as its gates pass (the default)
+    MANUAL = "manual"  # waits for `sluice models approve|reject`, rejected after `timeout_hours`
+
+
+# Modes of the issue's staged rollout that a spec may not ask for yet.
+_ROLLOUT_MODES_NOT_AVAILABLE = ("shadow", "canary")
+
+
+class RolloutSpec(_Strict):
+    """How a challenger that passed its gates reaches production: `auto` promotes it at once; `manual`
+    holds it as pending_approval until a person approves or rejects it, or `timeout_hours` pass."""
+
+    mode: RolloutMode = RolloutMode.AUTO
+    timeout_hours: float = Field(default=72, gt=0, le=8760)
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _mode_available(cls, value: Any) -> Any:
+        if value in _ROLLOUT_MODES_NOT_AVAILABLE:
+            raise ValueError(f"{value!r} is not available yet; use auto or manual")
+        return value
+
+
+# Optional sections that enter the spec's hash only when set, so specs written before them keep theirs.
+HASHED_WHEN_SET = ("retraining", "rollout")
+
+
 class ModelSpec(_Strict):
     """A validated model spec. Construct with `parse_spec` or `load_spec` to get key-naming errors."""
 
@@ -153,6 +197,8 @@ class ModelSpec(_Strict):
     gates: Gates = Field(default_factory=Gates)
     drift: DriftSpec = Field(default_factory=DriftSpec)
     retrain_on_drift: bool = False
+    retraining: RetrainingSpec | None = None
+    rollout: RolloutSpec | None = None  # None: auto
     description: str | None = None
 
     @model_validator(mode="after")
@@ -205,7 +251,11 @@ class ModelSpec(_Strict):
     @property
     def sha256(self) -> str:
         """Hash of the spec's meaning (canonical JSON), so reformatting the YAML keeps the hash."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        document = self.model_dump(mode="json")
+        for key in HASHED_WHEN_SET:
+            if document.get(key) is None:
+                document.pop(key, None)
+        canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -58,8 +58,12 @@ DEFAULT_PARAMS: dict[Algorithm, dict[str, Any]] = {
 
 @dataclass(frozen=True)
 class HoldoutSplit:
+    """Training rows, the usual holdout and, for a retraining, the recent holdout (its newest labelled
+    rows, never trained on)."""
+
     train: RawTable
     holdout: RawTable
+    recent: RawTable | None = None
 
 
 def holdout_mask(table: RawTable, fraction: float = HOLDOUT_FRACTION) -> npt.NDArray[np.bool_]:
@@ -73,12 +77,27 @@ def holdout_mask(table: RawTable, fraction: float = HOLDOUT_FRACTION) -> npt.NDA
     return mask
 
 
-def split_holdout(spec: ModelSpec, table: RawTable, fraction: float = HOLDOUT_FRACTION) -> HoldoutSplit:
-    """Split a validated table into train and holdout rows by content hash (see `holdout_mask`)."""
+def _spec_holdout_mask(spec: ModelSpec, table: RawTable, fraction: float) -> npt.NDArray[np.bool_]:
     columns = [*spec.feature_names, spec.target] + ([spec.sensitive] if spec.sensitive else [])
     projected = RawTable(source=table.source, header=columns, columns={c: table.columns[c] for c in columns})
-    mask = holdout_mask(projected, fraction)
-    return HoldoutSplit(train=table.select(np.flatnonzero(~mask)), holdout=table.select(np.flatnonzero(mask)))
+    return holdout_mask(projected, fraction)
+
+
+def split_holdout(
+    spec: ModelSpec, table: RawTable, fraction: float = HOLDOUT_FRACTION, *, recent_holdout_rows: int = 0
+) -> HoldoutSplit:
+    """Split a validated table into train and holdout rows by content hash (see `holdout_mask`). With
+    `recent_holdout_rows`, the table's last rows (a retraining dataset's newest labelled traffic) are
+    the recent holdout, and the rest is split as usual."""
+    recent = None
+    if recent_holdout_rows > 0:
+        first_recent = table.n_rows - recent_holdout_rows
+        recent = table.select(list(range(first_recent, table.n_rows)))
+        table = table.select(list(range(first_recent)))
+    mask = _spec_holdout_mask(spec, table, fraction)
+    return HoldoutSplit(
+        train=table.select(np.flatnonzero(~mask)), holdout=table.select(np.flatnonzero(mask)), recent=recent
+    )
 
 
 def target_array(spec: ModelSpec, table: RawTable) -> npt.NDArray[Any]:
@@ -155,8 +174,35 @@ def build_pipeline(spec: ModelSpec) -> Pipeline:
     return Pipeline([("features", ColumnTransformer(transformers)), ("model", build_estimator(spec))])
 
 
-def fit_pipeline(spec: ModelSpec, train: RawTable) -> Pipeline:
-    """Fit the spec's pipeline on validated training rows."""
+def recent_weights(
+    spec: ModelSpec,
+    table: RawTable,
+    recent_rows: int,
+    recent_weight: float,
+    fraction: float = HOLDOUT_FRACTION,
+    *,
+    recent_holdout_rows: int = 0,
+) -> npt.NDArray[np.float64] | None:
+    """The sample weight of each training row of `split_holdout(spec, table, fraction,
+    recent_holdout_rows=…)`, in its order: `recent_weight` for the table's last `recent_rows` rows (a
+    retraining dataset ends with its labelled traffic, the recent holdout last), 1.0 for the others.
+    None when no training row is recent or the weight is 1 (fit as before)."""
+    trained_recent = recent_rows - recent_holdout_rows
+    if trained_recent <= 0 or recent_weight == 1.0:
+        return None
+    if recent_holdout_rows > 0:
+        table = table.select(list(range(table.n_rows - recent_holdout_rows)))
+    train_rows = np.flatnonzero(~_spec_holdout_mask(spec, table, fraction))
+    first_recent = table.n_rows - trained_recent
+    return np.where(train_rows >= first_recent, recent_weight, 1.0).astype(np.float64)
+
+
+def fit_pipeline(
+    spec: ModelSpec, train: RawTable, sample_weight: npt.NDArray[np.float64] | None = None
+) -> Pipeline:
+    """Fit the spec's pipeline on validated training rows; `sample_weight` (one per row) weighs them in
+    the estimator's fit, None fits them equally."""
     pipeline = build_pipeline(spec)
-    pipeline.fit(model_matrix(spec, train), target_array(spec, train))
+    extra: dict[str, Any] = {} if sample_weight is None else {"model__sample_weight": sample_weight}
+    pipeline.fit(model_matrix(spec, train), target_array(spec, train), **extra)
     return pipeline

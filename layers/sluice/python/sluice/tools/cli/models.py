@@ -1,4 +1,6 @@
-"""`sluice models list|show|promote|rollback|train`: the registry of a deployed or local stack.
+"""`sluice models list|show|promote|rollback|train|approve|reject`: the registry of a deployed or local
+stack. `approve` and `reject` answer a version a manual rollout holds as pending_approval; they need
+states:SendTaskSuccess / states:SendTaskFailure on the TrainAndPromote state machine.
 
 The stack is found from `--stack-outputs FILE` (the ready document of `sluice local up`, or a flat
 {"RegistryTableName": …, "ArtifactBucketName": …}), else `--stack-name` through CloudFormation, else a
@@ -49,8 +51,29 @@ def register(subparsers: Any) -> None:
     train.add_argument("model")
     train.add_argument("--dataset", metavar="SHA256", help="an accepted dataset (default: the latest)")
     train.add_argument("--json", action="store_true")
-    for sub in (listing, show, promote, rollback, train):
+    approve = actions.add_parser("approve", help="let a pending_approval version go to production")
+    reject = actions.add_parser("reject", help="reject a pending_approval version")
+    for answer in (approve, reject):
+        answer.add_argument("model")
+        answer.add_argument("version", type=int)
+        answer.add_argument(
+            "--by", help="who answers, for the audit event (default: the AWS caller identity, else $USER)"
+        )
+        answer.add_argument("--json", action="store_true")
+    approve.add_argument("--reason", help="recorded in the audit event")
+    reject.add_argument("--reason", required=True, help="why; the version's recorded reason names it")
+    for sub in (listing, show, promote, rollback, train, approve, reject):
         sub.set_defaults(func=run)
+
+
+def caller_identity() -> str:
+    """Who runs the CLI: the AWS caller identity's ARN, else $USER (else "unknown")."""
+    from sluice.adapters import client
+
+    try:
+        return str(client("sts").get_caller_identity()["Arn"])
+    except Exception:
+        return os.environ.get("USER") or "unknown"
 
 
 def stack_outputs(args: argparse.Namespace) -> dict[str, str]:
@@ -108,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
             else:
                 _print_detail(detail)
             return EXIT_OK
+        if args.action in ("approve", "reject"):
+            return _answer(args, services)
         if args.action == "promote":
             event = catalog.promote_version(registry, artifacts, args.model, args.version, reason=args.reason)
         else:
@@ -131,6 +156,21 @@ def _train(args: argparse.Namespace, services: Services) -> int:
         print_json({"model": args.model, "trigger": "manual", **started.model_dump(mode="json")})
     else:
         print(f"{args.model}: started run {started.name}")
+    return EXIT_OK
+
+
+def _answer(args: argparse.Namespace, services: Services) -> int:
+    from sluice.app import rollout
+
+    by = args.by or caller_identity()
+    if args.action == "approve":
+        event = rollout.approve(services, args.model, args.version, by=by, reason=args.reason)
+    else:
+        event = rollout.refuse(services, args.model, args.version, by=by, reason=args.reason)
+    if args.json:
+        print_json(event.model_dump(mode="json"))
+    else:
+        print(f"{args.model} version {args.version}: {event.type.value} by {by}; the run goes on")
     return EXIT_OK
 
 

@@ -8,6 +8,8 @@
   with the target's retry policy and dead-letter queue.
 - Schedules: a schedule rule matches no event (moto would match every one); it fires only when asked
   (`LocalStack.fire_schedules()`, or `sluice invoke` with the schedule's event).
+- Step Functions' SendTaskFailure: moto's handler drops the request's `cause`; it is passed on, so a
+  Catch sees {"Error", "Cause"} as on AWS (a manual rollout's rejection carries its reason there).
 """
 
 from __future__ import annotations
@@ -180,10 +182,13 @@ def _stack_for(function_name: str) -> tuple[RoutedStack, str] | None:
 def moto_patches() -> Iterator[None]:
     """Route moto's Lambda invocations and EventBridge Lambda targets to the active local stacks."""
     from moto.awslambda_simple.models import LambdaSimpleBackend
+    from moto.core.responses import EmptyResult
     from moto.events.models import Rule
+    from moto.stepfunctions.responses import StepFunctionResponse
 
     original_invoke = LambdaSimpleBackend.invoke
     original_send = Rule.send_to_targets
+    original_send_task_failure = StepFunctionResponse.send_task_failure
 
     def invoke(
         self: Any, function_name: str, qualifier: str | None, body: Any, headers: Any, response_headers: Any
@@ -227,10 +232,19 @@ def moto_patches() -> Iterator[None]:
             finally:
                 self.targets = saved
 
+    def send_task_failure(self: Any) -> Any:
+        # moto reads taskToken and error only; the ASL backend's send_task_failure takes the cause too.
+        self.stepfunction_backend.send_task_failure(
+            self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+        )
+        return EmptyResult()
+
     LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
     Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+    StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
     try:
         yield
     finally:
         LambdaSimpleBackend.invoke = original_invoke  # type: ignore[method-assign]
         Rule.send_to_targets = original_send  # type: ignore[method-assign]
+        StepFunctionResponse.send_task_failure = original_send_task_failure  # type: ignore[method-assign]
