@@ -11,7 +11,6 @@ import pytest
 
 from sluice.app.drift_check import (
     DriftAssessment,
-    Window,
     act_on_drift,
     check_production_models,
 )
@@ -24,6 +23,7 @@ from sluice.domain.drift.live import (
 from sluice.domain.records import (
     AuditEvent,
     EventType,
+    TrafficWindow,
     Trigger,
     new_event_id,
 )
@@ -63,7 +63,7 @@ def assessment(
         model=spec.name,
         version=1,
         spec=spec,
-        window=Window(start=NOW - timedelta(hours=24), end=NOW),
+        window=TrafficWindow(start=NOW - timedelta(hours=24), end=NOW),
         rows=report.n_current,
         report=report,
         prediction_report=check_prediction_drift(spec.task, reference, records),

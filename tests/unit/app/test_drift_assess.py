@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from sluice.app.drift_check import (
-    Window,
     assess_model,
 )
+from sluice.domain.records import TrafficWindow
 from sluice.domain.reference import PREDICTION_COLUMN
 from sluice.domain.spec import ModelSpec
 from tests.unit.app.drift_world import (
@@ -42,7 +42,7 @@ def test_no_traffic_is_insufficient_data(fakes: FakeServices, loans: ModelSpec) 
     # Then there is no verdict, and no prediction drift is computed either
     assert found.report.status == "insufficient_data" and found.rows == 0
     assert found.report.dataset_drift is False and found.prediction_report is None
-    assert found.window == Window(start=NOW - timedelta(hours=24), end=NOW)
+    assert found.window == TrafficWindow(start=NOW - timedelta(hours=24), end=NOW)
 
 
 def test_traffic_like_the_reference_does_not_drift(fakes: FakeServices, loans: ModelSpec) -> None:

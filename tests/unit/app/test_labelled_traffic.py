@@ -12,13 +12,20 @@ from typing import Any
 import pytest
 
 from sluice.app.labelled_traffic import (
-    TrafficWindow,
     ingest_labelled_traffic,
     labelled_table,
     retraining_dataset,
 )
 from sluice.app.stored import dataset_prefix
-from sluice.domain.records import DatasetKind, DatasetRecord, EventType, SpecRecord, sha256_hex, utc_now
+from sluice.domain.records import (
+    DatasetKind,
+    DatasetRecord,
+    EventType,
+    SpecRecord,
+    TrafficWindow,
+    sha256_hex,
+    utc_now,
+)
 from sluice.domain.spec import ModelSpec, parse_spec
 from sluice.domain.table import RawTable, to_csv_bytes
 from tests.unit.app.drift_world import LOANS_SPEC, MODEL, NOW, captured, loan_rows, register_model, serve

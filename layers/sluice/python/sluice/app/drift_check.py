@@ -26,7 +26,7 @@ from sluice.domain.drift.live import (
 )
 from sluice.domain.drift.report import ColumnDrift, DriftReport
 from sluice.domain.drift.report_html import render_html
-from sluice.domain.records import EventType, Trigger
+from sluice.domain.records import EventType, TrafficWindow, Trigger
 from sluice.domain.reference import PREDICTION_COLUMN, read_reference
 from sluice.domain.spec import ModelSpec
 from sluice.errors import ModelNotFound, SluiceError
@@ -42,14 +42,6 @@ RUNNING = "RUNNING"
 
 
 @dataclass(frozen=True)
-class Window:
-    """The span of captured traffic a check reads: the last `drift_window_hours` before `end`."""
-
-    start: datetime
-    end: datetime
-
-
-@dataclass(frozen=True)
 class DriftAssessment:
     """What the check found for one production version, before acting on it: the dataset verdict on
     its inputs, the drift of its predictions (beside the verdict, not part of it), its live metric and,
@@ -58,7 +50,7 @@ class DriftAssessment:
     model: str
     version: int
     spec: ModelSpec
-    window: Window
+    window: TrafficWindow
     rows: int
     report: DriftReport
     prediction_report: DriftReport | None
@@ -163,7 +155,7 @@ def assess_model(
     record = services.registry.get_version(model, version)
     spec = load_spec(services.artifacts.uri(spec_key(model, str(record.spec_sha256))), services.artifacts)
     reference = read_reference(services.artifacts.get_verified(record.artifacts["reference"]))
-    window = Window(start=now - timedelta(hours=settings.drift_window_hours), end=now)
+    window = TrafficWindow(start=now - timedelta(hours=settings.drift_window_hours), end=now)
     served = services.traffic.captured(model, window.start, window.end)
     records = [r for r in served if r.get("version") == version]
     report = check_input_drift(

@@ -6,7 +6,6 @@ and a retraining's dataset is the latest accepted upload followed by that labell
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sluice.app.ports import Services
@@ -18,6 +17,7 @@ from sluice.domain.records import (
     DatasetRecord,
     EventType,
     SpecRecord,
+    TrafficWindow,
     new_event_id,
     sha256_hex,
     utc_now,
@@ -25,17 +25,6 @@ from sluice.domain.records import (
 from sluice.domain.spec import ModelSpec
 from sluice.domain.table import RawTable, table_from_records, to_csv_bytes
 from sluice.domain.validation import ValidationReport, validate_table
-
-
-@dataclass(frozen=True)
-class TrafficWindow:
-    """The capture times a retraining reads labelled traffic from: [start, end)."""
-
-    start: datetime
-    end: datetime
-
-    def __str__(self) -> str:
-        return f"{self.start:%Y-%m-%dT%H:%M:%SZ}..{self.end:%Y-%m-%dT%H:%M:%SZ}"
 
 
 @dataclass(frozen=True)

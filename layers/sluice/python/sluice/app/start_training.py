@@ -148,7 +148,8 @@ def prepare_retraining(
     if spec.retraining is None:
         return run
     # Imported here: ingestion, which starts upload runs, reads no traffic and needs no table code.
-    from sluice.app.labelled_traffic import TrafficWindow, retraining_dataset
+    from sluice.app.labelled_traffic import retraining_dataset
+    from sluice.domain.records import TrafficWindow
 
     end = now or datetime.now(UTC)
     window = TrafficWindow(start=end - timedelta(days=spec.retraining.window_days), end=end)

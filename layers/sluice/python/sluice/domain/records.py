@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import IO, Any
@@ -284,3 +285,15 @@ class ExecutionRef(BaseModel):
     arn: str
     name: str
     started: bool  # False: an execution with this name exists already (a duplicate event)
+
+
+@dataclass(frozen=True)
+class TrafficWindow:
+    """A span of captured traffic by capture time, [start, end): what the drift check reads and what a
+    retraining takes labelled traffic from."""
+
+    start: datetime
+    end: datetime
+
+    def __str__(self) -> str:
+        return f"{self.start:%Y-%m-%dT%H:%M:%SZ}..{self.end:%Y-%m-%dT%H:%M:%SZ}"
