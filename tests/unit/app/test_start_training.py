@@ -210,17 +210,8 @@ def test_a_manual_run_is_a_new_execution_every_time(fakes: FakeServices) -> None
 # ------------------------------------------------------------------------------- accepted datasets
 def decided_version(fakes: FakeServices, dataset: str, status: VersionStatus) -> None:
     """A version of MODEL trained on `dataset` and decided with `status`."""
-    version = fakes.registry.allocate_version(
-        MODEL,
-        new_event_id(),
-        trigger=Trigger.UPLOAD,
-        execution_arn=None,
-        dataset_sha256=dataset,
-        dataset_uri=f"s3://artifacts/datasets/{MODEL}/{dataset}/data.csv",
-        spec_sha256=SPEC,
-    )
-    record = fakes.registry.get_version(MODEL, version).model_copy(update={"status": status})
-    fakes.registry.versions[(MODEL, version)] = record
+    record = fakes.train_version(MODEL, {}, spec_sha256=SPEC, dataset_sha256=dataset)
+    fakes.registry.versions[(MODEL, record.version)] = record.model_copy(update={"status": status})
 
 
 @pytest.mark.parametrize(
