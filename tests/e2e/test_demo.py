@@ -56,11 +56,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
 
 
 def test_the_demo_finishes_and_prints_every_step_with_its_timing(demo: DemoRun) -> None:
-    # Then it exits 0, numbers its eight steps, times each one, and measures the whole run
+    # Then it exits 0, numbers its ten steps, times each one, and measures the whole run
     assert demo.returncode == 0, demo.errors
-    for step in range(1, 9):
-        assert f"[{step}/8]" in demo.printed
-    assert demo.printed.count("done in ") == 8
+    for step in range(1, 11):
+        assert f"[{step}/10]" in demo.printed
+    assert demo.printed.count("done in ") == 10
     assert demo.summary["duration_seconds"] > 0
     assert f"finished in {demo.summary['duration_seconds']:.1f} s" in demo.printed
     # and it served the API over HTTP on the port it was given
@@ -115,7 +115,11 @@ def test_shifted_traffic_is_flagged_alerted_and_starts_exactly_one_retraining(de
     assert [e["status"] for e in drift_runs] == ["SUCCEEDED"]
     retrained = [v for v in demo.summary["versions"] if v["trigger"] == "drift"]
     assert [v["version"] for v in retrained] == [drift["retrained_version"]]
-    assert retrained[0]["status"] == drift["retrained_outcome"]
+    # (its status at the end is "archived": step 7 rolls it back; the outcome is its promotion over v2)
+    promotions = [
+        (e["from_version"], e["to_version"]) for e in demo.summary["events"] if e["type"] == "promoted"
+    ]
+    assert (2, drift["retrained_version"]) in promotions
     # on the latest accepted dataset, never the rejected noisy one, so it passed the gates
     assert retrained[0]["dataset"] == "better.csv"
     assert drift["retrained_outcome"] == "production"
@@ -127,13 +131,14 @@ def test_shifted_traffic_is_flagged_alerted_and_starts_exactly_one_retraining(de
 
 def test_rollback_serves_the_previous_version_through_the_api(demo: DemoRun) -> None:
     # Then the rollback went from the drift retraining's version back to version 2, which it replaced,
-    # and the API answered with version 2
+    # and the API answered with version 2 (the statuses are those right after the rollback: the later
+    # chapters promote other versions)
     rollback = demo.summary["rollback"]
     retrained = demo.summary["drift"]["retrained_version"]
     assert (rollback["from_version"], rollback["to_version"]) == (retrained, 2)
     assert list(rollback["served_after"]) == ["2"] and rollback["served_after"]["2"] > 0
-    assert demo.version(2)["status"] == "production"
-    assert demo.version(retrained)["status"] == "archived"
+    assert rollback["statuses_after"]["2"] == "production"
+    assert rollback["statuses_after"][str(retrained)] == "archived"
     assert [e["type"] for e in demo.summary["events"]].count("rolled_back") == 1
 
 
@@ -166,3 +171,74 @@ def test_model_cards_and_drift_report_are_html_with_charts(demo: DemoRun) -> Non
     # and the JSON report carries the verdict the drift check printed
     report = json.loads((demo.out / "drift-report.json").read_text(encoding="utf-8"))
     assert (report["model"], report["version"], report["dataset_drift"]) == ("credit-risk", 2, True)
+
+
+def test_concept_drift_shows_in_the_live_metric_and_its_estimate(demo: DemoRun) -> None:
+    # Then the changed world's traffic was served by production (v2, after the rollback), part of it
+    # labelled through feedback, and the drift check measured the live metric below its gate
+    concept = demo.summary["concept"]
+    before = concept["before"]
+    assert before["version"] == 2
+    assert 0 < concept["labels_sent"] < concept["rows"]
+    assert before["labelled_rows"] == concept["labels_sent"]
+    assert before["below_minimum"] is True
+    assert before["metric"] < 0.7
+    # and the estimate without labels was printed beside it, with how far it was from the truth
+    assert before["estimated_accuracy"] is not None
+    assert f"{before['estimated_accuracy'] - before['accuracy']:+.3f} from the labelled truth" in demo.printed
+
+
+def test_retraining_on_labelled_traffic_beats_production_on_the_recent_holdout_and_is_promoted(
+    demo: DemoRun,
+) -> None:
+    # Then the retraining trained on the accepted upload plus the captured traffic joined with feedback
+    concept = demo.summary["concept"]
+    retrained = concept["retrained_version"]
+    lineage = concept["dataset_lineage"]
+    assert concept["dataset_kind"] == "retraining"
+    assert "better.csv" in lineage and "captured traffic" in lineage and lineage.endswith("+ feedback")
+    assert "noisy.csv" not in lineage
+    assert demo.version(retrained)["dataset"] == "better.csv+traffic"
+    # and it beat production (v2) on the recent holdout, which the gates counted
+    assert concept["champion_version"] == 2
+    assert concept["recent_holdout_counted"] is True
+    assert concept["recent_holdout_rows"] >= 50
+    assert concept["recent_score"] > concept["champion_recent_score"]
+    # and it was promoted over v2
+    assert concept["retrained_status"] == "production"
+    promotions = [
+        (e["from_version"], e["to_version"]) for e in demo.summary["events"] if e["type"] == "promoted"
+    ]
+    assert (2, retrained) in promotions
+
+
+def test_live_accuracy_is_higher_after_the_retraining(demo: DemoRun) -> None:
+    # Then the changed world's traffic served by the retrained version is more often right than before
+    concept = demo.summary["concept"]
+    before, after = concept["before"], concept["after"]
+    assert after["version"] == concept["retrained_version"]
+    assert after["labelled_rows"] > 0
+    assert after["accuracy"] > before["accuracy"]
+    assert "live after:" in demo.printed
+
+
+def test_a_manual_rollout_waits_for_approval_then_promotes_and_audits_who(demo: DemoRun) -> None:
+    # Then under the spec's manual rollout the upload's version waited, production unchanged
+    approval = demo.summary["approval"]
+    version = approval["version"]
+    retrained = demo.summary["concept"]["retrained_version"]
+    assert approval["status_while_waiting"] == "pending_approval"
+    assert approval["production_while_waiting"] == retrained
+    # and the SNS message said what to run
+    assert approval["notification"] == f"Sluice: credit-risk version {version} waits for approval"
+    assert approval["approve_command"] == f"sluice models approve credit-risk {version}"
+    # and once approved, the run promoted it, and the audit trail names who approved
+    assert (approval["status_after"], approval["production_after"]) == ("production", version)
+    assert demo.version(version)["status"] == "production"
+    types = [e["type"] for e in approval["events"]]
+    assert types.index("approval_requested") < types.index("approved") < types.index("promoted")
+    approved = next(e for e in approval["events"] if e["type"] == "approved")
+    assert approved["details"]["by"] == approval["approved_by"] == "demo-operator"
+    promoted = next(e for e in approval["events"] if e["type"] == "promoted")
+    assert (promoted["from_version"], promoted["to_version"]) == (retrained, version)
+    assert all(e["status"] == "SUCCEEDED" for e in demo.summary["executions"])

@@ -24,12 +24,23 @@ def _fmt(values: np.ndarray, missing: np.ndarray | None = None, digits: int = 2)
     return text
 
 
-def credit_risk(rows: int = 5000, *, seed: int = 0, label_noise: float = 0.0, shift: float = 0.0) -> RawTable:
+def credit_risk(
+    rows: int = 5000,
+    *,
+    seed: int = 0,
+    label_noise: float = 0.0,
+    shift: float = 0.0,
+    concept_shift: float = 0.0,
+) -> RawTable:
     """A credit-risk table: who defaults on a loan.
 
     `label_noise` is the share of labels flipped at random (a worse dataset to learn from); `shift`
     (0 = none, 1 = strong) moves incomes down, debt up, ages younger and the segment mix toward sme,
-    as an economy turning would. Missing values: ~5% of age, ~8% of months_employed, ~3% of region.
+    as an economy turning would. `concept_shift` (0 = none, 1 = all) changes how the label depends on
+    the same inputs (concept drift): the region, which did not matter, decides much of it (south and
+    east default more), time employed matters more, income and age no longer do. The inputs and the
+    random draws are the same for any `concept_shift`, so 0 gives exactly the table it gave before.
+    Missing values: ~5% of age, ~8% of months_employed, ~3% of region.
     """
     rng = np.random.default_rng(seed)
     income = rng.lognormal(mean=10.6 - 0.35 * shift, sigma=0.45, size=rows)
@@ -50,6 +61,14 @@ def credit_risk(rows: int = 5000, *, seed: int = 0, label_noise: float = 0.0, sh
         - 0.004 * (months_employed - 60)
         + np.select([segment == "sme", segment == "corporate"], [0.5, -0.4], 0.0)
     )
+    if concept_shift:
+        changed = (
+            -0.6
+            + np.select([region == "south", region == "east"], [2.5, 1.5], -1.5)
+            + 2.2 * (debt_ratio - 0.36)
+            - 0.035 * (months_employed - 60)
+        )
+        logit = (1 - concept_shift) * logit + concept_shift * changed
     default = rng.random(rows) < 1 / (1 + np.exp(-logit))
     flip = rng.random(rows) < label_noise
     default = np.where(flip, ~default, default)
@@ -95,9 +114,15 @@ def bundled(name: str) -> RawTable:
 
 
 def example_table(
-    name: str, *, rows: int = 5000, seed: int = 0, label_noise: float = 0.0, shift: float = 0.0
+    name: str,
+    *,
+    rows: int = 5000,
+    seed: int = 0,
+    label_noise: float = 0.0,
+    shift: float = 0.0,
+    concept_shift: float = 0.0,
 ) -> RawTable:
-    """Any example dataset by name."""
+    """Any example dataset by name (`concept_shift`, like `label_noise` and `shift`, for credit-risk)."""
     if name == "credit-risk":
-        return credit_risk(rows, seed=seed, label_noise=label_noise, shift=shift)
+        return credit_risk(rows, seed=seed, label_noise=label_noise, shift=shift, concept_shift=concept_shift)
     return bundled(name)

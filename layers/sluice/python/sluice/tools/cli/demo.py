@@ -13,7 +13,10 @@ from sluice.tools.cli.common import EXIT_FAILED, EXIT_OK, CommandError, print_js
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="run the whole loop on the local stack: train, promote, serve, reject, drift, retrain, roll back",
+        help=(
+            "run the whole loop on the local stack: train, promote, serve, reject, drift, retrain, roll back, "
+            "concept drift with feedback, manual approval"
+        ),
     )
     parser.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder (demo-output)")
     parser.add_argument("--port", type=int, default=4566, help="port of the AWS endpoint (default 4566)")

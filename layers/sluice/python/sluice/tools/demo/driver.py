@@ -14,9 +14,13 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from sluice.adapters.artifacts import ArtifactStore
+from sluice.adapters.executions import Executions
+from sluice.adapters.notifications import Notifier
 from sluice.adapters.registry import Registry
-from sluice.domain.records import ModelVersion
-from sluice.domain.spec import load_spec
+from sluice.adapters.traffic import TrafficStore
+from sluice.app.ports import Services
+from sluice.domain.records import DatasetKind, ModelVersion
+from sluice.domain.spec import parse_spec
 from sluice.domain.table import RawTable, to_csv_bytes
 from sluice.errors import SluiceError
 from sluice.tools.demo.client import ApiClient, percentile
@@ -26,7 +30,12 @@ if TYPE_CHECKING:
     from sluice.tools.local.stack import LocalStack
 
 MODEL = "credit-risk"
-STEPS = 8
+STEPS = 10
+# The demo's spec: the example's, plus how a retraining uses labelled traffic (weighted strongly, so a
+# few hundred labelled rows of a changed world count against thousands of uploaded ones).
+RETRAINING_SECTION = (
+    "retraining: {window_days: 7, recent_weight: 20, recent_holdout_fraction: 0.3, min_labelled_rows: 50}\n"
+)
 
 
 class DemoError(SluiceError):
@@ -45,6 +54,13 @@ class DemoPlan:
     shifted_requests: int = 200  # one row each, from a shifted population
     shift: float = 1.0
     after_rollback_requests: int = 20
+    concept_shift: float = 1.0  # how much the label's dependence on the inputs changed
+    concept_rows: int = 500  # from the changed world, served by production
+    concept_labels: int = 300  # of which this many get their true label back through feedback
+    after_retraining_rows: int = 300  # served by the retrained version, then labelled in part too
+    after_retraining_labels: int = 150
+    rows_per_request: int = 10  # the changed world's traffic comes in requests of this many rows
+    new_world_rows: int = 4000  # the labelled batch the manual-approval chapter uploads
     # The template's default is 60 s; a short TTL lets promotions and the rollback reach the warm API
     # within the demo's two minutes. It is a stack parameter (env override), not a change of behaviour.
     alias_ttl_seconds: float = 1.0
@@ -94,13 +110,22 @@ class Demo:
         self.plan = plan
         self.progress = progress
         self.spec_path = root / "examples" / MODEL / "spec.yaml"
-        self.spec = load_spec(self.spec_path)
+        self.spec_text = self.spec_path.read_text(encoding="utf-8").rstrip("\n") + "\n" + RETRAINING_SECTION
+        self.spec = parse_spec(self.spec_text, str(self.spec_path))
         self.outputs: dict[str, str] = stack.outputs
         self.registry = Registry(self.outputs["RegistryTableName"], stack.client("dynamodb"))
         self.artifacts = ArtifactStore(self.outputs["ArtifactBucketName"], stack.client("s3"))
         self.notifications: list[str] = []
         self.queue_url = self._subscribe_queue()
         self.api = ApiClient(api_url, stack)
+        self.sent: list[tuple[str, int]] = []  # (request_id, instance) of the last `send`, in order
+        self.services = Services(
+            registry=self.registry,
+            artifacts=self.artifacts,
+            notifier=Notifier(self.outputs["NotificationTopicArn"], stack.client("sns")),
+            state_machine=Executions(self.outputs["TrainingStateMachineArn"], stack.client("stepfunctions")),
+            captured_traffic=TrafficStore(self.outputs["ArtifactBucketName"], stack.client("s3")),
+        )
 
     # ---------------------------------------------------------------- stack plumbing
     def _subscribe_queue(self) -> str:
@@ -140,10 +165,17 @@ class Demo:
 
     # ---------------------------------------------------------------- versions
     def dataset_names(self) -> dict[str, tuple[str, int]]:
-        """Dataset sha256 → (file name as uploaded, rows)."""
-        return {
-            d.sha256: (d.source_key.rsplit("/", 1)[-1], d.n_rows) for d in self.registry.list_datasets(MODEL)
+        """Dataset sha256 → (name, rows): an upload's file name as uploaded; a retraining dataset's is
+        its upload's followed by "+traffic" (its lineage says which window)."""
+        datasets = self.registry.list_datasets(MODEL)
+        uploads = {
+            d.sha256: d.source_key.rsplit("/", 1)[-1] for d in datasets if d.kind is DatasetKind.UPLOAD
         }
+        names = {}
+        for d in datasets:
+            base = next((uploads[s] for s in d.sources if s in uploads), d.kind.value)
+            names[d.sha256] = (uploads.get(d.sha256) or f"{base}+traffic", d.n_rows)
+        return names
 
     def version_row(self, version: ModelVersion) -> VersionRow:
         """The version as a row of the summary, named by the dataset file it was trained on."""
@@ -204,31 +236,49 @@ class Demo:
         return version
 
     # ---------------------------------------------------------------- traffic
-    def send(self, instances: list[dict[str, Any]], label: str) -> TrafficSummary:
-        """One HTTP request per instance; every response must be a 200 naming the version."""
+    def send(self, instances: list[dict[str, Any]], label: str, per_request: int = 1) -> TrafficSummary:
+        """HTTP requests of `per_request` instances each; every response must be a 200 naming the
+        version. `sent` then holds the (request_id, instance) of every instance, in order."""
         latencies: list[float] = []
         versions: Counter[int] = Counter()
         path = f"/models/{MODEL}/predict"
-        for instance in instances:
+        self.sent = []
+        for first in range(0, len(instances), per_request):
+            batch = instances[first : first + per_request]
             begun = time.perf_counter()
-            status, body = self.api.post(path, {"instances": [instance]})
+            status, body = self.api.post(path, {"instances": batch})
             latencies.append((time.perf_counter() - begun) * 1000)
             if status != 200:
                 raise DemoError(f"POST {path} answered {status}: {body}")
             versions[int(body["version"])] += 1
+            self.sent.extend((str(body["request_id"]), i) for i in range(len(batch)))
         summary = TrafficSummary(
-            requests=len(instances),
+            requests=len(latencies),
             rows=len(instances),
             by_version=dict(sorted(versions.items())),
             latency_ms_median=round(percentile(latencies, 0.5), 2),
             latency_ms_p95=round(percentile(latencies, 0.95), 2),
         )
         served = ", ".join(f"v{v}: {n}" for v, n in summary.by_version.items())
+        rows = f" ({summary.rows} rows)" if summary.rows != summary.requests else ""
         self.progress.fact(
-            f"{summary.requests} {label} POST {self.api_url}{path} → 200 (served by {served}); "
+            f"{summary.requests} {label} POST {self.api_url}{path}{rows} → 200 (served by {served}); "
             f"latency median {summary.latency_ms_median} ms, p95 {summary.latency_ms_p95} ms"
         )
         return summary
+
+    def send_feedback(self, instances: list[tuple[str, int]], labels: list[str]) -> int:
+        """POST /models/{model}/feedback: the true label of each (request_id, instance); every answer
+        must be a 200. Returns how many labels were sent."""
+        path = f"/models/{MODEL}/feedback"
+        for (request_id, instance), label in zip(instances, labels, strict=True):
+            status, body = self.api.post(
+                path, {"request_id": request_id, "instance": instance, "label": label}
+            )
+            if status != 200:
+                raise DemoError(f"POST {path} answered {status}: {body}")
+        self.progress.fact(f"{len(instances)} true labels POST {self.api_url}{path} → 200")
+        return len(instances)
 
     def wait_for_alias_ttl(self) -> float:
         """Wait until the warm PredictFunction must re-read the production alias (ALIAS_TTL seconds
@@ -238,10 +288,12 @@ class Demo:
             time.sleep(remaining + 0.05)
         return max(0.0, remaining)
 
-    def send_to(self, version: int, instances: list[dict[str, Any]], label: str) -> TrafficSummary:
+    def send_to(
+        self, version: int, instances: list[dict[str, Any]], label: str, per_request: int = 1
+    ) -> TrafficSummary:
         """`send`, after the alias TTL; every response must come from `version` (what production is)."""
         self.wait_for_alias_ttl()
-        sent = self.send(instances, label)
+        sent = self.send(instances, label, per_request)
         if set(sent.by_version) != {version}:
             raise DemoError(f"expected every response from v{version}, got {sent.by_version}")
         return sent

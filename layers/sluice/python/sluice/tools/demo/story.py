@@ -1,10 +1,10 @@
 """The story `sluice demo` tells, step by step: each step is one function that drives the stack through
-`Demo` and prints what the stack did; `run_story` is the list of the eight steps."""
+`Demo` and prints what the stack did; `run_story` is the list of the ten steps (the concept-drift and
+manual-approval chapters are in `chapters`)."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,10 +14,13 @@ from sluice.app import catalog
 from sluice.domain.records import ModelVersion
 from sluice.domain.spec import ModelSpec
 from sluice.domain.table import RawTable
+from sluice.tools.demo.chapters import concept_drift, manual_approval, run_drift_check
 from sluice.tools.demo.client import instances_of
 from sluice.tools.demo.driver import MODEL, Demo, DemoError, DemoPlan, Progress
 from sluice.tools.demo.summary import (
     LOG_FILE,
+    ApprovalSummary,
+    ConceptDriftSummary,
     DemoSummary,
     DriftSummary,
     OutputFolder,
@@ -38,7 +41,7 @@ class Address:
 
 
 def run_story(root: Path, out: Path, plan: DemoPlan, progress: Progress, address: Address) -> DemoSummary:
-    """Tell the eight steps on a local stack started from `root`, writing the model cards and the drift
+    """Tell the ten steps on a local stack started from `root`, writing the model cards and the drift
     report to `out`; the story's summary (its duration is `run_demo`'s to fill in)."""
     with start_local_stack(root, plan, progress, address, log_path=out / LOG_FILE) as demo:
         data = StoryData.seeded(plan, demo.spec)
@@ -48,19 +51,25 @@ def run_story(root: Path, out: Path, plan: DemoPlan, progress: Progress, address
         reject_noisy_data(demo, data.noisy)
         shifted, drift = detect_drift_and_retrain(demo, data.shifted)
         rollback = roll_back(demo, data.traffic[plan.requests :])
+        concept = concept_drift(demo, 8, data.changed_world, data.changed_world_after)
+        approval = manual_approval(demo, 9, data.new_world)
         versions, files = write_cards_and_drift_report(demo, out, drift)
-        return summarize(demo, versions, traffic, shifted, drift, rollback, files)
+        return summarize(demo, versions, traffic, shifted, drift, rollback, files, concept, approval)
 
 
 @dataclass(frozen=True)
 class StoryData:
-    """The three training datasets and the prediction traffic of the story, seeded."""
+    """The training datasets and the prediction traffic of the story, seeded. The changed world's
+    tables keep their labels: the demo sends them back as feedback."""
 
     first: RawTable
     better: RawTable
     noisy: RawTable
     traffic: list[dict[str, Any]]  # the requests before drift, then those after the rollback
     shifted: list[dict[str, Any]]
+    changed_world: RawTable  # concept drift: the same inputs' population, a changed label
+    changed_world_after: RawTable  # more of it, served after the retraining
+    new_world: RawTable  # a labelled batch of the changed world, uploaded under a manual rollout
 
     @classmethod
     def seeded(cls, plan: DemoPlan, spec: ModelSpec) -> StoryData:
@@ -70,6 +79,11 @@ class StoryData:
             noisy=credit_risk(plan.noisy_rows, seed=3, label_noise=plan.label_noise),
             traffic=instances_of(credit_risk(plan.requests + plan.after_rollback_requests, seed=10), spec),
             shifted=instances_of(credit_risk(plan.shifted_requests, seed=11, shift=plan.shift), spec),
+            changed_world=credit_risk(plan.concept_rows, seed=12, concept_shift=plan.concept_shift),
+            changed_world_after=credit_risk(
+                plan.after_retraining_rows, seed=13, concept_shift=plan.concept_shift
+            ),
+            new_world=credit_risk(plan.new_world_rows, seed=14, concept_shift=plan.concept_shift),
         )
 
 
@@ -121,7 +135,8 @@ def train_first_version(demo: Demo, first: RawTable) -> ModelVersion:
             f"{spec.algorithm.name.value} {spec.algorithm.params}, metric {spec.metric.value}, "
             f"gates {spec.gates.model_dump(exclude_none=True)}"
         )
-        demo.upload(f"{MODEL}/spec.yaml", demo.spec_path.read_bytes())
+        demo.progress.fact(f"  + {demo.spec_text.splitlines()[-1]}")
+        demo.upload(f"{MODEL}/spec.yaml", demo.spec_text.encode())
         demo.settle()
         if demo.registry.current_spec(MODEL) is None:
             raise DemoError("the spec was not registered (see stack.log)")
@@ -184,29 +199,6 @@ def detect_drift_and_retrain(
     return sent, drift
 
 
-def run_drift_check(demo: Demo) -> dict[str, Any]:
-    """Fire DriftFunction as its schedule would and print its verdict per feature; the model's check."""
-    demo.progress.fact("DriftFunction, invoked with an EventBridge 'Scheduled Event' (as its schedule would)")
-    fired = demo.stack.fire_schedules()["DriftFunction"]
-    if fired.failed:
-        raise DemoError(f"DriftFunction failed: {fired.error}")
-    check: dict[str, Any] = next(c for c in fired.payload["checked"] if c["model"] == MODEL)
-    verdict = "DATASET DRIFT" if check["dataset_drift"] else "no dataset drift"
-    demo.progress.fact(
-        f"v{check['version']}, {check['rows']} captured rows vs its reference sample: {verdict}, "
-        f"drift share {check['drift_share']:.2f}, drifted: {', '.join(check['drifted_features']) or '-'}"
-    )
-    report = json.loads(demo.artifacts.get_bytes(check["report_uri"]))
-    for name, column in sorted(report["features"].items(), key=lambda kv: not kv[1]["drifted"]):
-        score = "n/a" if column["score"] is None else f"{column['score']:.3f}"
-        demo.progress.fact(
-            f"  {name:<16} {column['method']:<14} score {score:>7} (threshold {column['threshold']})"
-            f"{'  DRIFTED' if column['drifted'] else ''}"
-        )
-    demo.progress.fact(f"report: {check['report_uri']} (+ .html)")
-    return check
-
-
 def follow_retraining(demo: Demo, check: dict[str, Any]) -> tuple[ModelVersion | None, str | None]:
     """Wait for the retraining the drift check started, if any, and print its outcome; the version it
     made and its execution's status (None, None when the check started none)."""
@@ -243,16 +235,19 @@ def roll_back(demo: Demo, instances: list[dict[str, Any]]) -> RollbackSummary:
         )
         after = demo.send_to(event.to_version, instances, "requests after the rollback")
         return RollbackSummary(
-            from_version=event.from_version, to_version=event.to_version, served_after=after.by_version
+            from_version=event.from_version,
+            to_version=event.to_version,
+            served_after=after.by_version,
+            statuses_after={v.version: v.status.value for v in demo.registry.list_versions(MODEL)},
         )
 
 
 def write_cards_and_drift_report(
     demo: Demo, out: Path, drift: DriftSummary
 ) -> tuple[list[VersionRow], list[str]]:
-    """Step 8: every version's model card and the drift report (JSON and HTML) written to `out`; the
+    """Step 10: every version's model card and the drift report (JSON and HTML) written to `out`; the
     versions as summary rows and the names of the files written."""
-    with demo.progress.step(8, f"summary, model cards and the drift report → {out}"):
+    with demo.progress.step(10, f"summary, model cards and the drift report → {out}"):
         out.mkdir(parents=True, exist_ok=True)
         folder = OutputFolder(out)
         rows = []
@@ -276,6 +271,8 @@ def summarize(
     drift: DriftSummary,
     rollback: RollbackSummary,
     files: list[str],
+    concept: ConceptDriftSummary,
+    approval: ApprovalSummary,
 ) -> DemoSummary:
     """The story's summary (its duration is filled in by `run_demo`, once everything has stopped)."""
     spec = demo.spec
@@ -291,6 +288,8 @@ def summarize(
         shifted_traffic=shifted,
         drift=drift,
         rollback=rollback,
+        concept=concept,
+        approval=approval,
         notifications=demo.notifications,
         executions=[{"name": e["name"], "status": e["status"]} for e in demo.settle()],
         events=[

@@ -57,6 +57,50 @@ class RollbackSummary(BaseModel):
     from_version: int | None
     to_version: int | None
     served_after: dict[int, int]
+    statuses_after: dict[int, str] = Field(default_factory=dict)  # every version's, right after it
+
+
+class LiveQuality(BaseModel):
+    """A production version's quality on live traffic, as a drift check measured it from feedback,
+    and the accuracy it expected from its own probabilities (no labels needed)."""
+
+    version: int
+    labelled_rows: int
+    accuracy: float | None
+    metric: float | None  # the spec's primary metric, live
+    below_minimum: bool
+    estimated_accuracy: float | None
+
+
+class ConceptDriftSummary(BaseModel):
+    requests: int
+    rows: int
+    labels_sent: int
+    before: LiveQuality
+    retrained_version: int
+    retrained_status: str
+    trigger: str
+    dataset_kind: str | None
+    dataset_lineage: str | None
+    recent_holdout_rows: int
+    recent_holdout_counted: bool
+    recent_score: float | None  # the retrained version's primary metric on the recent holdout
+    champion_version: int | None
+    champion_recent_score: float | None  # production's on the same recent holdout
+    after_rows: int
+    after: LiveQuality
+
+
+class ApprovalSummary(BaseModel):
+    version: int
+    status_while_waiting: str
+    production_while_waiting: int | None
+    notification: str
+    approve_command: str | None
+    approved_by: str
+    status_after: str
+    production_after: int | None
+    events: list[dict[str, Any]]
 
 
 class DemoSummary(BaseModel):
@@ -71,6 +115,8 @@ class DemoSummary(BaseModel):
     shifted_traffic: TrafficSummary
     drift: DriftSummary
     rollback: RollbackSummary
+    concept: ConceptDriftSummary
+    approval: ApprovalSummary
     notifications: list[str]
     executions: list[dict[str, str]]
     events: list[dict[str, Any]]
@@ -113,7 +159,7 @@ def summary_table(summary: DemoSummary) -> list[str]:
     """The closing table: one line per version, then traffic and drift."""
     production = {r.version for r in summary.versions if r.status == "production"}
     lines = [
-        f"{'version':<8} {'status':<11} {'roc_auc':>8}  {'trigger':<8} {'dataset':<12} {'rows':>6}  note"
+        f"{'version':<8} {'status':<11} {'roc_auc':>8}  {'trigger':<8} {'dataset':<18} {'rows':>6}  note"
     ]
     for row in summary.versions:
         value = f"{row.value:.4f}" if row.value is not None else "-"
@@ -125,14 +171,15 @@ def summary_table(summary: DemoSummary) -> list[str]:
         else:
             note = "serving" if row.version in production else ""
         lines.append(
-            f"v{row.version:<7} {row.status:<11} {value:>8}  {row.trigger:<8} {row.dataset or '-':<12} "
+            f"v{row.version:<7} {row.status:<11} {value:>8}  {row.trigger:<8} {row.dataset or '-':<18} "
             f"{row.rows or 0:>6}  {note}"
         )
-    t, s = summary.traffic, summary.shifted_traffic
+    t, s, c = summary.traffic, summary.shifted_traffic, summary.concept
     after = sum(summary.rollback.served_after.values())
     lines.append(
         f"predictions sent: {t.requests + s.requests + after} requests over HTTP "
-        f"({t.requests} normal, {s.requests} shifted, {after} after the rollback)"
+        f"({t.requests} normal, {s.requests} shifted, {after} after the rollback), then "
+        f"{c.rows} + {c.after_rows} rows of the changed world before and after its retraining"
     )
     d = summary.drift
     retraining = (
@@ -149,4 +196,31 @@ def summary_table(summary: DemoSummary) -> list[str]:
         f"rollback: v{summary.rollback.from_version} → v{summary.rollback.to_version}, "
         f"serving v{summary.rollback.to_version} again"
     )
+    lines.extend(concept_and_approval_lines(summary.concept, summary.approval))
     return lines
+
+
+def live_text(live: LiveQuality) -> str:
+    accuracy = "n/a" if live.accuracy is None else f"{live.accuracy:.3f}"
+    metric = "n/a" if live.metric is None else f"{live.metric:.3f}"
+    estimate = "n/a" if live.estimated_accuracy is None else f"{live.estimated_accuracy:.3f}"
+    return (
+        f"v{live.version} accuracy {accuracy}, roc_auc {metric} on {live.labelled_rows} labelled rows "
+        f"(estimated accuracy {estimate})"
+    )
+
+
+def concept_and_approval_lines(concept: ConceptDriftSummary, approval: ApprovalSummary) -> list[str]:
+    """The closing table's lines for the concept-drift and manual-approval chapters."""
+    recent = "n/a" if concept.recent_score is None else f"{concept.recent_score:.4f}"
+    champion = "n/a" if concept.champion_recent_score is None else f"{concept.champion_recent_score:.4f}"
+    return [
+        f"concept drift: live before {live_text(concept.before)}",
+        f"  retraining ({concept.trigger}) on {concept.dataset_lineage} → v{concept.retrained_version} "
+        f"{concept.retrained_status}; recent holdout ({concept.recent_holdout_rows} rows) {recent} vs "
+        f"production v{concept.champion_version} {champion}",
+        f"  live after: {live_text(concept.after)}",
+        f"manual approval: v{approval.version} {approval.status_while_waiting} (production stayed "
+        f"v{approval.production_while_waiting}) → approved by {approval.approved_by} → "
+        f"{approval.status_after}, production v{approval.production_after}",
+    ]

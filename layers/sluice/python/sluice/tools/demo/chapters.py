@@ -1,0 +1,267 @@
+"""The story's two later chapters: concept drift (the world changed how inputs lead to the label; the
+labels that came back through feedback show it, and a retraining on accepted data plus that labelled
+traffic fixes it) and a manual approval (the spec asks a person before a version reaches production).
+Like the other steps, they only drive the stack and print what it did. `run_drift_check`, which step 6
+uses too, fires the scheduled drift check and prints its verdict."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from sluice.app import rollout
+from sluice.app.start_training import start_manual_run
+from sluice.domain.records import ModelVersion, VersionStatus
+from sluice.domain.table import RawTable
+from sluice.tools.demo.client import instances_of
+from sluice.tools.demo.driver import MODEL, Demo, DemoError
+from sluice.tools.demo.summary import ApprovalSummary, ConceptDriftSummary, LiveQuality
+
+APPROVER = "demo-operator"  # who the manual-approval chapter approves as (the audit event's `by`)
+MANUAL_ROLLOUT = "rollout: {mode: manual, timeout_hours: 72}\n"
+POLL_LIMIT_SECONDS = 300.0  # how long the demo waits for a version to be decided before giving up
+
+
+def concept_drift(demo: Demo, number: int, before: RawTable, after: RawTable) -> ConceptDriftSummary:
+    """Traffic from a world whose label depends on the inputs differently, served by production and
+    labelled in part through feedback; the drift check's live metric and its estimate; a retraining on
+    the accepted upload plus the labelled traffic (`sluice models train`'s use case), scored on the
+    recent holdout against production and promoted if its gates pass; then the live metric again."""
+    plan = demo.plan
+    title = "concept drift: labelled traffic → live metric falls → retrain on it → recent holdout"
+    with demo.progress.step(number, title):
+        production = _production(demo)
+        sent = demo.send_to(
+            production,
+            instances_of(before, demo.spec),
+            f"changed-world (concept_shift={plan.concept_shift})",
+            plan.rows_per_request,
+        )
+        labels = demo.send_feedback(
+            demo.sent[: plan.concept_labels], _labels(demo, before, plan.concept_labels)
+        )
+        live_before = _live_quality(demo, production)
+        demo.drain_alerts()
+        retrained = _retrain_on_labelled_traffic(demo)
+        summary = _retraining_facts(demo, retrained, production)
+        if _production(demo) != retrained.version:
+            raise DemoError(f"the retraining on labelled traffic, v{retrained.version}, was not promoted")
+        served = demo.send_to(
+            retrained.version,
+            instances_of(after, demo.spec),
+            "changed-world, after the retraining",
+            plan.rows_per_request,
+        )
+        demo.send_feedback(
+            demo.sent[: plan.after_retraining_labels], _labels(demo, after, plan.after_retraining_labels)
+        )
+        live_after = _live_quality(demo, retrained.version)
+        demo.drain_alerts()
+        return ConceptDriftSummary(
+            requests=sent.requests,
+            rows=sent.rows,
+            labels_sent=labels,
+            before=live_before,
+            after_rows=served.rows,
+            after=live_after,
+            **summary,
+        )
+
+
+def run_drift_check(demo: Demo, *, per_feature: bool = True) -> dict[str, Any]:
+    """Fire DriftFunction as its schedule would and print its verdict (per feature when `per_feature`);
+    the model's check."""
+    demo.progress.fact("DriftFunction, invoked with an EventBridge 'Scheduled Event' (as its schedule would)")
+    fired = demo.stack.fire_schedules()["DriftFunction"]
+    if fired.failed:
+        raise DemoError(f"DriftFunction failed: {fired.error}")
+    check: dict[str, Any] = next(c for c in fired.payload["checked"] if c["model"] == MODEL)
+    verdict = "DATASET DRIFT" if check["dataset_drift"] else "no dataset drift"
+    demo.progress.fact(
+        f"v{check['version']}, {check['rows']} captured rows vs its reference sample: {verdict}, "
+        f"drift share {check['drift_share']:.2f}, drifted: {', '.join(check['drifted_features']) or '-'}"
+    )
+    if not per_feature:
+        return check
+    report = json.loads(demo.artifacts.get_bytes(check["report_uri"]))
+    for name, column in sorted(report["features"].items(), key=lambda kv: not kv[1]["drifted"]):
+        score = "n/a" if column["score"] is None else f"{column['score']:.3f}"
+        demo.progress.fact(
+            f"  {name:<16} {column['method']:<14} score {score:>7} (threshold {column['threshold']})"
+            f"{'  DRIFTED' if column['drifted'] else ''}"
+        )
+    demo.progress.fact(f"report: {check['report_uri']} (+ .html)")
+    return check
+
+
+def _production(demo: Demo) -> int:
+    alias = demo.registry.get_alias(MODEL)
+    if alias is None:
+        raise DemoError(f"{MODEL} has no production version")
+    return alias.version
+
+
+def _labels(demo: Demo, table: RawTable, count: int) -> list[str]:
+    """The true labels of the table's first `count` rows (the target column, as the CSV holds it)."""
+    return table.columns[demo.spec.target][:count]
+
+
+def _live_quality(demo: Demo, version: int) -> LiveQuality:
+    """Fire the drift check and read its live metric for `version`, printing it beside the estimate."""
+    check = run_drift_check(demo, per_feature=False)
+    if check["version"] != version:
+        raise DemoError(f"the drift check looked at v{check['version']}, not v{version}")
+    live: dict[str, Any] = check.get("live_metric") or {}
+    gate: dict[str, Any] = check.get("live_gate") or {}
+    estimate: dict[str, Any] = check.get("estimated_accuracy") or {}
+    quality = LiveQuality(
+        version=version,
+        labelled_rows=int(live.get("labelled_rows", 0)),
+        accuracy=live.get("accuracy"),
+        metric=live.get(demo.spec.metric.value),
+        below_minimum=bool(gate.get("below_minimum")),
+        estimated_accuracy=estimate.get("accuracy"),
+    )
+    if quality.accuracy is None or quality.estimated_accuracy is None:
+        raise DemoError(f"the drift check measured no live accuracy for v{version}: {live}")
+    verdict = (
+        f"below its gate min_metric {gate.get('limit')} → LiveMetricBelowMinimum = 1"
+        if quality.below_minimum
+        else f"meets its gate min_metric {gate.get('limit')}"
+    )
+    demo.progress.fact(
+        f"live on v{version}: accuracy {quality.accuracy:.3f}, {demo.spec.metric.value} "
+        f"{quality.metric if quality.metric is None else round(quality.metric, 3)} over "
+        f"{quality.labelled_rows} labelled rows ({verdict})"
+    )
+    demo.progress.fact(
+        f"estimated accuracy without labels (CBPE, {estimate.get('rows')} rows): "
+        f"{quality.estimated_accuracy:.3f}, {quality.estimated_accuracy - quality.accuracy:+.3f} from the "
+        f"labelled truth"
+    )
+    if check.get("retraining") is None and check.get("retrain_skipped"):
+        demo.progress.fact(f"the check starts no retraining itself: {check['retrain_skipped']}")
+    return quality
+
+
+def _retrain_on_labelled_traffic(demo: Demo) -> ModelVersion:
+    """Start a retraining as `sluice models train credit-risk` does and wait for its version."""
+    demo.progress.fact(
+        "the operator answers the alarm: sluice models train credit-risk (accepted upload + labelled traffic)"
+    )
+    started = start_manual_run(MODEL, demo.services)
+    executions = demo.settle()
+    run = next((e for e in executions if e["executionArn"] == started.arn), None)
+    demo.progress.fact(f"Step Functions execution {started.name}: {run['status'] if run else '?'}")
+    version = next((v for v in demo.registry.list_versions(MODEL) if v.execution_arn == started.arn), None)
+    if version is None:
+        raise DemoError(f"the retraining {started.name} made no version")
+    return version
+
+
+def _retraining_facts(demo: Demo, version: ModelVersion, champion: int) -> dict[str, Any]:
+    """Print the retraining's lineage, its score and production's on the recent holdout, its outcome;
+    the ConceptDriftSummary fields that describe it."""
+    dataset = demo.registry.get_dataset(MODEL, version.dataset_sha256 or "")
+    demo.progress.fact(
+        f"v{version.version} trained on {dataset.n_rows if dataset else '?'} rows, "
+        f"{dataset.kind.value if dataset else '?'}: {dataset.lineage if dataset else '?'}"
+    )
+    document = json.loads(demo.artifacts.get_verified(version.artifacts["evaluation"]))
+    recent: dict[str, Any] = document.get("recent_holdout") or {}
+    metric = demo.spec.metric.value
+    score = (recent.get("evaluation") or {}).get("metrics", {}).get(metric)
+    champion_score = (recent.get("champion") or {}).get("metrics", {}).get(metric)
+    demo.progress.fact(
+        f"recent holdout (newest {recent.get('rows', 0)} labelled rows, never trained on"
+        f"{', counted by the gates' if recent.get('counted') else ''}): {metric} v{version.version} "
+        f"{_score(score)} vs production v{champion} {_score(champion_score)}"
+    )
+    demo.describe_version(version)
+    demo.drain_alerts()
+    demo.progress.fact(f"production is v{_production(demo)}")
+    return {
+        "retrained_version": version.version,
+        "retrained_status": version.status.value,
+        "trigger": version.trigger.value,
+        "dataset_kind": dataset.kind.value if dataset else None,
+        "dataset_lineage": dataset.lineage if dataset else None,
+        "recent_holdout_rows": int(recent.get("rows", 0)),
+        "recent_holdout_counted": bool(recent.get("counted")),
+        "recent_score": score,
+        "champion_version": champion,
+        "champion_recent_score": champion_score,
+    }
+
+
+def _score(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def manual_approval(demo: Demo, number: int, batch: RawTable) -> ApprovalSummary:
+    """The spec now asks for a manual rollout; an upload's version waits as pending_approval (production
+    unchanged, the SNS message says what to run) until it is approved as `sluice models approve` does;
+    then the run promotes it, and the audit trail names who approved."""
+    with demo.progress.step(number, "manual approval: rollout {mode: manual} → pending_approval → approve"):
+        spec_text = demo.spec_text + MANUAL_ROLLOUT
+        demo.progress.fact(f"PUT {MODEL}/spec.yaml with {MANUAL_ROLLOUT.strip()} (a new current spec)")
+        demo.upload(f"{MODEL}/spec.yaml", spec_text.encode())
+        demo.settle()
+        before = _production(demo)
+        pending = _upload_and_await_decision(demo, "new-world.csv", batch)
+        if pending.status is not VersionStatus.PENDING_APPROVAL:
+            demo.describe_version(pending)
+            raise DemoError(f"v{pending.version} is {pending.status.value}, not pending_approval")
+        waiting = _production(demo)
+        demo.progress.fact(
+            f"v{pending.version}: PENDING_APPROVAL ({pending.reason}); production is still v{waiting}"
+        )
+        alerts = [(s, m) for s, m in demo.drain_alerts() if m.get("status") == "pending_approval"]
+        subject, message = alerts[-1] if alerts else ("", {})
+        demo.progress.fact(f"the message says: {message.get('approve')}  (or: {message.get('reject')})")
+        event = rollout.approve(demo.services, MODEL, pending.version, by=APPROVER, reason="demo: looks good")
+        demo.progress.fact(
+            f"registry: {event.type.value} v{event.version} by {event.details['by']} (audit event)"
+        )
+        demo.settle()
+        decided = demo.registry.get_version(MODEL, pending.version)
+        after = _production(demo)
+        demo.describe_version(decided)
+        demo.drain_alerts()
+        demo.progress.fact(f"production: v{before} → v{after}")
+        events = [
+            e.model_dump(mode="json", include={"type", "version", "from_version", "to_version", "details"})
+            for e in demo.registry.list_events(MODEL)
+            if e.version == pending.version or e.to_version == pending.version
+        ]
+        return ApprovalSummary(
+            version=pending.version,
+            status_while_waiting=pending.status.value,
+            production_while_waiting=waiting,
+            notification=subject,
+            approve_command=message.get("approve"),
+            approved_by=str(event.details["by"]),
+            status_after=decided.status.value,
+            production_after=after,
+            events=events,
+        )
+
+
+def _upload_and_await_decision(demo: Demo, name: str, table: RawTable) -> ModelVersion:
+    """Upload a dataset and poll the registry until its version is decided (pending_approval or
+    otherwise): the execution keeps running while it waits, so `settle` would wait for its timeout."""
+    from sluice.domain.table import to_csv_bytes
+
+    before = {v.version for v in demo.registry.list_versions(MODEL)}
+    data = to_csv_bytes(table)
+    demo.progress.fact(f"PUT s3://{demo.outputs['RawBucketName']}/{MODEL}/data/{name} ({len(data):,} bytes)")
+    demo.upload(f"{MODEL}/data/{name}", data)
+    demo.stack.drain()
+    deadline = time.monotonic() + POLL_LIMIT_SECONDS
+    while time.monotonic() < deadline:
+        made = [v for v in demo.registry.list_versions(MODEL) if v.version not in before]
+        if made and made[0].status is not VersionStatus.TRAINING:
+            return made[0]
+        time.sleep(0.1)
+    raise DemoError(f"{name}: its version was never decided")
