@@ -219,6 +219,20 @@ def test_drift_alerts_and_starts_one_retraining(fakes: FakeServices) -> None:
     ] == [Trigger.DRIFT]
 
 
+def test_live_quality_under_the_gate_retrains_without_input_drift(fakes: FakeServices) -> None:
+    # Given traffic like the reference (no input drift) whose labels say the model is now worse than
+    # its gate: the relationship between inputs and label changed (concept drift)
+    spec = register_model(fakes, LOANS_SPEC + "gates: {min_metric: 0.95}\n")
+    live: LiveMetric = {"accuracy": 0.6, "labelled_rows": 40}
+    # When the check acts on it
+    check = act_on_drift(fakes.services(), SETTINGS, assessment(spec, shift=0.0, live=live), NOW)
+    # Then no input-drift alert goes out, and one retraining starts with trigger drift
+    assert check.dataset_drift is False and check.alerted is False and fakes.notifier.published == []
+    (started,) = fakes.executions.inputs()
+    assert started["trigger"] == "drift"
+    assert check.retraining == fakes.executions.list()[0]["executionArn"]
+
+
 def test_no_drift_no_alert_no_retraining(fakes: FakeServices) -> None:
     # Given an assessment of traffic like the reference
     spec = register_model(fakes, LOANS_SPEC)

@@ -206,6 +206,10 @@ def act_on_drift(
     if report.dataset_drift:
         _alert(services, assessment, reports)
         check.alerted = True
+    # Concept drift shows in the labels, not the inputs: live quality under the gate retrains too
+    # (LiveQualityAlarm tells people; the input drift alert stays about inputs).
+    quality_fell = assessment.live_gate is not None and assessment.live_gate.below_minimum
+    if report.dataset_drift or quality_fell:
         check.retraining, check.retrain_skipped = _retrain(services, settings, assessment.spec, now)
     if check.retraining is None and _schedule_due(services.registry, assessment.spec, now):
         check.retraining, check.retrain_skipped = _retrain(
