@@ -69,14 +69,12 @@ def request_approval(
     commands = approval_commands(run.model, decided.version)
     services.registry.decide(
         pending,
-        AuditEvent(
-            model=run.model,
-            type=EventType.APPROVAL_REQUESTED,
-            id=new_event_id(),
+        AuditEvent.of_run(
+            run,
+            EventType.APPROVAL_REQUESTED,
+            execution_arn,
             version=decided.version,
             reason=reason,
-            execution_arn=execution_arn,
-            trigger=run.trigger,
             details={"deadline": deadline, **commands},
         ),
     )

@@ -23,7 +23,6 @@ from sluice.domain.records import (
     RunState,
     TaskEvent,
     VersionStatus,
-    new_event_id,
 )
 from sluice.errors import (
     ArtifactCorrupt,
@@ -273,16 +272,14 @@ def promote(run: RunState, execution_arn: str, services: Services) -> RunState:
     """Conditional write of the production alias, expecting the version Evaluate compared against.
     Raises PromotionConflict when it moved (the state machine then evaluates again)."""
     record = _decided_record(run, services, VersionStatus.PRODUCTION, None)
-    event = AuditEvent(
-        model=run.model,
-        type=EventType.PROMOTED,
-        id=new_event_id(),
+    event = AuditEvent.of_run(
+        run,
+        EventType.PROMOTED,
+        execution_arn,
         from_version=run.champion_version,
         to_version=record.version,
         version=record.version,
         reason=_promotion_reason(run),
-        execution_arn=execution_arn,
-        trigger=run.trigger,
         details={"metrics": run.metrics, "champion_metrics": run.champion_metrics},
     )
     services.registry.promote(record, expected=run.champion_version, event=event)
@@ -334,14 +331,12 @@ def reject(run: RunState, execution_arn: str, services: Services) -> RunState:
     record = _decided_record(run, services, VersionStatus.REJECTED, reason)
     services.registry.decide(
         record,
-        AuditEvent(
-            model=run.model,
-            type=EventType.REJECTED,
-            id=new_event_id(),
+        AuditEvent.of_run(
+            run,
+            EventType.REJECTED,
+            execution_arn,
             version=record.version,
             reason=reason,
-            execution_arn=execution_arn,
-            trigger=run.trigger,
             details={"failed_gates": [f.gate for f in run.gates.failed] if run.gates else []},
         ),
     )
@@ -352,14 +347,12 @@ def reject(run: RunState, execution_arn: str, services: Services) -> RunState:
 def fail(run: RunState, execution_arn: str, services: Services) -> RunState:
     """An unexpected error: the version is marked failed (production is not touched)."""
     reason = rejection_reason(run) if run.error else "unexpected failure"
-    event = AuditEvent(
-        model=run.model,
-        type=EventType.FAILED,
-        id=new_event_id(),
+    event = AuditEvent.of_run(
+        run,
+        EventType.FAILED,
+        execution_arn,
         version=run.version,
         reason=reason,
-        execution_arn=execution_arn,
-        trigger=run.trigger,
     )
     if run.version is None:
         services.registry.append_event(event)

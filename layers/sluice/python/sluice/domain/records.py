@@ -177,6 +177,18 @@ class AuditEvent(BaseModel):
     trigger: Trigger | None = None
     details: dict[str, Any] = Field(default_factory=dict)
 
+    @classmethod
+    def of_run(cls, run: RunState, event_type: EventType, execution_arn: str, **fields: Any) -> AuditEvent:
+        """An event of a TrainAndPromote run: its model, trigger and execution, a new id, and `fields`."""
+        return cls(
+            model=run.model,
+            type=event_type,
+            id=new_event_id(),
+            execution_arn=execution_arn,
+            trigger=run.trigger,
+            **fields,
+        )
+
 
 class DatasetKind(StrEnum):
     UPLOAD = "upload"  # a CSV uploaded to <model>/data/
