@@ -110,7 +110,11 @@ class Stack:
 # that is re-read on every request, so promotions reach the warm handler at once.
 TEST_ENV = load_env_overrides(ROOT / "env.json")
 TEST_ENV["IngestFunction"] = {**TEST_ENV.get("IngestFunction", {}), "MAX_UPLOAD_BYTES": str(MAX_UPLOAD_BYTES)}
-TEST_ENV["PredictFunction"] = {**TEST_ENV.get("PredictFunction", {}), "ALIAS_TTL_SECONDS": "0"}
+TEST_ENV["PredictFunction"] = {
+    **TEST_ENV.get("PredictFunction", {}),
+    "ALIAS_TTL_SECONDS": "0",
+    "ROLLOUT_FLUSH_SECONDS": "0",
+}
 
 
 @pytest.fixture(scope="package")

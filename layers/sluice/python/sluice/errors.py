@@ -32,6 +32,10 @@ class PromotionConflict(SluiceError):
     """The production alias moved since it was read: another promotion won the conditional write."""
 
 
+class RolloutBusy(SluiceError):
+    """Another version's shadow or canary rollout is running: one live rollout at a time per model."""
+
+
 class ArtifactNotFound(SluiceError):
     """An object the registry points to is missing from S3."""
 

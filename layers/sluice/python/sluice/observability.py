@@ -20,6 +20,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
 
+
 SERVICE = "sluice"
 NAMESPACE = "Sluice"
 TRACE_HEADER = "_X_AMZN_TRACE_ID"
@@ -140,6 +141,31 @@ def emit_live_quality_metrics(
         with single_metric(name=metric, unit=unit, value=value, namespace=NAMESPACE) as m:
             for key, text in dimensions.items():
                 m.add_dimension(name=key, value=text)
+
+
+def emit_rollout_metrics(model: str, breached: bool, roles: Mapping[str, Mapping[str, float | None]]) -> None:
+    """A live rollout's check, in EMF: `RolloutGuardrailBreached` (1 when a limit was breached, else 0)
+    per model and by service alone with the invocation's metrics (what the template's
+    RolloutRollbackAlarm watches, like SageMaker's deployment guardrails), and for each role (candidate,
+    production) its `RolloutRequests`, `RolloutErrorRate` and `RolloutLatencyP99` per model and role."""
+    value = 1.0 if breached else 0.0
+    metrics.add_metric(name="RolloutGuardrailBreached", unit=MetricUnit.Count, value=value)
+    with single_metric(
+        name="RolloutGuardrailBreached", unit=MetricUnit.Count, value=value, namespace=NAMESPACE
+    ) as m:
+        m.add_dimension(name="model", value=model)
+    units = {
+        "RolloutRequests": MetricUnit.Count,
+        "RolloutErrorRate": MetricUnit.NoUnit,
+        "RolloutLatencyP99": MetricUnit.Milliseconds,
+    }
+    for role, numbers in roles.items():
+        for name, number in numbers.items():
+            if number is None:
+                continue
+            with single_metric(name=name, unit=units[name], value=number, namespace=NAMESPACE) as m:
+                m.add_dimension(name="model", value=model)
+                m.add_dimension(name="role", value=role)
 
 
 def emit_drift_check_error() -> None:

@@ -40,6 +40,8 @@ class PredictSettings(StackSettings):
     alias_ttl_seconds: float = Field(default=60.0, ge=0)
     capture_fraction: float = Field(default=1.0, ge=0, le=1)
     max_instances: int = Field(default=1000, gt=0)
+    # During a shadow or canary rollout, how often a container adds its counts to the registry.
+    rollout_flush_seconds: float = Field(default=5.0, ge=0)
 
 
 class DriftCheckSettings(StackSettings):

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from sluice.adapters import aws_call, client, error_code
+from sluice.adapters import aws_call
 from sluice.adapters.dynamodb_items import deserialize, serialize
+from sluice.adapters.registry_rollout import RolloutItems
+from sluice.adapters.registry_table import _MAX_ALLOCATION_ATTEMPTS, ALIAS, META, _event_item, pk, version_sk
 from sluice.domain.records import (
-    Alias,
     AuditEvent,
     DatasetRecord,
     EventType,
@@ -26,80 +25,13 @@ from sluice.domain.records import (
     new_event_id,
     utc_now,
 )
+from sluice.domain.rollout import RolloutState
 from sluice.errors import ModelNotFound, PromotionConflict, StackError
 
-META = "META"
-ALIAS = "ALIAS#production"
-_MAX_ALLOCATION_ATTEMPTS = 20
 
-
-def pk(model: str) -> str:
-    return f"MODEL#{model}"
-
-
-def version_sk(version: int) -> str:
-    return f"VERSION#{version:08d}"
-
-
-def _event_item(event: AuditEvent) -> dict[str, Any]:
-    return {"PK": pk(event.model), "SK": f"EVENT#{event.time}#{event.id}", **event.model_dump(mode="json")}
-
-
-class Registry:
-    def __init__(self, table: str, dynamodb: Any | None = None) -> None:
-        self.table = table
-        self._ddb = dynamodb or client("dynamodb")
-
-    # ------------------------------------------------------------------ low level
-    def _get(self, model: str, sk: str) -> dict[str, Any] | None:
-        with aws_call(f"get {pk(model)}/{sk} from {self.table}"):
-            response = self._ddb.get_item(
-                TableName=self.table, Key=serialize({"PK": pk(model), "SK": sk}), ConsistentRead=True
-            )
-        item = response.get("Item")
-        return deserialize(item) if item else None
-
-    def _put(self, item: dict[str, Any], condition: str | None = None) -> bool:
-        """Put an item; with a condition, False when the condition failed."""
-        kwargs: dict[str, Any] = {"TableName": self.table, "Item": serialize(item)}
-        if condition:
-            kwargs["ConditionExpression"] = condition
-        try:
-            self._ddb.put_item(**kwargs)
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise StackError(f"put {item['PK']}/{item['SK']}: {exc}", code=error_code(exc)) from exc
-        return True
-
-    def _query(self, model: str, prefix: str, *, newest_first: bool = False) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-            "ExpressionAttributeValues": serialize({":pk": pk(model), ":prefix": prefix}),
-            "ScanIndexForward": not newest_first,
-            "ConsistentRead": True,
-        }
-        with aws_call(f"query {pk(model)}/{prefix}* in {self.table}"):
-            while True:
-                response = self._ddb.query(**kwargs)
-                items.extend(deserialize(i) for i in response.get("Items", []))
-                if "LastEvaluatedKey" not in response:
-                    return items
-                kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-    def _transact(self, items: list[dict[str, Any]]) -> list[str]:
-        """Run a transaction; returns [] on success or the cancellation reason codes."""
-        try:
-            self._ddb.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if error_code(exc) == "TransactionCanceledException":
-                reasons = exc.response.get("CancellationReasons") or []
-                codes = [str(r.get("Code", "")) for r in reasons]
-                return codes or ["ConditionalCheckFailed"]
-            raise StackError(f"transaction on {self.table}: {exc}", code=error_code(exc)) from exc
-        return []
+class Registry(RolloutItems):
+    """The model registry: models and specs, datasets, versions, the production alias (with its live
+    rollout, `RolloutItems`) and the audit trail."""
 
     # ------------------------------------------------------------------ models and specs
     def list_models(self) -> list[dict[str, Any]]:
@@ -255,10 +187,6 @@ class Registry:
                 return version
         raise StackError(f"could not allocate a version of {model} after {_MAX_ALLOCATION_ATTEMPTS} attempts")
 
-    @staticmethod
-    def _version_item(record: ModelVersion) -> dict[str, Any]:
-        return {"PK": pk(record.model), "SK": version_sk(record.version), **record.model_dump(mode="json")}
-
     def get_version(self, model: str, version: int) -> ModelVersion:
         item = self._get(model, version_sk(version))
         if not item:
@@ -291,14 +219,18 @@ class Registry:
             raise PromotionConflict(f"{record.model} version {record.version} is in production already")
 
     # ------------------------------------------------------------------ alias and promotion
-    def get_alias(self, model: str) -> Alias | None:
-        item = self._get(model, ALIAS)
-        return Alias.model_validate(item) if item else None
-
-    def promote(self, record: ModelVersion, *, expected: int | None, event: AuditEvent) -> None:
+    def promote(
+        self,
+        record: ModelVersion,
+        *,
+        expected: int | None,
+        event: AuditEvent,
+        rollout: RolloutState | None = None,
+    ) -> None:
         """Make `record` the production version if production is still `expected` (None: no production
         version yet). The alias, both version items and the audit event change in one transaction;
-        PromotionConflict when the alias moved."""
+        PromotionConflict when the alias moved. The new alias carries `rollout` (the finished rollout
+        that led here) or none: a promotion ends any rollout that was running."""
         now = utc_now()
         new_item = self._version_item(
             record.model_copy(update={"status": VersionStatus.PRODUCTION, "updated_at": now})
@@ -311,6 +243,7 @@ class Registry:
             "version": record.version,
             "previous_version": expected,
             "updated_at": now,
+            "rollout": rollout.model_dump(mode="json") if rollout else None,
         }
         if expected is None:
             alias_condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(PK)"}

@@ -10,7 +10,16 @@ import yaml
 from pydantic import BaseModel, Field
 
 from sluice.app.ports import Artifacts, Registry
-from sluice.domain.records import AuditEvent, EventType, ModelVersion, Trigger, VersionStatus, new_event_id
+from sluice.domain.records import (
+    Alias,
+    AuditEvent,
+    EventType,
+    ModelVersion,
+    Trigger,
+    VersionStatus,
+    new_event_id,
+)
+from sluice.domain.rollout import tallies
 from sluice.errors import ModelNotFound, SluiceError
 
 PROMOTABLE = {VersionStatus.CANDIDATE, VersionStatus.ARCHIVED}
@@ -87,7 +96,27 @@ def _version_view(version: ModelVersion) -> dict[str, Any]:
     return version.model_dump(mode="json", exclude={"approval_token"})
 
 
-def _rollout_view(versions: list[ModelVersion]) -> dict[str, Any] | None:
+def _rollout_view(
+    registry: Registry, alias: Alias | None, versions: list[ModelVersion]
+) -> dict[str, Any] | None:
+    """The running live rollout (or the last one, with how it ended), else a version waiting for
+    approval: `{mode, version, status, [weight, requests, errors, production_version, started_at,
+    deadline, reason]}`."""
+    live = alias.rollout if alias else None
+    if live is not None:
+        candidate, _ = tallies(registry.rollout_counts(alias.model, live.version)) if alias else (None, None)
+        return {
+            "mode": live.mode,
+            "version": live.version,
+            "weight": live.weight,
+            "requests": candidate.requests if candidate else 0,
+            "errors": candidate.errors if candidate else 0,
+            "status": live.status.value,
+            "production_version": live.production_version,
+            "started_at": live.started_at,
+            "deadline": live.deadline,
+            "reason": live.reason,
+        }
     pending = [v for v in versions if v.status is VersionStatus.PENDING_APPROVAL]
     if not pending:
         return None
@@ -113,7 +142,7 @@ def show_model(registry: Registry, model: str, artifacts: Artifacts | None = Non
         versions=[_version_view(v) for v in versions],
         events=[e.model_dump(mode="json") for e in registry.list_events(model)],
         metric=metric,
-        rollout=_rollout_view(versions),
+        rollout=_rollout_view(registry, alias, versions),
     )
 
 

@@ -1,7 +1,8 @@
 """Staged rollout: how a challenger that passed its gates reaches production, as the spec's `rollout`
 says. `auto` (the default) promotes at once; `manual` holds the version as pending_approval while the
 state machine waits on a task token, until a person answers with `sluice models approve|reject` or the
-spec's `timeout_hours` pass (then it is rejected as "not approved in time").
+spec's `timeout_hours` pass (then it is rejected as "not approved in time"); `shadow` and `canary` try
+it on live traffic first (app/live_rollout.py).
 
 The state machine's side: `plan_rollout` (which mode, how long to wait) and `request_approval` (the
 await_approval step). The person's side: `approve` and `refuse`, which answer the waiting task through
@@ -25,6 +26,7 @@ from sluice.domain.records import (
     VersionStatus,
     new_event_id,
 )
+from sluice.domain.rollout import RolloutStatus
 from sluice.domain.spec import RolloutMode, RolloutSpec
 from sluice.errors import SluiceError
 
@@ -36,10 +38,12 @@ APPROVAL_TIMED_OUT_ERROR = "ApprovalTimedOut"
 
 def plan_rollout(run: RunState, execution_arn: str, services: Services) -> RunState:
     """The run's rollout, read from its spec (no `rollout` section: auto). For manual, the wait in whole
-    seconds (at least 1), which the state machine's AwaitApproval reads as its TimeoutSecondsPath."""
+    seconds (at least 1), which the state machine's AwaitApproval reads as its TimeoutSecondsPath; for
+    shadow and canary, the wait between two checks (WaitForTraffic's SecondsPath)."""
     rollout = load_spec(run.spec_uri, services.artifacts).rollout or RolloutSpec()
     timeout = max(1, round(rollout.timeout_hours * 3600)) if rollout.mode is RolloutMode.MANUAL else None
-    plan = RolloutPlan(mode=rollout.mode.value, timeout_seconds=timeout)
+    check = rollout.check_seconds if rollout.mode.is_live else None
+    plan = RolloutPlan(mode=rollout.mode.value, timeout_seconds=timeout, check_seconds=check)
     return run.model_copy(update={"rollout": plan, "approval": None})
 
 
@@ -143,10 +147,20 @@ def approve(
 
 def refuse(services: Services, model: str, version: int, *, by: str, reason: str) -> AuditEvent:
     """Send a pending_approval version's run to the reject path (SendTaskFailure) with the reason
-    "rejected by <by>: <reason>", and audit it as `approval_refused`. Raises SluiceError for an empty
-    reason, a version that is not pending, or a run that no longer waits."""
+    "rejected by <by>: <reason>", and audit it as `approval_refused`; or end a shadow or canary
+    version's live rollout at once (requests stop reaching it; its run's next check rejects it with that
+    reason). Raises SluiceError for an empty reason, a version that is neither, or a run that no longer
+    waits."""
     if not reason.strip():
         raise SluiceError("a rejection needs a reason (--reason)")
+    live = services.registry.get_version(model, version)
+    if live.status in (VersionStatus.SHADOW, VersionStatus.CANARY):
+        refusal = f"rolled back by {by}: {reason.strip()}"
+        if not services.registry.stop_rollout(model, version, RolloutStatus.ROLLED_BACK, refusal):
+            raise SluiceError(f"{model} version {version}'s rollout is not running; nothing to stop")
+        event = _answered(live, EventType.APPROVAL_REFUSED, by, refusal)
+        services.registry.append_event(event)
+        return event
     record = pending_version(services.registry, model, version)
     refusal = f"rejected by {by}: {reason.strip()}"
     services.executions.send_task_failure(str(record.approval_token), APPROVAL_REFUSED_ERROR, refusal)

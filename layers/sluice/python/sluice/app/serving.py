@@ -18,6 +18,7 @@ import numpy as np
 from sluice.app.ports import ArtifactReader, CaptureSink, FeedbackSink, RegistryReader
 from sluice.domain.onnx_model import MAX_ECHO, OnnxModel, echo, feed_from_instances
 from sluice.domain.records import Alias
+from sluice.domain.rollout import RolloutState, RolloutStatus
 from sluice.errors import (
     ArtifactCorrupt,
     InvalidRequest,
@@ -85,10 +86,23 @@ class LabelSchema:
         return None, f"must be one of the model's classes {echo(list(self.classes), 4 * MAX_ECHO)}"
 
 
+@dataclass(frozen=True)
+class Deployment:
+    """What serves a model's requests now: its production version and, during a live rollout, the
+    candidate the rollout tries (None when its model could not be loaded: each request the rollout gives
+    it then counts as the candidate's error and is answered by production)."""
+
+    production: ServedModel
+    rollout: RolloutState | None = None
+    candidate: ServedModel | None = None
+
+
 @dataclass
 class _Entry:
     served: ServedModel
     checked_at: float
+    rollout: RolloutState | None = None
+    candidate: ServedModel | None = None
 
 
 class ProductionModels:
@@ -111,18 +125,57 @@ class ProductionModels:
     def get(self, model: str) -> ServedModel:
         """The model to serve now. Raises ModelNotFound / NoProductionVersion (404s) or ModelUnavailable
         when the production file fails its sha256 check and no verified version is loaded."""
+        return self._entry(model).served
+
+    def deployment(self, model: str) -> Deployment:
+        """The production version and the live rollout beside it, if one routes requests now. Raises
+        like `get`."""
+        entry = self._entry(model)
+        rollout = entry.rollout
+        if rollout is None or not rollout.routes_now(datetime.now(UTC)):
+            return Deployment(entry.served)
+        return Deployment(entry.served, rollout, entry.candidate)
+
+    def _entry(self, model: str) -> _Entry:
         now = self._clock()
         entry = self._cache.get(model)
         if entry is not None and now - entry.checked_at < self._ttl:
-            return entry.served
+            return entry
         try:
             alias = self._production_alias(model)
         except (ModelNotFound, NoProductionVersion):
             self._cache.pop(model, None)
             raise
-        if entry is not None and entry.served.version == alias.version:
-            entry.checked_at = now
-            return entry.served
+        if entry is None or entry.served.version != alias.version:
+            entry = self._production_entry(model, alias, entry, now)
+        entry.checked_at = now
+        self._follow_rollout(entry, alias.rollout)
+        return entry
+
+    def _follow_rollout(self, entry: _Entry, rollout: RolloutState | None) -> None:
+        """Keep the alias's live rollout and load its candidate once (verified, like production)."""
+        entry.rollout = rollout
+        if rollout is None or rollout.status is not RolloutStatus.RUNNING:
+            entry.candidate = None
+            return
+        if entry.candidate is not None and entry.candidate.version == rollout.version:
+            return
+        try:
+            entry.candidate = self._load(entry.served.name, rollout.version)
+        except (ArtifactCorrupt, ModelUnavailable, ModelNotFound) as exc:
+            entry.candidate = None
+            metrics.add_metric(name="ModelIntegrityFailures", unit="Count", value=1)
+            logger.error(
+                "the rollout's candidate cannot be loaded; production answers its requests",
+                extra={"model": entry.served.name, "candidate": rollout.version, "error": str(exc)},
+            )
+
+    def _production_entry(self, model: str, alias: Alias, entry: _Entry | None, now: float) -> _Entry:
+        if entry is not None and entry.candidate is not None and entry.candidate.version == alias.version:
+            # the candidate just promoted: loaded and verified already
+            fresh = _Entry(served=entry.candidate, checked_at=now)
+            self._cache[model] = fresh
+            return fresh
         try:
             served = self._load(model, alias.version)
         except ArtifactCorrupt as exc:
@@ -134,11 +187,11 @@ class ProductionModels:
                 raise ModelUnavailable(
                     f"model {model!r} version {alias.version} failed its integrity check"
                 ) from exc
-            entry.checked_at = now  # keep serving the verified version already loaded
-            return entry.served
-        self._cache[model] = _Entry(served=served, checked_at=now)
+            return entry  # keep serving the verified version already loaded
+        fresh = _Entry(served=served, checked_at=now)
+        self._cache[model] = fresh
         logger.info("loaded production model", extra={"model": model, "version": served.version})
-        return served
+        return fresh
 
     def _production_alias(self, model: str) -> Alias:
         """The production alias; ModelNotFound for an unknown model, NoProductionVersion for one with
@@ -237,8 +290,20 @@ def predict(
     return body
 
 
-def capture_records(instances: list[Any], response: dict[str, Any]) -> list[dict[str, Any]]:
-    """One capture line per instance: `{request_id, time, model, version, inputs, outputs}`."""
+def _shadow_outputs(shadow: dict[str, Any], i: int) -> dict[str, Any]:
+    if "error" in shadow:
+        return {"version": shadow["version"], "error": shadow["error"]}
+    outputs: dict[str, Any] = {"prediction": shadow["predictions"][i]}
+    if "probabilities" in shadow:
+        outputs["probabilities"] = shadow["probabilities"][i]
+    return {"version": shadow["version"], "outputs": outputs}
+
+
+def capture_records(
+    instances: list[Any], response: dict[str, Any], shadow: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """One capture line per instance: `{request_id, time, model, version, inputs, outputs}`, and during a
+    shadow rollout `shadow: {version, outputs | error}` (what the candidate would have answered)."""
     now = datetime.now(UTC).isoformat(timespec="milliseconds")
     records = []
     for i, instance in enumerate(instances):
@@ -256,16 +321,24 @@ def capture_records(instances: list[Any], response: dict[str, Any]) -> list[dict
                 "outputs": outputs,
             }
         )
+        if shadow is not None:
+            records[-1]["shadow"] = _shadow_outputs(shadow, i)
     return records
 
 
-def capture(sink: CaptureSink, fraction: float, instances: list[Any], response: dict[str, Any]) -> bool:
+def capture(
+    sink: CaptureSink,
+    fraction: float,
+    instances: list[Any],
+    response: dict[str, Any],
+    shadow: dict[str, Any] | None = None,
+) -> bool:
     """Write a sampled request to the capture sink. Never raises: a failure is logged and counted, and
     the prediction it belongs to is still returned. True when the request was captured."""
     if fraction <= 0 or (fraction < 1 and random.random() >= fraction):
         return False
     try:
-        sink.write(response["model"], response["request_id"], capture_records(instances, response))
+        sink.write(response["model"], response["request_id"], capture_records(instances, response, shadow))
     except Exception:
         metrics.add_metric(name="CaptureFailures", unit="Count", value=1)
         logger.exception("capture failed; the prediction was still returned")

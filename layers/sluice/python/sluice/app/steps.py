@@ -10,6 +10,13 @@ import pickle
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from sluice.app.live_rollout import (
+    begin_live_rollout,
+    check_live_rollout,
+    comparison_of,
+    end_live_rollout,
+    finished_rollout,
+)
 from sluice.app.ports import Artifacts, Services
 from sluice.app.rollout import approval_refusal, plan_rollout, request_approval
 from sluice.app.stored import load_spec, load_table, model_prefix
@@ -58,6 +65,8 @@ def run_step(event: TaskEvent, services: Services) -> RunState:
         "fail": fail,
         "plan_rollout": plan_rollout,
         "await_approval": lambda run, arn, svc: await_approval(run, arn, svc, event.task_token),
+        "start_rollout": start_rollout,
+        "check_rollout": check_live_rollout,
     }
     try:
         step = steps[event.action]
@@ -272,6 +281,10 @@ def promote(run: RunState, execution_arn: str, services: Services) -> RunState:
     """Conditional write of the production alias, expecting the version Evaluate compared against.
     Raises PromotionConflict when it moved (the state machine then evaluates again)."""
     record = _decided_record(run, services, VersionStatus.PRODUCTION, None)
+    details: dict[str, object] = {"metrics": run.metrics, "champion_metrics": run.champion_metrics}
+    comparison = comparison_of(run, services)
+    if comparison is not None:
+        details["rollout"] = {"mode": comparison.mode, **comparison.summary()}
     event = AuditEvent.of_run(
         run,
         EventType.PROMOTED,
@@ -280,9 +293,11 @@ def promote(run: RunState, execution_arn: str, services: Services) -> RunState:
         to_version=record.version,
         version=record.version,
         reason=_promotion_reason(run),
-        details={"metrics": run.metrics, "champion_metrics": run.champion_metrics},
+        details=details,
     )
-    services.registry.promote(record, expected=run.champion_version, event=event)
+    services.registry.promote(
+        record, expected=run.champion_version, event=event, rollout=finished_rollout(run, services)
+    )
     logger.info(
         "promoted", extra={"model": run.model, "version": record.version, "from": run.champion_version}
     )
@@ -290,6 +305,8 @@ def promote(run: RunState, execution_arn: str, services: Services) -> RunState:
 
 
 def _promotion_reason(run: RunState) -> str:
+    if run.rollout is not None and run.rollout.decision == "promote" and run.rollout.reason:
+        return run.rollout.reason
     if run.champion_version is None:
         return "first version to pass its gates"
     if not run.champion_metrics:
@@ -306,8 +323,17 @@ def await_approval(
     return request_approval(run, decided, execution_arn, task_token, services)
 
 
+def start_rollout(run: RunState, execution_arn: str, services: Services) -> RunState:
+    """Shadow or canary: the version, with its evaluation, goes beside production (app/live_rollout.py)."""
+    decided = _decided_record(run, services, VersionStatus.CANDIDATE, None)
+    return begin_live_rollout(run, decided, execution_arn, services)
+
+
 def rejection_reason(run: RunState) -> str:
-    """Why a run was rejected: the failed gates, or the domain error the state machine caught."""
+    """Why a run was rejected: a live rollout's roll-back, a person's refusal, the failed gates, or the
+    domain error the state machine caught."""
+    if run.rollout is not None and run.rollout.decision == "roll_back" and run.rollout.reason:
+        return run.rollout.reason
     refusal = approval_refusal(run.error)
     if refusal:
         return refusal
@@ -324,10 +350,19 @@ def rejection_reason(run: RunState) -> str:
     return "did not pass its gates"
 
 
+def _rejection_details(run: RunState, services: Services) -> dict[str, object]:
+    details: dict[str, object] = {"failed_gates": [f.gate for f in run.gates.failed] if run.gates else []}
+    comparison = comparison_of(run, services)
+    if comparison is not None:
+        details["rollout"] = {"mode": comparison.mode, **comparison.summary()}
+    return details
+
+
 def reject(run: RunState, execution_arn: str, services: Services) -> RunState:
     """The version is marked rejected, its failed gates or the caught error as the reason (production is
     not touched)."""
     reason = rejection_reason(run)
+    end_live_rollout(run, reason, services)
     record = _decided_record(run, services, VersionStatus.REJECTED, reason)
     services.registry.decide(
         record,
@@ -337,7 +372,7 @@ def reject(run: RunState, execution_arn: str, services: Services) -> RunState:
             execution_arn,
             version=record.version,
             reason=reason,
-            details={"failed_gates": [f.gate for f in run.gates.failed] if run.gates else []},
+            details=_rejection_details(run, services),
         ),
     )
     logger.info("rejected", extra={"model": run.model, "version": record.version, "reason": reason})
@@ -357,5 +392,6 @@ def fail(run: RunState, execution_arn: str, services: Services) -> RunState:
     if run.version is None:
         services.registry.append_event(event)
     else:
+        end_live_rollout(run, reason, services)
         services.registry.decide(_decided_record(run, services, VersionStatus.FAILED, reason), event)
     return run.model_copy(update={"status": VersionStatus.FAILED, "reason": reason})

@@ -18,6 +18,8 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sluice.domain.rollout import RolloutState
+
 MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
@@ -80,6 +82,8 @@ class VersionStatus(StrEnum):
     REJECTED = "rejected"  # failed validation, parity or gates; keeps its number
     FAILED = "failed"  # the run failed for an unexpected reason
     PENDING_APPROVAL = "pending_approval"  # passed its gates; waits for `sluice models approve|reject`
+    SHADOW = "shadow"  # passed its gates; scores live requests beside production, answering none
+    CANARY = "canary"  # passed its gates; answers a share of live requests until promoted or rolled back
 
 
 class Trigger(StrEnum):
@@ -103,6 +107,7 @@ class EventType(StrEnum):
     APPROVAL_REQUESTED = "approval_requested"
     APPROVED = "approved"
     APPROVAL_REFUSED = "approval_refused"
+    ROLLOUT_STARTED = "rollout_started"  # a shadow or canary rollout began
 
 
 class Artifact(BaseModel):
@@ -156,10 +161,13 @@ class ModelVersion(BaseModel):
 
 
 class Alias(BaseModel):
+    """The production version, and the live rollout (shadow or canary) trying a candidate beside it."""
+
     model: str
     name: str = "production"
     version: int
     updated_at: str
+    rollout: RolloutState | None = None
 
 
 class AuditEvent(BaseModel):
@@ -232,6 +240,9 @@ class RolloutPlan(BaseModel):
 
     mode: str = "auto"
     timeout_seconds: int | None = None  # manual: how long the run waits for a person
+    check_seconds: int | None = None  # shadow, canary: the wait between two checks
+    decision: str | None = None  # shadow, canary: the last check's wait | promote | roll_back
+    reason: str | None = None  # and why
 
 
 class ApprovalRecord(BaseModel):

@@ -15,8 +15,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from sluice.domain.spec_sections import RetrainingSpec as RetrainingSpec  # the spec's sections
+from sluice.domain.spec_sections import RolloutMode as RolloutMode
+from sluice.domain.spec_sections import RolloutSpec as RolloutSpec
+from sluice.domain.spec_sections import Strict as _Strict
 from sluice.errors import SpecError
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$"
@@ -69,10 +73,6 @@ ALGORITHM_TASKS: dict[Algorithm, frozenset[Task]] = {
     Algorithm.RIDGE: frozenset({Task.REGRESSION}),
     Algorithm.LINEAR_REGRESSION: frozenset({Task.REGRESSION}),
 }
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class NumericFeature(_Strict):
@@ -138,46 +138,6 @@ class DriftColumnOverride(_Strict):
 class DriftSpec(_Strict):
     share_threshold: float = Field(default=0.5, gt=0, le=1)
     columns: dict[str, DriftColumnOverride] = Field(default_factory=dict)
-
-
-class RetrainingSpec(_Strict):
-    """How a retraining (drift or manual) builds its data: the latest accepted upload plus the labelled
-    traffic (captured inputs joined with feedback) of the last `window_days`, whose rows weigh
-    `recent_weight` times an upload row when fitting, except the newest `recent_holdout_fraction` of
-    them: the recent holdout."""
-
-    window_days: int = Field(default=7, ge=1, le=365)
-    recent_weight: float = Field(default=2.0, gt=0, le=100)
-    # The newest share of the labelled rows is held out (never trained on) as the recent holdout; the
-    # gates judge on it when it has at least `min_labelled_rows` rows, else on the usual holdout.
-    recent_holdout_fraction: float = Field(default=0.3, ge=0, lt=1)
-    min_labelled_rows: int = Field(default=50, ge=1)
-    # The scheduled drift check also retrains when the last training started longer ago than this.
-    schedule_days: int | None = Field(default=None, ge=1, le=365)
-
-
-class RolloutMode(StrEnum):
-    AUTO = "auto"  # promoted as soon as its gates pass (the default)
-    MANUAL = "manual"  # waits for `sluice models approve|reject`, rejected after `timeout_hours`
-
-
-# Modes of the issue's staged rollout that a spec may not ask for yet.
-_ROLLOUT_MODES_NOT_AVAILABLE = ("shadow", "canary")
-
-
-class RolloutSpec(_Strict):
-    """How a challenger that passed its gates reaches production: `auto` promotes it at once; `manual`
-    holds it as pending_approval until a person approves or rejects it, or `timeout_hours` pass."""
-
-    mode: RolloutMode = RolloutMode.AUTO
-    timeout_hours: float = Field(default=72, gt=0, le=8760)
-
-    @field_validator("mode", mode="before")
-    @classmethod
-    def _mode_available(cls, value: Any) -> Any:
-        if value in _ROLLOUT_MODES_NOT_AVAILABLE:
-            raise ValueError(f"{value!r} is not available yet; use auto or manual")
-        return value
 
 
 # Optional sections that enter the spec's hash only when set, so specs written before them keep theirs.

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from sluice.app.live_serving import RolloutTally
 from sluice.app.serving import ProductionModels
 from sluice.entrypoints.wiring import predict_services
 
@@ -38,6 +39,10 @@ class Container:
     @cached_property
     def models(self) -> ProductionModels:
         return ProductionModels(self.ports.registry, self.ports.artifacts, self.settings.alias_ttl_seconds)
+
+    @cached_property
+    def tally(self) -> RolloutTally:
+        return RolloutTally(self.ports.registry, self.settings.rollout_flush_seconds)
 
     @property
     def traffic(self) -> Traffic:

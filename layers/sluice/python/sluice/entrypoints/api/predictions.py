@@ -3,14 +3,14 @@ production version, and the true labels that come back later."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from aws_lambda_powertools.event_handler import Request  # at run time: Powertools injects it by annotation
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from sluice.app import serving
+from sluice.app import live_serving, serving
 from sluice.entrypoints.api.container import container_of
-from sluice.entrypoints.api.requests import feedback_request, predict_request, with_body
+from sluice.entrypoints.api.requests import feedback_request, predict_request, request_id, with_body
 from sluice.entrypoints.api.schemas import (
     FeedbackRequest,
     FeedbackResponse,
@@ -19,9 +19,6 @@ from sluice.entrypoints.api.schemas import (
     answers,
 )
 from sluice.observability import logger, metrics
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 router = Router()
 
@@ -33,19 +30,22 @@ router = Router()
 )
 @with_body(predict_request)
 def predict(model: str, request: PredictRequest, http: Request) -> dict[str, Any]:
-    """Score instances with the model's production version."""
+    """Score instances with the model's production version, or during a canary rollout with the version
+    a stable hash of the request id gives them (the response's `version` names it). A client may name
+    the request with an `X-Request-Id` header; a retry with the same id reaches the same version."""
     live = container_of(http)
-    served = live.models.get(model)
-    body = serving.predict(
-        served,
+    answer = live_serving.serve(
+        live.models.deployment(model),
         request.instances,
+        request_id=request_id(http),
         max_instances=live.settings.max_instances,
-        # an APIGatewayRestResolver resolves API Gateway REST proxy events
-        request_id=cast("APIGatewayProxyEvent", http.resolved_event).request_context.request_id,
+        tally=live.tally,
     )
-    serving.capture(live.traffic, live.settings.capture_fraction, request.instances, body)
+    serving.capture(
+        live.traffic, live.settings.capture_fraction, request.instances, answer.body, answer.shadow
+    )
     metrics.add_metric(name="Predictions", unit="Count", value=len(request.instances))
-    return body
+    return answer.body
 
 
 @router.post(

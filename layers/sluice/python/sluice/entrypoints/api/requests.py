@@ -6,19 +6,21 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import re
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel, ValidationError
 
 from sluice.domain.onnx_model import echo
 from sluice.entrypoints.api.errors import cap
-from sluice.entrypoints.api.schemas import FeedbackRequest, PredictRequest
+from sluice.entrypoints.api.schemas import REQUEST_ID, FeedbackRequest, PredictRequest
 from sluice.errors import InvalidRequest
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import Request
+    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
     from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 
@@ -52,6 +54,23 @@ def json_body(event: BaseProxyEvent) -> Any:
         raise _invalid("the body is not valid JSON", None, "not UTF-8 text") from None
     except ValueError as exc:  # e.g. an integer of more than 4,300 digits (Python's int-string limit)
         raise _invalid("the body is not valid JSON", None, cap(str(exc), 120)) from None
+
+
+def request_id(http: Request) -> str:
+    """The prediction's request id: the client's `X-Request-Id` header when it sends one (so a retried
+    request keeps its id, and its canary or production version), else API Gateway's. A 400 names the
+    header when it is not an id (letters, digits, . _ : -, at most 128)."""
+    event = cast("APIGatewayProxyEvent", http.resolved_event)  # the resolver serves REST proxy events
+    sent = event.headers.get("x-request-id")  # case-insensitive in Powertools
+    if sent is None:
+        return event.request_context.request_id
+    if not re.fullmatch(REQUEST_ID, sent):
+        raise _invalid(
+            "the X-Request-Id header is not a request id",
+            "X-Request-Id",
+            f"got {echo(sent)}: use 1 to 128 letters, digits, . _ : - starting with a letter or digit",
+        )
+    return sent
 
 
 def predict_request(body: Any) -> PredictRequest:

@@ -1,0 +1,198 @@
+"""The in-memory registry of `fakes.py`: the Registry port's promises (conditional promotion and rollout,
+idempotent version allocation, counts that add up) kept in dictionaries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sluice.domain.records import (
+    Alias,
+    AuditEvent,
+    DatasetRecord,
+    EventType,
+    ModelVersion,
+    SpecRecord,
+    Trigger,
+    VersionStatus,
+    new_event_id,
+    utc_now,
+)
+from sluice.domain.rollout import RolloutState, RolloutStatus, VersionTally
+from sluice.errors import ModelNotFound, PromotionConflict, RolloutBusy
+
+
+class InMemoryRegistry:
+    def __init__(self) -> None:
+        self.meta: dict[str, dict[str, Any]] = {}
+        self.specs: dict[tuple[str, str], SpecRecord] = {}
+        self.datasets: dict[tuple[str, str], DatasetRecord] = {}
+        self.versions: dict[tuple[str, int], ModelVersion] = {}
+        self.runs: dict[tuple[str, str], int] = {}
+        self.aliases: dict[str, Alias] = {}
+        self.events: list[AuditEvent] = []
+        self.started: set[str] = set()
+        self.alias_reads = 0  # how often a use case asked for the production alias
+        self.counts: dict[tuple[str, int, str], VersionTally] = {}
+
+    def list_models(self) -> list[dict[str, Any]]:
+        return [self.meta[m] for m in sorted(self.meta)]
+
+    def model_meta(self, model: str) -> dict[str, Any] | None:
+        return self.meta.get(model)
+
+    def register_spec(self, record: SpecRecord, event: AuditEvent) -> None:
+        self.specs[(record.model, record.sha256)] = record
+        meta = self.meta.setdefault(record.model, {"model": record.model})
+        meta.update(current_spec_sha256=record.sha256, current_spec_uri=record.uri)
+        self.events.append(event)
+
+    def current_spec(self, model: str) -> SpecRecord | None:
+        sha = (self.meta.get(model) or {}).get("current_spec_sha256")
+        return self.specs.get((model, sha)) if sha else None
+
+    def put_dataset(self, record: DatasetRecord) -> bool:
+        if (record.model, record.sha256) in self.datasets:
+            return False
+        self.datasets[(record.model, record.sha256)] = record
+        return True
+
+    def get_dataset(self, model: str, sha256: str) -> DatasetRecord | None:
+        return self.datasets.get((model, sha256))
+
+    def list_datasets(self, model: str) -> list[DatasetRecord]:
+        return [d for (m, _), d in self.datasets.items() if m == model]
+
+    def allocate_version(
+        self,
+        model: str,
+        run_id: str,
+        *,
+        trigger: Trigger,
+        execution_arn: str | None,
+        dataset_sha256: str,
+        dataset_uri: str,
+        spec_sha256: str,
+    ) -> int:
+        if (model, run_id) in self.runs:
+            return self.runs[(model, run_id)]
+        meta = self.meta.setdefault(model, {"model": model})
+        version = int(meta.get("version_counter", 0)) + 1
+        meta["version_counter"] = version
+        now = utc_now()
+        self.versions[(model, version)] = ModelVersion(
+            model=model,
+            version=version,
+            status=VersionStatus.TRAINING,
+            trigger=trigger,
+            created_at=now,
+            updated_at=now,
+            execution_arn=execution_arn,
+            dataset_sha256=dataset_sha256,
+            dataset_uri=dataset_uri,
+            spec_sha256=spec_sha256,
+        )
+        self.runs[(model, run_id)] = version
+        self.events.append(
+            AuditEvent(model=model, type=EventType.VERSION_ALLOCATED, id=new_event_id(), version=version)
+        )
+        return version
+
+    def get_version(self, model: str, version: int) -> ModelVersion:
+        try:
+            return self.versions[(model, version)]
+        except KeyError:
+            raise ModelNotFound(f"model {model!r} has no version {version}") from None
+
+    def list_versions(self, model: str) -> list[ModelVersion]:
+        return [v for (m, _), v in sorted(self.versions.items()) if m == model]
+
+    def decide(self, record: ModelVersion, event: AuditEvent) -> None:
+        current = self.versions.get((record.model, record.version))
+        if current is not None and current.status is VersionStatus.PRODUCTION:
+            raise PromotionConflict(f"{record.model} version {record.version} is in production already")
+        self.versions[(record.model, record.version)] = record.model_copy(update={"updated_at": utc_now()})
+        self.events.append(event)
+
+    def get_alias(self, model: str) -> Alias | None:
+        self.alias_reads += 1
+        return self.aliases.get(model)
+
+    def promote(
+        self,
+        record: ModelVersion,
+        *,
+        expected: int | None,
+        event: AuditEvent,
+        rollout: RolloutState | None = None,
+    ) -> None:
+        alias = self.aliases.get(record.model)
+        if (alias.version if alias else None) != expected:
+            raise PromotionConflict(
+                f"{record.model}: expected production version {expected}, "
+                f"found {alias.version if alias else None}; version {record.version} was not promoted"
+            )
+        now = utc_now()
+        if expected is not None and expected != record.version:
+            old = self.versions[(record.model, expected)]
+            self.versions[(record.model, expected)] = old.model_copy(
+                update={"status": VersionStatus.ARCHIVED}
+            )
+        self.versions[(record.model, record.version)] = record.model_copy(
+            update={"status": VersionStatus.PRODUCTION, "updated_at": now}
+        )
+        self.aliases[record.model] = Alias(
+            model=record.model, version=record.version, updated_at=now, rollout=rollout
+        )
+        self.events.append(event)
+
+    def start_rollout(self, record: ModelVersion, rollout: RolloutState, event: AuditEvent) -> None:
+        alias = self.aliases.get(record.model)
+        other = alias.rollout if alias else None
+        running_other = (
+            other is not None and other.status is RolloutStatus.RUNNING and other.version != rollout.version
+        )
+        if alias is None or alias.version != rollout.production_version:
+            raise PromotionConflict(f"{record.model}: production moved")
+        if running_other:
+            raise RolloutBusy(f"{record.model}: another rollout runs")
+        self.aliases[record.model] = alias.model_copy(update={"rollout": rollout})
+        self.versions[(record.model, record.version)] = record
+        self.events.append(event)
+
+    def stop_rollout(self, model: str, version: int, status: RolloutStatus, reason: str) -> bool:
+        alias = self.aliases.get(model)
+        rollout = alias.rollout if alias else None
+        if (
+            alias is None
+            or rollout is None
+            or rollout.version != version
+            or rollout.status is not RolloutStatus.RUNNING
+        ):
+            return False
+        self.aliases[model] = alias.model_copy(
+            update={"rollout": rollout.model_copy(update={"status": status, "reason": reason})}
+        )
+        return True
+
+    def add_rollout_counts(self, model: str, version: int, role: str, tally: VersionTally) -> None:
+        known = self.counts.get((model, version, role), VersionTally())
+        self.counts[(model, version, role)] = known.merged(tally)
+
+    def rollout_counts(self, model: str, version: int) -> dict[str, VersionTally]:
+        return {role: t for (m, v, role), t in self.counts.items() if (m, v) == (model, version)}
+
+    def append_event(self, event: AuditEvent) -> None:
+        self.events.append(event)
+
+    def record_run_started(self, execution_name: str, event: AuditEvent) -> bool:
+        if execution_name in self.started:
+            return False
+        self.started.add(execution_name)
+        self.events.append(event)
+        return True
+
+    def list_events(self, model: str) -> list[AuditEvent]:
+        return sorted((e for e in self.events if e.model == model), key=lambda e: (e.time, e.id))
+
+    def event_types(self, model: str) -> list[EventType]:
+        return [e.type for e in self.list_events(model)]
