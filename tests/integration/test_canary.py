@@ -6,31 +6,16 @@ candidate, or rolls it back automatically when it is made worse on purpose."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from botocore.credentials import Credentials
 
 from sluice.domain.records import EventType, VersionStatus
 from sluice.domain.rollout import scores_on_candidate
 from sluice.tools.local.http_api import LocalApi
-from sluice.tools.local.signing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, SignedClient
-from tests.integration.conftest import INSTANCE, Stack, spec_text
-from tests.integration.scenario import BETTER, FIRST, statuses
-
-POLL_LIMIT_SECONDS = 300.0  # how long a test polls before it gives up (not a performance threshold)
-WEIGHT = 0.3
-
-
-def canary_spec(model: str, min_requests: int) -> bytes:
-    # p99 is not what these tests judge: a shared machine's noise must not roll the canary back
-    rollout = (
-        f"rollout: {{mode: canary, weight: {WEIGHT}, min_requests: {min_requests}, check_seconds: 1, "
-        "timeout_hours: 0.5, max_latency_p99_ratio: 50}\n"
-    )
-    return (spec_text(model) + rollout).encode()
+from tests.integration.conftest import Stack
+from tests.integration.live_rollout import WEIGHT, await_status, predict_as, start_canary
+from tests.integration.scenario import statuses
 
 
 @pytest.fixture(scope="module")
@@ -38,43 +23,6 @@ def api(stack: Stack) -> Iterator[LocalApi]:
     served = stack.local.serve_api(0)
     yield served
     served.stop()
-
-
-def predict_as(api: LocalApi, model: str, request_id: str) -> dict[str, Any]:
-    """One signed request naming its id in X-Request-Id, as a client that retries would."""
-    client = SignedClient(api.url, Credentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY))
-    try:
-        response = client.request(
-            "POST",
-            f"/models/{model}/predict",
-            json.dumps({"instances": [INSTANCE]}).encode(),
-            {"Content-Type": "application/json", "X-Request-Id": request_id},
-        )
-    finally:
-        client.close()
-    assert response.status == 200, response.json()
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def await_status(stack: Stack, model: str, version: int, wanted: set[str]) -> str:
-    deadline = time.monotonic() + POLL_LIMIT_SECONDS
-    while time.monotonic() < deadline:
-        status = statuses(stack, model).get(version)
-        if status in wanted:
-            return status
-        time.sleep(0.2)
-    raise TimeoutError(f"{model} version {version} never reached {wanted}: {statuses(stack, model)}")
-
-
-def start_canary(stack: Stack, model: str, min_requests: int) -> None:
-    """Version 1 in production, then a better upload under a canary spec: version 2 in canary."""
-    stack.train(model, FIRST)
-    stack.upload(f"{model}/spec.yaml", canary_spec(model, min_requests))
-    stack.settle()
-    stack.upload(f"{model}/data/{BETTER[0]}", BETTER[1])
-    stack.local.drain()
-    assert await_status(stack, model, 2, {"canary", "rejected", "failed"}) == "canary"
 
 
 def test_a_canary_answers_its_share_of_requests_stably_and_is_promoted(stack: Stack, api: LocalApi) -> None:

@@ -2,8 +2,10 @@
 (one keep-alive connection), the real handler behind it. Random JSON, huge and deeply nested values,
 integers past float64 and past Python's 4,300-digit limit, NaN/Infinity literals, long strings and
 field names, many instances and fields, odd content types, odd methods and paths, feedback with odd
-request ids, instances and labels. No answer may be a 5xx, and every error body must be JSON and
-smaller than 1 MB. The seed is fixed, so a failure replays; the failing cases are listed."""
+request ids, instances and labels, odd X-Request-Id headers. The model is in a canary rollout
+meanwhile, so both the production version and the candidate answer (and are counted). No answer may be
+a 5xx, and every error body must be JSON and smaller than 1 MB. The seed is fixed, so a failure
+replays; the failing cases are listed."""
 
 from __future__ import annotations
 
@@ -17,11 +19,13 @@ from urllib.parse import quote
 
 import pytest
 
-from sluice.domain.table import to_csv_bytes
-from sluice.tools.example_data import credit_risk
+from sluice.app.rollout import refuse
+from sluice.entrypoints.wiring import stack_services
 from sluice.tools.local.http_api import LocalApi
 from sluice.tools.local.signing import SignedClient, credentials_of
-from tests.integration.conftest import Stack
+from tests.integration.conftest import Stack, spec_text
+from tests.integration.scenario import BETTER, FIRST
+from tests.integration.scenario import statuses as version_statuses
 
 MODEL = "it-fuzz"
 SEED = 20261201
@@ -202,14 +206,45 @@ def _case(rng: random.Random, request_ids: list[str]) -> Case:
     return Case(method, path, body, content_type)
 
 
+# A canary that answers half the requests and is neither promoted nor rolled back during the fuzz.
+CANARY = (
+    "rollout: {mode: canary, weight: 0.5, min_requests: 1000000, check_seconds: 5, timeout_hours: 1, "
+    "max_error_rate_increase: 1, max_latency_p99_ratio: 1000}\n"
+)
+
+
+def request_id_header(rng: random.Random) -> dict[str, str]:
+    """Usually none; else a valid id, or one that is too long, empty, spaced or full of odd characters."""
+    if rng.random() < 0.8:
+        return {}
+    odd = "".join(chr(rng.randint(33, 126)) for _ in range(rng.choice([1, 20, 129, 400])))
+    return {"X-Request-Id": rng.choice([f"fuzz-{rng.randint(0, 10**9)}", odd, "", " x ", "-leading"])}
+
+
 @pytest.fixture(scope="module")
 def client(stack: Stack) -> Iterator[SignedClient]:
-    stack.train(MODEL, ("first.csv", to_csv_bytes(credit_risk(rows=600, seed=11))))
+    """Version 1 in production and version 2 in a canary beside it, behind a signed client. Afterwards
+    the canary is stopped (as `sluice models reject` does) and its run ends."""
+    stack.train(MODEL, FIRST)
+    stack.upload(f"{MODEL}/spec.yaml", (spec_text(MODEL) + CANARY).encode())
+    stack.settle()
+    stack.upload(f"{MODEL}/data/{BETTER[0]}", BETTER[1])
+    stack.local.drain()
+    deadline = time.monotonic() + 300
+    while (
+        version_statuses(stack, MODEL).get(2) not in {"canary", "rejected", "failed"}
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.2)
+    assert version_statuses(stack, MODEL).get(2) == "canary", version_statuses(stack, MODEL)
     served: LocalApi = stack.local.serve_api(0)
     signed = SignedClient(served.url, credentials_of(stack.local.credentials), timeout=120)
     yield signed
     signed.close()
     served.stop()
+    services = stack_services(stack.outputs["ArtifactBucketName"], stack.outputs["RegistryTableName"])
+    refuse(services, MODEL, 2, by="test_fuzz", reason="the fuzz is over")
+    stack.settle()
 
 
 def test_ten_thousand_fuzzed_requests_get_no_5xx_and_small_json_errors(client: SignedClient) -> None:
@@ -217,10 +252,12 @@ def test_ten_thousand_fuzzed_requests_get_no_5xx_and_small_json_errors(client: S
     request_ids: list[str] = []
     failures: list[str] = []
     statuses: dict[int, int] = {}
+    versions: set[int] = set()
     started = time.perf_counter()
     for number_ in range(REQUESTS):
         sent = case(rng, request_ids)
         headers = {"Content-Type": sent.content_type} if sent.content_type else {}
+        headers |= request_id_header(rng)
         try:
             answer = client.request(sent.method, sent.path, sent.body, headers)
         except OSError as exc:  # the front dropped the connection: no answer at all
@@ -243,6 +280,7 @@ def test_ten_thousand_fuzzed_requests_get_no_5xx_and_small_json_errors(client: S
                 problem = f"error body of {len(answer.body):,} bytes"
         elif answer.status == 200 and sent.path.endswith("/predict"):
             request_ids.append(answer.json()["request_id"])
+            versions.add(answer.json()["version"])
         if problem is not None:
             failures.append(
                 f"#{number_} {sent.method} {sent.path[:80]} ({sent.content_type!r}, {len(sent.body):,} B): {problem}"
@@ -252,3 +290,5 @@ def test_ten_thousand_fuzzed_requests_get_no_5xx_and_small_json_errors(client: S
     assert not failures, f"{len(failures)} failing requests (seed {SEED}):\n" + "\n".join(failures[:20])
     # The fuzz reached the handler's success and error paths, not only the front's refusals
     assert statuses.get(200, 0) > 300 and statuses.get(400, 0) > 1000, statuses
+    # and both the production version and the canary answered
+    assert versions == {1, 2}

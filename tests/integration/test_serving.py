@@ -274,6 +274,11 @@ def test_drift_check_alerts_and_retrains_once_on_shifted_traffic_only(stack: Sta
         live = check["live_metric"]
         assert (live["accuracy"], live["labelled_rows"]) == (0.5, 2)
         assert set(live) <= {"accuracy", "labelled_rows", "roc_auc"}  # and the spec's primary metric
+        # And the production version's card now shows it, read through the registry's new sha256
+        card = json.loads(
+            stack.artifacts.get_verified(stack.registry.get_version(model, 1).artifacts["card"])
+        )
+        assert (card["live"]["metrics"]["accuracy"], card["live"]["labelled_rows"]) == (0.5, 2)
         assert not [n for n in stack.notifications() if n["subject"] == f"Sluice: drift in {model}"]
 
         # When shifted traffic arrives and the check runs twice

@@ -7,6 +7,7 @@ from typing import Any
 
 from sluice.domain.records import (
     Alias,
+    Artifact,
     AuditEvent,
     DatasetRecord,
     EventType,
@@ -105,6 +106,12 @@ class InMemoryRegistry:
 
     def list_versions(self, model: str) -> list[ModelVersion]:
         return [v for (m, _), v in sorted(self.versions.items()) if m == model]
+
+    def set_version_artifacts(self, model: str, version: int, artifacts: dict[str, Artifact]) -> None:
+        record = self.get_version(model, version)
+        self.versions[(model, version)] = record.model_copy(
+            update={"artifacts": record.artifacts | artifacts}
+        )
 
     def decide(self, record: ModelVersion, event: AuditEvent) -> None:
         current = self.versions.get((record.model, record.version))

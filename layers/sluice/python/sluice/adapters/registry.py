@@ -15,6 +15,7 @@ from sluice.adapters.dynamodb_items import deserialize, serialize
 from sluice.adapters.registry_rollout import RolloutItems
 from sluice.adapters.registry_table import _MAX_ALLOCATION_ATTEMPTS, ALIAS, META, _event_item, pk, version_sk
 from sluice.domain.records import (
+    Artifact,
     AuditEvent,
     DatasetRecord,
     EventType,
@@ -195,6 +196,26 @@ class Registry(RolloutItems):
 
     def list_versions(self, model: str) -> list[ModelVersion]:
         return [ModelVersion.model_validate(i) for i in self._query(model, "VERSION#")]
+
+    def set_version_artifacts(self, model: str, version: int, artifacts: dict[str, Artifact]) -> None:
+        """Point the version's named artifacts at new objects (e.g. a card rewritten with live quality)."""
+        names = {f"#a{i}": name for i, name in enumerate(artifacts)}
+        values: dict[str, Any] = {
+            f":a{i}": artifact.model_dump(mode="json") for i, artifact in enumerate(artifacts.values())
+        }
+        values[":now"] = utc_now()
+        self._update(
+            {
+                "TableName": self.table,
+                "Key": serialize({"PK": pk(model), "SK": version_sk(version)}),
+                "UpdateExpression": "SET "
+                + ", ".join(f"artifacts.{key} = {key.replace('#', ':')}" for key in names)
+                + ", updated_at = :now",
+                "ConditionExpression": "attribute_exists(PK)",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": serialize(values),
+            }
+        )
 
     def decide(self, record: ModelVersion, event: AuditEvent) -> None:
         """Record a non-promotion decision (rejected, failed, candidate) with its audit event."""

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from sluice.app.ports import Executions, Registry, Services
 from sluice.app.start_training import prepare_retraining, start_training
-from sluice.app.stored import load_spec, spec_key
+from sluice.app.stored import load_spec, model_prefix, spec_key
 from sluice.domain.drift.live import (
     AccuracyEstimate,
     LiveGate,
@@ -29,7 +29,7 @@ from sluice.domain.drift.report_html import render_html
 from sluice.domain.records import EventType, TrafficWindow, Trigger
 from sluice.domain.reference import PREDICTION_COLUMN, read_reference
 from sluice.domain.spec import ModelSpec
-from sluice.errors import ModelNotFound, SluiceError
+from sluice.errors import ArtifactCorrupt, ArtifactNotFound, ModelNotFound, SluiceError
 from sluice.observability import (
     emit_drift_check_error,
     emit_drift_metrics,
@@ -188,6 +188,7 @@ def act_on_drift(
     scores = {name: column.score for name, column in report.features.items() if column.score is not None}
     emit_drift_metrics(assessment.model, report.dataset_drift, report.drift_share, assessment.rows, scores)
     _emit_live_quality(assessment)
+    _card_shows_live_quality(services, assessment, reports, now)
     check = ModelCheck(
         model=assessment.model,
         version=assessment.version,
@@ -242,6 +243,50 @@ def _store_reports(services: Services, assessment: DriftAssessment, now: datetim
     )
     html_uri = services.artifacts.put_bytes(f"{key}.html", html.encode(), "text/html").uri
     return StoredReports(json_uri=json_uri, html_uri=html_uri)
+
+
+def _card_shows_live_quality(
+    services: Services, assessment: DriftAssessment, reports: StoredReports, now: datetime
+) -> None:
+    """Rewrite the version's card (card.json and card.html) with its live quality from this check, and
+    record their new sha256 in the registry, when there is something to show (labels or an estimate)."""
+    from sluice.domain.card import LiveQuality, ModelCard, render_card_html
+
+    live, estimate, gate = assessment.live_metric, assessment.estimated_accuracy, assessment.live_gate
+    if not live and estimate is None:
+        return
+    try:
+        stored = services.registry.get_version(assessment.model, assessment.version).artifacts.get("card")
+        if stored is None:
+            return
+        card = ModelCard.model_validate_json(services.artifacts.get_verified(stored))
+    except (ModelNotFound, ArtifactCorrupt, ArtifactNotFound, ValueError) as exc:
+        logger.warning(
+            "the card cannot show live quality", extra={"model": assessment.model, "error": str(exc)}
+        )
+        return
+    card.live = LiveQuality(
+        checked_at=now.isoformat(timespec="seconds"),
+        window_start=assessment.window.start.isoformat(timespec="seconds"),
+        window_end=assessment.window.end.isoformat(timespec="seconds"),
+        metrics={name: float(value) for name, value in (live or {}).items() if name != "labelled_rows"},
+        labelled_rows=int((live or {}).get("labelled_rows", 0)),
+        estimated_accuracy=estimate.accuracy if estimate else None,
+        gate=gate.gate if gate else None,
+        limit=gate.limit if gate else None,
+        below_minimum=gate is not None and gate.below_minimum,
+        report=reports.html_uri,
+    )
+    prefix = model_prefix(assessment.model, assessment.version)
+    card_json = services.artifacts.put_bytes(
+        prefix + "card.json", card.model_dump_json(indent=2).encode(), "application/json"
+    )
+    card_html = services.artifacts.put_bytes(
+        prefix + "card.html", render_card_html(card).encode(), "text/html"
+    )
+    services.registry.set_version_artifacts(
+        assessment.model, assessment.version, {"card": card_json, "card_html": card_html}
+    )
 
 
 def _emit_live_quality(assessment: DriftAssessment) -> None:

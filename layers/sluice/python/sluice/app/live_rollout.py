@@ -61,7 +61,7 @@ def begin_live_rollout(
     """Put the run's version beside production as the spec's rollout says (status shadow or canary), on
     the condition that production is still the version it was evaluated against; audit and notify.
     With no production version there is nothing to compare with: the decision is to promote at once.
-    Raises PromotionConflict when production moved or another rollout runs."""
+    Raises PromotionConflict when production moved, RolloutBusy when another rollout runs."""
     spec = load_spec(run.spec_uri, services.artifacts)
     rollout = spec.rollout or RolloutSpec()
     plan = run.rollout

@@ -96,9 +96,17 @@ def serve(
             body, ms = _timed(deployment.candidate, instances, request_id, max_instances)
         except Exception as exc:
             # production decides whether the client sent something wrong; if it answers, the canary failed
-            body = predict(
-                deployment.production, instances, max_instances=max_instances, request_id=request_id
-            )
+            try:
+                body = predict(
+                    deployment.production, instances, max_instances=max_instances, request_id=request_id
+                )
+            except InvalidRequest:
+                raise
+            except Exception:
+                tally.record(model, rollout.version, CANDIDATE, milliseconds=None, error=True)
+                tally.record(model, rollout.version, PRODUCTION, milliseconds=None, error=True)
+                tally.flush_if_due()
+                raise
             tally.record(model, rollout.version, CANDIDATE, milliseconds=None, error=True)
             _log_candidate_failure(model, rollout.version, exc)
         else:

@@ -43,6 +43,23 @@ class RecentHoldout(BaseModel):
     champion: Evaluation | None = None
 
 
+class LiveQuality(BaseModel):
+    """The version's quality on live traffic as the last drift check measured it: each metric on the
+    labelled rows of its window (feedback joined with captured requests), a classifier's accuracy
+    estimated from its own probabilities (CBPE), and the spec's gate for its primary metric."""
+
+    checked_at: str
+    window_start: str
+    window_end: str
+    metrics: dict[str, float]
+    labelled_rows: int
+    estimated_accuracy: float | None = None
+    gate: str | None = None
+    limit: float | None = None
+    below_minimum: bool = False
+    report: str | None = None  # the drift check's HTML report
+
+
 class ModelCard(BaseModel):
     model: str
     version: str
@@ -59,6 +76,7 @@ class ModelCard(BaseModel):
     champion: Evaluation | None = None
     spec: dict[str, Any] = Field(default_factory=dict)
     recent_holdout: RecentHoldout | None = None
+    live: LiveQuality | None = None  # added by each drift check after promotion
 
 
 def library_versions() -> dict[str, str]:
@@ -145,6 +163,8 @@ def render_card_html(card: ModelCard) -> str:
     sections.append(table(["metric", "this model", "champion (same holdout)"], metric_rows))
     if card.recent_holdout is not None:
         sections.append(_recent_holdout_html(card.recent_holdout))
+    if card.live is not None:
+        sections.append(_live_html(card.live))
     sections.append("<h2>Gates</h2>")
     if card.gates.checks:
         sections.append(
@@ -221,3 +241,26 @@ def render_card_html(card: ModelCard) -> str:
     sections.append(table(["parameter", "value"], [[k, str(v)] for k, v in card.parameters.items()]))
     sections.append(table(["library", "version"], list(card.libraries.items())))
     return page(f"Model card: {card.model} v{card.version}", "".join(sections))
+
+
+def _live_html(live: LiveQuality) -> str:
+    if live.labelled_rows:
+        said = ", ".join(f"{name} {value:.3f}" for name, value in live.metrics.items())
+        sentence = f"On {live.labelled_rows:,} labelled rows of live traffic: {said}."
+    else:
+        sentence = "No labelled rows of live traffic yet."
+    if live.estimated_accuracy is not None:
+        sentence += f" Accuracy estimated from its own probabilities: {live.estimated_accuracy:.3f}."
+    if live.gate and live.limit is not None:
+        sentence += (
+            f" Below its gate ({live.gate} {live.limit})."
+            if live.below_minimum
+            else f" Within its gate ({live.gate} {live.limit})."
+        )
+    link = f" <a href='{escape(live.report)}'>drift report</a>" if live.report else ""
+    return (
+        "<h2>Live quality (last drift check)</h2>"
+        f"<div class='summary {'bad' if live.below_minimum else 'neutral'}'>{escape(sentence)}</div>"
+        f"<p class='muted'>window {escape(live.window_start)} to {escape(live.window_end)}, checked "
+        f"{escape(live.checked_at)}.{link}</p>"
+    )

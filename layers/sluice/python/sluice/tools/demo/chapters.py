@@ -1,35 +1,37 @@
 """The story's two later chapters: concept drift (the world changed how inputs lead to the label; the
 labels that came back through feedback show it, and a retraining on accepted data plus that labelled
-traffic fixes it) and a manual approval (the spec asks a person before a version reaches production).
+traffic fixes it, reaching production through a canary, in `canary`) and a manual approval (the spec asks a person before a version reaches production).
 Like the other steps, they only drive the stack and print what it did. `run_drift_check`, which step 6
 uses too, fires the scheduled drift check and prints its verdict."""
 
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from sluice.app import rollout
 from sluice.app.start_training import start_manual_run
 from sluice.domain.records import ModelVersion, VersionStatus
 from sluice.domain.table import RawTable
+from sluice.tools.demo.canary import run_canary, use_canary_rollout
 from sluice.tools.demo.client import instances_of
 from sluice.tools.demo.driver import MODEL, Demo, DemoError
 from sluice.tools.demo.summary import ApprovalSummary, ConceptDriftSummary, LiveQuality
 
 APPROVER = "demo-operator"  # who the manual-approval chapter approves as (the audit event's `by`)
 MANUAL_ROLLOUT = "rollout: {mode: manual, timeout_hours: 72}\n"
-POLL_LIMIT_SECONDS = 300.0  # how long the demo waits for a version to be decided before giving up
 
 
-def concept_drift(demo: Demo, number: int, before: RawTable, after: RawTable) -> ConceptDriftSummary:
+def concept_drift(
+    demo: Demo, number: int, before: RawTable, after: RawTable, canary: list[dict[str, Any]]
+) -> ConceptDriftSummary:
     """Traffic from a world whose label depends on the inputs differently, served by production and
-    labelled in part through feedback; the drift check's live metric and its estimate; a retraining on
-    the accepted upload plus the labelled traffic (`sluice models train`'s use case), scored on the
-    recent holdout against production and promoted if its gates pass; then the live metric again."""
+    labelled in part through feedback; the drift check's live metric and its estimate; the spec switched
+    to a canary rollout; a retraining on the accepted upload plus the labelled traffic (`sluice models
+    train`'s use case), scored on the recent holdout against production; if its gates pass, a canary on
+    the `canary` traffic that the run promotes or rolls back; then the live metric again."""
     plan = demo.plan
-    title = "concept drift: labelled traffic → live metric falls → retrain on it → recent holdout"
+    title = "concept drift: labelled traffic → live metric falls → retrain on it → recent holdout → canary"
     with demo.progress.step(number, title):
         production = _production(demo)
         sent = demo.send_to(
@@ -43,8 +45,18 @@ def concept_drift(demo: Demo, number: int, before: RawTable, after: RawTable) ->
         )
         live_before = _live_quality(demo, production)
         demo.drain_alerts()
-        retrained = _retrain_on_labelled_traffic(demo)
-        summary = _retraining_facts(demo, retrained, production)
+        use_canary_rollout(demo)
+        candidate = _retrain_on_labelled_traffic(demo)
+        summary = _retraining_facts(demo, candidate, production)
+        if candidate.status is not VersionStatus.CANARY:
+            demo.describe_version(candidate)
+            raise DemoError(f"the retraining v{candidate.version} is {candidate.status.value}, not canary")
+        demo.drain_alerts()
+        rollout = run_canary(demo, candidate, canary)
+        retrained = demo.registry.get_version(MODEL, candidate.version)
+        demo.describe_version(retrained)
+        demo.drain_alerts()
+        demo.progress.fact(f"production is v{_production(demo)}")
         if _production(demo) != retrained.version:
             raise DemoError(f"the retraining on labelled traffic, v{retrained.version}, was not promoted")
         served = demo.send_to(
@@ -63,6 +75,8 @@ def concept_drift(demo: Demo, number: int, before: RawTable, after: RawTable) ->
             rows=sent.rows,
             labels_sent=labels,
             before=live_before,
+            retrained_status=retrained.status.value,
+            canary=rollout,
             after_rows=served.rows,
             after=live_after,
             **summary,
@@ -146,23 +160,23 @@ def _live_quality(demo: Demo, version: int) -> LiveQuality:
 
 
 def _retrain_on_labelled_traffic(demo: Demo) -> ModelVersion:
-    """Start a retraining as `sluice models train credit-risk` does and wait for its version."""
+    """Start a retraining as `sluice models train credit-risk` does and wait until its version is
+    decided (its execution goes on running while a canary waits for traffic)."""
     demo.progress.fact(
         "the operator answers the alarm: sluice models train credit-risk (accepted upload + labelled traffic)"
     )
     started = start_manual_run(MODEL, demo.services)
-    executions = demo.settle()
-    run = next((e for e in executions if e["executionArn"] == started.arn), None)
-    demo.progress.fact(f"Step Functions execution {started.name}: {run['status'] if run else '?'}")
-    version = next((v for v in demo.registry.list_versions(MODEL) if v.execution_arn == started.arn), None)
-    if version is None:
-        raise DemoError(f"the retraining {started.name} made no version")
+    demo.stack.drain()
+    version = demo.await_version(lambda v: v.execution_arn == started.arn, f"the retraining {started.name}")
+    demo.progress.fact(
+        f"Step Functions execution {started.name} made v{version.version}: {version.status.value}"
+    )
     return version
 
 
 def _retraining_facts(demo: Demo, version: ModelVersion, champion: int) -> dict[str, Any]:
-    """Print the retraining's lineage, its score and production's on the recent holdout, its outcome;
-    the ConceptDriftSummary fields that describe it."""
+    """Print the retraining's lineage, its score and production's on the recent holdout; the
+    ConceptDriftSummary fields that describe it (its outcome is the rollout's to tell)."""
     dataset = demo.registry.get_dataset(MODEL, version.dataset_sha256 or "")
     demo.progress.fact(
         f"v{version.version} trained on {dataset.n_rows if dataset else '?'} rows, "
@@ -178,12 +192,8 @@ def _retraining_facts(demo: Demo, version: ModelVersion, champion: int) -> dict[
         f"{', counted by the gates' if recent.get('counted') else ''}): {metric} v{version.version} "
         f"{_score(score)} vs production v{champion} {_score(champion_score)}"
     )
-    demo.describe_version(version)
-    demo.drain_alerts()
-    demo.progress.fact(f"production is v{_production(demo)}")
     return {
         "retrained_version": version.version,
-        "retrained_status": version.status.value,
         "trigger": version.trigger.value,
         "dataset_kind": dataset.kind.value if dataset else None,
         "dataset_lineage": dataset.lineage if dataset else None,
@@ -249,8 +259,7 @@ def manual_approval(demo: Demo, number: int, batch: RawTable) -> ApprovalSummary
 
 
 def _upload_and_await_decision(demo: Demo, name: str, table: RawTable) -> ModelVersion:
-    """Upload a dataset and poll the registry until its version is decided (pending_approval or
-    otherwise): the execution keeps running while it waits, so `settle` would wait for its timeout."""
+    """Upload a dataset and wait until its version is decided (pending_approval or otherwise)."""
     from sluice.domain.table import to_csv_bytes
 
     before = {v.version for v in demo.registry.list_versions(MODEL)}
@@ -258,10 +267,4 @@ def _upload_and_await_decision(demo: Demo, name: str, table: RawTable) -> ModelV
     demo.progress.fact(f"PUT s3://{demo.outputs['RawBucketName']}/{MODEL}/data/{name} ({len(data):,} bytes)")
     demo.upload(f"{MODEL}/data/{name}", data)
     demo.stack.drain()
-    deadline = time.monotonic() + POLL_LIMIT_SECONDS
-    while time.monotonic() < deadline:
-        made = [v for v in demo.registry.list_versions(MODEL) if v.version not in before]
-        if made and made[0].status is not VersionStatus.TRAINING:
-            return made[0]
-        time.sleep(0.1)
-    raise DemoError(f"{name}: its version was never decided")
+    return demo.await_version(lambda v: v.version not in before, name)

@@ -27,9 +27,12 @@ class ApiClient:
             self._client = SignedClient(api_url, credentials, region=stack.region, timeout=timeout)
         self.last_response = 0.0  # time.monotonic() of the last answer
 
-    def post(self, path: str, document: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        """POST `document` as JSON; the status and the JSON answer ({} when there is none)."""
-        response = self._client.request("POST", path, document)
+    def post(
+        self, path: str, document: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """POST `document` as JSON (with `headers`, e.g. X-Request-Id); the status and the JSON answer
+        ({} when there is none)."""
+        response = self._client.request("POST", path, document, headers)
         answer = response.json() or {}
         self.last_response = time.monotonic()
         return response.status, answer

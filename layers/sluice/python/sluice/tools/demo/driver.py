@@ -8,7 +8,7 @@ import contextlib
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -19,7 +19,7 @@ from sluice.adapters.notifications import Notifier
 from sluice.adapters.registry import Registry
 from sluice.adapters.traffic import TrafficStore
 from sluice.app.ports import Services
-from sluice.domain.records import DatasetKind, ModelVersion
+from sluice.domain.records import DatasetKind, ModelVersion, VersionStatus
 from sluice.domain.spec import parse_spec
 from sluice.domain.table import RawTable, to_csv_bytes
 from sluice.errors import SluiceError
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 MODEL = "credit-risk"
 STEPS = 10
+POLL_LIMIT_SECONDS = 300.0  # how long the demo waits for a version to be decided before giving up
 # The demo's spec: the example's, plus how a retraining uses labelled traffic (weighted strongly, so a
 # few hundred labelled rows of a changed world count against thousands of uploaded ones).
 RETRAINING_SECTION = (
@@ -61,9 +62,21 @@ class DemoPlan:
     after_retraining_labels: int = 150
     rows_per_request: int = 10  # the changed world's traffic comes in requests of this many rows
     new_world_rows: int = 4000  # the labelled batch the manual-approval chapter uploads
+    # The concept-drift retraining goes through a canary: this share of requests, promoted once it has
+    # answered this many (a few seconds of traffic; the spec's default is 1000). p99 latency is only
+    # judged from 100 requests of each version, and the ratio allowed is generous: a shared machine's
+    # noise must not roll the canary back.
+    canary_weight: float = 0.2
+    canary_min_requests: int = 40
+    canary_max_latency_p99_ratio: float = 20.0
+    canary_max_requests: int = 600  # the demo gives up if the canary answered too few of this many
     # The template's default is 60 s; a short TTL lets promotions and the rollback reach the warm API
     # within the demo's two minutes. It is a stack parameter (env override), not a change of behaviour.
     alias_ttl_seconds: float = 1.0
+    # The template's default is 5 s: a container adds its canary counts to the registry that often. At 0
+    # every request's count is written as it is answered, so the run's check (every second) sees the
+    # canary's min_requests as soon as they are served.
+    rollout_flush_seconds: float = 0.0
 
 
 @dataclass
@@ -162,6 +175,18 @@ class Demo:
         """Wait until no state machine execution is running; every execution so far."""
         executions: list[dict[str, Any]] = self.stack.wait_for_executions(timeout=300.0)
         return executions
+
+    def await_version(self, wanted: Callable[[ModelVersion], bool], what: str) -> ModelVersion:
+        """Poll the registry until a version `wanted` picks exists and is decided (any status but
+        training); a run that waits (canary, approval) keeps its execution running, so `settle` would
+        wait for its end. Raises DemoError after POLL_LIMIT_SECONDS."""
+        deadline = time.monotonic() + POLL_LIMIT_SECONDS
+        while time.monotonic() < deadline:
+            made = [v for v in self.registry.list_versions(MODEL) if wanted(v)]
+            if made and made[0].status is not VersionStatus.TRAINING:
+                return made[0]
+            time.sleep(0.1)
+        raise DemoError(f"{what}: its version was never decided")
 
     # ---------------------------------------------------------------- versions
     def dataset_names(self) -> dict[str, tuple[str, int]]:

@@ -51,7 +51,7 @@ def run_story(root: Path, out: Path, plan: DemoPlan, progress: Progress, address
         reject_noisy_data(demo, data.noisy)
         shifted, drift = detect_drift_and_retrain(demo, data.shifted)
         rollback = roll_back(demo, data.traffic[plan.requests :])
-        concept = concept_drift(demo, 8, data.changed_world, data.changed_world_after)
+        concept = concept_drift(demo, 8, data.changed_world, data.changed_world_after, data.canary)
         approval = manual_approval(demo, 9, data.new_world)
         versions, files = write_cards_and_drift_report(demo, out, drift)
         return summarize(demo, versions, traffic, shifted, drift, rollback, files, concept, approval)
@@ -69,6 +69,7 @@ class StoryData:
     shifted: list[dict[str, Any]]
     changed_world: RawTable  # concept drift: the same inputs' population, a changed label
     changed_world_after: RawTable  # more of it, served after the retraining
+    canary: list[dict[str, Any]]  # more of it, the requests the retraining's canary answers part of
     new_world: RawTable  # a labelled batch of the changed world, uploaded under a manual rollout
 
     @classmethod
@@ -83,6 +84,9 @@ class StoryData:
             changed_world_after=credit_risk(
                 plan.after_retraining_rows, seed=13, concept_shift=plan.concept_shift
             ),
+            canary=instances_of(
+                credit_risk(plan.canary_max_requests, seed=15, concept_shift=plan.concept_shift), spec
+            ),
             new_world=credit_risk(plan.new_world_rows, seed=14, concept_shift=plan.concept_shift),
         )
 
@@ -92,8 +96,8 @@ class StoryData:
 def start_local_stack(
     root: Path, plan: DemoPlan, progress: Progress, address: Address, log_path: Path
 ) -> Iterator[Demo]:
-    """Step 1: deploy template.yaml into moto, serve the API over HTTP with the demo's alias TTL, and
-    yield the `Demo` driving it; everything is stopped on exit."""
+    """Step 1: deploy template.yaml into moto, serve the API over HTTP with the demo's alias TTL and
+    rollout flush period, and yield the `Demo` driving it; everything is stopped on exit."""
     # Imported here, not at the top, so the demo's total time counts loading moto, as its user waits for it.
     from sluice.tools.local.server import running_server
 
@@ -101,10 +105,10 @@ def start_local_stack(
         1, f"start the local stack: template.yaml → SAM translator → moto on {address.host}:{address.port}"
     )
     with running_server(root, host=address.host, port=address.port) as stack:
-        configured = stack.function_environment("PredictFunction").get("ALIAS_TTL_SECONDS", "?")
-        stack.env_overrides.setdefault("PredictFunction", {})["ALIAS_TTL_SECONDS"] = str(
-            plan.alias_ttl_seconds
-        )
+        configured = stack.function_environment("PredictFunction")
+        overrides = stack.env_overrides.setdefault("PredictFunction", {})
+        overrides["ALIAS_TTL_SECONDS"] = str(plan.alias_ttl_seconds)
+        overrides["ROLLOUT_FLUSH_SECONDS"] = str(plan.rollout_flush_seconds)
         api = stack.serve_api(address.api_port, host=address.host)
         progress.fact(
             f"AWS endpoint {stack.endpoint_url}; HTTP API {api.url} (like sam local start-api, "
@@ -116,7 +120,13 @@ def start_local_stack(
         )
         progress.fact(
             f"PredictFunction ALIAS_TTL_SECONDS={plan.alias_ttl_seconds:g} for the demo (configured: "
-            f"{configured}), so promotions and the rollback reach the warm API within a second"
+            f"{configured.get('ALIAS_TTL_SECONDS', '?')}), so promotions, the rollback and the canary "
+            "reach the warm API within a second"
+        )
+        progress.fact(
+            f"PredictFunction ROLLOUT_FLUSH_SECONDS={plan.rollout_flush_seconds:g} (configured: "
+            f"{configured.get('ROLLOUT_FLUSH_SECONDS', '?')}): the canary's counts reach the registry "
+            "with each request, so the run's check every second sees its min_requests at once"
         )
         progress.done(begun)
         demo = Demo(stack, api.url, root, plan, progress)

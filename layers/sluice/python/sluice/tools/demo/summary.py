@@ -72,6 +72,38 @@ class LiveQuality(BaseModel):
     estimated_accuracy: float | None
 
 
+class RolloutSide(BaseModel):
+    """One version's numbers in a rollout comparison (models/<m>/<v>/rollout.json)."""
+
+    requests: int
+    error_rate: float | None
+    latency_p99_ms: float | None
+
+
+class CanarySummary(BaseModel):
+    """The retraining's canary: the spec's weight and min_requests, the requests the demo sent with
+    X-Request-Id and which version answered each (as the responses named it), the run's last
+    comparison (rollout.json) and its decision, and the version's audit events."""
+
+    version: int
+    production_version: int
+    weight: float
+    min_requests: int
+    status_while_running: str
+    requests_sent: int
+    answered: dict[int, int]  # version -> requests it answered
+    candidate_share: float
+    decision: str
+    reason: str
+    candidate: RolloutSide
+    production: RolloutSide
+    report_json: str
+    report_html: str
+    status_after: str
+    production_after: int | None
+    events: list[dict[str, Any]]
+
+
 class ConceptDriftSummary(BaseModel):
     requests: int
     rows: int
@@ -87,6 +119,7 @@ class ConceptDriftSummary(BaseModel):
     recent_score: float | None  # the retrained version's primary metric on the recent holdout
     champion_version: int | None
     champion_recent_score: float | None  # production's on the same recent holdout
+    canary: CanarySummary
     after_rows: int
     after: LiveQuality
 
@@ -210,6 +243,15 @@ def live_text(live: LiveQuality) -> str:
     )
 
 
+def canary_line(canary: CanarySummary) -> str:
+    answered = canary.answered.get(canary.version, 0)
+    return (
+        f"  canary at {canary.weight:.0%}: v{canary.version} answered {answered} of {canary.requests_sent} "
+        f"requests ({canary.candidate_share:.1%}) → {canary.decision} → {canary.status_after}, "
+        f"production v{canary.production_after}"
+    )
+
+
 def concept_and_approval_lines(concept: ConceptDriftSummary, approval: ApprovalSummary) -> list[str]:
     """The closing table's lines for the concept-drift and manual-approval chapters."""
     recent = "n/a" if concept.recent_score is None else f"{concept.recent_score:.4f}"
@@ -219,6 +261,7 @@ def concept_and_approval_lines(concept: ConceptDriftSummary, approval: ApprovalS
         f"  retraining ({concept.trigger}) on {concept.dataset_lineage} → v{concept.retrained_version} "
         f"{concept.retrained_status}; recent holdout ({concept.recent_holdout_rows} rows) {recent} vs "
         f"production v{concept.champion_version} {champion}",
+        canary_line(concept.canary),
         f"  live after: {live_text(concept.after)}",
         f"manual approval: v{approval.version} {approval.status_while_waiting} (production stayed "
         f"v{approval.production_while_waiting}) → approved by {approval.approved_by} → "
