@@ -212,6 +212,44 @@ def test_retraining_on_labelled_traffic_beats_production_on_the_recent_holdout_a
     assert (2, retrained) in promotions
 
 
+def test_the_retraining_answered_its_canary_share_of_requests_and_was_promoted_by_the_run(
+    demo: DemoRun,
+) -> None:
+    # Then the retraining waited as a canary beside production (v2) on 20% of requests
+    concept = demo.summary["concept"]
+    canary = concept["canary"]
+    retrained = concept["retrained_version"]
+    assert (canary["version"], canary["production_version"]) == (retrained, 2)
+    assert (canary["status_while_running"], canary["weight"]) == ("canary", 0.2)
+    # and the share of requests it answered is within 4 sd of its weight for the requests sent
+    sent, mine = canary["requests_sent"], canary["answered"][str(retrained)]
+    assert canary["answered"] == {"2": sent - mine, str(retrained): mine}
+    assert abs(mine / sent - 0.2) < 4 * (0.2 * 0.8 / sent) ** 0.5
+    assert f"v{retrained} answered {mine} of {sent} requests" in demo.printed
+    # and the run's comparison counted the requests each version answered, with no error
+    assert canary["candidate"]["requests"] == mine >= canary["min_requests"]
+    assert canary["production"]["requests"] == sent - mine
+    assert (canary["candidate"]["error_rate"], canary["production"]["error_rate"]) == (0.0, 0.0)
+    assert canary["decision"] == "promote"
+    assert canary["reason"].startswith(f"promoted after {mine} requests in canary")
+    assert (canary["status_after"], canary["production_after"]) == ("production", retrained)
+    # and its audit trail has the rollout's start, then its promotion with the comparison's numbers
+    events = canary["events"]
+    types = [e["type"] for e in events]
+    assert types.index("rollout_started") < types.index("promoted")
+    started = next(e for e in events if e["type"] == "rollout_started")
+    assert (started["details"]["mode"], started["details"]["weight"]) == ("canary", 0.2)
+    assert started["from_version"] == 2
+    promoted = next(e for e in events if e["type"] == "promoted")
+    assert promoted["details"]["rollout"]["mode"] == "canary"
+    assert promoted["details"]["rollout"]["candidate"]["requests"] == mine
+    assert promoted["details"]["rollout"]["production"]["requests"] == sent - mine
+    # and the comparison was printed, its page named and copied to the output folder
+    assert f"decision: promote — {canary['reason']}" in demo.printed
+    assert canary["report_html"] in demo.printed
+    assert f"credit-risk-v{retrained}-rollout.html" in demo.summary["files"]
+
+
 def test_live_accuracy_is_higher_after_the_retraining(demo: DemoRun) -> None:
     # Then the changed world's traffic served by the retrained version is more often right than before
     concept = demo.summary["concept"]

@@ -105,6 +105,18 @@ def test_train_task_event_fits_and_stores_the_pipeline(events_stack: LocalStack)
     assert credit_risk_models["KeyCount"] == 1  # production's own files were not overwritten
 
 
+def test_rollout_check_event_rolls_back_a_canary_no_longer_on_the_alias(events_stack: LocalStack) -> None:
+    # When the CheckRollout task runs for a canary of credit-risk that the production alias does not carry
+    # (the README's stack has version 1 in production and no rollout)
+    document = run_event(events_stack, "EvaluateFunction", "rollout-check.json")
+    # Then the check decides to roll it back, saying why, and production is untouched
+    rollout = document["response"]["rollout"]
+    assert rollout["decision"] == "roll_back"
+    assert rollout["reason"] == "rolled back: the rollout was ended from outside (production is version 1)"
+    registry = Registry(events_stack.outputs["RegistryTableName"], events_stack.client("dynamodb"))
+    assert registry.get_alias("credit-risk").version == 1  # type: ignore[union-attr]
+
+
 def test_sluice_invoke_command_deploys_a_fresh_stack_and_prints_the_response(capsys, tmp_path: Path) -> None:
     # Given an env.json override file
     env_file = tmp_path / "env.json"

@@ -40,13 +40,15 @@ RUNTIME_PACKAGES = (
 )  # what the python3.12 runtime provides beside the standard library
 # The base interpreter the venv was made from (pyenv's 3.12): a fresh python3.12 that knows no venv.
 RUNTIME_PYTHON = str(getattr(sys, "_base_executable", sys.executable))
-# Each function's events/ files; ExportFunction and EvaluateFunction have none (their steps need the
-# state of a run: test_a_training_bundle_trains_exports_checks_parity_and_evaluates runs their code).
+# Each function's events/ files; ExportFunction has none and EvaluateFunction only a rollout check (their
+# steps need the state of a run: test_a_training_bundle_trains_exports_checks_parity_and_evaluates runs
+# their code).
 EVENTS = {
     "PredictFunction": ("api-predict.json", "api-predict-unknown-model.json", "api-openapi.json"),
     "IngestFunction": ("ingest-spec-uploaded.json", "ingest-ignored.json"),
     "RegisterFunction": ("register-allocate.json",),
     "TrainFunction": ("train-task.json",),
+    "EvaluateFunction": ("rollout-check.json",),
     "DriftFunction": ("drift-scheduled.json",),
 }
 
@@ -300,6 +302,16 @@ def test_the_built_training_and_registry_functions_answer_their_events(
     assert pipeline.endswith("/pipeline.pkl")
     bucket, key = pipeline.removeprefix("s3://").split("/", 1)
     assert served_stack.client("s3").head_object(Bucket=bucket, Key=key)["ContentLength"] > 1000
+
+
+def test_the_built_evaluate_function_checks_a_rollout(
+    build: Path, served_stack: LocalStack, tmp_path: Path
+) -> None:
+    # When the built EvaluateFunction checks a canary the production alias does not carry
+    answers = answer_in_built_layout(served_stack, build, "EvaluateFunction", tmp_path)
+    # Then it decides to roll it back (the rollout was ended from outside)
+    rollout = answers["rollout-check.json"]["rollout"]
+    assert rollout["decision"] == "roll_back" and "ended from outside" in rollout["reason"]
 
 
 def test_the_built_drift_function_answers_its_event(

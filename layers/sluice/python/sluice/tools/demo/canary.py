@@ -20,11 +20,11 @@ REQUEST_ID_PREFIX = "demo-canary-"  # the requests' X-Request-Id: this prefix an
 
 
 def canary_rollout(plan: DemoPlan) -> str:
-    """The spec line that asks for the demo's canary: checked every second, with a deadline of half an
-    hour (1,800 checks: an execution's history holds at most MAX_ROLLOUT_CHECKS of them)."""
+    """The spec line that asks for the demo's canary, with a deadline of half an hour."""
     return (
         f"rollout: {{mode: canary, weight: {plan.canary_weight:g}, min_requests: {plan.canary_min_requests}, "
-        f"check_seconds: 1, timeout_hours: 0.5, max_latency_p99_ratio: {plan.canary_max_latency_p99_ratio:g}}}\n"
+        f"check_seconds: {plan.canary_check_seconds}, timeout_hours: 0.5, "
+        f"max_latency_p99_ratio: {plan.canary_max_latency_p99_ratio:g}}}\n"
     )
 
 

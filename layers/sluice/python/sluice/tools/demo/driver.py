@@ -65,9 +65,12 @@ class DemoPlan:
     # The concept-drift retraining goes through a canary: this share of requests, promoted once it has
     # answered this many (a few seconds of traffic; the spec's default is 1000). p99 latency is only
     # judged from 100 requests of each version, and the ratio allowed is generous: a shared machine's
-    # noise must not roll the canary back.
+    # noise must not roll the canary back. The run checks every canary_check_seconds; its first check
+    # should come after the demo's canary traffic, because each check reads all of the day's captured
+    # traffic and feedback back from moto's S3 one object at a time (some 15 s here).
     canary_weight: float = 0.2
     canary_min_requests: int = 40
+    canary_check_seconds: int = 10
     canary_max_latency_p99_ratio: float = 20.0
     canary_max_requests: int = 600  # the demo gives up if the canary answered too few of this many
     # The template's default is 60 s; a short TTL lets promotions and the rollback reach the warm API

@@ -1,6 +1,6 @@
 """The story `sluice demo` tells, step by step: each step is one function that drives the stack through
 `Demo` and prints what the stack did; `run_story` is the list of the ten steps (the concept-drift and
-manual-approval chapters are in `chapters`)."""
+manual-approval chapters are in `chapters`, the concept-drift retraining's canary in `canary`)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from sluice.tools.demo.driver import MODEL, Demo, DemoError, DemoPlan, Progress
 from sluice.tools.demo.summary import (
     LOG_FILE,
     ApprovalSummary,
+    CanarySummary,
     ConceptDriftSummary,
     DemoSummary,
     DriftSummary,
@@ -53,7 +54,7 @@ def run_story(root: Path, out: Path, plan: DemoPlan, progress: Progress, address
         rollback = roll_back(demo, data.traffic[plan.requests :])
         concept = concept_drift(demo, 8, data.changed_world, data.changed_world_after, data.canary)
         approval = manual_approval(demo, 9, data.new_world)
-        versions, files = write_cards_and_drift_report(demo, out, drift)
+        versions, files = write_cards_and_reports(demo, out, drift, concept.canary)
         return summarize(demo, versions, traffic, shifted, drift, rollback, files, concept, approval)
 
 
@@ -252,12 +253,12 @@ def roll_back(demo: Demo, instances: list[dict[str, Any]]) -> RollbackSummary:
         )
 
 
-def write_cards_and_drift_report(
-    demo: Demo, out: Path, drift: DriftSummary
+def write_cards_and_reports(
+    demo: Demo, out: Path, drift: DriftSummary, canary: CanarySummary
 ) -> tuple[list[VersionRow], list[str]]:
-    """Step 10: every version's model card and the drift report (JSON and HTML) written to `out`; the
-    versions as summary rows and the names of the files written."""
-    with demo.progress.step(10, f"summary, model cards and the drift report → {out}"):
+    """Step 10: every version's model card, the drift report (JSON and HTML) and the canary's comparison
+    page written to `out`; the versions as summary rows and the names of the files written."""
+    with demo.progress.step(10, f"summary, model cards, the drift report and the canary's page → {out}"):
         out.mkdir(parents=True, exist_ok=True)
         folder = OutputFolder(out)
         rows = []
@@ -270,6 +271,7 @@ def write_cards_and_drift_report(
             rows.append(row)
         folder.write("drift-report.json", demo.artifacts.get_bytes(drift.report_json))
         folder.write("drift-report.html", demo.artifacts.get_bytes(drift.report_html))
+        folder.write(f"{MODEL}-v{canary.version}-rollout.html", demo.artifacts.get_bytes(canary.report_html))
     return rows, folder.files
 
 
