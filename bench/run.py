@@ -10,6 +10,7 @@ BENCHES = {
     "bench_drift": ["bench/bench_drift.py"],
     "bench_models": ["bench/bench_models.py"],
     "predict.warm": ["-m", "bench.predict.warm"],
+    "predict.rollout": ["-m", "bench.predict.rollout"],
     "predict.size": ["-m", "bench.predict.size"],
     "predict.cold": ["-m", "bench.predict.cold"],
 }

@@ -144,9 +144,11 @@ def deployed_rollouts(stack: Any) -> Setup:
         (SHADOW_MODEL, "shadow", SHADOW_WEIGHT),
     ):
         upload(stack, model, spec_for(model, ROLLOUT.format(mode=mode, weight=weight)), training_csv())
+    for model in (CANARY_MODEL, SHADOW_MODEL):  # their runs stay open, waiting to check the rollout
         stack.client("s3").put_object(
             Bucket=stack.outputs["RawBucketName"], Key=f"{model}/data/candidate.csv", Body=candidate_csv
         )
+    stack.drain()
     versions = {m: await_rollout(registry, m) for m in (CANARY_MODEL, SHADOW_MODEL)}
 
     config = stack.function_configuration("PredictFunction")

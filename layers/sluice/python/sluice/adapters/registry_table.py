@@ -3,6 +3,7 @@ registry item goes through (consistent reads, conditional puts, paged queries, t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -50,13 +51,7 @@ class RegistryTable:
         kwargs: dict[str, Any] = {"TableName": self.table, "Item": serialize(item)}
         if condition:
             kwargs["ConditionExpression"] = condition
-        try:
-            self._ddb.put_item(**kwargs)
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise StackError(f"put {item['PK']}/{item['SK']}: {exc}", code=error_code(exc)) from exc
-        return True
+        return self._conditional(self._ddb.put_item, kwargs, f"put {item['PK']}/{item['SK']}")
 
     def _query(self, model: str, prefix: str, *, newest_first: bool = False) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -89,12 +84,16 @@ class RegistryTable:
 
     def _update(self, kwargs: dict[str, Any]) -> bool:
         """An UpdateItem; with a condition, False when the condition failed."""
+        return self._conditional(self._ddb.update_item, kwargs, f"update {kwargs['Key']}")
+
+    def _conditional(self, call: Callable[..., Any], kwargs: dict[str, Any], what: str) -> bool:
+        """One write; False when its condition failed, StackError for any other refusal."""
         try:
-            self._ddb.update_item(**kwargs)
+            call(**kwargs)
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 return False
-            raise StackError(f"update {kwargs['Key']} in {self.table}: {exc}", code=error_code(exc)) from exc
+            raise StackError(f"{what} in {self.table}: {exc}", code=error_code(exc)) from exc
         return True
 
     @staticmethod

@@ -1,6 +1,7 @@
 """`sluice models list|show|promote|rollback|train|approve|reject`: the registry of a deployed or local
 stack. `approve` and `reject` answer a version a manual rollout holds as pending_approval; they need
-states:SendTaskSuccess / states:SendTaskFailure on the TrainAndPromote state machine.
+states:SendTaskSuccess / states:SendTaskFailure on the TrainAndPromote state machine. `reject` on a
+shadow or canary version ends its live rollout at once (its run's next check rejects it).
 
 The stack is found from `--stack-outputs FILE` (the ready document of `sluice local up`, or a flat
 {"RegistryTableName": …, "ArtifactBucketName": …}), else `--stack-name` through CloudFormation, else a
@@ -52,7 +53,9 @@ def register(subparsers: Any) -> None:
     train.add_argument("--dataset", metavar="SHA256", help="an accepted dataset (default: the latest)")
     train.add_argument("--json", action="store_true")
     approve = actions.add_parser("approve", help="let a pending_approval version go to production")
-    reject = actions.add_parser("reject", help="reject a pending_approval version")
+    reject = actions.add_parser(
+        "reject", help="reject a pending_approval version, or stop a shadow or canary version's rollout"
+    )
     for answer in (approve, reject):
         answer.add_argument("model")
         answer.add_argument("version", type=int)
@@ -171,6 +174,8 @@ def _answer(args: argparse.Namespace, services: Services) -> int:
         print_json(event.model_dump(mode="json"))
     else:
         print(f"{args.model} version {args.version}: {event.type.value} by {by}; the run goes on")
+        if event.reason and event.reason.startswith("rolled back"):
+            print("its rollout has stopped: requests go to production; the run rejects it at its next check")
     return EXIT_OK
 
 
@@ -192,7 +197,18 @@ def _print_list(models: list[Any]) -> None:
 def _print_detail(detail: Any) -> None:
     out = sys.stdout
     production = detail.production["version"] if detail.production else None
-    out.write(f"{detail.model}: production version {production if production is not None else '-'}\n\n")
+    out.write(f"{detail.model}: production version {production if production is not None else '-'}\n")
+    rollout = detail.rollout
+    if rollout and rollout.get("weight") is not None:
+        out.write(
+            f"rollout: {rollout['mode']} of version {rollout['version']} on {rollout['weight']:.0%} of requests, "
+            f"{rollout['status']}, {rollout['requests']} requests ({rollout['errors']} errors) so far"
+            + (f"; {rollout['reason']}" if rollout.get("reason") else "")
+            + "\n"
+        )
+    elif rollout:
+        out.write(f"rollout: version {rollout['version']} waits for approval\n")
+    out.write("\n")
     out.write(f"{'VERSION':>7}  {'STATUS':<10} {'TRIGGER':<7} {'METRICS':<40} {'DATASET':<12} REASON\n")
     for v in detail.versions:
         metrics = _metrics_text(ordered_metrics(v["metrics"], detail.metric))

@@ -6,9 +6,9 @@ user would: uploads to the raw bucket, HTTP requests to the API, the scheduled d
 topic (read through a subscribed SQS queue) and the registry's rollback. Nothing here trains, scores or
 decides by itself; it only drives the stack and reports what the stack did.
 
-The story's steps are in `story` (its concept-drift and manual-approval chapters in `chapters`), the
-stack plumbing they use in `driver`, the HTTP client in `client` and what is reported and written in
-`summary`.
+The story's steps are in `story` (its concept-drift and manual-approval chapters in `chapters`, the
+concept-drift retraining's canary in `canary`), the stack plumbing they use in `driver`, the HTTP client
+in `client` and what is reported and written in `summary`.
 """
 
 from __future__ import annotations
