@@ -72,14 +72,15 @@ INTRO = (
 
 @dataclass
 class Setup:
-    """Each model's versions (production, candidate), one warm handler module per configuration (mode,
-    flush), the Lambda context, and the stack's registry."""
+    """The rollouts' versions (production, candidate) by model, one warm handler module per configuration
+    (mode, flush), the Lambda context, the stack's registry, the baseline's model and the requests made."""
 
     versions: dict[str, tuple[int, int]]  # the canary's and the shadow's models
     modules: dict[tuple[str, str], Any]
     context: Any
     registry: Any
-    served: Any = None
+    served: Any  # ServedModel: the baseline's version 1, for timing predict() alone
+    made: dict[str, int] = field(default_factory=dict)  # requests per model, warm-ups included
 
 
 @dataclass
@@ -175,10 +176,13 @@ def deployed_rollouts(stack: Any) -> Setup:
         for flush in FLUSHES:
             flushed = {**env, "ROLLOUT_FLUSH_SECONDS": flush}
             modules[(mode, flush)] = load_handler(model, f"{mode}{flush}", flushed, context)
+    # the same as the baseline in a container loaded last: how far two identical containers differ
+    modules[("control", "5")] = load_handler(MODEL, "control", {**env, "ROLLOUT_FLUSH_SECONDS": "5"}, context)
     artifacts = stack.outputs["ArtifactBucketName"]
     onnx = stack.client("s3").get_object(Bucket=artifacts, Key=f"models/{MODEL}/1/model.onnx")["Body"].read()
     served = ServedModel(name=MODEL, version=1, onnx=OnnxModel(onnx))
-    return Setup(versions=versions, modules=modules, context=context, registry=registry, served=served)
+    made = {CANARY_MODEL: len(FLUSHES), SHADOW_MODEL: len(FLUSHES)}  # each container's warm-up request
+    return Setup(versions, modules, context, registry, served, made)
 
 
 def spec_for(model: str, rollout: str | None) -> bytes:
@@ -250,14 +254,12 @@ class Row:
 
 def bench_batch(setup: Setup, instances: list[dict[str, Any]], rows: int) -> bool:
     """Time every configuration on `rows`-row requests in interleaved rounds and print the cost table;
-    True when the canary misses its budget."""
-    from sluice.domain.rollout import scores_on_candidate
-
+    True when the canary misses its budget (one row only)."""
     if rows == 1:
         bodies = [json.dumps({"instances": [row]}).encode() for row in instances]
     else:
         bodies = [json.dumps({"instances": instances[:rows]}).encode()]
-    models = {"baseline": MODEL, "canary": CANARY_MODEL, "shadow": SHADOW_MODEL}
+    models = {"baseline": MODEL, "control": MODEL, "canary": CANARY_MODEL, "shadow": SHADOW_MODEL}
     cases = {
         key: Case(
             f"{key[0]}, flush {key[1]} s",
@@ -268,24 +270,48 @@ def bench_batch(setup: Setup, instances: list[dict[str, Any]], rows: int) -> boo
         for key, module in setup.modules.items()
     }
     run_interleaved(list(cases.values()), setup.context, ROUNDS)
+    for case in cases.values():
+        assert isinstance(case.events, Requests)
+        setup.made[case.events.model] = setup.made.get(case.events.model, 0) + len(case.events.ids)
     baseline = Row("baseline (no rollout)", cases[("baseline", "5")].samples)
-    lines = [baseline]
+    lines = [baseline, Row("baseline, another container (noise)", cases[("control", "5")].samples)]
     for flush in FLUSHES:
-        canary = cases[("canary", flush)]
-        assert isinstance(canary.events, Requests)
-        candidate = setup.versions[CANARY_MODEL][1]
-        chosen = [scores_on_candidate(i, candidate, CANARY_WEIGHT) for i in canary.events.ids]
-        label = f"flush {flush} s" if flush != "0" else "flush every request"
-        lines += [
-            Row(f"canary 50%, {label}: all", canary.samples),
-            Row("  answered by the candidate", [s for s, c in zip(canary.samples, chosen, strict=True) if c]),
-            Row(
-                "  answered by production", [s for s, c in zip(canary.samples, chosen, strict=True) if not c]
-            ),
-            Row(f"shadow 100%, {label}", cases[("shadow", flush)].samples),
-        ]
+        lines += rollout_rows(setup, cases, flush)
     model_us = median_us(lambda: predict_once(setup, instances[:rows]), CALLS_PER_ROUND[rows])
     print(f"\n[{rows} row{'s' if rows > 1 else ''} per request]")
+    cost_table(lines, baseline)
+    canary, shadow = lines[2], lines[5]  # flush 5 s
+    print(
+        f"one predict() on the model alone (schema checks + ONNX, no handler): {model_us:,.1f} µs; the "
+        f"shadow's overhead is {(shadow.median - baseline.median) / model_us:.2f}× that"
+    )
+    if rows != 1:
+        return False
+    ratio = canary.median / baseline.median
+    print(
+        f"budget (median) {canary.name} ≤ {CANARY_BUDGET}× baseline: {ratio:.2f}× {verdict(ratio <= CANARY_BUDGET)}"
+    )
+    return ratio > CANARY_BUDGET
+
+
+def rollout_rows(setup: Setup, cases: dict[tuple[str, str], Case], flush: str) -> list[Row]:
+    """The canary's requests (all, then split by the version that answered them) and the shadow's."""
+    from sluice.domain.rollout import scores_on_candidate
+
+    canary = cases[("canary", flush)]
+    assert isinstance(canary.events, Requests)
+    candidate = setup.versions[CANARY_MODEL][1]
+    chosen = [scores_on_candidate(i, candidate, CANARY_WEIGHT) for i in canary.events.ids]
+    label = f"flush {flush} s" if flush != "0" else "flush every request"
+    return [
+        Row(f"canary 50%, {label}: all", canary.samples),
+        Row("  answered by the candidate", [s for s, c in zip(canary.samples, chosen, strict=True) if c]),
+        Row("  answered by production", [s for s, c in zip(canary.samples, chosen, strict=True) if not c]),
+        Row(f"shadow 100%, {label}", cases[("shadow", flush)].samples),
+    ]
+
+
+def cost_table(lines: list[Row], baseline: Row) -> None:
     table(
         ["mode", "calls", "median µs", "× baseline", "overhead µs", "mean µs", "mean overhead µs"],
         [
@@ -301,18 +327,6 @@ def bench_batch(setup: Setup, instances: list[dict[str, Any]], rows: int) -> boo
             for line in lines
         ],
     )
-    shadow = lines[4]
-    print(
-        f"one predict() on the model alone (schema checks + ONNX, no handler): {model_us:,.1f} µs; the shadow's "
-        f"overhead is {(shadow.median - baseline.median) / model_us:.2f}× that"
-    )
-    ratio = lines[1].median / baseline.median
-    if rows != 1:
-        return False
-    print(
-        f"budget (median, flush 5 s) canary ≤ {CANARY_BUDGET}× baseline: {ratio:.2f}× {verdict(ratio <= CANARY_BUDGET)}"
-    )
-    return ratio > CANARY_BUDGET
 
 
 def predict_once(setup: Setup, instances: list[dict[str, Any]]) -> object:
@@ -329,7 +343,8 @@ def print_counts(setup: Setup) -> None:
         counts = setup.registry.rollout_counts(model, candidate)
         print(
             f"registry counts of {model} version {candidate}'s rollout: "
-            + ", ".join(f"{role} {tally.requests:,} requests" for role, tally in sorted(counts.items()))
+            + ", ".join(f"{role} {tally.requests:,}" for role, tally in sorted(counts.items()))
+            + f" of {setup.made[model]:,} requests made (a flush-5 container still holds its last seconds')"
         )
 
 

@@ -188,13 +188,16 @@ class InMemoryTraffic:
     def put_feedback(
         self, model: str, request_id: str, instance: int, label: Any, matched: bool | None = None
     ) -> str:
+        # Stamped with its request's capture time when there is one: tests serve and label at once,
+        # often on a fixed clock, so the label falls in the same windows as its request.
+        served = [r["time"] for r in self.records.get(model, []) if r["request_id"] == request_id]
         self.labels.setdefault(model, []).append(
             {
                 "request_id": request_id,
                 "instance": instance,
                 "label": label,
                 "matched": matched,
-                "time": utc_now(),
+                "time": served[0] if served else utc_now(),
             }
         )
         return f"s3://{BUCKET}/feedback/{model}/{request_id}-{instance}.json"
@@ -203,7 +206,11 @@ class InMemoryTraffic:
         return [r for r in self.records.get(model, []) if start <= datetime.fromisoformat(r["time"]) < end]
 
     def feedback(self, model: str, start: datetime, end: datetime) -> dict[tuple[str, int], Any]:
-        return {(str(f["request_id"]), int(f["instance"])): f["label"] for f in self.labels.get(model, [])}
+        return {
+            (str(f["request_id"]), int(f["instance"])): f["label"]
+            for f in self.labels.get(model, [])
+            if start <= datetime.fromisoformat(f["time"]) < end
+        }
 
 
 @dataclass

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -15,6 +16,10 @@ from botocore.exceptions import ClientError
 from sluice.adapters import aws_call, client, error_code
 
 INSTANCES_METADATA = "instances"
+# An object last written before a window starts holds no record of it (a record's time is taken before
+# its PUT); this much allows for clocks that disagree.
+CLOCK_SKEW = timedelta(minutes=5)
+READERS = 16  # concurrent GETs when reading a window back (boto3 clients are thread-safe)
 
 
 def _days(start: datetime, end: datetime) -> Iterator[date]:
@@ -84,34 +89,51 @@ class TrafficStore:
             )
         return f"s3://{self.bucket}/{key}"
 
-    def _keys(self, prefix: str) -> Iterator[str]:
+    def _keys(self, prefix: str, since: datetime) -> Iterator[str]:
+        """Keys under `prefix` of objects written since `since` (less CLOCK_SKEW): the others cannot
+        hold a record of a window starting then, and are not read."""
         paginator = self._s3.get_paginator("list_objects_v2")
         with aws_call(f"list s3://{self.bucket}/{prefix}"):
             for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
-                    yield item["Key"]
+                    if item["LastModified"] >= since - CLOCK_SKEW:
+                        yield item["Key"]
 
     def _get(self, key: str) -> bytes:
         with aws_call(f"get s3://{self.bucket}/{key}"):
             data: bytes = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         return data
 
+    def _read(self, kind: str, model: str, start: datetime, end: datetime) -> Iterator[bytes]:
+        """The bodies of `kind` (capture or feedback) objects of `model` that may hold records of the
+        window, in key order, fetched READERS at a time (S3 answers each GET in tens of ms)."""
+        keys = [
+            key
+            for day in _days(start, end)
+            for key in self._keys(f"{kind}/{model}/dt={day:%Y-%m-%d}/", start)
+        ]
+        if len(keys) < 2:
+            yield from map(self._get, keys)
+            return
+        with ThreadPoolExecutor(max_workers=min(READERS, len(keys))) as pool:
+            yield from pool.map(self._get, keys)
+
     def captured(self, model: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Captured records of `model` whose time is in [start, end)."""
         records: list[dict[str, Any]] = []
-        for day in _days(start, end):
-            for key in self._keys(f"capture/{model}/dt={day:%Y-%m-%d}/"):
-                for line in gzip.decompress(self._get(key)).decode().splitlines():
-                    record = json.loads(line)
-                    if start <= datetime.fromisoformat(record["time"]) < end:
-                        records.append(record)
+        for body in self._read("capture", model, start, end):
+            for line in gzip.decompress(body).decode().splitlines():
+                record = json.loads(line)
+                if start <= datetime.fromisoformat(record["time"]) < end:
+                    records.append(record)
         return records
 
     def feedback(self, model: str, start: datetime, end: datetime) -> dict[tuple[str, int], Any]:
-        """Labels sent for `model` in the window, keyed by (request_id, instance)."""
+        """Labels sent for `model` in [start, end), keyed by (request_id, instance)."""
         labels: dict[tuple[str, int], Any] = {}
-        for day in _days(start, end):
-            for key in self._keys(f"feedback/{model}/dt={day:%Y-%m-%d}/"):
-                item = json.loads(self._get(key))
+        for body in self._read("feedback", model, start, end):
+            item = json.loads(body)
+            sent = item.get("time")
+            if sent is None or start <= datetime.fromisoformat(sent) < end:
                 labels[(str(item["request_id"]), int(item.get("instance", 0)))] = item["label"]
         return labels

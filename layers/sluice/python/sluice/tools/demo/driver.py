@@ -65,19 +65,18 @@ class DemoPlan:
     # The concept-drift retraining goes through a canary: this share of requests, promoted once it has
     # answered this many (a few seconds of traffic; the spec's default is 1000). p99 latency is only
     # judged from 100 requests of each version, and the ratio allowed is generous: a shared machine's
-    # noise must not roll the canary back. The run checks every canary_check_seconds; its first check
-    # should come after the demo's canary traffic, because each check reads all of the day's captured
-    # traffic and feedback back from moto's S3 one object at a time (some 15 s here).
+    # noise must not roll the canary back. The run checks every canary_check_seconds (a check reads
+    # captured traffic only when labels arrived since the rollout began; none do in the demo).
     canary_weight: float = 0.2
-    canary_min_requests: int = 40
-    canary_check_seconds: int = 10
+    canary_min_requests: int = 25
+    canary_check_seconds: int = 2
     canary_max_latency_p99_ratio: float = 20.0
     canary_max_requests: int = 600  # the demo gives up if the canary answered too few of this many
     # The template's default is 60 s; a short TTL lets promotions and the rollback reach the warm API
     # within the demo's two minutes. It is a stack parameter (env override), not a change of behaviour.
     alias_ttl_seconds: float = 1.0
     # The template's default is 5 s: a container adds its canary counts to the registry that often. At 0
-    # every request's count is written as it is answered, so the run's check (every second) sees the
+    # every request's count is written as it is answered, so the run's next check sees the
     # canary's min_requests as soon as they are served.
     rollout_flush_seconds: float = 0.0
 

@@ -127,7 +127,7 @@ def start_local_stack(
         progress.fact(
             f"PredictFunction ROLLOUT_FLUSH_SECONDS={plan.rollout_flush_seconds:g} (configured: "
             f"{configured.get('ROLLOUT_FLUSH_SECONDS', '?')}): the canary's counts reach the registry "
-            "with each request, so the run's check every second sees its min_requests at once"
+            "with each request, so the run's next check sees its min_requests at once"
         )
         progress.done(begun)
         demo = Demo(stack, api.url, root, plan, progress)
