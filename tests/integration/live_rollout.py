@@ -23,12 +23,19 @@ NUMERIC = {"income", "age", "debt_ratio", "credit_lines", "months_employed"}
 CATEGORICAL = {"segment", "region"}
 
 
+def with_rollout(model: str, rollout: str) -> bytes:
+    """The test spec with a `rollout:` section, and without `retrain_on_drift`: the stack is shared, and
+    a later test's drift check must not start a retraining that waits in this model's rollout."""
+    text = spec_text(model).replace("retrain_on_drift: true", "retrain_on_drift: false")
+    assert "retrain_on_drift: false" in text
+    return (text + f"rollout: {rollout}\n").encode()
+
+
 def rollout_spec(model: str, **rollout: object) -> bytes:
     """The test spec with a live rollout: the given keys, checked every second, for at most half an hour.
     p99 is not what these tests judge: a shared machine's noise must not roll a candidate back."""
     keys = {**rollout, "check_seconds": 1, "timeout_hours": 0.5, "max_latency_p99_ratio": 50}
-    text = ", ".join(f"{key}: {value}" for key, value in keys.items())
-    return (spec_text(model) + f"rollout: {{{text}}}\n").encode()
+    return with_rollout(model, "{" + ", ".join(f"{key}: {value}" for key, value in keys.items()) + "}")
 
 
 def canary_spec(model: str, min_requests: int) -> bytes:

@@ -23,7 +23,8 @@ from sluice.app.rollout import refuse
 from sluice.entrypoints.wiring import stack_services
 from sluice.tools.local.http_api import LocalApi
 from sluice.tools.local.signing import SignedClient, credentials_of
-from tests.integration.conftest import Stack, spec_text
+from tests.integration.conftest import Stack
+from tests.integration.live_rollout import with_rollout
 from tests.integration.scenario import BETTER, FIRST
 from tests.integration.scenario import statuses as version_statuses
 
@@ -208,8 +209,8 @@ def _case(rng: random.Random, request_ids: list[str]) -> Case:
 
 # A canary that answers half the requests and is neither promoted nor rolled back during the fuzz.
 CANARY = (
-    "rollout: {mode: canary, weight: 0.5, min_requests: 1000000, check_seconds: 5, timeout_hours: 1, "
-    "max_error_rate_increase: 1, max_latency_p99_ratio: 1000}\n"
+    "{mode: canary, weight: 0.5, min_requests: 1000000, check_seconds: 5, timeout_hours: 1, "
+    "max_error_rate_increase: 1, max_latency_p99_ratio: 1000}"
 )
 
 
@@ -226,7 +227,7 @@ def client(stack: Stack) -> Iterator[SignedClient]:
     """Version 1 in production and version 2 in a canary beside it, behind a signed client. Afterwards
     the canary is stopped (as `sluice models reject` does) and its run ends."""
     stack.train(MODEL, FIRST)
-    stack.upload(f"{MODEL}/spec.yaml", (spec_text(MODEL) + CANARY).encode())
+    stack.upload(f"{MODEL}/spec.yaml", with_rollout(MODEL, CANARY))
     stack.settle()
     stack.upload(f"{MODEL}/data/{BETTER[0]}", BETTER[1])
     stack.local.drain()

@@ -13,14 +13,15 @@ import pytest
 
 from sluice.domain.records import EventType, ModelVersion, VersionStatus
 from sluice.tools.cli import main
-from tests.integration.conftest import Stack, spec_text
+from tests.integration.conftest import Stack
+from tests.integration.live_rollout import with_rollout
 from tests.integration.scenario import BETTER, FIRST, statuses
 
 POLL_LIMIT_SECONDS = 300.0  # how long a test polls before it gives up (not a performance threshold)
 
 
 def manual_spec(model: str, timeout_hours: float = 1.0) -> bytes:
-    return (spec_text(model) + f"rollout: {{mode: manual, timeout_hours: {timeout_hours}}}\n").encode()
+    return with_rollout(model, f"{{mode: manual, timeout_hours: {timeout_hours}}}")
 
 
 def upload_spec(stack: Stack, model: str, text: bytes) -> None:
