@@ -23,12 +23,26 @@ NUMERIC = {"income", "age", "debt_ratio", "credit_lines", "months_employed"}
 CATEGORICAL = {"segment", "region"}
 
 
-def with_rollout(model: str, rollout: str) -> bytes:
-    """The test spec with a `rollout:` section, and without `retrain_on_drift`: the stack is shared, and
-    a later test's drift check must not start a retraining that waits in this model's rollout."""
+def quiet_spec(model: str) -> str:
+    """The test spec without `retrain_on_drift`: the stack is shared, and a later test's drift check
+    (which judges a production version by the spec it was trained under) must not start a retraining
+    that then waits in this model's rollout."""
     text = spec_text(model).replace("retrain_on_drift: true", "retrain_on_drift: false")
     assert "retrain_on_drift: false" in text
-    return (text + f"rollout: {rollout}\n").encode()
+    return text
+
+
+def with_rollout(model: str, rollout: str) -> bytes:
+    """The quiet test spec with a `rollout:` section."""
+    return (quiet_spec(model) + f"rollout: {rollout}\n").encode()
+
+
+def train_quietly(stack: Stack, model: str, dataset: tuple[str, bytes]) -> None:
+    """Version 1 of `model` in production, trained under the quiet spec."""
+    stack.upload(f"{model}/spec.yaml", quiet_spec(model).encode())
+    stack.settle()
+    stack.upload(f"{model}/data/{dataset[0]}", dataset[1])
+    stack.settle()
 
 
 def rollout_spec(model: str, **rollout: object) -> bytes:
@@ -55,7 +69,7 @@ def begin_rollout(stack: Stack, model: str, spec: bytes, status: str) -> None:
 
 def start_canary(stack: Stack, model: str, min_requests: int) -> None:
     """Version 1 in production, then a better upload under a canary spec: version 2 in canary."""
-    stack.train(model, FIRST)
+    train_quietly(stack, model, FIRST)
     begin_rollout(stack, model, canary_spec(model, min_requests), "canary")
 
 

@@ -24,6 +24,7 @@ from tests.integration.live_rollout import (
     rollout_spec,
     send_label,
     start_canary,
+    train_quietly,
 )
 from tests.integration.scenario import FIRST, statuses
 from tests.integration.test_manual_approval import cli
@@ -48,7 +49,7 @@ def request_ids(prefix: str, on_candidate: bool, count: int) -> list[str]:
 def test_a_canary_whose_labels_say_it_is_worse_is_rolled_back(stack: Stack, api: LocalApi) -> None:
     model = "it-canary-labels"
     # Given version 2 in a canary judged on 30 labelled rows, with a small allowed drop of its metric
-    stack.train(model, FIRST)
+    train_quietly(stack, model, FIRST)
     spec = rollout_spec(
         model, mode="canary", weight=WEIGHT, min_requests=10_000, min_labelled_rows=30, max_metric_drop=0.05
     )

@@ -14,7 +14,7 @@ import pytest
 from sluice.domain.records import EventType, ModelVersion, VersionStatus
 from sluice.tools.cli import main
 from tests.integration.conftest import Stack
-from tests.integration.live_rollout import with_rollout
+from tests.integration.live_rollout import train_quietly, with_rollout
 from tests.integration.scenario import BETTER, FIRST, statuses
 
 POLL_LIMIT_SECONDS = 300.0  # how long a test polls before it gives up (not a performance threshold)
@@ -62,7 +62,7 @@ def test_a_manual_rollout_waits_for_approval_then_promotes(
     stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given version 1 in production, then the spec asks for a manual rollout
-    stack.train("it-approve", FIRST)
+    train_quietly(stack, "it-approve", FIRST)
     upload_spec(stack, "it-approve", manual_spec("it-approve"))
     stack.notifications()
 

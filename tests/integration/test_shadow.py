@@ -25,6 +25,7 @@ from tests.integration.live_rollout import (
     predict_as,
     rollout_spec,
     send_label,
+    train_quietly,
 )
 from tests.integration.scenario import FIRST, statuses
 
@@ -75,7 +76,7 @@ def test_a_shadow_never_changes_an_answer_and_is_promoted_with_its_comparison(
     min_requests = 8
     requests, _ = balanced_batches(min_requests, PER_REQUEST, seed=31)
     # Given version 1 in production, and what it answers alone for each batch of instances
-    stack.train(model, FIRST)
+    train_quietly(stack, model, FIRST)
     alone = [predict_as(api, model, f"alone-{i}", batch) for i, batch in enumerate(requests)]
     # and version 2 then in a shadow rollout beside it
     spec = rollout_spec(model, mode="shadow", min_requests=min_requests)
@@ -149,7 +150,7 @@ def test_a_shadow_that_needs_labelled_rows_waits_for_them_then_judges_on_them(
     rows_needed = 30
     requests, labels = balanced_batches(rows_needed // PER_REQUEST, PER_REQUEST, seed=41)
     # Given version 2 in a shadow rollout that needs 30 labelled rows (and few requests)
-    stack.train(model, FIRST)
+    train_quietly(stack, model, FIRST)
     spec = rollout_spec(model, mode="shadow", min_requests=2, min_labelled_rows=rows_needed)
     begin_rollout(stack, model, spec, "shadow")
 
