@@ -103,14 +103,14 @@ def _rollout_view(
     approval: `{mode, version, status, [weight, requests, errors, production_version, started_at,
     deadline, reason]}`."""
     live = alias.rollout if alias else None
-    if live is not None:
-        candidate, _ = tallies(registry.rollout_counts(alias.model, live.version)) if alias else (None, None)
+    if alias is not None and live is not None:
+        candidate, _ = tallies(registry.rollout_counts(alias.model, live.version))
         return {
             "mode": live.mode,
             "version": live.version,
             "weight": live.weight,
-            "requests": candidate.requests if candidate else 0,
-            "errors": candidate.errors if candidate else 0,
+            "requests": candidate.requests,
+            "errors": candidate.errors,
             "status": live.status.value,
             "production_version": live.production_version,
             "started_at": live.started_at,

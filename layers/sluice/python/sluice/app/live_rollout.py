@@ -231,10 +231,15 @@ def comparison_of(run: RunState, services: Services) -> RolloutComparison | None
     return RolloutComparison.model_validate_json(services.artifacts.get_verified(report))
 
 
+def _is_live(run: RunState) -> bool:
+    """Whether the run's rollout tries its candidate on live traffic (shadow or canary)."""
+    return run.rollout is not None and RolloutMode(run.rollout.mode).is_live
+
+
 def finished_rollout(run: RunState, services: Services) -> RolloutState | None:
     """The alias's rollout of the run's version, marked promoted with the run's reason, for the alias a
     promotion writes (None when the run had no live rollout)."""
-    if run.rollout is None or run.rollout.mode not in (RolloutMode.SHADOW.value, RolloutMode.CANARY.value):
+    if run.rollout is None or not _is_live(run):
         return None
     alias = services.registry.get_alias(run.model)
     state = alias.rollout if alias else None
@@ -246,7 +251,7 @@ def finished_rollout(run: RunState, services: Services) -> RolloutState | None:
 def end_live_rollout(run: RunState, reason: str, services: Services) -> bool:
     """Take the run's candidate off the production alias (its rollout ends as rolled back, so requests
     stop reaching it); False when it had no running rollout there."""
-    if run.rollout is None or run.version is None or run.rollout.mode not in ("shadow", "canary"):
+    if not _is_live(run) or run.version is None:
         return False
     stopped = services.registry.stop_rollout(run.model, run.version, RolloutStatus.ROLLED_BACK, reason)
     if stopped:
