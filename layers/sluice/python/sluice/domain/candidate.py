@@ -220,7 +220,7 @@ def train_candidate(
         raise ValidationFailed(f"{table.source}: data does not match the spec", validation)
     split = split_holdout(spec, table)
     progress(
-        f"training {spec.algorithm.name.value} on {split.train.n_rows} rows ({split.holdout.n_rows} held out)"
+        f"training {spec.estimator.name.value} on {split.train.n_rows} rows ({split.holdout.n_rows} held out)"
     )
     pipeline = fit_pipeline(spec, split.train)
     progress("exporting to ONNX and checking parity with scikit-learn")

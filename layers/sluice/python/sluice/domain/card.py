@@ -109,7 +109,7 @@ def build_card(
         task=spec.task.value,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         lineage=lineage,
-        algorithm=spec.algorithm.name.value,
+        algorithm=spec.estimator.name.value,
         parameters=dict(parameters),
         libraries=library_versions(),
         metrics=evaluation.metrics,

@@ -222,7 +222,8 @@ def _importance(
     return result
 
 
-def _single_row_latency_ms(model: OnnxModel, feed: Feed) -> float | None:
+def single_row_latency_ms(model: OnnxModel, feed: Feed) -> float | None:
+    """Median time ONNX Runtime takes to score the first row of `feed`, in ms (None without rows)."""
     if not feed or len(next(iter(feed.values()))) == 0:
         return None
     row = {name: values[:1] for name, values in feed.items()}
@@ -264,7 +265,7 @@ def evaluate(onnx_model: bytes, spec: ModelSpec, holdout: RawTable, *, detailed:
         evaluation.groups, evaluation.fairness = grouped
     if detailed:
         evaluation.importance = _importance(model, feed, spec, y, classes, metrics.get(spec.metric.value))
-        evaluation.latency_ms_single_row = _single_row_latency_ms(model, feed)
+        evaluation.latency_ms_single_row = single_row_latency_ms(model, feed)
     return evaluation
 
 

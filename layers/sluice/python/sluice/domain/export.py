@@ -17,6 +17,7 @@ from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.pipeline import Pipeline
 
+from sluice.domain.onnx_compat import register_converters
 from sluice.domain.onnx_model import (
     INPUT_SCHEMA_PROP,
     LABEL_OUTPUT,
@@ -53,6 +54,7 @@ def export_onnx(pipeline: Pipeline, spec: ModelSpec, *, version: str) -> bytes:
         (f.name, FloatTensorType([None, 1]) if isinstance(f, NumericFeature) else StringTensorType([None, 1]))
         for f in spec.features
     ]
+    register_converters()
     estimator = pipeline.steps[-1][1]
     options = {id(estimator): {"zipmap": False}} if spec.task.is_classification else None
     try:
@@ -61,7 +63,7 @@ def export_onnx(pipeline: Pipeline, spec: ModelSpec, *, version: str) -> bytes:
             pipeline, name=f"sluice_{spec.name}", initial_types=initial_types, options=options
         )
     except Exception as exc:  # skl2onnx raises many unrelated types for unsupported models
-        raise ExportFailed(f"skl2onnx could not convert {spec.algorithm.name.value}: {exc}") from exc
+        raise ExportFailed(f"skl2onnx could not convert {spec.estimator.name.value}: {exc}") from exc
     outputs = [o.name for o in model.graph.output]
     expected = [LABEL_OUTPUT, PROBABILITIES_OUTPUT] if spec.task.is_classification else [VALUE_OUTPUT]
     if outputs != expected:

@@ -5,74 +5,35 @@ Specs are YAML files validated with pydantic; every error names the key that is 
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
-import math
-from enum import StrEnum
-from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from sluice.domain.spec_sections import RetrainingSpec as RetrainingSpec  # the spec's sections
+from sluice.domain.algorithms import ALGORITHM_TASKS as ALGORITHM_TASKS  # the algorithm catalogue
+from sluice.domain.algorithms import Algorithm as Algorithm
+from sluice.domain.algorithms import Metric as Metric
+from sluice.domain.algorithms import Task as Task
+from sluice.domain.algorithms import check_algorithm_params as check_algorithm_params
+from sluice.domain.spec_sections import AUTO_CANDIDATES as AUTO_CANDIDATES  # the spec's sections
+from sluice.domain.spec_sections import MAX_CANDIDATES
+from sluice.domain.spec_sections import AlgorithmSpec as AlgorithmSpec
+from sluice.domain.spec_sections import CandidateGrid as CandidateGrid
+from sluice.domain.spec_sections import FairnessSpec as FairnessSpec
+from sluice.domain.spec_sections import Mitigation as Mitigation
+from sluice.domain.spec_sections import RetrainingSpec as RetrainingSpec
 from sluice.domain.spec_sections import RolloutMode as RolloutMode
 from sluice.domain.spec_sections import RolloutSpec as RolloutSpec
 from sluice.domain.spec_sections import Strict as _Strict
+from sluice.domain.spec_sections import ThresholdObjective as ThresholdObjective
+from sluice.domain.spec_sections import ThresholdSpec as ThresholdSpec
 from sluice.errors import SpecError
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?$"
-# Each algorithm's estimator parameters and value rules, generated from scikit-learn's own constraints
-# (`python -m sluice.tools.algorithm_params --write`), so specs are checked without importing scikit-learn.
-ALGORITHM_PARAMS_FILE = Path(__file__).with_name("algorithm_params.json")
-
-
-class Task(StrEnum):
-    BINARY = "binary"
-    MULTICLASS = "multiclass"
-    REGRESSION = "regression"
-
-    @property
-    def is_classification(self) -> bool:
-        return self is not Task.REGRESSION
-
-
-class Metric(StrEnum):
-    ROC_AUC = "roc_auc"
-    ACCURACY = "accuracy"
-    F1 = "f1"
-    LOG_LOSS = "log_loss"
-    RMSE = "rmse"
-    MAE = "mae"
-    R2 = "r2"
-
-    @property
-    def higher_is_better(self) -> bool:
-        return self in {Metric.ROC_AUC, Metric.ACCURACY, Metric.F1, Metric.R2}
-
-    @property
-    def for_regression(self) -> bool:
-        return self in {Metric.RMSE, Metric.MAE, Metric.R2}
-
-
-class Algorithm(StrEnum):
-    LOGISTIC_REGRESSION = "logistic_regression"
-    RANDOM_FOREST = "random_forest"
-    GRADIENT_BOOSTING = "gradient_boosting"
-    RIDGE = "ridge"
-    LINEAR_REGRESSION = "linear_regression"
-
-
-# Which algorithm serves which task; random forest and gradient boosting serve both.
-ALGORITHM_TASKS: dict[Algorithm, frozenset[Task]] = {
-    Algorithm.LOGISTIC_REGRESSION: frozenset({Task.BINARY, Task.MULTICLASS}),
-    Algorithm.RANDOM_FOREST: frozenset(Task),
-    Algorithm.GRADIENT_BOOSTING: frozenset(Task),
-    Algorithm.RIDGE: frozenset({Task.REGRESSION}),
-    Algorithm.LINEAR_REGRESSION: frozenset({Task.REGRESSION}),
-}
+DEFAULT_CV_FOLDS = 5
 
 
 class NumericFeature(_Strict):
@@ -114,11 +75,6 @@ class CategoricalFeature(_Strict):
 Feature = Annotated[NumericFeature | CategoricalFeature, Field(discriminator="type")]
 
 
-class AlgorithmSpec(_Strict):
-    name: Algorithm
-    params: dict[str, Any] = Field(default_factory=dict)
-
-
 class Gates(_Strict):
     """Promotion gates. `min_metric`/`max_metric` bound the primary metric; `max_regression` is how much
     worse than the champion a challenger may be (in the metric's own units); `max_fairness_gap` bounds
@@ -141,7 +97,16 @@ class DriftSpec(_Strict):
 
 
 # Optional sections that enter the spec's hash only when set, so specs written before them keep theirs.
-HASHED_WHEN_SET = ("retraining", "rollout")
+HASHED_WHEN_SET = (
+    "retraining",
+    "rollout",
+    "algorithm",
+    "candidates",
+    "cv_folds",
+    "threshold",
+    "fairness",
+    "intended_use",
+)
 
 
 class ModelSpec(_Strict):
@@ -152,14 +117,34 @@ class ModelSpec(_Strict):
     target: str = Field(min_length=1)
     features: list[Feature] = Field(min_length=1)
     sensitive: str | None = None
-    algorithm: AlgorithmSpec
+    algorithm: AlgorithmSpec | None = None  # one estimator, or:
+    candidates: list[CandidateGrid] | Literal["auto"] | None = None  # cross-validated, the best trained
+    cv_folds: int | None = Field(default=None, ge=2, le=10)  # the search's folds (default 5)
     metric: Metric
+    threshold: float | ThresholdSpec | None = None  # binary only: 0.5 when unset
+    fairness: FairnessSpec | None = None
     gates: Gates = Field(default_factory=Gates)
     drift: DriftSpec = Field(default_factory=DriftSpec)
     retrain_on_drift: bool = False
     retraining: RetrainingSpec | None = None
     rollout: RolloutSpec | None = None  # None: auto
-    description: str | None = None
+    description: str | None = None  # what the model predicts, in plain words (the card's first line)
+    intended_use: str | None = None  # for whom and for what decisions
+    _source_sha256: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sensitive_from_fairness(cls, document: Any) -> Any:
+        # `fairness.sensitive` is another place to name the sensitive column; the spec keeps one.
+        if isinstance(document, dict) and isinstance(document.get("fairness"), dict):
+            named = document["fairness"].get("sensitive")
+            if named is not None and document.get("sensitive") not in (None, named):
+                raise ValueError(
+                    f"fairness.sensitive: '{named}' differs from sensitive: '{document['sensitive']}'"
+                )
+            if named is not None:
+                document = {**document, "sensitive": named}
+        return document
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:
@@ -173,14 +158,8 @@ class ModelSpec(_Strict):
             raise ValueError(
                 f"sensitive: '{self.sensitive}' must be a column of its own, not a feature or the target"
             )
-        if self.task not in ALGORITHM_TASKS[self.algorithm.name]:
-            allowed = sorted(a.value for a, tasks in ALGORITHM_TASKS.items() if self.task in tasks)
-            raise ValueError(
-                f"algorithm.name: {self.algorithm.name.value} cannot do {self.task.value}; use one of {allowed}"
-            )
-        param_problems = check_algorithm_params(self.algorithm.name, self.task, self.algorithm.params)
-        if param_problems:
-            raise ValueError("\n  ".join(param_problems))
+        self._check_estimators()
+        self._check_decisions()
         if self.metric.for_regression != (self.task is Task.REGRESSION):
             raise ValueError(f"metric: {self.metric.value} does not apply to a {self.task.value} task")
         if self.gates.max_metric is not None and self.metric.higher_is_better:
@@ -196,6 +175,88 @@ class ModelSpec(_Strict):
             raise ValueError(f"drift.columns: {unknown_drift} are not features")
         return self
 
+    def _check_estimators(self) -> None:
+        if (self.algorithm is None) == (self.candidates is None):
+            raise ValueError("algorithm: give either algorithm (one estimator) or candidates (a search)")
+        if self.cv_folds is not None and self.candidates is None:
+            raise ValueError("cv_folds: applies to a candidate search (candidates)")
+        if self.algorithm is not None:
+            if self.task not in ALGORITHM_TASKS[self.algorithm.name]:
+                allowed = sorted(a.value for a, tasks in ALGORITHM_TASKS.items() if self.task in tasks)
+                raise ValueError(
+                    f"algorithm.name: {self.algorithm.name.value} cannot do {self.task.value}; "
+                    f"use one of {allowed}"
+                )
+            problems = check_algorithm_params(self.algorithm.name, self.task, self.algorithm.params)
+            if problems:
+                raise ValueError("\n  ".join(problems))
+        if isinstance(self.candidates, list):
+            if not self.candidates:
+                raise ValueError("candidates: list at least one algorithm, or write candidates: auto")
+            problems = [
+                p
+                for i, grid in enumerate(self.candidates)
+                for p in grid.problems(self.task, f"candidates[{i}]")
+            ]
+            if problems:
+                raise ValueError("\n  ".join(problems))
+            count = len(self.candidate_algorithms())
+            if count > MAX_CANDIDATES:
+                raise ValueError(f"candidates: {count} combinations; at most {MAX_CANDIDATES}")
+
+    def _check_decisions(self) -> None:
+        if self.threshold is not None:
+            if self.task is not Task.BINARY:
+                raise ValueError("threshold: applies to binary tasks")
+            if isinstance(self.threshold, float) and not 0 < self.threshold < 1:
+                raise ValueError("threshold: a probability strictly between 0 and 1")
+        fairness = self.fairness
+        if fairness is not None and fairness.mitigation is not Mitigation.NONE:
+            if self.sensitive is None:
+                raise ValueError("fairness.mitigation: needs a sensitive column (fairness.sensitive)")
+            if fairness.mitigation is Mitigation.REWEIGHING and not self.task.is_classification:
+                raise ValueError("fairness.mitigation: reweighing applies to classification tasks")
+            if fairness.mitigation is Mitigation.THRESHOLD and self.task is not Task.BINARY:
+                raise ValueError("fairness.mitigation: threshold applies to binary tasks")
+            if fairness.mitigation is Mitigation.THRESHOLD and isinstance(self.threshold, float):
+                raise ValueError(
+                    "threshold: a fixed threshold leaves nothing for fairness.mitigation: threshold to choose"
+                )
+
+    def candidate_algorithms(self) -> list[AlgorithmSpec]:
+        """The estimators a search tries, in order: each grid's combinations (`auto`: the task's
+        default list); the spec's one algorithm when it names one."""
+        if self.algorithm is not None:
+            return [self.algorithm]
+        grids = (
+            [CandidateGrid.model_validate(g) for g in AUTO_CANDIDATES[self.task]]
+            if self.candidates == "auto" or self.candidates is None
+            else self.candidates
+        )
+        return [candidate for grid in grids for candidate in grid.expand()]
+
+    @property
+    def folds(self) -> int:
+        return self.cv_folds or DEFAULT_CV_FOLDS
+
+    @property
+    def mitigation(self) -> Mitigation:
+        return self.fairness.mitigation if self.fairness else Mitigation.NONE
+
+    @property
+    def estimator(self) -> AlgorithmSpec:
+        """The one estimator to train; a search's spec has it once `trained_as` chose it."""
+        if self.algorithm is None:
+            raise SpecError("the spec searches candidates: choose one first (trained_as)")
+        return self.algorithm
+
+    def trained_as(self, algorithm: AlgorithmSpec) -> ModelSpec:
+        """This spec with its search decided: `algorithm` set, `candidates` cleared. Its `sha256` stays
+        the written spec's, so everything trained from it traces to the spec that was uploaded."""
+        decided = self.model_copy(update={"algorithm": algorithm, "candidates": None, "cv_folds": None})
+        decided._source_sha256 = self.sha256
+        return decided
+
     @property
     def feature_names(self) -> list[str]:
         return [f.name for f in self.features]
@@ -210,94 +271,16 @@ class ModelSpec(_Strict):
 
     @property
     def sha256(self) -> str:
-        """Hash of the spec's meaning (canonical JSON), so reformatting the YAML keeps the hash."""
+        """Hash of the spec's meaning (canonical JSON), so reformatting the YAML keeps the hash. A spec
+        `trained_as` a search's choice keeps the hash of the spec that was written."""
+        if self._source_sha256 is not None:
+            return self._source_sha256
         document = self.model_dump(mode="json")
         for key in HASHED_WHEN_SET:
             if document.get(key) is None:
                 document.pop(key, None)
         canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-@cache
-def _algorithm_params() -> dict[str, Any]:
-    algorithms: dict[str, Any] = json.loads(ALGORITHM_PARAMS_FILE.read_text(encoding="utf-8"))["algorithms"]
-    return algorithms
-
-
-def _bounds(rule: dict[str, Any]) -> str:
-    closed = rule.get("closed", "neither")
-    low, high = rule.get("min"), rule.get("max")
-    if low is not None and high is not None:
-        left = "[" if closed in ("left", "both") else "("
-        right = "]" if closed in ("right", "both") else ")"
-        return f" in {left}{low}, {high}{right}"
-    if low is not None:
-        return f" {'>=' if closed in ('left', 'both') else '>'} {low}"
-    if high is not None:
-        return f" {'<=' if closed in ('right', 'both') else '<'} {high}"
-    return ""
-
-
-def _describe(rule: dict[str, Any]) -> str | None:
-    kind = rule["type"]
-    if kind in ("integer", "number", "float"):
-        return {"integer": "an integer", "number": "a number", "float": "a float"}[kind] + _bounds(rule)
-    if kind == "string":
-        return f"one of {rule['options']}" if "options" in rule else "a string"
-    return {"boolean": "true or false", "null": "null", "array": "a list", "object": "a mapping"}.get(kind)
-
-
-def _in_bounds(value: float, rule: dict[str, Any]) -> bool:
-    closed = rule.get("closed", "neither")
-    low, high = rule.get("min"), rule.get("max")
-    if isinstance(value, float) and math.isnan(value):
-        return False
-    if low is not None and not (value >= low if closed in ("left", "both") else value > low):
-        return False
-    return high is None or (value <= high if closed in ("right", "both") else value < high)
-
-
-def _satisfies(value: Any, rule: dict[str, Any]) -> bool:
-    kind = rule["type"]
-    if kind == "integer":
-        return isinstance(value, int) and not isinstance(value, bool) and _in_bounds(value, rule)
-    if kind == "number":
-        return isinstance(value, int | float) and not isinstance(value, bool) and _in_bounds(value, rule)
-    if kind == "float":
-        return isinstance(value, float) and _in_bounds(value, rule)
-    if kind == "string":
-        return isinstance(value, str) and ("options" not in rule or value in rule["options"])
-    checks: dict[str, Any] = {"boolean": bool, "null": type(None), "array": list, "object": dict}
-    return kind in checks and isinstance(value, checks[kind])
-
-
-def check_algorithm_params(algorithm: Algorithm, task: Task, params: dict[str, Any]) -> list[str]:
-    """Problems with a spec's estimator parameters (names and values), one message per key, from the
-    rules in algorithm_params.json. No scikit-learn needed, so ingestion can check a spec."""
-    entry = (
-        _algorithm_params()
-        .get(algorithm.value, {})
-        .get("classifier" if task.is_classification else "regressor")
-    )
-    if entry is None:
-        return []
-    known: dict[str, list[dict[str, Any]]] = entry["params"]
-    estimator = str(entry["estimator"]).rsplit(".", 1)[-1]
-    problems = []
-    for name, value in params.items():
-        key = f"algorithm.params.{name}"
-        if name not in known:
-            close = difflib.get_close_matches(name, list(known), n=1)
-            hint = f"; did you mean {close[0]}?" if close else f"; accepted: {sorted(known)}"
-            problems.append(f"{key}: not a parameter of {estimator}{hint}")
-            continue
-        rules = known[name]
-        if not any(_satisfies(value, rule) for rule in rules):
-            expected = [d for d in (_describe(rule) for rule in rules) if d]
-            wanted = " or ".join(expected) if expected else "nothing a spec can express"
-            problems.append(f"{key}: {value!r} is not valid for {estimator}; expected {wanted}")
-    return problems
 
 
 def _key_path(location: tuple[int | str, ...], features: list[Any]) -> str:

@@ -1,19 +1,119 @@
-"""The spec's sections about a model's life after its first training: how a retraining builds its data
-(`retraining`) and how a challenger that passed its gates reaches production (`rollout`). Part of the
-spec (`sluice.domain.spec` re-exports them); kept apart to keep each module short."""
+"""The spec's sections: which algorithm (`algorithm`) or which candidates to search (`candidates`), how
+a binary classifier decides (`threshold`), how it is made fairer (`fairness`), how a retraining builds
+its data (`retraining`) and how a challenger that passed its gates reaches production (`rollout`).
+Part of the spec (`sluice.domain.spec` re-exports them); kept apart to keep each module short."""
 
 from __future__ import annotations
 
+import itertools
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from sluice.domain.algorithms import ALGORITHM_TASKS, Algorithm, Task, check_algorithm_params
 
 
 class Strict(BaseModel):
     """A spec section: unknown keys are errors, values never change after validation."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AlgorithmSpec(Strict):
+    """One estimator with its parameters (each a value)."""
+
+    name: Algorithm
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+# Candidates searched when a spec says `candidates: auto`, per task: a linear model, a forest and
+# boosted trees, each with a small grid. Kept small: every candidate is k fits.
+AUTO_CANDIDATES: dict[Task, list[dict[str, Any]]] = {
+    Task.BINARY: [
+        {"name": "logistic_regression", "params": {"C": [0.1, 1.0]}},
+        {"name": "random_forest", "params": {"n_estimators": [100], "max_depth": [6, None]}},
+        {"name": "hist_gradient_boosting", "params": {"max_iter": [100]}},
+    ],
+    Task.REGRESSION: [
+        {"name": "ridge", "params": {"alpha": [0.1, 1.0, 10.0]}},
+        {"name": "random_forest", "params": {"n_estimators": [100], "max_depth": [8, None]}},
+        {"name": "hist_gradient_boosting", "params": {"max_iter": [100]}},
+    ],
+}
+AUTO_CANDIDATES[Task.MULTICLASS] = AUTO_CANDIDATES[Task.BINARY]
+MAX_CANDIDATES = 40  # a Map's results travel in the state payload (256 KB)
+
+
+class CandidateGrid(Strict):
+    """An algorithm and a small grid: each parameter's value is a list of options (a single value is one
+    option); every combination is one candidate."""
+
+    name: Algorithm
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    def expand(self) -> list[AlgorithmSpec]:
+        """Every combination of the grid's options, in the order they are written."""
+        names = list(self.params)
+        options = [value if isinstance(value, list) else [value] for value in self.params.values()]
+        return [
+            AlgorithmSpec(name=self.name, params=dict(zip(names, combination, strict=True)))
+            for combination in itertools.product(*options)
+        ]
+
+    def problems(self, task: Task, key: str) -> list[str]:
+        """What is wrong with this grid for `task`, each message naming `key`."""
+        if task not in ALGORITHM_TASKS[self.name]:
+            return [f"{key}.name: {self.name.value} cannot do {task.value}"]
+        if any(isinstance(v, list) and not v for v in self.params.values()):
+            return [f"{key}.params: every parameter needs at least one option"]
+        found: list[str] = []
+        for candidate in self.expand():
+            for problem in check_algorithm_params(self.name, task, candidate.params):
+                message = problem.replace("algorithm.params", f"{key}.params")
+                if message not in found:
+                    found.append(message)
+        return found
+
+
+class ThresholdObjective(StrEnum):
+    F1 = "f1"  # the threshold with the best F1 on out-of-fold predictions of the training part
+    YOUDEN = "youden"  # the largest true-positive rate minus false-positive rate
+    COST = "cost"  # the lowest total cost of false positives and false negatives
+
+
+class ThresholdSpec(Strict):
+    """How a binary classifier's decision threshold is chosen: on the training part (out-of-fold
+    predictions, never the holdout), then written into the ONNX model's `label`."""
+
+    optimise: ThresholdObjective
+    costs: dict[Literal["false_positive", "false_negative"], float] | None = None
+
+    @model_validator(mode="after")
+    def _costs_for_cost(self) -> ThresholdSpec:
+        if self.optimise is ThresholdObjective.COST:
+            if not self.costs or set(self.costs) != {"false_positive", "false_negative"}:
+                raise ValueError("optimise: cost needs costs: {false_positive: …, false_negative: …}")
+            if any(value < 0 for value in self.costs.values()) or not any(self.costs.values()):
+                raise ValueError("costs: must be non-negative and not all zero")
+        elif self.costs is not None:
+            raise ValueError(f"costs: applies to optimise: cost, not {self.optimise.value}")
+        return self
+
+
+class Mitigation(StrEnum):
+    NONE = "none"
+    REWEIGHING = "reweighing"  # sample weights that make label and group independent (Kamiran & Calders)
+    THRESHOLD = "threshold"  # one decision threshold that brings true-positive rates within `tolerance`
+
+
+class FairnessSpec(Strict):
+    """Fairness: the sensitive column (never a feature, never needed to serve), and how to make the model
+    fairer. The gap gate stays in `gates.max_fairness_gap`."""
+
+    sensitive: str | None = None
+    mitigation: Mitigation = Mitigation.NONE
+    tolerance: float = Field(default=0.05, gt=0, le=1)  # threshold mitigation's equal-opportunity gap
 
 
 class RetrainingSpec(Strict):

@@ -18,6 +18,8 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
     GradientBoostingClassifier,
     GradientBoostingRegressor,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
     RandomForestClassifier,
     RandomForestRegressor,
 )
@@ -43,6 +45,8 @@ ESTIMATORS: dict[tuple[Algorithm, bool], type[BaseEstimator]] = {
     (Algorithm.GRADIENT_BOOSTING, False): GradientBoostingRegressor,
     (Algorithm.RIDGE, False): Ridge,
     (Algorithm.LINEAR_REGRESSION, False): LinearRegression,
+    (Algorithm.HIST_GRADIENT_BOOSTING, True): HistGradientBoostingClassifier,
+    (Algorithm.HIST_GRADIENT_BOOSTING, False): HistGradientBoostingRegressor,
 }
 
 # Linear models need scaled inputs; trees do not, and a float32 scaler in ONNX moves values across tree
@@ -125,8 +129,8 @@ def model_matrix(spec: ModelSpec, table: RawTable) -> npt.NDArray[np.object_]:
 
 def build_estimator(spec: ModelSpec) -> BaseEstimator:
     """The estimator the spec names, with its params. Unknown params raise SpecError naming them."""
-    cls = ESTIMATORS[(spec.algorithm.name, spec.task.is_classification)]
-    params = {**DEFAULT_PARAMS.get(spec.algorithm.name, {}), **spec.algorithm.params}
+    cls = ESTIMATORS[(spec.estimator.name, spec.task.is_classification)]
+    params = {**DEFAULT_PARAMS.get(spec.estimator.name, {}), **spec.estimator.params}
     accepted = set(inspect.signature(cls).parameters)
     unknown = sorted(set(params) - accepted)
     if unknown:
@@ -150,7 +154,7 @@ def build_pipeline(spec: ModelSpec) -> Pipeline:
     transformers: list[tuple[str, Any, list[int]]] = []
     if numeric:
         steps: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy="median"))]
-        if spec.algorithm.name in SCALED_ALGORITHMS:
+        if spec.estimator.name in SCALED_ALGORITHMS:
             steps.append(("scale", StandardScaler()))
         transformers.append(("numeric", Pipeline(steps), numeric))
     if categorical:
