@@ -38,7 +38,7 @@ def main() -> None:
         for algorithm, tasks in ALGORITHM_TASKS.items():
             if base.task not in tasks:
                 continue
-            params = base.algorithm.params if algorithm == base.algorithm.name else {}
+            params = base.estimator.params if algorithm == base.estimator.name else {}
             spec = base.model_copy(update={"algorithm": AlgorithmSpec(name=algorithm, params=params)})
             split = split_holdout(spec, table)
             pipeline = fit_pipeline(spec, split.train)

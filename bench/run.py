@@ -13,6 +13,7 @@ BENCHES = {
     "predict.rollout": ["-m", "bench.predict.rollout"],
     "predict.size": ["-m", "bench.predict.size"],
     "predict.cold": ["-m", "bench.predict.cold"],
+    "bench_search": ["-m", "bench.bench_search"],
 }
 
 

@@ -2,14 +2,15 @@
 RegisterFunction) share this handler; the event's `action` names the step, and each function is
 deployed with only the layers and permissions its steps need.
 
-A TrainAndPromote task: the event is {"action", "run", "execution_arn"}; the result is the run state.
+A TrainAndPromote task: the event is {"action", "run", "execution_arn"}; the result is the run state
+(for `cross_validate`, the SearchCandidates Map's iteration, also "candidate"; the result is its score).
 """
 
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sluice.app.steps import run_step
+from sluice.app.steps import CROSS_VALIDATE, run_step, score_candidate
 from sluice.domain.records import TaskEvent
 from sluice.entrypoints.wiring import step_services
 from sluice.observability import logger, metrics, tracer
@@ -24,6 +25,8 @@ Settings = StepSettings
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = TaskEvent.model_validate(event)
     logger.append_keys(model=task.run.model, version=task.run.version, action=task.action)
-    result = run_step(task, step_services(StepSettings()))
+    services = step_services(StepSettings())
     metrics.add_metric(name=f"Step_{task.action}", unit="Count", value=1)
-    return result.model_dump(mode="json", exclude_none=True)
+    if task.action == CROSS_VALIDATE:  # a search's Map iteration answers the candidate's score
+        return score_candidate(task, services).model_dump(mode="json")
+    return run_step(task, services).model_dump(mode="json", exclude_none=True)

@@ -105,6 +105,17 @@ def test_train_task_event_fits_and_stores_the_pipeline(events_stack: LocalStack)
     assert credit_risk_models["KeyCount"] == 1  # production's own files were not overwritten
 
 
+def test_cross_validate_event_scores_one_candidate_of_a_search(events_stack: LocalStack) -> None:
+    # When one SearchCandidates Map iteration runs on the README's uploads (the example's one algorithm
+    # is candidate 0 of its own search)
+    document = run_event(events_stack, "TrainFunction", "train-cross-validate.json")
+    # Then it answers the candidate's cross-validated score, not a run state
+    score = document["response"]
+    assert (score["index"], score["algorithm"], score["folds"]) == (0, "random_forest", 5)
+    assert len(score["fold_scores"]) == 5 and score["mean"] is not None and score["error"] is None
+    assert score["model_size_bytes"] > 0 and "artifacts" not in score
+
+
 def test_rollout_check_event_rolls_back_a_canary_no_longer_on_the_alias(events_stack: LocalStack) -> None:
     # When the CheckRollout task runs for a canary of credit-risk that the production alias does not carry
     # (the README's stack has version 1 in production and no rollout)

@@ -19,12 +19,14 @@ from sluice.domain.records import (
     utc_now,
 )
 from sluice.domain.rollout import RolloutState, RolloutStatus, VersionTally
+from sluice.domain.search import Experiment
 from sluice.errors import ModelNotFound, PromotionConflict, RolloutBusy
 
 
 class InMemoryRegistry:
     def __init__(self) -> None:
         self.meta: dict[str, dict[str, Any]] = {}
+        self.candidates: dict[tuple[str, int, int], dict[str, Any]] = {}
         self.specs: dict[tuple[str, str], SpecRecord] = {}
         self.datasets: dict[tuple[str, str], DatasetRecord] = {}
         self.versions: dict[tuple[str, int], ModelVersion] = {}
@@ -180,6 +182,18 @@ class InMemoryRegistry:
             update={"rollout": rollout.model_copy(update={"status": status, "reason": reason})}
         )
         return True
+
+    def record_experiment(self, model: str, version: int, experiment: Experiment) -> None:
+        for candidate in experiment.candidates:
+            self.candidates[(model, version, candidate.index)] = {
+                "model": model,
+                "version": version,
+                "chosen": candidate.index == experiment.chosen,
+                **candidate.model_dump(mode="json"),
+            }
+
+    def list_candidates(self, model: str, version: int) -> list[dict[str, Any]]:
+        return [item for (m, v, _), item in sorted(self.candidates.items()) if (m, v) == (model, version)]
 
     def add_rollout_counts(self, model: str, version: int, role: str, tally: VersionTally) -> None:
         known = self.counts.get((model, version, role), VersionTally())

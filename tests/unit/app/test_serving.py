@@ -23,7 +23,7 @@ from tests.unit.app.fakes import FakeServices
 
 SPEC = load_spec(spec_path("credit-risk")).model_copy(
     update={
-        "algorithm": load_spec(spec_path("credit-risk")).algorithm.model_copy(
+        "algorithm": load_spec(spec_path("credit-risk")).estimator.model_copy(
             update={"params": {"n_estimators": 10}}
         )
     }

@@ -142,7 +142,7 @@ def test_valid_parameters_of_every_rule_kind_are_accepted() -> None:
             "class_weight: {0: 1, 1: 3}, bootstrap: false, random_state: 7}"
         )
     )
-    assert spec.algorithm.params["class_weight"] == {0: 1, 1: 3}
+    assert spec.estimator.params["class_weight"] == {0: 1, 1: 3}
     # and the rules follow the task: a regressor's criterion differs from a classifier's
     with pytest.raises(SpecError, match=r"algorithm\.params\.criterion"):
         parse_spec(

@@ -12,6 +12,7 @@ from typing import Any
 
 from sluice.adapters import aws_call
 from sluice.adapters.dynamodb_items import deserialize, serialize
+from sluice.adapters.registry_experiments import ExperimentItems
 from sluice.adapters.registry_rollout import RolloutItems
 from sluice.adapters.registry_table import _MAX_ALLOCATION_ATTEMPTS, ALIAS, META, _event_item, pk, version_sk
 from sluice.domain.records import (
@@ -30,9 +31,10 @@ from sluice.domain.rollout import RolloutState
 from sluice.errors import ModelNotFound, PromotionConflict, StackError
 
 
-class Registry(RolloutItems):
-    """The model registry: models and specs, datasets, versions, the production alias (with its live
-    rollout, `RolloutItems`) and the audit trail."""
+class Registry(RolloutItems, ExperimentItems):
+    """The model registry: models and specs, datasets, versions (with their candidate searches,
+    `ExperimentItems`), the production alias (with its live rollout, `RolloutItems`) and the audit
+    trail."""
 
     # ------------------------------------------------------------------ models and specs
     def list_models(self) -> list[dict[str, Any]]:

@@ -4,25 +4,33 @@ starts training, or a quarantined object with a report naming file, row and colu
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote_plus
 
 from pydantic import BaseModel
 
 from sluice.app.ports import Artifacts, Services
 from sluice.app.quarantine import record_quarantine
+from sluice.app.spec_from_data import (
+    NO_SPEC,
+    find_init,
+    infer_and_register,
+    newest_waiting_upload,
+    parse_init,
+    register_spec,
+)
 from sluice.app.start_training import start_training
-from sluice.app.stored import dataset_prefix, load_spec, spec_key
+from sluice.app.stored import dataset_prefix, load_spec
 from sluice.domain.records import (
     AuditEvent,
     DatasetRecord,
     EventType,
     HashingReader,
     RunState,
-    SpecRecord,
     Trigger,
     new_event_id,
     s3_uri,
+    split_uri,
     utc_now,
 )
 from sluice.errors import (
@@ -33,10 +41,8 @@ from sluice.errors import (
 from sluice.observability import logger
 from sluice.settings import IngestSettings
 
-if TYPE_CHECKING:
-    pass
-
 SPEC_KEY = re.compile(r"^(?P<model>[a-z0-9][a-z0-9-]{0,62})/spec\.ya?ml$")
+INIT_KEY = re.compile(r"^(?P<model>[a-z0-9][a-z0-9-]{0,62})/init\.ya?ml$")
 DATA_KEY = re.compile(r"^(?P<model>[a-z0-9][a-z0-9-]{0,62})/data/(?P<file>[^/].*\.csv)$", re.IGNORECASE)
 MAX_SPEC_BYTES = 1024 * 1024
 
@@ -79,7 +85,8 @@ class Upload(BaseModel):
 
 
 class IngestResult(BaseModel):
-    status: str  # spec_registered | spec_unchanged | spec_rejected | dataset | quarantined | ignored
+    # spec_registered | spec_unchanged | spec_rejected | init_received | dataset | quarantined | ignored
+    status: str
     model: str | None = None
     key: str
     reason: str | None = None
@@ -90,18 +97,24 @@ class IngestResult(BaseModel):
     execution_started: bool | None = None
     report_uri: str | None = None
     rows: int | None = None
+    spec_inferred_from: str | None = None  # the data key whose CSV the model's spec was inferred from
 
 
 def ingest_upload(upload: Upload, settings: IngestSettings, services: Services) -> IngestResult:
     """Route an upload: `<model>/spec.yaml` registers a spec, `<model>/data/*.csv` becomes a dataset
-    version and starts training (or is quarantined). Anything else is ignored."""
+    version and starts training (or is quarantined), `<model>/init.yaml` asks for a spec inferred from
+    the model's first data (app/spec_from_data.py). Anything else is ignored."""
     key = _existing_key(upload, services.artifacts)
     if match := SPEC_KEY.match(key):
         return _ingest_spec(upload, key, match["model"], services)
     if match := DATA_KEY.match(key):
         return _ingest_data(upload, key, match["model"], settings, services)
-    logger.info("ignoring upload outside <model>/spec.yaml and <model>/data/*.csv", extra={"key": key})
-    return IngestResult(status="ignored", key=key, reason="not <model>/spec.yaml or <model>/data/*.csv")
+    if match := INIT_KEY.match(key):
+        return _ingest_init(upload, key, match["model"], settings, services)
+    logger.info("ignoring upload outside <model>/spec.yaml, init.yaml and data/*.csv", extra={"key": key})
+    return IngestResult(
+        status="ignored", key=key, reason="not <model>/spec.yaml, <model>/init.yaml or <model>/data/*.csv"
+    )
 
 
 def _existing_key(upload: Upload, artifacts: Artifacts) -> str:
@@ -134,20 +147,48 @@ def _ingest_spec(upload: Upload, key: str, model: str, services: Services) -> In
             status="spec_rejected", model=model, key=key, reason=str(exc), report_uri=report_uri
         )
 
-    current = services.registry.current_spec(model)
-    if current is not None and current.sha256 == spec.sha256:
+    if register_spec(services, spec, raw, key) is None:
         return IngestResult(status="spec_unchanged", model=model, key=key, spec_sha256=spec.sha256)
-    stored = services.artifacts.put_bytes(spec_key(model, spec.sha256), raw, "application/yaml")
-    record = SpecRecord(model=model, sha256=spec.sha256, uri=stored.uri, source_key=key, created_at=utc_now())
-    event = AuditEvent(
-        model=model,
-        type=EventType.SPEC_REGISTERED,
-        id=new_event_id(),
-        details={"spec_sha256": spec.sha256, "previous_spec_sha256": current.sha256 if current else None},
-    )
-    services.registry.register_spec(record, event)
-    logger.info("spec registered", extra={"model": model, "spec_sha256": spec.sha256})
     return IngestResult(status="spec_registered", model=model, key=key, spec_sha256=spec.sha256)
+
+
+def _ingest_init(
+    upload: Upload, key: str, model: str, settings: IngestSettings, services: Services
+) -> IngestResult:
+    """init.yaml: checked now; the spec is inferred from the model's data. When CSVs were quarantined
+    for lack of a spec, the newest is taken up again from the raw bucket (where it stays); otherwise
+    the next CSV uploaded infers the spec. A model that already has a spec keeps it."""
+    source = s3_uri(upload.bucket, key)
+    try:
+        parse_init(services.artifacts.get_bytes(source, version_id=upload.version_id), key)
+    except SpecError as exc:
+        report = {"source": source, "reason": "invalid_init", "message": str(exc)}
+        report_uri = _quarantine(upload, key, model, report, services, EventType.SPEC_REJECTED)
+        return IngestResult(
+            status="spec_rejected", model=model, key=key, reason=str(exc), report_uri=report_uri
+        )
+    if services.registry.current_spec(model) is not None:
+        return IngestResult(
+            status="ignored",
+            model=model,
+            key=key,
+            reason=f"{model} already has a spec; init.yaml applies to a model without one (upload "
+            f"{model}/spec.yaml to change it)",
+        )
+    waiting = newest_waiting_upload(model, services.artifacts)
+    if waiting is not None and services.artifacts.exists(waiting):
+        bucket, data_key = split_uri(waiting)
+        retried = Upload(bucket=bucket, key=data_key, keys=[data_key])
+        result = _ingest_data(retried, data_key, model, settings, services)
+        took_up = f"took up {data_key}, quarantined earlier for want of a spec"
+        reason = f"{took_up}: {result.reason}" if result.reason else took_up
+        return result.model_copy(update={"key": key, "reason": reason})
+    return IngestResult(
+        status="init_received",
+        model=model,
+        key=key,
+        reason=f"the spec will be inferred from the next CSV uploaded under {model}/data/",
+    )
 
 
 def _ingest_data(
@@ -167,9 +208,13 @@ def _ingest_data(
     if size > settings.max_upload_bytes:
         return quarantine("too_large", f"{size} bytes is over the limit of {settings.max_upload_bytes} bytes")
     spec_record = services.registry.current_spec(model)
-    if spec_record is None:
-        return quarantine("no_spec", f"model {model!r} has no spec; upload {model}/spec.yaml first")
-    spec = load_spec(spec_record.uri, services.artifacts)
+    init_key = find_init(upload.bucket, model, services.artifacts) if spec_record is None else None
+    if spec_record is None and init_key is None:
+        return quarantine(
+            NO_SPEC,
+            f"model {model!r} has no spec; upload {model}/spec.yaml first (or {model}/init.yaml "
+            "naming the target column, to infer one from this file)",
+        )
 
     reader = HashingReader(services.artifacts.open(source, version_id=upload.version_id))
     try:
@@ -178,6 +223,15 @@ def _ingest_data(
         return quarantine("unreadable", str(exc))
     reader.drain()
     sha = reader.hexdigest
+    inferred_from = None
+    if spec_record is None:
+        assert init_key is not None
+        try:
+            spec_record = infer_and_register(services, upload.bucket, model, init_key, table, key)
+        except SpecError as exc:
+            return quarantine("init_failed", str(exc))
+        inferred_from = key
+    spec = load_spec(spec_record.uri, services.artifacts)
     report = validate_table(spec, table)
     if not report.passed:
         return quarantine(
@@ -230,6 +284,7 @@ def _ingest_data(
         execution_arn=started.arn,
         execution_started=started.started,
         rows=table.n_rows,
+        spec_inferred_from=inferred_from,
     )
 
 

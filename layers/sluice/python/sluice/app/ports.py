@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sluice.domain.records import (
     Alias,
@@ -24,6 +24,9 @@ from sluice.domain.records import (
 )
 from sluice.domain.rollout import RolloutState, RolloutStatus, VersionTally
 from sluice.errors import SluiceError
+
+if TYPE_CHECKING:
+    from sluice.domain.search import Experiment  # imports scikit-learn: typing only
 
 
 class RegistryReader(Protocol):
@@ -46,6 +49,8 @@ class Registry(RegistryReader, RolloutCounter, Protocol):
     the alias is not at `expected`; `get_version` raises ModelNotFound."""
 
     def list_models(self) -> list[dict[str, Any]]: ...
+    def record_experiment(self, model: str, version: int, experiment: Experiment) -> None: ...
+    def list_candidates(self, model: str, version: int) -> list[dict[str, Any]]: ...
     def register_spec(self, record: SpecRecord, event: AuditEvent) -> None: ...
     def current_spec(self, model: str) -> SpecRecord | None: ...
     def put_dataset(self, record: DatasetRecord) -> bool: ...

@@ -1,13 +1,12 @@
-"""The TrainAndPromote state machine's steps, one function per task state: allocate a version, train,
-export and check parity, evaluate against production, then promote, reject or fail. Handlers parse
-their event and call `run_step`."""
+"""The TrainAndPromote state machine's steps, one function per task state: allocate a version, then
+the training steps (app/training_steps.py: plan the search, cross-validate, train, export and check
+parity, evaluate against production), then promote, reject or fail. Handlers parse their event and
+call `run_step`."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-import pickle
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sluice.app.live_rollout import (
@@ -17,46 +16,47 @@ from sluice.app.live_rollout import (
     end_live_rollout,
     finished_rollout,
 )
-from sluice.app.ports import Artifacts, Services
+from sluice.app.ports import Services
 from sluice.app.rollout import approval_refusal, plan_rollout, request_approval
-from sluice.app.stored import load_spec, load_table, model_prefix
+from sluice.app.training_steps import (
+    cross_validate,
+    evaluate_challenger,
+    export_and_check_parity,
+    plan_search,
+    require_version,
+    train,
+)
 from sluice.domain.records import (
     AuditEvent,
     EventType,
-    GateFailureRecord,
-    GatesRecord,
     ModelVersion,
-    ParityRecord,
     RunState,
     TaskEvent,
     VersionStatus,
 )
-from sluice.errors import (
-    ArtifactCorrupt,
-    ArtifactNotFound,
-    ChampionUnverifiable,
-    ParityFailed,
-    SluiceError,
-)
-from sluice.observability import logger, metrics
+from sluice.errors import SluiceError
+from sluice.observability import logger
 
 if TYPE_CHECKING:
-    from sluice.domain.evaluation import Evaluation
-    from sluice.domain.spec import ModelSpec
-    from sluice.domain.table import RawTable
-    from sluice.domain.training import HoldoutSplit
+    from sluice.domain.search import CandidateScore  # imports scikit-learn: typing only
 
 
-def _require_version(run: RunState) -> int:
-    if run.version is None:
-        raise SluiceError("the run has no version number (AllocateVersion did not run)")
-    return run.version
+CROSS_VALIDATE = "cross_validate"
+
+
+def score_candidate(event: TaskEvent, services: Services) -> CandidateScore:
+    """A search's `cross_validate` task (one SearchCandidates Map iteration): the candidate's score."""
+    if event.action != CROSS_VALIDATE or event.candidate is None:
+        raise SluiceError("cross_validate needs the candidate's index (the Map's item)")
+    return cross_validate(event.run, event.candidate, services)
 
 
 def run_step(event: TaskEvent, services: Services) -> RunState:
-    """Dispatch a TrainAndPromote task by its action."""
+    """Dispatch a TrainAndPromote task by its action (every action but `cross_validate`, see
+    `score_candidate`): the run state it returns."""
     steps = {
         "allocate": allocate_version,
+        "plan_search": plan_search,
         "train": train,
         "export": export_and_check_parity,
         "evaluate": evaluate_challenger,
@@ -71,7 +71,8 @@ def run_step(event: TaskEvent, services: Services) -> RunState:
     try:
         step = steps[event.action]
     except KeyError:
-        raise SluiceError(f"unknown action {event.action!r}; expected one of {sorted(steps)}") from None
+        known = sorted([*steps, CROSS_VALIDATE])
+        raise SluiceError(f"unknown action {event.action!r}; expected one of {known}") from None
     return step(event.run, event.execution_arn, services)
 
 
@@ -89,179 +90,10 @@ def allocate_version(run: RunState, execution_arn: str, services: Services) -> R
     return run.model_copy(update={"version": version, "status": VersionStatus.TRAINING})
 
 
-@dataclass(frozen=True)
-class _Inputs:
-    spec: ModelSpec
-    table: RawTable
-    split: HoldoutSplit
-
-
-def _inputs(run: RunState, artifacts: Artifacts) -> _Inputs:
-    from sluice.domain.training import split_holdout
-
-    spec = load_spec(run.spec_uri, artifacts)
-    table = load_table(run.dataset_uri, artifacts)
-    split = split_holdout(spec, table, recent_holdout_rows=run.recent_holdout_rows)
-    return _Inputs(spec=spec, table=table, split=split)
-
-
-def train(run: RunState, execution_arn: str, services: Services) -> RunState:
-    """Fit the spec's pipeline on the training rows and store it (pipeline.pkl); a retraining's recent
-    labelled rows (the run's `recent_rows`, less the recent holdout) weigh `recent_weight` each. The run carries the estimator's
-    parameters for the card Evaluate writes."""
-    from sluice.domain.candidate import card_parameters
-    from sluice.domain.training import fit_pipeline, recent_weights
-
-    version = _require_version(run)
-    inputs = _inputs(run, services.artifacts)
-    weights = recent_weights(
-        inputs.spec,
-        inputs.table,
-        run.recent_rows,
-        run.recent_weight,
-        recent_holdout_rows=run.recent_holdout_rows,
-    )
-    pipeline = fit_pipeline(inputs.spec, inputs.split.train, weights)
-    stored = services.artifacts.put_bytes(
-        model_prefix(run.model, version) + "pipeline.pkl", pickle.dumps(pipeline)
-    )
-    return run.model_copy(
-        update={
-            "artifacts": run.artifacts | {"pipeline": stored},
-            "card_parameters": card_parameters(pipeline),
-            "n_train": inputs.split.train.n_rows,
-            "n_holdout": inputs.split.holdout.n_rows,
-        }
-    )
-
-
-def export_and_check_parity(run: RunState, execution_arn: str, services: Services) -> RunState:
-    """Export the stored pipeline to ONNX and record its parity (parity.json); raises ParityFailed when
-    the export does not reproduce scikit-learn, else stores model.onnx and the reference sample."""
-    from sluice.domain.candidate import export_candidate
-
-    version = _require_version(run)
-    inputs = _inputs(run, services.artifacts)
-    pipeline = pickle.loads(services.artifacts.get_verified(run.artifacts["pipeline"]))
-    exported = export_candidate(pipeline, inputs.spec, inputs.split, version=str(version))
-    parity = exported.parity
-    prefix = model_prefix(run.model, version)
-    services.artifacts.put_json(prefix + "parity.json", parity.model_dump(mode="json"))
-    if not parity.passed:
-        raise ParityFailed(
-            "ONNX export does not match scikit-learn on the holdout: "
-            f"max_abs_diff={parity.max_abs_diff:.3g}, label_agreement={parity.label_agreement:.4f}"
-        )
-    model = services.artifacts.put_bytes(prefix + "model.onnx", exported.onnx_model)
-    reference = services.artifacts.put_bytes(
-        prefix + "reference.csv.gz", exported.reference, "application/gzip"
-    )
-    record = ParityRecord(
-        passed=parity.passed, max_abs_diff=parity.max_abs_diff, label_agreement=parity.label_agreement
-    )
-    return run.model_copy(
-        update={"artifacts": run.artifacts | {"model": model, "reference": reference}, "parity": record}
-    )
-
-
-def evaluate_challenger(run: RunState, execution_arn: str, services: Services) -> RunState:
-    """Challenger and current production on the challenger's holdout (and on a retraining's recent
-    holdout), then the gates, the card and evaluation.json. The production version read here is the one promotion will expect (a conditional
-    write)."""
-    from sluice.domain.candidate import Origin, assess_candidate
-    from sluice.domain.card import render_card_html
-    from sluice.domain.export import ParityResult
-
-    version = _require_version(run)
-    inputs = _inputs(run, services.artifacts)
-    prefix = model_prefix(run.model, version)
-    challenger = services.artifacts.get_verified(run.artifacts["model"])
-    alias = services.registry.get_alias(run.model)
-    champion = champion_recent = None
-    if alias is not None and alias.version != version:
-        champion, champion_recent = _comparable_champion(run.model, alias.version, inputs, services)
-    dataset = services.registry.get_dataset(run.model, run.dataset_sha256)
-    assessment = assess_candidate(
-        inputs.spec,
-        inputs.split,
-        challenger,
-        version=str(version),
-        origin=Origin(
-            dataset_sha256=run.dataset_sha256,
-            dataset_source=run.dataset_uri,
-            spec_sha256=run.spec_sha256,
-            run_id=execution_arn,
-            trigger=run.trigger.value,
-            dataset_lineage=dataset.lineage if dataset else None,
-        ),
-        parameters=run.card_parameters,
-        parity=ParityResult.model_validate_json(
-            services.artifacts.get_bytes(services.artifacts.uri(prefix + "parity.json"))
-        ),
-        champion=champion,
-        champion_version=alias.version if alias else None,
-        champion_recent=champion_recent,
-    )
-    evaluation = services.artifacts.put_json(prefix + "evaluation.json", assessment.document)
-    card_json = services.artifacts.put_bytes(
-        prefix + "card.json", assessment.card.model_dump_json(indent=2).encode(), "application/json"
-    )
-    card_html = services.artifacts.put_bytes(
-        prefix + "card.html", render_card_html(assessment.card).encode(), "text/html"
-    )
-    gates = assessment.gates
-    return run.model_copy(
-        update={
-            "metrics": dict(assessment.evaluation.metrics),
-            "champion_version": alias.version if alias else None,
-            "champion_metrics": dict(champion.metrics) if champion else {},
-            "gates": GatesRecord(
-                passed=gates.passed,
-                failed=[GateFailureRecord(gate=f.gate, value=f.value, limit=f.limit) for f in gates.failed],
-            ),
-            "artifacts": run.artifacts
-            | {"evaluation": evaluation, "card": card_json, "card_html": card_html},
-            "conflict": None,
-        }
-    )
-
-
-def _comparable_champion(
-    model: str, version: int, inputs: _Inputs, services: Services
-) -> tuple[Evaluation | None, Evaluation | None]:
-    """The production version's scores on the challenger's holdout and on its recent holdout (None
-    without one), or None when it cannot score them (its spec changed): the challenger then faces the
-    absolute gates only, and the card says so."""
-    from sluice.domain.candidate import score_champion
-
-    champion_model = _verified_champion(model, version, services)
-    try:
-        usual = score_champion(champion_model, inputs.spec, inputs.split.holdout)
-        recent = inputs.split.recent
-        return usual, score_champion(champion_model, inputs.spec, recent) if recent is not None else None
-    except (SluiceError, KeyError, ValueError) as exc:
-        logger.warning("champion not comparable", extra={"champion": version, "error": str(exc)})
-        return None, None
-
-
-def _verified_champion(model: str, version: int, services: Services) -> bytes:
-    """The production model's bytes, checked against the registry's sha256. A champion that cannot be
-    verified stops the run (ChampionUnverifiable → rejected, alarm, notification): comparing with
-    nothing would switch the regression gate off."""
-    record = services.registry.get_version(model, version)
-    try:
-        return services.artifacts.get_verified(record.artifacts["model"])
-    except (ArtifactCorrupt, ArtifactNotFound, KeyError) as exc:
-        metrics.add_metric(name="ModelIntegrityFailures", unit="Count", value=1)
-        detail = "no model artifact recorded" if isinstance(exc, KeyError) else str(exc)
-        logger.error("champion cannot be verified", extra={"model": model, "champion": version})
-        raise ChampionUnverifiable(f"champion version {version} cannot be verified ({detail})") from exc
-
-
 def _decided_record(
     run: RunState, services: Services, status: VersionStatus, reason: str | None
 ) -> ModelVersion:
-    version = _require_version(run)
+    version = require_version(run)
     current = services.registry.get_version(run.model, version)
     return current.model_copy(
         update={

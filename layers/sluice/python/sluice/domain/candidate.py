@@ -9,18 +9,29 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sklearn.pipeline import Pipeline
 
+from sluice.domain.baseline import baseline_metrics
 from sluice.domain.card import Lineage, ModelCard, RecentHoldout, build_card
+from sluice.domain.decisions import (
+    FairnessSnapshot,
+    MitigationReport,
+    ThresholdChoice,
+    fit_model,
+    mitigation_report,
+)
 from sluice.domain.evaluation import Evaluation, GateResult, apply_gates, evaluate
 from sluice.domain.export import ParityResult, check_parity, export_onnx
 from sluice.domain.reference import reference_sample
 from sluice.domain.spec import ModelSpec
 from sluice.domain.table import RawTable
-from sluice.domain.training import HoldoutSplit, fit_pipeline, split_holdout
+from sluice.domain.training import HoldoutSplit, split_holdout
 from sluice.domain.validation import ValidationFailed, ValidationReport, validate_table
+
+if TYPE_CHECKING:
+    from sluice.domain.search import Experiment
 
 Progress = Callable[[str], None]
 
@@ -66,7 +77,9 @@ class Assessment:
 
 @dataclass(frozen=True)
 class Candidate:
-    """Everything `train_candidate` produced. `onnx_model` is set only when the export passed parity."""
+    """Everything `train_candidate` produced. `onnx_model` is set only when the export passed parity.
+    `threshold`: the decision threshold its `label` uses (None: scikit-learn's predict); `unmitigated`
+    and `mitigation`: the model without mitigation and what mitigation changed (None without one)."""
 
     spec: ModelSpec
     version: str
@@ -79,6 +92,9 @@ class Candidate:
     evaluation_document: dict[str, Any]
     onnx_model: bytes | None
     reference: bytes
+    threshold: ThresholdChoice | None = None
+    unmitigated: FairnessSnapshot | None = None
+    mitigation: MitigationReport | None = None
 
     @property
     def servable(self) -> bool:
@@ -101,14 +117,17 @@ def _json_scalar(value: Any) -> str | int | float | bool | None:
     return repr(value)
 
 
-def export_candidate(pipeline: Pipeline, spec: ModelSpec, split: HoldoutSplit, *, version: str) -> Export:
-    """Export a fitted pipeline to ONNX, check parity on the holdout and sample the training rows with
-    the exported model's predictions. A parity failure is reported in `parity`, never raised; raises
+def export_candidate(
+    pipeline: Pipeline, spec: ModelSpec, split: HoldoutSplit, *, version: str, threshold: float | None = None
+) -> Export:
+    """Export a fitted pipeline to ONNX with its `label` decided at `threshold` (None: scikit-learn's
+    predict), check parity on the holdout at that threshold and sample the training rows with the
+    exported model's predictions. A parity failure is reported in `parity`, never raised; raises
     ExportFailed when skl2onnx cannot convert."""
-    onnx_model = export_onnx(pipeline, spec, version=version)
+    onnx_model = export_onnx(pipeline, spec, version=version, threshold=threshold)
     return Export(
         onnx_model=onnx_model,
-        parity=check_parity(pipeline, onnx_model, spec, split.holdout),
+        parity=check_parity(pipeline, onnx_model, spec, split.holdout, threshold),
         reference=reference_sample(spec, split.train, onnx_model),
     )
 
@@ -131,13 +150,20 @@ def assess_candidate(
     champion: Evaluation | None = None,
     champion_version: int | None = None,
     champion_recent: Evaluation | None = None,
+    threshold: ThresholdChoice | None = None,
+    unmitigated: FairnessSnapshot | None = None,
+    experiment: Experiment | None = None,
+    rollout: str | None = None,
 ) -> Assessment:
     """Score the candidate on its holdout, apply the spec's gates against the champion's scores on the
     same holdout (see `score_champion`; None: absolute gates only), and build its card and evaluation
     document. `parameters` come from `card_parameters`. A retraining's split has a recent holdout: the
     candidate (and the champion, `champion_recent`) are scored on it too, and the metric gates judge on
     it when it has the spec's `retraining.min_labelled_rows` rows and a score (fairness stays on the
-    usual holdout: labelled traffic carries no sensitive attribute)."""
+    usual holdout: labelled traffic carries no sensitive attribute). The card also shows what training
+    decided (`threshold`, the `unmitigated` model's fairness beside this one's, the search's
+    `experiment`), a trivial baseline, and what happens next if the gates pass (`rollout`: the mode;
+    None for `sluice train`, where nothing is promoted)."""
     evaluation = evaluate(onnx_model, spec, split.holdout)
     recent = _recent_holdout(spec, split, onnx_model, champion_recent)
     if recent is not None and recent.counted:
@@ -166,6 +192,12 @@ def assess_candidate(
         gates=gates,
         champion=champion,
         recent_holdout=recent,
+        champion_version=champion_version,
+        baseline=baseline_metrics(spec, split.train, split.holdout),
+        threshold=threshold,
+        mitigation=mitigation_report(spec, unmitigated, evaluation) if unmitigated else None,
+        experiment=experiment,
+        rollout=rollout,
     )
     document = {
         "evaluation": evaluation.model_dump(mode="json"),
@@ -173,6 +205,9 @@ def assess_candidate(
         "champion_version": champion_version,
         "gates": gates.model_dump(mode="json"),
         "parity": parity.model_dump(mode="json"),
+        "baseline": card.baseline,
+        "threshold": threshold.model_dump(mode="json") if threshold else None,
+        "mitigation": card.mitigation.model_dump(mode="json") if card.mitigation else None,
     }
     if recent is not None:
         document["recent_holdout"] = recent.model_dump(mode="json")
@@ -208,9 +243,11 @@ def train_candidate(
     dataset_sha256: str,
     version: str,
     champion_model: bytes | None = None,
+    experiment: Experiment | None = None,
     progress: Progress = _quiet,
 ) -> Candidate:
-    """Every stage on a table in one process: validate, split, fit, export and check parity, assess.
+    """Every stage on a table in one process: validate, split, fit (with the spec's threshold and
+    mitigation, see `decisions.fit_model`), export and check parity, assess.
     Raises ValidationFailed (carrying the report) for bad data, SpecError for unusable algorithm
     params and ExportFailed when skl2onnx cannot convert; a parity failure is not raised but leaves
     `onnx_model` unset."""
@@ -222,9 +259,14 @@ def train_candidate(
     progress(
         f"training {spec.estimator.name.value} on {split.train.n_rows} rows ({split.holdout.n_rows} held out)"
     )
-    pipeline = fit_pipeline(spec, split.train)
+    fitted = fit_model(spec, split, None)
+    pipeline = fitted.pipeline
+    threshold = None
+    if fitted.threshold is not None:
+        threshold = fitted.threshold.value
+        progress(f"deciding at threshold {threshold:.3f} ({fitted.threshold.objective})")
     progress("exporting to ONNX and checking parity with scikit-learn")
-    exported = export_candidate(pipeline, spec, split, version=version)
+    exported = export_candidate(pipeline, spec, split, version=version, threshold=threshold)
     progress(f"evaluating on the holdout{' against the champion' if champion_model else ''}")
     champion = score_champion(champion_model, spec, split.holdout) if champion_model else None
     assessment = assess_candidate(
@@ -236,6 +278,9 @@ def train_candidate(
         parameters=card_parameters(pipeline),
         parity=exported.parity,
         champion=champion,
+        threshold=fitted.threshold,
+        unmitigated=fitted.unmitigated,
+        experiment=experiment,
     )
     return Candidate(
         spec=spec,
@@ -249,4 +294,7 @@ def train_candidate(
         evaluation_document=assessment.document,
         onnx_model=exported.onnx_model if exported.parity.passed else None,
         reference=exported.reference,
+        threshold=fitted.threshold,
+        unmitigated=fitted.unmitigated,
+        mitigation=assessment.card.mitigation,
     )

@@ -1,5 +1,6 @@
 """The model card: lineage, parameters, metrics, parity and gates of one trained model, as JSON for
-machines (card.json) and as a page for people (card.html)."""
+machines (card.json) and as a page for people (card.html) that opens with a summary in plain words
+(sluice.domain.card_summary), then the details."""
 
 from __future__ import annotations
 
@@ -9,11 +10,21 @@ from html import escape
 from importlib.metadata import version as package_version
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
+from sluice.domain.card_html import (
+    experiments_html,
+    gates_html,
+    mitigation_html,
+    summary_html,
+    threshold_html,
+)
+from sluice.domain.card_summary import CardSummary, champion_name, summarise
 from sluice.domain.charts import heatmap, horizontal_bars, page, table
+from sluice.domain.decisions import MitigationReport, ThresholdChoice
 from sluice.domain.evaluation import Evaluation, GateResult
 from sluice.domain.export import ParityResult
+from sluice.domain.search import Experiment
 from sluice.domain.spec import ModelSpec
 
 LIBRARIES = ("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "numpy", "scipy", "sluice")
@@ -61,6 +72,10 @@ class LiveQuality(BaseModel):
 
 
 class ModelCard(BaseModel):
+    """One model's card. The fields after `live` came with the summary for people: cards written before
+    them load with None, and every card gets its `summary` computed when it is built or loaded without
+    one."""
+
     model: str
     version: str
     task: str
@@ -77,6 +92,21 @@ class ModelCard(BaseModel):
     spec: dict[str, Any] = Field(default_factory=dict)
     recent_holdout: RecentHoldout | None = None
     live: LiveQuality | None = None  # added by each drift check after promotion
+    description: str | None = None  # the spec's: what it predicts
+    intended_use: str | None = None  # the spec's: for whom and for what decisions
+    champion_version: int | None = None  # the production version it was compared with
+    baseline: dict[str, float | None] | None = None  # the trivial model's metrics on the same holdout
+    threshold: ThresholdChoice | None = None  # binary: the decision threshold in the ONNX model
+    mitigation: MitigationReport | None = None  # fairness before and after mitigation
+    experiment: Experiment | None = None  # the candidate search that chose this algorithm
+    rollout: str | None = None  # auto | manual | shadow | canary: what follows when the gates pass
+    summary: CardSummary | None = None  # set on validation when absent (see `summarise`)
+
+    @model_validator(mode="after")
+    def _summarised(self) -> ModelCard:
+        if self.summary is None:
+            self.summary = summarise(self)
+        return self
 
 
 def library_versions() -> dict[str, str]:
@@ -100,9 +130,19 @@ def build_card(
     gates: GateResult,
     champion: Evaluation | None = None,
     recent_holdout: RecentHoldout | None = None,
+    champion_version: int | None = None,
+    baseline: dict[str, float | None] | None = None,
+    threshold: ThresholdChoice | None = None,
+    mitigation: MitigationReport | None = None,
+    experiment: Experiment | None = None,
+    rollout: str | None = None,
 ) -> ModelCard:
-    """Assemble the card of one candidate. `parameters` are its estimator's, JSON-safe
-    (`sluice.domain.candidate.card_parameters`); a retraining's card has its recent holdout too."""
+    """Assemble the card of one candidate, its summary for people included. `parameters` are its
+    estimator's, JSON-safe (`sluice.domain.candidate.card_parameters`); a retraining's card has its
+    recent holdout too. The optional parts enrich the summary and add sections: `champion_version` names
+    the production version `champion` scored; `baseline` is `sluice.domain.baseline.baseline_metrics` on
+    the same holdout; `rollout` is what happens when the gates pass (auto | manual | shadow | canary;
+    None: the summary only says the gates passed)."""
     return ModelCard(
         model=spec.name,
         version=version,
@@ -119,6 +159,14 @@ def build_card(
         champion=champion,
         spec=spec.model_dump(mode="json"),
         recent_holdout=recent_holdout,
+        description=spec.description,
+        intended_use=spec.intended_use,
+        champion_version=champion_version,
+        baseline=baseline,
+        threshold=threshold,
+        mitigation=mitigation,
+        experiment=experiment,
+        rollout=rollout,
     )
 
 
@@ -141,106 +189,101 @@ def _recent_holdout_html(recent: RecentHoldout) -> str:
 
 
 def render_card_html(card: ModelCard) -> str:
-    """The card as a self-contained HTML page (inline SVG charts, no network needed)."""
+    """The card as a self-contained HTML page (inline SVG charts, no network needed): the summary in plain
+    words and the gates first, then the details."""
     evaluation = card.evaluation
-    verdict_ok = card.parity.passed and card.gates.passed
-    verdict = (
-        "Passed parity and every gate"
-        if verdict_ok
-        else "Not servable: " + "; ".join(r for r in [card.parity.reason, card.gates.reason] if r)
-    )
-    primary = evaluation.primary
+    summary = card.summary or summarise(card)
+    attribute = evaluation.fairness.attribute if evaluation.fairness else None
     sections = [
         f"<h1>{escape(card.model)} <span class='muted'>version {escape(card.version)}</span></h1>",
         f"<p class='muted'>{escape(card.task)} · {escape(card.algorithm)} · created {escape(card.created_at)}</p>",
-        f"<div class='summary {'ok' if verdict_ok else 'bad'}'>{escape(verdict)}. "
-        f"Primary metric {escape(evaluation.metric.value)} = {_number(primary)} "
-        f"on {evaluation.rows} holdout rows.</div>",
+        summary_html(summary),
+        gates_html(card.gates, evaluation.metric, card.champion_version, attribute),
         "<h2>Metrics</h2>",
     ]
     champion_metrics = card.champion.metrics if card.champion else {}
+    production = champion_name(card.champion_version) if card.champion else "champion"
+    headers = ["metric", "this model", f"{production} (same holdout)"]
     metric_rows = [[name, value, champion_metrics.get(name)] for name, value in evaluation.metrics.items()]
-    sections.append(table(["metric", "this model", "champion (same holdout)"], metric_rows))
+    if card.baseline is not None:
+        headers.append("trivial baseline (same holdout)")
+        for row in metric_rows:
+            row.append(card.baseline.get(str(row[0])))
+    sections.append(table(headers, metric_rows))
     if card.recent_holdout is not None:
         sections.append(_recent_holdout_html(card.recent_holdout))
     if card.live is not None:
         sections.append(_live_html(card.live))
-    sections.append("<h2>Gates</h2>")
-    if card.gates.checks:
-        sections.append(
-            table(
-                ["gate", "value", "limit", "passed"],
-                [[c.gate, c.value, c.limit, c.passed] for c in card.gates.checks],
-            )
-        )
-    else:
-        sections.append("<p class='muted'>no gates configured</p>")
-    sections.append("<h2>ONNX parity with scikit-learn</h2>")
-    sections.append(
-        table(
-            ["rows", "max abs difference", "tolerance", "label agreement", "passed"],
-            [
-                [
-                    card.parity.rows,
-                    card.parity.max_abs_diff,
-                    card.parity.tolerance,
-                    card.parity.label_agreement,
-                    card.parity.passed,
-                ]
-            ],
-        )
-    )
+    if card.experiment is not None:
+        sections.append(experiments_html(card.experiment))
+    if card.threshold is not None:
+        sections.append(threshold_html(card.threshold))
     if evaluation.confusion_matrix is not None:
         cm = evaluation.confusion_matrix
         sections.append("<h2>Confusion matrix</h2>" + heatmap(cm.labels, cm.labels, cm.matrix))
-    if evaluation.groups:
-        sections.append(
-            f"<h2>By {escape(card.evaluation.fairness.attribute if card.evaluation.fairness else 'group')}</h2>"
-        )
-        sections.append(
-            table(
-                ["group", "rows", evaluation.metric.value, "selection rate", "true positive rate"],
-                [
-                    [g, m.rows, m.metric, m.selection_rate, m.true_positive_rate]
-                    for g, m in evaluation.groups.items()
-                ],
-            )
-        )
-        if evaluation.fairness is not None:
-            fairness = evaluation.fairness
-            sections.append(
-                f"<p>Demographic parity gap <b>{_number(fairness.demographic_parity_gap)}</b>, "
-                f"equal opportunity gap <b>{_number(fairness.equal_opportunity_gap)}</b>.</p>"
-            )
+    sections.extend(_groups_html(card))
+    if card.mitigation is not None:
+        sections.append(mitigation_html(card.mitigation, evaluation.metric))
+    sections.append(_parity_html(card.parity))
     if evaluation.importance:
         ranked = sorted(evaluation.importance.items(), key=lambda item: -item[1].mean)
         sections.append(
             f"<h2>Permutation importance</h2><p class='muted'>drop in {escape(evaluation.metric.value)} when a "
             "feature is shuffled</p>" + horizontal_bars([(name, imp.mean) for name, imp in ranked])
         )
-    lineage = card.lineage
-    sections.append("<h2>Lineage</h2>")
-    sections.append(
-        table(
-            ["what", "value"],
-            [
-                ["dataset sha256", lineage.dataset_sha256],
-                ["dataset source", lineage.dataset_source],
-                *([["dataset lineage", lineage.dataset_lineage]] if lineage.dataset_lineage else []),
-                ["spec sha256", lineage.spec_sha256],
-                ["model sha256", lineage.model_sha256],
-                ["rows (train / holdout)", f"{lineage.rows_train} / {lineage.rows_holdout}"],
-                ["run", lineage.run_id or "—"],
-                ["trigger", lineage.trigger or "—"],
-                ["single-row latency (ms, median)", evaluation.latency_ms_single_row],
-                ["model size (bytes)", evaluation.model_size_bytes],
-            ],
-        )
-    )
+    sections.append(_lineage_html(card.lineage, evaluation))
     sections.append("<h2>Parameters and libraries</h2>")
     sections.append(table(["parameter", "value"], [[k, str(v)] for k, v in card.parameters.items()]))
     sections.append(table(["library", "version"], list(card.libraries.items())))
     return page(f"Model card: {card.model} v{card.version}", "".join(sections))
+
+
+def _parity_html(parity: ParityResult) -> str:
+    return "<h2>ONNX parity with scikit-learn</h2>" + table(
+        ["rows", "max abs difference", "tolerance", "label agreement", "passed"],
+        [[parity.rows, parity.max_abs_diff, parity.tolerance, parity.label_agreement, parity.passed]],
+    )
+
+
+def _groups_html(card: ModelCard) -> list[str]:
+    evaluation = card.evaluation
+    if not evaluation.groups:
+        return []
+    sections = [
+        f"<h2>By {escape(evaluation.fairness.attribute if evaluation.fairness else 'group')}</h2>",
+        table(
+            ["group", "rows", evaluation.metric.value, "selection rate", "true positive rate"],
+            [
+                [g, m.rows, m.metric, m.selection_rate, m.true_positive_rate]
+                for g, m in evaluation.groups.items()
+            ],
+        ),
+    ]
+    if evaluation.fairness is not None:
+        fairness = evaluation.fairness
+        sections.append(
+            f"<p>Demographic parity gap <b>{_number(fairness.demographic_parity_gap)}</b>, "
+            f"equal opportunity gap <b>{_number(fairness.equal_opportunity_gap)}</b>.</p>"
+        )
+    return sections
+
+
+def _lineage_html(lineage: Lineage, evaluation: Evaluation) -> str:
+    return "<h2>Lineage</h2>" + table(
+        ["what", "value"],
+        [
+            ["dataset sha256", lineage.dataset_sha256],
+            ["dataset source", lineage.dataset_source],
+            *([["dataset lineage", lineage.dataset_lineage]] if lineage.dataset_lineage else []),
+            ["spec sha256", lineage.spec_sha256],
+            ["model sha256", lineage.model_sha256],
+            ["rows (train / holdout)", f"{lineage.rows_train} / {lineage.rows_holdout}"],
+            ["run", lineage.run_id or "—"],
+            ["trigger", lineage.trigger or "—"],
+            ["single-row latency (ms, median)", evaluation.latency_ms_single_row],
+            ["model size (bytes)", evaluation.model_size_bytes],
+        ],
+    )
 
 
 def _live_html(live: LiveQuality) -> str:

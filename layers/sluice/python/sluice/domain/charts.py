@@ -88,3 +88,46 @@ def heatmap(row_labels: Sequence[str], column_labels: Sequence[str], values: Seq
         )
         rows.append(f"<tr><th>{escape(label)}</th>{cells}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def score_bars(
+    items: Sequence[tuple[str, float, float | None]], *, highlight: int | None = None, width: int = 560
+) -> str:
+    """Scores as horizontal bars with a ± spread whisker each (e.g. cross-validated mean ± std). The axis
+    starts a little below the lowest whisker, not at zero, so close scores stay apart (the axis's start is
+    printed under the chart); the bar at index `highlight` is drawn in CURRENT_COLOUR, the others in
+    REFERENCE_COLOUR."""
+    if not items:
+        return "<p class='muted'>nothing to chart</p>"
+    label_width, bar_height, gap = 190, 18, 6
+    lows = [mean - (spread or 0.0) for _, mean, spread in items]
+    highs = [mean + (spread or 0.0) for _, mean, spread in items]
+    span = (max(highs) - min(lows)) or abs(max(highs)) or 1.0
+    start, end = min(lows) - 0.25 * span, max(highs) + 0.05 * span
+    plot = width - label_width - 70
+
+    def x(value: float) -> float:
+        return label_width + plot * (value - start) / (end - start)
+
+    height = len(items) * (bar_height + gap) + gap
+    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' role='img'>"]
+    for i, (label, mean, spread) in enumerate(items):
+        y = gap + i * (bar_height + gap)
+        colour = CURRENT_COLOUR if i == highlight else REFERENCE_COLOUR
+        parts.append(
+            f"<text x='{label_width - 6}' y='{y + 13}' text-anchor='end' font-size='12'>{escape(label[:30])}</text>"
+            f"<rect x='{label_width}' y='{y}' width='{max(x(mean) - label_width, 1.0):.1f}' "
+            f"height='{bar_height}' fill='{colour}'/>"
+        )
+        if spread:
+            middle = y + bar_height / 2
+            parts.append(
+                f"<line x1='{x(mean - spread):.1f}' x2='{x(mean + spread):.1f}' y1='{middle}' y2='{middle}' "
+                "stroke='#1f2933' stroke-width='1.5'/>"
+            )
+        parts.append(
+            f"<text x='{x(mean + (spread or 0.0)) + 4:.1f}' y='{y + 13}' font-size='11' fill='#52606d'>"
+            f"{mean:.4g}</text>"
+        )
+    parts.append(f"<line x1='{label_width}' x2='{label_width}' y1='0' y2='{height}' stroke='#9aa5b1'/></svg>")
+    return "".join(parts) + f"<p class='muted'>axis starts at {start:.4g}</p>"

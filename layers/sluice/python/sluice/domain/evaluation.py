@@ -159,14 +159,25 @@ def _run_subset(outputs: ModelOutputs, rows: npt.NDArray[np.bool_]) -> ModelOutp
     )
 
 
-def _groups(
+def sensitive_groups(spec: ModelSpec, table: RawTable) -> npt.NDArray[np.object_] | None:
+    """Each row's group of the spec's sensitive column (stripped; a missing cell is MISSING_GROUP, a
+    group of its own), None when the spec names none or the table lacks the column."""
+    if spec.sensitive is None or spec.sensitive not in table.columns:
+        return None
+    return np.array(
+        [MISSING_GROUP if is_missing(c) else c.strip() for c in table.columns[spec.sensitive]], dtype=object
+    )
+
+
+def group_fairness(
     spec: ModelSpec, holdout: RawTable, y: npt.NDArray[Any], outputs: ModelOutputs, classes: list[Any]
 ) -> tuple[dict[str, GroupMetrics], Fairness] | None:
-    if spec.sensitive is None or spec.sensitive not in holdout.columns:
+    """Per-group metrics of a model's outputs on a holdout and the gaps across groups (demographic
+    parity: selection rates, equal opportunity: true-positive rates; binary tasks), None without a
+    sensitive column."""
+    attribute = sensitive_groups(spec, holdout)
+    if attribute is None or spec.sensitive is None:
         return None
-    attribute = np.array(
-        [MISSING_GROUP if is_missing(c) else c.strip() for c in holdout.columns[spec.sensitive]], dtype=object
-    )
     groups: dict[str, GroupMetrics] = {}
     for group in sorted(set(attribute)):
         rows = attribute == group
@@ -260,7 +271,7 @@ def evaluate(onnx_model: bytes, spec: ModelSpec, holdout: RawTable, *, detailed:
         model_size_bytes=model.size_bytes,
         model_sha256=model.sha256,
     )
-    grouped = _groups(spec, holdout, y, outputs, classes)
+    grouped = group_fairness(spec, holdout, y, outputs, classes)
     if grouped is not None:
         evaluation.groups, evaluation.fairness = grouped
     if detailed:

@@ -2,7 +2,8 @@
 
 Contract (docs/architecture.md): one input per feature named as the feature, shape [None, 1], float32 for
 numeric and string for categorical; outputs `label` + `probabilities` (ZipMap off) for classifiers or
-`variable` for regressors; metadata props carry model name, version, spec hash and class order.
+`variable` for regressors; metadata props carry model name, version, spec hash and class order. A binary
+classifier exported with a decision threshold decides `label` at it (metadata `sluice.threshold`).
 """
 
 from __future__ import annotations
@@ -17,18 +18,20 @@ from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.pipeline import Pipeline
 
+from sluice.domain.decisions import THRESHOLD_TIE, decide
 from sluice.domain.onnx_compat import register_converters
 from sluice.domain.onnx_model import (
     INPUT_SCHEMA_PROP,
     LABEL_OUTPUT,
     PROBABILITIES_OUTPUT,
+    THRESHOLD_PROP,
     VALUE_OUTPUT,
     OnnxModel,
 )
 from sluice.domain.spec import ModelSpec, NumericFeature
 from sluice.domain.table import RawTable
 from sluice.domain.training import model_matrix
-from sluice.errors import ExportFailed
+from sluice.errors import ExportFailed, SpecError
 
 # Classifier probabilities may differ by float32 rounding only; labels may not differ at all on more
 # than one row in a thousand. Regressors: differences within this fraction of the predictions' spread.
@@ -48,8 +51,13 @@ class ParityResult(BaseModel):
     reason: str | None = None
 
 
-def export_onnx(pipeline: Pipeline, spec: ModelSpec, *, version: str) -> bytes:
-    """Convert a fitted pipeline to ONNX bytes. Same pipeline and version → identical bytes."""
+def export_onnx(
+    pipeline: Pipeline, spec: ModelSpec, *, version: str, threshold: float | None = None
+) -> bytes:
+    """Convert a fitted pipeline to ONNX bytes. Same pipeline, version and threshold → identical bytes.
+    With a `threshold` (binary classifiers only), `label` is classes[1] where P(classes[1]) ≥ threshold
+    and classes[0] elsewhere (same name, type and shape), and metadata `sluice.threshold` records it;
+    None keeps scikit-learn's own decision."""
     initial_types: list[tuple[str, Any]] = [
         (f.name, FloatTensorType([None, 1]) if isinstance(f, NumericFeature) else StringTensorType([None, 1]))
         for f in spec.features
@@ -78,9 +86,74 @@ def export_onnx(pipeline: Pipeline, spec: ModelSpec, *, version: str) -> bytes:
     }
     if hasattr(estimator, "classes_"):
         metadata["classes"] = json.dumps([c.item() if hasattr(c, "item") else c for c in estimator.classes_])
+    if threshold is not None:
+        if len(getattr(estimator, "classes_", [])) != 2:
+            raise SpecError("threshold: applies to binary classifiers")
+        _decide_label_at(model, list(estimator.classes_), threshold)
+        metadata[THRESHOLD_PROP] = repr(float(threshold))
     onnx.helper.set_model_props(model, metadata)
     model.doc_string = f"Sluice model {spec.name} version {version}"
     return canonical_bytes(model)
+
+
+def _decide_label_at(model: onnx.ModelProto, classes: list[Any], threshold: float) -> None:
+    """Rewrite a binary classifier's graph so its `label` output is classes[1] where
+    probabilities[:, 1] ≥ threshold − THRESHOLD_TIE (in float32, as `decisions.decide` decides in
+    float64), else classes[0]. The converter's own label is kept under another name, unused."""
+    graph = model.graph
+    predicted = "sluice_predicted_label"  # scikit-learn's predict, as the converter wrote it
+    for node in graph.node:
+        node.input[:] = [predicted if name == LABEL_OUTPUT else name for name in node.input]
+        node.output[:] = [predicted if name == LABEL_OUTPUT else name for name in node.output]
+    label_type = next(o.type.tensor_type.elem_type for o in graph.output if o.name == LABEL_OUTPUT)
+    if label_type == onnx.TensorProto.STRING:
+        names = np.asarray([str(c) for c in classes], dtype=object)
+        class_tensor = onnx.numpy_helper.from_array(names, "sluice_classes")
+    else:
+        class_tensor = onnx.numpy_helper.from_array(np.asarray(classes, dtype=np.int64), "sluice_classes")
+    graph.initializer.extend(
+        [
+            class_tensor,
+            onnx.numpy_helper.from_array(
+                np.asarray(threshold - THRESHOLD_TIE, dtype=np.float32), "sluice_threshold"
+            ),
+            onnx.numpy_helper.from_array(np.asarray(1, dtype=np.int64), "sluice_positive_column"),
+        ]
+    )
+    make = onnx.helper.make_node
+    graph.node.extend(
+        [
+            make(
+                "Gather",
+                [PROBABILITIES_OUTPUT, "sluice_positive_column"],
+                ["sluice_positive_probability"],
+                name="sluice_positive_probability",
+                axis=1,
+            ),
+            # Less and Not, not GreaterOrEqual: converters may write opsets older than 12.
+            make(
+                "Less",
+                ["sluice_positive_probability", "sluice_threshold"],
+                ["sluice_below_threshold"],
+                name="sluice_below_threshold",
+            ),
+            make("Not", ["sluice_below_threshold"], ["sluice_is_positive"], name="sluice_at_threshold"),
+            make(
+                "Cast",
+                ["sluice_is_positive"],
+                ["sluice_class_index"],
+                name="sluice_class_index",
+                to=onnx.TensorProto.INT64,
+            ),
+            make(
+                "Gather",
+                ["sluice_classes", "sluice_class_index"],
+                [LABEL_OUTPUT],
+                name="sluice_label",
+                axis=0,
+            ),
+        ]
+    )
 
 
 def canonical_bytes(model: onnx.ModelProto) -> bytes:
@@ -97,15 +170,22 @@ def canonical_bytes(model: onnx.ModelProto) -> bytes:
     return model.SerializeToString(deterministic=True)
 
 
-def check_parity(pipeline: Pipeline, onnx_model: bytes, spec: ModelSpec, holdout: RawTable) -> ParityResult:
-    """Score the holdout with scikit-learn and ONNX Runtime and compare. Never raises for a mismatch;
-    `passed` says whether the export may be served."""
+def check_parity(
+    pipeline: Pipeline,
+    onnx_model: bytes,
+    spec: ModelSpec,
+    holdout: RawTable,
+    threshold: float | None = None,
+) -> ParityResult:
+    """Score the holdout with scikit-learn and ONNX Runtime and compare: probabilities, and labels
+    against scikit-learn's decisions at `threshold` (None: its predict; see `decisions.decide`). Never
+    raises for a mismatch; `passed` says whether the export may be served."""
     model = OnnxModel(onnx_model)
     outputs = model.run_table(holdout)
     matrix = model_matrix(spec, holdout)
     if spec.task.is_classification:
         expected_probabilities = pipeline.predict_proba(matrix)
-        expected_labels = pipeline.predict(matrix)
+        expected_labels = decide(pipeline, matrix, threshold)
         assert outputs.probabilities is not None and outputs.labels is not None
         diff = float(np.max(np.abs(outputs.probabilities - expected_probabilities))) if len(matrix) else 0.0
         agreement = float(np.mean(outputs.labels == expected_labels)) if len(matrix) else 1.0

@@ -22,6 +22,7 @@ LABEL_OUTPUT = "label"
 PROBABILITIES_OUTPUT = "probabilities"
 VALUE_OUTPUT = "variable"
 INPUT_SCHEMA_PROP = "sluice.input_schema"
+THRESHOLD_PROP = "sluice.threshold"  # a binary classifier's decision threshold, when its `label` uses one
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 _FEATURES = TypeAdapter(list[Feature])
@@ -52,6 +53,9 @@ class OnnxModel:
         self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
         classes = self.metadata.get("classes")
         self.classes: list[str | int] | None = json.loads(classes) if classes else None
+        threshold = self.metadata.get(THRESHOLD_PROP)
+        # `label` is classes[1] when P(classes[1]) >= threshold; None: scikit-learn's own decision
+        self.threshold: float | None = float(threshold) if threshold else None
         # the longest class label as JSON text: bounds the size of an answer (sluice.app.serving)
         self.label_chars = max((len(json.dumps(c)) for c in self.classes or []), default=24)
         schema = self.metadata.get(INPUT_SCHEMA_PROP)

@@ -289,6 +289,16 @@ class RunState(BaseModel):
     reason: str | None = None
     rollout: RolloutPlan | None = None
     approval: ApprovalRecord | None = None
+    # A candidate search: the indices of the spec's candidates to cross-validate (PlanSearch), then the
+    # Map's CandidateScore documents (SearchCandidates); Train records them and clears both.
+    search: list[int] | None = None
+    search_results: list[dict[str, Any]] | None = None
+    # What Train decided: the estimator ({name, params}) when a search chose it, the decision threshold
+    # (a ThresholdChoice) and, when the spec mitigates, the unmitigated model's fairness (a
+    # FairnessSnapshot); later steps train, export and describe exactly that.
+    algorithm: dict[str, Any] | None = None
+    threshold: dict[str, Any] | None = None
+    fairness_before: dict[str, Any] | None = None
 
 
 class TaskEvent(BaseModel):
@@ -300,6 +310,7 @@ class TaskEvent(BaseModel):
     run: RunState
     execution_arn: str
     task_token: str | None = None  # set for `.waitForTaskToken` tasks (await_approval)
+    candidate: int | None = None  # set for the search's cross_validate tasks (the Map's item)
 
 
 class ExecutionRef(BaseModel):

@@ -106,6 +106,7 @@ HASHED_WHEN_SET = (
     "threshold",
     "fairness",
     "intended_use",
+    "ignored_columns",
 )
 
 
@@ -119,7 +120,8 @@ class ModelSpec(_Strict):
     sensitive: str | None = None
     algorithm: AlgorithmSpec | None = None  # one estimator, or:
     candidates: list[CandidateGrid] | Literal["auto"] | None = None  # cross-validated, the best trained
-    cv_folds: int | None = Field(default=None, ge=2, le=10)  # the search's folds (default 5)
+    # Folds of the training part for the search and for choosing a threshold (default 5).
+    cv_folds: int | None = Field(default=None, ge=2, le=10)
     metric: Metric
     threshold: float | ThresholdSpec | None = None  # binary only: 0.5 when unset
     fairness: FairnessSpec | None = None
@@ -130,6 +132,8 @@ class ModelSpec(_Strict):
     rollout: RolloutSpec | None = None  # None: auto
     description: str | None = None  # what the model predicts, in plain words (the card's first line)
     intended_use: str | None = None  # for whom and for what decisions
+    # Columns a file may carry that the model does not use (ids, constants): not an error when present.
+    ignored_columns: list[str] | None = None
     _source_sha256: str | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
@@ -158,6 +162,10 @@ class ModelSpec(_Strict):
             raise ValueError(
                 f"sensitive: '{self.sensitive}' must be a column of its own, not a feature or the target"
             )
+        used = {*names, self.target, self.sensitive}
+        ignored = self.ignored_columns or []
+        if len(set(ignored)) != len(ignored) or used & set(ignored):
+            raise ValueError("ignored_columns: each once, and none a feature, the target or sensitive")
         self._check_estimators()
         self._check_decisions()
         if self.metric.for_regression != (self.task is Task.REGRESSION):
@@ -178,8 +186,6 @@ class ModelSpec(_Strict):
     def _check_estimators(self) -> None:
         if (self.algorithm is None) == (self.candidates is None):
             raise ValueError("algorithm: give either algorithm (one estimator) or candidates (a search)")
-        if self.cv_folds is not None and self.candidates is None:
-            raise ValueError("cv_folds: applies to a candidate search (candidates)")
         if self.algorithm is not None:
             if self.task not in ALGORITHM_TASKS[self.algorithm.name]:
                 allowed = sorted(a.value for a, tasks in ALGORITHM_TASKS.items() if self.task in tasks)
@@ -253,7 +259,7 @@ class ModelSpec(_Strict):
     def trained_as(self, algorithm: AlgorithmSpec) -> ModelSpec:
         """This spec with its search decided: `algorithm` set, `candidates` cleared. Its `sha256` stays
         the written spec's, so everything trained from it traces to the spec that was uploaded."""
-        decided = self.model_copy(update={"algorithm": algorithm, "candidates": None, "cv_folds": None})
+        decided = self.model_copy(update={"algorithm": algorithm, "candidates": None})
         decided._source_sha256 = self.sha256
         return decided
 

@@ -268,12 +268,12 @@ def validate_table(spec: ModelSpec, table: RawTable) -> ValidationReport:
             Problem(column=name, check="columns", message="required column is missing from the header")
         )
     for name in table.header:
-        if name not in required:
+        if name not in required and name not in (spec.ignored_columns or []):
             problems.append(
                 Problem(
                     column=name,
                     check="columns",
-                    message="column is not in the spec (not a feature, target or sensitive)",
+                    message="column is not in the spec (not a feature, target, sensitive or ignored)",
                 )
             )
     if table.n_rows == 0:

@@ -12,6 +12,7 @@ from importlib import import_module
 # that takes the parsed namespace and returns an exit code.
 COMMAND_MODULES: tuple[str, ...] = (
     "validate",
+    "init",
     "train",
     "example-data",
     "drift",
@@ -20,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "models",
     "demo",
     "predict",
+    "experiments",
 )
 
 Handler = Callable[[argparse.Namespace], int]

@@ -1,5 +1,7 @@
-"""`sluice train --spec SPEC --data CSV --out DIR [--champion DIR] [--json]`: train, export to ONNX,
-prove parity, evaluate and (with a champion) apply the promotion gates."""
+"""`sluice train --spec SPEC --data CSV --out DIR [--champion DIR] [--workers N] [--json]`: train,
+export to ONNX, prove parity, evaluate and (with a champion) apply the promotion gates. A spec with
+`candidates` is first searched (each candidate cross-validated on the training part, in `--workers`
+processes); the chosen one is trained, and the experiment is written beside the card."""
 
 from __future__ import annotations
 
@@ -22,6 +24,9 @@ from sluice.tools.cli.common import (
 
 if TYPE_CHECKING:
     from sluice.domain.candidate import Candidate
+    from sluice.domain.search import Experiment
+    from sluice.domain.spec import ModelSpec
+    from sluice.domain.table import RawTable
 
 
 def register(subparsers: Any) -> None:
@@ -31,8 +36,23 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder for model.onnx, card, evaluation")
     parser.add_argument("--champion", type=Path, help="an earlier output folder to compare with")
     parser.add_argument("--version", default="local", help="version recorded in the model (default: local)")
+    parser.add_argument(
+        "--workers",
+        type=_positive,
+        help="processes for a candidate search (default: one per CPU; 1: in this process)",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     parser.set_defaults(func=run)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
 
 
 def _champion_model(folder: Path | None) -> bytes | None:
@@ -50,6 +70,7 @@ def _champion_model(folder: Path | None) -> bytes | None:
 def run(args: argparse.Namespace) -> int:
     # scikit-learn takes seconds to import: only `train` pays for it, not every `sluice` command.
     from sluice.domain.candidate import train_candidate
+    from sluice.domain.search import EXPERIMENTS_FILE, experiment_text
     from sluice.tools.model_folder import write_model_folder
 
     spec = read_spec(args.spec)
@@ -57,6 +78,11 @@ def run(args: argparse.Namespace) -> int:
     report, table = validate_source(spec, require_file(args.data), str(args.data))
     if table is None:
         return _not_trained(spec.name, report, args.json)
+    experiment = None
+    if spec.candidates is not None:
+        if not report.passed:
+            return _not_trained(spec.name, report, args.json)
+        spec, experiment = _search(spec, table, args)
     try:
         candidate = train_candidate(
             spec,
@@ -73,15 +99,65 @@ def run(args: argparse.Namespace) -> int:
     except ExportFailed as exc:
         raise CommandError(str(exc), EXIT_FAILED) from exc
     written = write_model_folder(candidate, args.out)
+    experiments_path = args.out / EXPERIMENTS_FILE
+    if experiment is not None:
+        experiments_path.write_text(experiment.model_dump_json(indent=2), encoding="utf-8")
+        written.append(experiments_path)
+    elif experiments_path.exists():
+        experiments_path.unlink()  # an earlier search's, not this model's
     result = summary(candidate)
+    if experiment is not None:
+        result["experiment"] = experiment_summary(experiment)
     if args.json:
         print_json(result)
     else:
+        if experiment is not None:
+            print(experiment_text(experiment) + "\n")
         print(_human_summary(result, written))
     if not candidate.servable:
         progress(f"not servable: {candidate.parity.reason}")
         return EXIT_FAILED
     return EXIT_OK
+
+
+def _search(spec: ModelSpec, table: RawTable, args: argparse.Namespace) -> tuple[ModelSpec, Experiment]:
+    """Search the spec's candidates on the training part of `table`; the spec `trained_as` the chosen
+    one, and the experiment."""
+    from sluice.domain.decisions import reweighing_weights
+    from sluice.domain.search import search
+    from sluice.domain.training import split_holdout
+
+    train = split_holdout(spec, table).train
+    candidates = spec.candidate_algorithms()
+    progress(
+        f"searching {len(candidates)} candidates: {spec.folds}-fold cross-validation on "
+        f"{train.n_rows} training rows"
+    )
+    try:
+        experiment = search(
+            spec,
+            train,
+            sample_weight=reweighing_weights(spec, train),  # what the chosen one will be fitted with
+            workers=args.workers,
+            progress=progress,
+            version=args.version,
+        )
+    except SpecError as exc:
+        raise CommandError(str(exc), EXIT_FAILED) from exc
+    assert experiment.chosen is not None  # search raises when nothing could be chosen
+    progress(f"chose [{experiment.chosen}]: {experiment.reason}")
+    return spec.trained_as(candidates[experiment.chosen]), experiment
+
+
+def experiment_summary(experiment: Experiment) -> dict[str, Any]:
+    """The search's part of `sluice train --json`: the chosen candidate, why, and how many were tried."""
+    chosen = experiment.chosen_candidate
+    assert chosen is not None
+    return {
+        **chosen.model_dump(mode="json"),
+        "reason": experiment.reason,
+        "candidates": len(experiment.candidates),
+    }
 
 
 def summary(candidate: Candidate) -> dict[str, Any]:

@@ -143,7 +143,7 @@ def train_first_version(demo: Demo, first: RawTable) -> ModelVersion:
     with demo.progress.step(2, f"upload the {MODEL} spec and a first dataset → train, check, promote"):
         demo.progress.fact(
             f"PUT {MODEL}/spec.yaml ({demo.spec_path.relative_to(demo.spec_path.parents[2])}): "
-            f"{spec.algorithm.name.value} {spec.algorithm.params}, metric {spec.metric.value}, "
+            f"{spec.estimator.name.value} {spec.estimator.params}, metric {spec.metric.value}, "
             f"gates {spec.gates.model_dump(exclude_none=True)}"
         )
         demo.progress.fact(f"  + {demo.spec_text.splitlines()[-1]}")
@@ -294,7 +294,7 @@ def summarize(
         api_url=demo.api_url,
         endpoint_url=str(demo.stack.endpoint_url),
         alias_ttl_seconds=demo.plan.alias_ttl_seconds,
-        algorithm={"name": spec.algorithm.name.value, "params": spec.algorithm.params},
+        algorithm={"name": spec.estimator.name.value, "params": spec.estimator.params},
         versions=versions,
         traffic=traffic,
         shifted_traffic=shifted,

@@ -110,20 +110,25 @@ def load_env_overrides(path: Path) -> dict[str, dict[str, str]]:
 
 
 class HandlerRuntime:
-    """Runs handlers in this process, one at a time (each sets os.environ to its function's). A
+    """Runs handlers in this process, one at a time (each sets os.environ to its function's), except
+    invocations of a `concurrent` function (one a Map state fans out to), which run together when they
+    overlap, as Lambda runs them in environments of their own (their os.environ is the same). A
     function's module is imported on its first invocation and kept, as a warm Lambda keeps it, until
     `recycle`. With `output_to_stderr`, what handlers print goes to stderr (see
     `handler_output_to_stderr`)."""
 
-    def __init__(self, *, output_to_stderr: bool) -> None:
+    def __init__(self, *, output_to_stderr: bool, concurrent: frozenset[str] = frozenset()) -> None:
         self._output_to_stderr = output_to_stderr
+        self.concurrent = concurrent
         self._modules: dict[str, ModuleType] = {}
-        self._env_lock = threading.RLock()
+        self._import_lock = threading.Lock()
+        self._gate = _EnvironmentGate()
 
     def run(self, code: FunctionCode, event: Any, env: dict[str, str], context: LambdaContext) -> Invocation:
         """Invoke the handler once with `event` (as JSON would carry it) inside `env`; whatever it
         raises, importing included, is the Invocation's error."""
-        with self._env_lock, _patched_environ(env), self._handler_output():
+        shared = code.logical_id if code.logical_id in self.concurrent else None
+        with self._gate.entered(env, shared, self._handler_output):
             try:
                 handler = self._handler(code)
                 payload = handler(json.loads(json.dumps(event)), context)
@@ -144,6 +149,10 @@ class HandlerRuntime:
         self._modules.pop(logical_id, None)
 
     def _handler(self, code: FunctionCode) -> Callable[[Any, Any], Any]:
+        with self._import_lock:
+            return self._imported_handler(code)
+
+    def _imported_handler(self, code: FunctionCode) -> Callable[[Any, Any], Any]:
         module = self._modules.get(code.logical_id)
         if module is None:
             spec = importlib.util.spec_from_file_location(
@@ -159,6 +168,44 @@ class HandlerRuntime:
 
     def _handler_output(self) -> contextlib.AbstractContextManager[None]:
         return handler_output_to_stderr() if self._output_to_stderr else contextlib.nullcontext()
+
+
+class _EnvironmentGate:
+    """One os.environ (and stdout) per process: the gate lets in one invocation at a time, or several
+    invocations of the same `shared` function, which need the same environment. The first one in sets
+    the environment (and the output redirection), the last one out restores it."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._holder: str | None = None  # the shared function inside, None for a single invocation
+        self._inside = 0
+        self._restore: contextlib.ExitStack | None = None
+
+    @contextlib.contextmanager
+    def entered(
+        self,
+        env: dict[str, str],
+        shared: str | None,
+        output: Callable[[], contextlib.AbstractContextManager[None]],
+    ) -> Iterator[None]:
+        with self._changed:
+            while self._inside and (shared is None or self._holder != shared):
+                self._changed.wait()
+            if not self._inside:
+                stack = contextlib.ExitStack()
+                stack.enter_context(_patched_environ(env))
+                stack.enter_context(output())
+                self._restore, self._holder = stack, shared
+            self._inside += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._inside -= 1
+                if not self._inside and self._restore is not None:
+                    self._restore.close()
+                    self._restore, self._holder = None, None
+                    self._changed.notify_all()
 
 
 @contextlib.contextmanager

@@ -109,6 +109,7 @@ class LocalStack:
         self.deployment = create_stack(
             self.client, template, stack_name=self.stack_name, region=self.region, parameters=self.parameters
         )
+        self._runtime.concurrent = frozenset(template.map_fanout_functions())
         return self.outputs
 
     def attach(self) -> dict[str, str]:
@@ -118,6 +119,7 @@ class LocalStack:
         self.deployment = read_stack(
             self.client, template, stack_name=self.stack_name, endpoint_url=self.endpoint_url
         )
+        self._runtime.concurrent = frozenset(template.map_fanout_functions())
         return self.outputs
 
     # ------------------------------------------------------------------ functions

@@ -70,6 +70,40 @@ class LocalTemplate:
     def outputs(self) -> list[str]:
         return list(self.cloudformation.get("Outputs", {}))
 
+    def map_fanout_functions(self) -> set[str]:
+        """The functions a state machine's Map state invokes from its iterations: on AWS each of those
+        invocations runs in an execution environment of its own, at the same time."""
+        found: set[str] = set()
+        for resource in self.sam["Resources"].values():
+            props = resource.get("Properties", {})
+            if resource.get("Type") != SERVERLESS_STATE_MACHINE or "Definition" not in props:
+                continue
+            substitutions = props.get("DefinitionSubstitutions") or {}
+            for name in _map_iteration_substitutions(props["Definition"]):
+                target = substitutions.get(name)
+                if isinstance(target, dict) and "Fn::GetAtt" in target:
+                    attribute = target["Fn::GetAtt"]
+                    found.add(attribute[0] if isinstance(attribute, list) else str(attribute).split(".")[0])
+        return found
+
+
+def _map_iteration_substitutions(definition: Any, inside_map: bool = False) -> set[str]:
+    """The `${Name}`s used inside Map states' iterations of an ASL definition."""
+    names: set[str] = set()
+    if isinstance(definition, dict):
+        if definition.get("Type") == "Map":
+            for key in ("ItemProcessor", "Iterator"):
+                names |= _map_iteration_substitutions(definition.get(key, {}), True)
+        for key, value in definition.items():
+            if key not in ("ItemProcessor", "Iterator"):
+                names |= _map_iteration_substitutions(value, inside_map)
+    elif isinstance(definition, list):
+        for value in definition:
+            names |= _map_iteration_substitutions(value, inside_map)
+    elif isinstance(definition, str) and inside_map:
+        names |= set(SUBSTITUTION.findall(definition))
+    return names
+
 
 def load_sam(path: Path) -> dict[str, Any]:
     """Parse template.yaml with the translator's YAML loader (it understands !Ref, !GetAtt, !Sub ...)."""

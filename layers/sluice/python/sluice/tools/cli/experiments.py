@@ -1,0 +1,48 @@
+"""`sluice experiments MODEL [--version N] [--json]`: a version's candidate search — every candidate's
+cross-validated score, fit time, size and latency, and why the chosen one was chosen — read from the
+stack's registry like `sluice models` (the same --stack-outputs / --stack-name / `sluice local up`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from sluice.errors import SluiceError
+from sluice.tools.cli.common import EXIT_FAILED, EXIT_OK, CommandError, print_json
+from sluice.tools.cli.models import stack_outputs
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("experiments", help="a model version's candidate search, as a table")
+    parser.add_argument("model")
+    parser.add_argument(
+        "--version", type=int, help="the version (default: the latest version that searched candidates)"
+    )
+    parser.add_argument(
+        "--stack-outputs", type=Path, help="JSON with the stack Outputs (see `sluice local up`)"
+    )
+    parser.add_argument("--stack-name", help="read the Outputs of this CloudFormation stack")
+    parser.add_argument("--json", action="store_true", help="print the experiment as one JSON object")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sluice.app.experiments import experiment_of
+    from sluice.domain.search import experiment_text
+    from sluice.entrypoints.wiring import stack_services
+
+    outputs = stack_outputs(args)
+    try:
+        services = stack_services(outputs["ArtifactBucketName"], outputs["RegistryTableName"])
+    except KeyError as exc:
+        raise CommandError(f"the stack outputs have no {exc.args[0]}") from exc
+    try:
+        experiment = experiment_of(args.model, args.version, services)
+    except SluiceError as exc:
+        raise CommandError(str(exc), exit_code=EXIT_FAILED) from exc
+    if args.json:
+        print_json(experiment.model_dump(mode="json"))
+    else:
+        print(experiment_text(experiment))
+    return EXIT_OK
