@@ -14,11 +14,15 @@ from typing import Any
 
 import pytest
 
+import sluice.observability  # noqa: F401  (see below)
 from sluice.adapters.artifacts import ArtifactStore
 from sluice.adapters.registry import Registry
 from sluice.tools.local.runtime import load_env_overrides
 from sluice.tools.local.stack import LocalStack, in_process_stack
 
+# The handlers' Powertools logger writes to the sys.stdout of the moment it is created: importing it here,
+# at collection, binds it to the session's capture, not to the capsys stream of whichever test first
+# invokes a handler (that stream is closed after the test, and later handlers would fail to log).
 ROOT = Path(__file__).resolve().parents[2]
 MAX_UPLOAD_BYTES = 200_000  # small, so the size-limit test needs no large file
 # One valid credit-risk request instance, for the API tests.

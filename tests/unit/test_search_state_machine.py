@@ -23,7 +23,8 @@ def test_a_search_fans_out_one_cross_validation_per_candidate_before_train() -> 
         "SearchOrTrain",
     )
     choice = states["SearchOrTrain"]
-    assert choice["Choices"] == [{"Variable": "$.search[0]", "IsPresent": True, "Next": "SearchCandidates"}]
+    # (the handler drops a None `search`, so it is present only when there is something to search)
+    assert choice["Choices"] == [{"Variable": "$.search", "IsPresent": True, "Next": "SearchCandidates"}]
     assert choice["Default"] == "Train"
     # When there are candidates, a Map runs one TrainFunction task per index, given the run
     search = states["SearchCandidates"]

@@ -2,13 +2,12 @@
 page, visible, and comes before the details.
 
 Needs Debian's chromium (`make browser-deps`). The test fails when it is missing; it skips only when
-SLUICE_SKIP_BROWSER=1 is set explicitly (never in CI). The screenshot stays in pytest's tmp_path, as the
-drift report's does.
+SLUICE_SKIP_BROWSER=1 is set explicitly (never in CI). The screenshot and the page are kept in
+test-artefacts/ (card-summary.png, card-summary.html) for a person to look at.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from html import unescape
@@ -26,7 +25,13 @@ from sluice.domain.search import CandidateScore, Experiment
 from sluice.domain.spec import parse_spec
 from sluice.domain.training import split_holdout
 from sluice.tools.example_data import example_table
-from tests.unit.domain.test_drift_report_browser import CHROMIUM, CHROMIUM_FLAGS, pixels_of, read_png
+from tests.unit.domain.test_drift_report_browser import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    pixels_of,
+    read_png,
+    require_chromium,
+)
 
 WIDTH, HEIGHT = 1200, 1400
 TOP_BAND = 420  # pixels: the title, the verdict box and the summary's first sentences
@@ -94,12 +99,13 @@ def experiment_of(chosen_mean: float) -> Experiment:
     )
 
 
+# The test artefacts: kept after the run (git ignores them), for a person to look at.
+ARTEFACTS = Path(__file__).resolve().parents[3] / "test-artefacts"
+
+
 @pytest.mark.browser
 def test_the_card_opens_with_its_summary_visible_at_the_top(tmp_path: Path) -> None:
-    if not CHROMIUM.exists():
-        if os.environ.get("SLUICE_SKIP_BROWSER") == "1":
-            pytest.skip("SLUICE_SKIP_BROWSER=1 and no chromium")
-        pytest.fail("headless Chromium is missing: run `make browser-deps` (apt-get install chromium)")
+    require_chromium()
     # Given a candidate trained on a small credit-risk table, and its card with a search, a chosen
     # threshold, a mitigation report, the trivial baseline and production version 3
     spec = parse_spec(SPEC)
@@ -155,6 +161,10 @@ def test_the_card_opens_with_its_summary_visible_at_the_top(tmp_path: Path) -> N
     top = image[:TOP_BAND]
     verdict_pixels = pixels_of(top, VERDICT_OK_BACKGROUND)
     dark_pixels = int(np.all(top[:, :, :3] < 100, axis=2).sum())
-    print(f"\nscreenshot {screenshot}: {verdict_pixels} verdict-box pixels, {dark_pixels} dark pixels on top")
+    kept = ARTEFACTS / "card-summary.png"  # a person looks at it after the run
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    kept.write_bytes(screenshot.read_bytes())
+    (ARTEFACTS / "card-summary.html").write_text(page.read_text(encoding="utf-8"), encoding="utf-8")
+    print(f"\nscreenshot {kept}: {verdict_pixels} verdict-box pixels, {dark_pixels} dark pixels on top")
     assert verdict_pixels > 0.3 * WIDTH * 40  # a box across the page, ~40 px high
     assert dark_pixels > 2000  # text, not an empty band

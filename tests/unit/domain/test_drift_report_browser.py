@@ -32,6 +32,14 @@ CHROMIUM_FLAGS = [
 WIDTH, HEIGHT = 1200, 1600
 
 
+def require_chromium() -> None:
+    """Fail the test when headless Chromium is missing; skip only when SLUICE_SKIP_BROWSER=1 says so."""
+    if not CHROMIUM.exists():
+        if os.environ.get("SLUICE_SKIP_BROWSER") == "1":
+            pytest.skip("SLUICE_SKIP_BROWSER=1 and no chromium")
+        pytest.fail("headless Chromium is missing: run `make browser-deps` (apt-get install chromium)")
+
+
 def read_png(data: bytes) -> np.ndarray:
     """Decode an 8-bit RGB or RGBA PNG (what Chromium writes) into a (height, width, channels) array."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
@@ -98,10 +106,7 @@ def pixels_of(image: np.ndarray, colour: str) -> int:
 
 @pytest.mark.browser
 def test_report_renders_its_charts_in_headless_chromium(tmp_path: Path) -> None:
-    if not CHROMIUM.exists():
-        if os.environ.get("SLUICE_SKIP_BROWSER") == "1":
-            pytest.skip("SLUICE_SKIP_BROWSER=1 and no chromium")
-        pytest.fail("headless Chromium is missing: run `make browser-deps` (apt-get install chromium)")
+    require_chromium()
     # Given a drift report with a shifted numerical column and a categorical one with a new category
     rng = np.random.default_rng(31)
     report = check_drift_columns(

@@ -109,7 +109,10 @@ def threshold_html(threshold: ThresholdChoice) -> str:
     how = OBJECTIVE_WORDS.get(threshold.objective, "fixed")
     rows: list[list[object]] = [["threshold", threshold.value], ["how it was chosen", how]]
     if threshold.score is not None:
-        rows.append([f"{threshold.objective} at this threshold (training part)", threshold.score])
+        measured = threshold.optimised or threshold.objective
+        rows.append([f"{measured} at this threshold (training part)", threshold.score])
+    if threshold.note:
+        rows.append(["note", threshold.note])
     if threshold.rows:
         rows.append(["training rows it was chosen on", threshold.rows])
     if threshold.equal_opportunity_gap is not None:
