@@ -355,3 +355,33 @@ def test_notes_say_when_too_few_rows_were_labelled_to_judge() -> None:
     assert report_notes(None, metric, None, gate)[-1] == (
         "Live accuracy 0.7 not compared with the spec's min_metric 0.8: 12 labelled rows, fewer than 30."
     )
+
+
+def thresholded_records() -> tuple[list[dict[str, Any]], dict[tuple[str, int], int]]:
+    """A binary model deciding at 0.3, as captured: P(1) of .9, .35, .2 and .4, so it answered 1, 1, 0
+    and 1 although .35 and .4 are not the largest probability of their rows; classes [0, 1]."""
+    ones = [0.9, 0.35, 0.2, 0.4]
+    records = [record("t", i, int(p >= 0.3), [round(1 - p, 6), p]) for i, p in enumerate(ones)]
+    for r in records:
+        r["outputs"]["classes"] = [0, 1]
+    return records, {("t", 0): 1, ("t", 1): 1, ("t", 2): 0, ("t", 3): 0}
+
+
+def test_a_thresholded_model_is_judged_on_the_classes_it_answered() -> None:
+    # Given a model deciding at 0.3 whose first captured row predicts 1 at P(1) = .35 (argmax: class 0)
+    records, labels = thresholded_records()
+    # When its live F1 is computed
+    metric = live_metric(Task.BINARY, records, labels, Metric.F1)
+    # Then the columns come from the captured classes and the predictions are the answered ones:
+    # 3 predicted positive, 2 of them right, both positives found → precision 2/3, recall 1, F1 0.8
+    assert metric == {"accuracy": 0.75, "f1": pytest.approx(0.8), "labelled_rows": 4}
+
+
+def test_the_estimated_accuracy_of_a_thresholded_model_uses_the_answered_class() -> None:
+    # Given the same captured rows
+    records, _ = thresholded_records()
+    # When its accuracy is estimated without labels
+    estimate = estimated_accuracy(Task.BINARY, records)
+    # Then each row counts the probability of the class it answered (.9, .35, .8, .4), not its largest
+    assert estimate is not None
+    assert estimate.accuracy == pytest.approx((0.9 + 0.35 + 0.8 + 0.4) / 4)

@@ -296,20 +296,24 @@ def _shadow_outputs(shadow: dict[str, Any], i: int) -> dict[str, Any]:
     outputs: dict[str, Any] = {"prediction": shadow["predictions"][i]}
     if "probabilities" in shadow:
         outputs["probabilities"] = shadow["probabilities"][i]
+        outputs["classes"] = shadow.get("classes")
     return {"version": shadow["version"], "outputs": outputs}
 
 
 def capture_records(
     instances: list[Any], response: dict[str, Any], shadow: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:
-    """One capture line per instance: `{request_id, time, model, version, inputs, outputs}`, and during a
-    shadow rollout `shadow: {version, outputs | error}` (what the candidate would have answered)."""
+    """One capture line per instance: `{request_id, time, model, version, inputs, outputs}` (outputs:
+    `prediction`, and for classifiers `probabilities` with their `classes`), and during a shadow rollout `shadow: {version, outputs | error}` (what the candidate would have answered)."""
     now = datetime.now(UTC).isoformat(timespec="milliseconds")
     records = []
     for i, instance in enumerate(instances):
         outputs: dict[str, Any] = {"prediction": response["predictions"][i]}
         if "probabilities" in response:
             outputs["probabilities"] = response["probabilities"][i]
+            # which column is which class: a model deciding at a threshold may predict a class that
+            # is not its largest probability, so monitoring cannot infer it from the argmax
+            outputs["classes"] = response["classes"]
         records.append(
             {
                 "request_id": response["request_id"],

@@ -149,22 +149,32 @@ def _primary_live(
     columns = _class_columns(records, [str(truth) for truth, _ in labelled], width)
     if columns is None or any(len(p) != width for p in probabilities):
         return None
+    predicted = [str(r["outputs"]["prediction"]) for _, r in labelled]
+    if any(p not in columns for p in predicted):
+        return None
     # Classes as their column numbers, so the truth, the labels and the probabilities agree on the order;
-    # the predicted class is the largest probability's column, as the model chose it.
+    # the predicted class is the one the model answered (a model deciding at a threshold may answer a
+    # class that is not its largest probability).
     y = np.asarray([columns[str(truth)] for truth, _ in labelled])
+    labels = np.asarray([columns[p] for p in predicted])
     table = np.asarray(probabilities, dtype=np.float64)
-    outputs = ModelOutputs(labels=table.argmax(axis=1), probabilities=table.astype(np.float32), values=None)
+    outputs = ModelOutputs(labels=labels, probabilities=table.astype(np.float32), values=None)
     return score(task, y, outputs, list(range(width))).get(primary.value)
 
 
 def _class_columns(
     records: Sequence[CapturedRecord], truths: Sequence[str], width: int
 ) -> dict[str, int] | None:
-    """Each class's column among `width` captured probabilities: a prediction is the class of the
-    largest probability (ties teach nothing). A true label never predicted takes the one column left,
-    if exactly one is; None when a label's column stays unknown or there are no probabilities."""
+    """Each class's column among `width` captured probabilities: the captured `classes` (the response's
+    order) when the records carry them; else learnt from predictions, each the class of its row's
+    largest probability (ties teach nothing; true of models deciding at 0.5 or by argmax, which every
+    record captured before `classes` was). A true label never predicted takes the one column left, if
+    exactly one is; None when a label's column stays unknown or there are no probabilities."""
     if width < 2:
         return None
+    named = next((r["outputs"]["classes"] for r in records if r["outputs"].get("classes")), None)
+    if named is not None and len(named) == width:
+        return {str(c): i for i, c in enumerate(named)}
     columns: dict[str, int] = {}
     for r in records:
         row = r["outputs"].get("probabilities")
@@ -179,19 +189,30 @@ def _class_columns(
 
 def estimated_accuracy(task: Task, records: Sequence[CapturedRecord]) -> AccuracyEstimate | None:
     """Expected accuracy of a classifier without labels (confidence-based performance estimation, as
-    NannyML's CBPE): the mean, over every captured row with probabilities, of its largest probability
-    (normalised to sum to one), which for a calibrated model is the chance its prediction is right.
-    None for regressors and when no captured row has probabilities."""
+    NannyML's CBPE): the mean, over every captured row with probabilities, of the probability of the
+    class it predicted (normalised to sum to one), which for a calibrated model is the chance its
+    prediction is right — its largest probability unless the model decides at a threshold (the row's
+    captured `classes` say which column is the prediction's). None for regressors and when no captured
+    row has probabilities."""
     if not task.is_classification:
         return None
     tops = [
-        max(probabilities) / total
+        _predicted_probability(r["outputs"], probabilities) / total
         for r in records
         if (probabilities := r["outputs"].get("probabilities")) and (total := sum(probabilities)) > 0
     ]
     if not tops:
         return None
     return AccuracyEstimate(accuracy=sum(tops) / len(tops), rows=len(tops))
+
+
+def _predicted_probability(outputs: Mapping[str, Any], probabilities: list[float]) -> float:
+    classes = outputs.get("classes")
+    if classes and len(classes) == len(probabilities):
+        named = [str(c) for c in classes]
+        if str(outputs.get("prediction")) in named:
+            return float(probabilities[named.index(str(outputs["prediction"]))])
+    return float(max(probabilities))
 
 
 def live_gate(
