@@ -33,7 +33,7 @@ def summary_html(summary: CardSummary) -> str:
 
 
 def gates_html(gates: GateResult, metric: Metric, champion_version: int | None, attribute: str | None) -> str:
-    """Each gate in words with its value (rounded) and ✓ or ✗."""
+    """Each gate in words with its value (rounded), ✓ or ✗, and its key in the spec."""
     if not gates.checks:
         return "<h2>Gates</h2><p class='muted'>no gates configured</p>"
     rows = []
@@ -49,9 +49,11 @@ def gates_html(gates: GateResult, metric: Metric, champion_version: int | None, 
                 PASSED if check.passed else FAILED,
                 gate_rule(check, metric, champion_version, attribute),
                 value,
+                f"gates.{check.gate}",
             ]
         )
-    return "<h2>Gates</h2>" + table(["", "gate", "this model"], rows)
+    # The spec key beside the words: what an engineer edits to move the gate.
+    return "<h2>Gates</h2>" + table(["", "gate", "this model", "spec key"], rows)
 
 
 def _params(candidate: CandidateScore) -> str:
