@@ -5,12 +5,11 @@ stack's registry like `sluice models` (the same --stack-outputs / --stack-name /
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from sluice.errors import SluiceError
 from sluice.tools.cli.common import EXIT_FAILED, EXIT_OK, CommandError, print_json
-from sluice.tools.cli.models import stack_outputs
+from sluice.tools.cli.models import add_stack_arguments, stack_services_of
 
 
 def register(subparsers: Any) -> None:
@@ -19,10 +18,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--version", type=int, help="the version (default: the latest version that searched candidates)"
     )
-    parser.add_argument(
-        "--stack-outputs", type=Path, help="JSON with the stack Outputs (see `sluice local up`)"
-    )
-    parser.add_argument("--stack-name", help="read the Outputs of this CloudFormation stack")
+    add_stack_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the experiment as one JSON object")
     parser.set_defaults(func=run)
 
@@ -30,13 +26,8 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from sluice.app.experiments import experiment_of
     from sluice.domain.search import experiment_text
-    from sluice.entrypoints.wiring import stack_services
 
-    outputs = stack_outputs(args)
-    try:
-        services = stack_services(outputs["ArtifactBucketName"], outputs["RegistryTableName"])
-    except KeyError as exc:
-        raise CommandError(f"the stack outputs have no {exc.args[0]}") from exc
+    services = stack_services_of(args)
     try:
         experiment = experiment_of(args.model, args.version, services)
     except SluiceError as exc:

@@ -25,12 +25,17 @@ if TYPE_CHECKING:
     from sluice.app.ports import Services
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("models", help="list, inspect, promote and roll back model versions")
+def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that find the stack a command reads (see `stack_services_of`)."""
     parser.add_argument(
         "--stack-outputs", type=Path, help="JSON with the stack Outputs (see `sluice local up`)"
     )
     parser.add_argument("--stack-name", help="read the Outputs of this CloudFormation stack")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("models", help="list, inspect, promote and roll back model versions")
+    add_stack_arguments(parser)
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="every model with its production version")
     listing.add_argument("--json", action="store_true")
@@ -102,13 +107,13 @@ def stack_outputs(args: argparse.Namespace) -> dict[str, str]:
     return {str(k): str(v) for k, v in outputs.items()}
 
 
-def run(args: argparse.Namespace) -> int:
-    from sluice.app import catalog
+def stack_services_of(args: argparse.Namespace) -> Services:
+    """The services of the stack `add_stack_arguments` options name (or the running `sluice local up`)."""
     from sluice.entrypoints.wiring import stack_services
 
     outputs = stack_outputs(args)
     try:
-        services = stack_services(
+        return stack_services(
             outputs["ArtifactBucketName"],
             outputs["RegistryTableName"],
             outputs.get("NotificationTopicArn"),
@@ -116,6 +121,12 @@ def run(args: argparse.Namespace) -> int:
         )
     except KeyError as exc:
         raise CommandError(f"the stack outputs have no {exc.args[0]}") from exc
+
+
+def run(args: argparse.Namespace) -> int:
+    from sluice.app import catalog
+
+    services = stack_services_of(args)
     registry, artifacts = services.registry, services.artifacts
     try:
         if args.action == "train":
