@@ -70,6 +70,8 @@ def test_train_searches_reports_each_candidate_and_writes_the_experiment(
     card = json.loads((out / CARD_FILE).read_text())
     assert card["lineage"]["spec_sha256"] == load_spec(xor_files["search"]).sha256
     assert card["parameters"]["max_depth"] == 5 and card["parameters"]["n_estimators"] == 20
+    # and the card carries the same experiment table
+    assert Experiment.model_validate(card["experiment"]) == experiment
     # And the summary names experiments.json among what was written
     assert str(out / EXPERIMENTS_FILE) in result.stdout
 

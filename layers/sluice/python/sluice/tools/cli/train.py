@@ -90,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
             dataset_sha256=file_sha256(args.data),
             version=args.version,
             champion_model=champion,
+            experiment=experiment,
             progress=progress,
         )
     except ValidationFailed as exc:
@@ -123,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
 def _search(spec: ModelSpec, table: RawTable, args: argparse.Namespace) -> tuple[ModelSpec, Experiment]:
     """Search the spec's candidates on the training part of `table`; the spec `trained_as` the chosen
     one, and the experiment."""
-    from sluice.domain.decisions import reweighing_weights
+    from sluice.domain.decisions import training_weights
     from sluice.domain.search import search
     from sluice.domain.training import split_holdout
 
@@ -137,7 +138,7 @@ def _search(spec: ModelSpec, table: RawTable, args: argparse.Namespace) -> tuple
         experiment = search(
             spec,
             train,
-            sample_weight=reweighing_weights(spec, train),  # what the chosen one will be fitted with
+            sample_weight=training_weights(spec, train, None),  # what the chosen one will be fitted with
             workers=args.workers,
             progress=progress,
             version=args.version,
