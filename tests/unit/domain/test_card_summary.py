@@ -12,7 +12,7 @@ import pytest
 
 from sluice.domain.baseline import baseline_metrics
 from sluice.domain.card import Lineage, ModelCard, build_card, render_card_html
-from sluice.domain.card_summary import rounded, rounded_pair
+from sluice.domain.card_summary import points_pair, rounded, rounded_pair
 from sluice.domain.decisions import FairnessSnapshot, MitigationReport, ThresholdChoice
 from sluice.domain.evaluation import ConfusionMatrix, Evaluation, Fairness, apply_gates
 from sluice.domain.export import ParityResult
@@ -282,6 +282,9 @@ def test_numbers_are_rounded_for_people_and_close_ones_kept_apart() -> None:
     ]
     assert rounded_pair(0.8123, 0.8091) == ("0.812", "0.809")
     assert rounded_pair(0.81, 0.81) == ("0.81", "0.81")
+    # and gaps in points likewise: 3.9 and 4.0 points are not both "4"
+    assert points_pair(0.039, 0.0396) == ("3.9", "4.0")
+    assert points_pair(0.09, 0.03) == ("9", "3") and points_pair(0.04, 0.04) == ("4", "4")
 
 
 def test_the_experiment_table_marks_the_chosen_candidate_and_charts_the_means() -> None:

@@ -126,10 +126,20 @@ def percent(share: float) -> str:
     return f"{round(100 * share)}%"
 
 
-def points(gap: float) -> str:
-    """A gap between two shares in percentage points, rounded for reading."""
+def points(gap: float, extra_decimals: int = 0) -> str:
+    """A gap between two shares in percentage points, rounded for reading (`extra_decimals` more to
+    tell close gaps apart)."""
     value = 100 * gap
-    return f"{value:.0f}" if abs(value) >= 1 or value == 0 else f"{value:.1f}"
+    decimals = (0 if abs(value) >= 1 or value == 0 else 1) + extra_decimals
+    return f"{value:.{decimals}f}"
+
+
+def points_pair(first: float, second: float) -> tuple[str, str]:
+    """Two gaps in points, with one more decimal when rounding would make different gaps look equal."""
+    shown = points(first), points(second)
+    if shown[0] == shown[1] and first != second:
+        return points(first, 1), points(second, 1)
+    return shown
 
 
 def champion_name(version: int | None) -> str:
@@ -283,17 +293,16 @@ def _mitigation_sentence(report: MitigationReport, metric: Metric) -> str:
     how = MITIGATION_WORDS.get(report.mitigation, report.mitigation.capitalize())
     if before.demographic_parity_gap is not None and after.demographic_parity_gap is not None:
         change = "narrowed" if after.demographic_parity_gap < before.demographic_parity_gap else "changed"
+        shown = points_pair(before.demographic_parity_gap, after.demographic_parity_gap)
         text = (
             f"{how} {change} the gap in the share flagged across {report.attribute} groups from "
-            f"{points(before.demographic_parity_gap)} to {points(after.demographic_parity_gap)} percentage points"
+            f"{shown[0]} to {shown[1]} percentage points"
         )
     else:
         text = f"{how} was applied across {report.attribute} groups"
     if before.equal_opportunity_gap is not None and after.equal_opportunity_gap is not None:
-        text += (
-            f" (true cases caught: {points(before.equal_opportunity_gap)} → "
-            f"{points(after.equal_opportunity_gap)} points)"
-        )
+        caught = points_pair(before.equal_opportunity_gap, after.equal_opportunity_gap)
+        text += f" (true cases caught: {caught[0]} → {caught[1]} points)"
     name = metric_words(metric.value)
     if report.metric_cost is not None and before.metric is not None and after.metric is not None:
         shown_before, shown_after = rounded_pair(before.metric, after.metric)
