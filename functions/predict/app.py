@@ -59,6 +59,7 @@ def before_snapshot() -> None:
     The production model is not loaded: it may change between the snapshot and a restore."""
     adapters.client("dynamodb")
     adapters.client("s3")
+    adapters.client("firehose")  # capture and feedback
     tracer.warm()
     gc.collect()
     gc.freeze()  # the collector stays off until the first response of each restored copy

@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sluice.app.steps import CROSS_VALIDATE, run_step, score_candidate
 from sluice.domain.records import TaskEvent
+from sluice.domain.training_backend import LambdaLimits
 from sluice.entrypoints.wiring import step_services
 from sluice.observability import logger, metrics, tracer
 from sluice.settings import StepSettings
@@ -25,8 +26,10 @@ Settings = StepSettings
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = TaskEvent.model_validate(event)
     logger.append_keys(model=task.run.model, version=task.run.version, action=task.action)
-    services = step_services(StepSettings())
+    settings = StepSettings()
+    services = step_services(settings)
     metrics.add_metric(name=f"Step_{task.action}", unit="Count", value=1)
     if task.action == CROSS_VALIDATE:  # a search's Map iteration answers the candidate's score
         return score_candidate(task, services).model_dump(mode="json")
-    return run_step(task, services).model_dump(mode="json", exclude_none=True)
+    limits = LambdaLimits(max_cells=settings.lambda_max_cells, max_bytes=settings.lambda_max_bytes)
+    return run_step(task, services, limits).model_dump(mode="json", exclude_none=True)

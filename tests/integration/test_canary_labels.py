@@ -74,7 +74,8 @@ def test_a_canary_whose_labels_say_it_is_worse_is_rolled_back(stack: Stack, api:
         labels[request_id] = [1 - p for p in served[request_id]["predictions"]]
     for request_id, batch_labels in labels.items():
         for instance, label in enumerate(batch_labels):
-            assert send_label(api, model, request_id, instance, label)["matched"] is True
+            assert send_label(api, model, request_id, instance, label)["instance"] == instance
+    stack.local.flush_streams()  # the feedback stream's buffer interval passes
 
     # Then a check rolls the canary back on its labelled metric, and production is untouched
     assert await_status(stack, model, 2, {"rejected", "production", "failed"}) == "rejected"

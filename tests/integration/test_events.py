@@ -4,6 +4,7 @@ stack prepared exactly as the README says: the example spec uploaded, then examp
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from sluice.adapters.registry import Registry
 from sluice.tools.cli import main
 from sluice.tools.cli.invoke import invoke_with, read_event
+from sluice.tools.local.events import resolve_placeholders
 from sluice.tools.local.stack import LocalStack, in_process_stack
 from tests.integration.conftest import ROOT, TEST_ENV
 
@@ -114,6 +116,29 @@ def test_cross_validate_event_scores_one_candidate_of_a_search(events_stack: Loc
     assert (score["index"], score["algorithm"], score["folds"]) == (0, "random_forest", 5)
     assert len(score["fold_scores"]) == 5 and score["mean"] is not None and score["error"] is None
     assert score["model_size_bytes"] > 0 and "artifacts" not in score
+
+
+def test_fargate_stage_and_collect_events_stage_the_run_and_name_why_a_task_left_no_result(
+    events_stack: LocalStack,
+) -> None:
+    # When the StageTrainingTask step runs for a run PlanSearch sent to Fargate
+    staged = run_event(events_stack, "TrainFunction", "train-stage-task.json")["response"]
+    # Then the task's run.json holds the run, and its result.json says nothing has come back yet
+    artifacts = events_stack.client("s3")
+    bucket = events_stack.outputs["ArtifactBucketName"]
+    prefix = "models/invoke-example/1/training-task/"
+    run = json.loads(artifacts.get_object(Bucket=bucket, Key=prefix + "run.json")["Body"].read())
+    assert run["run"]["model"] == "invoke-example" and run["run"]["backend"] == "fargate"
+    assert json.loads(artifacts.get_object(Bucket=bucket, Key=prefix + "result.json")["Body"].read()) == {
+        "pending": True
+    }
+    assert staged["training_task"]["result_uri"].endswith(prefix + "result.json")
+
+    # When CollectTrainingTask runs after ECS reported the task's container killed (exit code 137)
+    collected = run_event(events_stack, "TrainFunction", "train-collect-task.json")
+    # Then it fails as TrainingTaskFailed, with ECS's reason and the exit code
+    assert collected["errorType"] == "TrainingTaskFailed"
+    assert "Essential container in task exited (exit code 137)" in collected["errorMessage"]
 
 
 def test_rollout_check_event_rolls_back_a_canary_no_longer_on_the_alias(events_stack: LocalStack) -> None:
@@ -225,13 +250,19 @@ def test_feedback_event_stores_the_label(events_stack: LocalStack) -> None:
     status, body = _body(run_event(events_stack, "PredictFunction", "api-feedback.json"))
     assert status == 200, body
     assert body["request_id"] == "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+    # And once the feedback stream's buffer interval has passed, the label is in the bucket
+    events_stack.flush_streams()
     s3, bucket = events_stack.client("s3"), events_stack.outputs["ArtifactBucketName"]
     (key,) = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="feedback/credit-risk/")["Contents"]]
-    stored = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    (stored,) = [
+        json.loads(line)
+        for line in gzip.decompress(s3.get_object(Bucket=bucket, Key=key)["Body"].read()).splitlines()
+    ]
     assert stored["label"] == 1 and stored["request_id"] == "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
 
 
 def test_scheduled_drift_event_checks_every_production_model(events_stack: LocalStack) -> None:
+    events_stack.flush_streams()  # the capture stream's buffer interval has passed
     document = run_event(events_stack, "DriftFunction", "drift-scheduled.json")
     (check,) = document["response"]["checked"]
     # Two captured instances are far below the minimum: a report, but no verdict
@@ -239,6 +270,24 @@ def test_scheduled_drift_event_checks_every_production_model(events_stack: Local
     assert check["status"] == "insufficient_data"
     assert check["dataset_drift"] is False and check["retraining"] is None
     assert check["report_uri"].endswith(".json") and check["html_uri"].endswith(".html")
+
+
+def test_batch_events_pin_a_job_and_score_a_batch_naming_its_bad_row(events_stack: LocalStack) -> None:
+    # When the BatchScore state machine's first task is invoked on the uploaded file
+    pinned = run_event(events_stack, "BatchScoreFunction", "batch-pin.json")["response"]
+
+    # Then the job is pinned to production's version and its model's sha256
+    assert pinned["version"] == 1 and len(pinned["model_sha256"]) == 64
+
+    # And one batch of two rows (the sha256 filled in from the pinned job) scores one, rejects the other
+    EXERCISED.add("batch-score.json")
+    event = resolve_placeholders(
+        read_event(EVENTS / "batch-score.json"),
+        {**events_stack.outputs, "ModelSha256": pinned["model_sha256"]},
+    )
+    summary = invoke_with(events_stack, "BatchScoreFunction", event)["response"]
+    assert (summary["rows"], summary["scored"], summary["rejected"]) == (2, 1, 1)
+    assert summary["part"].endswith("parts/rows-0000000001-0000000002.csv")
 
 
 def test_every_event_file_is_exercised() -> None:

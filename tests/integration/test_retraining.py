@@ -60,7 +60,8 @@ def test_a_drift_retraining_trains_on_accepted_data_plus_labelled_traffic_not_th
                 feedback = {"request_id": body["request_id"], "instance": instance, "label": labels[instance]}
                 assert http(served, "POST", f"/models/{MODEL}/feedback", feedback)[0] == 200
                 labelled += 1
-        # When the scheduled drift check runs
+        # When the streams' buffer interval passes and the scheduled drift check runs
+        stack.local.flush_streams()
         payload = stack.local.fire_schedules()["DriftFunction"].payload
     finally:
         served.stop()

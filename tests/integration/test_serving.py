@@ -17,6 +17,7 @@ from sluice.app.catalog import rollback
 from sluice.domain.records import AuditEvent, EventType
 from sluice.domain.table import to_csv_bytes
 from sluice.tools.example_data import credit_risk
+from sluice.tools.local.firehose import delivery
 from sluice.tools.local.http_api import LocalApi, Route, proxy_event
 from sluice.tools.local.signing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, SignedClient
 from tests.integration.conftest import INSTANCE, Stack, spec_text
@@ -180,30 +181,108 @@ def test_no_client_input_causes_a_5xx(stack: Stack, api: LocalApi, body: bytes, 
         assert json.loads(outcome.payload["body"])["error"]
 
 
-def _captured(stack: Stack, model: str) -> list[dict[str, Any]]:
+def _delivered(stack: Stack, prefix: str) -> dict[str, list[dict[str, Any]]]:
+    """Every object under `prefix` of the artifact bucket, as its JSON lines."""
     s3 = stack.client("s3")
     bucket = stack.outputs["ArtifactBucketName"]
-    records = []
-    for item in s3.list_objects_v2(Bucket=bucket, Prefix=f"capture/{model}/").get("Contents", []):
-        body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-        records += [json.loads(line) for line in gzip.decompress(body).decode().splitlines()]
-    return records
-
-
-def test_each_request_is_captured_as_one_gzip_object(api: LocalApi, stack: Stack) -> None:
-    before = len(_captured(stack, MODEL))
-    status, body = predict(api, [INSTANCE, INSTANCE, INSTANCE])
-    assert status == 200
-    records = _captured(stack, MODEL)
-    mine = [r for r in records if r["request_id"] == body["request_id"]]
-    assert len(records) - before == 3 and len(mine) == 3
-    assert {(r["instance"], r["version"], r["model"]) for r in mine} == {
-        (0, 1, MODEL),
-        (1, 1, MODEL),
-        (2, 1, MODEL),
+    return {
+        item["Key"]: [
+            json.loads(line)
+            for line in gzip.decompress(
+                s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
+            ).splitlines()
+        ]
+        for item in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
     }
-    assert mine[0]["inputs"] == INSTANCE
-    assert mine[0]["outputs"]["prediction"] == body["predictions"][0]
+
+
+def test_capture_and_feedback_arrive_through_firehose_as_few_gzip_objects(
+    api: LocalApi, stack: Stack
+) -> None:
+    # Given what the streams hold from earlier tests written out
+    stack.local.flush_streams()
+    before = set(_delivered(stack, f"capture/{MODEL}/")) | set(_delivered(stack, f"feedback/{MODEL}/"))
+    # When 12 requests of 1 to 3 instances are served and 4 labels sent
+    answers = [predict(api, [INSTANCE] * (1 + i % 3)) for i in range(12)]
+    assert {status for status, _ in answers} == {200}
+    for _, body in answers[:4]:
+        label = {"request_id": body["request_id"], "instance": 0, "label": body["predictions"][0]}
+        answer = {"model": MODEL, "request_id": body["request_id"], "instance": 0}
+        assert http(api, "POST", f"/models/{MODEL}/feedback", label) == (200, answer)
+    # Then nothing new is in the bucket while the streams buffer
+    assert (
+        set(_delivered(stack, f"capture/{MODEL}/")) | set(_delivered(stack, f"feedback/{MODEL}/")) == before
+    )
+    # When the buffer interval passes
+    stack.local.flush_streams()
+    # Then one gzip object holds every captured instance (24), under capture/<model>/dt=…/hour=…/
+    capture = {k: v for k, v in _delivered(stack, f"capture/{MODEL}/").items() if k not in before}
+    assert len(capture) == 1
+    [(key, records)] = capture.items()
+    parts = key.split("/")
+    assert parts[2].startswith("dt=") and parts[3].startswith("hour=") and parts[4].endswith(".gz")
+    assert parts[4].startswith(stack.local.function_environment("PredictFunction")["CAPTURE_STREAM"] + "-1-")
+    served = {(body["request_id"], i) for _, body in answers for i in range(len(body["predictions"]))}
+    assert len(records) == 24 and {(r["request_id"], r["instance"]) for r in records} == served
+    first = next(r for r in records if r["request_id"] == answers[0][1]["request_id"])
+    assert (first["model"], first["version"], first["inputs"]) == (MODEL, 1, INSTANCE)
+    assert first["outputs"]["prediction"] == answers[0][1]["predictions"][0]
+    # And one object holds the 4 labels, each with the time it was received
+    feedback = {k: v for k, v in _delivered(stack, f"feedback/{MODEL}/").items() if k not in before}
+    assert len(feedback) == 1
+    [labels] = feedback.values()
+    assert sorted((f["request_id"], f["instance"], f["label"]) for f in labels) == sorted(
+        (body["request_id"], 0, body["predictions"][0]) for _, body in answers[:4]
+    )
+    assert all(f["model"] == MODEL and f["time"] for f in labels)
+
+
+def test_a_firehose_failure_never_fails_a_prediction(
+    api: LocalApi, stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a capture stream that refuses every record (FailedPutCount) for a while
+    stream = stack.local.function_environment("PredictFunction")["CAPTURE_STREAM"]
+    delivery().refuse(stream, 1000)
+    capsys.readouterr()
+    try:
+        # When a request is served / Then it is answered, and the failure counted (the alarm's metric)
+        status, body = predict(api, [INSTANCE])
+        assert status == 200 and body["predictions"]
+    finally:
+        delivery().refuse(stream, 0)
+    metrics = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if '"CaptureFailures"' in line
+    ]
+    assert [m["CaptureFailures"] for m in metrics] == [[1.0]]
+
+
+def test_a_label_the_feedback_stream_refuses_gets_a_503_to_send_again_and_then_is_kept(
+    api: LocalApi, stack: Stack
+) -> None:
+    # Given a served request and a feedback stream that refuses every record for a while
+    status, body = predict(api, [INSTANCE])
+    assert status == 200
+    label = {"request_id": body["request_id"], "instance": 0, "label": body["predictions"][0]}
+    stream = stack.local.function_environment("PredictFunction")["FEEDBACK_STREAM"]
+    delivery().refuse(stream, 1000)
+    try:
+        # When the label is sent / Then the client is told to send it again (503, a JSON error that
+        # names no resource), not a bare 502 from a crashed handler
+        refused_status, refused = http(api, "POST", f"/models/{MODEL}/feedback", label)
+        assert refused_status == 503
+        assert "send the request again" in refused["error"] and "arn:" not in refused["error"]
+    finally:
+        delivery().refuse(stream, 0)
+    # When it is sent again after the stream recovers / Then it is accepted and delivered once
+    assert http(api, "POST", f"/models/{MODEL}/feedback", label)[0] == 200
+    stack.local.flush_streams()
+    delivered = [
+        f
+        for records in _delivered(stack, f"feedback/{MODEL}/").values()
+        for f in records
+        if f["request_id"] == body["request_id"]
+    ]
+    assert len(delivered) == 1
 
 
 def test_promotion_rollback_and_a_tampered_file_reach_the_warm_handler(api: LocalApi, stack: Stack) -> None:
@@ -266,7 +345,9 @@ def test_drift_check_alerts_and_retrains_once_on_shifted_traffic_only(stack: Sta
         for instance, label in ((0, first_answer["predictions"][0]), (1, 1 - first_answer["predictions"][1])):
             feedback = {"request_id": first_answer["request_id"], "instance": instance, "label": label}
             assert http(served, "POST", f"/models/{model}/feedback", feedback)[0] == 200
-        # When the scheduled check runs / Then no drift, no alert, no retraining
+        # When the streams' buffer interval passes and the scheduled check runs / Then no drift, no alert,
+        # no retraining
+        stack.local.flush_streams()
         results = stack.local.fire_schedules()["DriftFunction"]
         check = next(c for c in results.payload["checked"] if c["model"] == model)
         assert check["status"] == "ok" and check["rows"] == 300
@@ -285,6 +366,8 @@ def test_drift_check_alerts_and_retrains_once_on_shifted_traffic_only(stack: Sta
         for chunk in range(4):
             assert predict(served, _traffic(1.0, 150, seed=200 + chunk), model=model)[0] == 200
 
+        stack.local.flush_streams()
+
         def check_now() -> dict[str, Any]:
             payload = stack.local.fire_schedules()["DriftFunction"].payload
             return next(c for c in payload["checked"] if c["model"] == model)
@@ -302,6 +385,7 @@ def test_drift_check_alerts_and_retrains_once_on_shifted_traffic_only(stack: Sta
         # traffic to version 2 is flagged again, but the cool-down holds back a second retraining
         assert stack.registry.get_alias(model).version == 2  # type: ignore[union-attr]
         assert predict(served, _traffic(1.0, 150, seed=300), model=model)[1]["version"] == 2
+        stack.local.flush_streams()
         third = check_now()
         assert third["version"] == 2 and third["dataset_drift"] is True
         assert third["retraining"] is None and "cool-down" in third["retrain_skipped"]

@@ -41,11 +41,14 @@ def api(stack: Stack) -> Iterator[LocalApi]:
 
 
 def captured_by_request(stack: Stack, model: str) -> dict[str, list[dict[str, Any]]]:
-    """The model's captured records of the last hour, by request id, in instance order."""
+    """The model's captured records of the last hour, by request id, in instance order (after the
+    capture stream's buffer interval has passed)."""
+    stack.local.flush_streams()
     now = datetime.now(UTC)
     store = TrafficStore(stack.outputs["ArtifactBucketName"], stack.client("s3"))
     found: dict[str, list[dict[str, Any]]] = {}
-    for record in store.captured(model, now - timedelta(hours=1), now + timedelta(minutes=1)):
+    window = store.window(model, now - timedelta(hours=1), now + timedelta(minutes=1), max_rows=100_000)
+    for record in window.sample:
         found.setdefault(record["request_id"], []).append(record)
     return {key: sorted(records, key=lambda r: r["instance"]) for key, records in found.items()}
 
@@ -168,7 +171,8 @@ def test_a_shadow_that_needs_labelled_rows_waits_for_them_then_judges_on_them(
     # When the true labels of every served instance come back
     for request_id, truths in zip(ids, labels, strict=True):
         for instance, label in enumerate(truths):
-            assert send_label(api, model, request_id, instance, label)["matched"] is True
+            assert send_label(api, model, request_id, instance, label)["instance"] == instance
+    stack.local.flush_streams()  # the feedback stream's buffer interval passes
 
     # Then the next check judges both versions on the same 30 labelled rows, and promotes the shadow
     assert await_status(stack, model, 2, {"production", "rejected", "failed"}) == "production"

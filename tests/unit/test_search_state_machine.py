@@ -25,7 +25,7 @@ def test_a_search_fans_out_one_cross_validation_per_candidate_before_train() -> 
     choice = states["SearchOrTrain"]
     # (the handler drops a None `search`, so it is present only when there is something to search)
     assert choice["Choices"] == [{"Variable": "$.search", "IsPresent": True, "Next": "SearchCandidates"}]
-    assert choice["Default"] == "Train"
+    assert choice["Default"] == "TrainOn"  # where Train runs (test_training_backend_state_machine.py)
     # When there are candidates, a Map runs one TrainFunction task per index, given the run
     search = states["SearchCandidates"]
     assert (search["Type"], search["ItemsPath"], search["ResultPath"]) == (
@@ -39,7 +39,7 @@ def test_a_search_fans_out_one_cross_validation_per_candidate_before_train() -> 
     inner = search["ItemProcessor"]["States"][search["ItemProcessor"]["StartAt"]]
     assert inner["Resource"] == "${TrainFunctionArn}" and inner["TimeoutSeconds"] <= 900
     # Then Train picks the best; a domain error in the search rejects, anything else fails
-    assert search["Next"] == "Train"
+    assert search["Next"] == "TrainOn"
     assert search["Catch"][0]["Next"] == "RegisterRejected"
     assert search["Catch"][-1]["Next"] == "RegisterFailed"
 
@@ -48,8 +48,9 @@ def test_the_local_stack_knows_which_functions_a_map_fans_out_to() -> None:
     # Given the template with its state machine inlined as the local stack prepares it
     local = prepare(SAM, ROOT, "code-bucket")
     # When it looks for functions invoked from Map iterations
-    # Then it finds TrainFunction, and no function only invoked from ordinary states
-    assert local.map_fanout_functions() == {"TrainFunction"}
+    # Then it finds TrainFunction (candidates) and BatchScoreFunction (batches of a scoring job), and no
+    # function only invoked from ordinary states
+    assert local.map_fanout_functions() == {"TrainFunction", "BatchScoreFunction"}
 
 
 HANDLER = """

@@ -62,11 +62,15 @@ def settings_class(props: dict[str, Any]) -> Any:
 
 def test_every_substitution_in_the_state_machine_is_defined_and_used() -> None:
     machines = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::Serverless::StateMachine"]
-    assert len(machines) == 1
-    substitutions = set(machines[0]["DefinitionSubstitutions"])
-    used = set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", ASL_TEXT))
-    assert used, "the definition references no substitution at all"
-    assert used == substitutions
+    assert {m["DefinitionUri"] for m in machines} == {
+        "statemachines/train_and_promote.asl.json",
+        "statemachines/batch_score.asl.json",
+    }
+    for machine in machines:
+        substitutions = set(machine["DefinitionSubstitutions"])
+        used = set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", (ROOT / machine["DefinitionUri"]).read_text()))
+        assert used, f"{machine['DefinitionUri']} references no substitution at all"
+        assert used == substitutions, machine["DefinitionUri"]
 
 
 def test_substitution_keeps_json_paths_and_context_paths() -> None:
@@ -307,6 +311,8 @@ def test_lifecycle_expires_traffic_feedback_and_reports_and_keeps_the_rest() -> 
     rules = _rules("ArtifactBucket")
     assert rules["capture/"]["ExpirationInDays"] == {"Ref": "CaptureRetentionDays"}
     assert rules["feedback/"]["ExpirationInDays"] == {"Ref": "FeedbackRetentionDays"}
+    assert rules["capture-errors/"]["ExpirationInDays"] == {"Ref": "CaptureRetentionDays"}
+    assert rules["feedback-errors/"]["ExpirationInDays"] == {"Ref": "FeedbackRetentionDays"}
     assert rules["drift/"]["ExpirationInDays"] == {"Ref": "DriftReportRetentionDays"}
     assert (
         PARAMETERS["CaptureRetentionDays"]["Default"],
@@ -327,7 +333,15 @@ def test_lifecycle_expires_traffic_feedback_and_reports_and_keeps_the_rest() -> 
         assert whole["NoncurrentVersionExpiration"] == {
             "NoncurrentDays": {"Ref": "NoncurrentVersionRetentionDays"}
         }
-        assert set(_rules(bucket)) <= {"", "capture/", "feedback/", "drift/", "quarantine/"}
+        assert set(_rules(bucket)) <= {
+            "",
+            "capture/",
+            "feedback/",
+            "capture-errors/",
+            "feedback-errors/",
+            "drift/",
+            "quarantine/",
+        }
 
 
 def test_topic_and_queue_use_a_rotated_customer_key_that_cloudwatch_can_use() -> None:

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sluice.app.ports import Services
+from sluice.domain.capture_window import CapturedWindow, WindowTally, latest_labels
 from sluice.domain.records import (
     Artifact,
     AuditEvent,
@@ -182,35 +183,28 @@ class InMemoryTraffic:
         self.records.setdefault(model, []).extend(records)
         self.requests[(model, request_id)] = len(records)
 
-    def captured_instances(self, model: str, request_id: str) -> int | None:
-        return self.requests.get((model, request_id))
-
-    def put_feedback(
-        self, model: str, request_id: str, instance: int, label: Any, matched: bool | None = None
-    ) -> str:
+    def put_feedback(self, model: str, request_id: str, instance: int, label: Any) -> None:
         # Stamped with its request's capture time when there is one: tests serve and label at once,
         # often on a fixed clock, so the label falls in the same windows as its request.
         served = [r["time"] for r in self.records.get(model, []) if r["request_id"] == request_id]
         self.labels.setdefault(model, []).append(
             {
+                "model": model,
                 "request_id": request_id,
                 "instance": instance,
                 "label": label,
-                "matched": matched,
                 "time": served[0] if served else utc_now(),
             }
         )
-        return f"s3://{BUCKET}/feedback/{model}/{request_id}-{instance}.json"
 
-    def captured(self, model: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        return [r for r in self.records.get(model, []) if start <= datetime.fromisoformat(r["time"]) < end]
-
-    def feedback(self, model: str, start: datetime, end: datetime) -> dict[tuple[str, int], Any]:
-        return {
-            (str(f["request_id"]), int(f["instance"])): f["label"]
-            for f in self.labels.get(model, [])
-            if start <= datetime.fromisoformat(f["time"]) < end
-        }
+    def window(
+        self, model: str, start: datetime, end: datetime, *, max_rows: int, version: int | None = None
+    ) -> CapturedWindow:
+        # The stored records and labels as the JSON lines the streams deliver, read by the real tally.
+        labels = latest_labels([json.dumps(f) for f in self.labels.get(model, [])], start, end)
+        tally = WindowTally(model, start, end, max_rows, labels, version)
+        tally.add_object("".join(json.dumps(r) + "\n" for r in self.records.get(model, [])).encode())
+        return tally.result()
 
 
 @dataclass
@@ -230,6 +224,7 @@ class FakeServices:
             notifier=self.notifier,
             state_machine=self.executions if executions else None,
             captured_traffic=self.traffic,
+            traffic_sink=self.traffic,
         )
 
     def train_version(

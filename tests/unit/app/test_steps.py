@@ -366,6 +366,7 @@ def test_an_unknown_action_names_the_valid_ones(fakes: FakeServices) -> None:
     # Then the error names it and every valid action
     assert str(raised.value) == (
         "unknown action 'deploy'; expected one of "
-        "['allocate', 'await_approval', 'check_rollout', 'cross_validate', 'evaluate', 'export', 'fail', "
-        "'plan_rollout', 'plan_search', 'promote', 'reject', 'start_rollout', 'train']"
+        "['allocate', 'await_approval', 'check_rollout', 'collect_training_task', 'cross_validate', 'evaluate', "
+        "'export', 'fail', 'plan_rollout', 'plan_search', 'promote', 'reject', 'stage_training_task', "
+        "'start_rollout', 'train']"
     )

@@ -343,7 +343,7 @@ def test_notes_put_the_estimate_beside_the_labelled_accuracy_and_judge_the_gate(
     notes = report_notes(None, metric, AccuracyEstimate(accuracy=0.75, rows=200), live_gate(spec, metric))
     # Then the estimate says how far it is from the truth, and the gate is judged
     assert notes[1:] == [
-        "Estimated accuracy 0.75 from the model's own probabilities on all 200 captured rows, no labels "
+        "Estimated accuracy 0.75 from the model's own probabilities on the 200 captured rows checked, no labels "
         "needed (labelled accuracy 0.7: off by +0.05).",
         "Live accuracy 0.7 is worse than the spec's min_metric 0.8 on 40 labelled rows.",
     ]

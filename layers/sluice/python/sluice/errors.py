@@ -80,3 +80,8 @@ class InvalidRequest(SluiceError):
 class ChampionUnverifiable(SluiceError):
     """The production model's file fails its sha256 check (or is missing), so a challenger cannot be
     compared with it: the run is rejected rather than promoted past an unchecked regression gate."""
+
+
+class TrainingTaskFailed(SluiceError):
+    """The Fargate training task stopped without a result (it crashed, ran out of memory, or could not
+    start); the message carries ECS's reason and the container's exit code."""

@@ -27,10 +27,24 @@ class IngestSettings(StackSettings):
     state_machine_arn: str = Field(min_length=20)
     idempotency_table: str = Field(min_length=3)
     max_upload_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
+    # The BatchScore state machine, started by uploads under batch/<model>/ (None: batch uploads refused).
+    batch_state_machine_arn: str | None = Field(default=None, min_length=20)
 
 
 class StepSettings(StackSettings):
-    """Train, Export, Evaluate and Register task functions of the TrainAndPromote state machine."""
+    """Train, Export, Evaluate and Register task functions of the TrainAndPromote state machine (and the
+    Fargate training task, which runs the same steps): the largest dataset `resources: auto` trains in
+    Lambda (PlanSearch decides; above it, Fargate)."""
+
+    lambda_max_cells: int = Field(default=10_000_000, gt=0)
+    lambda_max_bytes: int = Field(default=250_000_000, gt=0)
+
+
+class TrainingTaskSettings(StepSettings):
+    """The Fargate training task (template: TrainingTaskDefinition's environment, plus the run's
+    run.json URI that the state machine passes in the container's overrides)."""
+
+    training_run_uri: str = Field(pattern=r"^s3://")
 
 
 class PredictSettings(StackSettings):
@@ -42,13 +56,29 @@ class PredictSettings(StackSettings):
     max_instances: int = Field(default=1000, gt=0)
     # During a shadow or canary rollout, how often a container adds its counts to the registry.
     rollout_flush_seconds: float = Field(default=5.0, ge=0)
+    # The Firehose delivery streams that buffer captured requests and labels into the artifact bucket.
+    capture_stream: str = Field(min_length=1)
+    feedback_stream: str = Field(min_length=1)
 
 
 class DriftCheckSettings(StackSettings):
-    """DriftFunction: the window of captured traffic to check, the fewest rows worth a verdict, and how
-    often drift may start a retraining per model."""
+    """DriftFunction: the window of captured traffic to check, the fewest rows worth a verdict, the
+    most rows it is computed on (a uniform sample beyond), and how often drift may start a retraining
+    per model."""
 
     state_machine_arn: str = Field(min_length=20)
     drift_window_hours: float = Field(default=24.0, gt=0)
     drift_min_rows: int = Field(default=200, ge=0)
+    # The largest uniform sample of a window's rows the verdicts are computed on (memory is bounded by
+    # it, not by the window's traffic); every row is still counted.
+    drift_max_rows: int = Field(default=200_000, ge=1)
     retrain_cooldown_hours: float = Field(default=24.0, ge=0)
+
+
+class BatchScoreSettings(StackSettings):
+    """BatchScoreFunction (the BatchScore state machine's tasks): rows per child of the Distributed
+    Map, children at once, and the percentage of rows in failed children a job tolerates."""
+
+    batch_max_items_per_batch: int = Field(default=1000, gt=0)
+    batch_max_concurrency: int = Field(default=40, ge=0)
+    batch_tolerated_failure_percentage: float = Field(default=0.0, ge=0, le=100)

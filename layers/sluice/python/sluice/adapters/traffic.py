@@ -1,139 +1,120 @@
-"""Captured traffic and ground-truth feedback on S3: `capture/<model>/dt=YYYY-MM-DD/<request_id>.jsonl.gz`
-(the number of instances in the object's metadata, so feedback can find a captured request with one
-HEAD per day) and `feedback/<model>/dt=YYYY-MM-DD/<request_id>-<instance>.json`."""
+"""Reads captured traffic and feedback back from the artifact bucket, where the Firehose delivery
+streams put them (adapters/firehose.py writes): `capture/<model>/dt=YYYY-MM-DD/hour=HH/<stream>-….gz`
+and `feedback/<model>/dt=YYYY-MM-DD/hour=HH/<stream>-….gz`, gzip JSON lines, one line per captured
+instance or label; dt/hour are when Firehose delivered the object, not the records' own times."""
 
 from __future__ import annotations
 
 import gzip
-import json
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime, timedelta
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
+from sluice.adapters import aws_call, client
+from sluice.domain.capture_window import CapturedWindow, WindowTally, latest_labels
+from sluice.errors import ArtifactCorrupt
 
-from sluice.adapters import aws_call, client, error_code
-
-INSTANCES_METADATA = "instances"
-# An object last written before a window starts holds no record of it (a record's time is taken before
-# its PUT); this much allows for clocks that disagree.
+# A record's object is delivered up to Firehose's largest buffer interval (900 s) after its time, into
+# that later hour's partition; clocks may also disagree by this much.
+MAX_BUFFER_INTERVAL = timedelta(seconds=900)
 CLOCK_SKEW = timedelta(minutes=5)
-READERS = 16  # concurrent GETs when reading a window back (boto3 clients are thread-safe)
-
-
-def _days(start: datetime, end: datetime) -> Iterator[date]:
-    day = start.date()
-    while day <= end.date():
-        yield day
-        day += timedelta(days=1)
+READERS = 10  # concurrent GETs (boto3 clients are thread-safe; botocore pools 10 connections)
+# Objects fetched (and decompressed) ahead of the one being read: at most this many, and at most this
+# many compressed bytes between them beyond the first (~4-5× that decompressed, JSON lines gzip well).
+# Many small objects keep every reader busy; a few large ones (Firehose buffers up to 128 MiB) cannot
+# fill memory.
+READ_AHEAD = 32
+READ_AHEAD_BYTES = 64 * 2**20
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 class TrafficStore:
-    """Writes and reads captured requests and feedback in the artifact bucket."""
+    """Reads captured requests and their labels back by time window."""
 
     def __init__(self, bucket: str, s3: Any | None = None) -> None:
         self.bucket = bucket
         self._s3 = s3 or client("s3")
 
-    def write(self, model: str, request_id: str, records: list[dict[str, Any]]) -> None:
-        """One gzip JSON-lines object per invocation, named by its request id."""
-        now = datetime.now(UTC)
-        key = self._capture_key(model, now.date(), request_id)
-        body = gzip.compress(
-            "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records).encode(), mtime=0
-        )
-        with aws_call(f"capture to s3://{self.bucket}/{key}"):
-            self._s3.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=body,
-                ContentType="application/x-ndjson",
-                ContentEncoding="gzip",
-                Metadata={INSTANCES_METADATA: str(len(records))},
-            )
+    def window(
+        self, model: str, start: datetime, end: datetime, *, max_rows: int, version: int | None = None
+    ) -> CapturedWindow:
+        """The captured traffic of `model` in [start, end), read in bounded memory: a uniform sample of
+        at most `max_rows` records (of `version` only, when given), exact counts, and every labelled
+        record joined with the latest label sent in the window (see `CapturedWindow`). Labels are read
+        first, whole; capture objects are then fetched READERS at a time, a bounded number of them
+        held, and fed to the sample in key order, so the same objects give the same sample anywhere.
+        With `max_rows` 0 (labelled rows only) and no label in the window, capture is not read at all:
+        the rows it counts are then 0 (a rollout check every few minutes must not read a day of
+        traffic for nothing)."""
+        labels = latest_labels(self._lines("feedback", model, start, end), start, end)
+        tally = WindowTally(model, start, end, max_rows, labels, version)
+        if max_rows == 0 and not labels:
+            return tally.result()
+        for body in self._bodies(self._window_keys("capture", model, start, end)):
+            tally.add_object(body)
+        return tally.result()
 
-    @staticmethod
-    def _capture_key(model: str, day: date, request_id: str) -> str:
-        return f"capture/{model}/dt={day:%Y-%m-%d}/{request_id}.jsonl.gz"
+    def _window_keys(self, kind: str, model: str, start: datetime, end: datetime) -> list[tuple[str, int]]:
+        """Keys (and sizes) of the `kind` objects of `model` that can hold a record of [start, end), in
+        key order: those in the hour partitions Firehose may have delivered them to (its arrival hour,
+        up to the largest buffer interval after a record's time, give or take clock skew)."""
+        first = (start - CLOCK_SKEW).replace(minute=0, second=0, microsecond=0)
+        last = end + MAX_BUFFER_INTERVAL + CLOCK_SKEW
+        hours = []
+        while first <= last:
+            hours.append(f"{kind}/{model}/dt={first:%Y-%m-%d}/hour={first:%H}/")
+            first += timedelta(hours=1)
+        with ThreadPoolExecutor(max_workers=min(READERS, len(hours))) as pool:
+            return sorted(key for keys in pool.map(self._list, hours) for key in keys)
 
-    def captured_instances(self, model: str, request_id: str, days: int = 2) -> int | None:
-        """How many instances the captured request `request_id` of `model` had, looking at the last
-        `days` days of capture (one HEAD each, newest first); None when it was not captured."""
-        today = datetime.now(UTC).date()
-        for back in range(days):
-            key = self._capture_key(model, today - timedelta(days=back), request_id)
-            try:
-                head = self._s3.head_object(Bucket=self.bucket, Key=key)
-            except ClientError as exc:
-                if error_code(exc) in {"404", "NoSuchKey", "NotFound"}:
-                    continue
-                with aws_call(f"head s3://{self.bucket}/{key}"):
-                    raise
-            count = head.get("Metadata", {}).get(INSTANCES_METADATA)
-            return int(count) if count and count.isdigit() else 0
-        return None
-
-    def put_feedback(
-        self, model: str, request_id: str, instance: int, label: Any, matched: bool | None = None
-    ) -> str:
-        """Store one label; `matched` says whether its request was found in captured traffic. The
-        request id must already be checked (it becomes part of the key)."""
-        now = datetime.now(UTC)
-        key = f"feedback/{model}/dt={now:%Y-%m-%d}/{request_id}-{instance}.json"
-        record = {"request_id": request_id, "instance": instance, "label": label, "time": now.isoformat()}
-        body = json.dumps(record if matched is None else record | {"matched": matched})
-        with aws_call(f"feedback to s3://{self.bucket}/{key}"):
-            self._s3.put_object(
-                Bucket=self.bucket, Key=key, Body=body.encode(), ContentType="application/json"
-            )
-        return f"s3://{self.bucket}/{key}"
-
-    def _keys(self, prefix: str, since: datetime) -> Iterator[str]:
-        """Keys under `prefix` of objects written since `since` (less CLOCK_SKEW): the others cannot
-        hold a record of a window starting then, and are not read."""
+    def _list(self, prefix: str) -> list[tuple[str, int]]:
         paginator = self._s3.get_paginator("list_objects_v2")
         with aws_call(f"list s3://{self.bucket}/{prefix}"):
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-                for item in page.get("Contents", []):
-                    if item["LastModified"] >= since - CLOCK_SKEW:
-                        yield item["Key"]
+            return [
+                (item["Key"], int(item.get("Size", 0)))
+                for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix)
+                for item in page.get("Contents", [])
+            ]
 
-    def _get(self, key: str) -> bytes:
+    def _fetch(self, key: str) -> bytes:
+        """One object's JSON lines: gunzipped (every gzip member) when the object is gzip."""
         with aws_call(f"get s3://{self.bucket}/{key}"):
             data: bytes = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        if data[:2] == GZIP_MAGIC:
+            try:
+                return gzip.decompress(data)
+            except (OSError, EOFError) as exc:
+                raise ArtifactCorrupt(f"s3://{self.bucket}/{key} is not a whole gzip file: {exc}") from exc
         return data
 
-    def _read(self, kind: str, model: str, start: datetime, end: datetime) -> Iterator[bytes]:
-        """The bodies of `kind` (capture or feedback) objects of `model` that may hold records of the
-        window, in key order, fetched READERS at a time (S3 answers each GET in tens of ms)."""
-        keys = [
-            key
-            for day in _days(start, end)
-            for key in self._keys(f"{kind}/{model}/dt={day:%Y-%m-%d}/", start)
-        ]
-        if len(keys) < 2:
-            yield from map(self._get, keys)
+    def _bodies(self, objects: list[tuple[str, int]]) -> Iterator[bytes]:
+        """The objects' decompressed bodies in key order, fetched (and gunzipped: zlib lets go of the
+        GIL) READERS at a time, never more than READ_AHEAD of them, nor READ_AHEAD_BYTES of compressed
+        bytes beyond the first, waiting to be read."""
+        if not objects:
             return
-        with ThreadPoolExecutor(max_workers=min(READERS, len(keys))) as pool:
-            yield from pool.map(self._get, keys)
+        with ThreadPoolExecutor(max_workers=min(READERS, len(objects))) as pool:
+            pending: deque[tuple[Future[bytes], int]] = deque()
+            waiting = deque(objects)
+            in_flight = 0
+            try:
+                while pending or waiting:
+                    while waiting and (
+                        not pending
+                        or (len(pending) < READ_AHEAD and in_flight + waiting[0][1] <= READ_AHEAD_BYTES)
+                    ):
+                        key, size = waiting.popleft()
+                        pending.append((pool.submit(self._fetch, key), size))
+                        in_flight += size
+                    future, size = pending.popleft()
+                    in_flight -= size
+                    yield future.result()
+            finally:
+                for future, _ in pending:
+                    future.cancel()
 
-    def captured(self, model: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        """Captured records of `model` whose time is in [start, end)."""
-        records: list[dict[str, Any]] = []
-        for body in self._read("capture", model, start, end):
-            for line in gzip.decompress(body).decode().splitlines():
-                record = json.loads(line)
-                if start <= datetime.fromisoformat(record["time"]) < end:
-                    records.append(record)
-        return records
-
-    def feedback(self, model: str, start: datetime, end: datetime) -> dict[tuple[str, int], Any]:
-        """Labels sent for `model` in [start, end), keyed by (request_id, instance)."""
-        labels: dict[tuple[str, int], Any] = {}
-        for body in self._read("feedback", model, start, end):
-            item = json.loads(body)
-            sent = item.get("time")
-            if sent is None or start <= datetime.fromisoformat(sent) < end:
-                labels[(str(item["request_id"]), int(item.get("instance", 0)))] = item["label"]
-        return labels
+    def _lines(self, kind: str, model: str, start: datetime, end: datetime) -> Iterator[bytes]:
+        for body in self._bodies(self._window_keys(kind, model, start, end)):
+            yield from body.split(b"\n")

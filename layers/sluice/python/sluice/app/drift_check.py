@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from sluice.app.ports import Executions, Registry, Services
 from sluice.app.start_training import prepare_retraining, start_training
 from sluice.app.stored import load_spec, model_prefix, spec_key
+from sluice.domain.capture_window import CapturedWindow, window_notes
 from sluice.domain.drift.live import (
     AccuracyEstimate,
     LiveGate,
@@ -29,6 +30,7 @@ from sluice.domain.drift.report_html import render_html
 from sluice.domain.records import EventType, TrafficWindow, Trigger
 from sluice.domain.reference import PREDICTION_COLUMN, read_reference
 from sluice.domain.spec import ModelSpec
+from sluice.domain.table import RawTable
 from sluice.errors import ArtifactCorrupt, ArtifactNotFound, ModelNotFound, SluiceError
 from sluice.observability import (
     emit_drift_check_error,
@@ -56,6 +58,7 @@ class DriftAssessment:
     prediction_report: DriftReport | None
     live_metric: LiveMetric | None
     estimated_accuracy: AccuracyEstimate | None = None
+    captured: CapturedWindow | None = None
 
     @property
     def live_gate(self) -> LiveGate | None:
@@ -85,10 +88,12 @@ class ModelCheck(BaseModel):
     model: str
     version: int
     status: str  # ok | insufficient_data | error
-    rows: int
+    rows: int  # the rows checked: every captured row of the version, or a uniform sample of them
     dataset_drift: bool
     drift_share: float
     drifted_features: list[str]
+    window_rows: int | None = None  # the version's captured rows in the window, sampled or not
+    unmatched_labels: int | None = None  # labels sent in the window whose record is not in it
     prediction_drift: ColumnDrift | None = None
     live_metric: dict[str, float | int] | None = None
     live_gate: LiveGate | None = None
@@ -156,23 +161,40 @@ def assess_model(
     spec = load_spec(services.artifacts.uri(spec_key(model, str(record.spec_sha256))), services.artifacts)
     reference = read_reference(services.artifacts.get_verified(record.artifacts["reference"]))
     window = TrafficWindow(start=now - timedelta(hours=settings.drift_window_hours), end=now)
-    served = services.traffic.captured(model, window.start, window.end)
-    records = [r for r in served if r.get("version") == version]
-    report = check_input_drift(
-        spec, reference, records, min_rows=settings.drift_min_rows, source=f"capture/{model}"
+    captured = services.traffic.window(
+        model, window.start, window.end, max_rows=settings.drift_max_rows, version=version
     )
+    return assess_window(spec, version, reference, window, captured, min_rows=settings.drift_min_rows)
+
+
+def assess_window(
+    spec: ModelSpec,
+    version: int,
+    reference: RawTable,
+    window: TrafficWindow,
+    captured: CapturedWindow,
+    *,
+    min_rows: int,
+) -> DriftAssessment:
+    """The checks of `assess_model` on a window already read: input drift, prediction drift and the
+    estimated accuracy on its sample of `version`'s rows (every row when the window held no more than
+    the sample's size; the report then names the window's row count), the live metric on every
+    labelled row of `version`."""
+    records = captured.sample
+    report = check_input_drift(spec, reference, records, min_rows=min_rows, source=f"capture/{spec.name}")
+    report = report.model_copy(update={"n_current_window": captured.sampled_from})
     predictions = check_prediction_drift(spec.task, reference, records) if report.status == "ok" else None
-    labels = services.traffic.feedback(model, window.start, window.end)
     return DriftAssessment(
-        model=model,
+        model=spec.name,
         version=version,
         spec=spec,
         window=window,
         rows=report.n_current,
         report=report,
         prediction_report=predictions,
-        live_metric=live_metric(spec.task, records, labels, spec.metric),
+        live_metric=live_metric(spec.task, captured.labelled_of(version), captured.labels, spec.metric),
         estimated_accuracy=estimated_accuracy(spec.task, records),
+        captured=captured,
     )
 
 
@@ -197,6 +219,8 @@ def act_on_drift(
         dataset_drift=report.dataset_drift,
         drift_share=report.drift_share,
         drifted_features=assessment.drifted_features,
+        window_rows=assessment.captured.sampled_from if assessment.captured else None,
+        unmatched_labels=assessment.captured.unmatched_labels if assessment.captured else None,
         prediction_drift=assessment.prediction_drift,
         live_metric=assessment.live_metric,
         live_gate=assessment.live_gate,
@@ -228,7 +252,8 @@ def _store_reports(services: Services, assessment: DriftAssessment, now: datetim
     document = assessment.report.model_dump(mode="json") | {
         "model": model,
         "version": version,
-        "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
+        "window": {"start": window.start.isoformat(), "end": window.end.isoformat()}
+        | (assessment.captured.summary() if assessment.captured else {}),
         "prediction_drift": prediction_drift.model_dump(mode="json") if prediction_drift else None,
         "live_metric": assessment.live_metric,
         "live_gate": gate.model_dump(mode="json") if gate else None,
@@ -238,7 +263,10 @@ def _store_reports(services: Services, assessment: DriftAssessment, now: datetim
     html = render_html(
         assessment.report,
         title=f"Drift: {model} v{version}, {window.start:%Y-%m-%d %H:%M} to {window.end:%Y-%m-%d %H:%M} UTC",
-        notes=report_notes(prediction_drift, assessment.live_metric, estimate, gate),
+        notes=[
+            *window_notes(assessment.captured, version),
+            *report_notes(prediction_drift, assessment.live_metric, estimate, gate),
+        ],
         appendix=assessment.prediction_report,
     )
     html_uri = services.artifacts.put_bytes(f"{key}.html", html.encode(), "text/html").uri

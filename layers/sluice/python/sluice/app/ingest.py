@@ -3,6 +3,7 @@ starts training, or a quarantined object with a report naming file, row and colu
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 from urllib.parse import unquote_plus
@@ -36,6 +37,7 @@ from sluice.domain.records import (
 from sluice.errors import (
     ArtifactNotFound,
     DataUnreadable,
+    ModelNotFound,
     SpecError,
 )
 from sluice.observability import logger
@@ -86,6 +88,7 @@ class Upload(BaseModel):
 
 class IngestResult(BaseModel):
     # spec_registered | spec_unchanged | spec_rejected | init_received | dataset | quarantined | ignored
+    # | batch_started | batch_rejected
     status: str
     model: str | None = None
     key: str
@@ -98,6 +101,8 @@ class IngestResult(BaseModel):
     report_uri: str | None = None
     rows: int | None = None
     spec_inferred_from: str | None = None  # the data key whose CSV the model's spec was inferred from
+    batch_job: str | None = None  # batch/<model>/*.csv: the BatchScore job started (app/batch.py)
+    results_uri: str | None = None  # where that job writes (batch-results/<model>/<job>/)
 
 
 def ingest_upload(upload: Upload, settings: IngestSettings, services: Services) -> IngestResult:
@@ -111,9 +116,44 @@ def ingest_upload(upload: Upload, settings: IngestSettings, services: Services) 
         return _ingest_data(upload, key, match["model"], settings, services)
     if match := INIT_KEY.match(key):
         return _ingest_init(upload, key, match["model"], settings, services)
+    if key.startswith("batch/"):
+        return _ingest_batch(upload, key, services)
     logger.info("ignoring upload outside <model>/spec.yaml, init.yaml and data/*.csv", extra={"key": key})
     return IngestResult(
         status="ignored", key=key, reason="not <model>/spec.yaml, <model>/init.yaml or <model>/data/*.csv"
+    )
+
+
+def _ingest_batch(upload: Upload, key: str, services: Services) -> IngestResult:
+    """`batch/<model>/<name>.csv`: start a BatchScore job. A file for an unknown model or one with no
+    production version is quarantined with the reason (the upload itself stays in the raw bucket, to be
+    scored later with `sluice batch`)."""
+    from sluice.app.batch import batch_source, start_batch_job
+
+    found = batch_source(upload.bucket, key)
+    if found is None:
+        return IngestResult(status="ignored", key=key, reason="not batch/<model>/<name>.csv")
+    model, source = found
+    # the same object version makes the same job (S3 delivers at least once): its execution name
+    # is taken, so a duplicate starts nothing
+    identity = f"{source}#{upload.version_id or upload.etag or ''}".encode()
+    job_id = "upload-" + hashlib.sha256(identity).hexdigest()[:16]
+    try:
+        job = start_batch_job(model, source, services, job_id=job_id)
+    except (ModelNotFound, ArtifactNotFound) as exc:
+        report = {"source": source, "reason": "batch_rejected", "message": str(exc)}
+        report_uri = _quarantine(upload, key, model, report, services, EventType.DATA_QUARANTINED)
+        return IngestResult(
+            status="batch_rejected", model=model, key=key, reason=str(exc), report_uri=report_uri
+        )
+    return IngestResult(
+        status="batch_started",
+        model=model,
+        key=key,
+        batch_job=job.job_id,
+        execution_arn=job.execution_arn,
+        execution_started=job.started,
+        results_uri=job.results,
     )
 
 

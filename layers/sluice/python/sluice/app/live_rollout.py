@@ -128,10 +128,11 @@ def labelled_scores(
     from sluice.domain.drift.live import live_metric
 
     start = datetime.fromisoformat(state.started_at)
-    labels = traffic.feedback(spec.name, start, now)
+    window = traffic.window(spec.name, start, now, max_rows=0)  # labelled rows only, whatever the size
+    labels = window.labels
     if not labels:
         return None, None
-    records = traffic.captured(spec.name, start, now)
+    records = window.labelled
     production = [r for r in records if r.get("version") == state.production_version]
     if state.mode == RolloutMode.SHADOW.value:
         candidate = [

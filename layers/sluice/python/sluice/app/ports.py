@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sluice.domain.capture_window import CapturedWindow
 from sluice.domain.records import (
     Alias,
     Artifact,
@@ -130,25 +131,35 @@ class Notifier(Protocol):
 
 
 class CaptureSink(Protocol):
-    """Where served requests are captured."""
+    """Where served requests are captured: `write` hands one request's capture records (one per
+    instance) to a delivery stream, which stores them in batches some minutes later. Raises a
+    SluiceError when the records could not all be handed over."""
 
     def write(self, model: str, request_id: str, records: list[dict[str, Any]]) -> None: ...
 
 
 class FeedbackSink(Protocol):
-    """Where the true labels of served requests are kept, beside the capture they belong to."""
+    """Where the true labels of served requests are sent. A label is joined with its captured record
+    when a window of traffic is read, not when it is sent; a label sent twice is stored twice (the
+    reader keeps the latest). Raises a SluiceError when the label could not be handed over."""
 
-    def captured_instances(self, model: str, request_id: str) -> int | None: ...
-    def put_feedback(
-        self, model: str, request_id: str, instance: int, label: Any, matched: bool | None = None
-    ) -> str: ...
+    def put_feedback(self, model: str, request_id: str, instance: int, label: Any) -> None: ...
 
 
-class Traffic(CaptureSink, FeedbackSink, Protocol):
-    """Captured requests and their labels, read back by time window."""
+class TrafficSink(CaptureSink, FeedbackSink, Protocol):
+    """Both sinks of PredictFunction (Firehose delivery streams into the artifact bucket)."""
 
-    def captured(self, model: str, start: datetime, end: datetime) -> list[dict[str, Any]]: ...
-    def feedback(self, model: str, start: datetime, end: datetime) -> dict[tuple[str, int], Any]: ...
+
+class Traffic(Protocol):
+    """Captured requests and their labels, read back by time window in bounded memory."""
+
+    def window(
+        self, model: str, start: datetime, end: datetime, *, max_rows: int, version: int | None = None
+    ) -> CapturedWindow:
+        """The window [start, end) of `model`'s capture: a uniform sample of at most `max_rows` records
+        (of `version` only, when given; 0 for none), exact counts, and every labelled record of any
+        version with its label (the latest sent in the window)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -161,6 +172,8 @@ class Services:
     notifier: Notifier
     state_machine: Executions | None = None
     captured_traffic: Traffic | None = None
+    traffic_sink: TrafficSink | None = None
+    batch_jobs: Executions | None = None  # the BatchScore state machine
 
     @property
     def executions(self) -> Executions:
@@ -169,7 +182,21 @@ class Services:
         return self.state_machine
 
     @property
+    def batch(self) -> Executions:
+        """The BatchScore state machine (batch scoring jobs)."""
+        if self.batch_jobs is None:
+            raise SluiceError("this function cannot start batch jobs (no BATCH_STATE_MACHINE_ARN)")
+        return self.batch_jobs
+
+    @property
     def traffic(self) -> Traffic:
         if self.captured_traffic is None:
             raise SluiceError("this function has no traffic store")
         return self.captured_traffic
+
+    @property
+    def sink(self) -> TrafficSink:
+        """Where this function sends captured requests and feedback."""
+        if self.traffic_sink is None:
+            raise SluiceError("this function has no capture streams (no CAPTURE_STREAM / FEEDBACK_STREAM)")
+        return self.traffic_sink

@@ -359,31 +359,27 @@ def record_feedback(
     instance: int,
     label: Any,
     max_instances: int,
-) -> bool:
-    """Check a true label and store it. The label must be one of the model's classes (or a finite
-    number for a regressor); when the request was captured, `instance` must be one of its instances.
-    Capture is sampled, so a request id not found in the last two days of capture is still stored, as
-    unmatched (counted as FeedbackUnmatched; the drift check only joins matched labels). Returns
-    whether the request was matched. Raises InvalidRequest naming `label` or `instance` (400)."""
+) -> None:
+    """Check a true label and send it to the feedback sink. The label must be one of the model's
+    classes (or a finite number for a regressor) and `instance` below `max_instances`. Whether the
+    request was captured is not known here (capture is sampled and delivered minutes later): the label
+    is joined with its captured record when the drift check reads the window, which counts the labels
+    it cannot join. Raises InvalidRequest naming `label` or `instance` (400)."""
     stored, problem = models.label_schema(model).check(label)
     if problem is not None:
         raise InvalidRequest(
             "the label is not valid for this model",
             [{"instance": None, "field": "label", "message": problem}],
         )
-    captured = sink.captured_instances(model, request_id)
-    limit = max_instances if captured is None else captured
-    if instance >= limit:
-        message = (
-            f"at most {max_instances} instances per request"
-            if captured is None
-            else f"request {request_id} had {captured} instance(s)"
-        )
+    if instance >= max_instances:
         raise InvalidRequest(
             "no such instance",
-            [{"instance": None, "field": "instance", "message": f"must be below {limit}: {message}"}],
+            [
+                {
+                    "instance": None,
+                    "field": "instance",
+                    "message": f"must be below {max_instances}: at most {max_instances} instances per request",
+                }
+            ],
         )
-    if captured is None:
-        metrics.add_metric(name="FeedbackUnmatched", unit="Count", value=1)
-    sink.put_feedback(model, request_id, instance, stored, matched=captured is not None)
-    return captured is not None
+    sink.put_feedback(model, request_id, instance, stored)

@@ -26,6 +26,7 @@ from sluice.app.training_steps import (
     require_version,
     train,
 )
+from sluice.app.training_task import collect_training_task, stage_training_task
 from sluice.domain.records import (
     AuditEvent,
     EventType,
@@ -34,6 +35,7 @@ from sluice.domain.records import (
     TaskEvent,
     VersionStatus,
 )
+from sluice.domain.training_backend import LambdaLimits
 from sluice.errors import SluiceError
 from sluice.observability import logger
 
@@ -51,13 +53,16 @@ def score_candidate(event: TaskEvent, services: Services) -> CandidateScore:
     return cross_validate(event.run, event.candidate, services)
 
 
-def run_step(event: TaskEvent, services: Services) -> RunState:
+def run_step(event: TaskEvent, services: Services, limits: LambdaLimits | None = None) -> RunState:
     """Dispatch a TrainAndPromote task by its action (every action but `cross_validate`, see
-    `score_candidate`): the run state it returns."""
+    `score_candidate`): the run state it returns. `limits`: the largest dataset Lambda trains (the
+    stack's thresholds, read by PlanSearch)."""
     steps = {
         "allocate": allocate_version,
-        "plan_search": plan_search,
+        "plan_search": lambda run, arn, svc: plan_search(run, arn, svc, limits),
         "train": train,
+        "stage_training_task": stage_training_task,
+        "collect_training_task": collect_training_task,
         "export": export_and_check_parity,
         "evaluate": evaluate_challenger,
         "promote": promote,
@@ -105,6 +110,7 @@ def _decided_record(
             "parity": run.parity,
             "artifacts": {k: v for k, v in run.artifacts.items() if k != "pipeline"},
             "reason": reason,
+            "backend": run.backend or current.backend,
         }
     )
 

@@ -10,10 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from sluice.app.ports import Artifacts, Services
 from sluice.app.stored import load_spec, load_table, model_prefix
-from sluice.domain.records import GateFailureRecord, GatesRecord, ParityRecord, RunState
+from sluice.domain.records import GateFailureRecord, GatesRecord, ParityRecord, RunState, TrainingTask
 from sluice.domain.spec import AlgorithmSpec
+from sluice.domain.training_backend import LambdaLimits
 from sluice.errors import ArtifactCorrupt, ArtifactNotFound, ChampionUnverifiable, ParityFailed, SluiceError
 from sluice.observability import logger, metrics
+
+# StepSettings' defaults (tests and `sluice train` call the steps without settings).
+DEFAULT_LAMBDA_LIMITS = LambdaLimits(max_cells=10_000_000, max_bytes=250_000_000)
 
 if TYPE_CHECKING:
     from sluice.domain.evaluation import Evaluation
@@ -61,13 +65,42 @@ def _recent_weights(run: RunState, inputs: _Inputs) -> Any:
     )
 
 
-def plan_search(run: RunState, execution_arn: str, services: Services) -> RunState:
+def plan_search(
+    run: RunState, execution_arn: str, services: Services, limits: LambdaLimits | None = None
+) -> RunState:
     """A spec with `candidates`: the indices the SearchCandidates Map cross-validates, one task each.
-    A spec naming one algorithm plans nothing (the state machine goes straight to Train)."""
+    A spec naming one algorithm plans nothing (the state machine goes straight to Train). Also where
+    Train will run (`backend`: lambda, or fargate past `limits` or when the spec asks)."""
     spec = load_spec(run.spec_uri, services.artifacts)
-    if spec.candidates is None:
-        return run.model_copy(update={"search": None})
-    return run.model_copy(update={"search": list(range(len(spec.candidate_algorithms())))})
+    update: dict[str, Any] = {"search": None} | _backend_of(run, spec, services, limits)
+    if spec.candidates is not None:
+        update["search"] = list(range(len(spec.candidate_algorithms())))
+    return run.model_copy(update=update)
+
+
+def _backend_of(
+    run: RunState, spec: ModelSpec, services: Services, limits: LambdaLimits | None
+) -> dict[str, Any]:
+    from sluice.domain.training_backend import DatasetSize, choose_backend
+
+    dataset = services.registry.get_dataset(run.model, run.dataset_sha256)
+    size = DatasetSize(
+        rows=dataset.n_rows if dataset else 0,
+        columns=len(spec.features),
+        size_bytes=dataset.size_bytes if dataset else 0,
+    )
+    choice = choose_backend(spec.resources, size, limits or DEFAULT_LAMBDA_LIMITS)
+    logger.info("training backend", extra={"backend": choice.backend, "why": choice.reason})
+    update: dict[str, Any] = {"backend": choice.backend, "backend_reason": choice.reason}
+    if choice.cpu is not None and choice.memory is not None:
+        prefix = model_prefix(run.model, require_version(run)) + "training-task/"
+        update["training_task"] = TrainingTask(
+            run_uri=services.artifacts.uri(prefix + "run.json"),
+            result_uri=services.artifacts.uri(prefix + "result.json"),
+            cpu=str(choice.cpu),
+            memory=str(choice.memory),
+        )
+    return update
 
 
 def cross_validate(run: RunState, candidate: int, services: Services) -> CandidateScore:
@@ -218,6 +251,7 @@ def evaluate_challenger(run: RunState, execution_arn: str, services: Services) -
             run_id=execution_arn,
             trigger=run.trigger.value,
             dataset_lineage=dataset.lineage if dataset else None,
+            backend=run.backend,
         ),
         parameters=run.card_parameters,
         parity=ParityResult.model_validate_json(

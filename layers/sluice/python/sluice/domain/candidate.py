@@ -61,6 +61,7 @@ class Origin:
     run_id: str | None = None
     trigger: str | None = None
     dataset_lineage: str | None = None
+    backend: str | None = None  # where Train ran: lambda | fargate
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,7 @@ def assess_candidate(
         run_id=origin.run_id,
         trigger=origin.trigger,
         dataset_lineage=origin.dataset_lineage,
+        backend=origin.backend,
     )
     card = build_card(
         spec=spec,

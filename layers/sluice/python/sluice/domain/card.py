@@ -41,6 +41,7 @@ class Lineage(BaseModel):
     trigger: str | None = None
     # Where a retraining's rows come from, in words ("dataset … + captured traffic … + feedback").
     dataset_lineage: str | None = None
+    backend: str | None = None  # where Train ran: lambda | fargate
 
 
 class RecentHoldout(BaseModel):
@@ -280,6 +281,7 @@ def _lineage_html(lineage: Lineage, evaluation: Evaluation) -> str:
             ["rows (train / holdout)", f"{lineage.rows_train} / {lineage.rows_holdout}"],
             ["run", lineage.run_id or "—"],
             ["trigger", lineage.trigger or "—"],
+            ["trained on", lineage.backend or "—"],
             ["single-row latency (ms, median)", evaluation.latency_ms_single_row],
             ["model size (bytes)", evaluation.model_size_bytes],
         ],

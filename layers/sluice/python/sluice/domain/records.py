@@ -108,6 +108,8 @@ class EventType(StrEnum):
     APPROVED = "approved"
     APPROVAL_REFUSED = "approval_refused"
     ROLLOUT_STARTED = "rollout_started"  # a shadow or canary rollout began
+    BATCH_STARTED = "batch_started"  # a batch scoring job pinned its model version
+    BATCH_FINISHED = "batch_finished"  # a batch scoring job wrote its manifest (or failed, with why)
 
 
 class Artifact(BaseModel):
@@ -156,6 +158,7 @@ class ModelVersion(BaseModel):
     parity: ParityRecord | None = None
     artifacts: dict[str, Artifact] = Field(default_factory=dict)
     reason: str | None = None
+    backend: str | None = None  # where Train ran: "lambda" | "fargate" (None: before backends existed)
     # The Step Functions task token a pending_approval version's run waits on (never shown by views).
     approval_token: str | None = None
 
@@ -252,6 +255,16 @@ class ApprovalRecord(BaseModel):
     reason: str | None = None
 
 
+class TrainingTask(BaseModel):
+    """A Fargate Train: where the task reads the run (run.json) and writes its result (result.json),
+    and its size (strings, as ECS's overrides take them)."""
+
+    run_uri: str
+    result_uri: str
+    cpu: str
+    memory: str
+
+
 class RunState(BaseModel):
     """What the TrainAndPromote state machine carries between states: URIs, hashes, small metrics.
 
@@ -299,6 +312,12 @@ class RunState(BaseModel):
     algorithm: dict[str, Any] | None = None
     threshold: dict[str, Any] | None = None
     fairness_before: dict[str, Any] | None = None
+    # Where Train runs ("lambda" | "fargate", PlanSearch decides) and why; a Fargate Train's task, and
+    # the error Step Functions caught when the task did not finish (CollectTrainingTask reads both).
+    backend: str | None = None
+    backend_reason: str | None = None
+    training_task: TrainingTask | None = None
+    task_error: dict[str, Any] | None = None
 
 
 class TaskEvent(BaseModel):

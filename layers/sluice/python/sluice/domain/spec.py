@@ -24,6 +24,7 @@ from sluice.domain.spec_sections import AlgorithmSpec as AlgorithmSpec
 from sluice.domain.spec_sections import CandidateGrid as CandidateGrid
 from sluice.domain.spec_sections import FairnessSpec as FairnessSpec
 from sluice.domain.spec_sections import Mitigation as Mitigation
+from sluice.domain.spec_sections import ResourcesSpec as ResourcesSpec
 from sluice.domain.spec_sections import RetrainingSpec as RetrainingSpec
 from sluice.domain.spec_sections import RolloutMode as RolloutMode
 from sluice.domain.spec_sections import RolloutSpec as RolloutSpec
@@ -107,6 +108,7 @@ HASHED_WHEN_SET = (
     "fairness",
     "intended_use",
     "ignored_columns",
+    "resources",
 )
 
 
@@ -130,6 +132,7 @@ class ModelSpec(_Strict):
     retrain_on_drift: bool = False
     retraining: RetrainingSpec | None = None
     rollout: RolloutSpec | None = None  # None: auto
+    resources: ResourcesSpec | None = None  # where Train runs; None: auto
     description: str | None = None  # what the model predicts, in plain words (the card's first line)
     intended_use: str | None = None  # for whom and for what decisions
     # Columns a file may carry that the model does not use (ids, constants): not an error when present.

@@ -219,3 +219,65 @@ class RolloutSpec(Strict):
         if self.weight is not None:
             return self.weight
         return 0.1 if self.mode is RolloutMode.CANARY else 1.0
+
+
+class TrainingBackend(StrEnum):
+    AUTO = "auto"  # Lambda unless the dataset is past the stack's thresholds (the default)
+    LAMBDA = "lambda"  # TrainFunction: 15 minutes, 10 GB
+    FARGATE = "fargate"  # an ECS Fargate task running the same step from the training image
+
+
+# Fargate's task sizes (Linux): CPU units -> the memory (MiB) each allows.
+FARGATE_SIZES: dict[int, range] = {
+    256: range(512, 2049, 512),
+    512: range(1024, 4097, 1024),
+    1024: range(2048, 8193, 1024),
+    2048: range(4096, 16385, 1024),
+    4096: range(8192, 30721, 1024),
+    8192: range(16384, 61441, 4096),
+    16384: range(32768, 122881, 8192),
+}
+DEFAULT_FARGATE_CPU = 4096  # the template's task definition has the same size
+DEFAULT_FARGATE_MEMORY = 16384
+
+
+class ResourcesSpec(Strict):
+    """Where Train runs: `auto` (Lambda below the stack's thresholds, Fargate above), or always `lambda`
+    or `fargate`; `cpu` (units) and `memory` (MiB) size the Fargate task, a pair Fargate offers."""
+
+    backend: TrainingBackend = TrainingBackend.AUTO
+    cpu: int | None = None
+    memory: int | None = None
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _backend_known(cls, value: Any) -> Any:
+        if isinstance(value, str) and value not in {b.value for b in TrainingBackend}:
+            raise ValueError(f"{value!r} is not a training backend; use auto, lambda or fargate")
+        return value
+
+    @model_validator(mode="after")
+    def _a_fargate_size(self) -> ResourcesSpec:
+        if self.backend is TrainingBackend.LAMBDA and (self.cpu is not None or self.memory is not None):
+            raise ValueError("cpu and memory size a Fargate task; they do not apply to backend: lambda")
+        if self.cpu is not None and self.cpu not in FARGATE_SIZES:
+            raise ValueError(f"cpu: {self.cpu} is not a Fargate size; use one of {sorted(FARGATE_SIZES)}")
+        cpu, memory = self.fargate_size
+        if memory not in FARGATE_SIZES[cpu]:
+            allowed = FARGATE_SIZES[cpu]
+            raise ValueError(
+                f"memory: {memory} MiB does not go with cpu {cpu}; Fargate allows "
+                f"{allowed.start}..{allowed.stop - 1} MiB in steps of {allowed.step}"
+            )
+        return self
+
+    @property
+    def fargate_size(self) -> tuple[int, int]:
+        """(cpu, memory) of the Fargate task: the spec's, else the smallest memory for its cpu, else the
+        template's default size."""
+        if self.cpu is None and self.memory is None:
+            return DEFAULT_FARGATE_CPU, DEFAULT_FARGATE_MEMORY
+        if self.cpu is None:
+            cpu = next((c for c, sizes in FARGATE_SIZES.items() if self.memory in sizes), DEFAULT_FARGATE_CPU)
+            return cpu, int(self.memory or DEFAULT_FARGATE_MEMORY)
+        return self.cpu, self.memory if self.memory is not None else FARGATE_SIZES[self.cpu].start

@@ -3,13 +3,23 @@ and the CLI ask here; use cases receive the result and never build an adapter th
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sluice.adapters.artifacts import ArtifactStore
 from sluice.adapters.executions import Executions
+from sluice.adapters.firehose import FirehoseTraffic
 from sluice.adapters.notifications import Notifier
 from sluice.adapters.registry import Registry
 from sluice.adapters.traffic import TrafficStore
 from sluice.app.ports import Services
-from sluice.settings import DriftCheckSettings, IngestSettings, PredictSettings, StackSettings, StepSettings
+from sluice.settings import (
+    BatchScoreSettings,
+    DriftCheckSettings,
+    IngestSettings,
+    PredictSettings,
+    StackSettings,
+    StepSettings,
+)
 
 
 def stack_services(
@@ -17,9 +27,11 @@ def stack_services(
     registry_table: str,
     notification_topic_arn: str | None = None,
     state_machine_arn: str | None = None,
+    batch_state_machine_arn: str | None = None,
 ) -> Services:
     """Adapters for a stack named by its resources (the CLI reads them from the stack's outputs)."""
     return Services(
+        batch_jobs=Executions(batch_state_machine_arn) if batch_state_machine_arn else None,
         registry=Registry(registry_table),
         artifacts=ArtifactStore(artifact_bucket),
         notifier=Notifier(notification_topic_arn),
@@ -35,8 +47,16 @@ def _from_settings(settings: StackSettings, state_machine_arn: str | None = None
 
 
 def ingest_services(settings: IngestSettings) -> Services:
-    """IngestFunction: registers specs and datasets, quarantines, starts training."""
-    return _from_settings(settings, settings.state_machine_arn)
+    """IngestFunction: registers specs and datasets, quarantines, starts training and batch jobs."""
+    services = _from_settings(settings, settings.state_machine_arn)
+    if settings.batch_state_machine_arn:
+        services = replace(services, batch_jobs=Executions(settings.batch_state_machine_arn))
+    return services
+
+
+def batch_services(settings: BatchScoreSettings) -> Services:
+    """BatchScoreFunction: reads the source CSV and the pinned model, writes results, records events."""
+    return _from_settings(settings)
 
 
 def step_services(settings: StepSettings) -> Services:
@@ -50,5 +70,9 @@ def drift_services(settings: DriftCheckSettings) -> Services:
 
 
 def predict_services(settings: PredictSettings) -> Services:
-    """PredictFunction: reads the registry and artifacts, captures traffic and feedback."""
-    return _from_settings(settings)
+    """PredictFunction: reads the registry and artifacts, sends captured traffic and feedback to
+    their Firehose delivery streams."""
+    return replace(
+        _from_settings(settings),
+        traffic_sink=FirehoseTraffic(settings.capture_stream, settings.feedback_stream),
+    )

@@ -267,8 +267,8 @@ def report_notes(
         notes.append(f"Live {shown} on {metric['labelled_rows']} captured rows with feedback labels.")
     if estimate is not None:
         line = (
-            f"Estimated accuracy {estimate.accuracy:.4g} from the model's own probabilities on all "
-            f"{estimate.rows} captured rows, no labels needed"
+            f"Estimated accuracy {estimate.accuracy:.4g} from the model's own probabilities on the "
+            f"{estimate.rows} captured rows checked, no labels needed"
         )
         if metric and "accuracy" in metric:
             line += f" (labelled accuracy {metric['accuracy']:.4g}: off by {estimate.accuracy - metric['accuracy']:+.4g})"

@@ -73,7 +73,16 @@ class DriftReport(BaseModel):
     n_drifted: int = 0
     n_p_value_tests: int = 0
     n_drifted_bonferroni: int = 0
+    # The current rows a captured window held, of which `n_current` were checked: fewer when they are a
+    # uniform random sample, and the verdicts are then the sample's. None when the current rows did not
+    # come from a window (`sluice drift` on a file).
+    n_current_window: int | None = None
     distributions: dict[str, Distribution] = Field(default_factory=dict, exclude=True)
+
+    @property
+    def sampled(self) -> bool:
+        """Whether the current rows checked are a sample of more rows."""
+        return self.n_current_window is not None and self.n_current_window > self.n_current
 
     def summary(self) -> str:
         """One line a person reads first."""
@@ -85,6 +94,11 @@ class DriftReport(BaseModel):
             f"(share {self.drift_share:.2f}, threshold {self.share_threshold:.2f}); "
             f"{self.n_reference:,} reference rows, {self.n_current:,} current rows"
         )
+        if self.sampled:
+            line += (
+                f" (a uniform random sample of the window's {self.n_current_window:,} rows: "
+                "the verdicts are on that sample)"
+            )
         if self.n_p_value_tests:
             line += (
                 f"; {self.n_drifted_bonferroni} of {self.n_p_value_tests} p-value tests "

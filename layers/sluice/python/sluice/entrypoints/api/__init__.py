@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from sluice.entrypoints.api import errors, models, predictions
 from sluice.entrypoints.api.container import CONTEXT_KEY, Container
-from sluice.errors import InvalidRequest, ModelNotFound, ModelUnavailable
+from sluice.errors import InvalidRequest, ModelNotFound, ModelUnavailable, StackError
 from sluice.settings import PredictSettings
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ def create_app(settings: Callable[[], PredictSettings] = PredictSettings) -> API
     app.exception_handler(InvalidRequest)(errors.invalid_request)
     app.exception_handler(ModelNotFound)(errors.model_not_found)
     app.exception_handler(ModelUnavailable)(errors.model_unavailable)
+    app.exception_handler(StackError)(errors.stack_unavailable)
 
     @app.not_found
     def no_route(exc: NotFoundError) -> Response[Any]:

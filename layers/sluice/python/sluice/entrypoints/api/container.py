@@ -13,7 +13,7 @@ from sluice.entrypoints.wiring import predict_services
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import Request
 
-    from sluice.app.ports import Services, Traffic
+    from sluice.app.ports import Services, TrafficSink
     from sluice.settings import PredictSettings
 
 CONTEXT_KEY = "sluice_container"  # where create_app puts an app's Container in its context, per request
@@ -45,8 +45,9 @@ class Container:
         return RolloutTally(self.ports.registry, self.settings.rollout_flush_seconds)
 
     @property
-    def traffic(self) -> Traffic:
-        return self.ports.traffic
+    def sink(self) -> TrafficSink:
+        """Where captured requests and feedback go (Firehose delivery streams)."""
+        return self.ports.sink
 
 
 def container_of(http: Request) -> Container:

@@ -2,7 +2,8 @@
 
 Nothing a client sends can produce a 5xx: a request that cannot be served raises InvalidRequest (400, 413
 or 415), an unknown model or one with nothing in production ModelNotFound (404), a production model that
-fails its integrity check ModelUnavailable (503). create_app registers these handlers.
+fails its integrity check ModelUnavailable (503), an AWS service the request needs failing StackError (503:
+send it again; the service's words are logged, not answered). create_app registers these handlers.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.event_handler import Response, content_types
 
 from sluice.domain.onnx_model import MAX_ECHO, MAX_PROBLEMS
+from sluice.observability import logger
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
-    from sluice.errors import InvalidRequest, ModelNotFound, ModelUnavailable
+    from sluice.errors import InvalidRequest, ModelNotFound, ModelUnavailable, StackError
 
 MAX_ERROR_CHARS = 300  # the longest `error` or detail `message` an answer carries
 
@@ -63,6 +65,16 @@ def model_not_found(exc: ModelNotFound) -> Response[Any]:
 def model_unavailable(exc: ModelUnavailable) -> Response[Any]:
     """503: the production model cannot be served."""
     return error_response(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
+
+
+def stack_unavailable(exc: StackError) -> Response[Any]:
+    """503: an AWS service behind the API failed (throttling, an outage); nothing was lost that the
+    client cannot send again. Resource names stay in the log."""
+    logger.exception("an AWS service failed while answering", extra={"code": exc.code})
+    return error_response(
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        f"a service Sluice depends on failed ({exc.code or 'unavailable'}); send the request again",
+    )
 
 
 def no_route(event: BaseProxyEvent) -> Response[Any]:

@@ -41,9 +41,7 @@ def predict(model: str, request: PredictRequest, http: Request) -> dict[str, Any
         max_instances=live.settings.max_instances,
         tally=live.tally,
     )
-    serving.capture(
-        live.traffic, live.settings.capture_fraction, request.instances, answer.body, answer.shadow
-    )
+    serving.capture(live.sink, live.settings.capture_fraction, request.instances, answer.body, answer.shadow)
     metrics.add_metric(name="Predictions", unit="Count", value=len(request.instances))
     return answer.body
 
@@ -56,23 +54,19 @@ def predict(model: str, request: PredictRequest, http: Request) -> dict[str, Any
 @with_body(feedback_request)
 def feedback(model: str, request: FeedbackRequest, http: Request) -> dict[str, Any]:
     """Store the true label of an earlier prediction, for live accuracy in the drift check. The
-    label is checked against the model's task and classes; a request found in captured traffic
-    must have the instance (`matched: true`), one not found (capture is sampled) is stored as
-    unmatched."""
+    label is checked against the model's task and classes and the instance against the largest
+    request; it is sent to the feedback stream and joined with its captured prediction when the drift
+    check reads the window (capture is sampled: a label whose request was not captured is counted
+    there as unmatched)."""
     live = container_of(http)
-    matched = serving.record_feedback(
+    serving.record_feedback(
         live.models,
-        live.traffic,
+        live.sink,
         model,
         request_id=request.request_id,
         instance=request.instance,
         label=request.label,
         max_instances=live.settings.max_instances,
     )
-    logger.info("feedback stored", extra={"model": model, "request_id": request.request_id})
-    return {
-        "model": model,
-        "request_id": request.request_id,
-        "instance": request.instance,
-        "matched": matched,
-    }
+    logger.info("feedback sent", extra={"model": model, "request_id": request.request_id})
+    return {"model": model, "request_id": request.request_id, "instance": request.instance}

@@ -45,13 +45,13 @@ class FeedbackRequest(BaseModel):
 
 
 class FeedbackResponse(BaseModel):
+    """The label was accepted. It reaches the bucket within the feedback stream's buffer interval
+    and is joined with its prediction when the drift check reads the window; a label whose request
+    was not captured (capture is sampled) is counted there as unmatched."""
+
     model: str
     request_id: str
     instance: int
-    matched: bool = Field(
-        description="the request was found in captured traffic (capture is sampled: unmatched labels "
-        "are stored and counted but not joined with a prediction)"
-    )
 
 
 class ErrorDetail(BaseModel):

@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "demo",
     "predict",
     "experiments",
+    "batch",
 )
 
 Handler = Callable[[argparse.Namespace], int]

@@ -220,12 +220,15 @@ def _print_detail(detail: Any) -> None:
     elif rollout:
         out.write(f"rollout: version {rollout['version']} waits for approval\n")
     out.write("\n")
-    out.write(f"{'VERSION':>7}  {'STATUS':<10} {'TRIGGER':<7} {'METRICS':<40} {'DATASET':<12} REASON\n")
+    out.write(
+        f"{'VERSION':>7}  {'STATUS':<10} {'TRIGGER':<7} {'ON':<7} {'METRICS':<40} {'DATASET':<12} REASON\n"
+    )
     for v in detail.versions:
         metrics = _metrics_text(ordered_metrics(v["metrics"], detail.metric))
         marker = "*" if v["version"] == production else " "
         out.write(
-            f"{marker}{v['version']:>6}  {v['status']:<10} {v['trigger']:<7} {metrics[:40]:<40} "
+            f"{marker}{v['version']:>6}  {v['status']:<10} {v['trigger']:<7} {v.get('backend') or '-':<7} "
+            f"{metrics[:40]:<40} "
             f"{(v.get('dataset_sha256') or '')[:12]:<12} {v.get('reason') or ''}\n"
         )
     out.write("\nEVENTS\n")

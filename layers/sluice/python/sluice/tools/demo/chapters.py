@@ -86,6 +86,7 @@ def concept_drift(
 def run_drift_check(demo: Demo, *, per_feature: bool = True) -> dict[str, Any]:
     """Fire DriftFunction as its schedule would and print its verdict (per feature when `per_feature`);
     the model's check."""
+    demo.pass_buffer_interval()
     demo.progress.fact("DriftFunction, invoked with an EventBridge 'Scheduled Event' (as its schedule would)")
     fired = demo.stack.fire_schedules()["DriftFunction"]
     if fired.failed:

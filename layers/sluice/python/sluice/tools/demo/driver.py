@@ -307,6 +307,15 @@ class Demo:
         self.progress.fact(f"{len(instances)} true labels POST {self.api_url}{path} → 200")
         return len(instances)
 
+    def pass_buffer_interval(self) -> int:
+        """The capture and feedback streams' buffer interval passes (CaptureBufferSeconds on AWS): what
+        they hold is written to the bucket as one gzip object per stream and model. Returns how many."""
+        written = self.stack.flush_streams()
+        self.progress.fact(
+            f"Firehose's buffer interval passes: {written} gzip object(s) written under capture/ and feedback/"
+        )
+        return written
+
     def wait_for_alias_ttl(self) -> float:
         """Wait until the warm PredictFunction must re-read the production alias (ALIAS_TTL seconds
         after the last request it served); returns the seconds waited."""

@@ -4,6 +4,8 @@ the template declares it.
 
 - S3: buckets whose template enables EventBridge notifications or versioning get them through the S3
   API (moto's CloudFormation applies neither).
+- Firehose: delivery streams are created through the Firehose API (moto's CloudFormation has none;
+  see `firehose_streams`).
 - Step Functions: each state machine is created again in the backend that executes ASL, under the same
   name and so the same ARN (moto's CloudFormation creates it only in the plain backend).
 """
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sluice.tools.local.firehose_streams import create_delivery_streams, detach_delivery_streams
 from sluice.tools.local.template import LocalTemplate, TemplateError, translate
 
 ACCOUNT_ID = "123456789012"
@@ -68,6 +71,7 @@ def create_stack(
     _check_parameters(template, parameters)
     _upload_code(client("s3"), template)
     cfn = client("cloudformation")
+    streams = detach_delivery_streams(template.cloudformation)  # moto's CloudFormation has no Firehose
     _create_in_cloudformation(cfn, template, stack_name, parameters)
     stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
     if stack["StackStatus"] != "CREATE_COMPLETE":
@@ -78,6 +82,20 @@ def create_stack(
     deployment.functions_by_name = _functions_by_name(deployment)
     _enable_bucket_features(client("s3"), deployment)
     _mirror_state_machines(deployment, region)
+    defaults = {k: str(v.get("Default", "")) for k, v in (template.sam.get("Parameters") or {}).items()}
+    create_delivery_streams(
+        client("firehose"),
+        streams,
+        physical=deployment.physical,
+        parameters=defaults | parameters,
+        pseudo={
+            "AWS::StackName": stack_name,
+            "AWS::Region": region,
+            "AWS::AccountId": ACCOUNT_ID,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+        },
+    )
     return deployment
 
 

@@ -8,6 +8,8 @@
   with the target's retry policy and dead-letter queue.
 - Schedules: a schedule rule matches no event (moto would match every one); it fires only when asked
   (`LocalStack.fire_schedules()`, or `sluice invoke` with the schedule's event).
+- Firehose: PutRecordBatch buffers into few large objects as Firehose does (`firehose`).
+- ECS: `runTask.sync` runs the task's command in a subprocess (tools/local/fargate.py).
 - Step Functions' SendTaskFailure: moto's handler drops the request's `cause`; it is passed on, so a
   Catch sees {"Error", "Cause"} as on AWS (a manual rollout's rejection carries its reason there).
 """
@@ -26,6 +28,8 @@ from typing import Any, Protocol
 from moto.core.config import DefaultConfig
 
 from sluice.tools.local.deploy import ACCOUNT_ID, Clients
+from sluice.tools.local.fargate import ecs_patches
+from sluice.tools.local.firehose import buffered_delivery
 from sluice.tools.local.runtime import Invocation
 from sluice.tools.local.template import SUBSTITUTION
 
@@ -243,7 +247,10 @@ def moto_patches() -> Iterator[None]:
     Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
     StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
     try:
-        yield
+        # Firehose's buffering, which moto leaves out (see `firehose`); ECS tasks the state machine runs
+        # (runTask.sync) run their command (see `fargate`).
+        with buffered_delivery(), ecs_patches(lambda: _ACTIVE[-1] if _ACTIVE else None):
+            yield
     finally:
         LambdaSimpleBackend.invoke = original_invoke  # type: ignore[method-assign]
         Rule.send_to_targets = original_send  # type: ignore[method-assign]

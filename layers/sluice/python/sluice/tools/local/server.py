@@ -16,6 +16,7 @@ from typing import Any
 
 from sluice.adapters import clear_clients
 from sluice.tools.local.deploy import DEFAULT_REGION, DEFAULT_STACK_NAME
+from sluice.tools.local.distributed_map import distributed_map_patches
 from sluice.tools.local.events import MOTO_CONFIG, moto_patches
 from sluice.tools.local.runtime import RUNTIME_ENV, load_env_overrides
 from sluice.tools.local.signing import API_KEY
@@ -113,7 +114,7 @@ def running_server(
         parameters=parameters,
     )
     try:
-        with moto_patches(), warnings.catch_warnings():
+        with moto_patches(), distributed_map_patches(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with deployed(stack):
                 yield stack

@@ -27,6 +27,7 @@ from sluice.tools.local.deploy import (
     read_stack,
     translate_template,
 )
+from sluice.tools.local.distributed_map import distributed_map_patches
 from sluice.tools.local.events import (
     MOTO_CONFIG,
     EventDelivery,
@@ -35,6 +36,7 @@ from sluice.tools.local.events import (
     scheduled_event,
     scheduled_functions,
 )
+from sluice.tools.local.firehose import delivery
 from sluice.tools.local.http_api import LocalApi
 from sluice.tools.local.runtime import (
     RUNTIME_ENV,
@@ -242,12 +244,20 @@ class LocalStack:
             for logical_id in self.scheduled_functions()
         }
 
+    def flush_streams(self) -> int:
+        """Firehose's buffer interval has passed: every delivery stream writes what it has buffered
+        (one object per stream and partition key). Returns how many objects were written. Only for a
+        stack whose moto runs in this process (not one attached to another `sluice local up`)."""
+        return delivery().flush()
+
     def close(self) -> None:
-        """Stop the stack's API fronts and its delivery worker."""
+        """Stop the stack's API fronts and its delivery worker; the delivery streams write what they
+        hold."""
         for api in self._apis:
             api.stop()
         self._apis.clear()
         self._delivery.close()
+        delivery().flush()
 
 
 @contextlib.contextmanager
@@ -284,7 +294,7 @@ def in_process_stack(
     os.environ.setdefault("AWS_DEFAULT_REGION", DEFAULT_REGION)
     stack = LocalStack(root, stack_name=stack_name, env_overrides=env_overrides, parameters=parameters)
     try:
-        with mock_aws(config=MOTO_CONFIG), moto_patches(), deployed(stack):
+        with mock_aws(config=MOTO_CONFIG), moto_patches(), distributed_map_patches(), deployed(stack):
             yield stack
     finally:
         for key, value in saved.items():

@@ -1,0 +1,119 @@
+"""TrainAndPromote's choice of where Train runs: the TrainOn Choice (run for real by moto's ASL engine on
+both sides of it) and the Fargate branch's shape: stage the run, runTask.sync, collect the result."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tests.unit.test_template import ASL, DOMAIN_ERRORS, RESOURCES
+
+STATES: dict[str, Any] = ASL["States"]
+
+
+def _branch_taken(run: dict[str, Any]) -> str:
+    """The state TrainOn goes to for `run`, with its targets replaced by Pass states."""
+    states = {"TrainOn": STATES["TrainOn"], "Train": {"Type": "Pass", "End": True}}
+    states["StageTrainingTask"] = {"Type": "Pass", "End": True}
+    definition = {"StartAt": "TrainOn", "States": states}
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    arn = sfn.create_state_machine(
+        name="train-on", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/sfn"
+    )["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps(run))["executionArn"]
+    while sfn.describe_execution(executionArn=execution)["status"] == "RUNNING":
+        time.sleep(0.05)
+    history = sfn.get_execution_history(executionArn=execution)["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    return str(entered[-1])
+
+
+@pytest.mark.parametrize(
+    ("run", "state"),
+    [
+        ({"backend": "fargate"}, "StageTrainingTask"),
+        ({"backend": "lambda"}, "Train"),
+        ({}, "Train"),  # a run started before backends existed
+    ],
+)
+def test_train_on_takes_the_fargate_branch_only_for_fargate(run: dict[str, Any], state: str) -> None:
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        assert _branch_taken({"model": "m", **run}) == state
+
+
+def test_both_branches_lead_to_export_after_a_search_or_not() -> None:
+    assert STATES["SearchOrTrain"]["Default"] == STATES["SearchCandidates"]["Next"] == "TrainOn"
+    assert STATES["Train"]["Next"] == STATES["CollectTrainingTask"]["Next"] == "ExportAndCheckParity"
+    assert STATES["StageTrainingTask"]["Next"] == "TrainOnFargate"
+    assert STATES["TrainOnFargate"]["Next"] == "CollectTrainingTask"
+
+
+def test_the_fargate_task_gets_the_run_by_pointer_and_every_failure_is_collected() -> None:
+    task = STATES["TrainOnFargate"]
+    assert task["Resource"] == "arn:aws:states:::ecs:runTask.sync"
+    params = task["Parameters"]
+    assert params["LaunchType"] == "FARGATE"
+    assert (params["Cluster"], params["TaskDefinition"]) == (
+        "${TrainingClusterArn}",
+        "${TrainingTaskDefinitionArn}",
+    )
+    # The run travels as an S3 URI (overrides hold 8 KB), sized by the spec's cpu and memory
+    overrides = params["Overrides"]
+    assert overrides["ContainerOverrides"] == [
+        {
+            "Name": "training",
+            "Environment": [{"Name": "TRAINING_RUN_URI", "Value.$": "$.training_task.run_uri"}],
+        }
+    ]
+    assert (overrides["Cpu.$"], overrides["Memory.$"]) == ("$.training_task.cpu", "$.training_task.memory")
+    # The task's description is dropped (ResultPath null); any failure goes to CollectTrainingTask
+    assert task["ResultPath"] is None
+    assert task["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.task_error", "Next": "CollectTrainingTask"}
+    ]
+    # which rejects on a domain error or a task that stopped without a result, like Train
+    catches = STATES["CollectTrainingTask"]["Catch"]
+    assert set(catches[0]["ErrorEquals"]) == DOMAIN_ERRORS | {"TrainingTaskFailed"}
+    assert catches[0]["Next"] == "RegisterRejected"
+    assert catches[-1] == {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "RegisterFailed"}
+
+
+def test_the_task_definition_runs_the_container_entrypoint_with_the_domains_default_size() -> None:
+    from sluice.domain.spec_sections import DEFAULT_FARGATE_CPU, DEFAULT_FARGATE_MEMORY
+
+    props = RESOURCES["TrainingTaskDefinition"]["Properties"]
+    assert (props["Cpu"], props["Memory"]) == (str(DEFAULT_FARGATE_CPU), str(DEFAULT_FARGATE_MEMORY))
+    assert props["NetworkMode"] == "awsvpc" and props["RequiresCompatibilities"] == ["FARGATE"]
+    container = props["ContainerDefinitions"][0]
+    assert container["Name"] == "training"
+    assert container["Command"] == ["python", "-m", "sluice.entrypoints.container", "train"]
+    declared = {item["Name"] for item in container["Environment"]} | {"TRAINING_RUN_URI"}
+    from sluice.settings import TrainingTaskSettings
+
+    assert {name.upper() for name in TrainingTaskSettings.model_fields} <= declared
+    repository = RESOURCES["TrainingRepository"]["Properties"]
+    assert repository["ImageTagMutability"] == "IMMUTABLE"
+    assert repository["ImageScanningConfiguration"] == {"ScanOnPush": True}
+
+
+def test_the_thresholds_are_template_parameters_with_the_settings_defaults() -> None:
+    from sluice.app.training_steps import DEFAULT_LAMBDA_LIMITS
+    from sluice.settings import StepSettings
+    from tests.unit.test_template import PARAMETERS
+
+    fields = StepSettings.model_fields
+    assert PARAMETERS["LambdaMaxCells"]["Default"] == fields["lambda_max_cells"].default
+    assert PARAMETERS["LambdaMaxBytes"]["Default"] == fields["lambda_max_bytes"].default
+    assert (DEFAULT_LAMBDA_LIMITS.max_cells, DEFAULT_LAMBDA_LIMITS.max_bytes) == (
+        fields["lambda_max_cells"].default,
+        fields["lambda_max_bytes"].default,
+    )
+    # and each TrainAndPromote function reads them from its own environment
+    for name in ("TrainFunction", "ExportFunction", "EvaluateFunction", "RegisterFunction"):
+        variables = RESOURCES[name]["Properties"]["Environment"]["Variables"]
+        assert variables["LAMBDA_MAX_CELLS"] == {"Ref": "LambdaMaxCells"}
