@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from bench.predict.common import machine
+
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".sluice" / "bench" / "capture-scale"
 SIZES = (10_000, 100_000, 1_000_000, 10_000_000)
@@ -251,20 +253,6 @@ def assess_all(spec: Any, reference: Any, window: Any, records: list[dict[str, A
 
 
 # ------------------------------------------------------------------------- in the parent process
-
-
-def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        "unknown CPU",
-    )
-    import platform
-
-    return f"{cpu}, nproc {os.cpu_count()}, Python {platform.python_version()}"
 
 
 def generate(sizes: list[int]) -> float:

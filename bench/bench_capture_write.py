@@ -11,8 +11,6 @@ from __future__ import annotations
 import gzip
 import json
 import math
-import os
-import platform
 import random
 import time
 from typing import Any
@@ -20,21 +18,13 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
+from bench.predict.common import machine, request_instances
 from sluice.adapters.firehose import FirehoseTraffic
 from sluice.app.serving import capture_records
 from sluice.tools.local.firehose import buffered_delivery
 
 BUCKET = "artifacts"
 MODEL = "credit-risk"
-INSTANCE = {
-    "income": 52000.0,
-    "age": 41,
-    "debt_ratio": 0.35,
-    "credit_lines": 4,
-    "months_employed": 36,
-    "segment": "retail",
-    "region": "north",
-}
 # us-east-1 list prices (USD) used by the cost model; see the README's Scaling section.
 FIREHOSE_PER_GB = 0.029  # Direct PUT ingestion, first 500 TB/month, each record rounded up to 5 KB
 PARTITIONING_PER_GB = 0.020  # dynamic partitioning, per GB delivered
@@ -45,30 +35,9 @@ BILLING_UNIT = 5 * 1024
 CHECKS_PER_WINDOW = 24  # an hourly drift check over a 24 h window reads each object 24 times
 
 
-def machine() -> str:
-    with open("/proc/cpuinfo") as info:
-        cpu = next(
-            (line.split(":", 1)[1].strip() for line in info if line.startswith("model name")),
-            platform.processor(),
-        )
-    return f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}"
-
-
-def instance(rng: random.Random) -> dict[str, Any]:
-    """A credit-risk instance with varied values (so gzip ratios are realistic)."""
-    return {
-        **INSTANCE,
-        "income": round(rng.lognormvariate(10.8, 0.5), 2),
-        "age": rng.randint(18, 90),
-        "debt_ratio": round(rng.random(), 4),
-        "credit_lines": rng.randint(0, 12),
-        "months_employed": rng.randint(0, 480),
-        "segment": rng.choice(["retail", "sme", "corporate"]),
-    }
-
-
 def requests(count: int, instances: int) -> list[tuple[str, list[dict[str, Any]]]]:
     rng = random.Random(7)
+    rows = request_instances(count * instances)
     out = []
     for n in range(count):
         probability = round(rng.random(), 7)
@@ -80,7 +49,7 @@ def requests(count: int, instances: int) -> list[tuple[str, list[dict[str, Any]]
             "classes": [0, 1],
             "probabilities": [[round(1 - probability, 7), probability]] * instances,
         }
-        batch = [instance(rng) for _ in range(instances)]
+        batch = rows[n * instances : (n + 1) * instances]
         out.append((response["request_id"], capture_records(batch, response)))
     return out
 

@@ -14,7 +14,7 @@ BENCHES = {
     "predict.size": ["-m", "bench.predict.size"],
     "predict.cold": ["-m", "bench.predict.cold"],
     "bench_search": ["-m", "bench.bench_search"],
-    "bench_capture_write": ["bench/bench_capture_write.py"],
+    "bench_capture_write": ["-m", "bench.bench_capture_write"],
     "bench_capture_scale": ["-m", "bench.bench_capture_scale"],
     "bench_batch": ["-m", "bench.bench_batch"],
     "bench_training_backends": ["-m", "bench.bench_training_backends"],
