@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from sluice.adapters.registry import Registry
 from sluice.domain.table import to_csv_bytes
 from sluice.tools.example_data import credit_risk
 from sluice.tools.local import free_port
@@ -50,6 +51,7 @@ EVENTS = {
     "TrainFunction": ("train-task.json",),
     "EvaluateFunction": ("rollout-check.json",),
     "DriftFunction": ("drift-scheduled.json",),
+    "BatchScoreFunction": ("batch-pin.json", "batch-score.json"),
 }
 
 
@@ -232,14 +234,23 @@ ANSWER_EVENTS = """
 """
 
 
-def answer_in_built_layout(stack: LocalStack, build: Path, logical_id: str, tmp_path: Path) -> dict[str, Any]:
-    """Each events/ file of the function through its built handler in a clean python3.12 process."""
+def answer_in_built_layout(
+    stack: LocalStack,
+    build: Path,
+    logical_id: str,
+    tmp_path: Path,
+    placeholders: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Each events/ file of the function through its built handler in a clean python3.12 process (its
+    `${…}` filled from the stack's outputs and `placeholders`)."""
     sam = load_sam(ROOT / "template.yaml")
     handler = sam["Resources"][logical_id]["Properties"].get("Handler", sam["Globals"]["Function"]["Handler"])
     folder = tmp_path / logical_id
     folder.mkdir()
     events = {
-        name: resolve_placeholders(json.loads((ROOT / "events" / name).read_text()), stack.outputs)
+        name: resolve_placeholders(
+            json.loads((ROOT / "events" / name).read_text()), {**stack.outputs, **(placeholders or {})}
+        )
         for name in EVENTS[logical_id]
     }
     (folder / "events.json").write_text(json.dumps(events))
@@ -323,3 +334,21 @@ def test_the_built_drift_function_answers_its_event(
     (check,) = answers["drift-scheduled.json"]["checked"]
     assert check["model"] == "credit-risk"
     assert check["report_uri"].startswith("s3://") and check["report_uri"].endswith(".json")
+
+
+def test_the_built_batch_function_pins_a_job_and_scores_a_batch_with_the_inference_layer_only(
+    build: Path, served_stack: LocalStack, tmp_path: Path
+) -> None:
+    # Given credit-risk version 1 in production, and the sha256 the registry holds for its model
+    registry = Registry(served_stack.outputs["RegistryTableName"], served_stack.client("dynamodb"))
+    sha256 = registry.get_version("credit-risk", 1).artifacts["model"].sha256
+    # When the built BatchScoreFunction (no scikit-learn in its bundle) pins a job and scores a batch
+    answers = answer_in_built_layout(
+        served_stack, build, "BatchScoreFunction", tmp_path, {"ModelSha256": sha256}
+    )
+    # Then the job is pinned to version 1 and that model, and of the batch's two rows one is scored and
+    # the other rejected (its problems named in the errors part)
+    pinned = answers["batch-pin.json"]
+    assert (pinned["version"], pinned["model_sha256"]) == (1, sha256)
+    summary = answers["batch-score.json"]
+    assert (summary["rows"], summary["scored"], summary["rejected"]) == (2, 1, 1)
