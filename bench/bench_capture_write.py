@@ -18,10 +18,12 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from bench.predict.common import machine, request_instances
+from bench.predict.common import ROOT, machine, request_instances
 from sluice.adapters.firehose import FirehoseTraffic
 from sluice.app.serving import capture_records
 from sluice.tools.local.firehose import buffered_delivery
+from sluice.tools.local.firehose_streams import template_streams
+from sluice.tools.local.template import load_sam
 
 BUCKET = "artifacts"
 MODEL = "credit-risk"
@@ -59,7 +61,9 @@ def per_object(s3: Any, batch: list[tuple[str, list[dict[str, Any]]]]) -> float:
     began = time.perf_counter()
     for request_id, records in batch:
         body = gzip.compress("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records).encode())
-        s3.put_object(Bucket=BUCKET, Key=f"capture/{MODEL}/dt=2026-12-02/{request_id}.jsonl.gz", Body=body)
+        s3.put_object(
+            Bucket=BUCKET, Key=f"per-request/{MODEL}/dt=2026-12-02/{request_id}.jsonl.gz", Body=body
+        )
     return (time.perf_counter() - began) / len(batch)
 
 
@@ -96,48 +100,16 @@ def main() -> None:
             s3 = boto3.client("s3", region_name="us-east-1")
             s3.create_bucket(Bucket=BUCKET)
             client = boto3.client("firehose", region_name="us-east-1")
-            client.create_delivery_stream(
-                DeliveryStreamName="capture",
-                ExtendedS3DestinationConfiguration={
-                    "BucketARN": f"arn:aws:s3:::{BUCKET}",
-                    "RoleARN": "arn:aws:iam::123456789012:role/delivery",
-                    "Prefix": "firehose/!{partitionKeyFromQuery:model}/dt=!{timestamp:yyyy-MM-dd}/hour=!{timestamp:HH}/",
-                    "ErrorOutputPrefix": "errors/!{firehose:error-output-type}/",
-                    "BufferingHints": {"IntervalInSeconds": 300, "SizeInMBs": 64},
-                    "CompressionFormat": "GZIP",
-                    "DynamicPartitioningConfiguration": {"Enabled": True},
-                    "ProcessingConfiguration": {
-                        "Enabled": True,
-                        "Processors": [
-                            {
-                                "Type": "RecordDeAggregation",
-                                "Parameters": [{"ParameterName": "SubRecordType", "ParameterValue": "JSON"}],
-                            },
-                            {
-                                "Type": "MetadataExtraction",
-                                "Parameters": [
-                                    {
-                                        "ParameterName": "MetadataExtractionQuery",
-                                        "ParameterValue": "{model: .model}",
-                                    },
-                                    {"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"},
-                                ],
-                            },
-                            {
-                                "Type": "AppendDelimiterToRecord",
-                                "Parameters": [{"ParameterName": "Delimiter", "ParameterValue": "\\n"}],
-                            },
-                        ],
-                    },
-                },
-            )
+            stream = template_streams(client, load_sam(ROOT / "template.yaml"), bucket=BUCKET)[
+                "CaptureStream"
+            ]
             sizes: list[int] = []
             client.meta.events.register(
                 "provide-client-params.firehose.PutRecordBatch",
                 lambda params, sizes=sizes, **_: sizes.extend(len(r["Data"]) for r in params["Records"]),
             )
             batch = requests(count, instances)
-            sink = FirehoseTraffic("capture", "feedback", client)
+            sink = FirehoseTraffic(stream, "unused-feedback-stream", client)
             firehose(sink, batch[:20])  # warm both paths (client creation, first calls)
             per_object(s3, batch[:20])
             sizes.clear()
@@ -149,8 +121,8 @@ def main() -> None:
             baseline = per_object(s3, batch)
             streamed = firehose(sink, batch)
             delivery.flush()
-            baseline_objects, _ = count_objects(s3, "capture/")
-            stream_objects, stored = count_objects(s3, "firehose/")
+            baseline_objects, _ = count_objects(s3, "per-request/")
+            stream_objects, stored = count_objects(s3, "capture/")
         record = sum(sizes) / len(sizes)
         print(
             f"{f'{count:,} x {instances}':>22} | {baseline * 1e6:>17,.0f} | {baseline_objects:>7,} | "

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -17,52 +18,23 @@ from moto import mock_aws
 from sluice.adapters.firehose import RECORD_BYTES, FirehoseTraffic
 from sluice.errors import StackError
 from sluice.tools.local.firehose import DeliveryBuffers, buffered_delivery
+from sluice.tools.local.firehose_streams import template_streams
+from sluice.tools.local.template import load_sam
 
 BUCKET = "artifacts"
-PROCESSING = {
-    "Enabled": True,
-    "Processors": [
-        {
-            "Type": "RecordDeAggregation",
-            "Parameters": [{"ParameterName": "SubRecordType", "ParameterValue": "JSON"}],
-        },
-        {
-            "Type": "MetadataExtraction",
-            "Parameters": [
-                {"ParameterName": "MetadataExtractionQuery", "ParameterValue": "{model: .model}"},
-                {"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"},
-            ],
-        },
-        {
-            "Type": "AppendDelimiterToRecord",
-            "Parameters": [{"ParameterName": "Delimiter", "ParameterValue": "\\n"}],
-        },
-    ],
-}
+CAPTURE, FEEDBACK = "sluice-capture", "sluice-feedback"  # the template's names, for stack "sluice"
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
 def world() -> Iterator[tuple[Any, Any, DeliveryBuffers]]:
-    """moto with the artifact bucket and the two streams as template.yaml declares them."""
+    """moto with the artifact bucket and the two streams created from template.yaml's own declarations."""
     with mock_aws(), buffered_delivery() as delivery:
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=BUCKET)
         firehose = boto3.client("firehose", region_name="us-east-1")
-        for kind in ("capture", "feedback"):
-            firehose.create_delivery_stream(
-                DeliveryStreamName=kind,
-                DeliveryStreamType="DirectPut",
-                ExtendedS3DestinationConfiguration={
-                    "BucketARN": f"arn:aws:s3:::{BUCKET}",
-                    "RoleARN": "arn:aws:iam::123456789012:role/delivery",
-                    "Prefix": f"{kind}/!{{partitionKeyFromQuery:model}}/dt=!{{timestamp:yyyy-MM-dd}}/hour=!{{timestamp:HH}}/",
-                    "ErrorOutputPrefix": f"{kind}-errors/!{{firehose:error-output-type}}/",
-                    "BufferingHints": {"IntervalInSeconds": 300, "SizeInMBs": 64},
-                    "CompressionFormat": "GZIP",
-                    "DynamicPartitioningConfiguration": {"Enabled": True},
-                    "ProcessingConfiguration": PROCESSING,
-                },
-            )
+        names = template_streams(firehose, load_sam(ROOT / "template.yaml"), bucket=BUCKET)
+        assert (names["CaptureStream"], names["FeedbackStream"]) == (CAPTURE, FEEDBACK)
         yield s3, firehose, delivery
 
 
@@ -96,7 +68,7 @@ def lines(model: str, request_id: str, count: int, pad: int = 0) -> list[dict[st
 
 def test_a_request_travels_in_few_records_and_arrives_as_one_object_per_model(world: Any) -> None:
     s3, firehose, delivery = world
-    sink = FirehoseTraffic("capture", "feedback", firehose, backoff_seconds=0)
+    sink = FirehoseTraffic(CAPTURE, FEEDBACK, firehose, backoff_seconds=0)
     sent = calls(firehose)
     # When a request of 1,200 instances and two small ones of another model are captured
     sink.write("loans", "big", lines("loans", "big", 1200))
@@ -114,12 +86,12 @@ def test_a_request_travels_in_few_records_and_arrives_as_one_object_per_model(wo
     assert [(r["request_id"], r["instance"]) for r in by_model["prices"]] == [("p1", 0), ("p2", 0), ("p2", 1)]
     for key in objects:
         assert key.split("/")[2].startswith("dt=") and key.split("/")[3].startswith("hour=")
-        assert key.split("/")[4].startswith("capture-1-") and key.endswith(".gz")
+        assert key.split("/")[4].startswith(f"{CAPTURE}-1-") and key.endswith(".gz")
 
 
 def test_calls_stay_within_put_record_batch_limits(world: Any) -> None:
     s3, firehose, delivery = world
-    sink = FirehoseTraffic("capture", "feedback", firehose, backoff_seconds=0)
+    sink = FirehoseTraffic(CAPTURE, FEEDBACK, firehose, backoff_seconds=0)
     sent = calls(firehose)
     # When a request's lines are ~900 KiB each (one record each) / Then calls carry at most 4 MiB as
     # sent (base64: 1.2 MiB a record)
@@ -140,10 +112,10 @@ def test_calls_stay_within_put_record_batch_limits(world: Any) -> None:
 
 def test_only_refused_records_are_sent_again_a_bounded_number_of_times(world: Any) -> None:
     s3, firehose, delivery = world
-    sink = FirehoseTraffic("capture", "feedback", firehose, backoff_seconds=0)
+    sink = FirehoseTraffic(CAPTURE, FEEDBACK, firehose, backoff_seconds=0)
     sent = calls(firehose)
     # Given a stream that refuses the next record (FailedPutCount 1)
-    delivery.refuse("capture", 1)
+    delivery.refuse(CAPTURE, 1)
     # When a request of 3 records is captured / Then the refused one alone is sent again, and all arrive
     sink.write("loans", "r1", lines("loans", "r1", 1200))
     assert [len(call) for call in sent] == [3, 1]
@@ -152,14 +124,14 @@ def test_only_refused_records_are_sent_again_a_bounded_number_of_times(world: An
         range(1200)
     )
     # Given a stream that keeps refusing / Then a StackError after 3 attempts, naming Firehose's error
-    delivery.refuse("feedback", 100)
+    delivery.refuse(FEEDBACK, 100)
     with pytest.raises(
         StackError, match=r"refused 1 of 1 record.*after 3 attempts: ServiceUnavailableException"
     ):
         sink.put_feedback("loans", "r1", 0, 1)
     assert len(sent) == 5
     # And a label that gets through is one line with its receipt time, under feedback/<model>/
-    delivery.refuse("feedback", 0)
+    delivery.refuse(FEEDBACK, 0)
     sink.put_feedback("loans", "r1", 0, "yes")
     delivery.flush()
     [labels] = delivered(s3, "feedback/loans/").values()
@@ -171,7 +143,7 @@ def test_only_refused_records_are_sent_again_a_bounded_number_of_times(world: An
 
 def test_a_missing_stream_is_a_stack_error(world: Any) -> None:
     _, firehose, _ = world
-    sink = FirehoseTraffic("no-such-stream", "feedback", firehose, backoff_seconds=0)
+    sink = FirehoseTraffic("no-such-stream", FEEDBACK, firehose, backoff_seconds=0)
     with pytest.raises(StackError, match="ResourceNotFoundException"):
         sink.write("loans", "r1", lines("loans", "r1", 1))
 
@@ -181,7 +153,7 @@ def test_a_full_buffer_is_written_at_once_and_unpartitionable_records_go_to_the_
 ) -> None:
     s3, firehose, delivery = world
     # Given a stream like the capture stream whose buffer holds 1 MB
-    config = firehose.describe_delivery_stream(DeliveryStreamName="capture")["DeliveryStreamDescription"]
+    config = firehose.describe_delivery_stream(DeliveryStreamName=CAPTURE)["DeliveryStreamDescription"]
     destination = config["Destinations"][0]["ExtendedS3DestinationDescription"]
     firehose.create_delivery_stream(
         DeliveryStreamName="small",
@@ -190,10 +162,10 @@ def test_a_full_buffer_is_written_at_once_and_unpartitionable_records_go_to_the_
             "BufferingHints": {"IntervalInSeconds": 300, "SizeInMBs": 1},
             "CompressionFormat": "GZIP",
             "DynamicPartitioningConfiguration": {"Enabled": True},
-            "ProcessingConfiguration": PROCESSING,
+            "ProcessingConfiguration": destination["ProcessingConfiguration"],
         },
     )
-    sink = FirehoseTraffic("small", "feedback", firehose, backoff_seconds=0)
+    sink = FirehoseTraffic("small", FEEDBACK, firehose, backoff_seconds=0)
     # When a bit more than 1 MB of one model's lines arrive / Then they are in the bucket without a flush
     sink.write("loans", "r1", lines("loans", "r1", 11, pad=100 * 1024))
     assert [len(rows) for rows in delivered(s3, "capture/loans/").values()] == [11]

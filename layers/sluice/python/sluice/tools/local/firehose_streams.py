@@ -14,12 +14,37 @@ from sluice.tools.local.template import TemplateError
 DELIVERY_STREAM = "AWS::KinesisFirehose::DeliveryStream"
 
 
+def declared_streams(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The delivery streams a template declares: each one's Properties by logical id."""
+    resources = template.get("Resources", {})
+    return {k: r.get("Properties", {}) for k, r in resources.items() if r.get("Type") == DELIVERY_STREAM}
+
+
+def template_streams(
+    firehose: Any, template: dict[str, Any], *, bucket: str, stack_name: str = "sluice"
+) -> dict[str, str]:
+    """Create `template`'s delivery streams as it declares them (prefixes, buffering, processors),
+    delivering to `bucket`, for tests and benchmarks without a deployed stack. Returns each stream's
+    name by logical id."""
+    parameters = {k: str(v["Default"]) for k, v in template.get("Parameters", {}).items() if "Default" in v}
+    physical = {"ArtifactBucket": bucket, "DeliveryRole": "delivery", "SluiceKey": "sluice-key"}
+    pseudo = {
+        "AWS::StackName": stack_name,
+        "AWS::Region": "us-east-1",
+        "AWS::AccountId": "123456789012",
+        "AWS::Partition": "aws",
+    }
+    return create_delivery_streams(
+        firehose, declared_streams(template), physical=physical, parameters=parameters, pseudo=pseudo
+    )
+
+
 def detach_delivery_streams(cloudformation: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Remove the delivery streams from a translated template (moto's CloudFormation cannot create
     them), pointing every `Ref` to one at its name and every `GetAtt …Arn` at its ARN. Returns each
     stream's Properties by logical id. Its DeliveryStreamName must be given (a string or Fn::Sub)."""
     resources = cloudformation.get("Resources", {})
-    streams = {k: r.get("Properties", {}) for k, r in resources.items() if r.get("Type") == DELIVERY_STREAM}
+    streams = declared_streams(cloudformation)
     names: dict[str, str] = {}
     for logical_id, properties in streams.items():
         name = properties.get("DeliveryStreamName")
