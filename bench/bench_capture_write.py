@@ -109,7 +109,7 @@ def main() -> None:
                 lambda params, sizes=sizes, **_: sizes.extend(len(r["Data"]) for r in params["Records"]),
             )
             batch = requests(count, instances)
-            sink = FirehoseTraffic(stream, "unused-feedback-stream", client)
+            sink = FirehoseTraffic(capture_stream, "unused-feedback-stream", client)
             firehose(sink, batch[:20])  # warm both paths (client creation, first calls)
             per_object(s3, batch[:20])
             sizes.clear()
