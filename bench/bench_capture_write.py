@@ -100,7 +100,7 @@ def main() -> None:
             s3 = boto3.client("s3", region_name="us-east-1")
             s3.create_bucket(Bucket=BUCKET)
             client = boto3.client("firehose", region_name="us-east-1")
-            stream = template_streams(client, load_sam(ROOT / "template.yaml"), bucket=BUCKET)[
+            capture_stream = template_streams(client, load_sam(ROOT / "template.yaml"), bucket=BUCKET)[
                 "CaptureStream"
             ]
             sizes: list[int] = []
