@@ -234,7 +234,7 @@ def read_everything(store: Any, model: str) -> list[dict[str, Any]]:
 
 def assess_all(spec: Any, reference: Any, window: Any, records: list[dict[str, Any]]) -> Any:
     """`assess_window`'s checks on every row of the version, as the check did before the sample."""
-    from sluice.app.drift_check import DriftAssessment
+    from sluice.app.drift_assessment import DriftAssessment
     from sluice.domain.drift.live import check_input_drift, check_prediction_drift, estimated_accuracy
 
     mine = [r for r in records if r.get("version") == VERSION]

@@ -13,6 +13,7 @@ BENCHES = {
     "predict.rollout": ["-m", "bench.predict.rollout"],
     "predict.size": ["-m", "bench.predict.size"],
     "predict.cold": ["-m", "bench.predict.cold"],
+    "predict.protocols": ["-m", "bench.predict.protocols"],
     "bench_search": ["-m", "bench.bench_search"],
     "bench_capture_write": ["-m", "bench.bench_capture_write"],
     "bench_capture_scale": ["-m", "bench.bench_capture_scale"],

@@ -156,6 +156,12 @@ def test_the_summary_table_and_the_files_are_written_and_named(demo: DemoRun) ->
     for name in files:
         assert (demo.out / name).is_file()
         assert str(demo.out / name) in demo.printed
+    # and it ends with the registry dashboard's path, a page that links every card and the drift report
+    dashboard = demo.out / "dashboard" / "index.html"
+    assert demo.printed.rstrip().splitlines()[-1] == f"dashboard: {dashboard}"
+    assert dashboard.is_file() and "data-model='credit-risk'" in dashboard.read_text(encoding="utf-8")
+    for n in (1, 2, 3):
+        assert (demo.out / "dashboard" / "models" / "credit-risk" / str(n) / "card.html").is_file()
 
 
 def test_model_cards_and_drift_report_are_html_with_charts(demo: DemoRun) -> None:

@@ -246,6 +246,48 @@ def test_read_only_api_events(events_stack: LocalStack) -> None:
     assert "/models/{model}/predict" in body["paths"]
 
 
+def test_dashboard_events_answer_the_page_and_a_card_it_links(events_stack: LocalStack) -> None:
+    # Given credit-risk v1 promoted by the fixture's upload (the promotion wrote the dashboard)
+    # When GET /dashboard and GET /dashboard/{key+} of its card are invoked / Then both are HTML pages
+    for name, expected in (
+        ("api-dashboard.json", "data-model='credit-risk'"),
+        ("api-dashboard-page.json", "credit-risk"),
+    ):
+        response = run_event(events_stack, "PredictFunction", name)["response"]
+        assert response["statusCode"] == 200, response["body"][:300]
+        (content_type,) = response["multiValueHeaders"]["Content-Type"]  # REST proxy answers carry lists
+        assert content_type.startswith("text/html") and expected in response["body"]
+
+
+def test_protocol_events_answer_as_predict_does(events_stack: LocalStack) -> None:
+    # Given credit-risk in production, and the same two rows sent to /predict
+    status, predicted = _body(run_event(events_stack, "PredictFunction", "api-predict.json"))
+    assert status == 200
+
+    # When the Open Inference Protocol event (JSON tensors, base64 as API Gateway hands them) is invoked
+    response = run_event(events_stack, "PredictFunction", "api-v2-infer.json")["response"]
+    status, body = response["statusCode"], json.loads(response["body"])
+
+    # Then it answers the request's id, the version and one output tensor per ONNX output
+    assert status == 200, body
+    assert body["model_name"] == "credit-risk" and body["model_version"] == str(predicted["version"])
+    assert body["id"] == "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+    outputs = {o["name"]: o for o in body["outputs"]}
+    assert set(outputs) == {"label", "probabilities"}
+    assert outputs["probabilities"]["shape"] == [2, 2] and outputs["probabilities"]["datatype"] == "FP32"
+    assert len(outputs["label"]["data"]) == 2
+
+    # When the MLflow invocations event (dataframe_split) is invoked
+    response = run_event(events_stack, "PredictFunction", "api-mlflow-invocations.json")["response"]
+    status, body = response["statusCode"], json.loads(response["body"])
+
+    # Then it answers {"predictions"} with one label per row, and names the version in a header
+    assert status == 200, body
+    assert set(body) == {"predictions"} and len(body["predictions"]) == 2
+    assert set(body["predictions"]) <= {0, 1}
+    assert response["multiValueHeaders"]["X-Sluice-Model-Version"] == [str(predicted["version"])]
+
+
 def test_feedback_event_stores_the_label(events_stack: LocalStack) -> None:
     status, body = _body(run_event(events_stack, "PredictFunction", "api-feedback.json"))
     assert status == 200, body

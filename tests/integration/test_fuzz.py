@@ -2,7 +2,8 @@
 (one keep-alive connection), the real handler behind it. Random JSON, huge and deeply nested values,
 integers past float64 and past Python's 4,300-digit limit, NaN/Infinity literals, long strings and
 field names, many instances and fields, odd content types, odd methods and paths, feedback with odd
-request ids, instances and labels, odd X-Request-Id headers. No answer may be a 5xx, and every error
+request ids, instances and labels, odd X-Request-Id headers; Open Inference Protocol (V2) tensors, JSON
+and binary (odd datatypes, shapes, lengths, sizes and header lengths) and MLflow scoring payloads. No answer may be a 5xx, and every error
 body must be JSON and smaller than 1 MB. The seed is fixed, so a failure replays; the failing cases
 are listed. (During a canary a request production refuses is refused and counted for neither version:
 tests/unit/app/test_live_serving.py.)"""
@@ -11,9 +12,10 @@ from __future__ import annotations
 
 import json
 import random
+import struct
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -50,6 +52,7 @@ class Case:
     path: str
     body: bytes
     content_type: str
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def number(rng: random.Random) -> str:
@@ -175,6 +178,103 @@ def feedback_body(rng: random.Random, request_ids: list[str]) -> str:
     return obj(rng, fields) if rng.random() < 0.95 else value(rng)
 
 
+RAW = "\u0000raw"  # stands for a random JSON value, which json.dumps could not always write
+
+
+def with_raw_values(rng: random.Random, document: str) -> str:
+    """`document` with each RAW replaced by a random JSON value's text."""
+    parts = document.split(json.dumps(RAW))
+    return "".join(part + (value(rng, 2) if i < len(parts) - 1 else "") for i, part in enumerate(parts))
+
+
+V2_DATATYPES = ["FP32", "FP32", "FP64", "INT64", "UINT8", "BYTES", "BOOL", "FP8", ""]
+
+
+def tensor(rng: random.Random, name: str, rows: int) -> tuple[dict[str, Any], bytes]:
+    """A V2 input tensor close to a valid one (JSON data, or binary data returned beside it)."""
+    numeric = name not in ("segment", "region")
+    datatype = ("FP32" if numeric else "BYTES") if rng.random() < 0.8 else rng.choice(V2_DATATYPES)
+    shape: Any = (
+        [rows, 1] if rng.random() < 0.85 else rng.choice([[rows], [rows, 2], [], [-1], [10**12], "x"])
+    )
+    values = [
+        rng.uniform(0, 100) if numeric else rng.choice(CATEGORIES)
+        for _ in range(rows if rng.random() < 0.9 else rows + 1)
+    ]
+    if rng.random() < 0.5:  # binary tensor extension
+        if datatype == "BYTES" or not numeric:
+            raw = b"".join(len(v).to_bytes(4, "little") + v for v in (str(x).encode() for x in values))
+        else:
+            raw = struct.pack(f"<{len(values)}f", *values)
+        if rng.random() < 0.1:
+            raw = raw[: rng.randint(0, len(raw))] if rng.random() < 0.5 else raw + rng.randbytes(3)
+        size: Any = len(raw) if rng.random() < 0.9 else rng.choice([-1, 0, 10**9, "8", None])
+        return {
+            "name": name,
+            "datatype": datatype,
+            "shape": shape,
+            "parameters": {"binary_data_size": size},
+        }, raw
+    data: Any = [[v] for v in values] if rng.random() < 0.5 else values
+    if rng.random() < 0.1:
+        data = RAW  # any JSON value (written in by with_raw_values)
+    return {"name": name, "datatype": datatype, "shape": shape, "data": data}, b""
+
+
+def v2_infer(rng: random.Random) -> tuple[bytes, dict[str, str]]:
+    """An infer request: tensors kept, dropped, doubled or renamed; sometimes any JSON at all."""
+    if rng.random() < 0.1:
+        return value(rng).encode(), {}
+    rows = rng.choice([1, 1, 2, 3, 50]) if rng.random() < 0.98 else 1001
+    inputs, chunks = [], []
+    for name in FEATURES + (["colour"] if rng.random() < 0.05 else []):
+        if rng.random() < 0.05:
+            continue
+        sent, raw = tensor(rng, name, rows if rng.random() < 0.95 else rows + 1)
+        inputs.append(sent)
+        chunks.append(raw)
+    document: dict[str, Any] = {"inputs": inputs}
+    if rng.random() < 0.2:
+        document["id"] = RAW
+    if rng.random() < 0.2:
+        document["outputs"] = [{"name": rng.choice(["label", "probabilities", "variable", "x"])}]
+    if rng.random() < 0.2:
+        document["parameters"] = {"binary_data_output": rng.choice([True, False, "yes"])}
+    header = with_raw_values(rng, json.dumps(document)).encode()
+    binary = b"".join(chunks)
+    if not binary and rng.random() < 0.9:
+        return header, {}
+    length = str(len(header)) if rng.random() < 0.9 else rng.choice(["-1", "x", str(10**9), "", "0"])
+    return header + binary, {"Inference-Header-Content-Length": length}
+
+
+def row(rng: random.Random) -> dict[str, Any]:
+    """An instance close to a valid one, as Python (what json cannot read stands for any value: RAW)."""
+    try:
+        parsed: dict[str, Any] = json.loads(instance(rng, extras=False), parse_int=float)
+    except (RecursionError, ValueError):
+        return {**dict.fromkeys(FEATURES, 1.0), "segment": RAW}
+    return parsed
+
+
+def mlflow_body(rng: random.Random) -> str:
+    """A scoring request in one of MLflow's formats, close to valid; sometimes two formats or none."""
+    rows = [row(rng) for _ in range(rng.choice([1, 2, 10]))]
+    columns = FEATURES if rng.random() < 0.9 else [*FEATURES, "other"]
+    split = {"columns": columns, "data": [[r.get(c) for c in columns] for r in rows]}
+    formats = {
+        "dataframe_split": split,
+        "dataframe_records": rows,
+        "instances": rows,
+        "inputs": {c: [r.get(c) for r in rows] for c in FEATURES},
+    }
+    chosen = rng.sample(list(formats), rng.choice([1, 1, 1, 1, 2]))
+    body = {name: formats[name] for name in chosen}
+    if rng.random() < 0.1:
+        body[rng.choice([*formats, "params", "rows"])] = RAW
+    return with_raw_values(rng, json.dumps(body)) if rng.random() < 0.95 else value(rng)
+
+
 def case(rng: random.Random, request_ids: list[str]) -> Case:
     while True:
         sent = _case(rng, request_ids)
@@ -186,21 +286,40 @@ def _case(rng: random.Random, request_ids: list[str]) -> Case:
     method = rng.choice(ODD_METHODS) if rng.random() < 0.08 else "POST"
     content_type = rng.choice(CONTENT_TYPES)
     roll = rng.random()
-    if roll < 0.6:
+    headers: dict[str, str] = {}
+    if roll < 0.45:
         path, body = f"/models/{MODEL}/predict", predict_body(rng).encode()
+    elif roll < 0.55:
+        path = rng.choice([f"/v2/models/{MODEL}/infer"] * 4 + [f"/v2/models/{MODEL}/versions/1/infer"])
+        body, headers = v2_infer(rng)
+        content_type = rng.choice([content_type, "application/octet-stream"])
+    elif roll < 0.6:
+        path, body = f"/models/{MODEL}/invocations", mlflow_body(rng).encode()
     elif roll < 0.8:
         path, body = f"/models/{MODEL}/feedback", feedback_body(rng, request_ids).encode()
     elif roll < 0.81:
         method, path, body = "GET", f"/models/{MODEL}", b""
     elif roll < 0.82:
         method, path, body = "GET", "/models", b""
+    elif roll < 0.83:
+        v2 = ["/v2", "/v2/health/live", "/v2/health/ready", "/v2/models/{}", "/v2/models/{}/ready"]
+        method, path, body = "GET", rng.choice(v2).format(MODEL), b""
     else:
         name = quote("".join(chr(rng.randint(32, 0x2FFF)) for _ in range(rng.choice([1, 10, 300]))), safe="")
-        path = rng.choice(["/models/{}/predict", "/models/{}", "/{}", "/models/{}/feedback"]).format(name)
+        templates = [
+            "/models/{}/predict",
+            "/models/{}",
+            "/{}",
+            "/models/{}/feedback",
+            "/models/{}/invocations",
+        ]
+        templates += ["/v2/models/{}/infer", "/v2/models/{}", f"/v2/models/{MODEL}/versions/{{}}/infer"]
+        templates += [f"/v2/models/{MODEL}/versions/{{}}/ready", f"/v2/models/{MODEL}/versions/{{}}"]
+        path = rng.choice(templates).format(name)
         body = value(rng).encode() if rng.random() < 0.5 else b""
     if rng.random() < 0.03:
         body = rng.randbytes(rng.randint(1, 200))
-    return Case(method, path, body, content_type)
+    return Case(method, path, body, content_type, headers)
 
 
 def request_id_header(rng: random.Random) -> dict[str, str]:
@@ -231,7 +350,7 @@ def test_ten_thousand_fuzzed_requests_get_no_5xx_and_small_json_errors(client: S
     for number_ in range(REQUESTS):
         sent = case(rng, request_ids)
         headers = {"Content-Type": sent.content_type} if sent.content_type else {}
-        headers |= request_id_header(rng)
+        headers |= request_id_header(rng) | sent.headers
         try:
             answer = client.request(sent.method, sent.path, sent.body, headers)
         except OSError as exc:  # the front dropped the connection: no answer at all

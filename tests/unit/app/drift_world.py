@@ -9,17 +9,20 @@ from typing import Any
 
 import numpy as np
 
+from sluice.app.drift_assessment import DriftAssessment
 from sluice.app.stored import spec_key
+from sluice.domain.drift.live import AccuracyEstimate, LiveMetric, check_input_drift, check_prediction_drift
 from sluice.domain.records import (
     AuditEvent,
     DatasetRecord,
     EventType,
     ModelVersion,
     SpecRecord,
+    TrafficWindow,
     new_event_id,
     utc_now,
 )
-from sluice.domain.reference import PREDICTION_COLUMN, reference_sample
+from sluice.domain.reference import PREDICTION_COLUMN, read_reference, reference_sample
 from sluice.domain.spec import ModelSpec, parse_spec
 from sluice.domain.table import RawTable, to_csv_bytes
 from sluice.settings import DriftCheckSettings
@@ -167,3 +170,28 @@ def label_all(fakes: FakeServices, model: str, records: list[dict[str, Any]], ri
 def serve(fakes: FakeServices, model: str, records: list[dict[str, Any]]) -> None:
     for request_id in dict.fromkeys(r["request_id"] for r in records):
         fakes.traffic.write(model, request_id, [r for r in records if r["request_id"] == request_id])
+
+
+def assessment(
+    spec: ModelSpec,
+    *,
+    shift: float,
+    live: LiveMetric | None = None,
+    estimate: AccuracyEstimate | None = None,
+) -> DriftAssessment:
+    """What assessing `shift`ed traffic against the loans reference finds (built with the domain's checks,
+    so acting is tested apart from reading)."""
+    reference = read_reference(reference_bytes(spec, loan_rows(400, seed=1)))
+    records = captured(loan_rows(200, seed=2, shift=shift))
+    report = check_input_drift(spec, reference, records, min_rows=50, source="capture/loans")
+    return DriftAssessment(
+        model=spec.name,
+        version=1,
+        spec=spec,
+        window=TrafficWindow(start=NOW - timedelta(hours=24), end=NOW),
+        rows=report.n_current,
+        report=report,
+        prediction_report=check_prediction_drift(spec.task, reference, records),
+        live_metric=live or {"accuracy": 0.9, "labelled_rows": 10},
+        estimated_accuracy=estimate,
+    )

@@ -9,25 +9,10 @@ from typing import Any
 
 import pytest
 
-from sluice.app.drift_check import (
-    DriftAssessment,
-    act_on_drift,
-    check_production_models,
-)
-from sluice.domain.drift.live import (
-    AccuracyEstimate,
-    LiveMetric,
-    check_input_drift,
-    check_prediction_drift,
-)
-from sluice.domain.records import (
-    AuditEvent,
-    EventType,
-    TrafficWindow,
-    Trigger,
-    new_event_id,
-)
-from sluice.domain.reference import read_reference
+from sluice.app.drift_act import act_on_drift
+from sluice.app.drift_check import check_production_models
+from sluice.domain.drift.live import AccuracyEstimate, LiveMetric
+from sluice.domain.records import AuditEvent, EventType, Trigger, new_event_id
 from sluice.domain.spec import ModelSpec
 from sluice.observability import metrics
 from tests.unit.app.drift_world import (
@@ -35,6 +20,7 @@ from tests.unit.app.drift_world import (
     MODEL,
     NOW,
     SETTINGS,
+    assessment,
     captured,
     loan_rows,
     put_in_production,
@@ -45,31 +31,6 @@ from tests.unit.app.drift_world import (
 from tests.unit.app.fakes import FakeServices
 
 # ACT
-
-
-def assessment(
-    spec: ModelSpec,
-    *,
-    shift: float,
-    live: LiveMetric | None = None,
-    estimate: AccuracyEstimate | None = None,
-) -> DriftAssessment:
-    """What assessing `shift`ed traffic against the loans reference finds (built with the domain's checks,
-    so acting is tested apart from reading)."""
-    reference = read_reference(reference_bytes(spec, loan_rows(400, seed=1)))
-    records = captured(loan_rows(200, seed=2, shift=shift))
-    report = check_input_drift(spec, reference, records, min_rows=50, source="capture/loans")
-    return DriftAssessment(
-        model=spec.name,
-        version=1,
-        spec=spec,
-        window=TrafficWindow(start=NOW - timedelta(hours=24), end=NOW),
-        rows=report.n_current,
-        report=report,
-        prediction_report=check_prediction_drift(spec.task, reference, records),
-        live_metric=live or {"accuracy": 0.9, "labelled_rows": 10},
-        estimated_accuracy=estimate,
-    )
 
 
 def emf_lines(emitted: pytest.CaptureFixture[str]) -> dict[str, list[dict[str, Any]]]:

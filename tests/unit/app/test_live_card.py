@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sluice.app.drift_check import act_on_drift
+from sluice.app.drift_act import act_on_drift
 from sluice.domain.candidate import train_candidate
 from sluice.domain.card import ModelCard
 from sluice.domain.drift.live import AccuracyEstimate, LiveMetric

@@ -6,6 +6,7 @@ import csv
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -237,6 +238,47 @@ def test_html_report_is_written(
     assert page.count("<svg") == 2 * 4
     assert "http" not in page.replace("http://www.w3.org/2000/svg", "")
     assert text.startswith("No dataset drift: 0 of 4 columns drifted")
+
+
+def test_drift_is_explained_in_words_in_json_text_and_html(
+    tmp_path: Path, reference_csv: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given current data whose income median is 20,000 higher (50,000 → 70,000) and a spec naming the model
+    sample_args = [(3000, 1, 0.0), (2000, 3, 20_000.0)]  # the reference fixture's rows, then the current
+    current = write_csv(tmp_path / "current.csv", rows(*sample_args[1]))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC, encoding="utf-8")
+    html = tmp_path / "report.html"
+    # When checked with --json and --html
+    args = ["--reference", str(reference_csv), "--current", str(current), "--spec", str(spec)]
+    code, report = run_json(capsys, *args, "--html", str(html))
+    # Then the JSON explains the drift: the income sentence with its direction and size, what the CLI user
+    # may do (it acts on nothing itself), with the model's name in the commands
+    words = report["explanation"]
+    assert isinstance(words, dict) and code == 1
+    assert set(words) == {"headline", "columns", "predictions", "next", "actions"}
+    assert words["headline"].startswith("Dataset drift: income changed (1 of 3 columns drifted)")
+    found = re.match(
+        r"income: median rose from ([\d,]+) to ([\d,]+) \(\+(\d+)%\)", words["columns"]["income"]
+    )
+    assert found is not None, words["columns"]
+    before, after, percent = (float(group.replace(",", "")) for group in found.groups())
+    medians = [
+        np.median([float(str(r["income"])) for r in rows(n, seed, shift)]) for n, seed, shift in sample_args
+    ]
+    assert before == pytest.approx(medians[0], rel=0.01) and after == pytest.approx(medians[1], rel=0.01)
+    assert percent == round(100 * (medians[1] / medians[0] - 1))
+    assert words["predictions"] is None
+    assert words["next"].startswith("`sluice drift` only compares files: nothing was alerted or retrained.")
+    assert any("`sluice models rollback credit-risk`" in action for action in words["actions"])
+    # And the HTML page is titled with the files it compared and holds the same sentence
+    page = html.read_text(encoding="utf-8")
+    assert "<h1>Drift: current.csv against reference.csv</h1>" in page
+    assert words["columns"]["income"] in page
+    # And the text output ends with the words
+    code = main(["drift", *args])
+    text = capsys.readouterr().out
+    assert words["columns"]["income"] in text and words["actions"][0] in text
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,6 @@ test-artefacts/ (card-summary.png, card-summary.html) for a person to look at.
 from __future__ import annotations
 
 import re
-import subprocess
 from html import unescape
 from pathlib import Path
 
@@ -26,8 +25,7 @@ from sluice.domain.spec import parse_spec
 from sluice.domain.training import split_holdout
 from sluice.tools.example_data import example_table
 from tests.unit.domain.test_drift_report_browser import (
-    CHROMIUM,
-    CHROMIUM_FLAGS,
+    chromium,
     pixels_of,
     read_png,
     require_chromium,
@@ -57,15 +55,6 @@ metric: roc_auc
 gates: {min_metric: 0.6, max_fairness_gap: 0.2}
 rollout: {mode: canary}
 """
-
-
-def chromium(tmp_path: Path, *arguments: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *arguments],
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def experiment_of(chosen_mean: float) -> Experiment:

@@ -40,6 +40,17 @@ def require_chromium() -> None:
         pytest.fail("headless Chromium is missing: run `make browser-deps` (apt-get install chromium)")
 
 
+def chromium(tmp_path: Path, *arguments: str) -> subprocess.CompletedProcess[bytes]:
+    """Headless Chromium run once with `arguments` (e.g. --screenshot=…, --dump-dom, a file URI), with a
+    profile of its own under `tmp_path`; the caller checks its return code."""
+    return subprocess.run(
+        [str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *arguments],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def read_png(data: bytes) -> np.ndarray:
     """Decode an 8-bit RGB or RGBA PNG (what Chromium writes) into a (height, width, channels) array."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
@@ -125,18 +136,8 @@ def test_report_renders_its_charts_in_headless_chromium(tmp_path: Path) -> None:
     page.write_text(render_html(report), encoding="utf-8")
     screenshot = tmp_path / "drift.png"
     # When headless Chromium opens the file (no network) and takes a screenshot
-    completed = subprocess.run(
-        [
-            str(CHROMIUM),
-            *CHROMIUM_FLAGS,
-            f"--user-data-dir={tmp_path / 'profile'}",
-            f"--screenshot={screenshot}",
-            f"--window-size={WIDTH},{HEIGHT}",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        timeout=120,
-        check=False,
+    completed = chromium(
+        tmp_path, f"--screenshot={screenshot}", f"--window-size={WIDTH},{HEIGHT}", page.as_uri()
     )
     assert completed.returncode == 0, completed.stderr.decode(errors="replace")[-2000:]
     image = read_png(screenshot.read_bytes())

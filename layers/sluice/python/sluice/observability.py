@@ -171,3 +171,8 @@ def emit_rollout_metrics(model: str, breached: bool, roles: Mapping[str, Mapping
 def emit_drift_check_error() -> None:
     """Count one model whose drift check failed (`DriftCheckErrors`, with the invocation's metrics)."""
     metrics.add_metric(name="DriftCheckErrors", unit=MetricUnit.Count, value=1)
+
+
+def emit_dashboard_failure() -> None:
+    """Count one dashboard regeneration that failed (`DashboardFailures`); the decision it followed stands."""
+    metrics.add_metric(name="DashboardFailures", unit=MetricUnit.Count, value=1)

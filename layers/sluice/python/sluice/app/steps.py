@@ -9,6 +9,7 @@ import contextlib
 import json
 from typing import TYPE_CHECKING
 
+from sluice.app.dashboard import refresh_dashboard
 from sluice.app.live_rollout import (
     begin_live_rollout,
     check_live_rollout,
@@ -44,6 +45,10 @@ if TYPE_CHECKING:
 
 
 CROSS_VALIDATE = "cross_validate"
+# The steps after which the dashboard shows something new (a decision, a rollout's state).
+DECISION_ACTIONS = frozenset(
+    {"promote", "reject", "fail", "await_approval", "start_rollout", "check_rollout"}
+)
 
 
 def score_candidate(event: TaskEvent, services: Services) -> CandidateScore:
@@ -78,7 +83,10 @@ def run_step(event: TaskEvent, services: Services, limits: LambdaLimits | None =
     except KeyError:
         known = sorted([*steps, CROSS_VALIDATE])
         raise SluiceError(f"unknown action {event.action!r}; expected one of {known}") from None
-    return step(event.run, event.execution_arn, services)
+    result = step(event.run, event.execution_arn, services)
+    if event.action in DECISION_ACTIONS:
+        refresh_dashboard(services, event.run.model)  # never raises: the decision stands
+    return result
 
 
 def allocate_version(run: RunState, execution_arn: str, services: Services) -> RunState:

@@ -10,21 +10,26 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 from typing import Protocol
 
 import numpy as np
 
 from sluice.domain.drift import methods as m
+from sluice.domain.drift.change import categorical_change, numerical_change
 from sluice.domain.drift.columns import CategoricalColumn, Column, NumericalColumn, kind_of, typed_columns
+from sluice.domain.drift.distributions import bars, numerical_distribution
 from sluice.domain.drift.methods import ColumnKind, FloatArray, MethodName, ValueCounts
-from sluice.domain.drift.report import ColumnDrift, Distribution, DriftReport
+from sluice.domain.drift.report import (
+    CategoricalChange,
+    ColumnDrift,
+    Distribution,
+    DriftReport,
+    NumericalChange,
+)
 from sluice.domain.table import RawTable
 from sluice.errors import DataUnreadable
 
 MAX_UNSEEN_REPORTED = 100  # unseen category names listed per column (the count is in the note)
-HISTOGRAM_BINS = 30  # bins drawn in the HTML report for numerical columns
-MAX_BARS = 15  # categories drawn in the HTML report; the rest are summed as "other"
 KIND_ALIASES: dict[str, ColumnKind] = {
     "numerical": "numerical",
     "numeric": "numerical",
@@ -159,8 +164,9 @@ def _numerical_drift(
     else:
         ref_shares, cur_shares = m.sturges_shares(ref, cur)
         score = _shares_score(method, ref_shares, cur_shares)
-    result = _computed("numerical", method, threshold, score, missing, [], notes)
-    return result, _numerical_distribution(ref, cur, counts)
+    change = numerical_change(ref, cur)
+    result = _computed("numerical", method, threshold, score, missing, [], notes, change)
+    return result, numerical_distribution(ref, cur, counts)
 
 
 def _categorical_drift(
@@ -191,10 +197,10 @@ def _categorical_drift(
             f"reference{listed}"
         )
     score = _counted_score(method, counts, notes)
-    result = _computed(
-        "categorical", method, threshold, score, missing, unseen_all[:MAX_UNSEEN_REPORTED], notes
-    )
-    return result, _bars(counts, unseen_mask)
+    unseen = unseen_all[:MAX_UNSEEN_REPORTED]
+    change = categorical_change(counts)
+    result = _computed("categorical", method, threshold, score, missing, unseen, notes, change)
+    return result, bars(counts, unseen_mask)
 
 
 def _aligned_counts(
@@ -259,6 +265,7 @@ def _computed(
     missing: tuple[float, float],
     unseen: list[str],
     notes: list[str],
+    change: NumericalChange | CategoricalChange,
 ) -> ColumnDrift:
     return ColumnDrift(
         type=kind,
@@ -270,6 +277,7 @@ def _computed(
         missing_current=missing[1],
         unseen_categories=unseen,
         note="; ".join(notes) or None,
+        change=change,
     )
 
 
@@ -336,52 +344,6 @@ def _insufficient(
         status="insufficient_data",
         message=f"{min(n_reference, n_current)} rows on one side, fewer than the minimum of {min_rows}",
     )
-
-
-def _numerical_distribution(ref: FloatArray, cur: FloatArray, counts: ValueCounts | None) -> Distribution:
-    if counts is not None and len(counts.keys) <= MAX_BARS:
-        return _bars(counts, np.zeros(len(counts.keys), dtype=bool))
-    # Drawn range: 0.5th to 99.5th percentile of both sides (from a strided sample of at most ~20k
-    # values each, so a long tail does not squash the picture); values outside land in the end bins.
-    ref_sample = ref[:: max(ref.size // 20_000, 1)]
-    cur_sample = cur[:: max(cur.size // 20_000, 1)]
-    low = float(min(np.quantile(ref_sample, 0.005), np.quantile(cur_sample, 0.005)))
-    high = float(max(np.quantile(ref_sample, 0.995), np.quantile(cur_sample, 0.995)))
-    if high <= low:
-        high = low + 1.0
-    edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
-    ref_shares = np.histogram(np.clip(ref, low, high), bins=HISTOGRAM_BINS, range=(low, high))[0] / ref.size
-    cur_shares = np.histogram(np.clip(cur, low, high), bins=HISTOGRAM_BINS, range=(low, high))[0] / cur.size
-    return Distribution(
-        labels=[f"{a:.4g}–{b:.4g}" for a, b in pairwise(edges.tolist())],
-        reference=ref_shares.tolist(),
-        current=cur_shares.tolist(),
-        edges=edges.tolist(),
-    )
-
-
-def _bars(counts: ValueCounts, highlighted: np.ndarray) -> Distribution:
-    ref_shares, cur_shares = m.value_shares(counts)
-    if counts.keys and isinstance(counts.keys[0], float):
-        order = np.argsort(np.asarray(counts.keys), kind="stable")  # numbers in their own order
-    else:
-        order = np.argsort(-np.maximum(ref_shares, cur_shares), kind="stable")  # largest first
-    shown = order[:MAX_BARS]
-    labels = [_label(counts.keys[i]) for i in shown]
-    ref_list = ref_shares[shown].tolist()
-    cur_list = cur_shares[shown].tolist()
-    marks = [bool(highlighted[i]) for i in shown]
-    rest = order[MAX_BARS:]
-    if rest.size:
-        labels.append(f"other ({rest.size})")
-        ref_list.append(float(ref_shares[rest].sum()))
-        cur_list.append(float(cur_shares[rest].sum()))
-        marks.append(bool(highlighted[rest].any()))
-    return Distribution(labels=labels, reference=ref_list, current=cur_list, highlighted=marks)
-
-
-def _label(key: float | str) -> str:
-    return f"{key:.6g}" if isinstance(key, float) else key
 
 
 def _share(mask: np.ndarray) -> float:

@@ -19,6 +19,36 @@ ColumnStatus = Literal["computed", "not_computed"]
 ReportStatus = Literal["ok", "insufficient_data"]
 
 
+class NumericalChange(BaseModel):
+    """The numbers behind a numerical column's sentence, on the values the test compared (missing values
+    left out): quartiles of each side, and the share of current values outside the reference's range."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["numerical"] = "numerical"
+    median_reference: float
+    median_current: float
+    median_change: float | None = Field(description="(current − reference) / |reference| median; null at 0")
+    quartiles_reference: tuple[float, float] = Field(description="25th and 75th percentiles")
+    quartiles_current: tuple[float, float]
+    min_reference: float
+    max_reference: float
+    below_reference: float = Field(description="share of current values below the reference's minimum")
+    above_reference: float = Field(description="share of current values above the reference's maximum")
+
+
+class CategoricalChange(BaseModel):
+    """The numbers behind a categorical column's sentence: the shares (of non-missing values) of the
+    categories that moved most, largest move first, and the share of current values in categories the
+    reference never had."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["categorical"] = "categorical"
+    shares: dict[str, tuple[float, float]] = Field(description="category → (reference share, current share)")
+    unseen_share: float
+
+
 class ColumnDrift(BaseModel):
     """One column's verdict. `score` is the p-value for ks/chisquare/z and the distance otherwise;
     null when the statistic is undefined (a constant column under chi-square) or not computed."""
@@ -35,6 +65,9 @@ class ColumnDrift(BaseModel):
     unseen_categories: list[str] = Field(description="categories in current data absent from the reference")
     status: ColumnStatus = "computed"
     note: str | None = None
+    change: NumericalChange | CategoricalChange | None = Field(
+        default=None, discriminator="kind", description="how the values moved, behind the column's sentence"
+    )
 
 
 class Distribution(BaseModel):

@@ -1,7 +1,9 @@
 """The prediction API (PredictFunction behind API Gateway), with Powertools' event handler.
 
 Routes: POST /models/{model}/predict, POST /models/{model}/feedback (predictions.py), GET /models,
-GET /models/{model} (models.py), GET /openapi.json (here). Every exception maps to a status code in
+GET /models/{model} (models.py), GET /dashboard and the pages it links (dashboard.py), the Open
+Inference Protocol (KServe V2) under /v2 (v2.py), MLflow's POST /models/{model}/invocations (mlflow.py),
+GET /openapi.json (here). Every exception maps to a status code in
 errors.py and only there; nothing a client sends can produce a 5xx.
 """
 
@@ -13,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 
-from sluice.entrypoints.api import errors, models, predictions
+from sluice.entrypoints.api import dashboard, errors, mlflow, models, predictions, v2
 from sluice.entrypoints.api.container import CONTEXT_KEY, Container
 from sluice.errors import InvalidRequest, ModelNotFound, ModelUnavailable, StackError
 from sluice.settings import PredictSettings
@@ -42,11 +44,15 @@ def create_app(settings: Callable[[], PredictSettings] = PredictSettings) -> API
     app.use(middlewares=[with_container])
     app.include_router(predictions.router)
     app.include_router(models.router)
+    app.include_router(v2.router)
+    app.include_router(mlflow.router)
+    app.include_router(dashboard.router)
 
-    app.exception_handler(InvalidRequest)(errors.invalid_request)
-    app.exception_handler(ModelNotFound)(errors.model_not_found)
-    app.exception_handler(ModelUnavailable)(errors.model_unavailable)
-    app.exception_handler(StackError)(errors.stack_unavailable)
+    # each answer in the dialect of the route's protocol (errors.py chooses it by the path)
+    app.exception_handler(InvalidRequest)(lambda e: errors.invalid_request(e, app.current_event.path))
+    app.exception_handler(ModelNotFound)(lambda e: errors.model_not_found(e, app.current_event.path))
+    app.exception_handler(ModelUnavailable)(lambda e: errors.model_unavailable(e, app.current_event.path))
+    app.exception_handler(StackError)(lambda e: errors.stack_unavailable(e, app.current_event.path))
 
     @app.not_found
     def no_route(exc: NotFoundError) -> Response[Any]:

@@ -4,10 +4,15 @@ Nothing a client sends can produce a 5xx: a request that cannot be served raises
 or 415), an unknown model or one with nothing in production ModelNotFound (404), a production model that
 fails its integrity check ModelUnavailable (503), an AWS service the request needs failing StackError (503:
 send it again; the service's words are logged, not answered). create_app registers these handlers.
+
+The body speaks the dialect of the route's protocol, chosen here by its path: Sluice's and the Open
+Inference Protocol's (/v2/...) `{"error", "details"}`, MLflow's (/models/{model}/invocations)
+`{"error_code", "message", "details"}`.
 """
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +27,12 @@ if TYPE_CHECKING:
     from sluice.errors import InvalidRequest, ModelNotFound, ModelUnavailable, StackError
 
 MAX_ERROR_CHARS = 300  # the longest `error` or detail `message` an answer carries
+MLFLOW_ERROR_CODES = {400: "BAD_REQUEST", 404: "RESOURCE_DOES_NOT_EXIST", 503: "TEMPORARILY_UNAVAILABLE"}
+
+
+def _in_mlflow_dialect(path: str | None) -> bool:
+    # a search, not a match: behind a custom domain's base path mapping the path starts with the base
+    return path is not None and re.search("/models/[^/]+/invocations$", path) is not None
 
 
 def cap(text: str, limit: int = MAX_ERROR_CHARS) -> str:
@@ -30,10 +41,15 @@ def cap(text: str, limit: int = MAX_ERROR_CHARS) -> str:
 
 
 def error_response(
-    status: HTTPStatus | int, error: str, details: list[dict[str, Any]] | None = None, truncated: int = 0
+    status: HTTPStatus | int,
+    error: str,
+    details: list[dict[str, Any]] | None = None,
+    truncated: int = 0,
+    path: str | None = None,
 ) -> Response[Any]:
     """An error answer, bounded whatever the request: at most MAX_PROBLEMS details (the rest counted
-    in `truncated`), each field and message cut to a few hundred characters (well under 64 KB)."""
+    in `truncated`), each field and message cut to a few hundred characters (well under 64 KB), in the
+    dialect of the request's `path`."""
     listed = (details or [])[:MAX_PROBLEMS]
     body: dict[str, Any] = {
         "error": cap(error),
@@ -49,31 +65,35 @@ def error_response(
     truncated += len(details or []) - len(listed)
     if truncated:
         body["truncated"] = truncated
+    if _in_mlflow_dialect(path):
+        code = MLFLOW_ERROR_CODES.get(int(status), "BAD_REQUEST" if int(status) < 500 else "INTERNAL_ERROR")
+        body = {"error_code": code, "message": body.pop("error"), **body}
     return Response(status_code=int(status), content_type=content_types.APPLICATION_JSON, body=body)
 
 
-def invalid_request(exc: InvalidRequest) -> Response[Any]:
+def invalid_request(exc: InvalidRequest, path: str | None = None) -> Response[Any]:
     """400, 413 or 415 (the status the request's problem carries), naming each problem."""
-    return error_response(exc.status, str(exc), exc.details, exc.truncated)
+    return error_response(exc.status, str(exc), exc.details, exc.truncated, path)
 
 
-def model_not_found(exc: ModelNotFound) -> Response[Any]:
+def model_not_found(exc: ModelNotFound, path: str | None = None) -> Response[Any]:
     """404: no such model, or nothing of it in production."""
-    return error_response(HTTPStatus.NOT_FOUND, str(exc))
+    return error_response(HTTPStatus.NOT_FOUND, str(exc), path=path)
 
 
-def model_unavailable(exc: ModelUnavailable) -> Response[Any]:
+def model_unavailable(exc: ModelUnavailable, path: str | None = None) -> Response[Any]:
     """503: the production model cannot be served."""
-    return error_response(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
+    return error_response(HTTPStatus.SERVICE_UNAVAILABLE, str(exc), path=path)
 
 
-def stack_unavailable(exc: StackError) -> Response[Any]:
+def stack_unavailable(exc: StackError, path: str | None = None) -> Response[Any]:
     """503: an AWS service behind the API failed (throttling, an outage); nothing was lost that the
     client cannot send again. Resource names stay in the log."""
     logger.exception("an AWS service failed while answering", extra={"code": exc.code})
     return error_response(
         HTTPStatus.SERVICE_UNAVAILABLE,
         f"a service Sluice depends on failed ({exc.code or 'unavailable'}); send the request again",
+        path=path,
     )
 
 

@@ -43,6 +43,14 @@ def json_body(event: BaseProxyEvent) -> Any:
     require_json(event)
     try:
         text = event.decoded_body
+    except UnicodeDecodeError:
+        raise _invalid("the body is not valid JSON", None, "not UTF-8 text") from None
+    return parse_json(text)
+
+
+def parse_json(text: str | bytes | None) -> Any:
+    """`text` as JSON; anything json cannot turn into Python is a 400 naming why, never a 5xx."""
+    try:
         if not text:
             raise _invalid("the body is not valid JSON", None, "the body is empty")
         return json.loads(text)

@@ -129,6 +129,90 @@ _ANSWERS: dict[int, OpenAPIResponse] = {
 }
 
 
-def answers(model: type[BaseModel], *statuses: int) -> dict[int, OpenAPIResponse]:
-    """A route's documented answers: 200 with `model`, and each of `statuses` as described above."""
-    return {200: _json_answer(model, "OK")} | {status: _ANSWERS[status] for status in statuses}
+def answers(
+    model: type[BaseModel], *statuses: int, error: type[BaseModel] = ErrorResponse
+) -> dict[int, OpenAPIResponse]:
+    """A route's documented answers: 200 with `model`, and each of `statuses` as described above, with
+    `error` as the error body (MLflow's routes answer in MLflow's dialect, see errors.py)."""
+    documented = {200: _json_answer(model, "OK")} | {status: _ANSWERS[status] for status in statuses}
+    if error is not ErrorResponse:
+        for status in statuses:
+            if status != 403:
+                documented[status] = _json_answer(error, _ANSWERS[status]["description"])
+    return documented
+
+
+# --- Open Inference Protocol (KServe V2): v2.py ------------------------------------------------------
+class V2ServerMetadata(BaseModel):
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class V2Health(BaseModel):
+    live: bool | None = None
+    ready: bool | None = None
+
+
+class V2ModelReady(BaseModel):
+    name: str
+    ready: bool
+    versions: list[str]
+
+
+class V2TensorMetadata(BaseModel):
+    name: str
+    datatype: str = Field(description="FP32 (numeric features, probabilities, values), BYTES or INT64")
+    shape: list[int] = Field(description="-1: any number of instances")
+
+
+class V2ModelMetadata(BaseModel):
+    name: str
+    versions: list[str] = Field(description="served now: production, and a live rollout's candidate")
+    platform: str
+    inputs: list[V2TensorMetadata] = Field(description="one per feature, named as the feature")
+    outputs: list[V2TensorMetadata] = Field(description="label and probabilities, or variable")
+
+
+class V2OutputTensor(BaseModel):
+    name: str
+    datatype: str
+    shape: list[int]
+    data: list[Any] | None = Field(default=None, description="absent when sent as binary data")
+    parameters: dict[str, Any] | None = Field(
+        default=None, description="binary_data_size (binary outputs); classes (probabilities), as JSON text"
+    )
+
+
+class V2InferResponse(BaseModel):
+    """JSON, or with binary outputs the JSON header (Inference-Header-Content-Length bytes) followed by
+    each binary output's data."""
+
+    model_name: str
+    model_version: str
+    id: str = Field(description="the request's id, or the request id the API assigned")
+    outputs: list[V2OutputTensor]
+
+
+# --- MLflow scoring format: mlflow.py ------------------------------------------------------------------
+class MlflowScoringRequest(BaseModel):
+    """Exactly one of the four input formats of `mlflow models serve`."""
+
+    dataframe_split: dict[str, Any] | None = Field(default=None, description="{columns, data[, index]}")
+    dataframe_records: list[dict[str, Any]] | None = None
+    instances: list[dict[str, Any]] | None = None
+    inputs: dict[str, list[Any]] | list[dict[str, Any]] | None = None
+    params: dict[str, Any] | None = Field(default=None, description="not supported (a 400 names it)")
+
+
+class MlflowPredictions(BaseModel):
+    """The model version and request id are in the X-Sluice-Model-Version and X-Request-Id headers."""
+
+    predictions: list[Any] = Field(description="classifiers: labels; regressors: values")
+
+
+class MlflowErrorResponse(BaseModel):
+    error_code: str = Field(description="BAD_REQUEST, RESOURCE_DOES_NOT_EXIST or TEMPORARILY_UNAVAILABLE")
+    message: str
+    details: list[ErrorDetail] = Field(default_factory=list, description="at most 100")
+    truncated: int | None = None

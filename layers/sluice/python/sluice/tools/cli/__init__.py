@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "predict",
     "experiments",
     "batch",
+    "dashboard",
 )
 
 Handler = Callable[[argparse.Namespace], int]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import sys
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
@@ -20,6 +21,7 @@ from sluice.tools.cli.common import EXIT_FAILED, EXIT_OK, EXIT_UNREADABLE
 
 if TYPE_CHECKING:
     from sluice.domain.drift import DriftReport
+    from sluice.domain.drift.explain import Explanation
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -90,22 +92,29 @@ def run(args: argparse.Namespace) -> int:
     """Run the check the parsed arguments describe; returns the exit code."""
     # numpy and scipy take seconds to import: only `sluice drift` pays for them, not every command.
     from sluice.domain.drift import DriftMethodError
+    from sluice.domain.drift.next_steps import explain_files
 
     try:
-        report = _check(args)
+        report, model = _check(args)
+        explanation = explain_files(report, model)
         if args.html is not None:
-            _write_html(args.html, report)
+            _write_html(
+                args.html, report, explanation, f"Drift: {args.current.name} against {args.reference.name}"
+            )
     except (DataUnreadable, SpecError, DriftMethodError) as exc:
         print(f"sluice drift: {exc}", file=sys.stderr)
         return EXIT_UNREADABLE
     if args.json:
-        print(report.model_dump_json())
+        print(
+            json.dumps(report.model_dump(mode="json") | {"explanation": explanation.model_dump(mode="json")})
+        )
     else:
-        print(format_text(report))
+        print(format_text(report, explanation))
     return EXIT_FAILED if report.dataset_drift else EXIT_OK
 
 
-def _check(args: argparse.Namespace) -> DriftReport:
+def _check(args: argparse.Namespace) -> tuple[DriftReport, str | None]:
+    """The report, and the model's name when a spec was given."""
     from sluice.domain.drift import ColumnOverride, DriftMethodError, check_drift
 
     reference = read_reference(args.reference)
@@ -114,10 +123,12 @@ def _check(args: argparse.Namespace) -> DriftReport:
     overrides: dict[str, ColumnOverride] = {}
     columns: list[str] | None = None
     share_threshold = 0.5
+    model: str | None = None
     if args.spec is not None:
         from sluice.domain.spec import load_spec  # only the CLI reads specs; the engine takes plain arguments
 
         spec = load_spec(args.spec)
+        model = spec.name
         columns = [feature.name for feature in spec.features]
         column_types = {feature.name: feature.type for feature in spec.features}
         overrides = {
@@ -145,7 +156,7 @@ def _check(args: argparse.Namespace) -> DriftReport:
     unknown = sorted((set(overrides) | set(column_types)) - known)
     if unknown:
         raise DriftMethodError(f"no column named {', '.join(unknown)} is compared")
-    return check_drift(
+    report = check_drift(
         reference,
         current,
         column_types=column_types,
@@ -154,6 +165,7 @@ def _check(args: argparse.Namespace) -> DriftReport:
         min_rows=args.min_rows,
         columns=columns,
     )
+    return report, model
 
 
 def _pairs(items: list[str], flag: str) -> list[tuple[str, str]]:
@@ -207,17 +219,18 @@ def _starts_with_brace(stream: IO[bytes]) -> bool:
     return head.startswith(b"{")
 
 
-def _write_html(path: Path, report: DriftReport) -> None:
+def _write_html(path: Path, report: DriftReport, explanation: Explanation, title: str) -> None:
     from sluice.domain.drift.report_html import render_html
 
     try:
-        path.write_text(render_html(report), encoding="utf-8")
+        path.write_text(render_html(report, title=title, explanation=explanation), encoding="utf-8")
     except OSError as exc:
         raise DataUnreadable(f"{path}: cannot write the HTML report ({exc.strerror})") from exc
 
 
-def format_text(report: DriftReport) -> str:
-    """The report for a terminal: the summary line, then one line per column."""
+def format_text(report: DriftReport, explanation: Explanation | None = None) -> str:
+    """The report for a terminal: the summary line, then one line per column, then (given one) the
+    report in words: the drifted columns' sentences, what may happen next and what a person can do."""
     lines = [report.summary()]
     if report.features:
         width = max(len(name) for name in report.features)
@@ -236,4 +249,8 @@ def format_text(report: DriftReport) -> str:
             if column.unseen_categories:
                 line += f"  new: {', '.join(column.unseen_categories[:5])}"
             lines.append(line)
+    if explanation is not None:
+        lines += ["", explanation.headline, *(f"  {sentence}" for sentence in explanation.columns.values())]
+        lines.append(explanation.next)
+        lines += [f"  - {action}" for action in explanation.actions]
     return "\n".join(lines)

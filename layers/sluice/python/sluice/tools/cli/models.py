@@ -125,6 +125,7 @@ def stack_services_of(args: argparse.Namespace) -> Services:
 
 def run(args: argparse.Namespace) -> int:
     from sluice.app import catalog
+    from sluice.app.dashboard import refresh_dashboard
 
     services = stack_services_of(args)
     registry, artifacts = services.registry, services.artifacts
@@ -155,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc), exit_code=EXIT_FAILED) from exc
     except SluiceError as exc:
         raise CommandError(str(exc), exit_code=EXIT_FAILED) from exc
+    refresh_dashboard(services, args.model)  # never raises: the promotion stands
     if args.json:
         print_json(event.model_dump(mode="json"))
     else:
@@ -175,12 +177,14 @@ def _train(args: argparse.Namespace, services: Services) -> int:
 
 def _answer(args: argparse.Namespace, services: Services) -> int:
     from sluice.app import rollout
+    from sluice.app.dashboard import refresh_dashboard
 
     by = args.by or caller_identity()
     if args.action == "approve":
         event = rollout.approve(services, args.model, args.version, by=by, reason=args.reason)
     else:
         event = rollout.refuse(services, args.model, args.version, by=by, reason=args.reason)
+    refresh_dashboard(services, args.model)  # never raises: the answer stands
     if args.json:
         print_json(event.model_dump(mode="json"))
     else:

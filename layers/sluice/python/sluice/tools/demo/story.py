@@ -11,13 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from sluice.app import catalog
+from sluice.app.dashboard import build_dashboard
 from sluice.domain.records import ModelVersion
 from sluice.domain.spec import ModelSpec
 from sluice.domain.table import RawTable
+from sluice.tools.dashboard_folder import write_folder
 from sluice.tools.demo.chapters import concept_drift, manual_approval, run_drift_check
 from sluice.tools.demo.client import instances_of
 from sluice.tools.demo.driver import MODEL, Demo, DemoError, DemoPlan, Progress
 from sluice.tools.demo.summary import (
+    DASHBOARD_FOLDER,
     LOG_FILE,
     ApprovalSummary,
     CanarySummary,
@@ -272,6 +275,9 @@ def write_cards_and_reports(
         folder.write("drift-report.json", demo.artifacts.get_bytes(drift.report_json))
         folder.write("drift-report.html", demo.artifacts.get_bytes(drift.report_html))
         folder.write(f"{MODEL}-v{canary.version}-rollout.html", demo.artifacts.get_bytes(canary.report_html))
+        # The registry dashboard, as `sluice dashboard --out` writes it: the page and every page it links.
+        index = write_folder(demo.artifacts, build_dashboard(demo.services), out / DASHBOARD_FOLDER)
+        folder.files.append(str(index.relative_to(out)))
     return rows, folder.files
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 SUMMARY_FILE = "summary.json"
 LOG_FILE = "stack.log"  # the handlers' logs (stderr while the stack runs)
+DASHBOARD_FOLDER = "dashboard"  # the registry dashboard, as `sluice dashboard --out` writes it
 
 
 class VersionRow(BaseModel):
@@ -185,6 +186,11 @@ def closing_lines(summary: DemoSummary, out: Path) -> list[str]:
         f"files in {out}:",
         *(f"  {out / name}" for name in summary.files),
         f"finished in {summary.duration_seconds:.1f} s",
+        *(
+            [f"dashboard: {out / DASHBOARD_FOLDER / 'index.html'}"]
+            if f"{DASHBOARD_FOLDER}/index.html" in summary.files
+            else []
+        ),
     ]
 
 

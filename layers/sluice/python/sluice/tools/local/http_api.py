@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from fnmatch import fnmatch
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -31,10 +32,14 @@ class Route:
     resource: str  # e.g. /models/{model}/predict
     logical_id: str
     open: bool = False  # served without authentication (`Auth: {Authorizer: NONE}`, /openapi.json)
+    binary_media_types: tuple[str, ...] = ()  # its Api's BinaryMediaTypes, e.g. ("*/*",)
 
     @property
     def pattern(self) -> re.Pattern[str]:
-        regex = re.sub(r"\\\{([A-Za-z0-9_]+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.resource))
+        # {name} is one path segment; {name+} (a greedy parameter) is one or more, as in API Gateway.
+        escaped = re.escape(self.resource)
+        regex = re.sub(r"\\\{([A-Za-z0-9_]+)\\\+\\\}", r"(?P<\1>.+)", escaped)
+        regex = re.sub(r"\\\{([A-Za-z0-9_]+)\\\}", r"(?P<\1>[^/]+)", regex)
         return re.compile(f"^{regex}$")
 
 
@@ -62,6 +67,21 @@ def _open_operations(sam: dict[str, Any]) -> set[tuple[str, str]]:
     return found
 
 
+def _binary_media_types(sam: dict[str, Any], properties: dict[str, Any]) -> tuple[str, ...]:
+    """The BinaryMediaTypes of the Api an event's RestApiId names ("~1" is an escaped "/")."""
+    reference = properties.get("RestApiId")
+    name = reference.get("Ref") if isinstance(reference, dict) else None
+    api = (sam.get("Resources") or {}).get(name) if isinstance(name, str) else None
+    types = ((api or {}).get("Properties") or {}).get("BinaryMediaTypes") or []
+    return tuple(str(t).replace("~1", "/") for t in types)
+
+
+def _is_binary(content_type: str, binary_media_types: tuple[str, ...]) -> bool:
+    """Whether API Gateway hands a body of this Content-Type to the function base64-encoded."""
+    media = content_type.split(";")[0].strip().lower()
+    return any(t == "*/*" or fnmatch(media, t.lower()) for t in binary_media_types)
+
+
 def api_routes(sam: dict[str, Any]) -> list[Route]:
     """Every `Api` event of every function in a SAM template, as routes. A route whose event says
     `Auth: {Authorizer: NONE}` (and /openapi.json) is open; every other one needs authentication."""
@@ -74,7 +94,8 @@ def api_routes(sam: dict[str, Any]) -> list[Route]:
             if event.get("Type") == "Api":
                 properties = event.get("Properties") or {}
                 method, path = str(properties["Method"]).upper(), str(properties["Path"])
-                routes.append(Route(method, path, logical_id, open=_is_open(properties, open_operations)))
+                binary = _binary_media_types(sam, properties)
+                routes.append(Route(method, path, logical_id, _is_open(properties, open_operations), binary))
     # Literal paths before parameterised ones, as API Gateway matches them.
     return sorted(routes, key=lambda r: (r.resource.count("{"), r.resource))
 
@@ -87,10 +108,16 @@ def proxy_event(
     match = route.pattern.match(url.path)
     query = parse_qs(url.query, keep_blank_values=True)
     request_id = str(uuid.uuid4())
-    try:
-        text, encoded = body.decode("utf-8"), False
-    except UnicodeDecodeError:
-        text, encoded = base64.b64encode(body).decode(), True
+    # As API Gateway: a body of one of the Api's binary media types arrives base64-encoded (a body that
+    # is not UTF-8 too: API Gateway would mangle it, and the handler should see what was sent).
+    encoded = _is_binary(headers.get("content-type", ""), route.binary_media_types)
+    if not encoded:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            encoded = True
+    if encoded:
+        text = base64.b64encode(body).decode()
     now = datetime.now(UTC)
     return {
         "resource": route.resource,

@@ -1,0 +1,110 @@
+"""The dashboard use cases on in-memory ports: the drift check regenerates its model's section and the
+index, one model's regeneration leaves the others' sections alone, a failure never reaches the caller,
+and only linked pages are served."""
+
+from __future__ import annotations
+
+from html import escape
+
+import pytest
+
+from sluice.app.dashboard import (
+    INDEX_HTML,
+    INDEX_JSON,
+    linked_page,
+    publish_dashboard,
+    refresh_dashboard,
+)
+from sluice.app.drift_check import check_production_models
+from sluice.domain.dashboard import Dashboard
+from sluice.domain.spec import ModelSpec
+from sluice.errors import ArtifactNotFound, StackError
+from sluice.observability import metrics
+from tests.unit.app.drift_world import (
+    LOANS_SPEC,
+    NOW,
+    SETTINGS,
+    captured,
+    loan_rows,
+    put_in_production,
+    reference_bytes,
+    register_model,
+    serve,
+)
+from tests.unit.app.fakes import FakeServices
+
+
+def index_of(fakes: FakeServices) -> Dashboard:
+    return Dashboard.model_validate(fakes.artifacts.json(INDEX_JSON))
+
+
+def test_the_drift_check_regenerates_its_models_section_and_the_index(
+    fakes: FakeServices, loans: ModelSpec
+) -> None:
+    # Given version 1 in production serving shifted traffic
+    serve(fakes, "loans", captured(loan_rows(200, seed=2, shift=1.0)))
+    # When the scheduled check runs
+    (check,) = check_production_models(fakes.services(), SETTINGS, NOW)
+    # Then the dashboard shows the check: its verdict, its drifted columns and a link to its report
+    section = next(s for s in index_of(fakes).models if s.model == "loans")
+    assert section.production_version == 1 and len(section.drift) == 1
+    point = section.drift[0]
+    assert point.dataset_drift is check.dataset_drift is True
+    assert point.drifted == check.drifted_features and point.drift_share == check.drift_share
+    assert (
+        point.report == "drift/loans/20261201T120000Z.html" and point.report in index_of(fakes).linked_keys()
+    )
+    # And the verdict is told in the drift check's own words (its explanation) and what happens next
+    explanation = fakes.artifacts.json("drift/loans/20261201T120000Z.json")["explanation"]
+    assert (point.headline, point.next) == (explanation["headline"], explanation["next"])
+    page = fakes.artifacts.get_bytes(fakes.artifacts.uri(INDEX_HTML)).decode()
+    assert "data-model='loans'" in page and escape(explanation["headline"]) in page
+
+
+def test_one_models_regeneration_keeps_the_others_sections_and_reads_each_check_once(
+    fakes: FakeServices, loans: ModelSpec
+) -> None:
+    # Given a dashboard with loans and a second model, each published once
+    other = register_model(fakes, LOANS_SPEC.replace("name: loans", "name: other"))
+    put_in_production(fakes, other, reference_bytes(other, loan_rows(50, seed=3)))
+    publish_dashboard(fakes.services())
+    loans_built = next(s for s in index_of(fakes).models if s.model == "loans").built_at
+    fakes.artifacts.put_json("drift/other/20261201T120000Z.json", {"status": "ok", "drift_share": 0.25})
+    publish_dashboard(fakes.services(), "other")
+    # When the stored check of `other` is rewritten and `other` is regenerated again
+    fakes.artifacts.put_json("drift/other/20261201T120000Z.json", {"status": "ok", "drift_share": 0.75})
+    publish_dashboard(fakes.services(), "other")
+    # Then the index still has both models; loans' section was not rebuilt
+    dashboard = index_of(fakes)
+    assert [s.model for s in dashboard.models] == ["loans", "other"]
+    assert dashboard.models[0].built_at == loans_built
+    # And the check already shown was not read again (a stored check does not change)
+    assert [p.drift_share for p in dashboard.models[1].drift] == [0.25]
+    # And the primary metric is the spec's, read once and kept with the spec's hash
+    assert (dashboard.models[1].metric, dashboard.models[1].spec_sha256) == (other.metric.value, other.sha256)
+
+
+def test_a_failed_regeneration_is_counted_and_never_raises(
+    fakes: FakeServices, loans: ModelSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an artifact bucket that refuses writes
+    def refuse(*_: object, **__: object) -> None:
+        raise StackError("s3 is down", code="ServiceUnavailable")
+
+    monkeypatch.setattr(fakes.artifacts, "put_json", refuse)
+    metrics.clear_metrics()
+    # When the dashboard is refreshed after a decision / Then the caller goes on; the failure is counted
+    assert refresh_dashboard(fakes.services(), "loans") is None
+    assert metrics.metric_set["DashboardFailures"]["Value"] == [1.0]
+    metrics.clear_metrics()
+
+
+def test_only_the_pages_the_dashboard_links_are_served(fakes: FakeServices, loans: ModelSpec) -> None:
+    serve(fakes, "loans", captured(loan_rows(200, seed=2)))
+    check_production_models(fakes.services(), SETTINGS, NOW)
+    # A linked drift report is served
+    assert b"<html" in linked_page(fakes.artifacts, "drift/loans/20261201T120000Z.html")
+    # Any other key is refused, even one that exists
+    for key in ("drift/loans/20261201T120000Z.json", "models/loans/1/model.onnx", "dashboard/index.json"):
+        with pytest.raises(ArtifactNotFound):
+            linked_page(fakes.artifacts, key)
