@@ -55,7 +55,14 @@ def cli(stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str], *args:
 
 
 def approval_requests(stack: Stack, model: str) -> list[dict[str, Any]]:
-    return [n["message"] for n in stack.notifications() if n["message"].get("model") == model]
+    """The notifications about `model`, once the first has arrived: the step records pending_approval
+    a moment before it publishes, so a test that saw the status may be early for the message."""
+    deadline = time.monotonic() + POLL_LIMIT_SECONDS
+    while True:
+        found = [n["message"] for n in stack.notifications() if n["message"].get("model") == model]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
 
 
 def test_a_manual_rollout_waits_for_approval_then_promotes(

@@ -4,6 +4,7 @@ a repeated execution name answered with started=False); how AWS keeps them is te
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from collections.abc import Iterator
@@ -34,6 +35,11 @@ from tests.unit.app.fake_registry import InMemoryRegistry
 
 BUCKET = "artifacts"
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:TrainAndPromote"
+
+
+def _etag(data: bytes) -> str:
+    """S3's ETag of an object written in one part: the MD5 of its bytes, quoted."""
+    return f'"{hashlib.md5(data).hexdigest()}"'
 
 
 class InMemoryArtifacts:
@@ -79,6 +85,17 @@ class InMemoryArtifacts:
 
     def get_bytes(self, uri: str, *, version_id: str | None = None) -> bytes:
         return self._read(uri, version_id)
+
+    def get_with_etag(self, key: str) -> tuple[bytes, str]:
+        data = self._read(self.uri(key))
+        return data, _etag(data)
+
+    def put_json_if_unchanged(self, key: str, obj: Any, etag: str | None) -> str | None:
+        current = self.objects.get(self.uri(key))
+        if (current is None) != (etag is None) or (current is not None and _etag(current) != etag):
+            return None  # as S3 answers a conditional write that lost (412)
+        self.put_json(key, obj)
+        return _etag(self.objects[self.uri(key)])
 
     def get_verified(self, artifact: Artifact) -> bytes:
         data = self._read(artifact.uri)

@@ -84,6 +84,38 @@ def test_one_models_regeneration_keeps_the_others_sections_and_reads_each_check_
     assert (dashboard.models[1].metric, dashboard.models[1].spec_sha256) == (other.metric.value, other.sha256)
 
 
+def test_two_regenerations_at_once_both_land_in_the_index_and_the_page(
+    fakes: FakeServices, loans: ModelSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a second model, and the dashboard published once
+    other = register_model(fakes, LOANS_SPEC.replace("name: loans", "name: other"))
+    put_in_production(fakes, other, reference_bytes(other, loan_rows(50, seed=3)))
+    publish_dashboard(fakes.services())
+    fakes.artifacts.put_json("drift/loans/20261201T120000Z.json", {"status": "ok", "drift_share": 0.5})
+    fakes.artifacts.put_json("drift/other/20261201T120000Z.json", {"status": "ok", "drift_share": 0.25})
+    # And `other`'s regeneration lands between the moment loans' regeneration reads the index and the
+    # moment it writes it (two executions deciding at once)
+    read = fakes.artifacts.get_with_etag
+    raced: list[str] = []
+
+    def read_then_another_writes(key: str) -> tuple[bytes, str]:
+        found = read(key)
+        if not raced:
+            raced.append(key)
+            publish_dashboard(fakes.services(), "other")
+        return found
+
+    monkeypatch.setattr(fakes.artifacts, "get_with_etag", read_then_another_writes)
+    # When loans' regeneration writes
+    publish_dashboard(fakes.services(), "loans")
+    # Then neither lost its update: the index and the page show both new checks
+    shares = {s.model: [p.drift_share for p in s.drift] for s in index_of(fakes).models}
+    assert raced and shares == {"loans": [0.5], "other": [0.25]}
+    page = fakes.artifacts.get_bytes(fakes.artifacts.uri(INDEX_HTML)).decode()
+    assert page.count("drift/loans/20261201T120000Z.html") >= 1
+    assert page.count("drift/other/20261201T120000Z.html") >= 1
+
+
 def test_a_failed_regeneration_is_counted_and_never_raises(
     fakes: FakeServices, loans: ModelSpec, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -91,7 +123,7 @@ def test_a_failed_regeneration_is_counted_and_never_raises(
     def refuse(*_: object, **__: object) -> None:
         raise StackError("s3 is down", code="ServiceUnavailable")
 
-    monkeypatch.setattr(fakes.artifacts, "put_json", refuse)
+    monkeypatch.setattr(fakes.artifacts, "put_json_if_unchanged", refuse)
     metrics.clear_metrics()
     # When the dashboard is refreshed after a decision / Then the caller goes on; the failure is counted
     assert refresh_dashboard(fakes.services(), "loans") is None

@@ -13,6 +13,13 @@ from sluice.domain.records import Artifact, s3_uri, sha256_hex, split_uri
 from sluice.errors import ArtifactCorrupt, ArtifactNotFound
 
 _MISSING = {"NoSuchKey", "404", "NotFound", "NoSuchBucket"}
+# A conditional write that lost: the object changed (412), another conditional write was in flight (409),
+# or the object read is gone
+_LOST_RACE = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409", "NoSuchKey"}
+
+
+def _json_bytes(obj: Any) -> bytes:
+    return json.dumps(obj, indent=2, sort_keys=True, default=str).encode()
 
 
 class ArtifactStore:
@@ -31,8 +38,39 @@ class ArtifactStore:
         return Artifact(uri=self.uri(key), sha256=sha256_hex(data))
 
     def put_json(self, key: str, obj: Any) -> Artifact:
-        body = json.dumps(obj, indent=2, sort_keys=True, default=str).encode()
-        return self.put_bytes(key, body, "application/json")
+        return self.put_bytes(key, _json_bytes(obj), "application/json")
+
+    def get_with_etag(self, key: str) -> tuple[bytes, str]:
+        """The bytes of `key` in this bucket and its ETag, which names this state of the object for a
+        `put_json_if_unchanged`. ArtifactNotFound when there is no such object."""
+        try:
+            response = self._s3.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if error_code(exc) in _MISSING:
+                raise ArtifactNotFound(f"{self.uri(key)}: no such object") from exc
+            with aws_call(f"get {self.uri(key)}"):
+                raise
+        return response["Body"].read(), str(response["ETag"])
+
+    def put_json_if_unchanged(self, key: str, obj: Any, etag: str | None) -> str | None:
+        """Write `obj` as JSON to `key` only if the object is still the one whose ETag was read (`etag`),
+        or, with None, only if there is no object yet (S3's conditional writes). Returns the new ETag,
+        or None when another writer changed the object first (nothing was written)."""
+        condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+        try:
+            response = self._s3.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=_json_bytes(obj),
+                ContentType="application/json",
+                **condition,
+            )
+        except ClientError as exc:
+            if error_code(exc) in _LOST_RACE:
+                return None
+            with aws_call(f"put {self.uri(key)}"):
+                raise
+        return str(response["ETag"])
 
     def get_bytes(self, uri: str, *, version_id: str | None = None) -> bytes:
         body: bytes = self.open(uri, version_id=version_id).read()

@@ -5,9 +5,10 @@ what the model's previous section already read (its spec's metric, the fairness 
 drift checks), and writes the index back, so a regeneration costs a handful of requests whatever the
 number of models (the stored index is read once, not one object per model).
 
-Two regenerations finishing at the same moment for two models may race on the index; the one written
-last wins and the other model's section stays one decision behind until its next regeneration (the
-next drift check regenerates every production model). `sluice dashboard` always builds afresh."""
+Regenerations for different models run at the same time (two executions deciding at once): the index
+is written with S3's conditional writes, so one that lost the race merges its section into the index
+the other wrote and tries again, and the page is rendered again whenever a newer index landed while
+it was being written. `sluice dashboard` always builds afresh."""
 
 from __future__ import annotations
 
@@ -36,13 +37,14 @@ from sluice.domain.dashboard import (
     version_row,
     with_reasons,
 )
-from sluice.domain.dashboard_html import Link, render_dashboard
+from sluice.domain.dashboard_html import render_dashboard
 from sluice.domain.records import ModelVersion, utc_now
-from sluice.errors import ArtifactNotFound, SluiceError
+from sluice.errors import ArtifactNotFound, SluiceError, StackError
 from sluice.observability import emit_dashboard_failure, logger
 
 INDEX_HTML = "dashboard/index.html"
 INDEX_JSON = "dashboard/index.json"
+MAX_WRITES = 5  # conditional writes of the index before a regeneration gives up (DashboardFailures)
 BUILDERS = 8  # model sections built concurrently when every model is rebuilt
 
 
@@ -139,10 +141,19 @@ def _drift_points(
 
 def stored_dashboard(artifacts: Artifacts) -> Dashboard | None:
     """The stored index (None before the first regeneration, or when it cannot be read)."""
+    return _stored_with_etag(artifacts)[0]
+
+
+def _stored_with_etag(artifacts: Artifacts) -> tuple[Dashboard | None, str | None]:
+    """The stored index and the ETag a conditional write names it by (None, None before the first)."""
     try:
-        return Dashboard.model_validate_json(artifacts.get_bytes(artifacts.uri(INDEX_JSON)))
-    except (ArtifactNotFound, ValidationError):
-        return None
+        data, etag = artifacts.get_with_etag(INDEX_JSON)
+    except ArtifactNotFound:
+        return None, None
+    try:
+        return Dashboard.model_validate_json(data), etag
+    except ValidationError:
+        return None, etag  # unreadable (an older shape): rebuilt over, still conditionally
 
 
 def _build_sections(
@@ -173,18 +184,33 @@ def build_dashboard(services: Services, models: Iterable[str] | None = None) -> 
 
 def publish_dashboard(services: Services, model: str | None = None) -> Dashboard:
     """Rebuild `model`'s section (every model's when None) and store the index (JSON and HTML, links
-    through `served_link`) with the other models' sections as stored."""
-    known = _sections(stored_dashboard(services.artifacts))
-    rebuilt = _build_sections(services, [model] if model else _model_names(services), known)
-    dashboard = assemble((known | rebuilt).values(), utc_now())
-    store_index(services.artifacts, dashboard, served_link)
-    return dashboard
+    through `served_link`) with the other models' sections as stored. A regeneration that finds the
+    index rewritten since it read it merges its section into the newer one and writes again; raises
+    StackError after MAX_WRITES lost races."""
+    artifacts = services.artifacts
+    stored, etag = _stored_with_etag(artifacts)
+    rebuilt = _build_sections(services, [model] if model else _model_names(services), _sections(stored))
+    for _ in range(MAX_WRITES):
+        dashboard = assemble((_sections(stored) | rebuilt).values(), utc_now())
+        written = artifacts.put_json_if_unchanged(INDEX_JSON, dashboard.model_dump(mode="json"), etag)
+        if written is not None:
+            _store_page(artifacts, dashboard, written)
+            return dashboard
+        stored, etag = _stored_with_etag(artifacts)  # another regeneration wrote first: build on its index
+    raise StackError(
+        f"the dashboard index changed under {MAX_WRITES} writes in a row", code="ConcurrentUpdates"
+    )
 
 
-def store_index(artifacts: Artifacts, dashboard: Dashboard, link_to: Link) -> None:
-    artifacts.put_json(INDEX_JSON, dashboard.model_dump(mode="json"))
-    html = render_dashboard(dashboard, link_to)
-    artifacts.put_bytes(INDEX_HTML, html.encode(), "text/html")
+def _store_page(artifacts: Artifacts, dashboard: Dashboard, written: str) -> None:
+    """Write the page of the index written as `written`; when a newer index landed meanwhile, its own
+    writer may have rendered it before this page overwrote it, so render the newer one again."""
+    for _ in range(MAX_WRITES):
+        artifacts.put_bytes(INDEX_HTML, render_dashboard(dashboard, served_link).encode(), "text/html")
+        newest, etag = _stored_with_etag(artifacts)
+        if etag == written or newest is None or etag is None:
+            return
+        dashboard, written = newest, etag
 
 
 def refresh_dashboard(services: Services, model: str) -> float | None:
