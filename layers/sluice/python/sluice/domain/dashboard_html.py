@@ -42,7 +42,8 @@ def render_dashboard(dashboard: Dashboard, link_to: Link) -> str:
     """The dashboard page; `link_to(key)` gives the address of each linked artifact page."""
     body = [
         "<h1>Sluice models</h1>",
-        f"<p class='muted'>Generated {escape(dashboard.generated_at)} · {len(dashboard.models)} models</p>",
+        f"<p class='muted'>Generated {escape(dashboard.generated_at)} · {len(dashboard.models)} "
+        f"model{'' if len(dashboard.models) == 1 else 's'}</p>",
         _overview(dashboard),
         *(_section(section, link_to) for section in dashboard.models),
     ]

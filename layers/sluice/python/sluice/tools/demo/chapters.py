@@ -106,6 +106,12 @@ def run_drift_check(demo: Demo, *, per_feature: bool = True) -> dict[str, Any]:
             f"  {name:<16} {column['method']:<14} score {score:>7} (threshold {column['threshold']})"
             f"{'  DRIFTED' if column['drifted'] else ''}"
         )
+    explained = report.get("explanation") or {}
+    for sentence in [*explained.get("columns", {}).values(), explained.get("predictions")]:
+        if sentence:
+            demo.progress.fact(f"  in words: {sentence}")
+    if explained.get("next"):
+        demo.progress.fact(f"  next: {explained['next']}")
     demo.progress.fact(f"report: {check['report_uri']} (+ .html)")
     return check
 
