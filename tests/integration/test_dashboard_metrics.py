@@ -23,13 +23,13 @@ from sluice.tools.example_data import credit_risk
 from sluice.tools.local.runtime import invocation_environment
 from sluice.tools.local.template import SERVERLESS_FUNCTION, SERVERLESS_STATE_MACHINE
 from tests.integration.conftest import ROOT, Stack, spec_text
+from tests.integration.live_rollout import instances_and_labels
 from tests.unit.test_template_dashboard import RESOURCES, Series, dashboard_body, of_type, sluice_series
 
 MODEL = "it-operations-metrics"
 # No retraining, and traffic like the training data (no drift, so no alert): the drift check prints its
 # metrics all the same, and leaves nothing running or queued for the modules after this one.
 SPEC = spec_text(MODEL).replace("retrain_on_drift: true", "retrain_on_drift: false")
-NUMERIC = {"income", "age", "debt_ratio", "credit_lines", "months_employed"}
 EVENTS = ROOT / "events"
 SHIPPED_CODE = [ROOT / "functions", ROOT / "layers" / "sluice" / "python" / "sluice"]
 STREAM = "AWS::KinesisFirehose::DeliveryStream"
@@ -46,20 +46,6 @@ def api_event(name: str, model: str, body: Any) -> dict[str, Any]:
     event["pathParameters"] = {"model": model}
     event["body"] = json.dumps(body)
     return event
-
-
-def traffic(rows: int, seed: int) -> tuple[list[dict[str, Any]], list[int]]:
-    """Instances like the training data, as the API receives them, and their true labels."""
-    table = credit_risk(rows, seed=seed)
-    features = [c for c in table.header if c not in {"gender", "default"}]
-    instances = [
-        {
-            name: None if (cell := table.columns[name][i]) == "" else float(cell) if name in NUMERIC else cell
-            for name in features
-        }
-        for i in range(rows)
-    ]
-    return instances, [int(cell) for cell in table.columns["default"]]
 
 
 def printed_series(output: str) -> set[Series]:
@@ -115,7 +101,7 @@ def score_a_batch(stack: Stack) -> None:
 def serve_label_and_check_drift(stack: Stack) -> dict[str, Any]:
     """Requests, feedback on a third of their instances, then the scheduled drift check (which
     measures the live metric on the labelled rows). Returns one served instance."""
-    instances, labels = traffic(150, seed=900)
+    instances, labels = instances_and_labels(credit_risk(150, seed=900))
     served = stack.local.invoke("PredictFunction", api_event("api-predict", MODEL, {"instances": instances}))
     assert served.payload["statusCode"] == 200, served.payload
     request_id = json.loads(served.payload["body"])["request_id"]

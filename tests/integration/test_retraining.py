@@ -6,33 +6,18 @@ on the recent holdout (the newest labelled rows, never trained on), which the ga
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from sluice.domain.records import DatasetKind
 from sluice.domain.table import to_csv_bytes
 from sluice.tools.example_data import credit_risk
 from tests.integration.conftest import Stack, spec_text
+from tests.integration.live_rollout import instances_and_labels
 from tests.integration.scenario import NOISY, statuses
 from tests.integration.test_serving import http, predict
 
 MODEL = "it-retrain"
 SPEC = spec_text(MODEL) + "retraining: {window_days: 7, recent_weight: 2.0}\n"
-NUMERIC = {"income", "age", "debt_ratio", "credit_lines", "months_employed"}
 LABELLED_EVERY = 3  # one served instance in three gets its true label back
-
-
-def shifted_traffic(rows: int, seed: int) -> tuple[list[dict[str, Any]], list[int]]:
-    """Instances from a shifted world (what the API receives) and their true labels."""
-    table = credit_risk(rows, seed=seed, shift=1.0)
-    features = [c for c in table.header if c not in {"gender", "default"}]
-    instances = [
-        {
-            name: None if (cell := table.columns[name][i]) == "" else float(cell) if name in NUMERIC else cell
-            for name in features
-        }
-        for i in range(rows)
-    ]
-    return instances, [int(cell) for cell in table.columns["default"]]
 
 
 def test_a_drift_retraining_trains_on_accepted_data_plus_labelled_traffic_not_the_rejected_file(
@@ -53,7 +38,7 @@ def test_a_drift_retraining_trains_on_accepted_data_plus_labelled_traffic_not_th
     labelled = 0
     try:
         for chunk in range(4):
-            instances, labels = shifted_traffic(150, seed=400 + chunk)
+            instances, labels = instances_and_labels(credit_risk(150, seed=400 + chunk, shift=1.0))
             status, body = predict(served, instances, model=MODEL)
             assert status == 200, body
             for instance in range(0, len(instances), LABELLED_EVERY):

@@ -21,6 +21,7 @@ from sluice.tools.local.firehose import delivery
 from sluice.tools.local.http_api import LocalApi, Route, proxy_event
 from sluice.tools.local.signing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, SignedClient
 from tests.integration.conftest import INSTANCE, Stack, spec_text
+from tests.integration.live_rollout import instances_and_labels
 
 MODEL = "it-serve"
 
@@ -318,17 +319,7 @@ def test_promotion_rollback_and_a_tampered_file_reach_the_warm_handler(api: Loca
 
 
 def _traffic(shift: float, rows: int, seed: int) -> list[dict[str, Any]]:
-    table = credit_risk(rows, seed=seed, shift=shift)
-    features = [c for c in table.header if c not in {"gender", "default"}]
-    numeric = {"income", "age", "debt_ratio", "credit_lines", "months_employed"}
-    out = []
-    for i in range(rows):
-        instance: dict[str, Any] = {}
-        for name in features:
-            cell = table.columns[name][i]
-            instance[name] = None if cell == "" else float(cell) if name in numeric else cell
-        out.append(instance)
-    return out
+    return instances_and_labels(credit_risk(rows, seed=seed, shift=shift))[0]
 
 
 def test_drift_check_alerts_and_retrains_once_on_shifted_traffic_only(stack: Stack) -> None:
