@@ -42,3 +42,5 @@ def test_a_conditional_write_lands_only_on_the_state_it_read(store: ArtifactStor
     assert won is not None and won != etag and lost is None
     data, etag = store.get_with_etag("dashboard/index.json")
     assert json.loads(data) == {"n": 2} and etag == won
+    # And a HEAD names the same state, and nothing for a key never written
+    assert store.etag("dashboard/index.json") == won and store.etag("dashboard/none.json") is None

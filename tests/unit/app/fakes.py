@@ -90,6 +90,10 @@ class InMemoryArtifacts:
         data = self._read(self.uri(key))
         return data, _etag(data)
 
+    def etag(self, key: str) -> str | None:
+        current = self.objects.get(self.uri(key))
+        return None if current is None else _etag(current)
+
     def put_json_if_unchanged(self, key: str, obj: Any, etag: str | None) -> str | None:
         current = self.objects.get(self.uri(key))
         if (current is None) != (etag is None) or (current is not None and _etag(current) != etag):

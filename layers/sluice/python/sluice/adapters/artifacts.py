@@ -52,6 +52,16 @@ class ArtifactStore:
                 raise
         return response["Body"].read(), str(response["ETag"])
 
+    def etag(self, key: str) -> str | None:
+        """The ETag of `key` in this bucket (a HEAD, no body read); None when there is no such object."""
+        try:
+            return str(self._s3.head_object(Bucket=self.bucket, Key=key)["ETag"])
+        except ClientError as exc:
+            if error_code(exc) in _MISSING:
+                return None
+            with aws_call(f"head {self.uri(key)}"):
+                raise
+
     def put_json_if_unchanged(self, key: str, obj: Any, etag: str | None) -> str | None:
         """Write `obj` as JSON to `key` only if the object is still the one whose ETag was read (`etag`),
         or, with None, only if there is no object yet (S3's conditional writes). Returns the new ETag,

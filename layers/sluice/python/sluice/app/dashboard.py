@@ -207,8 +207,10 @@ def _store_page(artifacts: Artifacts, dashboard: Dashboard, written: str) -> Non
     writer may have rendered it before this page overwrote it, so render the newer one again."""
     for _ in range(MAX_WRITES):
         artifacts.put_bytes(INDEX_HTML, render_dashboard(dashboard, served_link).encode(), "text/html")
+        if artifacts.etag(INDEX_JSON) == written:  # a HEAD: the index is read again only when it changed
+            return
         newest, etag = _stored_with_etag(artifacts)
-        if etag == written or newest is None or etag is None:
+        if newest is None or etag is None:
             return
         dashboard, written = newest, etag
 

@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     dashboard = build_dashboard(services)
     if args.out:
         index = write_folder(services.artifacts, dashboard, args.out)
-        progress(f"dashboard of {len(dashboard.models)} models written")
+        count = len(dashboard.models)
+        progress(f"dashboard of {count} model{'' if count == 1 else 's'} written")
         if not args.json:
             print(index)
     if args.open:
