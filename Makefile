@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 PYTHON312 ?= $(shell { python3.12 -c 'import sys' >/dev/null 2>&1 && command -v python3.12; } || \
 	ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3.12 2>/dev/null | sort -V | tail -n 1)
 
-.PHONY: install tools imports import-graph checkov test lint format bench clean browser-deps build local demo openapi check-build
+.PHONY: install tools imports import-graph checkov test lint format bench clean browser-deps build local demo openapi check-build iam-report
 
 install: $(STAMP) $(TOOLS_STAMP)
 
@@ -90,6 +90,12 @@ local: $(STAMP)
 # over HTTP, reject, drift, alert, retrain, roll back. Model cards and the drift report go to demo-output/.
 demo: $(STAMP)
 	$(BIN)/sluice demo --out demo-output
+
+# Least privilege, measured: what the last `make test` recorded (.sluice/iam-trace.jsonl, every call of the
+# stack's principals under local IAM enforcement), per role: the calls only each statement allowed, and
+# every action granted and never used (unless template.yaml says why in Metadata.SluiceIam.Unused).
+iam-report: $(STAMP)
+	$(PY) -m sluice.tools.local.iam.report .sluice/iam-trace.jsonl --template template.yaml
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

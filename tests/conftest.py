@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,9 +14,26 @@ import pytest
 from sluice.domain.table import write_csv
 from sluice.tools.cli import main
 from sluice.tools.example_data import example_table
+from sluice.tools.local.iam.enforcement import TRACE_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+# Every local stack the suite deploys (in this process, or `sluice local up` and the demo in a child)
+# writes what its principals needed of IAM here: the least-privilege tests and `make iam-report` read it.
+IAM_TRACE = Path(os.environ.setdefault(TRACE_ENV, str(ROOT / ".sluice" / "iam-trace.jsonl")))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A fresh IAM trace for this session."""
+    IAM_TRACE.parent.mkdir(parents=True, exist_ok=True)
+    IAM_TRACE.write_text("", encoding="utf-8")
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Tests marked after_suite run last, once every other test has left its trace."""
+    items.sort(key=lambda item: item.get_closest_marker("after_suite") is not None)
 
 
 @dataclass(frozen=True)

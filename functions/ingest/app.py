@@ -4,14 +4,11 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sluice.adapters import client
+from sluice.adapters.idempotency import RetrySafePersistence
 from sluice.app.ingest import Upload, ingest_upload
 from sluice.entrypoints.wiring import ingest_services
 from sluice.observability import logger, metrics, tracer
@@ -30,9 +27,8 @@ def ingest_once() -> tuple[IdempotencyConfig, Callable[..., dict[str, Any]]]:
     config = IdempotencyConfig(
         event_key_jmespath="[bucket, key, version_id, etag]", expires_after_seconds=3600
     )
-    persistence = DynamoDBPersistenceLayer(
-        table_name=settings.idempotency_table, boto3_client=client("dynamodb")
-    )
+    # its in-progress write, retried by the SDK after a lost answer, is recognised as its own
+    persistence = RetrySafePersistence(table_name=settings.idempotency_table, boto3_client=client("dynamodb"))
 
     @idempotent_function(data_keyword_argument="upload", persistence_store=persistence, config=config)
     def ingest(upload: dict[str, Any]) -> dict[str, Any]:

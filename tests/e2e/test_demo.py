@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -140,6 +141,8 @@ def test_rollback_serves_the_previous_version_through_the_api(demo: DemoRun) -> 
     assert rollback["statuses_after"]["2"] == "production"
     assert rollback["statuses_after"][str(retrained)] == "archived"
     assert [e["type"] for e in demo.summary["events"]].count("rolled_back") == 1
+    rolled_back = next(e for e in demo.summary["events"] if e["type"] == "rolled_back")
+    assert rolled_back["by"] == demo.summary["approval"]["approved_by"]  # the same STS principal
 
 
 def test_the_summary_table_and_the_files_are_written_and_named(demo: DemoRun) -> None:
@@ -282,7 +285,10 @@ def test_a_manual_rollout_waits_for_approval_then_promotes_and_audits_who(demo: 
     types = [e["type"] for e in approval["events"]]
     assert types.index("approval_requested") < types.index("approved") < types.index("promoted")
     approved = next(e for e in approval["events"] if e["type"] == "approved")
-    assert approved["details"]["by"] == approval["approved_by"] == "demo-operator"
+    # (`by` is the principal STS answered for the demo's credentials, never a name; the name is a note)
+    assert approved["by"] == approval["approved_by"]
+    assert re.match(r"^arn:aws:(iam|sts)::\d{12}:\S+$", approved["by"]), approved["by"]
+    assert approved["note"] == approval["approval_note"] == "demo-operator: checked the model card"
     promoted = next(e for e in approval["events"] if e["type"] == "promoted")
     assert (promoted["from_version"], promoted["to_version"]) == (retrained, version)
     assert all(e["status"] == "SUCCEEDED" for e in demo.summary["executions"])

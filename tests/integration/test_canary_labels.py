@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from sluice.adapters.identity import caller_principal
 from sluice.domain.records import EventType, VersionStatus
 from sluice.domain.rollout import scores_on_candidate
 from sluice.tools.local.http_api import LocalApi
@@ -125,7 +126,16 @@ def test_a_person_stops_a_running_canary_at_once(
 
     # When the operator rejects the canary
     code, out = cli(
-        stack, tmp_path, capsys, "reject", model, "2", "--by", "ops", "--reason", "a partner reported errors"
+        stack,
+        tmp_path,
+        capsys,
+        "reject",
+        model,
+        "2",
+        "--reason",
+        "a partner reported errors",
+        "--note",
+        "ops",
     )
     assert code == 0, out
 
@@ -136,10 +146,11 @@ def test_a_person_stops_a_running_canary_at_once(
     assert stack.executions_of(model)[-1]["status"] == "SUCCEEDED"
     rejected = stack.registry.get_version(model, 2)
     assert rejected.status is VersionStatus.REJECTED
-    assert rejected.reason == "rolled back by ops: a partner reported errors"
+    principal = caller_principal().arn  # who the CLI's credentials are, as STS answers
+    assert rejected.reason == f"rolled back by {principal}: a partner reported errors"
     assert statuses(stack, model) == {1: "production", 2: "rejected"}
     alias = stack.registry.get_alias(model)
     assert alias is not None and alias.version == 1
     assert alias.rollout is not None and alias.rollout.status.value == "rolled_back"
     refused = [e for e in stack.registry.list_events(model) if e.type is EventType.APPROVAL_REFUSED]
-    assert [(e.version, e.details["by"]) for e in refused] == [(2, "ops")]
+    assert [(e.version, e.by, e.note) for e in refused] == [(2, principal, "ops")]

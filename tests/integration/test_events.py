@@ -1,6 +1,8 @@
 """Every file in events/ runs through `sluice invoke` (the in-process `sam local invoke`) on a fresh
 stack prepared exactly as the README says: the example spec uploaded, then example data uploaded as
-`credit-risk/data/first upload.csv`."""
+`credit-risk/data/first upload.csv`. The training events name the copies ingestion made of them in
+the artifact bucket (content-addressed by sha256), as a real run does: the training functions never
+read the raw bucket."""
 
 from __future__ import annotations
 
@@ -95,7 +97,7 @@ def test_allocate_event_gives_the_run_a_version_number(events_stack: LocalStack)
 
 
 def test_train_task_event_fits_and_stores_the_pipeline(events_stack: LocalStack) -> None:
-    # When the train task runs on the README's uploads (the spec and "first upload.csv" in RawBucket)
+    # When the train task runs on the copies ingestion made of the README's uploads (datasets/ and specs/)
     document = run_event(events_stack, "TrainFunction", "train-task.json")
     # Then a pipeline is fitted on every row and stored under the example's own model name
     response = document["response"]

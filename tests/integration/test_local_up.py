@@ -301,3 +301,39 @@ def test_api_key_mode_announces_a_key_that_the_api_and_sluice_predict_require(tm
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
+
+
+def test_faults_are_injected_into_the_stacks_own_calls_logged_and_summed_up(tmp_path: Path) -> None:
+    # Given `sluice local up --faults 0.3 --fault-seed 4`, its log (stderr) in a file
+    log = tmp_path / "stack.log"
+    with log.open("w") as stderr:
+        process = local_up(
+            free_port(),
+            free_port(),
+            tmp_path / "local.json",
+            stderr,
+            ("--faults", "0.3", "--fault-seed", "4"),
+        )
+        try:
+            assert process.stdout is not None
+            ready = json.loads(process.stdout.readline())
+            # Then its ready line says so
+            assert ready["faults"] == {"rate": 0.3, "seed": 4}
+            # When a spec is uploaded (the deployer's own calls are never faulted)
+            outputs = ready["outputs"]
+            client("s3", ready["endpoint_url"]).put_object(
+                Bucket=outputs["RawBucketName"], Key="chaotic/spec.yaml", Body=spec_text("chaotic").encode()
+            )
+            # Then the ingestion gets there through its retries
+            wait_for_spec(ready["endpoint_url"], outputs["RegistryTableName"], "chaotic")
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=60) == 0
+    # And each fault it met is one JSON line on the stack's log, as IngestFunction's role made the call
+    lines = log.read_text().splitlines()
+    faults = [json.loads(line) for line in lines if line.startswith('{"fault"')]
+    assert faults and {"fault", "principal", "operation", "attempt"} <= set(faults[0])
+    assert all("-IngestFunctionRole-" in f["principal"] for f in faults)
+    # And when it stopped it summed them up, by kind and principal, with how each was survived
+    (summary,) = [json.loads(line) for line in lines if line.startswith('{"faults_injected"')]
+    assert summary["faults_injected"] == len(faults) == sum(row["faults"] for row in summary["table"])

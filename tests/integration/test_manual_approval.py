@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from sluice.adapters.identity import caller_principal
 from sluice.domain.records import EventType, ModelVersion, VersionStatus
 from sluice.tools.cli import main
 from tests.integration.conftest import Stack
@@ -49,7 +50,10 @@ def cli(stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str], *args:
     outputs = tmp_path / "outputs.json"
     outputs.write_text(json.dumps({"outputs": stack.outputs}))
     capsys.readouterr()
-    code = main(["models", "--stack-outputs", str(outputs), *args])
+    try:
+        code = main(["models", "--stack-outputs", str(outputs), *args])
+    except SystemExit as exc:  # argparse refuses a usage error (exit code 2)
+        code = int(exc.code or 0)
     captured = capsys.readouterr()
     # The run's handlers keep running in the stack's threads (the step that asked for approval is still
     # regenerating the dashboard) and Powertools prints their EMF metrics to the stdout of the moment
@@ -92,24 +96,51 @@ def test_a_manual_rollout_waits_for_approval_then_promotes(
     assert shown["rollout"] == {"mode": "manual", "version": 2, "status": "pending_approval"}
     assert all("approval_token" not in v for v in shown["versions"])
 
-    # When a person approves it
+    # When a person tries to approve it in someone else's name (--by, which used to set `by`)
+    code, out = cli(stack, tmp_path, capsys, "approve", "it-approve", "2", "--by", "alice")
+    # Then that is refused, and the version still waits
+    assert code == 2 and "--by was removed" in out
+    assert stack.registry.get_version("it-approve", 2).status is VersionStatus.PENDING_APPROVAL
+
+    # When they approve it with a note
     code, out = cli(
-        stack, tmp_path, capsys, "approve", "it-approve", "2", "--by", "alice", "--reason", "looks good"
+        stack,
+        tmp_path,
+        capsys,
+        "approve",
+        "it-approve",
+        "2",
+        "--reason",
+        "looks good",
+        "--note",
+        "alice, CAB-1234",
+        "--json",
     )
     assert code == 0, out
+    answered, _ = json.JSONDecoder().raw_decode(out[out.index("{") :])
     executions = stack.executions_of("it-approve")
 
-    # Then the run promotes it, and the audit trail says who approved
+    # Then the run promotes it, and the audit trail says who approved: the principal STS answers for
+    # the CLI's credentials (the local stack's moto answers GetCallerIdentity), with the note beside it
+    principal = caller_principal().arn
+    assert principal.startswith("arn:aws:") and "alice" not in principal
+    assert (answered["by"], answered["note"]) == (principal, "alice, CAB-1234")
     assert [e["status"] for e in executions] == ["SUCCEEDED", "SUCCEEDED"]
     assert statuses(stack, "it-approve") == {1: "archived", 2: "production"}
     events = stack.registry.list_events("it-approve")
     approved = [e for e in events if e.type is EventType.APPROVED]
-    assert [(e.version, e.details["by"], e.reason) for e in approved] == [(2, "alice", "looks good")]
+    assert [(e.version, e.by, e.note, e.reason) for e in approved] == [
+        (2, principal, "alice, CAB-1234", "looks good")
+    ]
     promotions = [e for e in events if e.type is EventType.PROMOTED]
     assert [(e.from_version, e.to_version) for e in promotions] == [(None, 1), (1, 2)]
+    # and `models show` prints both beside the event
+    code, out = cli(stack, tmp_path, capsys, "show", "it-approve")
+    (line,) = [row for row in out.splitlines() if " approved " in row]
+    assert f"by {principal}" in line and "note: alice, CAB-1234" in line
 
     # And a second answer is refused: the version no longer waits
-    code, out = cli(stack, tmp_path, capsys, "approve", "it-approve", "2", "--by", "alice")
+    code, out = cli(stack, tmp_path, capsys, "approve", "it-approve", "2")
     assert code == 1
     assert "not pending_approval" in out
 
@@ -121,21 +152,26 @@ def test_a_rejected_version_keeps_the_reason_and_who_rejected_it(
     upload_spec(stack, "it-refuse", manual_spec("it-refuse"))
     upload_and_await_approval(stack, "it-refuse", FIRST, 1)
 
-    # When a person rejects it
+    # When a person rejects it (--by is refused; --note is theirs to fill)
+    code, out = cli(stack, tmp_path, capsys, "reject", "it-refuse", "1", "--by", "bob", "--reason", "no")
+    assert code == 2 and "--by was removed" in out
     code, out = cli(
-        stack, tmp_path, capsys, "reject", "it-refuse", "1", "--by", "bob", "--reason", "not on a Friday"
+        stack, tmp_path, capsys, "reject", "it-refuse", "1", "--reason", "not on a Friday", "--note", "bob"
     )
     assert code == 0, out
     stack.settle()
 
-    # Then it is rejected with the reason naming who, nothing is in production, and both are audited
+    # Then it is rejected with the reason naming who (the STS principal), nothing is in production, and
+    # both are audited, the refusal with `by` and the note
+    principal = caller_principal().arn
     rejected = stack.registry.get_version("it-refuse", 1)
     assert rejected.status is VersionStatus.REJECTED
-    assert rejected.reason == "rejected by bob: not on a Friday"
+    assert rejected.reason == f"rejected by {principal}: not on a Friday"
     assert stack.registry.get_alias("it-refuse") is None
     events = {e.type: e for e in stack.registry.list_events("it-refuse")}
-    assert events[EventType.APPROVAL_REFUSED].details["by"] == "bob"
-    assert events[EventType.REJECTED].reason == "rejected by bob: not on a Friday"
+    refused = events[EventType.APPROVAL_REFUSED]
+    assert (refused.by, refused.note) == (principal, "bob")
+    assert events[EventType.REJECTED].reason == f"rejected by {principal}: not on a Friday"
 
 
 def test_a_version_nobody_approves_in_time_is_rejected(stack: Stack) -> None:

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from sluice.adapters.identity import caller_principal
 from sluice.app import catalog, steps
 from sluice.app.ports import Services
 from sluice.domain.records import AuditEvent, EventType, RunState, Trigger
@@ -91,7 +92,9 @@ def test_a_run_that_loses_the_promotion_race_is_evaluated_again_against_the_winn
     def promote_after_a_rollback(run: RunState, execution_arn: str, services: Services):
         calls.append(run.champion_version)
         if len(calls) == 1:
-            catalog.rollback(services.registry, services.artifacts, "it-loop", reason="operator")
+            catalog.rollback(
+                services.registry, services.artifacts, "it-loop", by=caller_principal(), reason="operator"
+            )
         return real_promote(run, execution_arn, services)
 
     monkeypatch.setattr(steps, "promote", promote_after_a_rollback)
@@ -137,10 +140,21 @@ def test_rollback_puts_the_previous_version_back_with_an_audit_event(stack: Stac
     assert {"version", "status", "metrics", "dataset_sha256", "trigger"} <= set(shown["versions"][0])
     assert shown["events"][-1]["type"] == "rolled_back"
     assert all({"type", "time"} <= set(e) for e in shown["events"])
+    # and it was done by the principal STS answers for the CLI's credentials
+    principal = caller_principal().arn
+    assert (printed["by"], printed["note"]) == (principal, None)
+    assert (shown["events"][-1]["by"], shown["events"][-1]["note"]) == (principal, None)
 
-    # And promoting version 2 again goes through the same conditional write
-    assert main(["models", "--stack-outputs", str(outputs), "promote", "it-rollback", "2", "--json"]) == 0
+    # And promoting version 2 again goes through the same conditional write, with the note recorded
+    promote = ["promote", "it-rollback", "2", "--note", "INC-9: v1 was a mistake", "--json"]
+    assert main(["models", "--stack-outputs", str(outputs), *promote]) == 0
     assert statuses(stack, "it-rollback") == {1: "archived", 2: "production"}
+    promoted = stack.registry.list_events("it-rollback")[-1]
+    assert (promoted.type, promoted.by, promoted.note) == (
+        EventType.PROMOTED,
+        principal,
+        "INC-9: v1 was a mistake",
+    )
 
 
 def test_rollback_refuses_a_version_whose_model_file_was_tampered_with(

@@ -13,6 +13,7 @@ from botocore.credentials import Credentials
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sluice.adapters.identity import caller_principal
 from sluice.app.catalog import rollback
 from sluice.domain.records import AuditEvent, EventType
 from sluice.domain.table import to_csv_bytes
@@ -295,7 +296,7 @@ def test_promotion_rollback_and_a_tampered_file_reach_the_warm_handler(api: Loca
     assert stack.registry.get_alias(MODEL).version == 2  # type: ignore[union-attr]
     assert predict(api, [INSTANCE])[1]["version"] == 2
     # When rolled back / Then version 1 again, without a redeploy
-    rollback(stack.registry, stack.artifacts, MODEL)
+    rollback(stack.registry, stack.artifacts, MODEL, by=caller_principal(stack.client("sts")))
     assert predict(api, [INSTANCE])[1]["version"] == 1
     # When version 2's file is tampered with and 2 is put back in production behind the registry's back
     record = stack.registry.get_version(MODEL, 2)

@@ -4,10 +4,13 @@ stack runs as a subprocess against the same moto backend (tools/local/fargate.py
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import onnx
+import pytest
+from botocore.exceptions import ClientError
 
 from sluice.domain.records import VersionStatus
 from tests.integration.conftest import Stack, spec_text
@@ -67,6 +70,16 @@ def test_lambda_and_fargate_train_the_same_model_and_say_where(stack: Stack) -> 
     history = stack.client("stepfunctions").get_execution_history(executionArn=fargate_run)["events"]
     entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
     assert "TrainOnFargate" in entered and "Train" not in entered
+    # in the network the stack creates when every parameter is at its default: its two subnets, its
+    # egress-only security group, a public IP
+    scheduled = next(e for e in history if e["type"] == "TaskScheduled")
+    network = json.loads(scheduled["taskScheduledEventDetails"]["parameters"])["NetworkConfiguration"]
+    physical = stack.local.physical
+    assert network["AwsvpcConfiguration"] == {
+        "Subnets": [physical["TrainingSubnetA"], physical["TrainingSubnetB"]],
+        "SecurityGroups": [physical["TrainingSecurityGroup"]],
+        "AssignPublicIp": "ENABLED",
+    }
     # and both fitted the same estimator (pipeline.pkl: the same bytes) and exported the same model
     assert _pipeline_sha256(stack, "be-lambda") == _pipeline_sha256(stack, "be-fargate")
     assert _onnx_sha256(stack, "be-lambda") == _onnx_sha256(stack, "be-fargate")
@@ -92,3 +105,49 @@ def test_a_failing_fargate_task_rejects_the_version_with_ecs_reason(stack: Stack
     assert record.reason.startswith("TrainingTaskFailed:")
     assert "Essential container in task exited (exit code 3)" in record.reason
     assert record.backend == "fargate"
+
+
+def test_a_task_in_a_subnet_or_security_group_that_does_not_exist_is_refused_as_ecs_refuses_it(
+    stack: Stack,
+) -> None:
+    physical = stack.local.physical
+    ecs = stack.client("ecs")
+    cluster = physical["TrainingCluster"]
+    before = len(ecs.list_tasks(cluster=cluster)["taskArns"])
+
+    def run_task(subnets: list[str], groups: list[str]) -> None:
+        ecs.run_task(
+            cluster=cluster,
+            taskDefinition=physical["TrainingTaskDefinition"],
+            launchType="FARGATE",
+            networkConfiguration={
+                "awsvpcConfiguration": {
+                    "subnets": subnets,
+                    "securityGroups": groups,
+                    "assignPublicIp": "ENABLED",
+                }
+            },
+        )
+
+    # When the training task is run in a made-up subnet, or with a made-up security group
+    made_up = {
+        "subnet-0badc0ffee0000000": "Error retrieving subnet information for [subnet-0badc0ffee0000000]: "
+        "The subnet ID 'subnet-0badc0ffee0000000' does not exist (ErrorCode: InvalidSubnetID.NotFound)",
+        "sg-0badc0ffee0000000": "Error retrieving security group information for [sg-0badc0ffee0000000]: "
+        "The security group 'sg-0badc0ffee0000000' does not exist (ErrorCode: InvalidGroup.NotFound)",
+    }
+    calls = {
+        "subnet-0badc0ffee0000000": ([physical["TrainingSubnetA"], "subnet-0badc0ffee0000000"], []),
+        "sg-0badc0ffee0000000": ([physical["TrainingSubnetA"]], ["sg-0badc0ffee0000000"]),
+    }
+    for name, (subnets, groups) in calls.items():
+        with pytest.raises(ClientError) as refused:
+            run_task(subnets, groups)
+        # Then ECS refuses it, as on AWS, naming what does not exist
+        error = refused.value.response["Error"]
+        assert (error["Code"], error["Message"]) == ("InvalidParameterException", made_up[name])
+    # and a Fargate task without subnets too
+    with pytest.raises(ClientError, match="subnets can not be empty"):
+        run_task([], [])
+    # and no task was started
+    assert len(ecs.list_tasks(cluster=cluster)["taskArns"]) == before

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from sluice.adapters.identity import caller_principal
 from sluice.app import steps
 from sluice.domain.records import EventType, VersionStatus
 from sluice.domain.table import to_csv_bytes
@@ -150,6 +151,10 @@ def test_recovery_from_a_bad_spec_by_re_upload_and_by_models_train(stack: Stack,
     assert all(v.spec_sha256 == good.sha256 for v in manual)  # type: ignore[union-attr]
     started = [e for e in stack.registry.list_events("it-recover") if e.type is EventType.TRAINING_STARTED]
     assert [e.trigger.value for e in started if e.trigger] == ["upload", "manual", "manual"]
+    # and each manual start records who started it: the principal STS answers for the CLI's credentials
+    principal = caller_principal().arn
+    assert [e.by for e in started] == [None, principal, principal]
+    assert all(r["by"] == principal for r in runs)
 
     # And an unknown dataset is refused by name
     capsys.readouterr()

@@ -100,11 +100,15 @@ def test_env_json_only_overrides_declared_variables() -> None:
 
 
 def test_every_task_has_a_timeout_and_retries_lambda_service_errors_with_jitter() -> None:
+    # (each integration's own transient errors, for every task: test_state_machine_retries.py)
     tasks = {n: s for n, s in ASL["States"].items() if s["Type"] == "Task"}
     assert tasks
     for name, state in tasks.items():
         # A timeout of its own, or (AwaitApproval) the run's: the spec's rollout.timeout_hours.
         assert state.get("TimeoutSeconds", 0) > 0 or state["TimeoutSecondsPath"] == TIMEOUT_FROM_RUN, name
+        assert any("States.ALL" in c["ErrorEquals"] for c in state["Catch"]), f"{name} has no catch-all"
+        if not (state["Resource"].endswith("FunctionArn}") or ":::lambda:" in state["Resource"]):
+            continue  # not a Lambda task
         retriers = [r for r in state["Retry"] if set(r["ErrorEquals"]) >= LAMBDA_ERRORS]
         assert retriers, name
         assert retriers[0]["BackoffRate"] > 1 and retriers[0]["JitterStrategy"] == "FULL"
@@ -116,7 +120,6 @@ def test_every_task_has_a_timeout_and_retries_lambda_service_errors_with_jitter(
             for i in range(throttled["MaxAttempts"])
         ]
         assert sum(waits) >= 3600, f"{name} gives up on throttling after {sum(waits):.0f} s"
-        assert any("States.ALL" in c["ErrorEquals"] for c in state["Catch"]), f"{name} has no catch-all"
 
 
 def test_domain_failures_are_caught_into_the_rejected_path_and_the_rest_into_failed() -> None:

@@ -117,3 +117,116 @@ def test_the_thresholds_are_template_parameters_with_the_settings_defaults() -> 
     for name in ("TrainFunction", "ExportFunction", "EvaluateFunction", "RegisterFunction"):
         variables = RESOURCES[name]["Properties"]["Environment"]["Variables"]
         assert variables["LAMBDA_MAX_CELLS"] == {"Ref": "LambdaMaxCells"}
+
+
+NETWORK = {
+    "TrainingVpc": "AWS::EC2::VPC",
+    "TrainingSubnetA": "AWS::EC2::Subnet",
+    "TrainingSubnetB": "AWS::EC2::Subnet",
+    "TrainingInternetGateway": "AWS::EC2::InternetGateway",
+    "TrainingGatewayAttachment": "AWS::EC2::VPCGatewayAttachment",
+    "TrainingRouteTable": "AWS::EC2::RouteTable",
+    "TrainingInternetRoute": "AWS::EC2::Route",
+    "TrainingSubnetARoutes": "AWS::EC2::SubnetRouteTableAssociation",
+    "TrainingSubnetBRoutes": "AWS::EC2::SubnetRouteTableAssociation",
+    "TrainingS3Endpoint": "AWS::EC2::VPCEndpoint",
+    "TrainingDynamoDbEndpoint": "AWS::EC2::VPCEndpoint",
+    "TrainingSecurityGroup": "AWS::EC2::SecurityGroup",
+}
+
+
+def _evaluate(value: Any, parameters: dict[str, str]) -> Any:
+    """The few intrinsics the network substitutions use, as CloudFormation evaluates them (a created
+    resource stands for its id: `<LogicalId>`)."""
+    from tests.unit.test_template import PARAMETERS, SAM
+
+    if isinstance(value, list):
+        return [_evaluate(v, parameters) for v in value]
+    if not isinstance(value, dict):
+        return value
+    ((function, argument),) = value.items()
+    if function == "Ref":
+        if argument in PARAMETERS:
+            raw = parameters.get(argument, PARAMETERS[argument].get("Default", ""))
+            return raw.split(",") if PARAMETERS[argument]["Type"] == "CommaDelimitedList" else raw
+        return f"<{argument}>"
+    if function == "Fn::GetAtt":
+        return f"<{argument[0]}>"
+    if function == "Fn::Join":
+        return argument[0].join(_evaluate(argument[1], parameters))
+    if function == "Fn::Equals":
+        left, right = _evaluate(argument, parameters)
+        return left == right
+    if function == "Fn::If":
+        condition, when_true, when_false = argument
+        chosen = _evaluate(SAM["Conditions"][condition], parameters)
+        return _evaluate(when_true if chosen else when_false, parameters)
+    raise AssertionError(f"unexpected {function}")
+
+
+@pytest.mark.parametrize(
+    ("parameters", "network"),
+    [
+        # Every parameter at its default: the network the stack creates, with a public IP
+        ({}, ("<TrainingSubnetA>,<TrainingSubnetB>", "<TrainingSecurityGroup>", "ENABLED")),
+        # Subnets (and security groups) given: those, and AssignPublicIp as the parameter says
+        (
+            {"TrainingSubnets": "subnet-a,subnet-b", "TrainingSecurityGroups": "sg-c"},
+            ("subnet-a,subnet-b", "sg-c", "DISABLED"),
+        ),
+        (
+            {"TrainingSubnets": "subnet-a", "TrainingAssignPublicIp": "ENABLED"},
+            ("subnet-a", "", "ENABLED"),  # no group: the VPC's default one (StringSplit('') is [])
+        ),
+    ],
+)
+def test_the_task_runs_in_the_network_the_stack_creates_unless_subnets_are_given(
+    parameters: dict[str, str], network: tuple[str, str, str]
+) -> None:
+    substitutions = RESOURCES["TrainAndPromote"]["Properties"]["DefinitionSubstitutions"]
+    names = ("TrainingSubnets", "TrainingSecurityGroups", "TrainingAssignPublicIp")
+    assert tuple(_evaluate(substitutions[n], parameters) for n in names) == network
+    # which the RunTask call splits into lists
+    awsvpc = STATES["TrainOnFargate"]["Parameters"]["NetworkConfiguration"]["AwsvpcConfiguration"]
+    assert awsvpc == {
+        "Subnets.$": "States.StringSplit('${TrainingSubnets}', ',')",
+        "SecurityGroups.$": "States.StringSplit('${TrainingSecurityGroups}', ',')",
+        "AssignPublicIp": "${TrainingAssignPublicIp}",
+    }
+    # and the network's resources exist exactly when no subnets are given
+    from tests.unit.test_template import SAM
+
+    created = _evaluate(SAM["Conditions"]["CreateTrainingNetwork"], parameters)
+    assert created == (not parameters.get("TrainingSubnets"))
+
+
+def test_the_created_network_is_two_public_subnets_with_an_egress_only_group_and_no_nat() -> None:
+    # Every network resource exists only under CreateTrainingNetwork
+    for name, kind in NETWORK.items():
+        assert (RESOURCES[name]["Type"], RESOURCES[name].get("Condition")) == (kind, "CreateTrainingNetwork")
+    assert not [r for r in RESOURCES.values() if r["Type"] == "AWS::EC2::NatGateway"]
+    # Two subnets of the VPC in two different AZs of the region, routed to the internet gateway
+    zones = [RESOURCES[s]["Properties"]["AvailabilityZone"] for s in ("TrainingSubnetA", "TrainingSubnetB")]
+    assert zones == [{"Fn::Select": [0, {"Fn::GetAZs": ""}]}, {"Fn::Select": [1, {"Fn::GetAZs": ""}]}]
+    route = RESOURCES["TrainingInternetRoute"]["Properties"]
+    assert (route["DestinationCidrBlock"], route["GatewayId"]) == (
+        "0.0.0.0/0",
+        {"Ref": "TrainingInternetGateway"},
+    )
+    assert {
+        RESOURCES[a]["Properties"]["SubnetId"]["Ref"]
+        for a in ("TrainingSubnetARoutes", "TrainingSubnetBRoutes")
+    } == {
+        "TrainingSubnetA",
+        "TrainingSubnetB",
+    }
+    # S3 through a (free) gateway endpoint on that route table
+    s3 = RESOURCES["TrainingS3Endpoint"]["Properties"]
+    assert s3["VpcEndpointType"] == "Gateway" and s3["RouteTableIds"] == [{"Ref": "TrainingRouteTable"}]
+    assert s3["ServiceName"] == {"Fn::Sub": "com.amazonaws.${AWS::Region}.s3"}
+    # A security group with no ingress at all and HTTPS out only
+    group = RESOURCES["TrainingSecurityGroup"]["Properties"]
+    assert "SecurityGroupIngress" not in group
+    assert [(r["IpProtocol"], r["FromPort"], r["ToPort"]) for r in group["SecurityGroupEgress"]] == [
+        ("tcp", 443, 443)
+    ]

@@ -44,6 +44,11 @@ RUNTIME_PYTHON = str(getattr(sys, "_base_executable", sys.executable))
 # Each function's events/ files; ExportFunction has none and EvaluateFunction only a rollout check (their
 # steps need the state of a run: test_a_training_bundle_trains_exports_checks_parity_and_evaluates runs
 # their code).
+# The objects the training events name (in the artifact bucket, where ingestion copies uploads).
+_TRAIN_RUN = json.loads((ROOT / "events" / "train-task.json").read_text(encoding="utf-8"))["run"]
+EVENT_SPEC_KEY = _TRAIN_RUN["spec_uri"].split("}/", 1)[1]
+EVENT_DATASET_KEY = _TRAIN_RUN["dataset_uri"].split("}/", 1)[1]
+
 EVENTS = {
     "PredictFunction": ("api-predict.json", "api-predict-unknown-model.json", "api-openapi.json"),
     "IngestFunction": ("ingest-spec-uploaded.json", "ingest-ignored.json"),
@@ -177,14 +182,12 @@ def served_stack() -> Iterator[LocalStack]:
                 Key="credit-risk/data/first upload.csv",
                 Body=to_csv_bytes(credit_risk(rows=300, seed=1)),
             )
-            s3.put_object(
-                Bucket=artifacts, Key="specs/credit-risk/example.yaml", Body=spec_text("credit-risk").encode()
-            )
-            s3.put_object(
-                Bucket=artifacts,
-                Key="datasets/credit-risk/example/data.csv",
-                Body=to_csv_bytes(credit_risk(rows=200, seed=7)),
-            )
+            # what the training events name: the copies ingestion makes of the README's uploads
+            for key, body in (
+                (EVENT_SPEC_KEY, spec_text("credit-risk").encode()),
+                (EVENT_DATASET_KEY, to_csv_bytes(credit_risk(rows=200, seed=7))),
+            ):
+                s3.put_object(Bucket=artifacts, Key=key, Body=body)
             assert [e["status"] for e in stack.wait_for_executions()] == ["SUCCEEDED"]
             yield stack
     finally:
@@ -196,9 +199,13 @@ def function_env(stack: LocalStack, logical_id: str, code: Path) -> dict[str, st
     """What Lambda gives the function: its environment (template + env.json, resolved by the stack),
     the runtime's variables, and the local stack's endpoint."""
     config = stack.function_configuration(logical_id)
-    assert stack.endpoint_url is not None
+    assert stack.endpoint_url is not None and stack.enforcer is not None
+    # the role's own credentials: its calls reach the stack's server from this other process, which
+    # authorises them as the role, as AWS would
+    role = stack.enforcer.out_of_process_credentials(config["Role"], config["FunctionName"])
     return {
         **RUNTIME_ENV,
+        **role,
         **stack.function_environment(logical_id),
         "PATH": os.environ["PATH"],
         "LANG": "C.UTF-8",

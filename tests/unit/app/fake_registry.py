@@ -53,10 +53,12 @@ class InMemoryRegistry:
         sha = (self.meta.get(model) or {}).get("current_spec_sha256")
         return self.specs.get((model, sha)) if sha else None
 
-    def put_dataset(self, record: DatasetRecord) -> bool:
+    def put_dataset(self, record: DatasetRecord, event: AuditEvent | None = None) -> bool:
         if (record.model, record.sha256) in self.datasets:
             return False
         self.datasets[(record.model, record.sha256)] = record
+        if event is not None:
+            self.events.append(event)
         return True
 
     def get_dataset(self, model: str, sha256: str) -> DatasetRecord | None:
@@ -64,6 +66,9 @@ class InMemoryRegistry:
 
     def list_datasets(self, model: str) -> list[DatasetRecord]:
         return [d for (m, _), d in self.datasets.items() if m == model]
+
+    def run_version(self, model: str, run_id: str) -> int | None:
+        return self.runs.get((model, run_id))
 
     def allocate_version(
         self,
@@ -119,6 +124,11 @@ class InMemoryRegistry:
         current = self.versions.get((record.model, record.version))
         if current is not None and current.status is VersionStatus.PRODUCTION:
             raise PromotionConflict(f"{record.model} version {record.version} is in production already")
+        marker = f"DECIDED#{record.model}#{record.version}#{record.status.value}"
+        if record.status in (VersionStatus.REJECTED, VersionStatus.FAILED):
+            if marker in self.started:
+                return  # decided so before (a final decision is recorded once)
+            self.started.add(marker)
         self.versions[(record.model, record.version)] = record.model_copy(update={"updated_at": utc_now()})
         self.events.append(event)
 
@@ -206,9 +216,12 @@ class InMemoryRegistry:
         self.events.append(event)
 
     def record_run_started(self, execution_name: str, event: AuditEvent) -> bool:
-        if execution_name in self.started:
+        return self.record_once(f"STARTED#{execution_name}", event)
+
+    def record_once(self, marker: str, event: AuditEvent) -> bool:
+        if marker in self.started:
             return False
-        self.started.add(execution_name)
+        self.started.add(marker)
         self.events.append(event)
         return True
 

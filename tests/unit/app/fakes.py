@@ -20,6 +20,7 @@ from sluice.domain.records import (
     EventType,
     ExecutionRef,
     ModelVersion,
+    Principal,
     Trigger,
     new_event_id,
     sha256_hex,
@@ -34,6 +35,9 @@ from sluice.errors import (
 from tests.unit.app.fake_registry import InMemoryRegistry
 
 BUCKET = "artifacts"
+# People, as STS would name them (a use case takes a Principal, never a free-text name).
+ALICE = Principal("arn:aws:iam::123456789012:user/alice")
+BOB = Principal("arn:aws:sts::123456789012:assumed-role/SluiceOperators/bob")
 STATE_MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:TrainAndPromote"
 
 

@@ -18,7 +18,7 @@ from sluice.domain.records import (
     utc_now,
 )
 from sluice.errors import ArtifactCorrupt, ModelNotFound, SluiceError
-from tests.unit.app.fakes import FakeServices
+from tests.unit.app.fakes import ALICE, BOB, FakeServices
 
 SPEC_SHA = "5" * 64
 
@@ -136,12 +136,13 @@ def test_a_candidate_is_promoted_with_an_audit_event(fakes: FakeServices) -> Non
     promoted(fakes, "zeta")
     candidate = decided(fakes, "zeta", VersionStatus.CANDIDATE)
     # When an operator promotes version 2
-    event = promote_version(fakes.registry, fakes.artifacts, "zeta", candidate)
+    event = promote_version(fakes.registry, fakes.artifacts, "zeta", candidate, by=ALICE)
     # Then it is production, version 1 is archived, and the audit trail says who moved what
     assert production(fakes, "zeta") == 2
     assert fakes.registry.get_version("zeta", 1).status is VersionStatus.ARCHIVED
     assert (event.type, event.from_version, event.to_version) == (EventType.PROMOTED, 1, 2)
     assert event.trigger is Trigger.MANUAL and event.reason == "manual promotion"
+    assert (event.by, event.note) == (ALICE.arn, None)
     assert fakes.registry.list_events("zeta")[-1] == event
 
 
@@ -151,7 +152,7 @@ def test_a_rejected_version_is_not_promoted(fakes: FakeServices) -> None:
     rejected = decided(fakes, "zeta", VersionStatus.REJECTED)
     # When an operator tries to promote version 2 / Then it is refused, saying why
     with pytest.raises(SluiceError, match="version 2 is rejected; only candidate or archived versions"):
-        promote_version(fakes.registry, fakes.artifacts, "zeta", rejected)
+        promote_version(fakes.registry, fakes.artifacts, "zeta", rejected, by=ALICE)
     assert production(fakes, "zeta") == 1
 
 
@@ -162,7 +163,7 @@ def test_a_version_whose_model_file_was_tampered_with_is_not_promoted(fakes: Fak
     fakes.artifacts.put_bytes(f"models/zeta/{candidate}/model.onnx", b"something else")
     # When an operator promotes it / Then the integrity check refuses, and production stays
     with pytest.raises(ArtifactCorrupt, match=r"model\.onnx: sha256 \w+ != recorded"):
-        promote_version(fakes.registry, fakes.artifacts, "zeta", candidate)
+        promote_version(fakes.registry, fakes.artifacts, "zeta", candidate, by=ALICE)
     assert production(fakes, "zeta") == 1
     assert fakes.registry.event_types("zeta").count(EventType.PROMOTED) == 1
 
@@ -170,7 +171,7 @@ def test_a_version_whose_model_file_was_tampered_with_is_not_promoted(fakes: Fak
 def test_the_version_in_production_is_not_promoted_again(fakes: FakeServices) -> None:
     current = promoted(fakes, "zeta")
     with pytest.raises(SluiceError, match="version 1 is already in production"):
-        promote_version(fakes.registry, fakes.artifacts, "zeta", current)
+        promote_version(fakes.registry, fakes.artifacts, "zeta", current, by=ALICE)
 
 
 def test_a_version_without_a_model_file_is_not_promoted(fakes: FakeServices) -> None:
@@ -179,7 +180,7 @@ def test_a_version_without_a_model_file_is_not_promoted(fakes: FakeServices) -> 
     fakes.registry.decide(record, AuditEvent(model="zeta", type=EventType.REJECTED, id=new_event_id()))
     # When promoted / Then refused: it could not serve
     with pytest.raises(SluiceError, match="has no model artifact; it cannot serve"):
-        promote_version(fakes.registry, fakes.artifacts, "zeta", record.version)
+        promote_version(fakes.registry, fakes.artifacts, "zeta", record.version, by=ALICE)
     assert production(fakes, "zeta") is None
 
 
@@ -191,19 +192,20 @@ def test_rollback_returns_to_the_previous_production_version(fakes: FakeServices
     promoted(fakes, "zeta")
     # When an operator rolls back
     assert rollback_target(fakes.registry, "zeta") == 2
-    event = rollback(fakes.registry, fakes.artifacts, "zeta", reason="bad answers")
+    event = rollback(fakes.registry, fakes.artifacts, "zeta", by=BOB, reason="bad answers", note="INC-7")
     # Then version 2 is production again, 4 is archived, and the audit trail has the rollback
     assert production(fakes, "zeta") == 2
     assert fakes.registry.get_version("zeta", 4).status is VersionStatus.ARCHIVED
     assert (event.type, event.from_version, event.to_version) == (EventType.ROLLED_BACK, 4, 2)
     assert event.reason == "bad answers" and event.trigger is Trigger.MANUAL
+    assert (event.by, event.note) == (BOB.arn, "INC-7")
     assert fakes.registry.list_events("zeta")[-1] == event
 
 
 def test_rollback_without_a_reason_says_rollback(fakes: FakeServices) -> None:
     promoted(fakes, "zeta")
     promoted(fakes, "zeta")
-    assert rollback(fakes.registry, fakes.artifacts, "zeta").reason == "rollback"
+    assert rollback(fakes.registry, fakes.artifacts, "zeta", by=BOB).reason == "rollback"
 
 
 def test_rollback_without_a_previous_version_is_refused(fakes: FakeServices) -> None:
@@ -212,7 +214,7 @@ def test_rollback_without_a_previous_version_is_refused(fakes: FakeServices) -> 
     decided(fakes, "zeta", VersionStatus.REJECTED)
     # When an operator rolls back / Then it is refused and production stays
     with pytest.raises(SluiceError, match="zeta has no earlier production version than 1"):
-        rollback(fakes.registry, fakes.artifacts, "zeta")
+        rollback(fakes.registry, fakes.artifacts, "zeta", by=BOB)
     assert production(fakes, "zeta") == 1
 
 

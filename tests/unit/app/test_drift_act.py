@@ -14,6 +14,7 @@ from sluice.app.drift_check import check_production_models
 from sluice.domain.drift.live import AccuracyEstimate, LiveMetric
 from sluice.domain.records import AuditEvent, EventType, Trigger, new_event_id
 from sluice.domain.spec import ModelSpec
+from sluice.errors import StackError
 from sluice.observability import metrics
 from tests.unit.app.drift_world import (
     LOANS_SPEC,
@@ -305,3 +306,28 @@ def test_every_production_model_is_checked_and_one_failure_stops_no_other(
     assert by_model["loans"].status == "ok" and by_model["loans"].dataset_drift is True
     assert by_model["loans"].retraining is not None
     assert [subject for subject, _ in fakes.notifier.published] == ["Sluice: drift in loans"]
+
+
+def test_a_model_whose_check_fails_on_aws_is_checked_again_by_failing_the_invocation(
+    fakes: FakeServices, loans: ModelSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given loans in production with shifted traffic, and a second model whose traffic cannot be read
+    # (S3 throttled it past the SDK's retries)
+    serve(fakes, MODEL, captured(loan_rows(200, seed=2, shift=1.0)))
+    throttled = register_model(fakes, LOANS_SPEC.replace("name: loans", "name: throttled"))
+    put_in_production(fakes, throttled, reference_bytes(throttled, loan_rows(400, seed=1)))
+    window = fakes.traffic.window
+
+    def read(model: str, *args: Any, **kwargs: Any) -> Any:
+        if model == "throttled":
+            raise StackError("list s3://artifacts/capture/throttled/: SlowDown", code="SlowDown")
+        return window(model, *args, **kwargs)
+
+    monkeypatch.setattr(fakes.traffic, "window", read)
+    # When the scheduled check runs / Then it fails, naming the model, so that it runs again
+    with pytest.raises(StackError, match="drift check of throttled failed on AWS") as raised:
+        check_production_models(fakes.services(), SETTINGS, NOW)
+    assert raised.value.code == "SlowDown"
+    # And the other model was checked and acted on in full before that
+    assert [subject for subject, _ in fakes.notifier.published] == ["Sluice: drift in loans"]
+    assert len(fakes.executions.inputs()) == 1

@@ -201,6 +201,25 @@ def test_invalid_rows_are_quarantined_with_a_report_naming_file_row_and_column(f
     assert fakes.registry.list_datasets(MODEL) == []
 
 
+def test_an_upload_ingested_again_is_quarantined_and_announced_once_per_object_version(
+    fakes: FakeServices,
+) -> None:
+    # Given a registered spec and an invalid upload, quarantined once
+    register_spec(fakes)
+    key = f"{MODEL}/data/bad.csv"
+    upload = put_upload(fakes, key, b"income,age\nnot a number,41\n").model_copy(update={"etag": "e1"})
+    assert ingest(fakes, upload).status == "quarantined"
+    # When the same object version is ingested again (an invocation run again after a timeout)
+    again = ingest(fakes, upload)
+    # Then it is still quarantined, but recorded and announced once
+    assert again.status == "quarantined" and again.report_uri is not None
+    assert fakes.registry.event_types(MODEL).count(EventType.DATA_QUARANTINED) == 1
+    assert len(fakes.notifier.published) == 1
+    # And a new version of the object is a new upload, quarantined in its own right
+    assert ingest(fakes, upload.model_copy(update={"etag": "e2"})).status == "quarantined"
+    assert fakes.registry.event_types(MODEL).count(EventType.DATA_QUARANTINED) == 2
+
+
 def test_an_unreadable_file_is_quarantined_naming_the_row(fakes: FakeServices) -> None:
     # Given a registered spec and a CSV whose first data row has a field too many
     register_spec(fakes)

@@ -17,7 +17,7 @@ from sluice.domain.records import EventType, RunState, VersionStatus
 from sluice.domain.rollout import CANDIDATE, PRODUCTION, RolloutStatus, VersionTally
 from sluice.errors import PromotionConflict, RolloutBusy, SluiceError
 from sluice.observability import metrics
-from tests.unit.app.fakes import FakeServices
+from tests.unit.app.fakes import BOB, FakeServices
 from tests.unit.app.test_rollout import gated_run
 from tests.unit.app.test_steps import MODEL, SPEC_TEXT, step
 
@@ -112,6 +112,24 @@ def test_a_first_version_has_nothing_to_compare_with_and_is_promoted(fakes: Fake
     assert alias is not None and (alias.version, alias.rollout) == (1, None)
 
 
+def test_a_start_run_again_by_its_execution_keeps_the_rollout_and_audits_it_once(fakes: FakeServices) -> None:
+    # Given version 2 in canary, started by its run's StartRollout
+    run = planned(fakes)
+    with_production(fakes)
+    first = step(fakes, "start_rollout", run, "run")
+    alias = fakes.registry.get_alias(MODEL)
+    assert alias is not None and alias.rollout is not None
+    began = alias.rollout
+    # When the same step runs again (its answer was lost, so Step Functions runs it again)
+    again = step(fakes, "start_rollout", run, "run")
+    # Then the rollout runs as it was started (same start, same deadline), started and announced once
+    alias = fakes.registry.get_alias(MODEL)
+    assert alias is not None and alias.rollout == began
+    assert fakes.registry.event_types(MODEL).count(EventType.ROLLOUT_STARTED) == 1
+    assert len([s for s, _ in fakes.notifier.published if s.endswith("is in canary")]) == 1
+    assert (again.status, again.rollout and again.rollout.decision) == (first.status, "wait")
+
+
 def test_one_live_rollout_at_a_time(fakes: FakeServices) -> None:
     # Given version 2 in canary
     started(fakes, name="first")
@@ -179,11 +197,11 @@ def test_check_rolls_back_a_candidate_that_fails_requests(fakes: FakeServices) -
 def test_check_rolls_back_a_rollout_stopped_from_outside_with_its_reason(fakes: FakeServices) -> None:
     # Given a canary a person stopped (sluice models reject)
     run = started(fakes)
-    rollout.refuse(fakes.services(), MODEL, 2, by="bob", reason="too slow")
+    rollout.refuse(fakes.services(), MODEL, 2, by=BOB, reason="too slow")
     # When CheckRollout runs / Then it rolls back with the person's reason
     run = checked(fakes, run)
     assert run.rollout is not None
-    assert (run.rollout.decision, run.rollout.reason) == ("roll_back", "rolled back by bob: too slow")
+    assert (run.rollout.decision, run.rollout.reason) == ("roll_back", f"rolled back by {BOB.arn}: too slow")
 
 
 def test_check_rolls_back_when_production_moved_under_the_rollout(fakes: FakeServices) -> None:
@@ -331,17 +349,17 @@ def test_rejecting_a_canary_stops_its_rollout_and_audits_who(fakes: FakeServices
     # Given a canary
     started(fakes)
     # When a person rejects it
-    event = rollout.refuse(fakes.services(), MODEL, 2, by="bob", reason=" too slow ")
+    event = rollout.refuse(fakes.services(), MODEL, 2, by=BOB, reason=" too slow ")
     # Then requests stop reaching it at once, with who and why, and the refusal is audited
     alias = fakes.registry.get_alias(MODEL)
     assert alias is not None and alias.rollout is not None
     assert (alias.rollout.status, alias.rollout.reason) == (
         RolloutStatus.ROLLED_BACK,
-        "rolled back by bob: too slow",
+        f"rolled back by {BOB.arn}: too slow",
     )
-    assert (event.type, event.version, event.details["by"]) == (EventType.APPROVAL_REFUSED, 2, "bob")
+    assert (event.type, event.version, event.by) == (EventType.APPROVAL_REFUSED, 2, BOB.arn)
     assert fakes.registry.list_events(MODEL)[-1] == event
     assert fakes.executions.answers == []  # no task waits on a token during a live rollout
     # And rejecting it again is an error: there is nothing left to stop
     with pytest.raises(SluiceError, match="not running"):
-        rollout.refuse(fakes.services(), MODEL, 2, by="bob", reason="again")
+        rollout.refuse(fakes.services(), MODEL, 2, by=BOB, reason="again")

@@ -13,7 +13,7 @@ from sluice.app.steps import run_step
 from sluice.domain.records import EventType, GatesRecord, RolloutPlan, RunState, TaskEvent, VersionStatus
 from sluice.errors import SluiceError
 from sluice.observability import metrics
-from tests.unit.app.fakes import FakeServices
+from tests.unit.app.fakes import ALICE, BOB, FakeServices
 from tests.unit.app.test_steps import FIRST, MODEL, SPEC_TEXT, execution_arn, step, stored_run
 
 TOKEN = "token-of-the-waiting-task"
@@ -98,37 +98,39 @@ def test_show_model_names_the_pending_version_and_hides_its_token(fakes: FakeSer
 def test_approve_answers_the_waiting_task_with_who_and_audits_it(fakes: FakeServices) -> None:
     awaiting(fakes)
     # When a person approves
-    event = rollout.approve(fakes.services(), MODEL, 1, by="alice", reason="checked the card")
+    event = rollout.approve(fakes.services(), MODEL, 1, by=ALICE, reason="checked the card")
     # Then the task gets its output (who and why), and the audit trail says who approved
-    assert fakes.executions.answers == [(TOKEN, {"success": {"by": "alice", "reason": "checked the card"}})]
-    assert (event.type, event.version, event.details["by"]) == (EventType.APPROVED, 1, "alice")
+    assert fakes.executions.answers == [
+        (TOKEN, {"success": {"by": ALICE.arn, "reason": "checked the card", "note": None}})
+    ]
+    assert (event.type, event.version, event.by, event.note) == (EventType.APPROVED, 1, ALICE.arn, None)
     assert fakes.registry.list_events(MODEL)[-1] == event
 
 
 def test_reject_fails_the_waiting_task_with_who_and_why(fakes: FakeServices) -> None:
     awaiting(fakes)
-    event = rollout.refuse(fakes.services(), MODEL, 1, by="bob", reason=" too risky ")
+    event = rollout.refuse(fakes.services(), MODEL, 1, by=BOB, reason=" too risky ")
     assert fakes.executions.answers == [
-        (TOKEN, {"error": "ApprovalRejected", "cause": "rejected by bob: too risky"})
+        (TOKEN, {"error": "ApprovalRejected", "cause": f"rejected by {BOB.arn}: too risky"})
     ]
-    assert (event.type, event.reason, event.details["by"]) == (
+    assert (event.type, event.reason, event.by) == (
         EventType.APPROVAL_REFUSED,
-        "rejected by bob: too risky",
-        "bob",
+        f"rejected by {BOB.arn}: too risky",
+        BOB.arn,
     )
 
 
 def test_a_rejection_needs_a_reason(fakes: FakeServices) -> None:
     awaiting(fakes)
     with pytest.raises(SluiceError, match="needs a reason"):
-        rollout.refuse(fakes.services(), MODEL, 1, by="bob", reason="  ")
+        rollout.refuse(fakes.services(), MODEL, 1, by=BOB, reason="  ")
     assert fakes.executions.answers == []
 
 
 def test_a_version_that_is_not_pending_cannot_be_answered(fakes: FakeServices) -> None:
     step(fakes, "allocate", stored_run(fakes, FIRST), "auto")
     with pytest.raises(SluiceError, match="is training, not pending_approval"):
-        rollout.approve(fakes.services(), MODEL, 1, by="alice")
+        rollout.approve(fakes.services(), MODEL, 1, by=ALICE)
     assert fakes.executions.answers == []
 
 
@@ -136,7 +138,7 @@ def test_an_answer_to_a_run_that_no_longer_waits_is_an_error_and_not_audited(fak
     awaiting(fakes)
     fakes.executions.waiting.clear()  # the wait timed out, or the execution was stopped
     with pytest.raises(SluiceError, match="no longer waits"):
-        rollout.approve(fakes.services(), MODEL, 1, by="alice")
+        rollout.approve(fakes.services(), MODEL, 1, by=ALICE)
     assert fakes.registry.list_events(MODEL)[-1].type is EventType.APPROVAL_REQUESTED
 
 

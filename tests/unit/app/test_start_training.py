@@ -33,7 +33,7 @@ from sluice.domain.records import (
 from sluice.domain.spec import parse_spec
 from sluice.errors import ModelNotFound
 from tests.unit.app.drift_world import LOANS_SPEC, NOW, loan_rows
-from tests.unit.app.fakes import FakeServices, InMemoryExecutions
+from tests.unit.app.fakes import ALICE, FakeServices, InMemoryExecutions
 from tests.unit.app.test_labelled_traffic import served_with_labels, stored_upload
 
 MODEL = "loans"
@@ -195,8 +195,8 @@ def test_a_manual_run_is_a_new_execution_every_time(fakes: FakeServices) -> None
     add_spec(fakes)
     add_dataset(fakes, "a" * 64, "2026-12-01T00:00:00.000000Z")
     # When `sluice models train` starts a run twice on the same data
-    first = start_manual_run(MODEL, fakes.services())
-    second = start_manual_run(MODEL, fakes.services())
+    first = start_manual_run(MODEL, fakes.services(), by=ALICE, note="after the incident")
+    second = start_manual_run(MODEL, fakes.services(), by=ALICE)
     # Then both are new executions of a manual run on that dataset, each audited
     assert first.started and second.started and first.arn != second.arn
     inputs = fakes.executions.inputs()
@@ -205,6 +205,9 @@ def test_a_manual_run_is_a_new_execution_every_time(fakes: FakeServices) -> None
     ] * 2
     started = [e for e in fakes.registry.list_events(MODEL) if e.type is EventType.TRAINING_STARTED]
     assert sorted(e.execution_arn or "" for e in started) == sorted([first.arn, second.arn])
+    # and each start records who started it (their principal) and their note
+    notes = {e.execution_arn: (e.by, e.note) for e in started}
+    assert notes == {first.arn: (ALICE.arn, "after the incident"), second.arn: (ALICE.arn, None)}
 
 
 # ------------------------------------------------------------------------------- accepted datasets
@@ -220,7 +223,8 @@ def decided_version(fakes: FakeServices, dataset: str, status: VersionStatus) ->
         ([], True),  # validated, not trained on yet
         ([VersionStatus.TRAINING], True),
         ([VersionStatus.REJECTED], False),
-        ([VersionStatus.FAILED], False),
+        ([VersionStatus.FAILED], True),  # a run that failed (a fault) says nothing of its data
+        ([VersionStatus.FAILED, VersionStatus.REJECTED], False),
         ([VersionStatus.REJECTED, VersionStatus.REJECTED], False),
         ([VersionStatus.REJECTED, VersionStatus.PRODUCTION], True),
         ([VersionStatus.ARCHIVED], True),
@@ -239,7 +243,7 @@ def test_a_dataset_is_accepted_unless_its_training_was_only_rejected(
     # When it is judged
     dataset = fakes.registry.get_dataset(MODEL, "a" * 64)
     assert dataset is not None
-    # Then it is accepted unless a version was rejected or failed and none passed its gates
+    # Then it is accepted unless a version was rejected and none passed its gates
     assert is_accepted(dataset, fakes.registry.list_versions(MODEL)) is accepted
 
 
@@ -314,7 +318,7 @@ def test_a_named_dataset_is_trained_alone_even_with_a_retraining_section(fakes: 
     # Given labelled traffic and a spec asking for retraining on it
     base = labelled_world(fakes, LOANS_SPEC + "retraining: {window_days: 3}\n")
     # When `sluice models train --dataset` names the upload
-    start_manual_run(MODEL, fakes.services(), base.sha256)
+    start_manual_run(MODEL, fakes.services(), base.sha256, by=ALICE)
     # Then that dataset is trained, without the traffic
     (payload,) = fakes.executions.inputs()
     assert payload["dataset_sha256"] == base.sha256 and "recent_rows" not in payload

@@ -291,6 +291,54 @@ def test_promotion_fails_when_production_moved_since_evaluation(fakes: FakeServi
     assert [e.to_version for e in promotions] == [2]
 
 
+def test_a_promotion_run_again_after_its_answer_was_lost_stands_and_is_recorded_once(
+    fakes: FakeServices,
+) -> None:
+    # Given a run promoted (its step's answer lost, so the state machine runs the step again)
+    run = evaluated(fakes, FIRST, "first")
+    step(fakes, "promote", run, "first")
+    # When the same step runs again, still expecting no version in production
+    again = step(fakes, "promote", run, "first")
+    # Then it succeeds: the version is in production, promoted once
+    assert again.status is VersionStatus.PRODUCTION
+    alias = fakes.registry.get_alias(MODEL)
+    assert alias is not None and alias.version == 1
+    promotions = [e for e in fakes.registry.list_events(MODEL) if e.type is EventType.PROMOTED]
+    assert [e.to_version for e in promotions] == [1]
+
+
+def test_a_run_whose_allocation_answer_was_lost_marks_its_version_failed(fakes: FakeServices) -> None:
+    # Given a run whose AllocateVersion allocated version 1, then failed (its answer lost, the retry too)
+    run = stored_run(fakes, FIRST)
+    step(fakes, "allocate", run, "lost")
+    assert fakes.registry.get_version(MODEL, 1).status is VersionStatus.TRAINING
+    # When its failure is registered from the state it had before allocating (no version in it)
+    failed = step(fakes, "fail", run, "lost")
+    # Then the version the run owns is marked failed: no version of an ended run stays in training
+    assert failed.version == 1 and fakes.registry.get_version(MODEL, 1).status is VersionStatus.FAILED
+    assert fakes.registry.event_types(MODEL)[-1] is EventType.FAILED
+
+
+def test_a_run_that_failed_before_allocating_records_its_failure_without_a_version(
+    fakes: FakeServices,
+) -> None:
+    run = step(fakes, "fail", stored_run(fakes, FIRST), "never")
+    assert run.version is None and fakes.registry.list_versions(MODEL) == []
+    assert fakes.registry.event_types(MODEL) == [EventType.FAILED]
+
+
+def test_a_rejection_made_again_is_recorded_once(fakes: FakeServices) -> None:
+    # Given a noisy run rejected by its gates
+    run = evaluated(fakes, NOISY, "noisy")
+    assert run.gates is not None and not run.gates.passed
+    step(fakes, "reject", run, "noisy")
+    # When the step runs again (its answer was lost)
+    again = step(fakes, "reject", run, "noisy")
+    # Then the version stays rejected, with one rejection in the audit trail
+    assert again.status is VersionStatus.REJECTED
+    assert fakes.registry.event_types(MODEL).count(EventType.REJECTED) == 1
+
+
 # ---------------------------------------------------------------------------------------------- parity
 def test_an_export_that_fails_parity_raises_and_stores_no_model(fakes: FakeServices) -> None:
     # Given a numeric-only spec and, stored as the run's pipeline, a forest behind a StandardScaler

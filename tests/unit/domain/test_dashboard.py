@@ -109,6 +109,24 @@ def test_the_audit_log_is_newest_first_and_bounded() -> None:
     assert [r.time[-3:-1] for r in rows] == ["39", "38", "37", "36", "35"]
 
 
+def test_the_audit_log_shows_who_acted_and_their_note() -> None:
+    # Given a person's rollback (by their principal, with a note) after the state machine's promotion
+    principal = "arn:aws:sts::123456789012:assumed-role/SluiceOperators/alice"
+    events = [
+        event(EventType.PROMOTED, "2026-01-01T00:00:01Z", "first version to pass its gates", to_version=1),
+        event(EventType.ROLLED_BACK, "2026-01-02T00:00:01Z", "rollback", by=principal, note="INC-7 <b>"),
+    ]
+    # When the audit log is built and rendered
+    rows = audit_rows(events)
+    html = render_dashboard(
+        Dashboard(generated_at="2026", models=[section().model_copy(update={"events": rows})]), lambda k: k
+    )
+    # Then the person's row names them and their note (escaped), the state machine's names nobody
+    assert [(r.by, r.note) for r in rows] == [(principal, "INC-7 <b>"), (None, None)]
+    assert "<th>by</th><th>note</th>" in html
+    assert f"<td>{principal}</td><td>INC-7 &lt;b&gt;</td>" in html
+
+
 def section(model: str = "loans") -> ModelSection:
     return ModelSection(
         model=model,

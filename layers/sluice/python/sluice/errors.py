@@ -53,6 +53,11 @@ class StackError(SluiceError):
         self.code = code
 
 
+class IdentityUnavailable(SluiceError):
+    """The caller's AWS identity could not be established (STS GetCallerIdentity failed: no or expired
+    credentials, STS unreachable). A person's action on a model records who did it, so it cannot go on."""
+
+
 class NoProductionVersion(ModelNotFound):
     """The model exists but no version is in production."""
 

@@ -1,4 +1,5 @@
-"""S3: datasets, model artifacts, quarantine and reports. Objects are addressed by `s3://` URIs."""
+"""S3: datasets, model artifacts, quarantine and reports. Objects are addressed by `s3://` URIs. A call the
+SDK's retries did not outlast is a StackError (ClientError or BotoCoreError alike: `aws_call`)."""
 
 from __future__ import annotations
 
@@ -43,23 +44,23 @@ class ArtifactStore:
     def get_with_etag(self, key: str) -> tuple[bytes, str]:
         """The bytes of `key` in this bucket and its ETag, which names this state of the object for a
         `put_json_if_unchanged`. ArtifactNotFound when there is no such object."""
-        try:
-            response = self._s3.get_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if error_code(exc) in _MISSING:
-                raise ArtifactNotFound(f"{self.uri(key)}: no such object") from exc
-            with aws_call(f"get {self.uri(key)}"):
+        with aws_call(f"get {self.uri(key)}"):
+            try:
+                response = self._s3.get_object(Bucket=self.bucket, Key=key)
+            except ClientError as exc:
+                if error_code(exc) in _MISSING:
+                    raise ArtifactNotFound(f"{self.uri(key)}: no such object") from exc
                 raise
-        return response["Body"].read(), str(response["ETag"])
+            return response["Body"].read(), str(response["ETag"])
 
     def etag(self, key: str) -> str | None:
         """The ETag of `key` in this bucket (a HEAD, no body read); None when there is no such object."""
-        try:
-            return str(self._s3.head_object(Bucket=self.bucket, Key=key)["ETag"])
-        except ClientError as exc:
-            if error_code(exc) in _MISSING:
-                return None
-            with aws_call(f"head {self.uri(key)}"):
+        with aws_call(f"head {self.uri(key)}"):
+            try:
+                return str(self._s3.head_object(Bucket=self.bucket, Key=key)["ETag"])
+            except ClientError as exc:
+                if error_code(exc) in _MISSING:
+                    return None
                 raise
 
     def put_json_if_unchanged(self, key: str, obj: Any, etag: str | None) -> str | None:
@@ -67,23 +68,25 @@ class ArtifactStore:
         or, with None, only if there is no object yet (S3's conditional writes). Returns the new ETag,
         or None when another writer changed the object first (nothing was written)."""
         condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
-        try:
-            response = self._s3.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=_json_bytes(obj),
-                ContentType="application/json",
-                **condition,
-            )
-        except ClientError as exc:
-            if error_code(exc) in _LOST_RACE:
-                return None
-            with aws_call(f"put {self.uri(key)}"):
+        with aws_call(f"put {self.uri(key)}"):
+            try:
+                response = self._s3.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=_json_bytes(obj),
+                    ContentType="application/json",
+                    **condition,
+                )
+            except ClientError as exc:
+                if error_code(exc) in _LOST_RACE:
+                    return None
                 raise
         return str(response["ETag"])
 
     def get_bytes(self, uri: str, *, version_id: str | None = None) -> bytes:
-        body: bytes = self.open(uri, version_id=version_id).read()
+        stream = self.open(uri, version_id=version_id)
+        with aws_call(f"read {uri}"):  # the body can fail mid-way too (a reset, a read timeout)
+            body: bytes = stream.read()
         return body
 
     def get_verified(self, artifact: Artifact) -> bytes:
@@ -100,23 +103,23 @@ class ArtifactStore:
         """A streaming body (read in chunks; never loaded whole unless the caller reads it all)."""
         bucket, key = split_uri(uri)
         extra = {"VersionId": version_id} if version_id else {}
-        try:
-            return self._s3.get_object(Bucket=bucket, Key=key, **extra)["Body"]
-        except ClientError as exc:
-            if error_code(exc) in _MISSING:
-                raise ArtifactNotFound(f"{uri}: no such object") from exc
-            with aws_call(f"get {uri}"):
+        with aws_call(f"get {uri}"):
+            try:
+                return self._s3.get_object(Bucket=bucket, Key=key, **extra)["Body"]
+            except ClientError as exc:
+                if error_code(exc) in _MISSING:
+                    raise ArtifactNotFound(f"{uri}: no such object") from exc
                 raise
 
     def size(self, uri: str, *, version_id: str | None = None) -> int:
         bucket, key = split_uri(uri)
         extra = {"VersionId": version_id} if version_id else {}
-        try:
-            return int(self._s3.head_object(Bucket=bucket, Key=key, **extra)["ContentLength"])
-        except ClientError as exc:
-            if error_code(exc) in _MISSING:
-                raise ArtifactNotFound(f"{uri}: no such object") from exc
-            with aws_call(f"head {uri}"):
+        with aws_call(f"head {uri}"):
+            try:
+                return int(self._s3.head_object(Bucket=bucket, Key=key, **extra)["ContentLength"])
+            except ClientError as exc:
+                if error_code(exc) in _MISSING:
+                    raise ArtifactNotFound(f"{uri}: no such object") from exc
                 raise
 
     def exists(self, uri: str) -> bool:
@@ -132,12 +135,12 @@ class ArtifactStore:
         source: dict[str, str] = {"Bucket": bucket, "Key": source_key}
         if version_id:
             source["VersionId"] = version_id
-        try:
-            self._s3.copy_object(Bucket=self.bucket, Key=key, CopySource=source)
-        except ClientError as exc:
-            if error_code(exc) in _MISSING:
-                raise ArtifactNotFound(f"{source_uri}: no such object") from exc
-            with aws_call(f"copy {source_uri} to {self.uri(key)}"):
+        with aws_call(f"copy {source_uri} to {self.uri(key)}"):
+            try:
+                self._s3.copy_object(Bucket=self.bucket, Key=key, CopySource=source)
+            except ClientError as exc:
+                if error_code(exc) in _MISSING:
+                    raise ArtifactNotFound(f"{source_uri}: no such object") from exc
                 raise
         return self.uri(key)
 

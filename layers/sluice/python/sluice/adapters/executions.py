@@ -28,14 +28,16 @@ class Executions:
 
     def start(self, name: str, payload: dict[str, Any]) -> ExecutionRef:
         """Start an execution; a name already used means this run was started before."""
-        try:
-            response = self._sfn.start_execution(
-                stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(payload, sort_keys=True)
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ExecutionAlreadyExists":
-                return ExecutionRef(arn=self.execution_arn(name), name=name, started=False)
-            with aws_call(f"start execution {name}"):
+        with aws_call(f"start execution {name}"):
+            try:
+                response = self._sfn.start_execution(
+                    stateMachineArn=self.state_machine_arn,
+                    name=name,
+                    input=json.dumps(payload, sort_keys=True),
+                )
+            except ClientError as exc:
+                if error_code(exc) == "ExecutionAlreadyExists":
+                    return ExecutionRef(arn=self.execution_arn(name), name=name, started=False)
                 raise
         return ExecutionRef(arn=str(response["executionArn"]), name=name, started=True)
 

@@ -90,10 +90,25 @@ class Registry(RolloutItems, ExperimentItems):
         return SpecRecord.model_validate(item) if item else None
 
     # ------------------------------------------------------------------ datasets
-    def put_dataset(self, record: DatasetRecord) -> bool:
-        """Record a dataset version; False when that content was already registered."""
+    def put_dataset(self, record: DatasetRecord, event: AuditEvent | None = None) -> bool:
+        """Record a dataset version, and with it `event` (its `dataset_registered`) in the same
+        transaction: both or neither, so an invocation stopped between them, then run again, cannot leave
+        the dataset without its event. False when that content was already registered (nothing written)."""
         item = {"PK": pk(record.model), "SK": f"DATASET#{record.sha256}", **record.model_dump(mode="json")}
-        return self._put(item, condition="attribute_not_exists(PK)")
+        if event is None:
+            return self._put(item, condition="attribute_not_exists(PK)")
+        return not self._transact(
+            [
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": serialize(item),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                },
+                {"Put": {"TableName": self.table, "Item": serialize(_event_item(event))}},
+            ]
+        )
 
     def get_dataset(self, model: str, sha256: str) -> DatasetRecord | None:
         item = self._get(model, f"DATASET#{sha256}")
@@ -190,6 +205,11 @@ class Registry(RolloutItems, ExperimentItems):
                 return version
         raise StackError(f"could not allocate a version of {model} after {_MAX_ALLOCATION_ATTEMPTS} attempts")
 
+    def run_version(self, model: str, run_id: str) -> int | None:
+        """The version allocated to run `run_id` (None: none was)."""
+        existing = self._get(model, f"RUN#{run_id}")
+        return int(existing["version"]) if existing else None
+
     def get_version(self, model: str, version: int) -> ModelVersion:
         item = self._get(model, version_sk(version))
         if not item:
@@ -220,26 +240,40 @@ class Registry(RolloutItems, ExperimentItems):
         )
 
     def decide(self, record: ModelVersion, event: AuditEvent) -> None:
-        """Record a non-promotion decision (rejected, failed, candidate) with its audit event."""
+        """Record a non-promotion decision (rejected, failed, candidate, pending approval) with its audit
+        event. A final one (rejected, failed) is recorded once per version: made again (a step run again
+        after its answer was lost), it changes nothing."""
         item = self._version_item(record.model_copy(update={"updated_at": utc_now()}))
-        codes = self._transact(
-            [
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": serialize(item),
+                    "ConditionExpression": "attribute_not_exists(PK) OR #s <> :production",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": serialize({":production": VersionStatus.PRODUCTION.value}),
+                }
+            },
+            {"Put": {"TableName": self.table, "Item": serialize(_event_item(event))}},
+        ]
+        final = record.status in (VersionStatus.REJECTED, VersionStatus.FAILED)
+        if final:
+            marker = {"PK": pk(record.model), "SK": f"DECIDED#{record.version:08d}#{record.status.value}"}
+            items.append(
                 {
                     "Put": {
                         "TableName": self.table,
-                        "Item": serialize(item),
-                        "ConditionExpression": "attribute_not_exists(PK) OR #s <> :production",
-                        "ExpressionAttributeNames": {"#s": "status"},
-                        "ExpressionAttributeValues": serialize(
-                            {":production": VersionStatus.PRODUCTION.value}
-                        ),
+                        "Item": serialize(marker | {"created_at": event.time}),
+                        "ConditionExpression": "attribute_not_exists(PK)",
                     }
-                },
-                {"Put": {"TableName": self.table, "Item": serialize(_event_item(event))}},
-            ]
-        )
-        if codes:
-            raise PromotionConflict(f"{record.model} version {record.version} is in production already")
+                }
+            )
+        codes = self._transact(items)
+        if not codes:
+            return
+        if final and codes[0] in ("", "None") and codes[-1] == "ConditionalCheckFailed":
+            return  # decided so before: nothing changes
+        raise PromotionConflict(f"{record.model} version {record.version} is in production already")
 
     # ------------------------------------------------------------------ alias and promotion
     def promote(
@@ -311,9 +345,15 @@ class Registry(RolloutItems, ExperimentItems):
     def record_run_started(self, execution_name: str, event: AuditEvent) -> bool:
         """Write a run's `training_started` event once per execution name (a `STARTED#` marker and the
         event in one transaction); False when it was recorded before."""
-        marker = {
+        return self.record_once(f"STARTED#{execution_name}", event)
+
+    def record_once(self, marker: str, event: AuditEvent) -> bool:
+        """Write `event` once per `marker` (the marker item and the event in one transaction), whoever
+        writes it how often: a decision made again (a retried invocation) is not recorded twice. False
+        when it was recorded before."""
+        marker_item = {
             "PK": pk(event.model),
-            "SK": f"STARTED#{execution_name}",
+            "SK": marker,
             "execution_arn": event.execution_arn,
             "created_at": event.time,
         }
@@ -322,7 +362,7 @@ class Registry(RolloutItems, ExperimentItems):
                 {
                     "Put": {
                         "TableName": self.table,
-                        "Item": serialize(marker),
+                        "Item": serialize(marker_item),
                         "ConditionExpression": "attribute_not_exists(PK)",
                     }
                 },

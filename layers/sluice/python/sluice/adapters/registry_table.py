@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from sluice.adapters import aws_call, client, error_code
 from sluice.adapters.dynamodb_items import deserialize, serialize
@@ -80,6 +80,8 @@ class RegistryTable:
                 codes = [str(r.get("Code", "")) for r in reasons]
                 return codes or ["ConditionalCheckFailed"]
             raise StackError(f"transaction on {self.table}: {exc}", code=error_code(exc)) from exc
+        except BotoCoreError as exc:  # no answer (a reset, a read timeout) after the SDK's retries
+            raise StackError(f"transaction on {self.table}: {exc}") from exc
         return []
 
     def _update(self, kwargs: dict[str, Any]) -> bool:
@@ -94,6 +96,8 @@ class RegistryTable:
             if error_code(exc) == "ConditionalCheckFailedException":
                 return False
             raise StackError(f"{what} in {self.table}: {exc}", code=error_code(exc)) from exc
+        except BotoCoreError as exc:  # no answer (a reset, a read timeout) after the SDK's retries
+            raise StackError(f"{what} in {self.table}: {exc}") from exc
         return True
 
     @staticmethod

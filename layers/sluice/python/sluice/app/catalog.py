@@ -15,6 +15,7 @@ from sluice.domain.records import (
     AuditEvent,
     EventType,
     ModelVersion,
+    Principal,
     Trigger,
     VersionStatus,
     new_event_id,
@@ -159,11 +160,14 @@ def promote_version(
     model: str,
     version: int,
     *,
+    by: Principal,
     reason: str | None = None,
+    note: str | None = None,
     event_type: EventType = EventType.PROMOTED,
 ) -> AuditEvent:
     """Put `version` in production after checking its model file against the recorded sha256, with an
-    audit event of `event_type`. Raises SluiceError for the version already in production or one that is
+    audit event of `event_type` by `by` (the principal STS answered for the caller) with their `note`.
+    Raises SluiceError for the version already in production or one that is
     not candidate or archived, ArtifactCorrupt/ArtifactNotFound for a model file that fails the check,
     and PromotionConflict when production moved meanwhile."""
     target = registry.get_version(model, version)
@@ -186,6 +190,8 @@ def promote_version(
         version=version,
         reason=reason or ("manual promotion" if event_type is EventType.PROMOTED else "rollback"),
         trigger=Trigger.MANUAL,
+        by=by.arn,
+        note=note,
     )
     registry.promote(target, expected=current, event=event)
     return event
@@ -206,10 +212,25 @@ def rollback_target(registry: Registry, model: str) -> int:
     return max(earlier)
 
 
-def rollback(registry: Registry, artifacts: Artifacts, model: str, reason: str | None = None) -> AuditEvent:
+def rollback(
+    registry: Registry,
+    artifacts: Artifacts,
+    model: str,
+    *,
+    by: Principal,
+    reason: str | None = None,
+    note: str | None = None,
+) -> AuditEvent:
     """Put the previous production version (`rollback_target`) back in production, audited as
-    `rolled_back`."""
+    `rolled_back` by `by` with their `note`."""
     target = rollback_target(registry, model)
     return promote_version(
-        registry, artifacts, model, target, reason=reason or "rollback", event_type=EventType.ROLLED_BACK
+        registry,
+        artifacts,
+        model,
+        target,
+        by=by,
+        reason=reason or "rollback",
+        note=note,
+        event_type=EventType.ROLLED_BACK,
     )

@@ -23,7 +23,7 @@ from sluice.domain.records import TrafficWindow
 from sluice.domain.reference import read_reference
 from sluice.domain.spec import ModelSpec
 from sluice.domain.table import RawTable
-from sluice.errors import SluiceError
+from sluice.errors import SluiceError, StackError
 from sluice.observability import emit_drift_check_error, logger
 from sluice.settings import DriftCheckSettings
 
@@ -33,9 +33,13 @@ def check_production_models(
 ) -> list[ModelCheck]:
     """The scheduled check over every model that has a production version. A model whose check raises
     a SluiceError is reported with status "error" (and counted in DriftCheckErrors); the others are
-    still checked."""
+    still checked. When a model's check failed on an AWS service (StackError: a throttle or an outage
+    the SDK's retries did not outlast), the StackError is raised once every model was checked: the
+    invocation fails so that it is retried (EventBridge, then Lambda's asynchronous retries), rather than
+    the model going unchecked — its retraining unstarted — until the next schedule."""
     moment = now or datetime.now(UTC)
     checks = []
+    transient: list[StackError] = []
     for meta in services.registry.list_models():
         model = str(meta["model"])
         alias = services.registry.get_alias(model)
@@ -47,7 +51,16 @@ def check_production_models(
             emit_drift_check_error()
             logger.exception("drift check failed", extra={"model": model, "version": alias.version})
             checks.append(ModelCheck.failed(model, alias.version, str(exc)))
+            if isinstance(exc, StackError):
+                transient.append(exc)
         refresh_dashboard(services, model)  # never raises
+    if transient:
+        failed = [c.model for c in checks if c.status == "error"]
+        raise StackError(
+            f"the drift check of {', '.join(failed)} failed on AWS ({transient[0]}); the others were "
+            "checked: the check runs again",
+            code=transient[0].code,
+        )
     return checks
 
 

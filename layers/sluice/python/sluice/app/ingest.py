@@ -295,16 +295,15 @@ def _ingest_data(
         validation_uri=validation.uri,
         created_at=utc_now(),
     )
-    created = services.registry.put_dataset(record)
-    if created:
-        services.registry.append_event(
-            AuditEvent(
-                model=model,
-                type=EventType.DATASET_REGISTERED,
-                id=new_event_id(),
-                details={"dataset_sha256": sha, "rows": table.n_rows, "source_key": key},
-            )
-        )
+    # the dataset and its event in one write: an ingestion stopped between them, then run again, would
+    # find the dataset registered and leave it without its event
+    registered = AuditEvent(
+        model=model,
+        type=EventType.DATASET_REGISTERED,
+        id=new_event_id(),
+        details={"dataset_sha256": sha, "rows": table.n_rows, "source_key": key},
+    )
+    created = services.registry.put_dataset(record, registered)
     run = RunState(
         model=model,
         dataset_sha256=sha,
@@ -337,11 +336,13 @@ def _quarantine(
     event_type: EventType,
 ) -> str:
     """Copy the raw object to quarantine/ in the artifact bucket with its report beside it; record and
-    announce it. The raw object stays where it is."""
+    announce it once per object version (an ingestion run again after a fault does not do it twice). The
+    raw object stays where it is."""
     source = s3_uri(upload.bucket, key)
     target = f"quarantine/{key}"
     try:
         services.artifacts.copy_in(source, target, version_id=upload.version_id)
     except ArtifactNotFound:
         logger.warning("upload vanished before quarantine", extra={"key": key})
-    return record_quarantine(services, model, source, target, report, event_type)
+    once = f"{source}#{upload.version_id or upload.etag or ''}"
+    return record_quarantine(services, model, source, target, report, event_type, once=once)

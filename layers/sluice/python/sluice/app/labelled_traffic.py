@@ -89,20 +89,18 @@ def store_dataset(
     stored = services.artifacts.put_bytes(prefix + "data.csv", data, "text/csv")
     validation = services.artifacts.put_json(prefix + "validation.json", report.model_dump(mode="json"))
     final = record.model_copy(update={"uri": stored.uri, "validation_uri": validation.uri})
-    if services.registry.put_dataset(final):
-        services.registry.append_event(
-            AuditEvent(
-                model=record.model,
-                type=EventType.DATASET_REGISTERED,
-                id=new_event_id(),
-                details={
-                    "dataset_sha256": record.sha256,
-                    "rows": record.n_rows,
-                    "kind": record.kind.value,
-                    "lineage": record.lineage,
-                },
-            )
-        )
+    registered = AuditEvent(
+        model=record.model,
+        type=EventType.DATASET_REGISTERED,
+        id=new_event_id(),
+        details={
+            "dataset_sha256": record.sha256,
+            "rows": record.n_rows,
+            "kind": record.kind.value,
+            "lineage": record.lineage,
+        },
+    )
+    services.registry.put_dataset(final, registered)  # with its event, in one write
     return final
 
 
@@ -134,7 +132,14 @@ def ingest_labelled_traffic(
             "report": report.model_dump(mode="json"),
         }
         uri = record_quarantine(
-            services, model, lineage, target, body, EventType.DATA_QUARANTINED, what="labelled traffic"
+            services,
+            model,
+            lineage,
+            target,
+            body,
+            EventType.DATA_QUARANTINED,
+            what="labelled traffic",
+            once=target,
         )
         return LabelledTraffic(rows=table.n_rows, quarantine_uri=uri)
     record = _record(spec_record, sha, table.n_rows, len(data), DatasetKind.LABELLED_TRAFFIC, lineage)

@@ -61,7 +61,9 @@ def begin_live_rollout(
     """Put the run's version beside production as the spec's rollout says (status shadow or canary), on
     the condition that production is still the version it was evaluated against; audit and notify.
     With no production version there is nothing to compare with: the decision is to promote at once.
-    Raises PromotionConflict when production moved, RolloutBusy when another rollout runs."""
+    Run again by the same execution (its answer was lost), it finds its rollout running and starts
+    nothing: the rollout keeps its start and deadline, and is audited once. Raises PromotionConflict
+    when production moved, RolloutBusy when another rollout runs."""
     spec = load_spec(run.spec_uri, services.artifacts)
     rollout = spec.rollout or RolloutSpec()
     plan = run.rollout
@@ -71,6 +73,18 @@ def begin_live_rollout(
         return run.model_copy(
             update={"rollout": plan.model_copy(update={"decision": Decision.PROMOTE.value, "reason": reason})}
         )
+    status = VersionStatus.SHADOW if rollout.mode is RolloutMode.SHADOW else VersionStatus.CANARY
+    alias = services.registry.get_alias(run.model)
+    running = alias.rollout if alias else None
+    if (
+        running is not None
+        and running.status is RolloutStatus.RUNNING
+        and running.version == decided.version
+        and running.execution_arn == execution_arn
+    ):  # this step ran before and started it; its answer was lost: the rollout runs, started once
+        reason = f"{running.mode} beside version {running.production_version} on {running.weight:.0%} of requests until {running.deadline}"
+        decision = plan.model_copy(update={"decision": Decision.WAIT.value, "reason": reason})
+        return run.model_copy(update={"status": status, "reason": reason, "rollout": decision})
     now = datetime.now(UTC)
     state = RolloutState(
         mode=rollout.mode.value,
@@ -81,7 +95,6 @@ def begin_live_rollout(
         deadline=_stamp(now + timedelta(hours=rollout.timeout_hours)),
         execution_arn=execution_arn,
     )
-    status = VersionStatus.SHADOW if rollout.mode is RolloutMode.SHADOW else VersionStatus.CANARY
     reason = (
         f"{rollout.mode.value} beside version {run.champion_version} on {state.weight:.0%} of requests "
         f"until {state.deadline}"

@@ -6,7 +6,8 @@ it on live traffic first (app/live_rollout.py).
 
 The state machine's side: `plan_rollout` (which mode, how long to wait) and `request_approval` (the
 await_approval step). The person's side: `approve` and `refuse`, which answer the waiting task through
-the Executions port and record who answered in the audit trail."""
+the Executions port and record who answered (the principal STS authenticated, never a name the caller
+typed) and their note in the audit trail."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from sluice.domain.records import (
     AuditEvent,
     EventType,
     ModelVersion,
+    Principal,
     RolloutPlan,
     RunState,
     Trigger,
@@ -118,7 +120,9 @@ def pending_version(registry: Registry, model: str, version: int) -> ModelVersio
     return record
 
 
-def _answered(record: ModelVersion, event_type: EventType, by: str, reason: str | None) -> AuditEvent:
+def _answered(
+    record: ModelVersion, event_type: EventType, by: Principal, reason: str | None, note: str | None
+) -> AuditEvent:
     return AuditEvent(
         model=record.model,
         type=event_type,
@@ -127,30 +131,40 @@ def _answered(record: ModelVersion, event_type: EventType, by: str, reason: str 
         reason=reason,
         execution_arn=record.execution_arn,
         trigger=Trigger.MANUAL,
-        details={"by": by},
+        by=by.arn,
+        note=note,
     )
 
 
 def approve(
-    services: Services, model: str, version: int, *, by: str, reason: str | None = None
+    services: Services,
+    model: str,
+    version: int,
+    *,
+    by: Principal,
+    reason: str | None = None,
+    note: str | None = None,
 ) -> AuditEvent:
     """Let a pending_approval version's run go on to promotion (SendTaskSuccess with who and why), and
-    audit it as `approved` by `by`. The promotion itself is the state machine's (a conditional write,
-    as for auto). Raises SluiceError when the version is not pending or its run no longer waits."""
+    audit it as `approved` by `by` (the principal STS answered for the caller) with their `note`. The
+    promotion itself is the state machine's (a conditional write, as for auto). Raises SluiceError when
+    the version is not pending or its run no longer waits."""
     record = pending_version(services.registry, model, version)
-    answer = ApprovalRecord(by=by, reason=reason)
+    answer = ApprovalRecord(by=by.arn, reason=reason, note=note)
     services.executions.send_task_success(str(record.approval_token), answer.model_dump(mode="json"))
-    event = _answered(record, EventType.APPROVED, by, reason or f"approved by {by}")
+    event = _answered(record, EventType.APPROVED, by, reason or f"approved by {by}", note)
     services.registry.append_event(event)
     return event
 
 
-def refuse(services: Services, model: str, version: int, *, by: str, reason: str) -> AuditEvent:
+def refuse(
+    services: Services, model: str, version: int, *, by: Principal, reason: str, note: str | None = None
+) -> AuditEvent:
     """Send a pending_approval version's run to the reject path (SendTaskFailure) with the reason
-    "rejected by <by>: <reason>", and audit it as `approval_refused`; or end a shadow or canary
-    version's live rollout at once (requests stop reaching it; its run's next check rejects it with that
-    reason). Raises SluiceError for an empty reason, a version that is neither, or a run that no longer
-    waits."""
+    "rejected by <by>: <reason>", and audit it as `approval_refused` by `by` (the principal STS answered
+    for the caller) with their `note`; or end a shadow or canary version's live rollout at once
+    (requests stop reaching it; its run's next check rejects it with that reason). Raises SluiceError
+    for an empty reason, a version that is neither, or a run that no longer waits."""
     if not reason.strip():
         raise SluiceError("a rejection needs a reason (--reason)")
     live = services.registry.get_version(model, version)
@@ -158,12 +172,12 @@ def refuse(services: Services, model: str, version: int, *, by: str, reason: str
         refusal = f"rolled back by {by}: {reason.strip()}"
         if not services.registry.stop_rollout(model, version, RolloutStatus.ROLLED_BACK, refusal):
             raise SluiceError(f"{model} version {version}'s rollout is not running; nothing to stop")
-        event = _answered(live, EventType.APPROVAL_REFUSED, by, refusal)
+        event = _answered(live, EventType.APPROVAL_REFUSED, by, refusal, note)
         services.registry.append_event(event)
         return event
     record = pending_version(services.registry, model, version)
     refusal = f"rejected by {by}: {reason.strip()}"
     services.executions.send_task_failure(str(record.approval_token), APPROVAL_REFUSED_ERROR, refusal)
-    event = _answered(record, EventType.APPROVAL_REFUSED, by, refusal)
+    event = _answered(record, EventType.APPROVAL_REFUSED, by, refusal, note)
     services.registry.append_event(event)
     return event

@@ -15,6 +15,7 @@ from sluice.domain.records import (
     DatasetRecord,
     EventType,
     ModelVersion,
+    Principal,
     RunState,
     Trigger,
     VersionStatus,
@@ -32,8 +33,10 @@ if TYPE_CHECKING:
 EXECUTION_NAME_MAX = 80
 # A version in one of these vouches for its dataset: it passed its gates.
 VOUCHING = frozenset({VersionStatus.PRODUCTION, VersionStatus.ARCHIVED, VersionStatus.CANDIDATE})
-# A version in one of these, and none vouching, condemns its dataset.
-CONDEMNING = frozenset({VersionStatus.REJECTED, VersionStatus.FAILED})
+# A version in one of these, and none vouching, condemns its dataset: rejected (its gates, or the data
+# itself: validation, parity). A failed run (an unexpected error: a throttled service, a timeout) says
+# nothing about its data, which `sluice models train` must be able to train again.
+CONDEMNING = frozenset({VersionStatus.REJECTED})
 
 
 def execution_name(
@@ -50,11 +53,18 @@ def execution_name(
     return f"{model[:36]}-{dataset_sha256[:8]}{suffix}"[:EXECUTION_NAME_MAX]
 
 
-def start_training(run: RunState, services: Services, nonce: str | None = None) -> Any:
+def start_training(
+    run: RunState,
+    services: Services,
+    nonce: str | None = None,
+    *,
+    by: Principal | None = None,
+    note: str | None = None,
+) -> Any:
     """Start TrainAndPromote for a run; a second start of the same upload run is a no-op, and its
     `training_started` audit event is written once per execution name (StartExecution answers a repeat
     with the same name and input as a success while the first is running, so `started` alone cannot
-    tell a duplicate apart)."""
+    tell a duplicate apart). A person's start records `by` (their principal) and `note` in the event."""
     name = execution_name(run.model, run.dataset_sha256, run.spec_sha256, run.trigger, nonce)
     started = services.executions.start(
         name, run.model_dump(mode="json", exclude_defaults=True) | {"trigger": run.trigger.value}
@@ -65,6 +75,8 @@ def start_training(run: RunState, services: Services, nonce: str | None = None) 
         id=new_event_id(),
         execution_arn=started.arn,
         trigger=run.trigger,
+        by=by.arn if by else None,
+        note=note,
         details={"dataset_sha256": run.dataset_sha256, "spec_sha256": run.spec_sha256},
     )
     if not (started.started and services.registry.record_run_started(name, event)):
@@ -75,8 +87,8 @@ def start_training(run: RunState, services: Services, nonce: str | None = None) 
 
 def is_accepted(dataset: DatasetRecord, versions: Iterable[ModelVersion]) -> bool:
     """Whether a validated dataset may be retrained on: a version trained on it passed its gates
-    (production, archived or candidate), or none trained on it was rejected or failed. A dataset whose
-    every finished version was rejected or failed is not accepted; one not trained on yet is."""
+    (production, archived or candidate), or none trained on it was rejected. A dataset whose every
+    decided version was rejected is not accepted; one not trained on yet, or whose runs failed, is."""
     statuses = {v.status for v in versions if v.dataset_sha256 == dataset.sha256}
     return bool(statuses & VOUCHING) or not statuses & CONDEMNING
 
@@ -167,8 +179,17 @@ def prepare_retraining(
     )
 
 
-def start_manual_run(model: str, services: Services, dataset_sha256: str | None = None) -> Any:
+def start_manual_run(
+    model: str,
+    services: Services,
+    dataset_sha256: str | None = None,
+    *,
+    by: Principal,
+    note: str | None = None,
+) -> Any:
     """`sluice models train`: a new run (trigger `manual`) with the current spec and the given dataset,
     by default the latest accepted upload plus the labelled traffic the spec's `retraining:` asks for
-    (see `prepare_retraining`). Always a new execution, even for data that trained before."""
-    return start_training(prepare_retraining(model, Trigger.MANUAL, services, dataset_sha256), services)
+    (see `prepare_retraining`). Always a new execution, even for data that trained before; its
+    `training_started` event records `by` (the principal STS answered for the caller) and `note`."""
+    run = prepare_retraining(model, Trigger.MANUAL, services, dataset_sha256)
+    return start_training(run, services, by=by, note=note)

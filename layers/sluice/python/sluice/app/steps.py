@@ -37,7 +37,7 @@ from sluice.domain.records import (
     VersionStatus,
 )
 from sluice.domain.training_backend import LambdaLimits
-from sluice.errors import SluiceError
+from sluice.errors import PromotionConflict, SluiceError
 from sluice.observability import logger
 
 if TYPE_CHECKING:
@@ -125,7 +125,10 @@ def _decided_record(
 
 def promote(run: RunState, execution_arn: str, services: Services) -> RunState:
     """Conditional write of the production alias, expecting the version Evaluate compared against.
-    Raises PromotionConflict when it moved (the state machine then evaluates again)."""
+    Raises PromotionConflict when it moved (the state machine then evaluates again) — unless it moved
+    to this very version: the step ran before and promoted it, and its answer was lost (Step Functions
+    runs a step again after a timeout or a Lambda.SdkClientException), so the promotion stands, recorded
+    once."""
     record = _decided_record(run, services, VersionStatus.PRODUCTION, None)
     details: dict[str, object] = {"metrics": run.metrics, "champion_metrics": run.champion_metrics}
     comparison = comparison_of(run, services)
@@ -141,9 +144,16 @@ def promote(run: RunState, execution_arn: str, services: Services) -> RunState:
         reason=_promotion_reason(run),
         details=details,
     )
-    services.registry.promote(
-        record, expected=run.champion_version, event=event, rollout=finished_rollout(run, services)
-    )
+    try:
+        services.registry.promote(
+            record, expected=run.champion_version, event=event, rollout=finished_rollout(run, services)
+        )
+    except PromotionConflict:
+        alias = services.registry.get_alias(run.model)
+        if alias is None or alias.version != record.version:
+            raise
+        logger.info("promoted already, by an earlier attempt of this step", extra={"model": run.model})
+        return run.model_copy(update={"status": VersionStatus.PRODUCTION, "reason": event.reason})
     logger.info(
         "promoted", extra={"model": run.model, "version": record.version, "from": run.champion_version}
     )
@@ -226,8 +236,13 @@ def reject(run: RunState, execution_arn: str, services: Services) -> RunState:
 
 
 def fail(run: RunState, execution_arn: str, services: Services) -> RunState:
-    """An unexpected error: the version is marked failed (production is not touched)."""
+    """An unexpected error: the version is marked failed (production is not touched). A run whose
+    AllocateVersion failed may still own a version (allocated, then the answer lost): that one is marked
+    failed, so no version of an ended run is left in training."""
     reason = rejection_reason(run) if run.error else "unexpected failure"
+    if run.version is None:
+        allocated = services.registry.run_version(run.model, execution_arn.rsplit(":", 1)[-1])
+        run = run.model_copy(update={"version": allocated}) if allocated is not None else run
     event = AuditEvent.of_run(
         run,
         EventType.FAILED,

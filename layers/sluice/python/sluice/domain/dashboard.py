@@ -85,6 +85,8 @@ class AuditRow(BaseModel):
     from_version: int | None = None
     to_version: int | None = None
     reason: str | None = None
+    by: str | None = None  # a person's action: their principal ARN
+    note: str | None = None  # and their note
 
 
 class ModelSection(BaseModel):
@@ -176,6 +178,8 @@ def audit_rows(events: Iterable[AuditEvent], limit: int = MAX_EVENTS) -> list[Au
             from_version=e.from_version,
             to_version=e.to_version,
             reason=e.reason,
+            by=e.by,
+            note=e.note,
         )
         for e in newest
     ]

@@ -256,7 +256,11 @@ def _audit(section: ModelSection) -> str:
             if e.from_version is not None and e.to_version is not None
             else "",
             e.reason or "",
+            e.by or "",
+            e.note or "",
         ]
         for e in section.events
     ]
-    return "<h3>Audit log (newest first)</h3>" + table(["time", "event", "version", "change", "reason"], rows)
+    return "<h3>Audit log (newest first)</h3>" + table(
+        ["time", "event", "version", "change", "reason", "by", "note"], rows
+    )

@@ -75,7 +75,10 @@ def scoring_instances(body: Any) -> list[Any]:
     if len(given) != 1:
         message = "send one of them" if not given else "send only one of them"
         raise _invalid(", ".join(given or INPUT_FORMATS), message)
-    if body.get("params"):
+    params = body.get("params")
+    if params is not None and not isinstance(params, dict):
+        raise _invalid("params", "must be an object of inference parameters (Sluice models take none)")
+    if params:
         raise _invalid("params", "are not supported: Sluice models take no inference parameters")
     key = given[0]
     value = body[key]

@@ -166,7 +166,26 @@ def _binary_column(datatype: str, raw: bytes, n: int) -> list[Any] | str:
     return values
 
 
+def _json_type(value: Any) -> str:
+    """The JSON type of a parsed value, as a message names it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
+
+
 def _datatype_problem(feature: NumericFeature | CategoricalFeature, datatype: Any) -> str | None:
+    """Why `datatype` does not suit the feature, if it does not. It may be any JSON value: one that is
+    not a string is named by its JSON type (a list or an object is neither looked up nor echoed)."""
+    if not isinstance(datatype, str):
+        takes = "FP32 (or another numeric datatype)" if feature.type == "numeric" else BYTES
+        wrong = "is required" if datatype is None else f"must be a string, not {_json_type(datatype)}"
+        return f"datatype {wrong}: a {feature.type} feature takes {takes}"
     if feature.type == "numeric" and datatype not in NUMERIC_DTYPES:
         return f"datatype {echo(datatype)}: a numeric feature takes FP32 (or another numeric datatype)"
     if feature.type == "categorical" and datatype != BYTES:

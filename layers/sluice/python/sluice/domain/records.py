@@ -173,8 +173,31 @@ class Alias(BaseModel):
     rollout: RolloutState | None = None
 
 
+# The ARN STS GetCallerIdentity answers: an IAM user or role, an assumed-role session, a federated user,
+# or the account root, in any partition.
+PRINCIPAL_ARN = re.compile(r"^arn:aws(?:-[a-z]+)*:(?:iam|sts)::\d{12}:(?:root|[A-Za-z-]+/\S+)$")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a person's action is recorded as: the AWS principal their credentials authenticate, as STS
+    GetCallerIdentity answers it (`sluice.adapters.identity.caller_principal`). Only an ARN of that shape
+    is accepted, so a free-text name can never stand in for an identity."""
+
+    arn: str
+
+    def __post_init__(self) -> None:
+        if not PRINCIPAL_ARN.match(self.arn):
+            raise ValueError(f"not an AWS principal ARN (as STS GetCallerIdentity answers): {self.arn!r}")
+
+    def __str__(self) -> str:
+        return self.arn
+
+
 class AuditEvent(BaseModel):
-    """One `EVENT#` item: what was decided, from which version to which, why, by which run."""
+    """One `EVENT#` item: what was decided, from which version to which, why, by which run. A person's
+    action (promote, rollback, train, approve, reject) also records `by`, the principal ARN STS answered
+    for their credentials, and `note`, their free text (e.g. a ticket, or on whose behalf)."""
 
     model: str
     type: EventType
@@ -186,6 +209,8 @@ class AuditEvent(BaseModel):
     reason: str | None = None
     execution_arn: str | None = None
     trigger: Trigger | None = None
+    by: str | None = None  # a person's action: their principal ARN (Principal); None for the system's
+    note: str | None = None  # a person's action: their --note
     details: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod
@@ -251,8 +276,9 @@ class RolloutPlan(BaseModel):
 class ApprovalRecord(BaseModel):
     """A person's answer to a manual rollout (the output of SendTaskSuccess)."""
 
-    by: str
+    by: str  # the principal ARN (Principal) of who answered
     reason: str | None = None
+    note: str | None = None
 
 
 class TrainingTask(BaseModel):

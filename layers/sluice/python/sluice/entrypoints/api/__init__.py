@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from botocore.exceptions import BotoCoreError, ClientError
 
 from sluice.entrypoints.api import dashboard, errors, mlflow, models, predictions, v2
 from sluice.entrypoints.api.container import CONTEXT_KEY, Container
@@ -53,6 +54,9 @@ def create_app(settings: Callable[[], PredictSettings] = PredictSettings) -> API
     app.exception_handler(ModelNotFound)(lambda e: errors.model_not_found(e, app.current_event.path))
     app.exception_handler(ModelUnavailable)(lambda e: errors.model_unavailable(e, app.current_event.path))
     app.exception_handler(StackError)(lambda e: errors.stack_unavailable(e, app.current_event.path))
+    # botocore's errors that no adapter turned into StackError: a transient AWS failure is a 503 too
+    app.exception_handler(ClientError)(lambda e: errors.aws_unavailable(e, app.current_event.path))
+    app.exception_handler(BotoCoreError)(lambda e: errors.aws_unavailable(e, app.current_event.path))
 
     @app.not_found
     def no_route(exc: NotFoundError) -> Response[Any]:

@@ -3,7 +3,10 @@
 Nothing a client sends can produce a 5xx: a request that cannot be served raises InvalidRequest (400, 413
 or 415), an unknown model or one with nothing in production ModelNotFound (404), a production model that
 fails its integrity check ModelUnavailable (503), an AWS service the request needs failing StackError (503:
-send it again; the service's words are logged, not answered). create_app registers these handlers.
+send it again; the service's words are logged, not answered) — and so does any botocore error that
+reached the API without an adapter naming it (a throttle, a 500, a reset or a read timeout the SDK's
+retries did not outlast): a transient AWS failure is never a 500 or a 502. Every 503 carries
+Retry-After. create_app registers these handlers.
 
 The body speaks the dialect of the route's protocol, chosen here by its path: Sluice's and the Open
 Inference Protocol's (/v2/...) `{"error", "details"}`, MLflow's (/models/{model}/invocations)
@@ -17,6 +20,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
+from botocore.exceptions import BotoCoreError, ClientError
 
 from sluice.domain.onnx_model import MAX_ECHO, MAX_PROBLEMS
 from sluice.observability import logger
@@ -27,6 +31,7 @@ if TYPE_CHECKING:
     from sluice.errors import InvalidRequest, ModelNotFound, ModelUnavailable, StackError
 
 MAX_ERROR_CHARS = 300  # the longest `error` or detail `message` an answer carries
+RETRY_AFTER_SECONDS = 1  # what a 503 asks the client to wait before sending the request again
 MLFLOW_ERROR_CODES = {400: "BAD_REQUEST", 404: "RESOURCE_DOES_NOT_EXIST", 503: "TEMPORARILY_UNAVAILABLE"}
 
 
@@ -68,7 +73,13 @@ def error_response(
     if _in_mlflow_dialect(path):
         code = MLFLOW_ERROR_CODES.get(int(status), "BAD_REQUEST" if int(status) < 500 else "INTERNAL_ERROR")
         body = {"error_code": code, "message": body.pop("error"), **body}
-    return Response(status_code=int(status), content_type=content_types.APPLICATION_JSON, body=body)
+    # a 503 says when to send the request again
+    headers = (
+        {"Retry-After": str(RETRY_AFTER_SECONDS)} if int(status) == HTTPStatus.SERVICE_UNAVAILABLE else None
+    )
+    return Response(
+        status_code=int(status), content_type=content_types.APPLICATION_JSON, body=body, headers=headers
+    )
 
 
 def invalid_request(exc: InvalidRequest, path: str | None = None) -> Response[Any]:
@@ -93,6 +104,18 @@ def stack_unavailable(exc: StackError, path: str | None = None) -> Response[Any]
     return error_response(
         HTTPStatus.SERVICE_UNAVAILABLE,
         f"a service Sluice depends on failed ({exc.code or 'unavailable'}); send the request again",
+        path=path,
+    )
+
+
+def aws_unavailable(exc: ClientError | BotoCoreError, path: str | None = None) -> Response[Any]:
+    """503 for a botocore error no adapter turned into StackError: an AWS call that failed
+    (ClientError) or got no answer (BotoCoreError: a reset, a timeout)."""
+    code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else type(exc).__name__
+    logger.exception("an AWS call failed while answering", extra={"code": code})
+    return error_response(
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        f"a service Sluice depends on failed ({code or 'unavailable'}); send the request again",
         path=path,
     )
 

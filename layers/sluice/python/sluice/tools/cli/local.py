@@ -1,5 +1,6 @@
-"""`sluice local up [--port 4566] [--api-port 3000] [--api-auth AWS_IAM|API_KEY]`: deploy template.yaml
-into an embedded moto server and serve it, the API behind the same authentication as on AWS."""
+"""`sluice local up [--port 4566] [--api-port 3000] [--api-auth AWS_IAM|API_KEY] [--faults RATE
+[--fault-seed N]]`: deploy template.yaml into an embedded moto server and serve it, the API behind the
+same authentication as on AWS, optionally with faults injected as AWS fails calls (README: Chaos)."""
 
 from __future__ import annotations
 
@@ -36,11 +37,42 @@ def register(subparsers: Any) -> None:
         metavar="KEY=VALUE",
         help="template parameters, as `sam deploy --parameter-overrides` takes them",
     )
+    up.add_argument(
+        "--iam",
+        choices=["enforced", "off"],
+        default="enforced",
+        help="evaluate every call of the stack's principals against their IAM policies, as AWS does "
+        "(default enforced); off: allow everything, as moto does",
+    )
+    up.add_argument(
+        "--faults",
+        type=fault_rate,
+        default=None,
+        metavar="RATE",
+        help="fail this fraction (0-1) of the AWS calls the stack's functions and state machines make, "
+        "as AWS fails them (throttling, 500/503, resets, read timeouts), and kill as many of the "
+        "invocations Step Functions and EventBridge make, as a timeout would; logged on stderr",
+    )
+    up.add_argument(
+        "--fault-seed", type=int, default=0, metavar="N", help="seed of which calls fail (default 0)"
+    )
     up.set_defaults(func=run_up)
+
+
+def fault_rate(text: str) -> float:
+    """--faults RATE: a fraction between 0 and 1."""
+    try:
+        rate = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {text!r}") from None
+    if not 0 <= rate <= 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {text}")
+    return rate
 
 
 def run_up(args: argparse.Namespace) -> int:
     from sluice.tools.local import STATE_FILE
+    from sluice.tools.local.faults import FaultInjector
     from sluice.tools.local.server import PortInUse, serve, stop_on_sigterm
 
     parameters = parse_overrides(args.parameter_overrides)
@@ -66,6 +98,8 @@ def run_up(args: argparse.Namespace) -> int:
                 state_file=args.state_file or root / STATE_FILE,
                 announce=announce,
                 parameters=parameters,
+                iam=args.iam == "enforced",
+                faults=FaultInjector(args.faults, args.fault_seed) if args.faults else None,
             )
     except PortInUse as exc:
         raise CommandError(str(exc)) from exc

@@ -3,6 +3,12 @@ stack. `approve` and `reject` answer a version a manual rollout holds as pending
 states:SendTaskSuccess / states:SendTaskFailure on the TrainAndPromote state machine. `reject` on a
 shadow or canary version ends its live rollout at once (its run's next check rejects it).
 
+Every action (promote, rollback, train, approve, reject) is recorded in the audit event as `by`: the
+principal ARN STS GetCallerIdentity answers for the caller's credentials, asked before anything changes;
+when STS cannot answer, the action is refused. `--note TEXT` is stored beside it. There is no way to
+name someone else: `--by` is refused. The template's SluiceOperatorPolicy grants exactly what these
+actions call; SluiceViewerPolicy what `list` and `show` read.
+
 The stack is found from `--stack-outputs FILE` (the ready document of `sluice local up`, or a flat
 {"RegistryTableName": …, "ArtifactBucketName": …}), else `--stack-name` through CloudFormation, else a
 running `sluice local up` (.sluice/local.json). AWS_ENDPOINT_URL is honoured as boto3 does."""
@@ -13,8 +19,9 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from sluice.app.catalog import ordered_metrics
 from sluice.errors import ModelNotFound, SluiceError
@@ -23,6 +30,25 @@ from sluice.tools.local import STATE_FILE
 
 if TYPE_CHECKING:
     from sluice.app.ports import Services
+    from sluice.domain.records import Principal
+
+BY_REMOVED = (
+    "--by was removed: the audit event records who you are as the AWS principal of your credentials "
+    "(STS GetCallerIdentity), not a name; put a name, a ticket or on whose behalf in --note TEXT"
+)
+
+
+class _RemovedBy(argparse.Action):
+    """`--by` fails with a message that says what to use instead (it used to name the approver)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> NoReturn:
+        parser.error(BY_REMOVED)
 
 
 def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,24 +90,30 @@ def register(subparsers: Any) -> None:
     for answer in (approve, reject):
         answer.add_argument("model")
         answer.add_argument("version", type=int)
-        answer.add_argument(
-            "--by", help="who answers, for the audit event (default: the AWS caller identity, else $USER)"
-        )
         answer.add_argument("--json", action="store_true")
     approve.add_argument("--reason", help="recorded in the audit event")
     reject.add_argument("--reason", required=True, help="why; the version's recorded reason names it")
+    for action in (promote, rollback, train, approve, reject):
+        action.add_argument(
+            "--note",
+            metavar="TEXT",
+            help="free text stored in the audit event beside `by` (your AWS principal, from STS)",
+        )
+        action.add_argument("--by", action=_RemovedBy, help=argparse.SUPPRESS)
     for sub in (listing, show, promote, rollback, train, approve, reject):
         sub.set_defaults(func=run)
 
 
-def caller_identity() -> str:
-    """Who runs the CLI: the AWS caller identity's ARN, else $USER (else "unknown")."""
-    from sluice.adapters import client
+def caller() -> Principal:
+    """Who runs the action: the principal STS GetCallerIdentity answers for the caller's credentials.
+    Stops the command (exit code 2) when STS cannot answer: nothing is changed without an identity."""
+    from sluice.adapters.identity import caller_principal
+    from sluice.errors import IdentityUnavailable
 
     try:
-        return str(client("sts").get_caller_identity()["Arn"])
-    except Exception:
-        return os.environ.get("USER") or "unknown"
+        return caller_principal()
+    except IdentityUnavailable as exc:
+        raise CommandError(str(exc)) from exc
 
 
 def stack_outputs(args: argparse.Namespace) -> dict[str, str]:
@@ -127,11 +159,9 @@ def run(args: argparse.Namespace) -> int:
     from sluice.app import catalog
     from sluice.app.dashboard import refresh_dashboard
 
-    services = stack_services_of(args)
+    services = stack_services_of(args)  # first: a local stack's document sets AWS_ENDPOINT_URL
     registry, artifacts = services.registry, services.artifacts
     try:
-        if args.action == "train":
-            return _train(args, services)
         if args.action == "list":
             models = catalog.list_models(registry, artifacts)
             if args.json:
@@ -146,12 +176,20 @@ def run(args: argparse.Namespace) -> int:
             else:
                 _print_detail(detail)
             return EXIT_OK
+        # Every other action changes the model: who does it is asked of STS before anything changes.
+        by = caller()
+        if args.action == "train":
+            return _train(args, services, by)
         if args.action in ("approve", "reject"):
-            return _answer(args, services)
+            return _answer(args, services, by)
         if args.action == "promote":
-            event = catalog.promote_version(registry, artifacts, args.model, args.version, reason=args.reason)
+            event = catalog.promote_version(
+                registry, artifacts, args.model, args.version, by=by, reason=args.reason, note=args.note
+            )
         else:
-            event = catalog.rollback(registry, artifacts, args.model, reason=args.reason)
+            event = catalog.rollback(
+                registry, artifacts, args.model, by=by, reason=args.reason, note=args.note
+            )
     except ModelNotFound as exc:
         raise CommandError(str(exc), exit_code=EXIT_FAILED) from exc
     except SluiceError as exc:
@@ -160,30 +198,35 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(event.model_dump(mode="json"))
     else:
-        print(f"{event.model}: production is now version {event.to_version} (was {event.from_version})")
+        print(
+            f"{event.model}: production is now version {event.to_version} (was {event.from_version}); "
+            f"by {event.by}"
+        )
     return EXIT_OK
 
 
-def _train(args: argparse.Namespace, services: Services) -> int:
+def _train(args: argparse.Namespace, services: Services, by: Principal) -> int:
     from sluice.app.start_training import start_manual_run
 
-    started = start_manual_run(args.model, services, args.dataset)
+    started = start_manual_run(args.model, services, args.dataset, by=by, note=args.note)
     if args.json:
-        print_json({"model": args.model, "trigger": "manual", **started.model_dump(mode="json")})
+        print_json(
+            {"model": args.model, "trigger": "manual", "by": by.arn, "note": args.note}
+            | started.model_dump(mode="json")
+        )
     else:
-        print(f"{args.model}: started run {started.name}")
+        print(f"{args.model}: started run {started.name} (by {by})")
     return EXIT_OK
 
 
-def _answer(args: argparse.Namespace, services: Services) -> int:
+def _answer(args: argparse.Namespace, services: Services, by: Principal) -> int:
     from sluice.app import rollout
     from sluice.app.dashboard import refresh_dashboard
 
-    by = args.by or caller_identity()
     if args.action == "approve":
-        event = rollout.approve(services, args.model, args.version, by=by, reason=args.reason)
+        event = rollout.approve(services, args.model, args.version, by=by, reason=args.reason, note=args.note)
     else:
-        event = rollout.refuse(services, args.model, args.version, by=by, reason=args.reason)
+        event = rollout.refuse(services, args.model, args.version, by=by, reason=args.reason, note=args.note)
     refresh_dashboard(services, args.model)  # never raises: the answer stands
     if args.json:
         print_json(event.model_dump(mode="json"))
@@ -242,4 +285,6 @@ def _print_detail(detail: Any) -> None:
             change = f" {e.get('from_version')} -> {e.get('to_version')}"
         elif e.get("version") is not None:
             change = f" version {e['version']}"
-        out.write(f"  {e['time']}  {e['type']:<18}{change}  {e.get('reason') or ''}\n")
+        who = f"  by {e['by']}" if e.get("by") else ""
+        note = f"  note: {e['note']}" if e.get("note") else ""
+        out.write(f"  {e['time']}  {e['type']:<18}{change}  {e.get('reason') or ''}{who}{note}\n")

@@ -18,7 +18,8 @@ from sluice.tools.demo.client import instances_of
 from sluice.tools.demo.driver import MODEL, Demo, DemoError
 from sluice.tools.demo.summary import ApprovalSummary, ConceptDriftSummary, LiveQuality
 
-APPROVER = "demo-operator"  # who the manual-approval chapter approves as (the audit event's `by`)
+# The note the manual-approval chapter's approval carries beside `by` (the demo's principal, from STS).
+APPROVAL_NOTE = "demo-operator: checked the model card"
 MANUAL_ROLLOUT = "rollout: {mode: manual, timeout_hours: 72}\n"
 
 
@@ -172,7 +173,7 @@ def _retrain_on_labelled_traffic(demo: Demo) -> ModelVersion:
     demo.progress.fact(
         "the operator answers the alarm: sluice models train credit-risk (accepted upload + labelled traffic)"
     )
-    started = start_manual_run(MODEL, demo.services)
+    started = start_manual_run(MODEL, demo.services, by=demo.operator, note="demo: answer the alarm")
     demo.stack.drain()
     version = demo.await_version(lambda v: v.execution_arn == started.arn, f"the retraining {started.name}")
     demo.progress.fact(
@@ -237,9 +238,17 @@ def manual_approval(demo: Demo, number: int, batch: RawTable) -> ApprovalSummary
         alerts = [(s, m) for s, m in demo.drain_alerts() if m.get("status") == "pending_approval"]
         subject, message = alerts[-1] if alerts else ("", {})
         demo.progress.fact(f"the message says: {message.get('approve')}  (or: {message.get('reject')})")
-        event = rollout.approve(demo.services, MODEL, pending.version, by=APPROVER, reason="demo: looks good")
+        event = rollout.approve(
+            demo.services,
+            MODEL,
+            pending.version,
+            by=demo.operator,
+            reason="demo: looks good",
+            note=APPROVAL_NOTE,
+        )
         demo.progress.fact(
-            f"registry: {event.type.value} v{event.version} by {event.details['by']} (audit event)"
+            f"registry: {event.type.value} v{event.version} by {event.by} (the STS principal), "
+            f"note {event.note!r} (audit event)"
         )
         demo.settle()
         decided = demo.registry.get_version(MODEL, pending.version)
@@ -248,7 +257,10 @@ def manual_approval(demo: Demo, number: int, batch: RawTable) -> ApprovalSummary
         demo.drain_alerts()
         demo.progress.fact(f"production: v{before} → v{after}")
         events = [
-            e.model_dump(mode="json", include={"type", "version", "from_version", "to_version", "details"})
+            e.model_dump(
+                mode="json",
+                include={"type", "version", "from_version", "to_version", "by", "note", "details"},
+            )
             for e in demo.registry.list_events(MODEL)
             if e.version == pending.version or e.to_version == pending.version
         ]
@@ -258,7 +270,8 @@ def manual_approval(demo: Demo, number: int, batch: RawTable) -> ApprovalSummary
             production_while_waiting=waiting,
             notification=subject,
             approve_command=message.get("approve"),
-            approved_by=str(event.details["by"]),
+            approved_by=str(event.by),
+            approval_note=event.note,
             status_after=decided.status.value,
             production_after=after,
             events=events,

@@ -15,6 +15,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from sluice.adapters.artifacts import ArtifactStore
 from sluice.adapters.executions import Executions
+from sluice.adapters.identity import caller_principal
 from sluice.adapters.notifications import Notifier
 from sluice.adapters.registry import Registry
 from sluice.adapters.traffic import TrafficStore
@@ -141,6 +142,9 @@ class Demo:
             state_machine=Executions(self.outputs["TrainingStateMachineArn"], stack.client("stepfunctions")),
             captured_traffic=TrafficStore(self.outputs["ArtifactBucketName"], stack.client("s3")),
         )
+        # Who the operator's actions (rollback, train, approve) are recorded as: the principal STS answers
+        # for the demo's credentials, as for `sluice models` (the local stack's moto answers it).
+        self.operator = caller_principal(stack.client("sts"))
 
     # ---------------------------------------------------------------- stack plumbing
     def _subscribe_queue(self) -> str:

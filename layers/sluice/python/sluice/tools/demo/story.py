@@ -235,9 +235,12 @@ def follow_retraining(demo: Demo, check: dict[str, Any]) -> tuple[ModelVersion |
 def roll_back(demo: Demo, instances: list[dict[str, Any]]) -> RollbackSummary:
     """Step 7: roll production back to the previous version, then show the API serving it."""
     with demo.progress.step(7, "roll back production to the previous version (sluice models rollback)"):
-        event = catalog.rollback(demo.registry, demo.artifacts, MODEL, reason="demo: undo the last promotion")
+        event = catalog.rollback(
+            demo.registry, demo.artifacts, MODEL, by=demo.operator, reason="demo: undo the last promotion"
+        )
         demo.progress.fact(
-            f"registry: {event.type.value} v{event.from_version} → v{event.to_version} (audit event)"
+            f"registry: {event.type.value} v{event.from_version} → v{event.to_version} by {event.by} "
+            "(audit event)"
         )
         if event.to_version is None:
             raise DemoError("the rollback named no version")
@@ -311,7 +314,10 @@ def summarize(
         notifications=demo.notifications,
         executions=[{"name": e["name"], "status": e["status"]} for e in demo.settle()],
         events=[
-            e.model_dump(mode="json", include={"type", "version", "from_version", "to_version", "trigger"})
+            e.model_dump(
+                mode="json",
+                include={"type", "version", "from_version", "to_version", "trigger", "by", "note"},
+            )
             for e in demo.registry.list_events(MODEL)
         ],
         files=files,

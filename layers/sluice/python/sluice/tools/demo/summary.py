@@ -131,7 +131,8 @@ class ApprovalSummary(BaseModel):
     production_while_waiting: int | None
     notification: str
     approve_command: str | None
-    approved_by: str
+    approved_by: str  # the principal ARN STS answered for the demo's credentials
+    approval_note: str | None = None
     status_after: str
     production_after: int | None
     events: list[dict[str, Any]]

@@ -8,6 +8,9 @@ the template declares it.
   see `firehose_streams`).
 - Step Functions: each state machine is created again in the backend that executes ASL, under the same
   name and so the same ARN (moto's CloudFormation creates it only in the plain backend).
+- EC2 (the training task's network): subnets' route-table associations, security groups' egress rules
+  and VPCs' DNS attributes, which moto's CloudFormation drops, are applied through the EC2 API (see
+  `network`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from sluice.tools.local.firehose_streams import create_delivery_streams, detach_delivery_streams
+from sluice.tools.local.network import complete_network
 from sluice.tools.local.template import LocalTemplate, TemplateError, translate
 
 ACCOUNT_ID = "123456789012"
@@ -81,8 +85,12 @@ def create_stack(
     deployment = Deployment(template, _outputs_of(stack), _physical_ids(cfn, stack_name))
     deployment.functions_by_name = _functions_by_name(deployment)
     _enable_bucket_features(client("s3"), deployment)
+    _apply_resource_policies(client, deployment, stack_name, region)
     _mirror_state_machines(deployment, region)
     defaults = {k: str(v.get("Default", "")) for k, v in (template.sam.get("Parameters") or {}).items()}
+    complete_network(
+        client("ec2"), template.cloudformation["Resources"], deployment.physical, defaults | parameters
+    )
     create_delivery_streams(
         client("firehose"),
         streams,
@@ -189,6 +197,29 @@ def _enable_bucket_features(s3: Any, deployment: Deployment) -> None:
         versioning = properties.get("VersioningConfiguration", {})
         if versioning.get("Status") in ("Enabled", "Suspended"):
             s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": versioning["Status"]})
+
+
+def _apply_resource_policies(client: Clients, deployment: Deployment, stack_name: str, region: str) -> None:
+    """Bucket and queue policies, which moto's CloudFormation skips ("not supported"): resolved with
+    moto's own intrinsic-function resolver and put through the S3 and SQS APIs, so local IAM evaluates
+    them (the buckets' TLS-only deny among them)."""
+    from moto.cloudformation.models import cloudformation_backends
+    from moto.cloudformation.parsing import clean_json
+
+    stacks = cloudformation_backends[ACCOUNT_ID][region].stacks.values()
+    stack = next(s for s in stacks if s.name == stack_name and s.status == "CREATE_COMPLETE")
+    resources = deployment.template.cloudformation["Resources"]
+    for resource in resources.values():
+        kind = resource.get("Type")
+        if kind not in ("AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy"):
+            continue
+        properties = clean_json(resource.get("Properties", {}), stack.resource_map)
+        document = json.dumps(properties["PolicyDocument"])
+        if kind == "AWS::S3::BucketPolicy":
+            client("s3").put_bucket_policy(Bucket=properties["Bucket"], Policy=document)
+        else:
+            for queue_url in properties["Queues"]:
+                client("sqs").set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": document})
 
 
 def _mirror_state_machines(deployment: Deployment, region: str) -> None:

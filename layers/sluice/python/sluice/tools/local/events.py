@@ -9,6 +9,10 @@
 - Schedules: a schedule rule matches no event (moto would match every one); it fires only when asked
   (`LocalStack.fire_schedules()`, or `sluice invoke` with the schedule's event).
 - Firehose: PutRecordBatch buffers into few large objects as Firehose does (`firehose`).
+- DynamoDB: TransactWriteItems honours its ClientRequestToken, so an SDK retry of a transaction whose
+  response was lost succeeds without applying it twice, as on AWS (`dynamodb_tokens`).
+- Step Functions: a Lambda task whose invoke fails is named `Lambda.<error>` (moto says `Exception`),
+  so the Retry fields match it as on AWS (`lambda_task_errors`).
 - ECS: `runTask.sync` runs the task's command in a subprocess (tools/local/fargate.py).
 - Step Functions' SendTaskFailure: moto's handler drops the request's `cause`; it is passed on, so a
   Catch sees {"Error", "Cause"} as on AWS (a manual rollout's rejection carries its reason there).
@@ -25,11 +29,16 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
+import boto3
 from moto.core.config import DefaultConfig
 
 from sluice.tools.local.deploy import ACCOUNT_ID, Clients
+from sluice.tools.local.dynamodb_tokens import idempotent_transactions
 from sluice.tools.local.fargate import ecs_patches
+from sluice.tools.local.faults import eventbridge_delivery
 from sluice.tools.local.firehose import buffered_delivery
+from sluice.tools.local.iam.hooks import moto_bucket_policies_ignored
+from sluice.tools.local.lambda_task_errors import lambda_task_error_names
 from sluice.tools.local.runtime import Invocation
 from sluice.tools.local.template import SUBSTITUTION
 
@@ -54,11 +63,19 @@ class RoutedStack(Protocol):
 class EventDelivery:
     """EventBridge's delivery to Lambda targets: queued and run on a worker thread, each event tried
     as the target's retry policy allows (at most 3 times), then recorded in `errors` and sent to the
-    target's dead-letter queue, if it has one."""
+    function's dead-letter queue (as its role, as Lambda does) or, failing that, the target's."""
 
-    def __init__(self, invoke: Callable[[str, Any], Invocation], client: Clients) -> None:
+    def __init__(
+        self,
+        invoke: Callable[[str, Any], Invocation],
+        client: Clients,
+        function_dead_letter: Callable[[str, dict[str, Any]], bool] | None = None,
+    ) -> None:
         self._invoke = invoke
         self._client = client
+        # Lambda's own dead-letter queue for a function's failed asynchronous invocations (sent as the
+        # function's role, as Lambda does); True when the function has one and it took the message.
+        self._function_dead_letter = function_dead_letter
         self._events: queue.Queue[tuple[str, dict[str, Any], dict[str, Any]] | None] = queue.Queue()
         self._pending = 0
         self._pending_lock = threading.Condition()
@@ -106,17 +123,58 @@ class EventDelivery:
     def _deliver_one(self, logical_id: str, event: dict[str, Any], target: dict[str, Any]) -> None:
         attempts = 1 + min(int(target.get("RetryPolicy", {}).get("MaximumRetryAttempts", 2)), 2)
         result = Invocation(payload=None)
-        for _ in range(attempts):
-            result = self._invoke(logical_id, event)
-            if not result.failed:
-                return
+        with eventbridge_delivery() as delivery:  # with faults injected: EventBridge's invocations
+            for _ in range(attempts):
+                result = self._invoke(logical_id, event)
+                if not result.failed:
+                    return
+            delivery.gave_up = True
         self.errors.append({"function": logical_id, "event": event, "error": result.error})
+        message = {"event": event, "error": result.error}
+        if self._function_dead_letter is not None and self._function_dead_letter(logical_id, message):
+            return
         dead_letter = target.get("DeadLetterConfig", {}).get("Arn")
         if dead_letter:
             queue_name = dead_letter.rsplit(":", 1)[-1]
             sqs = self._client("sqs")
             url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
-            sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"event": event, "error": result.error}))
+            sqs.send_message(QueueUrl=url, MessageBody=json.dumps(message))
+
+
+def send_to_function_dead_letter(stack: Any, logical_id: str, message: dict[str, Any]) -> bool:
+    """Lambda's dead-letter queue for the function's failed asynchronous invocations: the message
+    is sent with the function role's credentials, as Lambda sends it (False: the function has none)."""
+    config = stack.function_configuration(logical_id)
+    queue_url = _dead_letter_queue_url(stack, logical_id, config)
+    if queue_url is None:
+        return False
+    credentials = stack.role_credentials(config["Role"], config["FunctionName"])
+    sqs = boto3.session.Session().client(
+        "sqs",
+        region_name=stack.region,
+        endpoint_url=stack.endpoint_url,
+        aws_access_key_id=credentials.get("AWS_ACCESS_KEY_ID", "testing"),
+        aws_secret_access_key=credentials.get("AWS_SECRET_ACCESS_KEY", "testing"),
+        aws_session_token=credentials.get("AWS_SESSION_TOKEN"),
+    )
+    sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(message))
+    return True
+
+
+def _dead_letter_queue_url(stack: Any, logical_id: str, config: dict[str, Any]) -> str | None:
+    """The URL of the function's dead-letter queue: from Lambda's configuration, else from the
+    template (moto's CloudFormation leaves DeadLetterConfig out of the function it creates)."""
+    target = (config.get("DeadLetterConfig") or {}).get("TargetArn")
+    if target:
+        account, name = target.split(":")[4], target.rsplit(":", 1)[-1]
+        url = stack.client("sqs").get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)
+        return str(url["QueueUrl"])
+    declared = (stack.template.cloudformation["Resources"].get(logical_id) or {}) if stack.template else {}
+    target_arn = ((declared.get("Properties") or {}).get("DeadLetterConfig") or {}).get("TargetArn")
+    if isinstance(target_arn, dict) and "Fn::GetAtt" in target_arn:
+        queue = target_arn["Fn::GetAtt"][0]
+        return stack.physical.get(queue)  # a queue's physical id is its URL
+    return None
 
 
 def scheduled_functions(sam: dict[str, Any]) -> dict[str, list[str]]:
@@ -248,8 +306,15 @@ def moto_patches() -> Iterator[None]:
     StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
     try:
         # Firehose's buffering, which moto leaves out (see `firehose`); ECS tasks the state machine runs
-        # (runTask.sync) run their command (see `fargate`).
-        with buffered_delivery(), ecs_patches(lambda: _ACTIVE[-1] if _ACTIVE else None):
+        # (runTask.sync) run their command (see `fargate`); DynamoDB's idempotent transactions (see
+        # `dynamodb_tokens`); Step Functions' names for a Lambda task's failed invoke (`lambda_task_errors`).
+        with (
+            buffered_delivery(),
+            ecs_patches(lambda: _ACTIVE[-1] if _ACTIVE else None),
+            idempotent_transactions(),
+            lambda_task_error_names(),
+            moto_bucket_policies_ignored(),  # local IAM evaluates them (see iam.enforcement)
+        ):
             yield
     finally:
         LambdaSimpleBackend.invoke = original_invoke  # type: ignore[method-assign]

@@ -11,7 +11,13 @@ container memory, which a Fargate task definition leaves to the task (TypeError 
   AWS does) and the results back into Step Functions' PascalCase; `.sync` waits until the task stops and,
   as on AWS, fails the state with `States.TaskFailed` (Cause: the task's description as JSON) when an
   essential container exited with a non-zero code;
-- the ECS side: `RunTask` runs the container's command (the overridden one, else the task definition's)
+- an ECS error (a ClientError) fails the state as Step Functions names it on AWS, `ECS.<Exception>`
+  (`ECS.AmazonECSException` for a code ECS models no exception for, such as throttling), so Retry and
+  Catch see AWS's names; moto's engine reports every one as `States.Runtime`, which AWS never catches;
+- the ECS side: `RunTask` first checks the task's network as ECS does (a Fargate task is awsvpc: subnets
+  are required, and every subnet and security group must exist in EC2, here moto's EC2 backend), refusing
+  it with ECS's `InvalidParameterException` and AWS's message otherwise (moto checks this for services,
+  not for RunTask); then it runs the container's command (the overridden one, else the task definition's)
   in a subprocess with the container's environment plus its overrides, against the same moto backend
   (the `sluice local up` server, or a moto server started in this process for in-process stacks). The
   task stays RUNNING until the process exits, then STOPPED with its exit code and ECS's
@@ -22,6 +28,7 @@ container memory, which a Fargate task definition leaves to the task (TypeError 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import logging
 import os
@@ -94,6 +101,65 @@ def container_environment(
     return env
 
 
+def check_network(
+    configuration: dict[str, Any] | None, *, account_id: str, region: str, launch_type: str | None
+) -> None:
+    """Refuse a RunTask whose awsvpc network ECS would refuse: no subnets on Fargate, or a subnet or
+    security group that does not exist in EC2 (ECS's InvalidParameterException, AWS's messages)."""
+    from moto.ec2 import ec2_backends
+    from moto.ec2.exceptions import InvalidSecurityGroupNotFoundError, InvalidSubnetIdError
+    from moto.ecs.exceptions import InvalidParameterException
+
+    awsvpc = (configuration or {}).get("awsvpcConfiguration")
+    if awsvpc is None:
+        if launch_type == "FARGATE":  # Fargate tasks are always awsvpc
+            raise InvalidParameterException(
+                "Network Configuration must be provided when networkMode 'awsvpc' is specified."
+            )
+        return
+    subnets, groups = awsvpc.get("subnets") or [], awsvpc.get("securityGroups") or []
+    if not subnets:
+        raise InvalidParameterException("subnets can not be empty.")
+    ec2 = ec2_backends[account_id][region]
+    for subnet in subnets:
+        try:
+            ec2.describe_subnets(subnet_ids=[subnet])
+        except InvalidSubnetIdError:
+            raise InvalidParameterException(
+                f"Error retrieving subnet information for [{subnet}]: "
+                f"The subnet ID '{subnet}' does not exist (ErrorCode: InvalidSubnetID.NotFound)"
+            ) from None
+    for group in groups:
+        try:
+            ec2.describe_security_groups(group_ids=[group])
+        except InvalidSecurityGroupNotFoundError:
+            raise InvalidParameterException(
+                f"Error retrieving security group information for [{group}]: "
+                f"The security group '{group}' does not exist (ErrorCode: InvalidGroup.NotFound)"
+            ) from None
+
+
+def ecs_error_name(code: str) -> str:
+    """The error name Step Functions gives an ECS error code: the SDK's exception class, or the service's
+    base exception when ECS models none (ThrottlingException: "Rate exceeded")."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("ecs")
+    return f"ECS.{code}" if code in {shape.name for shape in model.error_shapes} else "ECS.AmazonECSException"
+
+
+def _task_role_credentials(definition: Any, task: Any) -> dict[str, str]:
+    """The task role's temporary credentials, as ECS gives them to the task's containers (under local
+    IAM; the deployer's otherwise). Its calls reach the moto server over HTTP and are checked there."""
+    from sluice.tools.local.iam.hooks import active_enforcer
+
+    enforcer = active_enforcer()
+    role = ((task.overrides or {}).get("taskRoleArn")) or definition.task_role_arn
+    if enforcer is None or not role:
+        return {}
+    return enforcer.out_of_process_credentials(str(role), f"ecs-task-{task.id}"[:64])
+
+
 def _run_container(task: Any, backend: Any, root: Path, endpoint: str) -> None:
     definition = backend.describe_task_definition(task.task_definition_arn)
     container = definition.container_definitions[0]
@@ -102,9 +168,12 @@ def _run_container(task: Any, backend: Any, root: Path, endpoint: str) -> None:
     try:
         process = subprocess.Popen(
             container_command(container, override),
-            env=container_environment(
-                container, override, endpoint=endpoint, region=task.region_name, root=root
-            ),
+            env={
+                **container_environment(
+                    container, override, endpoint=endpoint, region=task.region_name, root=root
+                ),
+                **_task_role_credentials(definition, task),
+            },
         )
         code = process.wait()
         reason = ESSENTIAL_EXITED
@@ -131,8 +200,9 @@ def ecs_patches(find_stack: Callable[[], Any]) -> Iterator[None]:
     """While inside, Step Functions' runTask(.sync) and ECS's RunTask behave as described above;
     `find_stack()` gives the active local stack (for its root and endpoint), or None."""
     from moto.ecr.models import Repository
-    from moto.ecs.models import EC2ContainerServiceBackend
+    from moto.ecs.models import EC2ContainerServiceBackend, TaskDefinition
     from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
     from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
         FailureEvent,
         FailureEventException,
@@ -167,11 +237,22 @@ def ecs_patches(find_stack: Callable[[], Any]) -> Iterator[None]:
         return original_repository.__func__(cls, resource_name.lower(), *args, **kwargs)
 
     original_sync = StateTaskServiceEcs._build_sync_resolver
+    own_from_error = StateTaskServiceEcs.__dict__.get("_from_error")  # None: inherited
+    inherited_from_error = StateTaskServiceEcs._from_error
     saved = {
         name: getattr(StateTaskServiceEcs, name) for name in ("_normalise_parameters", "_normalise_response")
     }
 
+    run_task_signature = inspect.signature(original_run_task)
+
     def run_task(self: Any, *args: Any, **kwargs: Any) -> Any:
+        call = run_task_signature.bind(self, *args, **kwargs).arguments
+        check_network(
+            call.get("networking_configuration"),
+            account_id=self.account_id,
+            region=self.region_name,
+            launch_type=call.get("launch_type"),
+        )
         tasks = original_run_task(self, *args, **kwargs)
         stack = find_stack()
         if stack is None:
@@ -203,6 +284,32 @@ def ecs_patches(find_stack: Callable[[], Any]) -> Iterator[None]:
     ) -> None:
         self._from_boto_response(response, operation(self, service_action_name).output_shape)
 
+    def from_error(self: Any, env: Any, ex: Exception) -> Any:
+        from botocore.exceptions import ClientError
+
+        if not isinstance(ex, ClientError):
+            return inherited_from_error(self, env, ex)
+        error, meta = ex.response.get("Error", {}), ex.response.get("ResponseMetadata", {})
+        code = str(error.get("Code", "Unknown"))
+        name = ecs_error_name(code)
+        details = (
+            f"Service: AmazonECS; Status Code: {meta.get('HTTPStatusCode')}; Error Code: {code}; "
+            f"Request ID: {meta.get('RequestId')}; Proxy: null"
+        )
+        return FailureEvent(
+            env=env,
+            error_name=CustomErrorName(name),
+            event_type=HistoryEventType.TaskFailed,
+            event_details=EventDetails(  # type: ignore[typeddict-item]
+                taskFailedEventDetails=TaskFailedEventDetails(
+                    resource=self._get_sfn_resource(),
+                    resourceType=self._get_sfn_resource_type(),
+                    error=name,
+                    cause=f"{error.get('Message', '')} ({details})",
+                )
+            ),
+        )
+
     def build_sync_resolver(self: Any, env: Any, *args: Any, **kwargs: Any) -> Any:
         resolve: Any = original_sync(self, env, *args, **kwargs)
 
@@ -231,19 +338,55 @@ def ecs_patches(find_stack: Callable[[], Any]) -> Iterator[None]:
 
         return resolver
 
+    def create_task_definition(
+        cls: Any,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        # moto's CloudFormation registers only the family, containers, volumes and memory: the roles
+        # (who the task runs as, what RunTask must be allowed to pass), network mode, cpu and
+        # compatibilities are what AWS registers too.
+        from moto.ecs.models import ecs_backends, pascal_to_camelcase, remap_nested_keys
+
+        properties = cloudformation_json["Properties"]
+        return ecs_backends[account_id][region_name].register_task_definition(
+            family=properties.get("Family", resource_name),
+            container_definitions=remap_nested_keys(
+                properties.get("ContainerDefinitions", []), pascal_to_camelcase
+            ),
+            volumes=remap_nested_keys(properties.get("Volumes", []), pascal_to_camelcase),
+            network_mode=properties.get("NetworkMode"),
+            requires_compatibilities=properties.get("RequiresCompatibilities"),
+            cpu=properties.get("Cpu"),
+            memory=properties.get("Memory"),
+            task_role_arn=properties.get("TaskRoleArn"),
+            execution_role_arn=properties.get("ExecutionRoleArn"),
+        )
+
+    original_task_definition = TaskDefinition.__dict__["create_from_cloudformation_json"]
+    TaskDefinition.create_from_cloudformation_json = classmethod(create_task_definition)  # type: ignore[method-assign,assignment]
     EC2ContainerServiceBackend.run_task = run_task  # type: ignore[method-assign]
     EC2ContainerServiceBackend._calculate_task_resource_requirements = staticmethod(requirements)  # type: ignore[method-assign]
     Repository.create_from_cloudformation_json = classmethod(create_repository)  # type: ignore[method-assign,assignment]
     StateTaskServiceEcs._build_sync_resolver = build_sync_resolver  # type: ignore[method-assign]
+    StateTaskServiceEcs._from_error = from_error  # type: ignore[method-assign]
     StateTaskServiceEcs._normalise_parameters = normalise_parameters  # type: ignore[method-assign]
     StateTaskServiceEcs._normalise_response = normalise_response  # type: ignore[method-assign]
     try:
         yield
     finally:
+        TaskDefinition.create_from_cloudformation_json = original_task_definition  # type: ignore[method-assign]
         EC2ContainerServiceBackend.run_task = original_run_task  # type: ignore[method-assign]
         EC2ContainerServiceBackend._calculate_task_resource_requirements = original_requirements  # type: ignore[method-assign]
         Repository.create_from_cloudformation_json = original_repository  # type: ignore[method-assign]
         StateTaskServiceEcs._build_sync_resolver = original_sync  # type: ignore[method-assign]
+        if own_from_error is None:
+            del StateTaskServiceEcs._from_error
+        else:
+            StateTaskServiceEcs._from_error = own_from_error  # type: ignore[method-assign]
         for name, value in saved.items():
             setattr(StateTaskServiceEcs, name, value)
         stop_server()

@@ -322,8 +322,29 @@ class DeliveryBuffers:
                 f"{stream.name}-{stream.version}-{oldest:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4()}{stream.extension}"
             )
             s3 = s3_backends[backend.account_id][backend.partition]
+            if not _delivery_role_may_write(backend, stream.name, buffer.bucket, buffer.key_prefix + name):
+                return
             with contextlib.suppress(Exception):  # the mock may be gone (a timer firing at exit)
                 s3.put_object(buffer.bucket, buffer.key_prefix + name, body)
+
+
+def _delivery_role_may_write(backend: Any, stream_name: str, bucket: str, key: str) -> bool:
+    """Firehose writes as the stream's delivery role: under local IAM, that role must be allowed
+    s3:PutObject on the object (a denied write is logged and the records are not delivered, as on AWS
+    when the role lacks the permission; Firehose would retry for up to 24 hours first)."""
+    from sluice.tools.local.iam.hooks import active_enforcer
+
+    enforcer = active_enforcer()
+    if enforcer is None:
+        return True
+    try:
+        destination = backend.delivery_streams[stream_name].destinations[0]
+        role_arn = next(v for k, v in destination.items() if isinstance(v, dict) and "RoleARN" in v)[
+            "RoleARN"
+        ]
+    except (KeyError, IndexError, StopIteration, AttributeError):
+        return True  # the stream is gone (a timer firing after the mock ended)
+    return enforcer.allows_service_role(role_arn, "firehose", "s3:PutObject", f"arn:aws:s3:::{bucket}/{key}")
 
 
 _DELIVERY = DeliveryBuffers()

@@ -64,7 +64,11 @@ def detach_delivery_streams(cloudformation: dict[str, Any]) -> dict[str, dict[st
             if isinstance(target, list) and target[0] in names and target[1] == "Arn":
                 arn = "arn:${AWS::Partition}:firehose:${AWS::Region}:${AWS::AccountId}:deliverystream/"
                 return {"Fn::Sub": arn + names[target[0]]}
-            return {k: rewrite(v) for k, v in value.items() if not (k == "DependsOn" and v in names)}
+            return {
+                k: rewrite(v)
+                for k, v in value.items()
+                if not (k == "DependsOn" and isinstance(v, str) and v in names)
+            }
         if isinstance(value, list):
             return [rewrite(v) for v in value if not (isinstance(v, str) and v in names)]
         return value

@@ -2,7 +2,8 @@
 process, with the function's environment as moto resolved it (so `!Ref` and `!GetAtt` values are the
 stack's physical names), env.json overrides on top, and a context like Lambda's. An exception becomes
 a FunctionError whose errorType is the exception's class name, so a state machine's Retry and Catch
-see domain errors.
+see domain errors. With faults injected (`faults`), an invocation may be stopped as Lambda stops one at
+its timeout: it answers `Sandbox.Timedout`, and the next one starts cold.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import contextlib
 import importlib.util
 import json
 import logging
-import os
 import sys
 import threading
 import time
@@ -24,6 +24,8 @@ from types import ModuleType
 from typing import Any
 
 from sluice.tools.local.deploy import LocalStackError
+from sluice.tools.local.environ import invocation_environ
+from sluice.tools.local.faults import TIMED_OUT, InvocationKilled, timed_out, watch_invocation
 from sluice.tools.local.template import FunctionCode
 
 # Variables every in-process invocation gets, like the Lambda runtime sets them.
@@ -74,6 +76,10 @@ class Invocation:
     @property
     def failed(self) -> bool:
         return self.error is not None
+
+    @property
+    def timed_out(self) -> bool:
+        return self.error is not None and self.error.get("errorType") == TIMED_OUT
 
 
 def invocation_environment(
@@ -128,19 +134,32 @@ class HandlerRuntime:
         """Invoke the handler once with `event` (as JSON would carry it) inside `env`; whatever it
         raises, importing included, is the Invocation's error."""
         shared = code.logical_id if code.logical_id in self.concurrent else None
-        with self._gate.entered(env, shared, self._handler_output):
-            try:
-                handler = self._handler(code)
-                payload = handler(json.loads(json.dumps(event)), context)
-            except Exception as exc:  # every failure becomes a FunctionError, as in Lambda
-                return Invocation(
-                    payload=None,
-                    error={
-                        "errorType": type(exc).__name__,
-                        "errorMessage": str(exc),
-                        "stackTrace": traceback.format_exception(exc)[-8:],
-                    },
-                )
+        with (
+            self._gate.entered(env, shared, self._handler_output),
+            invocation_environ(env),  # this invocation's variables, seen by its threads only
+            watch_invocation(code.logical_id, context) as watch,  # faults, when injected
+        ):
+            invocation = watch.ended(self._call(code, event, context))
+        if invocation.timed_out:  # Lambda starts the next invocation in a new environment
+            self.recycle(code.logical_id)
+        return invocation
+
+    def _call(self, code: FunctionCode, event: Any, context: LambdaContext) -> Invocation:
+        try:
+            handler = self._handler(code)
+            payload = handler(json.loads(json.dumps(event)), context)
+        except InvocationKilled:  # stopped as Lambda stops a handler at its timeout
+            return Invocation(payload=None, error=timed_out(context))
+        except Exception as exc:  # every failure becomes a FunctionError, as in Lambda
+            return Invocation(
+                payload=None,
+                error={
+                    "errorType": type(exc).__name__,
+                    "errorMessage": str(exc),
+                    "requestId": context.aws_request_id,
+                    "stackTrace": traceback.format_exception(exc)[-8:],
+                },
+            )
         return Invocation(payload=payload)
 
     def recycle(self, logical_id: str) -> None:
@@ -193,7 +212,6 @@ class _EnvironmentGate:
                 self._changed.wait()
             if not self._inside:
                 stack = contextlib.ExitStack()
-                stack.enter_context(_patched_environ(env))
                 stack.enter_context(output())
                 self._restore, self._holder = stack, shared
             self._inside += 1
@@ -206,17 +224,6 @@ class _EnvironmentGate:
                     self._restore.close()
                     self._restore, self._holder = None, None
                     self._changed.notify_all()
-
-
-@contextlib.contextmanager
-def _patched_environ(env: dict[str, str]) -> Iterator[None]:
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 @contextlib.contextmanager

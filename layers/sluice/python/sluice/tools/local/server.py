@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -15,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from sluice.adapters import clear_clients
-from sluice.tools.local.deploy import DEFAULT_REGION, DEFAULT_STACK_NAME
+from sluice.tools.local.deploy import ACCOUNT_ID, DEFAULT_REGION, DEFAULT_STACK_NAME
 from sluice.tools.local.distributed_map import distributed_map_patches
 from sluice.tools.local.events import MOTO_CONFIG, moto_patches
+from sluice.tools.local.faults import FaultInjector, injecting
+from sluice.tools.local.iam.enforcement import Enforcer, trace_path_from_env
 from sluice.tools.local.runtime import RUNTIME_ENV, load_env_overrides
 from sluice.tools.local.signing import API_KEY
-from sluice.tools.local.stack import LocalStack, deployed
+from sluice.tools.local.stack import LocalStack, deployed, iam_enforced
 
 
 class PortInUse(OSError):
@@ -32,14 +35,22 @@ class Terminated(BaseException):
     on the way swallows it), then everything started is stopped."""
 
 
-def ready_document(stack: LocalStack, api_url: str | None = None, auth: str | None = None) -> dict[str, Any]:
+def ready_document(
+    stack: LocalStack,
+    api_url: str | None = None,
+    auth: str | None = None,
+    faults: FaultInjector | None = None,
+) -> dict[str, Any]:
     """The JSON line `sluice local up` prints when ready: endpoints, outputs, and how to authenticate to
     the API (`auth` AWS_IAM: sign with `credentials`; API_KEY: send `api_key` in x-api-key)."""
     document: dict[str, Any] = {
         "endpoint_url": stack.endpoint_url,
         "stack_name": stack.stack_name,
         "outputs": stack.outputs,
+        "iam": "enforced" if stack.enforcer is not None else "off",
     }
+    if faults is not None:
+        document["faults"] = {"rate": faults.rate, "seed": faults.seed}
     if api_url is not None:
         mode = auth or stack.api_auth
         document.update(api_url=api_url, auth=mode, credentials=dict(stack.credentials))
@@ -90,9 +101,12 @@ def running_server(
     port: int = 4566,
     stack_name: str = DEFAULT_STACK_NAME,
     parameters: dict[str, str] | None = None,
+    iam: bool = True,
+    faults: FaultInjector | None = None,
 ) -> Iterator[LocalStack]:
-    """Start moto's server, deploy the stack into it (template `parameters` overridden), and stop both
-    on exit. A taken port is a PortInUse at once."""
+    """Start moto's server, deploy the stack into it (template `parameters` overridden, IAM enforced
+    per principal unless `iam` is False, `faults` injected once deployed), and stop both on exit; the
+    faults injected are summed up on stderr. A taken port is a PortInUse at once."""
     from moto.core.config import default_user_config
     from moto.server import ThreadedMotoServer
 
@@ -106,21 +120,31 @@ def running_server(
     check_port_free(host, port, "AWS endpoint")
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
+    enforcer = (
+        Enforcer(ACCOUNT_ID, DEFAULT_REGION, trace_path=trace_path_from_env(), endpoint_url=endpoint)
+        if iam
+        else None
+    )
     stack = LocalStack(
         root,
         stack_name=stack_name,
         endpoint_url=endpoint,
         env_overrides=load_env_overrides(root / "env.json"),
         parameters=parameters,
+        enforcer=enforcer,
     )
     try:
-        with moto_patches(), distributed_map_patches(), warnings.catch_warnings():
+        with moto_patches(), distributed_map_patches(), iam_enforced(enforcer), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with deployed(stack):
+            with deployed(stack), injecting(faults, enforcer):
                 yield stack
     finally:
         server.stop()
         clear_clients()
+        if faults is not None:  # the stack's log: what was injected, and how each was survived
+            sys.stderr.write(
+                json.dumps({"faults_injected": len(faults.faults), "table": faults.table()}) + "\n"
+            )
 
 
 def serve(
@@ -132,6 +156,8 @@ def serve(
     state_file: Path,
     announce: Callable[[str], None],
     parameters: dict[str, str] | None = None,
+    iam: bool = True,
+    faults: FaultInjector | None = None,
 ) -> None:
     """Deploy, serve the API on `api_port`, announce readiness (one JSON line), then serve until
     SIGINT or SIGTERM, which stop it in any phase (deploying included)."""
@@ -141,9 +167,14 @@ def serve(
     if api_port:
         check_port_free(host, api_port, "API")
     try:
-        with stop_on_sigterm(), running_server(root, host=host, port=port, parameters=parameters) as stack:
+        with (
+            stop_on_sigterm(),
+            running_server(
+                root, host=host, port=port, parameters=parameters, iam=iam, faults=faults
+            ) as stack,
+        ):
             api = stack.serve_api(api_port, host=host)
-            document = json.dumps(ready_document(stack, api.url), sort_keys=True)
+            document = json.dumps(ready_document(stack, api.url, faults=faults), sort_keys=True)
             state_file.parent.mkdir(parents=True, exist_ok=True)
             state_file.write_text(document + "\n", encoding="utf-8")
             announce(document)

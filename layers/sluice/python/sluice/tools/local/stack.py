@@ -11,6 +11,7 @@ import contextlib
 import os
 import secrets
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import boto3
 
 from sluice.adapters import clear_clients
 from sluice.tools.local.deploy import (
+    ACCOUNT_ID,
     DEFAULT_REGION,
     DEFAULT_STACK_NAME,
     Deployment,
@@ -35,9 +37,13 @@ from sluice.tools.local.events import (
     routing_to,
     scheduled_event,
     scheduled_functions,
+    send_to_function_dead_letter,
 )
+from sluice.tools.local.faults import FaultInjector, injecting
 from sluice.tools.local.firehose import delivery
 from sluice.tools.local.http_api import LocalApi
+from sluice.tools.local.iam.enforcement import Enforcer, trace_path_from_env
+from sluice.tools.local.iam.hooks import enforcing, state_machines_sign_as_their_roles
 from sluice.tools.local.runtime import (
     RUNTIME_ENV,
     HandlerRuntime,
@@ -61,8 +67,11 @@ class LocalStack:
         endpoint_url: str | None = None,
         env_overrides: dict[str, dict[str, str]] | None = None,
         parameters: dict[str, str] | None = None,
+        enforcer: Enforcer | None = None,
     ) -> None:
         self.root = root.resolve()
+        # IAM as AWS evaluates it, per principal (None: `--iam off`, every call allowed as moto does)
+        self.enforcer = enforcer
         self.parameters = dict(parameters or {})  # template parameter overrides (sam deploy's)
         # What the API front accepts: SigV4 with this pair (moto's), or this key in API_KEY mode.
         self.credentials = {"access_key_id": "testing", "secret_access_key": "testing"}
@@ -73,8 +82,14 @@ class LocalStack:
         self.env_overrides = env_overrides or {}
         self.deployment: Deployment | None = None
         self._runtime = HandlerRuntime(output_to_stderr=endpoint_url is not None)
-        self._delivery = EventDelivery(self.invoke, self.client)
+        self._delivery = EventDelivery(
+            self.invoke,
+            self.client,
+            lambda logical_id, message: send_to_function_dead_letter(self, logical_id, message),
+        )
         self._apis: list[LocalApi] = []
+        self._usage_written = 0
+        _OPEN.add(self)
         self._session = boto3.session.Session()
         self._clients: dict[str, Any] = {}
         self._configs: dict[str, dict[str, Any]] = {}
@@ -155,7 +170,15 @@ class LocalStack:
         env = invocation_environment(
             config, self.function_environment(logical_id), region=self.region, endpoint_url=self.endpoint_url
         )
+        env.update(self.role_credentials(config["Role"], config["FunctionName"]))
         return self._runtime.run(code, event, env, LambdaContext.of(config))
+
+    def role_credentials(self, role_arn: str, session_name: str) -> dict[str, str]:
+        """The variables that give a process `role_arn`'s temporary credentials (Lambda's
+        AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN); with IAM off, the deployer's."""
+        if self.enforcer is None:
+            return {}
+        return self.enforcer.credentials_for(role_arn, session_name)
 
     def recycle(self, logical_id: str) -> None:
         """Forget the function's loaded module, so its next invocation is a cold start (as when Lambda
@@ -250,14 +273,48 @@ class LocalStack:
         stack whose moto runs in this process (not one attached to another `sluice local up`)."""
         return delivery().flush()
 
+    def roles(self) -> dict[str, str]:
+        """Each role of the stack: its ARN → its logical id in the translated template."""
+        if self.deployment is None:
+            return {}
+        return {
+            f"arn:aws:iam::{ACCOUNT_ID}:role/{self.physical[logical_id]}": logical_id
+            for logical_id in self.deployment.logical_ids_of("AWS::IAM::Role")
+        }
+
+    def write_iam_usage(self) -> None:
+        """Append what this stack's run needed of each role's statements to the trace file
+        (SLUICE_IAM_TRACE), for `make iam-report` and the statement-removal test (once per stack;
+        again only if it made calls since)."""
+        if self.enforcer is None or self.enforcer.trace_path is None or not self.enforcer.trace:
+            return
+        if self._usage_written == len(self.enforcer.trace):
+            return
+        self._usage_written = len(self.enforcer.trace)
+        from sluice.tools.local.iam.report import append_usage
+
+        append_usage(self.enforcer, self.roles())
+
     def close(self) -> None:
         """Stop the stack's API fronts and its delivery worker; the delivery streams write what they
-        hold."""
+        hold; what the run needed of IAM is written to the trace file."""
         for api in self._apis:
             api.stop()
         self._apis.clear()
         self._delivery.close()
         delivery().flush()
+        self.write_iam_usage()
+        _OPEN.discard(self)
+
+
+_OPEN: weakref.WeakSet[LocalStack] = weakref.WeakSet()
+
+
+def write_iam_usage_of_open_stacks() -> None:
+    """What every stack still open in this process needed of IAM so far, into the trace file (the
+    least-privilege tests run before the session's last stacks close)."""
+    for stack in list(_OPEN):
+        stack.write_iam_usage()
 
 
 @contextlib.contextmanager
@@ -277,24 +334,51 @@ def deployed(stack: LocalStack) -> Iterator[LocalStack]:
 
 
 @contextlib.contextmanager
+def iam_enforced(enforcer: Enforcer | None) -> Iterator[None]:
+    """While inside, every botocore call of this process is authorised by `enforcer` and the state
+    machines' integrations sign as their roles (nothing, when `enforcer` is None)."""
+    if enforcer is None:
+        yield
+        return
+    with enforcing(enforcer), state_machines_sign_as_their_roles(enforcer):
+        yield
+
+
+@contextlib.contextmanager
 def in_process_stack(
     root: Path,
     *,
     stack_name: str = DEFAULT_STACK_NAME,
     env_overrides: dict[str, dict[str, str]] | None = None,
     parameters: dict[str, str] | None = None,
+    iam: bool | None = None,
+    faults: FaultInjector | None = None,
 ) -> Iterator[LocalStack]:
     """A fresh moto mock with the stack deployed (with template `parameters` overridden); everything
-    runs in this process."""
+    runs in this process, with IAM enforced per principal unless `iam` is False (by default, unless
+    SLUICE_LOCAL_IAM=off), and `faults` injected
+    into the stack's principals' calls and invocations (see `faults`) once it is deployed."""
     from moto import mock_aws
 
     saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", *RUNTIME_ENV)}
     os.environ.pop("AWS_ENDPOINT_URL", None)
     os.environ.update(RUNTIME_ENV)
     os.environ.setdefault("AWS_DEFAULT_REGION", DEFAULT_REGION)
-    stack = LocalStack(root, stack_name=stack_name, env_overrides=env_overrides, parameters=parameters)
+    if iam is None:  # SLUICE_LOCAL_IAM=off turns it off (to measure what enforcement costs)
+        iam = os.environ.get("SLUICE_LOCAL_IAM", "enforced") != "off"
+    enforcer = Enforcer(ACCOUNT_ID, DEFAULT_REGION, trace_path=trace_path_from_env()) if iam else None
+    stack = LocalStack(
+        root, stack_name=stack_name, env_overrides=env_overrides, parameters=parameters, enforcer=enforcer
+    )
     try:
-        with mock_aws(config=MOTO_CONFIG), moto_patches(), distributed_map_patches(), deployed(stack):
+        with (
+            mock_aws(config=MOTO_CONFIG),
+            moto_patches(),
+            distributed_map_patches(),
+            iam_enforced(enforcer),
+            deployed(stack),
+            injecting(faults, enforcer),
+        ):
             yield stack
     finally:
         for key, value in saved.items():
