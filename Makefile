@@ -9,6 +9,8 @@ STAMP := $(VENV)/.installed
 TOOLS_VENV ?= .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed
 PYTEST_ARGS ?=
+# The suite runs on every core (pytest-xdist); the least-privilege tests then judge the IAM trace it left.
+TEST_WORKERS ?= auto
 # The Lambda runtime's Python (python3.12, Amazon Linux 2023): a working python3.12 on PATH (pyenv's shim
 # only counts when it resolves), else the newest 3.12 among pyenv's installed versions.
 PYTHON312 ?= $(shell { python3.12 -c 'import sys' >/dev/null 2>&1 && command -v python3.12; } || \
@@ -58,7 +60,8 @@ browser-deps:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
 test: $(STAMP) $(TOOLS_STAMP) browser-deps
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) -m "not after_suite" $(PYTEST_ARGS)
+	$(BIN)/pytest -m after_suite
 
 lint: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/ruff check .

@@ -21,12 +21,41 @@ EXAMPLES = ROOT / "examples"
 # Every local stack the suite deploys (in this process, or `sluice local up` and the demo in a child)
 # writes what its principals needed of IAM here: the least-privilege tests and `make iam-report` read it.
 IAM_TRACE = Path(os.environ.setdefault(TRACE_ENV, str(ROOT / ".sluice" / "iam-trace.jsonl")))
+# Written when a session that ran the whole suite passed: a later `pytest -m after_suite` (as `make test`
+# runs it, after the suite ran on every core) then has a whole trace to judge.
+WHOLE_SUITE_PASSED = IAM_TRACE.with_suffix(".whole-suite")
+SUITE_FOLDERS = ("tests/integration", "tests/e2e", "tests/unit")
+JUDGE_ONLY = "after_suite"
+
+
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """A fresh IAM trace for this session."""
+    """A fresh IAM trace for this session, unless it only judges the trace the last one left."""
+    if _is_xdist_worker(session.config) or session.config.option.markexpr == JUDGE_ONLY:
+        return
     IAM_TRACE.parent.mkdir(parents=True, exist_ok=True)
     IAM_TRACE.write_text("", encoding="utf-8")
+    WHOLE_SUITE_PASSED.unlink(missing_ok=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Say so when this session (each worker collects every test) collected the whole suite and passed;
+    a failure anywhere (the xdist controller finishes last) takes it back."""
+    if session.config.option.markexpr == JUDGE_ONLY:
+        return
+    if exitstatus != 0:
+        WHOLE_SUITE_PASSED.unlink(missing_ok=True)
+    elif whole_suite_collected(session):
+        WHOLE_SUITE_PASSED.write_text(f"{len(session.items)} tests\n", encoding="utf-8")
+
+
+def whole_suite_collected(session: pytest.Session) -> bool:
+    """Whether the session's tests span every folder of the suite (each worker collects them all)."""
+    paths = {str(item.path.relative_to(ROOT)) for item in session.items}
+    return all(any(p.startswith(folder) for p in paths) for folder in SUITE_FOLDERS)
 
 
 def pytest_collection_modifyitems(

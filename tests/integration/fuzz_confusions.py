@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
+from tests.integration.conftest import INSTANCE
 from tests.integration.fuzz_random import MODEL, Case
 
 # --- Type confusion: every field of every body shape, by every JSON type ---------------------------------
@@ -37,15 +38,7 @@ CONFUSIONS = [
     '{"a": {"b": {"c": [{}]}}}',
     '{"a":' * 200 + "{}" + "}" * 200,
 ]
-VALID = {
-    "income": 52000.0,
-    "age": 41,
-    "debt_ratio": 0.35,
-    "credit_lines": 4,
-    "months_employed": 36,
-    "segment": "retail",
-    "region": "north",
-}
+VALID = INSTANCE
 CATEGORICAL = ("segment", "region")
 Path = tuple[str | int, ...]
 CONFUSED = "\u0000confused"  # where the confusion goes, until the document is written

@@ -6,8 +6,9 @@ IAM enforced per principal) recorded each call its principals made; from that tr
 - no role is granted an action the suite never used, unless template.yaml says why beside the grant
   (`Metadata: SluiceIam: Unused: {action: why}`).
 
-These run last (marker after_suite): they read what every other test left in the trace. Run alone, or
-with only part of the suite, they have nothing to judge and say so."""
+These run last (marker after_suite): they read what every other test left in the trace, either in the
+same session or, as `make test` runs them, in a session of their own after the suite ran on every core
+(`pytest -m after_suite`). After only part of the suite they have nothing to judge and say so."""
 
 from __future__ import annotations
 
@@ -16,21 +17,14 @@ import pytest
 from sluice.tools.local.iam.report import explanations, read_usage, render, unexplained, unproven
 from sluice.tools.local.stack import write_iam_usage_of_open_stacks
 from sluice.tools.local.template import load_sam
-from tests.conftest import IAM_TRACE, ROOT
+from tests.conftest import IAM_TRACE, ROOT, WHOLE_SUITE_PASSED, whole_suite_collected
 
 pytestmark = pytest.mark.after_suite
-
-SUITE_FOLDERS = ("tests/integration", "tests/e2e", "tests/unit")
-
-
-def whole_suite_ran(session: pytest.Session) -> bool:
-    paths = {str(item.path.relative_to(ROOT)) for item in session.items}
-    return all(any(p.startswith(folder) for p in paths) for folder in SUITE_FOLDERS)
 
 
 @pytest.fixture
 def usages(request: pytest.FixtureRequest):
-    if not whole_suite_ran(request.session):
+    if not (whole_suite_collected(request.session) or WHOLE_SUITE_PASSED.exists()):
         pytest.skip("judges the whole suite's IAM trace: run `make test`")
     write_iam_usage_of_open_stacks()
     found = read_usage(IAM_TRACE)

@@ -19,6 +19,7 @@ from sluice.adapters.registry import Registry
 from sluice.domain.records import AuditEvent, EventType
 from sluice.errors import StackError
 from sluice.tools.local.faults import CONNECTION_RESET, READ_TIMEOUT, FaultInjector, injecting
+from tests.unit.registry_table import create_registry_table
 
 REGION = "us-east-1"
 
@@ -45,18 +46,7 @@ def world() -> Iterator[dict[str, Any]]:
         s3 = boto3.client("s3", **admin)
         s3.create_bucket(Bucket="artifacts")
         s3.put_object(Bucket="artifacts", Key="a.csv", Body=b"x,y\n1,2\n")
-        boto3.client("dynamodb", **admin).create_table(
-            TableName="registry",
-            KeySchema=[
-                {"AttributeName": "PK", "KeyType": "HASH"},
-                {"AttributeName": "SK", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "PK", "AttributeType": "S"},
-                {"AttributeName": "SK", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_registry_table(boto3.client("dynamodb", **admin))
         yield {
             "artifacts": ArtifactStore("artifacts", role_client("s3")),
             "registry": Registry("registry", role_client("dynamodb")),

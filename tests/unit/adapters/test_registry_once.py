@@ -18,6 +18,7 @@ from sluice.domain.records import AuditEvent, DatasetRecord, EventType, Trigger,
 from sluice.errors import PromotionConflict
 from sluice.tools.local.dynamodb_tokens import idempotent_transactions
 from sluice.tools.local.faults import READ_TIMEOUT, SDK_RETRY, FaultInjector, injecting
+from tests.unit.registry_table import create_registry_table
 
 REGION = "us-east-1"
 
@@ -32,18 +33,7 @@ class FirstAnswerLost(FaultInjector):
 @pytest.fixture
 def registry() -> Iterator[Registry]:
     with mock_aws(), idempotent_transactions():
-        boto3.client("dynamodb", region_name=REGION).create_table(
-            TableName="registry",
-            KeySchema=[
-                {"AttributeName": "PK", "KeyType": "HASH"},
-                {"AttributeName": "SK", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "PK", "AttributeType": "S"},
-                {"AttributeName": "SK", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_registry_table(boto3.client("dynamodb", region_name=REGION))
         dynamodb: Any = boto3.client(
             "dynamodb",
             region_name=REGION,

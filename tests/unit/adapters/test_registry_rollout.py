@@ -23,6 +23,7 @@ from sluice.domain.records import (
 )
 from sluice.domain.rollout import RolloutState, RolloutStatus, VersionTally
 from sluice.errors import PromotionConflict, RolloutBusy
+from tests.unit.registry_table import create_registry_table
 
 MODEL = "loans"
 
@@ -31,18 +32,7 @@ MODEL = "loans"
 def registry() -> Iterator[Registry]:
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(
-            TableName="registry",
-            KeySchema=[
-                {"AttributeName": "PK", "KeyType": "HASH"},
-                {"AttributeName": "SK", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "PK", "AttributeType": "S"},
-                {"AttributeName": "SK", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_registry_table(dynamodb)
         yield Registry("registry", dynamodb)
 
 

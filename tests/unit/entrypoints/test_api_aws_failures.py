@@ -24,6 +24,7 @@ from sluice.tools.local.faults import (
     FaultInjector,
     injecting,
 )
+from tests.unit.registry_table import create_registry_table
 
 ROOT = Path(__file__).resolve().parents[3]
 EVENT = json.loads((ROOT / "events" / "api-predict.json").read_text())
@@ -44,18 +45,7 @@ def app(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
             "aws_secret_access_key": "testing",
         }
         boto3.client("s3", **admin).create_bucket(Bucket="artifacts")
-        boto3.client("dynamodb", **admin).create_table(
-            TableName="registry",
-            KeySchema=[
-                {"AttributeName": "PK", "KeyType": "HASH"},
-                {"AttributeName": "SK", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "PK", "AttributeType": "S"},
-                {"AttributeName": "SK", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_registry_table(boto3.client("dynamodb", **admin))
         settings = PredictSettings(
             artifact_bucket="artifacts", registry_table="registry", capture_stream="c", feedback_stream="f"
         )

@@ -10,6 +10,7 @@ run used it.
 
 from __future__ import annotations
 
+import fcntl
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -125,8 +126,11 @@ def append_usage(enforcer: Enforcer, roles: Mapping[str, str]) -> None:
         if not e.allowed
     ]
     enforcer.trace_path.parent.mkdir(parents=True, exist_ok=True)
+    # Several processes append at once (test workers, `sluice local up`, the demo): one locked write each.
     with enforcer.trace_path.open("a", encoding="utf-8") as out:
+        fcntl.flock(out, fcntl.LOCK_EX)
         out.write("".join(line + "\n" for line in lines))
+        out.flush()
 
 
 def _covers(statement: Mapping[str, Any], call: TraceEntry) -> bool:
