@@ -89,7 +89,8 @@ def job_seconds(stack: Any, key: str, body: bytes) -> tuple[float, dict[str, Any
     from sluice.app.batch import start_batch_job
     from sluice.entrypoints.wiring import stack_services as services_of
 
-    raw = stack.outputs["ArtifactBucketName"]  # not RawBucket: IngestFunction would log each upload
+    # RawBucket, where batch inputs go: BatchScoreRole may read nothing else (IngestFunction ignores the key)
+    raw = stack.outputs["RawBucketName"]
     stack.client("s3").put_object(Bucket=raw, Key=key, Body=body)
     services = services_of(
         stack.outputs["ArtifactBucketName"],
@@ -117,7 +118,7 @@ def child_seconds(stack: Any, body: bytes) -> float:
     from sluice.entrypoints.wiring import stack_services as services_of
 
     services = services_of(stack.outputs["ArtifactBucketName"], stack.outputs["RegistryTableName"])
-    raw = stack.outputs["ArtifactBucketName"]
+    raw = stack.outputs["RawBucketName"]
     stack.client("s3").put_object(Bucket=raw, Key="bench/child.csv", Body=body)
     limits = BatchLimits(
         max_items_per_batch=BATCH_ROWS, max_concurrency=CONCURRENCY, tolerated_failure_percentage=0
