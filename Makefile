@@ -60,7 +60,7 @@ browser-deps:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
 test: $(STAMP) $(TOOLS_STAMP) browser-deps
-	$(BIN)/pytest -n $(TEST_WORKERS) -m "not after_suite" $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) -m "not after_suite" --durations=15 $(PYTEST_ARGS)
 	$(BIN)/pytest -m after_suite
 
 lint: $(STAMP) $(TOOLS_STAMP)
@@ -71,6 +71,7 @@ lint: $(STAMP) $(TOOLS_STAMP)
 	SAM_CLI_TELEMETRY=0 $(BIN)/sam validate --lint --template-file template.yaml
 	$(BIN)/cfn-lint template.yaml
 	$(MAKE) --no-print-directory checkov
+	$(PY) -m sluice.tools.docs_reference --check && NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 # sam build into .aws-sam/build (the layers build with their Makefiles; pip runs from the venv).
 # tests/integration/sam_build/ runs the same build in a temporary folder and checks the sizes.
@@ -99,6 +100,14 @@ demo: $(STAMP)
 # every action granted and never used (unless template.yaml says why in Metadata.SluiceIam.Unused).
 iam-report: $(STAMP)
 	$(PY) -m sluice.tools.local.iam.report .sluice/iam-trace.jsonl --template template.yaml
+
+# The documentation site (mkdocs.yml, docs/): the reference pages regenerated from the code, then the site
+# built into .sluice/site/ (strict: a broken link or anchor fails). `mkdocs serve` previews it. (The
+# variable silences mkdocs-material's banner about MkDocs 2.0, printed on every build.)
+.PHONY: docs
+docs: $(STAMP)
+	$(PY) -m sluice.tools.docs_reference
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -1,12 +1,15 @@
 """One local stack for the integration suite: template.yaml translated by the SAM translator, created
 in moto's CloudFormation, handlers running in-process, the state machine run by moto's ASL engine.
 
-Each test uses its own model name, so tests share the stack without sharing state."""
+Each test uses its own model name, so tests share the stack without sharing state; and what a test
+leaves running (an execution waiting for approval, a canary, a queued delivery) is stopped after it
+(`leaves_nothing_running`), so a failed test cannot make the next ones wait for it."""
 
 from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +23,10 @@ from sluice.adapters.registry import Registry
 from sluice.tools.local.runtime import load_env_overrides
 from sluice.tools.local.stack import LocalStack, in_process_stack
 
-# The handlers' Powertools logger writes to the sys.stdout of the moment it is created: importing it here,
-# at collection, binds it to the session's capture, not to the capsys stream of whichever test first
-# invokes a handler (that stream is closed after the test, and later handlers would fail to log).
+# The Powertools logger writes to the sys.stdout of the moment it is created; in an invocation its lines
+# go to the function's log (tools/local/function_logs.py), elsewhere (the CLI's own logs) to that stream:
+# importing it here, at collection, makes it the session's capture, not the capsys stream of one test
+# (closed after that test).
 ROOT = Path(__file__).resolve().parents[2]
 MAX_UPLOAD_BYTES = 200_000  # small, so the size-limit test needs no large file
 # One valid credit-risk request instance, for the API tests.
@@ -137,3 +141,18 @@ def stack() -> Iterator[Stack]:
             TopicArn=local.outputs["NotificationTopicArn"], Protocol="sqs", Endpoint=queue_arn
         )
         yield Stack(local=local, notifications_queue_url=queue_url)
+
+
+@pytest.fixture(autouse=True)
+def leaves_nothing_running(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test that used the shared stack: EventBridge deliveries not started are dropped,
+    executions still running are stopped (and the task tokens they wait on failed), so the next test's
+    `settle()` waits only for its own work. What had to be stopped is reported as a warning."""
+    if "stack" not in request.fixturenames:
+        yield
+        return
+    shared: Stack = request.getfixturevalue("stack")
+    yield
+    left = shared.local.stop_leftovers(cause=f"left running by {request.node.nodeid}")
+    if left["deliveries"] or left["executions"]:
+        warnings.warn(f"{request.node.nodeid} left running (stopped after it): {left}", stacklevel=1)

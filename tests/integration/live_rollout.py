@@ -5,7 +5,6 @@ id in X-Request-Id, feedback), and how they poll the registry."""
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from botocore.credentials import Credentials
@@ -133,11 +132,16 @@ def balanced_batches(
 
 
 def await_status(stack: Stack, model: str, version: int, wanted: set[str]) -> str:
-    """Poll the registry until the version's status is one of `wanted`; that status."""
-    deadline = time.monotonic() + POLL_LIMIT_SECONDS
-    while time.monotonic() < deadline:
+    """The version's status once it is one of `wanted` (the registry is read again each time the stack
+    has done something)."""
+
+    def reached() -> str | None:
         status = statuses(stack, model).get(version)
-        if status in wanted:
-            return status
-        time.sleep(0.2)
-    raise TimeoutError(f"{model} version {version} never reached {wanted}: {statuses(stack, model)}")
+        return status if status in wanted else None
+
+    try:
+        return stack.local.wait_until(
+            reached, what=f"{model} version {version} to reach {wanted}", timeout=POLL_LIMIT_SECONDS
+        )
+    except TimeoutError as exc:
+        raise TimeoutError(f"{exc}: {statuses(stack, model)}") from None

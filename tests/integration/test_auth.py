@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,6 +19,7 @@ from botocore.credentials import Credentials
 
 from sluice.tools.local.http_api import LocalApi
 from sluice.tools.local.signing import SignedClient
+from tests.docs_blocks import GETTING_STARTED_AWS, code_blocks, commands, words
 from tests.integration.conftest import Stack
 
 TESTING = Credentials("testing", "testing")
@@ -145,18 +148,53 @@ def test_malformed_http_is_answered_in_json(api: LocalApi) -> None:
     assert status == 400 and "Content-Length" in body["message"]
 
 
-def test_the_documented_curl_command_is_accepted(api: LocalApi) -> None:
-    # When the README's `curl --aws-sigv4` command is run against the local API
-    common = ["curl", "-s", "--aws-sigv4", "aws:amz:us-east-1:execute-api"]
-    listed = subprocess.run(
-        [*common, "--user", "testing:testing", api.url + "/models"], capture_output=True, check=True
-    )
-    refused = subprocess.run(
-        [*common, "--user", "testing:nope", api.url + "/models"], capture_output=True, check=True
-    )
-    # Then the right pair is served and a wrong one refused
-    assert "models" in json.loads(listed.stdout)
-    assert "signature we calculated does not match" in json.loads(refused.stdout)["message"]
+def documented_curl(block: int, variables: dict[str, str], url: str) -> list[str]:
+    """The curl command of Getting started on AWS's `block`-th shell block, as a shell would run it with
+    `variables` set, the stack's PredictionApiUrl output filled in and its region; `-s` added."""
+    found = [c for c in commands(code_blocks(GETTING_STARTED_AWS, "bash")[block]) if c.startswith("curl ")]
+    assert len(found) == 1, found
+    argv = [
+        re.sub(r"\$(\w+)", lambda m: variables[m.group(1)], word).replace("<PredictionApiUrl>", url)
+        for word in words(found[0])
+    ]
+    # the page's example region is the deployed stack's; the local stack's is us-east-1
+    argv = [re.sub(r"^aws:amz:[a-z0-9-]+:", "aws:amz:us-east-1:", word) for word in argv]
+    return ["curl", "-s", *argv[1:]]
+
+
+def run_documented(argv: list[str], folder: Path) -> dict[str, Any]:
+    (folder / "request.json").write_text(json.dumps({"instances": [{"income": 52000}]}))
+    done = subprocess.run(argv, capture_output=True, check=True, cwd=folder)
+    answer: dict[str, Any] = json.loads(done.stdout)
+    return answer
+
+
+def test_the_documented_curl_command_is_accepted(api: LocalApi, tmp_path: Path) -> None:
+    # When Getting started on AWS's `curl --aws-sigv4` command is run against the local API, with the
+    # stack's credentials and with a wrong secret
+    right = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    wrong = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "nope"}
+    served = run_documented(documented_curl(1, right, api.url), tmp_path)
+    refused = run_documented(documented_curl(1, wrong, api.url), tmp_path)
+
+    # Then the right pair reaches the handler (it answers about the model: API Gateway's 403 has only a
+    # message) and a wrong one is refused by the signature check
+    assert "error" in served or "predictions" in served, served
+    assert "signature we calculated does not match" in refused["message"]
+
+
+def test_the_documented_api_key_command_is_accepted(keyed: LocalApi, stack: Stack, tmp_path: Path) -> None:
+    # Given the key `aws apigateway get-api-key` reads on AWS (the page's first command sets KEY)
+    block = code_blocks(GETTING_STARTED_AWS, "bash")[2]
+    assert commands(block)[0].startswith("'KEY=$(aws' apigateway get-api-key")
+
+    # When the page's curl command runs with that key, and with a wrong one
+    served = run_documented(documented_curl(2, {"KEY": stack.local.api_key}, keyed.url), tmp_path)
+    refused = run_documented(documented_curl(2, {"KEY": "not-the-key"}, keyed.url), tmp_path)
+
+    # Then the stack's key reaches the handler and another is refused as API Gateway refuses it
+    assert "error" in served or "predictions" in served, served
+    assert refused == {"message": "Forbidden"}
 
 
 # ---------------------------------------------------------------------------------------------- API key

@@ -10,7 +10,7 @@ report, each recorded once; every execution ends in an audited terminal state (p
 reason, or failed, and trained again with `sluice models train`); one production version, one version per
 run; every prediction is answered 200, or 503 with Retry-After (never 500 or 502), and every label is
 stored or answered 503 and sent again; no captured record is read twice. The table of faults, by kind and
-principal and how each was survived, is printed (`pytest -s`): README's "Chaos" shows it for the seeds.
+principal and how each was survived, is printed (`pytest -s`): docs/guides/chaos.md shows it for the seeds.
 
 The waits of retries (botocore's backoff, the state machines' IntervalSeconds, a 503's Retry-After) are
 shortened by TIME_SCALE: the retries and their number are AWS's, only the sleeping is not."""

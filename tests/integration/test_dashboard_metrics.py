@@ -49,8 +49,9 @@ def api_event(name: str, model: str, body: Any) -> dict[str, Any]:
 
 
 def printed_series(output: str) -> set[Series]:
-    """The EMF series in what the code printed: (namespace, metric, dimension names) of each
-    `_aws.CloudWatchMetrics` directive (log lines and other output are skipped)."""
+    """The EMF series in what the code printed (functions' logs included): (namespace, metric,
+    dimension names) of each `_aws.CloudWatchMetrics` directive (log lines and other output are
+    skipped)."""
     series: set[Series] = set()
     for line in output.splitlines():
         if not line.startswith("{") or '"_aws"' not in line:
@@ -161,13 +162,17 @@ def printed(stack: Stack) -> set[Series]:
     stack.settle()
     version = stack.registry.get_version(MODEL, 1)
     assert version.status.value == "production"
+    functions = ("BatchScoreFunction", "PredictFunction", "DriftFunction")
+    logged = {function: len(stack.local.function_log(function)) for function in functions}
     output = io.StringIO()
-    with contextlib.redirect_stdout(output):
-        score_a_batch(stack)
-        instance = serve_label_and_check_drift(stack)
+    score_a_batch(stack)
+    instance = serve_label_and_check_drift(stack)
+    with contextlib.redirect_stdout(output):  # printed here, in this thread: not a function's
         print_a_rollout_check(stack)
-        serve_a_corrupted_model(stack, version.artifacts["model"].uri, instance)
-    return printed_series(output.getvalue())
+    serve_a_corrupted_model(stack, version.artifacts["model"].uri, instance)
+    # what the functions printed is in their logs (their CloudWatch Logs groups on AWS)
+    logs = "".join(stack.local.function_log(function)[logged[function] :] for function in functions)
+    return printed_series(output.getvalue() + logs)
 
 
 def test_the_local_stack_creates_the_dashboard_with_its_own_resource_names(stack: Stack) -> None:

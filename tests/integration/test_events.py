@@ -1,11 +1,12 @@
 """Every file in events/ runs through `sluice invoke` (the in-process `sam local invoke`) on a fresh
-stack prepared exactly as the README says: the example spec uploaded, then example data uploaded as
+stack prepared exactly as docs/guides/local-stack.md (`sluice invoke`) says: the example spec uploaded, then example data uploaded as
 `credit-risk/data/first upload.csv`. The training events name the copies ingestion made of them in
 the artifact bucket (content-addressed by sha256), as a real run does: the training functions never
 read the raw bucket."""
 
 from __future__ import annotations
 
+import ast
 import gzip
 import json
 from collections.abc import Iterator
@@ -22,15 +23,16 @@ from sluice.tools.local.stack import LocalStack, in_process_stack
 from tests.integration.conftest import ROOT, TEST_ENV
 
 EVENTS = ROOT / "events"
-EXERCISED: set[str] = set()
 
 
-ROWS = 1000  # README: sluice example-data credit-risk --rows 1000 --out "first upload.csv"
+ROWS = (
+    1000  # docs/guides/local-stack.md: sluice example-data credit-risk --rows 1000 --out "first upload.csv"
+)
 
 
 @pytest.fixture(scope="module")
 def events_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    """A fresh stack of its own, after the README's two uploads (the events name those objects)."""
+    """A fresh stack of its own, after the guide's two uploads (the events name those objects)."""
     data = tmp_path_factory.mktemp("events") / "first upload.csv"
     assert main(["example-data", "credit-risk", "--rows", str(ROWS), "--out", str(data)]) == 0
     with in_process_stack(ROOT, stack_name="sluice-events", env_overrides=TEST_ENV) as stack:
@@ -45,7 +47,6 @@ def events_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStac
 
 
 def run_event(stack: LocalStack, function: str, name: str) -> dict[str, Any]:
-    EXERCISED.add(name)
     return invoke_with(stack, function, read_event(EVENTS / name))
 
 
@@ -97,7 +98,7 @@ def test_allocate_event_gives_the_run_a_version_number(events_stack: LocalStack)
 
 
 def test_train_task_event_fits_and_stores_the_pipeline(events_stack: LocalStack) -> None:
-    # When the train task runs on the copies ingestion made of the README's uploads (datasets/ and specs/)
+    # When the train task runs on the copies ingestion made of the guide's uploads (datasets/ and specs/)
     document = run_event(events_stack, "TrainFunction", "train-task.json")
     # Then a pipeline is fitted on every row and stored under the example's own model name
     response = document["response"]
@@ -109,8 +110,27 @@ def test_train_task_event_fits_and_stores_the_pipeline(events_stack: LocalStack)
     assert credit_risk_models["KeyCount"] == 1  # production's own files were not overwritten
 
 
+def test_export_event_exports_the_pipeline_the_train_event_fitted(events_stack: LocalStack) -> None:
+    # Given the pipeline the train task fits on the guide's uploads (events/export.json is the state
+    # Train answers, so it names that very pipeline by its sha256)
+    trained = run_event(events_stack, "TrainFunction", "train-task.json")["response"]
+    pipeline = read_event(EVENTS / "export.json")["run"]["artifacts"]["pipeline"]
+    assert pipeline["sha256"] == trained["artifacts"]["pipeline"]["sha256"], (
+        "the train task fits another pipeline now (new pins?): copy its answer's run into events/export.json"
+    )
+
+    # When the export task runs
+    exported = run_event(events_stack, "ExportFunction", "export.json")["response"]
+
+    # Then the ONNX model and its reference sample are stored beside the pipeline, the export matching it
+    assert exported["parity"]["passed"] is True
+    prefix = f"s3://{events_stack.outputs['ArtifactBucketName']}/models/invoke-example/1/"
+    assert exported["artifacts"]["model"]["uri"] == prefix + "model.onnx"
+    assert exported["artifacts"]["reference"]["uri"] == prefix + "reference.csv.gz"
+
+
 def test_cross_validate_event_scores_one_candidate_of_a_search(events_stack: LocalStack) -> None:
-    # When one SearchCandidates Map iteration runs on the README's uploads (the example's one algorithm
+    # When one SearchCandidates Map iteration runs on the guide's uploads (the example's one algorithm
     # is candidate 0 of its own search)
     document = run_event(events_stack, "TrainFunction", "train-cross-validate.json")
     # Then it answers the candidate's cross-validated score, not a run state
@@ -145,7 +165,7 @@ def test_fargate_stage_and_collect_events_stage_the_run_and_name_why_a_task_left
 
 def test_rollout_check_event_rolls_back_a_canary_no_longer_on_the_alias(events_stack: LocalStack) -> None:
     # When the CheckRollout task runs for a canary of credit-risk that the production alias does not carry
-    # (the README's stack has version 1 in production and no rollout)
+    # (the guide's stack has version 1 in production and no rollout)
     document = run_event(events_stack, "EvaluateFunction", "rollout-check.json")
     # Then the check decides to roll it back, saying why, and production is untouched
     rollout = document["response"]["rollout"]
@@ -183,7 +203,7 @@ def test_sluice_invoke_command_deploys_a_fresh_stack_and_prints_the_response(cap
 
 
 def test_sluice_invoke_reports_a_handler_error_as_a_lambda_error(capsys) -> None:
-    # When the train task runs on a fresh stack, before the README's uploads
+    # When the train task runs on a fresh stack, before the guide's uploads
     code = main(
         [
             "invoke",
@@ -324,7 +344,6 @@ def test_batch_events_pin_a_job_and_score_a_batch_naming_its_bad_row(events_stac
     assert pinned["version"] == 1 and len(pinned["model_sha256"]) == 64
 
     # And one batch of two rows (the sha256 filled in from the pinned job) scores one, rejects the other
-    EXERCISED.add("batch-score.json")
     event = resolve_placeholders(
         read_event(EVENTS / "batch-score.json"),
         {**events_stack.outputs, "ModelSha256": pinned["model_sha256"]},
@@ -335,4 +354,11 @@ def test_batch_events_pin_a_job_and_score_a_batch_naming_its_bad_row(events_stac
 
 
 def test_every_event_file_is_exercised() -> None:
-    assert {p.name for p in EVENTS.glob("*.json")} <= EXERCISED
+    # Every events/ file is one a test of this module runs (named here as a string literal): read from
+    # the source, since pytest-xdist may run this module's tests on different workers
+    named = {
+        node.value
+        for node in ast.walk(ast.parse(Path(__file__).read_text(encoding="utf-8")))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.endswith(".json")
+    }
+    assert {p.name for p in EVENTS.glob("*.json")} <= named

@@ -3,6 +3,7 @@ boto3 (as the AWS CLI would) train a model; `sluice models` and `sluice invoke` 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -92,6 +93,21 @@ def wait_for_production(endpoint: str, machine: str) -> list[dict[str, Any]]:
     raise AssertionError("the training run did not finish")
 
 
+def upload_served_model(endpoint: str, outputs: dict[str, str]) -> list[dict[str, Any]]:
+    """Upload the `served` model's spec, then a dataset, and wait for its run; the executions. Uploading
+    the same again starts nothing (same content), so every test needing the model may call it, whichever
+    pytest-xdist worker runs it."""
+    s3 = client("s3", endpoint)
+    s3.put_object(Bucket=outputs["RawBucketName"], Key="served/spec.yaml", Body=spec_text("served").encode())
+    wait_for_spec(endpoint, outputs["RegistryTableName"], "served")  # S3 events are not ordered
+    s3.put_object(
+        Bucket=outputs["RawBucketName"],
+        Key="served/data/my data.csv",
+        Body=to_csv_bytes(credit_risk(rows=300, seed=1)),
+    )
+    return wait_for_production(endpoint, outputs["TrainingStateMachineArn"])
+
+
 def test_ready_line_names_the_endpoint_and_the_stack_outputs(served: dict[str, Any]) -> None:
     document = json.loads(served["ready"])
     assert document["endpoint_url"] == f"http://127.0.0.1:{served['port']}"
@@ -114,17 +130,9 @@ def test_uploads_to_the_served_stack_train_a_model_that_sluice_models_shows(serv
     # Given the running local stack
     document = json.loads(served["ready"])
     endpoint, outputs = document["endpoint_url"], document["outputs"]
-    s3 = client("s3", endpoint)
 
     # When a spec and a dataset are uploaded over HTTP (a key with a space, as users name files)
-    s3.put_object(Bucket=outputs["RawBucketName"], Key="served/spec.yaml", Body=spec_text("served").encode())
-    wait_for_spec(endpoint, outputs["RegistryTableName"], "served")  # S3 events are not ordered
-    s3.put_object(
-        Bucket=outputs["RawBucketName"],
-        Key="served/data/my data.csv",
-        Body=to_csv_bytes(credit_risk(rows=300, seed=1)),
-    )
-    executions = wait_for_production(endpoint, outputs["TrainingStateMachineArn"])
+    executions = upload_served_model(endpoint, outputs)
 
     # Then the run succeeded and `sluice models show` against the endpoint reports version 1 in production
     assert [e["status"] for e in executions] == ["SUCCEEDED"]
@@ -176,8 +184,11 @@ def test_uploads_to_the_served_stack_train_a_model_that_sluice_models_shows(serv
 def test_sluice_predict_scores_a_csv_signed_with_the_callers_credentials(
     served: dict[str, Any], tmp_path: Path
 ) -> None:
-    # Given the model trained by the test above and a CSV with a header, an empty cell and extra columns
-    api_url = json.loads(served["ready"])["api_url"]
+    # Given the model the uploads above train (on this worker's stack) and a CSV with a header, an empty
+    # cell and extra columns
+    document = json.loads(served["ready"])
+    upload_served_model(document["endpoint_url"], document["outputs"])
+    api_url = document["api_url"]
     data = tmp_path / "rows.csv"
     data.write_bytes(to_csv_bytes(credit_risk(rows=5, seed=3)).replace(b",north,", b",,", 1))
     command = [SLUICE, "predict", "served", "--data", str(data), "--api-url", api_url]
@@ -233,6 +244,50 @@ def test_sluice_invoke_against_the_served_stack_resolves_its_resource_names(serv
         Key={"PK": {"S": f"MODEL#{model}"}, "SK": {"S": f"VERSION#{response['version']:08d}"}},
     )
     assert item["Item"]["status"]["S"] == "training"
+
+
+def test_sluice_invoke_trains_then_exports_with_the_event_files_as_a_user_types_them(
+    served: dict[str, Any],
+) -> None:
+    # Given the served stack holding what the training events name: the copies ingestion makes of the
+    # example spec and of `sluice example-data credit-risk --rows 1000` uploaded as in the docs
+    endpoint, outputs = json.loads(served["ready"])["endpoint_url"], json.loads(served["ready"])["outputs"]
+    run = json.loads((ROOT / "events" / "export.json").read_text(encoding="utf-8"))["run"]
+    data = to_csv_bytes(credit_risk(rows=1000))
+    assert hashlib.sha256(data).hexdigest() == run["dataset_sha256"]
+    s3 = client("s3", endpoint)
+    for uri, body in (
+        (run["dataset_uri"], data),
+        (run["spec_uri"], (ROOT / "examples" / "credit-risk" / "spec.yaml").read_bytes()),
+    ):
+        s3.put_object(Bucket=outputs["ArtifactBucketName"], Key=uri.split("}/", 1)[1], Body=body)
+
+    # When, in the project folder with AWS_ENDPOINT_URL set, the user types
+    # `sluice invoke TrainFunction -e events/train-task.json`, then the same for ExportFunction
+    def invoke(function: str, event: str) -> subprocess.CompletedProcess[str]:
+        command = [SLUICE, "invoke", function, "-e", f"events/{event}"]
+        return subprocess.run(
+            command, capture_output=True, text=True, env=cli_env(endpoint), cwd=ROOT, check=False
+        )
+
+    trained = invoke("TrainFunction", "train-task.json")
+    exported = invoke("ExportFunction", "export.json")
+
+    # Then the export ran on the pipeline the train task stored (the sha256 export.json names) and printed
+    # the run with the ONNX model beside it, parity passed; stdout carries only that answer
+    assert trained.returncode == 0, trained.stderr
+    assert json.loads(trained.stdout)["artifacts"]["pipeline"] == {
+        **run["artifacts"]["pipeline"],
+        "uri": run["artifacts"]["pipeline"]["uri"].replace(
+            "${ArtifactBucketName}", outputs["ArtifactBucketName"]
+        ),
+    }
+    assert exported.returncode == 0, exported.stderr
+    answer = json.loads(exported.stdout)
+    assert answer["parity"]["passed"] is True
+    # and the handler's log went to stderr, each line prefixed with the function
+    assert "[ExportFunction] START RequestId: " in exported.stderr
+    assert answer["artifacts"]["model"]["uri"].endswith("/models/invoke-example/1/model.onnx")
 
 
 def test_sigterm_stops_the_server_and_removes_the_state_file(served: dict[str, Any]) -> None:
@@ -334,6 +389,11 @@ def test_faults_are_injected_into_the_stacks_own_calls_logged_and_summed_up(tmp_
     faults = [json.loads(line) for line in lines if line.startswith('{"fault"')]
     assert faults and {"fault", "principal", "operation", "attempt"} <= set(faults[0])
     assert all("-IngestFunctionRole-" in f["principal"] for f in faults)
+    # And IngestFunction's log (what its handler wrote) is on the stack's log too, each line prefixed with
+    # the function, as `sam local` prints it
+    logged = [line for line in lines if line.startswith("[IngestFunction] ")]
+    assert any(line.startswith("[IngestFunction] START RequestId: ") for line in logged)
+    assert any(line.startswith("[IngestFunction] END RequestId: ") for line in logged)
     # And when it stopped it summed them up, by kind and principal, with how each was survived
     (summary,) = [json.loads(line) for line in lines if line.startswith('{"faults_injected"')]
     assert summary["faults_injected"] == len(faults) == sum(row["faults"] for row in summary["table"])

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -33,17 +32,19 @@ def upload_spec(stack: Stack, model: str, text: bytes) -> None:
 def upload_and_await_approval(
     stack: Stack, model: str, dataset: tuple[str, bytes], version: int
 ) -> ModelVersion:
-    """Upload a dataset, then poll the registry until its version waits for approval (the execution
-    keeps running meanwhile, so `stack.settle()` would wait for the timeout)."""
+    """Upload a dataset, then wait until its version is decided, e.g. waits for approval (the execution
+    keeps running meanwhile, so `stack.settle()` would wait for the timeout): the registry is read
+    again each time the stack has done something."""
     stack.upload(f"{model}/data/{dataset[0]}", dataset[1])
     stack.local.drain()
-    deadline = time.monotonic() + POLL_LIMIT_SECONDS
-    while time.monotonic() < deadline:
+
+    def decided() -> ModelVersion | None:
         found = [v for v in stack.registry.list_versions(model) if v.version == version]
-        if found and found[0].status is not VersionStatus.TRAINING:
-            return found[0]
-        time.sleep(0.1)
-    raise TimeoutError(f"{model} version {version} was never decided")
+        return found[0] if found and found[0].status is not VersionStatus.TRAINING else None
+
+    return stack.local.wait_until(
+        decided, what=f"{model} version {version} to be decided", timeout=POLL_LIMIT_SECONDS
+    )
 
 
 def cli(stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
@@ -54,22 +55,20 @@ def cli(stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str], *args:
         code = main(["models", "--stack-outputs", str(outputs), *args])
     except SystemExit as exc:  # argparse refuses a usage error (exit code 2)
         code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    # The run's handlers keep running in the stack's threads (the step that asked for approval is still
-    # regenerating the dashboard) and Powertools prints their EMF metrics to the stdout of the moment
-    out = "".join(line for line in captured.out.splitlines(keepends=True) if not line.startswith('{"_aws"'))
-    return code, out + captured.err
+    captured = capsys.readouterr()  # only the command's: handlers write to their functions' logs
+    return code, captured.out + captured.err
 
 
 def approval_requests(stack: Stack, model: str) -> list[dict[str, Any]]:
     """The notifications about `model`, once the first has arrived: the step records pending_approval
     a moment before it publishes, so a test that saw the status may be early for the message."""
-    deadline = time.monotonic() + POLL_LIMIT_SECONDS
-    while True:
-        found = [n["message"] for n in stack.notifications() if n["message"].get("model") == model]
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.1)
+    seen: list[dict[str, Any]] = []
+
+    def arrived() -> list[dict[str, Any]]:
+        seen.extend(n["message"] for n in stack.notifications() if n["message"].get("model") == model)
+        return seen
+
+    return stack.local.wait_until(arrived, what=f"a notification about {model}", timeout=POLL_LIMIT_SECONDS)
 
 
 def test_a_manual_rollout_waits_for_approval_then_promotes(

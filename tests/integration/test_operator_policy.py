@@ -7,7 +7,6 @@ with AccessDenied and changes nothing."""
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -69,13 +68,15 @@ def sluice_models(stack: Stack, who: Person, capsys: pytest.CaptureFixture[str],
 
 
 def await_decided(stack: Stack, version: int) -> VersionStatus:
-    deadline = time.monotonic() + POLL_LIMIT_SECONDS
-    while time.monotonic() < deadline:
+    """The version's status once decided (read again each time the stack has done something)."""
+
+    def decided() -> VersionStatus | None:
         found = [v for v in stack.registry.list_versions(MODEL) if v.version == version]
-        if found and found[0].status is not VersionStatus.TRAINING:
-            return found[0].status
-        time.sleep(0.1)
-    raise TimeoutError(f"{MODEL} version {version} was never decided")
+        return found[0].status if found and found[0].status is not VersionStatus.TRAINING else None
+
+    return stack.local.wait_until(
+        decided, what=f"{MODEL} version {version} to be decided", timeout=POLL_LIMIT_SECONDS
+    )
 
 
 @dataclass

@@ -122,7 +122,7 @@ def test_rollback_puts_the_previous_version_back_with_an_audit_event(stack: Stac
     assert stack.registry.get_alias("it-rollback").version == 2  # type: ignore[union-attr]
     outputs = tmp_path / "outputs.json"
     outputs.write_text(json.dumps({"outputs": stack.outputs}))
-    capsys.readouterr()  # drop the handlers' logs
+    capsys.readouterr()
 
     # When `sluice models rollback` runs
     code = main(["models", "--stack-outputs", str(outputs), "rollback", "it-rollback", "--json"])

@@ -6,7 +6,6 @@ when the spec asks for them) and promotes the candidate with a comparison report
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -61,15 +60,18 @@ def rollout_report(stack: Stack, model: str, version: int) -> dict[str, Any]:
 
 
 def await_report(stack: Stack, model: str, candidate_requests: int) -> dict[str, Any]:
-    """Poll until a check has counted `candidate_requests` requests of the candidate; its report."""
-    deadline = time.monotonic() + POLL_LIMIT_SECONDS
-    while time.monotonic() < deadline:
-        if stack.artifacts.exists(stack.artifacts.uri(f"models/{model}/2/rollout.json")):
-            report = rollout_report(stack, model, 2)
-            if report["candidate"]["requests"] >= candidate_requests:
-                return report
-        time.sleep(0.2)
-    raise TimeoutError(f"no check of {model} counted {candidate_requests} requests")
+    """The report of the first check that has counted `candidate_requests` requests of the candidate
+    (looked for again each time the stack has done something)."""
+
+    def counted() -> dict[str, Any] | None:
+        if not stack.artifacts.exists(stack.artifacts.uri(f"models/{model}/2/rollout.json")):
+            return None
+        report = rollout_report(stack, model, 2)
+        return report if report["candidate"]["requests"] >= candidate_requests else None
+
+    return stack.local.wait_until(
+        counted, what=f"a check of {model} counting {candidate_requests} requests", timeout=POLL_LIMIT_SECONDS
+    )
 
 
 def test_a_shadow_never_changes_an_answer_and_is_promoted_with_its_comparison(

@@ -136,7 +136,7 @@ def test_recovery_from_a_bad_spec_by_re_upload_and_by_models_train(stack: Stack,
     capsys.readouterr()
     runs = []
     for _ in range(2):
-        capsys.readouterr()  # drop the handlers' logs of the previous run
+        capsys.readouterr()
         assert main(["models", "--stack-outputs", str(outputs), "train", "it-recover", "--json"]) == 0
         runs.append(json.loads(capsys.readouterr().out))
         stack.settle()

@@ -41,9 +41,10 @@ RUNTIME_PACKAGES = (
 )  # what the python3.12 runtime provides beside the standard library
 # The base interpreter the venv was made from (pyenv's 3.12): a fresh python3.12 that knows no venv.
 RUNTIME_PYTHON = str(getattr(sys, "_base_executable", sys.executable))
-# Each function's events/ files; ExportFunction has none and EvaluateFunction only a rollout check (their
-# steps need the state of a run: test_a_training_bundle_trains_exports_checks_parity_and_evaluates runs
-# their code).
+# Each function's events/ files; not ExportFunction's (export.json names by its sha256 the pipeline
+# train-task.json fits on the uploads of docs/guides/local-stack.md (`sluice invoke`), which this stack's objects are not), and EvaluateFunction
+# only a rollout check (their steps need the state of a run:
+# test_a_training_bundle_trains_exports_checks_parity_and_evaluates runs their code).
 # The objects the training events name (in the artifact bucket, where ingestion copies uploads).
 _TRAIN_RUN = json.loads((ROOT / "events" / "train-task.json").read_text(encoding="utf-8"))["run"]
 EVENT_SPEC_KEY = _TRAIN_RUN["spec_uri"].split("}/", 1)[1]
@@ -182,7 +183,7 @@ def served_stack() -> Iterator[LocalStack]:
                 Key="credit-risk/data/first upload.csv",
                 Body=to_csv_bytes(credit_risk(rows=300, seed=1)),
             )
-            # what the training events name: the copies ingestion makes of the README's uploads
+            # what the training events name: the copies ingestion makes of the uploads of docs/guides/local-stack.md (`sluice invoke`)
             for key, body in (
                 (EVENT_SPEC_KEY, spec_text("credit-risk").encode()),
                 (EVENT_DATASET_KEY, to_csv_bytes(credit_risk(rows=200, seed=7))),

@@ -20,7 +20,7 @@ import pytest
 from tests.integration.sam_build.conftest import bundles
 
 LAMBDA_LIMIT_BYTES = 262_144_000  # 250 MB: function plus layers, unzipped
-INFERENCE_LIMIT_BYTES = 160 * 1024 * 1024  # the serving bundle budget (README, "Budgets")
+INFERENCE_LIMIT_BYTES = 160 * 1024 * 1024  # the serving bundle budget (docs/benchmarks.md)
 TRAINING = ("TrainFunction", "ExportFunction", "EvaluateFunction")
 GLIBC_MAX = (2, 34)  # Amazon Linux 2023, the python3.12 runtime's OS
 RUNTIME_ABI_SUFFIXES = (".cpython-312-x86_64-linux-gnu.so", ".abi3.so")

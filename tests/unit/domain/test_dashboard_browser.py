@@ -1,5 +1,5 @@
 """The dashboard page opened in headless Chromium: it renders its charts, and the numbers Chromium's DOM
-holds are the ones the page was given. docs/dashboard.png, in the README, is a copy of its screenshot.
+holds are the ones the page was given. docs/dashboard.png, in docs/concepts/monitoring.md, is a copy of its screenshot.
 
 Needs Debian's chromium (`make browser-deps`), like test_drift_report_browser.py."""
 
@@ -175,7 +175,7 @@ def test_the_dashboard_renders_in_chromium_and_its_dom_holds_the_numbers_it_was_
     # Then the charts drew: drifted cells in red are on screen
     image = read_png(screenshot.read_bytes())
     assert pixels_of(image, DRIFTED_COLOUR) > 200
-    print(f"\nscreenshot {screenshot} (the README's is a copy: docs/dashboard.png)")
+    print(f"\nscreenshot {screenshot} (the docs' is a copy: docs/dashboard.png)")
     # And the DOM holds the numbers given: live metric (checks without labels left out), drift share,
     # fairness and holdout metric per version, oldest first
     model = credit_risk()

@@ -47,8 +47,12 @@ def invoke_with(stack: Any, function: str, event: Any) -> dict[str, Any]:
     from sluice.tools.local.events import resolve_placeholders
     from sluice.tools.local.runtime import handler_output_to_stderr
 
-    with handler_output_to_stderr():
-        outcome = stack.invoke(function, resolve_placeholders(event, stack.outputs))
+    echoed = stack.echo_function_logs(True)  # the handler's log on stderr, as `sam local invoke` prints it
+    try:
+        with handler_output_to_stderr():
+            outcome = stack.invoke(function, resolve_placeholders(event, stack.outputs))
+    finally:
+        stack.echo_function_logs(echoed)
     if outcome.failed:
         return {"errorType": outcome.error["errorType"], "errorMessage": outcome.error["errorMessage"]}
     return {"response": outcome.payload}

@@ -23,6 +23,12 @@ def _overlay() -> dict[str, str] | None:
     return getattr(_local, "overlay", None)
 
 
+def current_log() -> Any:
+    """The log of the invocation this thread runs (or was started by), None outside invocations (see
+    `function_logs`)."""
+    return getattr(_local, "log", None)
+
+
 class ThreadEnviron(MutableMapping[str, str]):
     """os.environ, seen through the current thread's invocation overlay (if any)."""
 
@@ -65,7 +71,8 @@ class ThreadEnviron(MutableMapping[str, str]):
 
 
 def install() -> None:
-    """Make os.environ per invocation (idempotent); threads inherit the overlay of their creator."""
+    """Make os.environ per invocation (idempotent); threads inherit the overlay (and the invocation log)
+    of their creator."""
     if isinstance(os.environ, ThreadEnviron):
         return
     os.environ = ThreadEnviron(os.environ)  # type: ignore[assignment]  # noqa: B003 (a view, not a new one)
@@ -74,11 +81,12 @@ def install() -> None:
 
     def init(self: threading.Thread, *args: Any, **kwargs: Any) -> None:
         original_init(self, *args, **kwargs)
-        overlay = _overlay()
-        self._sluice_overlay = overlay  # type: ignore[attr-defined]
+        self._sluice_overlay = _overlay()  # type: ignore[attr-defined]
+        self._sluice_log = current_log()  # type: ignore[attr-defined]
 
     def bootstrap(self: threading.Thread) -> None:
         _local.overlay = getattr(self, "_sluice_overlay", None)
+        _local.log = getattr(self, "_sluice_log", None)
         original_bootstrap(self)
 
     threading.Thread.__init__ = init  # type: ignore[method-assign]
@@ -95,3 +103,16 @@ def invocation_environ(env: dict[str, str]) -> Iterator[None]:
         yield
     finally:
         _local.overlay = saved
+
+
+@contextlib.contextmanager
+def invocation_log(log: Any) -> Iterator[None]:
+    """While inside, this thread (and the threads it starts) write their output to `log` (see
+    `function_logs`)."""
+    install()
+    saved = current_log()
+    _local.log = log
+    try:
+        yield
+    finally:
+        _local.log = saved

@@ -14,6 +14,8 @@
 - Step Functions: a Lambda task whose invoke fails is named `Lambda.<error>` (moto says `Exception`),
   so the Retry fields match it as on AWS (`lambda_task_errors`).
 - ECS: `runTask.sync` runs the task's command in a subprocess (tools/local/fargate.py).
+- Step Functions: the end of each execution is signalled, so waits for executions need no polling;
+  an execution waiting on a task token can be found and stopped (`executions`).
 - Step Functions' SendTaskFailure: moto's handler drops the request's `cause`; it is passed on, so a
   Catch sees {"Error", "Cause"} as on AWS (a manual rollout's rejection carries its reason there).
 """
@@ -34,6 +36,7 @@ from moto.core.config import DefaultConfig
 
 from sluice.tools.local.deploy import ACCOUNT_ID, Clients
 from sluice.tools.local.dynamodb_tokens import idempotent_transactions
+from sluice.tools.local.executions import ACTIVITY, execution_end_signals
 from sluice.tools.local.fargate import ecs_patches
 from sluice.tools.local.faults import eventbridge_delivery
 from sluice.tools.local.firehose import buffered_delivery
@@ -77,7 +80,7 @@ class EventDelivery:
         # function's role, as Lambda does); True when the function has one and it took the message.
         self._function_dead_letter = function_dead_letter
         self._events: queue.Queue[tuple[str, dict[str, Any], dict[str, Any]] | None] = queue.Queue()
-        self._pending = 0
+        self._pending: list[str] = []  # the function of each delivery queued or running
         self._pending_lock = threading.Condition()
         self._worker: threading.Thread | None = None
         self.errors: list[dict[str, Any]] = []
@@ -85,21 +88,48 @@ class EventDelivery:
     def deliver(self, logical_id: str, event: dict[str, Any], target: dict[str, Any]) -> None:
         """Queue an event for a Lambda target (asynchronous, like EventBridge)."""
         with self._pending_lock:
-            self._pending += 1
+            self._pending.append(logical_id)
         if self._worker is None or not self._worker.is_alive():
             self._worker = threading.Thread(target=self._deliver_loop, name="sluice-eventbridge", daemon=True)
             self._worker.start()
         self._events.put((logical_id, event, target))
 
+    @property
+    def pending(self) -> list[str]:
+        """The function of each delivery queued or running."""
+        with self._pending_lock:
+            return list(self._pending)
+
     def drain(self, timeout: float) -> None:
-        """Wait until every queued delivery has been handled."""
+        """Wait until every queued delivery has been handled (woken by the worker as each ends)."""
         deadline = time.monotonic() + timeout
         with self._pending_lock:
             while self._pending:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError(f"{self._pending} event deliveries still pending after {timeout}s")
+                    raise TimeoutError(
+                        f"{len(self._pending)} event deliveries still pending after {timeout}s, to "
+                        + ", ".join(self._pending)
+                    )
                 self._pending_lock.wait(remaining)
+
+    def discard_queued(self) -> list[str]:
+        """Forget the deliveries not started yet (the one running goes on); their functions."""
+        discarded: list[str] = []
+        while True:
+            try:
+                item = self._events.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:  # close() asked the worker to stop: keep asking
+                self._events.put(None)
+                break
+            discarded.append(item[0])
+        with self._pending_lock:
+            for logical_id in discarded:
+                self._pending.remove(logical_id)
+            self._pending_lock.notify_all()
+        return discarded
 
     def close(self) -> None:
         """Stop the worker (waiting a little for the delivery it is running)."""
@@ -117,8 +147,9 @@ class EventDelivery:
                 self._deliver_one(logical_id, event, target)
             finally:
                 with self._pending_lock:
-                    self._pending -= 1
+                    self._pending.remove(logical_id)
                     self._pending_lock.notify_all()
+                ACTIVITY.notify()
 
     def _deliver_one(self, logical_id: str, event: dict[str, Any], target: dict[str, Any]) -> None:
         attempts = 1 + min(int(target.get("RetryPolicy", {}).get("MaximumRetryAttempts", 2)), 2)
@@ -313,6 +344,7 @@ def moto_patches() -> Iterator[None]:
             ecs_patches(lambda: _ACTIVE[-1] if _ACTIVE else None),
             idempotent_transactions(),
             lambda_task_error_names(),
+            execution_end_signals(),  # waits for executions wake when one ends (`executions`)
             moto_bucket_policies_ignored(),  # local IAM evaluates them (see iam.enforcement)
         ):
             yield

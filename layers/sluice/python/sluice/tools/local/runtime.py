@@ -2,8 +2,9 @@
 process, with the function's environment as moto resolved it (so `!Ref` and `!GetAtt` values are the
 stack's physical names), env.json overrides on top, and a context like Lambda's. An exception becomes
 a FunctionError whose errorType is the exception's class name, so a state machine's Retry and Catch
-see domain errors. With faults injected (`faults`), an invocation may be stopped as Lambda stops one at
-its timeout: it answers `Sandbox.Timedout`, and the next one starts cold.
+see domain errors. What a handler writes goes to its function's log (`function_logs`), as on Lambda,
+not to the invoker's stdout. With faults injected (`faults`), an invocation may be stopped as Lambda
+stops one at its timeout: it answers `Sandbox.Timedout`, and the next one starts cold.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from typing import Any
 
 from sluice.tools.local.deploy import LocalStackError
 from sluice.tools.local.environ import invocation_environ
+from sluice.tools.local.executions import ACTIVITY
 from sluice.tools.local.faults import TIMED_OUT, InvocationKilled, timed_out, watch_invocation
+from sluice.tools.local.function_logs import FunctionLogs
 from sluice.tools.local.template import FunctionCode
 
 # Variables every in-process invocation gets, like the Lambda runtime sets them.
@@ -120,11 +123,11 @@ class HandlerRuntime:
     invocations of a `concurrent` function (one a Map state fans out to), which run together when they
     overlap, as Lambda runs them in environments of their own (their os.environ is the same). A
     function's module is imported on its first invocation and kept, as a warm Lambda keeps it, until
-    `recycle`. With `output_to_stderr`, what handlers print goes to stderr (see
-    `handler_output_to_stderr`)."""
+    `recycle`. What a handler writes goes to its function's log (`logs`, see `function_logs`), which
+    with `output_to_stderr` is also written to stderr, each line prefixed with the function."""
 
     def __init__(self, *, output_to_stderr: bool, concurrent: frozenset[str] = frozenset()) -> None:
-        self._output_to_stderr = output_to_stderr
+        self.logs = FunctionLogs(echo=output_to_stderr)
         self.concurrent = concurrent
         self._modules: dict[str, ModuleType] = {}
         self._import_lock = threading.Lock()
@@ -135,11 +138,15 @@ class HandlerRuntime:
         raises, importing included, is the Invocation's error."""
         shared = code.logical_id if code.logical_id in self.concurrent else None
         with (
-            self._gate.entered(env, shared, self._handler_output),
+            self._gate.entered(env, shared),
             invocation_environ(env),  # this invocation's variables, seen by its threads only
+            self.logs.invocation(code.logical_id, context.aws_request_id),  # what it writes: its log
             watch_invocation(code.logical_id, context) as watch,  # faults, when injected
         ):
-            invocation = watch.ended(self._call(code, event, context))
+            try:
+                invocation = watch.ended(self._call(code, event, context))
+            finally:
+                ACTIVITY.notify()  # whoever waits for a change in the stack's state looks again
         if invocation.timed_out:  # Lambda starts the next invocation in a new environment
             self.recycle(code.logical_id)
         return invocation
@@ -185,44 +192,31 @@ class HandlerRuntime:
         handler: Callable[[Any, Any], Any] = getattr(module, code.function_name)
         return handler
 
-    def _handler_output(self) -> contextlib.AbstractContextManager[None]:
-        return handler_output_to_stderr() if self._output_to_stderr else contextlib.nullcontext()
-
 
 class _EnvironmentGate:
-    """One os.environ (and stdout) per process: the gate lets in one invocation at a time, or several
-    invocations of the same `shared` function, which need the same environment. The first one in sets
-    the environment (and the output redirection), the last one out restores it."""
+    """One invocation at a time, or several invocations of the same `shared` function (which Lambda
+    would run in environments of their own: a Map's fan-out); each waits for the gate to be free."""
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
         self._holder: str | None = None  # the shared function inside, None for a single invocation
         self._inside = 0
-        self._restore: contextlib.ExitStack | None = None
 
     @contextlib.contextmanager
-    def entered(
-        self,
-        env: dict[str, str],
-        shared: str | None,
-        output: Callable[[], contextlib.AbstractContextManager[None]],
-    ) -> Iterator[None]:
+    def entered(self, env: dict[str, str], shared: str | None) -> Iterator[None]:
         with self._changed:
             while self._inside and (shared is None or self._holder != shared):
                 self._changed.wait()
             if not self._inside:
-                stack = contextlib.ExitStack()
-                stack.enter_context(output())
-                self._restore, self._holder = stack, shared
+                self._holder = shared
             self._inside += 1
         try:
             yield
         finally:
             with self._changed:
                 self._inside -= 1
-                if not self._inside and self._restore is not None:
-                    self._restore.close()
-                    self._restore, self._holder = None, None
+                if not self._inside:
+                    self._holder = None
                     self._changed.notify_all()
 
 

@@ -12,9 +12,9 @@ import os
 import secrets
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 
@@ -39,6 +39,7 @@ from sluice.tools.local.events import (
     scheduled_functions,
     send_to_function_dead_letter,
 )
+from sluice.tools.local.executions import ACTIVITY, ENDED, current_state, waiting_tokens
 from sluice.tools.local.faults import FaultInjector, injecting
 from sluice.tools.local.firehose import delivery
 from sluice.tools.local.http_api import LocalApi
@@ -53,6 +54,8 @@ from sluice.tools.local.runtime import (
 )
 from sluice.tools.local.signing import AWS_IAM, ApiAuth
 from sluice.tools.local.template import FunctionCode, LocalTemplate
+
+T = TypeVar("T")
 
 
 class LocalStack:
@@ -180,6 +183,19 @@ class LocalStack:
             return {}
         return self.enforcer.credentials_for(role_arn, session_name)
 
+    def function_log(self, logical_id: str) -> str:
+        """What the function's invocations wrote so far (its CloudWatch Logs group on AWS,
+        /aws/lambda/<function name>): print() and EMF metrics, Powertools' logs, stderr; each
+        invocation between Lambda's START and END lines."""
+        return "".join(line + "\n" for line in self._runtime.logs.lines(logical_id))
+
+    def echo_function_logs(self, enabled: bool = True) -> bool:
+        """Also write each function log line to this process's stderr, prefixed `[LogicalId] `, as
+        `sam local` does (on by default for a stack behind an endpoint: `sluice local up`); returns
+        the previous setting."""
+        previous, self._runtime.logs.echo = self._runtime.logs.echo, enabled
+        return previous
+
     def recycle(self, logical_id: str) -> None:
         """Forget the function's loaded module, so its next invocation is a cold start (as when Lambda
         starts a new execution environment)."""
@@ -200,29 +216,111 @@ class LocalStack:
         """Queue an event for a Lambda target (asynchronous, like EventBridge)."""
         self._delivery.deliver(logical_id, event, target)
 
+    @property
+    def pending_deliveries(self) -> list[str]:
+        """The function of each EventBridge delivery queued or running."""
+        return self._delivery.pending
+
     def drain(self, timeout: float = 120.0) -> None:
         """Wait until every queued EventBridge delivery has been handled."""
         self._delivery.drain(timeout)
 
+    def executions(self, status: str | None = None) -> list[dict[str, Any]]:
+        """The executions of the stack's state machines (ListExecutions), those in `status` if given."""
+        sfn = self.client("stepfunctions")
+        pages = sfn.get_paginator("list_executions")
+        machines = self.deployment.state_machine_arns() if self.deployment else []
+        filters = {"statusFilter": status} if status else {}
+        return [
+            e
+            for arn in machines
+            for page in pages.paginate(stateMachineArn=arn, **filters)
+            for e in page["executions"]
+        ]
+
     def wait_for_executions(self, timeout: float = 300.0, poll: float = 0.1) -> list[dict[str, Any]]:
-        """Drain deliveries, then wait until no execution of the stack's state machines is running."""
-        self.drain(timeout)
+        """Wait until no EventBridge delivery is pending and no execution of the stack's state machines
+        is running; returns all their executions. Nothing pending or running: returns at once. The
+        wait wakes when a delivery or an execution ends (moto's engine signals it, see `executions`;
+        a stack attached to another process's moto is polled every `poll` seconds). On timeout, the
+        error names what was still pending or running."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ended = ENDED.count
+            self._delivery.drain(max(0.0, deadline - time.monotonic()))
+            running = self.executions("RUNNING")
+            if not running:
+                if self._delivery.pending:  # a delivery queued meanwhile: drain it too
+                    continue
+                return self.executions()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"after {timeout}s, still running: {self._describe_running(running)}")
+            ENDED.wait_after(ended, remaining if ENDED.active else min(poll, remaining))
+
+    def wait_until(self, condition: Callable[[], T | None], *, what: str, timeout: float = 300.0) -> T:
+        """Wait until `condition()` answers something (not None, not falsy), which it returns. It is
+        checked now and again each time an invocation, a delivery or an execution ends (the stack's
+        state changes there; a stack attached to another process's moto is checked every second).
+        On timeout, the error says it was waiting for `what`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = ACTIVITY.count
+            value = condition()
+            if value:
+                return value
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"after {timeout}s, still waiting for {what}")
+            ACTIVITY.wait_after(seen, min(remaining, 1.0))
+
+    def _describe_running(self, running: list[dict[str, Any]]) -> str:
+        """Each running execution's name, the state it is in and the task tokens it waits on."""
+        described = []
+        for execution in running:
+            arn = execution["executionArn"]
+            state = current_state(ACCOUNT_ID, self.region, arn)  # None, [] if moto runs elsewhere
+            tokens = waiting_tokens(ACCOUNT_ID, self.region, arn)
+            described.append(
+                f"{execution['name']} ({execution['stateMachineArn'].rsplit(':', 1)[-1]}"
+                + (f", in state {state}" if state else "")
+                + (f", waiting on {len(tokens)} task token(s)" if tokens else "")
+                + ")"
+            )
+        return "; ".join(described)
+
+    def stop_leftovers(self, cause: str, timeout: float = 120.0) -> dict[str, list[str]]:
+        """Stop what is still going on (a test's leftovers): EventBridge deliveries not started yet are
+        dropped and the one running is waited for; every execution still RUNNING is stopped
+        (StopExecution) and each task token it waits on is failed (SendTaskFailure with `cause`: moto
+        leaves a stopped execution RUNNING until its token is answered), then waited for, again until
+        nothing runs (a stopped step may have queued more). Returns what was dropped and stopped:
+        {"deliveries": [function, ...], "executions": [name, ...]} (both empty: nothing was left)."""
         sfn = self.client("stepfunctions")
         deadline = time.monotonic() + timeout
-        machines = self.deployment.state_machine_arns() if self.deployment else []
+        dropped: list[str] = []
+        stopped: list[str] = []
         while True:
-            pages = sfn.get_paginator("list_executions")
-            executions = [
-                e
-                for arn in machines
-                for page in pages.paginate(stateMachineArn=arn)
-                for e in page["executions"]
-            ]
-            if all(e["status"] != "RUNNING" for e in executions):
-                return executions
+            ended = ENDED.count
+            dropped += self._delivery.discard_queued()
+            self._delivery.drain(max(0.0, deadline - time.monotonic()))
+            running = self.executions("RUNNING")
+            if not running:
+                if self._delivery.pending:
+                    continue
+                return {"deliveries": dropped, "executions": stopped}
             if time.monotonic() > deadline:
-                raise TimeoutError("state machine executions still running")
-            time.sleep(poll)
+                raise TimeoutError(f"after {timeout}s, could not stop: {self._describe_running(running)}")
+            for execution in running:
+                arn = execution["executionArn"]
+                if execution["name"] not in stopped:
+                    stopped.append(execution["name"])
+                    sfn.stop_execution(executionArn=arn, error="Sluice.Stopped", cause=cause)
+                for token in waiting_tokens(ACCOUNT_ID, self.region, arn):
+                    with contextlib.suppress(sfn.exceptions.ClientError):  # answered meanwhile
+                        sfn.send_task_failure(taskToken=token, error="Sluice.Stopped", cause=cause)
+            remaining = max(0.0, deadline - time.monotonic())
+            ENDED.wait_after(ended, min(remaining, 1.0) if ENDED.active else min(0.1, remaining))
 
     # ------------------------------------------------------------------ API and schedules
     @property

@@ -49,6 +49,7 @@ from sluice.tools.local.faults.responses import (
     sdk_client_exception,
     service_error,
 )
+from sluice.tools.local.function_logs import underlying
 
 
 @dataclass
@@ -195,7 +196,8 @@ class FaultInjector:
     def _record(self, fault: Fault) -> None:
         with self._lock:
             self.faults.append(fault)
-        sys.stderr.write(fault.line() + "\n")
+        # the stack's log, not the function's (a fault met inside an invocation: see function_logs)
+        underlying(sys.stderr).write(fault.line() + "\n")
 
     def _raised(self, fault: Fault) -> None:
         """A fault left botocore: it waits on the state machine that made the call, the invocation it
