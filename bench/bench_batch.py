@@ -27,7 +27,7 @@ import time
 from typing import Any
 
 from bench.predict.common import ROOT, in_process_stack, quiet, run_bench, table
-from sluice.domain.table import read_csv, to_csv_bytes
+from sluice.domain.data.table import read_csv, to_csv_bytes
 from sluice.tools.example_data import credit_risk
 
 MODEL = "bench-batch"
@@ -59,8 +59,8 @@ def direct_seconds(stack: Any, body: bytes) -> float:
     """One process: the CSV read, every row scored with ONNX Runtime, results written as CSV."""
     import io
 
-    from sluice.domain.batch import results_csv
-    from sluice.domain.onnx_model import OnnxModel
+    from sluice.domain.scoring.batch import results_csv
+    from sluice.domain.scoring.onnx_model import OnnxModel
 
     registry, artifacts = stack_services(stack)
     alias = registry.get_alias(MODEL)
@@ -74,7 +74,7 @@ def direct_seconds(stack: Any, body: bytes) -> float:
 
 def stack_services(stack: Any) -> tuple[Any, Any]:
     from sluice.adapters.artifacts import ArtifactStore
-    from sluice.adapters.registry import Registry
+    from sluice.adapters.registry.store import Registry
 
     return (
         Registry(stack.outputs["RegistryTableName"], stack.client("dynamodb")),
@@ -86,7 +86,7 @@ def job_seconds(stack: Any, key: str, body: bytes) -> tuple[float, dict[str, Any
     """Start a BatchScore job on the uploaded file and wait for it; its wall time and manifest."""
     import json
 
-    from sluice.app.batch import start_batch_job
+    from sluice.app.batch.job import start_batch_job
     from sluice.entrypoints.wiring import stack_services as services_of
 
     # RawBucket, where batch inputs go: BatchScoreRole may read nothing else (IngestFunction ignores the key)
@@ -113,8 +113,8 @@ def child_seconds(stack: Any, body: bytes) -> float:
     import csv
     import io
 
-    from sluice.app.batch import BatchLimits, pin_job
-    from sluice.app.batch_scoring import score_batch
+    from sluice.app.batch.job import BatchLimits, pin_job
+    from sluice.app.batch.score import score_batch
     from sluice.entrypoints.wiring import stack_services as services_of
 
     services = services_of(stack.outputs["ArtifactBucketName"], stack.outputs["RegistryTableName"])

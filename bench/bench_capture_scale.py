@@ -173,10 +173,10 @@ def rss_mb(field: str = "VmRSS") -> float:
 
 def child(mode: str, size: int) -> dict[str, Any]:
     from sluice.adapters.traffic import TrafficStore
-    from sluice.app.drift_check import assess_window
-    from sluice.domain.records import TrafficWindow
-    from sluice.domain.reference import read_reference
-    from sluice.domain.spec import parse_spec
+    from sluice.app.monitoring.check import assess_window
+    from sluice.domain.monitoring.reference import read_reference
+    from sluice.domain.registry.records import TrafficWindow
+    from sluice.domain.spec.model_spec import parse_spec
 
     spec = parse_spec(spec_text())
     reference = read_reference(reference_path().read_bytes())
@@ -234,8 +234,12 @@ def read_everything(store: Any, model: str) -> list[dict[str, Any]]:
 
 def assess_all(spec: Any, reference: Any, window: Any, records: list[dict[str, Any]]) -> Any:
     """`assess_window`'s checks on every row of the version, as the check did before the sample."""
-    from sluice.app.drift_assessment import DriftAssessment
-    from sluice.domain.drift.live import check_input_drift, check_prediction_drift, estimated_accuracy
+    from sluice.app.monitoring.assess import DriftAssessment
+    from sluice.domain.monitoring.drift.live import (
+        check_input_drift,
+        check_prediction_drift,
+        estimated_accuracy,
+    )
 
     mine = [r for r in records if r.get("version") == VERSION]
     report = check_input_drift(spec, reference, mine, min_rows=MIN_ROWS, source="capture")

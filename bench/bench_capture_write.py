@@ -20,9 +20,9 @@ from moto import mock_aws
 
 from bench.predict.common import ROOT, machine, request_instances
 from sluice.adapters.firehose import FirehoseTraffic
-from sluice.app.serving import capture_records
-from sluice.tools.local.firehose import buffered_delivery
-from sluice.tools.local.firehose_streams import template_streams
+from sluice.app.serving.production import capture_records
+from sluice.tools.local.firehose.buffers import buffered_delivery
+from sluice.tools.local.firehose.streams import template_streams
 from sluice.tools.local.template import load_sam
 
 BUCKET = "artifacts"
@@ -85,7 +85,7 @@ def count_objects(s3: Any, prefix: str) -> tuple[int, int]:
 
 def main() -> None:
     print(
-        f"machine: {machine()}; moto in-process (mock_aws), Firehose emulated by sluice.tools.local.firehose"
+        f"machine: {machine()}; moto in-process (mock_aws), Firehose emulated by sluice.tools.local.firehose.buffers"
     )
     print()
     header = (

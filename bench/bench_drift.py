@@ -78,7 +78,7 @@ def peak_rss_mb() -> float:
 
 
 def run_sluice() -> dict[str, Any]:
-    from sluice.domain.drift import CategoricalColumn, Column, NumericalColumn, check_drift_columns
+    from sluice.domain.monitoring.drift import CategoricalColumn, Column, NumericalColumn, check_drift_columns
 
     sides: list[dict[str, Column]] = []
     for current in (False, True):

@@ -8,11 +8,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sluice.domain.export import export_onnx
-from sluice.domain.features import feed_from_table
-from sluice.domain.onnx_model import OnnxModel
-from sluice.domain.spec import ALGORITHM_TASKS, AlgorithmSpec, load_spec
-from sluice.domain.training import fit_pipeline, model_matrix, split_holdout
+from sluice.domain.data.features import feed_from_table
+from sluice.domain.scoring.onnx_model import OnnxModel
+from sluice.domain.spec.model_spec import ALGORITHM_TASKS, AlgorithmSpec, load_spec
+from sluice.domain.training.export import export_onnx
+from sluice.domain.training.pipeline import fit_pipeline, model_matrix, split_holdout
 from sluice.tools.example_data import example_table
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -21,10 +21,10 @@ from datetime import datetime
 from typing import Any
 
 from bench.predict.common import ROOT, in_process_stack, quiet, run_bench, table
-from sluice.domain.search import search
-from sluice.domain.spec import parse_spec
-from sluice.domain.table import to_csv_bytes
-from sluice.domain.training import split_holdout
+from sluice.domain.data.table import to_csv_bytes
+from sluice.domain.spec.model_spec import parse_spec
+from sluice.domain.training.pipeline import split_holdout
+from sluice.domain.training.search import search
 from sluice.tools.example_data import credit_risk
 
 MODEL = "bench-search"

@@ -27,11 +27,11 @@ import time
 from typing import Any
 
 from bench.predict.common import ROOT, in_process_stack, quiet, run_bench, table
-from sluice.app.stored import dataset_prefix, spec_key
-from sluice.app.training_task import stage_training_task
-from sluice.domain.records import RunState, TaskEvent, TrainingTask, sha256_hex
-from sluice.domain.spec import parse_spec
-from sluice.domain.table import to_csv_bytes
+from sluice.app.data.stored import dataset_prefix, spec_key
+from sluice.app.training.task import stage_training_task
+from sluice.domain.data.table import to_csv_bytes
+from sluice.domain.registry.records import RunState, TaskEvent, TrainingTask, sha256_hex
+from sluice.domain.spec.model_spec import parse_spec
 from sluice.tools.example_data import credit_risk
 
 MODEL = "bench-backends"
@@ -108,7 +108,7 @@ def _fargate(stack: Any, services: Any, rows: int, version: int) -> tuple[float,
 
 
 def _in_process(stack: Any, services: Any, rows: int, version: int) -> float:
-    from sluice.app.steps import run_step
+    from sluice.app.training.steps import run_step
 
     run = _staged_run(stack, services, rows, version)
     event = TaskEvent(action="train", run=run, execution_arn="arn:aws:states:::execution:bench:baseline")

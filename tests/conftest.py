@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from sluice.domain.table import write_csv
+from sluice.domain.data.table import write_csv
 from sluice.tools.cli import main
 from sluice.tools.example_data import example_table
 from sluice.tools.local.iam.enforcement import TRACE_ENV

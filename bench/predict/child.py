@@ -26,7 +26,7 @@ def _response(body: dict[str, Any]) -> dict[str, Any]:
 
 def minimal_handler(model_bytes: bytes) -> Handler:
     """json.loads + session.run + json.dumps: no validation, no routing, no logging or metrics. Same ONNX
-    bytes and the same session options as sluice.domain.onnx_model.OnnxModel (one intra- and inter-op thread)."""
+    bytes and the same session options as sluice.domain.scoring.onnx_model.OnnxModel (one intra- and inter-op thread)."""
     import numpy as np
     import onnxruntime as ort
 
@@ -51,7 +51,7 @@ def minimal_handler(model_bytes: bytes) -> Handler:
 def sklearn_handler(pipeline: Any, features: list[tuple[str, bool]]) -> Handler:
     """json.loads + the pickled scikit-learn pipeline's predict_proba + json.dumps. `features` is the
     spec's (name, is_numeric) in column order; missing numbers are NaN and missing categories "", as in
-    training (sluice.domain.training.model_matrix)."""
+    training (sluice.domain.training.pipeline.model_matrix)."""
     import numpy as np
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -98,8 +98,8 @@ def _instrument(spent: dict[str, float]) -> None:
     """Time the parts of the first request (wrappers cost well under a microsecond a call)."""
     import sluice.adapters
     from sluice.adapters.artifacts import ArtifactStore
-    from sluice.adapters.registry import Registry
-    from sluice.domain.onnx_model import OnnxModel
+    from sluice.adapters.registry.store import Registry
+    from sluice.domain.scoring.onnx_model import OnnxModel
 
     sluice.adapters._client = _timed(spent, "boto3 clients", sluice.adapters._client)  # type: ignore[assignment]
     for name in ("get_alias", "get_version"):

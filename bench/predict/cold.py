@@ -100,7 +100,7 @@ def bench_cold(build: Path | None, compare: Path | None) -> None:
 
 def train_on_server(endpoint: str, outputs: dict[str, str]) -> None:
     """Upload the spec, then the training data, and wait until a version is in production."""
-    from sluice.adapters.registry import Registry
+    from sluice.adapters.registry.store import Registry
 
     s3, registry = aws("s3", endpoint), Registry(outputs["RegistryTableName"], aws("dynamodb", endpoint))
     s3.put_object(Bucket=outputs["RawBucketName"], Key=f"{MODEL}/spec.yaml", Body=SPEC_FILE.read_bytes())

@@ -112,7 +112,7 @@ def machine() -> str:
 # ---------------------------------------------------------------------------------------------- requests
 def request_instances(rows: int) -> list[dict[str, Any]]:
     """Rows of a fresh credit-risk sample as JSON instances (null where the data has a gap)."""
-    from sluice.domain.spec import NumericFeature, load_spec
+    from sluice.domain.spec.model_spec import NumericFeature, load_spec
     from sluice.tools.example_data import credit_risk
 
     spec = load_spec(SPEC_FILE)
@@ -131,14 +131,14 @@ def request_instances(rows: int) -> list[dict[str, Any]]:
 
 def spec_features() -> list[tuple[str, bool]]:
     """The spec's features in column order, as (name, is_numeric)."""
-    from sluice.domain.spec import NumericFeature, load_spec
+    from sluice.domain.spec.model_spec import NumericFeature, load_spec
 
     return [(f.name, isinstance(f, NumericFeature)) for f in load_spec(SPEC_FILE).features]
 
 
 def api_event(body: bytes) -> dict[str, Any]:
     """A real API Gateway REST proxy event for POST /models/credit-risk/predict (new request id)."""
-    from sluice.tools.local.http_api import Route, proxy_event
+    from sluice.tools.local.api.gateway import Route, proxy_event
 
     route = Route("POST", "/models/{model}/predict", "PredictFunction")
     return proxy_event(route, "POST", f"/models/{MODEL}/predict", dict(HEADERS), body)
@@ -146,7 +146,7 @@ def api_event(body: bytes) -> dict[str, Any]:
 
 def training_csv() -> bytes:
     """The seeded credit-risk sample the benches train on, as the CSV a user uploads."""
-    from sluice.domain.table import to_csv_bytes
+    from sluice.domain.data.table import to_csv_bytes
     from sluice.tools.example_data import credit_risk
 
     return to_csv_bytes(credit_risk(rows=TRAIN_ROWS, seed=TRAIN_SEED))

@@ -36,7 +36,7 @@ CALLS_PER_ROUND = {1: 300, 100: 60}
 
 
 def _event(path: str, resource: str, body: bytes, headers: dict[str, str] | None = None) -> dict[str, Any]:
-    from sluice.tools.local.http_api import Route, proxy_event
+    from sluice.tools.local.api.gateway import Route, proxy_event
 
     route = Route("POST", resource, "PredictFunction")
     return proxy_event(route, "POST", path, {**HEADERS, **(headers or {})}, body)

@@ -100,7 +100,7 @@ class Requests:
 
 def predict_event(model: str, body: bytes, request_id: str) -> dict[str, Any]:
     """A real API Gateway REST proxy event for POST /models/<model>/predict naming its request id."""
-    from sluice.tools.local.http_api import Route, proxy_event
+    from sluice.tools.local.api.gateway import Route, proxy_event
 
     route = Route("POST", "/models/{model}/predict", "PredictFunction")
     headers = {**HEADERS, "X-Request-Id": request_id}
@@ -130,10 +130,10 @@ def bench_rollout() -> int:
 def deployed_rollouts(stack: Any) -> Setup:
     """Train the baseline model, then the canary's and the shadow's two versions each (the second put
     beside production by the state machine), then load one handler module per configuration."""
-    from sluice.adapters.registry import Registry
-    from sluice.app.serving import ServedModel
-    from sluice.domain.onnx_model import OnnxModel
-    from sluice.domain.table import to_csv_bytes
+    from sluice.adapters.registry.store import Registry
+    from sluice.app.serving.production import ServedModel
+    from sluice.domain.data.table import to_csv_bytes
+    from sluice.domain.scoring.onnx_model import OnnxModel
     from sluice.tools.example_data import credit_risk
     from sluice.tools.local.runtime import RUNTIME_ENV, LambdaContext
 
@@ -203,7 +203,7 @@ def upload(stack: Any, model: str, spec: bytes, data: bytes) -> None:
 
 def await_rollout(registry: Any, model: str) -> tuple[int, int]:
     """(production, candidate) once the state machine has put the candidate on the alias."""
-    from sluice.domain.records import VersionStatus
+    from sluice.domain.registry.records import VersionStatus
 
     deadline = time.monotonic() + POLL_LIMIT_SECONDS
     while time.monotonic() < deadline:
@@ -296,7 +296,7 @@ def bench_batch(setup: Setup, instances: list[dict[str, Any]], rows: int) -> boo
 
 def rollout_rows(setup: Setup, cases: dict[tuple[str, str], Case], flush: str) -> list[Row]:
     """The canary's requests (all, then split by the version that answered them) and the shadow's."""
-    from sluice.domain.rollout import scores_on_candidate
+    from sluice.domain.rollout.live import scores_on_candidate
 
     canary = cases[("canary", flush)]
     assert isinstance(canary.events, Requests)
@@ -330,7 +330,7 @@ def cost_table(lines: list[Row], baseline: Row) -> None:
 
 
 def predict_once(setup: Setup, instances: list[dict[str, Any]]) -> object:
-    from sluice.app.serving import predict
+    from sluice.app.serving.production import predict
 
     return predict(setup.served, instances, max_instances=1000, request_id="r")
 

@@ -68,7 +68,7 @@ INTRO = (
 @dataclass
 class Handlers:
     """One warm container of the Sluice handler per capture fraction, the two baselines, the model they
-    all serve (as sluice.app.serving serves it, for timing its layers alone) and the Lambda context."""
+    all serve (as sluice.app.serving.production serves it, for timing its layers alone) and the Lambda context."""
 
     modules: dict[float, Any]
     minimal: Handler
@@ -94,8 +94,8 @@ def bench_warm(profile: bool) -> None:
 def trained_handlers(stack: Any) -> Handlers:
     """Train and promote the example model on the stack, then import one handler module (one warm
     container) per capture fraction and build the baselines on the same model."""
-    from sluice.app.serving import ServedModel
-    from sluice.domain.onnx_model import OnnxModel
+    from sluice.app.serving.production import ServedModel
+    from sluice.domain.scoring.onnx_model import OnnxModel
     from sluice.tools.local.runtime import RUNTIME_ENV, LambdaContext
 
     s3 = stack.client("s3")
@@ -285,8 +285,8 @@ def print_capture_cost(sluice: list[Case], written: int) -> None:
 
 def layer_table(handlers: Handlers, rows: int, instances: list[dict[str, Any]]) -> None:
     """Where the Sluice handler's time goes, by peeling one layer at a time (capture off)."""
-    from sluice.app import serving as predictions
-    from sluice.domain.onnx_model import feed_from_instances
+    from sluice.app.serving import production as predictions
+    from sluice.domain.scoring.onnx_model import feed_from_instances
 
     module, minimal, served, context = (
         handlers.modules[0.0],

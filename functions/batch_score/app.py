@@ -10,8 +10,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sluice.app.batch import BatchLimits, finish_job, pin_job
-from sluice.app.batch_scoring import score_batch
+from sluice.app.batch.job import BatchLimits, finish_job, pin_job
+from sluice.app.batch.score import score_batch
 from sluice.entrypoints.wiring import batch_services
 from sluice.observability import logger, metrics, tracer
 from sluice.settings import BatchScoreSettings

@@ -4,7 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sluice.app.drift_check import check_production_models
+from sluice.app.monitoring.check import check_production_models
 from sluice.entrypoints.wiring import drift_services
 from sluice.observability import logger, metrics, tracer
 from sluice.settings import DriftCheckSettings

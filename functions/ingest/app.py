@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sluice.adapters import client
 from sluice.adapters.idempotency import RetrySafePersistence
-from sluice.app.ingest import Upload, ingest_upload
+from sluice.app.ingest.upload import Upload, ingest_upload
 from sluice.entrypoints.wiring import ingest_services
 from sluice.observability import logger, metrics, tracer
 from sluice.settings import IngestSettings

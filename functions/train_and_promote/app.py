@@ -10,9 +10,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sluice.app.steps import CROSS_VALIDATE, run_step, score_candidate
-from sluice.domain.records import TaskEvent
-from sluice.domain.training_backend import LambdaLimits
+from sluice.app.training.steps import CROSS_VALIDATE, run_step, score_candidate
+from sluice.domain.registry.records import TaskEvent
+from sluice.domain.training.backend import LambdaLimits
 from sluice.entrypoints.wiring import step_services
 from sluice.observability import logger, metrics, tracer
 from sluice.settings import StepSettings

@@ -19,7 +19,7 @@ import pytest
 
 import sluice.observability  # noqa: F401  (see below)
 from sluice.adapters.artifacts import ArtifactStore
-from sluice.adapters.registry import Registry
+from sluice.adapters.registry.store import Registry
 from sluice.tools.local.runtime import load_env_overrides
 from sluice.tools.local.stack import LocalStack, in_process_stack
 

@@ -9,10 +9,10 @@ from typing import Any
 
 from botocore.credentials import Credentials
 
-from sluice.domain.table import RawTable
+from sluice.domain.data.table import RawTable
 from sluice.tools.example_data import credit_risk
-from sluice.tools.local.http_api import LocalApi
-from sluice.tools.local.signing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, SignedClient
+from sluice.tools.local.api.gateway import LocalApi
+from sluice.tools.local.api.signing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, SignedClient
 from tests.integration.conftest import INSTANCE, Stack, spec_text
 from tests.integration.scenario import BETTER, FIRST, statuses
 

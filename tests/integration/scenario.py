@@ -3,7 +3,7 @@ read the registry back."""
 
 from __future__ import annotations
 
-from sluice.domain.table import to_csv_bytes
+from sluice.domain.data.table import to_csv_bytes
 from sluice.tools.example_data import credit_risk
 from tests.integration.conftest import Stack
 

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 import pytest
 from botocore.credentials import Credentials
 
-from sluice.tools.local.http_api import LocalApi
-from sluice.tools.local.signing import SignedClient
+from sluice.tools.local.api.gateway import LocalApi
+from sluice.tools.local.api.signing import SignedClient
 from tests.docs_blocks import GETTING_STARTED_AWS, code_blocks, commands, words
 from tests.integration.conftest import Stack
 

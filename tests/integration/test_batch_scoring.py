@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from sluice.domain.table import to_csv_bytes
+from sluice.domain.data.table import to_csv_bytes
 from sluice.tools.cli import main
 from sluice.tools.example_data import credit_risk
 from tests.integration.conftest import Stack

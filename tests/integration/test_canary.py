@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from sluice.domain.records import EventType, VersionStatus
-from sluice.domain.rollout import scores_on_candidate
-from sluice.tools.local.http_api import LocalApi
+from sluice.domain.registry.records import EventType, VersionStatus
+from sluice.domain.rollout.live import scores_on_candidate
+from sluice.tools.local.api.gateway import LocalApi
 from tests.integration.conftest import Stack
 from tests.integration.live_rollout import WEIGHT, await_status, predict_as, start_canary
 from tests.integration.scenario import statuses

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from sluice.adapters.identity import caller_principal
-from sluice.domain.records import EventType, VersionStatus
-from sluice.domain.rollout import scores_on_candidate
-from sluice.tools.local.http_api import LocalApi
+from sluice.domain.registry.records import EventType, VersionStatus
+from sluice.domain.rollout.live import scores_on_candidate
+from sluice.tools.local.api.gateway import LocalApi
 from tests.integration.conftest import Stack
 from tests.integration.live_rollout import (
     WEIGHT,

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sluice.domain.decisions import THRESHOLD_TIE
-from sluice.domain.onnx_model import OnnxModel
-from sluice.domain.records import VersionStatus
-from sluice.domain.table import read_csv
+from sluice.domain.data.table import read_csv
+from sluice.domain.registry.records import VersionStatus
+from sluice.domain.scoring.onnx_model import OnnxModel
+from sluice.domain.training.decisions import THRESHOLD_TIE
 from sluice.tools.cli import main
 from tests.integration.conftest import Stack, spec_text
 from tests.integration.scenario import FIRST

@@ -17,7 +17,7 @@ from unittest import mock
 
 import pytest
 
-from sluice.domain.table import to_csv_bytes
+from sluice.domain.data.table import to_csv_bytes
 from sluice.observability import NAMESPACE, emit_rollout_metrics, metrics
 from sluice.tools.example_data import credit_risk
 from sluice.tools.local.runtime import invocation_environment

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from sluice.adapters.registry import Registry
+from sluice.adapters.registry.store import Registry
 from sluice.tools.cli import main
 from sluice.tools.cli.invoke import invoke_with, read_event
 from sluice.tools.local.events import resolve_placeholders

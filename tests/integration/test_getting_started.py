@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sluice.domain.spec import parse_spec
+from sluice.domain.spec.model_spec import parse_spec
 from sluice.tools.cli import main
 from sluice.tools.local.runtime import load_env_overrides
 from sluice.tools.local.stack import LocalStack, in_process_stack

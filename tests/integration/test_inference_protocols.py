@@ -16,10 +16,10 @@ import tritonclient.http as triton
 from botocore.credentials import Credentials
 from tritonclient.utils import InferenceServerException
 
-from sluice.domain.table import to_csv_bytes
+from sluice.domain.data.table import to_csv_bytes
 from sluice.tools.example_data import credit_risk
-from sluice.tools.local.http_api import LocalApi
-from sluice.tools.local.signing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, SignedClient
+from sluice.tools.local.api.gateway import LocalApi
+from sluice.tools.local.api.signing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, SignedClient
 from tests.integration.conftest import INSTANCE, Stack
 
 MODEL = "it-protocols"

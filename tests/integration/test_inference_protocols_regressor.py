@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 
-from sluice.domain.table import to_csv_bytes
+from sluice.domain.data.table import to_csv_bytes
 from sluice.tools.example_data import bundled
-from sluice.tools.local.http_api import LocalApi
+from sluice.tools.local.api.gateway import LocalApi
 from tests.integration.conftest import ROOT, Stack
 from tests.integration.test_inference_protocols import signed
 

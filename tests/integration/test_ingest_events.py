@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from sluice.domain.table import to_csv_bytes
+from sluice.domain.data.table import to_csv_bytes
 from sluice.tools.example_data import credit_risk
 from tests.integration.conftest import MAX_UPLOAD_BYTES, Stack, spec_text
 from tests.integration.scenario import BETTER, FIRST, event_types, statuses

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import yaml
 
-from sluice.domain.records import EventType, VersionStatus
-from sluice.domain.spec import parse_spec
+from sluice.domain.registry.records import EventType, VersionStatus
+from sluice.domain.spec.model_spec import parse_spec
 from tests.integration.conftest import Stack
 from tests.integration.scenario import FIRST, event_types
 

@@ -20,10 +20,10 @@ from typing import Any
 import boto3
 import pytest
 
-from sluice.domain.table import to_csv_bytes
+from sluice.domain.data.table import to_csv_bytes
 from sluice.tools.example_data import credit_risk
 from sluice.tools.local import free_port
-from sluice.tools.local.signing import client_for
+from sluice.tools.local.api.signing import client_for
 from tests.integration.conftest import ROOT, spec_text
 
 SLUICE = str(Path(sys.executable).parent / "sluice")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from sluice.adapters.identity import caller_principal
-from sluice.domain.records import EventType, ModelVersion, VersionStatus
+from sluice.domain.registry.records import EventType, ModelVersion, VersionStatus
 from sluice.tools.cli import main
 from tests.integration.conftest import Stack
 from tests.integration.live_rollout import train_quietly, with_rollout

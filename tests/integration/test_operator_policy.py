@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from sluice.domain.records import EventType, VersionStatus
+from sluice.domain.registry.records import EventType, VersionStatus
 from sluice.tools.cli import main
 from tests.integration.conftest import Stack
 from tests.integration.live_rollout import train_quietly

@@ -8,10 +8,11 @@ import json
 import pytest
 
 from sluice.adapters.identity import caller_principal
-from sluice.app import catalog, steps
 from sluice.app.ports import Services
-from sluice.domain.records import AuditEvent, EventType, RunState, Trigger
-from sluice.domain.table import to_csv_bytes
+from sluice.app.registry import catalog
+from sluice.app.training import steps
+from sluice.domain.data.table import to_csv_bytes
+from sluice.domain.registry.records import AuditEvent, EventType, RunState, Trigger
 from sluice.errors import PromotionConflict
 from sluice.tools.cli import main
 from sluice.tools.example_data import credit_risk

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 
-from sluice.domain.records import DatasetKind
-from sluice.domain.table import to_csv_bytes
+from sluice.domain.data.table import to_csv_bytes
+from sluice.domain.registry.records import DatasetKind
 from sluice.tools.example_data import credit_risk
 from tests.integration.conftest import Stack, spec_text
 from tests.integration.live_rollout import instances_and_labels

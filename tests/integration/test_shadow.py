@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from sluice.adapters.traffic import TrafficStore
-from sluice.domain.records import EventType
-from sluice.tools.local.http_api import LocalApi
+from sluice.domain.registry.records import EventType
+from sluice.tools.local.api.gateway import LocalApi
 from tests.integration.conftest import Stack
 from tests.integration.live_rollout import (
     POLL_LIMIT_SECONDS,

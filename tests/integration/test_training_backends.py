@@ -12,7 +12,7 @@ import onnx
 import pytest
 from botocore.exceptions import ClientError
 
-from sluice.domain.records import VersionStatus
+from sluice.domain.registry.records import VersionStatus
 from tests.integration.conftest import Stack, spec_text
 from tests.integration.scenario import FIRST
 

@@ -8,9 +8,9 @@ import json
 import pytest
 
 from sluice.adapters.identity import caller_principal
-from sluice.app import steps
-from sluice.domain.records import EventType, VersionStatus
-from sluice.domain.table import to_csv_bytes
+from sluice.app.training import steps
+from sluice.domain.data.table import to_csv_bytes
+from sluice.domain.registry.records import EventType, VersionStatus
 from sluice.tools.cli import main
 from sluice.tools.example_data import credit_risk
 from tests.integration.conftest import Stack, spec_text

@@ -80,3 +80,18 @@ def test_no_handler_imports_the_people_s_tools() -> None:
         )
     ]
     assert not offenders, offenders
+
+
+MAX_FOLDER_MODULES = 15  # "every folder ≤ 15 modules": a feature grows a sub-package before that
+
+
+def test_no_folder_has_more_than_15_modules() -> None:
+    # Given every folder of the package and the Python modules directly in it (its __init__.py left out)
+    crowded = {
+        str(folder.relative_to(PACKAGE.parent)): n
+        for folder in [PACKAGE, *(p for p in PACKAGE.rglob("*") if p.is_dir())]
+        if "__pycache__" not in folder.parts
+        and (n := sum(1 for f in folder.glob("*.py") if f.name != "__init__.py")) > MAX_FOLDER_MODULES
+    }
+    # Then none holds more than the limit (split it by feature)
+    assert not crowded, f"folders with more than {MAX_FOLDER_MODULES} modules: {crowded}"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sluice.domain.spec import ModelSpec
+from sluice.domain.spec.model_spec import ModelSpec
 from sluice.tools import docs_reference
 from sluice.tools.cli import build_parser
 from sluice.tools.local.template import load_sam

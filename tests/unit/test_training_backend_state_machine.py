@@ -84,7 +84,7 @@ def test_the_fargate_task_gets_the_run_by_pointer_and_every_failure_is_collected
 
 
 def test_the_task_definition_runs_the_container_entrypoint_with_the_domains_default_size() -> None:
-    from sluice.domain.spec_sections import DEFAULT_FARGATE_CPU, DEFAULT_FARGATE_MEMORY
+    from sluice.domain.spec.sections import DEFAULT_FARGATE_CPU, DEFAULT_FARGATE_MEMORY
 
     props = RESOURCES["TrainingTaskDefinition"]["Properties"]
     assert (props["Cpu"], props["Memory"]) == (str(DEFAULT_FARGATE_CPU), str(DEFAULT_FARGATE_MEMORY))
@@ -102,7 +102,7 @@ def test_the_task_definition_runs_the_container_entrypoint_with_the_domains_defa
 
 
 def test_the_thresholds_are_template_parameters_with_the_settings_defaults() -> None:
-    from sluice.app.training_steps import DEFAULT_LAMBDA_LIMITS
+    from sluice.app.training.candidate import DEFAULT_LAMBDA_LIMITS
     from sluice.settings import StepSettings
     from tests.unit.test_template import PARAMETERS
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from sluice.adapters.registry import Registry
-from sluice.domain.table import to_csv_bytes
+from sluice.adapters.registry.store import Registry
+from sluice.domain.data.table import to_csv_bytes
 from sluice.tools.example_data import credit_risk
 from sluice.tools.local import free_port
 from sluice.tools.local.events import resolve_placeholders
@@ -145,8 +145,8 @@ def test_a_training_bundle_trains_exports_checks_parity_and_evaluates(build: Pat
     code = """
         import importlib.util
         from sluice.domain.candidate import train_candidate
-        from sluice.domain.spec import parse_spec
-        from sluice.domain.table import read_csv
+        from sluice.domain.spec.model_spec import parse_spec
+        from sluice.domain.data.table import read_csv
         spec = parse_spec(open(SPEC).read().replace("n_estimators: 100", "n_estimators: 5"))
         with open(DATA, "rb") as stream:
             table = read_csv(stream, "credit.csv")

@@ -56,7 +56,7 @@ def test_the_sluice_layer_ships_the_package_without_the_tools_for_people(build: 
     # Then it holds every shipped layer of the package, and nothing of sluice.tools
     for layer in ("domain", "app", "adapters", "entrypoints"):
         assert (package / layer / "__init__.py").is_file(), layer
-    assert (package / "domain" / "algorithm_params.json").is_file()
+    assert (package / "domain" / "spec" / "algorithm_params.json").is_file()
     assert not (package / "tools").exists()
     assert not any(package.rglob("*tools*")), sorted(map(str, package.rglob("*tools*")))
 
@@ -64,7 +64,10 @@ def test_the_sluice_layer_ships_the_package_without_the_tools_for_people(build: 
 def test_the_serving_layers_ship_bytecode_that_never_goes_stale(build: Path) -> None:
     # Given a module of each serving layer
     # Then its bytecode ships as unchecked-hash .pyc, never re-validated against a source, so never stale
-    for layer, module in (("SluiceLayer", "sluice/app/serving.py"), ("InferenceLayer", "numpy/__init__.py")):
+    for layer, module in (
+        ("SluiceLayer", "sluice/app/serving/production.py"),
+        ("InferenceLayer", "numpy/__init__.py"),
+    ):
         source = build / layer / "python" / module
         cached = source.parent / "__pycache__" / f"{source.stem}.{sys.implementation.cache_tag}.pyc"
         assert cached.is_file(), cached

@@ -15,8 +15,8 @@ from moto import mock_aws
 
 from sluice.adapters.artifacts import ArtifactStore
 from sluice.adapters.executions import Executions
-from sluice.adapters.registry import Registry
-from sluice.domain.records import AuditEvent, EventType
+from sluice.adapters.registry.store import Registry
+from sluice.domain.registry.records import AuditEvent, EventType
 from sluice.errors import StackError
 from sluice.tools.local.faults import CONNECTION_RESET, READ_TIMEOUT, FaultInjector, injecting
 from tests.unit.registry_table import create_registry_table

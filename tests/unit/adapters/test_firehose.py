@@ -17,8 +17,8 @@ from moto import mock_aws
 
 from sluice.adapters.firehose import RECORD_BYTES, FirehoseTraffic
 from sluice.errors import StackError
-from sluice.tools.local.firehose import DeliveryBuffers, buffered_delivery
-from sluice.tools.local.firehose_streams import template_streams
+from sluice.tools.local.firehose.buffers import DeliveryBuffers, buffered_delivery
+from sluice.tools.local.firehose.streams import template_streams
 from sluice.tools.local.template import load_sam
 
 BUCKET = "artifacts"

@@ -11,7 +11,7 @@ from botocore.config import Config
 from moto import mock_aws
 
 from sluice.adapters.identity import caller_principal
-from sluice.domain.records import Principal
+from sluice.domain.registry.records import Principal
 from sluice.errors import IdentityUnavailable
 from sluice.tools.local import free_port
 

@@ -13,8 +13,15 @@ import pytest
 from botocore.config import Config
 from moto import mock_aws
 
-from sluice.adapters.registry import Registry
-from sluice.domain.records import AuditEvent, DatasetRecord, EventType, Trigger, VersionStatus, new_event_id
+from sluice.adapters.registry.store import Registry
+from sluice.domain.registry.records import (
+    AuditEvent,
+    DatasetRecord,
+    EventType,
+    Trigger,
+    VersionStatus,
+    new_event_id,
+)
 from sluice.errors import PromotionConflict
 from sluice.tools.local.dynamodb_tokens import idempotent_transactions
 from sluice.tools.local.faults import READ_TIMEOUT, SDK_RETRY, FaultInjector, injecting

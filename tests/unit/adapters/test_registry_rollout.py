@@ -10,8 +10,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from sluice.adapters.registry import Registry
-from sluice.domain.records import (
+from sluice.adapters.registry.store import Registry
+from sluice.domain.registry.records import (
     Artifact,
     AuditEvent,
     EventType,
@@ -21,7 +21,7 @@ from sluice.domain.records import (
     new_event_id,
     utc_now,
 )
-from sluice.domain.rollout import RolloutState, RolloutStatus, VersionTally
+from sluice.domain.rollout.live import RolloutState, RolloutStatus, VersionTally
 from sluice.errors import PromotionConflict, RolloutBusy
 from tests.unit.registry_table import create_registry_table
 

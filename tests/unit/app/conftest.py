@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sluice.domain.spec import ModelSpec
+from sluice.domain.spec.model_spec import ModelSpec
 from sluice.observability import metrics
 from tests.unit.app.drift_world import (
     LOANS_SPEC,

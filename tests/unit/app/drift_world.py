@@ -9,10 +9,17 @@ from typing import Any
 
 import numpy as np
 
-from sluice.app.drift_assessment import DriftAssessment
-from sluice.app.stored import spec_key
-from sluice.domain.drift.live import AccuracyEstimate, LiveMetric, check_input_drift, check_prediction_drift
-from sluice.domain.records import (
+from sluice.app.data.stored import spec_key
+from sluice.app.monitoring.assess import DriftAssessment
+from sluice.domain.data.table import RawTable, to_csv_bytes
+from sluice.domain.monitoring.drift.live import (
+    AccuracyEstimate,
+    LiveMetric,
+    check_input_drift,
+    check_prediction_drift,
+)
+from sluice.domain.monitoring.reference import PREDICTION_COLUMN, read_reference, reference_sample
+from sluice.domain.registry.records import (
     AuditEvent,
     DatasetRecord,
     EventType,
@@ -22,9 +29,7 @@ from sluice.domain.records import (
     new_event_id,
     utc_now,
 )
-from sluice.domain.reference import PREDICTION_COLUMN, read_reference, reference_sample
-from sluice.domain.spec import ModelSpec, parse_spec
-from sluice.domain.table import RawTable, to_csv_bytes
+from sluice.domain.spec.model_spec import ModelSpec, parse_spec
 from sluice.settings import DriftCheckSettings
 from tests.unit.app.fakes import STATE_MACHINE, FakeServices
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sluice.domain.records import (
+from sluice.domain.registry.records import (
     Alias,
     Artifact,
     AuditEvent,
@@ -18,8 +18,8 @@ from sluice.domain.records import (
     new_event_id,
     utc_now,
 )
-from sluice.domain.rollout import RolloutState, RolloutStatus, VersionTally
-from sluice.domain.search import Experiment
+from sluice.domain.rollout.live import RolloutState, RolloutStatus, VersionTally
+from sluice.domain.training.search import Experiment
 from sluice.errors import ModelNotFound, PromotionConflict, RolloutBusy
 
 

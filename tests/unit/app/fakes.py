@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from sluice.app.ports import Services
-from sluice.domain.capture_window import CapturedWindow, WindowTally, latest_labels
-from sluice.domain.records import (
+from sluice.domain.monitoring.capture_window import CapturedWindow, WindowTally, latest_labels
+from sluice.domain.registry.records import (
     Artifact,
     AuditEvent,
     EventType,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from sluice.app.catalog import list_models, promote_version, rollback, rollback_target, show_model
-from sluice.app.stored import spec_key
-from sluice.domain.records import (
+from sluice.app.data.stored import spec_key
+from sluice.app.registry.catalog import list_models, promote_version, rollback, rollback_target, show_model
+from sluice.domain.registry.records import (
     AuditEvent,
     EventType,
     ModelVersion,

@@ -8,16 +8,16 @@ from html import escape
 
 import pytest
 
-from sluice.app.dashboard import (
+from sluice.app.monitoring.check import check_production_models
+from sluice.app.registry.dashboard import (
     INDEX_HTML,
     INDEX_JSON,
     linked_page,
     publish_dashboard,
     refresh_dashboard,
 )
-from sluice.app.drift_check import check_production_models
-from sluice.domain.dashboard import Dashboard
-from sluice.domain.spec import ModelSpec
+from sluice.domain.registry.dashboard import Dashboard
+from sluice.domain.spec.model_spec import ModelSpec
 from sluice.errors import ArtifactNotFound, StackError
 from sluice.observability import metrics
 from tests.unit.app.drift_world import (

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from sluice.app.drift_act import act_on_drift
-from sluice.app.drift_check import check_production_models
-from sluice.domain.drift.live import AccuracyEstimate, LiveMetric
-from sluice.domain.records import AuditEvent, EventType, Trigger, new_event_id
-from sluice.domain.spec import ModelSpec
+from sluice.app.monitoring.act import act_on_drift
+from sluice.app.monitoring.check import check_production_models
+from sluice.domain.monitoring.drift.live import AccuracyEstimate, LiveMetric
+from sluice.domain.registry.records import AuditEvent, EventType, Trigger, new_event_id
+from sluice.domain.spec.model_spec import ModelSpec
 from sluice.errors import StackError
 from sluice.observability import metrics
 from tests.unit.app.drift_world import (

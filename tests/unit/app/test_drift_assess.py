@@ -8,12 +8,12 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from sluice.app.drift_check import (
+from sluice.app.monitoring.check import (
     assess_model,
 )
-from sluice.domain.records import TrafficWindow
-from sluice.domain.reference import PREDICTION_COLUMN
-from sluice.domain.spec import ModelSpec
+from sluice.domain.monitoring.reference import PREDICTION_COLUMN
+from sluice.domain.registry.records import TrafficWindow
+from sluice.domain.spec.model_spec import ModelSpec
 from tests.unit.app.drift_world import (
     LOANS_SPEC,
     MODEL,

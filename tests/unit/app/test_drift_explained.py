@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from sluice.app.drift_act import act_on_drift
-from sluice.domain.records import AuditEvent, EventType, Trigger, new_event_id
-from sluice.domain.spec import ModelSpec
+from sluice.app.monitoring.act import act_on_drift
+from sluice.domain.registry.records import AuditEvent, EventType, Trigger, new_event_id
+from sluice.domain.spec.model_spec import ModelSpec
 from tests.unit.app.drift_world import LOANS_SPEC, NOW, SETTINGS, assessment, register_model
 from tests.unit.app.fakes import FakeServices
 

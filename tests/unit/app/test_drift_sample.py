@@ -17,8 +17,8 @@ from datetime import timedelta
 
 import pytest
 
-from sluice.app.drift_check import assess_model, check_model
-from sluice.domain.spec import ModelSpec
+from sluice.app.monitoring.check import assess_model, check_model
+from sluice.domain.spec.model_spec import ModelSpec
 from tests.unit.app.drift_world import (
     LOANS_SPEC,
     MODEL,

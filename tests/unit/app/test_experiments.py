@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from sluice.app.experiments import experiment_of
-from sluice.domain.search import CandidateScore, Experiment
+from sluice.app.registry.experiments import experiment_of
+from sluice.domain.training.search import CandidateScore, Experiment
 from sluice.errors import ArtifactCorrupt, ModelNotFound
 from tests.unit.app.fakes import FakeServices
 

@@ -9,11 +9,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sluice.app.ingest import IngestResult, Upload, ingest_upload
-from sluice.app.stored import dataset_prefix, spec_key
-from sluice.domain.records import EventType, s3_uri
-from sluice.domain.spec import parse_spec
-from sluice.domain.table import to_csv_bytes
+from sluice.app.data.stored import dataset_prefix, spec_key
+from sluice.app.ingest.upload import IngestResult, Upload, ingest_upload
+from sluice.domain.data.table import to_csv_bytes
+from sluice.domain.registry.records import EventType, s3_uri
+from sluice.domain.spec.model_spec import parse_spec
 from sluice.settings import IngestSettings
 from sluice.tools.example_data import credit_risk
 from tests.unit.app.fakes import BUCKET, STATE_MACHINE, FakeServices

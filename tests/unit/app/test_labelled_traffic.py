@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 
-from sluice.app.labelled_traffic import (
+from sluice.app.data.labelled_traffic import (
     ingest_labelled_traffic,
     labelled_table,
     retraining_dataset,
 )
-from sluice.app.stored import dataset_prefix
-from sluice.domain.records import (
+from sluice.app.data.stored import dataset_prefix
+from sluice.domain.data.table import RawTable, to_csv_bytes
+from sluice.domain.registry.records import (
     DatasetKind,
     DatasetRecord,
     EventType,
@@ -26,8 +27,7 @@ from sluice.domain.records import (
     sha256_hex,
     utc_now,
 )
-from sluice.domain.spec import ModelSpec, parse_spec
-from sluice.domain.table import RawTable, to_csv_bytes
+from sluice.domain.spec.model_spec import ModelSpec, parse_spec
 from tests.unit.app.drift_world import LOANS_SPEC, MODEL, NOW, captured, loan_rows, register_model, serve
 from tests.unit.app.fakes import BUCKET, FakeServices
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from sluice.app.drift_act import act_on_drift
+from sluice.app.monitoring.act import act_on_drift
 from sluice.domain.candidate import train_candidate
-from sluice.domain.card import ModelCard
-from sluice.domain.drift.live import AccuracyEstimate, LiveMetric
+from sluice.domain.monitoring.drift.live import AccuracyEstimate, LiveMetric
+from sluice.domain.reports.card import ModelCard
 from sluice.tools.example_data import credit_risk
 from tests.unit.app.drift_world import LOANS_SPEC, NOW, SETTINGS, register_model
 from tests.unit.app.fakes import FakeServices

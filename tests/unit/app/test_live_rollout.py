@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sluice.app import rollout
-from sluice.app.catalog import show_model
-from sluice.app.live_rollout import REPORT_HTML, REPORT_JSON
-from sluice.app.stored import model_prefix
-from sluice.domain.records import EventType, RunState, VersionStatus
-from sluice.domain.rollout import CANDIDATE, PRODUCTION, RolloutStatus, VersionTally
+from sluice.app.data.stored import model_prefix
+from sluice.app.registry.catalog import show_model
+from sluice.app.rollout import plan as rollout
+from sluice.app.rollout.live import REPORT_HTML, REPORT_JSON
+from sluice.domain.registry.records import EventType, RunState, VersionStatus
+from sluice.domain.rollout.live import CANDIDATE, PRODUCTION, RolloutStatus, VersionTally
 from sluice.errors import PromotionConflict, RolloutBusy, SluiceError
 from sluice.observability import metrics
 from tests.unit.app.fakes import BOB, FakeServices

@@ -12,13 +12,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sluice.app.live_serving import RolloutTally, serve
-from sluice.app.serving import Deployment, ServedModel, predict
+from sluice.app.serving.live import RolloutTally, serve
+from sluice.app.serving.production import Deployment, ServedModel, predict
 from sluice.domain.candidate import train_candidate
-from sluice.domain.features import Feed
-from sluice.domain.onnx_model import ModelOutputs, OnnxModel
-from sluice.domain.rollout import CANDIDATE, PRODUCTION, RolloutState, VersionTally, scores_on_candidate
-from sluice.domain.table import RawTable
+from sluice.domain.data.features import Feed
+from sluice.domain.data.table import RawTable
+from sluice.domain.rollout.live import CANDIDATE, PRODUCTION, RolloutState, VersionTally, scores_on_candidate
+from sluice.domain.scoring.onnx_model import ModelOutputs, OnnxModel
 from sluice.errors import InvalidRequest
 from sluice.observability import metrics
 from sluice.tools.example_data import credit_risk

@@ -7,10 +7,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from sluice.app import rollout
-from sluice.app.catalog import show_model
-from sluice.app.steps import run_step
-from sluice.domain.records import EventType, GatesRecord, RolloutPlan, RunState, TaskEvent, VersionStatus
+from sluice.app.registry.catalog import show_model
+from sluice.app.rollout import plan as rollout
+from sluice.app.training.steps import run_step
+from sluice.domain.registry.records import (
+    EventType,
+    GatesRecord,
+    RolloutPlan,
+    RunState,
+    TaskEvent,
+    VersionStatus,
+)
 from sluice.errors import SluiceError
 from sluice.observability import metrics
 from tests.unit.app.fakes import ALICE, BOB, FakeServices

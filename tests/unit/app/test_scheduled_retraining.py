@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from sluice.app.drift_act import act_on_drift
-from sluice.domain.records import AuditEvent, EventType, Trigger, new_event_id
+from sluice.app.monitoring.act import act_on_drift
+from sluice.domain.registry.records import AuditEvent, EventType, Trigger, new_event_id
 from tests.unit.app.drift_world import LOANS_SPEC, MODEL, NOW, SETTINGS, register_model
 from tests.unit.app.fakes import FakeServices
 from tests.unit.app.test_drift_act import assessment

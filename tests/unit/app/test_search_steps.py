@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 import re
 
-from sluice.app.steps import CROSS_VALIDATE, run_step, score_candidate
-from sluice.domain.records import RunState, TaskEvent
-from sluice.domain.search import Experiment
+from sluice.app.training.steps import CROSS_VALIDATE, run_step, score_candidate
+from sluice.domain.registry.records import RunState, TaskEvent
+from sluice.domain.training.search import Experiment
 from tests.unit.app.fakes import FakeServices
 from tests.unit.app.test_steps import (
     FIRST,

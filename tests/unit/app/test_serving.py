@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from sluice.app import serving
+from sluice.app.serving import production as serving
 from sluice.domain.candidate import Candidate, train_candidate
-from sluice.domain.onnx_model import OnnxModel
-from sluice.domain.records import ModelVersion
-from sluice.domain.spec import load_spec
+from sluice.domain.registry.records import ModelVersion
+from sluice.domain.scoring.onnx_model import OnnxModel
+from sluice.domain.spec.model_spec import load_spec
 from sluice.errors import InvalidRequest, ModelNotFound, ModelUnavailable, NoProductionVersion
 from sluice.observability import metrics
 from sluice.tools.example_data import credit_risk

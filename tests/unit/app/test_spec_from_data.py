@@ -7,10 +7,10 @@ from typing import Any
 
 import yaml
 
-from sluice.app.ingest import IngestResult
-from sluice.domain.records import EventType, s3_uri
-from sluice.domain.spec import Task, parse_spec
-from sluice.domain.table import to_csv_bytes
+from sluice.app.ingest.upload import IngestResult
+from sluice.domain.data.table import to_csv_bytes
+from sluice.domain.registry.records import EventType, s3_uri
+from sluice.domain.spec.model_spec import Task, parse_spec
 from sluice.tools.example_data import credit_risk
 from tests.unit.app.fakes import FakeServices
 from tests.unit.app.test_ingest import RAW, ingest, put_upload

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from sluice.app.start_training import (
+from sluice.app.training.start import (
     EXECUTION_NAME_MAX,
     execution_name,
     is_accepted,
@@ -18,7 +18,7 @@ from sluice.app.start_training import (
     start_manual_run,
     start_training,
 )
-from sluice.domain.records import (
+from sluice.domain.registry.records import (
     AuditEvent,
     DatasetKind,
     DatasetRecord,
@@ -30,7 +30,7 @@ from sluice.domain.records import (
     VersionStatus,
     new_event_id,
 )
-from sluice.domain.spec import parse_spec
+from sluice.domain.spec.model_spec import parse_spec
 from sluice.errors import ModelNotFound
 from tests.unit.app.drift_world import LOANS_SPEC, NOW, loan_rows
 from tests.unit.app.fakes import ALICE, FakeServices, InMemoryExecutions

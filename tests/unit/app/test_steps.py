@@ -17,14 +17,14 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from sluice.app.steps import run_step
-from sluice.app.stored import dataset_prefix, model_prefix, spec_key
+from sluice.app.data.stored import dataset_prefix, model_prefix, spec_key
+from sluice.app.training.steps import run_step
 from sluice.domain.candidate import train_candidate
-from sluice.domain.evaluation import evaluate
-from sluice.domain.records import EventType, RunState, TaskEvent, Trigger, VersionStatus, sha256_hex
-from sluice.domain.spec import ModelSpec, parse_spec
-from sluice.domain.table import RawTable, to_csv_bytes
-from sluice.domain.training import SEED, model_matrix, split_holdout, target_array
+from sluice.domain.data.table import RawTable, to_csv_bytes
+from sluice.domain.registry.records import EventType, RunState, TaskEvent, Trigger, VersionStatus, sha256_hex
+from sluice.domain.spec.model_spec import ModelSpec, parse_spec
+from sluice.domain.training.evaluation import evaluate
+from sluice.domain.training.pipeline import SEED, model_matrix, split_holdout, target_array
 from sluice.errors import ChampionUnverifiable, ParityFailed, PromotionConflict, SluiceError
 from sluice.observability import metrics
 from sluice.tools.example_data import credit_risk

@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from sluice.app.steps import run_step
-from sluice.app.training_task import run_training_task
-from sluice.domain.records import DatasetRecord, RunState, TaskEvent, utc_now
-from sluice.domain.training_backend import LambdaLimits
+from sluice.app.training.steps import run_step
+from sluice.app.training.task import run_training_task
+from sluice.domain.registry.records import DatasetRecord, RunState, TaskEvent, utc_now
+from sluice.domain.training.backend import LambdaLimits
 from sluice.errors import SluiceError, TrainingTaskFailed
 from tests.unit.app.fakes import FakeServices
 from tests.unit.app.test_steps import FIRST, SPEC_TEXT, execution_arn, step, stored_run

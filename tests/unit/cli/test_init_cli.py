@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from sluice.domain.spec import Task, load_spec
+from sluice.domain.spec.model_spec import Task, load_spec
 from tests.conftest import write_example
 
 

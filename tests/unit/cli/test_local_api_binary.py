@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 
-from sluice.tools.local.http_api import Route, api_routes, proxy_event
+from sluice.tools.local.api.gateway import Route, api_routes, proxy_event
 from sluice.tools.local.template import load_sam
 from tests.integration.conftest import ROOT
 

@@ -3,7 +3,7 @@ path, as API Gateway's does, and a plain `{name}` stays one segment."""
 
 from __future__ import annotations
 
-from sluice.tools.local.http_api import Route, proxy_event
+from sluice.tools.local.api.gateway import Route, proxy_event
 
 
 def test_a_greedy_parameter_takes_every_remaining_segment_and_a_plain_one_takes_one() -> None:

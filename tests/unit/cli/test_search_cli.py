@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from sluice.domain.search import EXPERIMENTS_FILE, Experiment, choose
-from sluice.domain.spec import load_spec
-from sluice.domain.table import write_csv
+from sluice.domain.data.table import write_csv
+from sluice.domain.spec.model_spec import load_spec
+from sluice.domain.training.search import EXPERIMENTS_FILE, Experiment, choose
 from sluice.tools.model_folder import CARD_FILE, MODEL_FILE
 from tests.unit.app.fakes import FakeServices
 from tests.unit.domain.test_search import TIMINGS, XOR_SPEC, _score, _spec, _xor_table

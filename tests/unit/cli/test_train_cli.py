@@ -16,9 +16,9 @@ import numpy as np
 import onnx
 import pytest
 
-from sluice.domain.spec import ALGORITHM_TASKS, Task, load_spec
-from sluice.domain.table import read_csv
-from sluice.domain.training import SEED
+from sluice.domain.data.table import read_csv
+from sluice.domain.spec.model_spec import ALGORITHM_TASKS, Task, load_spec
+from sluice.domain.training.pipeline import SEED
 from sluice.tools.model_folder import MODEL_FILE
 from tests.conftest import spec_path, write_example
 
@@ -222,7 +222,7 @@ def test_multiclass_probabilities_are_in_class_order(tmp_path: Path, sluice) -> 
     assert (
         sluice("train", "--spec", spec_path("wine"), "--data", data, "--out", tmp_path / "m").exit_code == 0
     )
-    from sluice.domain.onnx_model import OnnxModel
+    from sluice.domain.scoring.onnx_model import OnnxModel
 
     model = OnnxModel((tmp_path / "m" / MODEL_FILE).read_bytes())
     outputs = model.run_table(read_csv(data))

@@ -3,8 +3,8 @@ names the first 100 of a request), and the row ranges no batch covered."""
 
 from __future__ import annotations
 
-from sluice.domain.batch import BatchSummary, check_rows, failed_ranges, instance_of
-from sluice.domain.spec import CategoricalFeature, NumericFeature
+from sluice.domain.scoring.batch import BatchSummary, check_rows, failed_ranges, instance_of
+from sluice.domain.spec.model_spec import CategoricalFeature, NumericFeature
 
 FEATURES: list[NumericFeature | CategoricalFeature] = [
     NumericFeature(name="income", type="numeric", min=0),

@@ -13,7 +13,7 @@ from typing import Any
 
 from scipy import stats
 
-from sluice.domain.capture_window import Reservoir, WindowTally, latest_labels
+from sluice.domain.monitoring.capture_window import Reservoir, WindowTally, latest_labels
 
 START = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 END = START + timedelta(hours=1)
@@ -118,7 +118,7 @@ def test_a_record_is_read_whatever_its_key_order_or_its_strings() -> None:
 SAMPLE_IN_A_CHILD = """
 import json, sys
 from datetime import datetime
-from sluice.domain.capture_window import WindowTally
+from sluice.domain.monitoring.capture_window import WindowTally
 start, end = (datetime.fromisoformat(t) for t in sys.argv[1:3])
 tally = WindowTally("loans", start, end, 25, {})
 tally.add_object(sys.stdin.buffer.read())

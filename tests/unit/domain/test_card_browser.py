@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sluice.domain.baseline import baseline_metrics
 from sluice.domain.candidate import train_candidate
-from sluice.domain.card import build_card, render_card_html
-from sluice.domain.decisions import FairnessSnapshot, MitigationReport, ThresholdChoice
-from sluice.domain.evaluation import apply_gates
-from sluice.domain.search import CandidateScore, Experiment
-from sluice.domain.spec import parse_spec
-from sluice.domain.training import split_holdout
+from sluice.domain.reports.card import build_card, render_card_html
+from sluice.domain.spec.model_spec import parse_spec
+from sluice.domain.training.baseline import baseline_metrics
+from sluice.domain.training.decisions import FairnessSnapshot, MitigationReport, ThresholdChoice
+from sluice.domain.training.evaluation import apply_gates
+from sluice.domain.training.pipeline import split_holdout
+from sluice.domain.training.search import CandidateScore, Experiment
 from sluice.tools.example_data import example_table
 from tests.unit.domain.test_drift_report_browser import (
     chromium,

@@ -10,15 +10,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sluice.domain.baseline import baseline_metrics
-from sluice.domain.card import Lineage, ModelCard, build_card, render_card_html
-from sluice.domain.card_summary import points_pair, rounded, rounded_pair
-from sluice.domain.decisions import FairnessSnapshot, MitigationReport, ThresholdChoice
-from sluice.domain.evaluation import ConfusionMatrix, Evaluation, Fairness, apply_gates
-from sluice.domain.export import ParityResult
-from sluice.domain.search import CandidateScore, Experiment
-from sluice.domain.spec import Metric, ModelSpec, Task, parse_spec
-from sluice.domain.table import RawTable
+from sluice.domain.data.table import RawTable
+from sluice.domain.reports.card import Lineage, ModelCard, build_card, render_card_html
+from sluice.domain.reports.card_summary import points_pair, rounded, rounded_pair
+from sluice.domain.spec.model_spec import Metric, ModelSpec, Task, parse_spec
+from sluice.domain.training.baseline import baseline_metrics
+from sluice.domain.training.decisions import FairnessSnapshot, MitigationReport, ThresholdChoice
+from sluice.domain.training.evaluation import ConfusionMatrix, Evaluation, Fairness, apply_gates
+from sluice.domain.training.export import ParityResult
+from sluice.domain.training.search import CandidateScore, Experiment
 
 BINARY_SPEC = """
 name: credit-risk

@@ -1,4 +1,4 @@
-"""Readable chart axes: round ticks in plain numbers (`sluice.domain.charts`), checked over many ranges,
+"""Readable chart axes: round ticks in plain numbers (`sluice.domain.reports.charts`), checked over many ranges,
 and the drift report's histogram bins on those round numbers."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from sluice.domain.charts import line_chart, nice_ticks, plain_number, plain_percent, tick_label
-from sluice.domain.drift import NumericalColumn, check_drift_columns
-from sluice.domain.drift.report_html import render_html
+from sluice.domain.monitoring.drift import NumericalColumn, check_drift_columns
+from sluice.domain.monitoring.drift.report_html import render_html
+from sluice.domain.reports.charts import line_chart, nice_ticks, plain_number, plain_percent, tick_label
 
 PLAIN = re.compile(r"^−?\d{1,3}(,\d{3})*(\.\d+)?$")  # 48,000 or 0.25 or −3: no exponent, no padding
 

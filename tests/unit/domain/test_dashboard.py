@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sluice.domain.dashboard import (
+from sluice.domain.registry.dashboard import (
     AuditRow,
     Dashboard,
     DriftPoint,
@@ -20,12 +20,12 @@ from sluice.domain.dashboard import (
     last_training,
     with_reasons,
 )
-from sluice.domain.dashboard_html import render_dashboard
-from sluice.domain.records import AuditEvent, EventType
+from sluice.domain.registry.records import AuditEvent, EventType
+from sluice.domain.reports.dashboard_html import render_dashboard
 
 
 def drift_document(**extra: Any) -> dict[str, Any]:
-    """A drift check's stored document as app/drift_check.py writes it (the fields the dashboard reads)."""
+    """A drift check's stored document as app/monitoring/check.py writes it (the fields the dashboard reads)."""
     return {
         "model": "loans",
         "version": 3,

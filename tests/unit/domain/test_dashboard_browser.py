@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sluice.domain.dashboard import (
+from sluice.domain.registry.dashboard import (
     AuditRow,
     Dashboard,
     DriftPoint,
@@ -20,7 +20,7 @@ from sluice.domain.dashboard import (
     RolloutView,
     VersionRow,
 )
-from sluice.domain.dashboard_html import DRIFTED_COLOUR, render_dashboard
+from sluice.domain.reports.dashboard_html import DRIFTED_COLOUR, render_dashboard
 from tests.unit.domain.test_drift_report_browser import (
     chromium,
     pixels_of,

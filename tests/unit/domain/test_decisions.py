@@ -12,7 +12,10 @@ import numpy as np
 import pytest
 
 from sluice.domain.candidate import export_candidate, train_candidate
-from sluice.domain.decisions import (
+from sluice.domain.data.table import RawTable, write_csv
+from sluice.domain.scoring.onnx_model import THRESHOLD_PROP, OnnxModel
+from sluice.domain.spec.model_spec import ModelSpec, parse_spec
+from sluice.domain.training.decisions import (
     FittedModel,
     OutOfFold,
     best_threshold,
@@ -24,12 +27,9 @@ from sluice.domain.decisions import (
     reweighing_weights,
     training_weights,
 )
-from sluice.domain.evaluation import evaluate
-from sluice.domain.export import check_parity, export_onnx
-from sluice.domain.onnx_model import THRESHOLD_PROP, OnnxModel
-from sluice.domain.spec import ModelSpec, parse_spec
-from sluice.domain.table import RawTable, write_csv
-from sluice.domain.training import HoldoutSplit, model_matrix, split_holdout, target_array
+from sluice.domain.training.evaluation import evaluate
+from sluice.domain.training.export import check_parity, export_onnx
+from sluice.domain.training.pipeline import HoldoutSplit, model_matrix, split_holdout, target_array
 
 
 def biased_hiring(rows: int = 2000, *, seed: int = 1, labels: tuple[str, str] = ("0", "1")) -> RawTable:
@@ -287,11 +287,11 @@ def test_train_candidate_decides_at_the_fair_threshold_and_reports_the_mitigatio
 EXPORT_IN_A_PROCESS = """
 import hashlib, sys
 from pathlib import Path
-from sluice.domain.decisions import fit_model
-from sluice.domain.export import export_onnx
-from sluice.domain.spec import load_spec
-from sluice.domain.table import read_csv
-from sluice.domain.training import split_holdout
+from sluice.domain.training.decisions import fit_model
+from sluice.domain.training.export import export_onnx
+from sluice.domain.spec.model_spec import load_spec
+from sluice.domain.data.table import read_csv
+from sluice.domain.training.pipeline import split_holdout
 
 spec = load_spec(Path(sys.argv[1]))
 split = split_holdout(spec, read_csv(Path(sys.argv[2])))

@@ -19,7 +19,7 @@ from evidently.legacy.core import ColumnType
 from evidently.legacy.metric_results import DatasetColumns, DatasetUtilityColumns
 from evidently.legacy.options.data_drift import DataDriftOptions
 
-from sluice.domain.drift import (
+from sluice.domain.monitoring.drift import (
     CategoricalColumn,
     Column,
     ColumnOverride,

@@ -1,5 +1,5 @@
 """Drift in words, on columns with known shifts: each sentence states the direction and the size of the
-move with the right numbers (`sluice.domain.drift.explain`), built from the engine's own report."""
+move with the right numbers (`sluice.domain.monitoring.drift.explain`), built from the engine's own report."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from collections.abc import Mapping
 import numpy as np
 import pytest
 
-from sluice.domain.algorithms import Task
-from sluice.domain.drift import CategoricalColumn, Column, NumericalColumn, check_drift_columns
-from sluice.domain.drift.explain import (
+from sluice.domain.monitoring.drift import CategoricalColumn, Column, NumericalColumn, check_drift_columns
+from sluice.domain.monitoring.drift.explain import (
     FILES,
     LIVE,
     column_sentence,
@@ -18,8 +17,9 @@ from sluice.domain.drift.explain import (
     headline,
     prediction_sentence,
 )
-from sluice.domain.drift.next_steps import CheckOutcome, actions, next_sentence
-from sluice.domain.drift.report import CategoricalChange, ColumnDrift, DriftReport, NumericalChange
+from sluice.domain.monitoring.drift.next_steps import CheckOutcome, actions, next_sentence
+from sluice.domain.monitoring.drift.report import CategoricalChange, ColumnDrift, DriftReport, NumericalChange
+from sluice.domain.spec.algorithms import Task
 
 INCOMES = np.linspace(38_000.0, 58_000.0, 2001)  # median 48,000
 

@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sluice.domain.drift.live import (
+from sluice.domain.data.table import RawTable
+from sluice.domain.monitoring.drift.live import (
     AccuracyEstimate,
     LiveGate,
     captured_inputs,
@@ -19,10 +20,9 @@ from sluice.domain.drift.live import (
     prediction_text,
     report_notes,
 )
-from sluice.domain.drift.report import ColumnDrift
-from sluice.domain.reference import PREDICTION_COLUMN
-from sluice.domain.spec import Metric, Task, parse_spec
-from sluice.domain.table import RawTable
+from sluice.domain.monitoring.drift.report import ColumnDrift
+from sluice.domain.monitoring.reference import PREDICTION_COLUMN
+from sluice.domain.spec.model_spec import Metric, Task, parse_spec
 
 SPEC = parse_spec(
     """

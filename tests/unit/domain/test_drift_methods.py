@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 from scipy.spatial import distance
 
-from sluice.domain.drift import (
+from sluice.domain.monitoring.drift import (
     CategoricalColumn,
     ColumnOverride,
     DriftMethodError,
@@ -15,7 +15,7 @@ from sluice.domain.drift import (
     check_drift_columns,
     default_method,
 )
-from sluice.domain.drift.methods import is_drift
+from sluice.domain.monitoring.drift.methods import is_drift
 
 
 def numerical(values: np.ndarray | list[float]) -> NumericalColumn:

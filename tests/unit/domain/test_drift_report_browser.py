@@ -15,8 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sluice.domain.drift import CategoricalColumn, NumericalColumn, check_drift_columns
-from sluice.domain.drift.report_html import CURRENT_COLOUR, HIGHLIGHT_COLOUR, REFERENCE_COLOUR, render_html
+from sluice.domain.monitoring.drift import CategoricalColumn, NumericalColumn, check_drift_columns
+from sluice.domain.monitoring.drift.report_html import (
+    CURRENT_COLOUR,
+    HIGHLIGHT_COLOUR,
+    REFERENCE_COLOUR,
+    render_html,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [

@@ -6,8 +6,19 @@ import re
 
 import numpy as np
 
-from sluice.domain.drift import CategoricalColumn, Column, DriftReport, NumericalColumn, check_drift_columns
-from sluice.domain.drift.report_html import CURRENT_COLOUR, HIGHLIGHT_COLOUR, REFERENCE_COLOUR, render_html
+from sluice.domain.monitoring.drift import (
+    CategoricalColumn,
+    Column,
+    DriftReport,
+    NumericalColumn,
+    check_drift_columns,
+)
+from sluice.domain.monitoring.drift.report_html import (
+    CURRENT_COLOUR,
+    HIGHLIGHT_COLOUR,
+    REFERENCE_COLOUR,
+    render_html,
+)
 
 
 def mixed_report() -> DriftReport:

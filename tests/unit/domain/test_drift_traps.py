@@ -7,14 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from sluice.domain.drift import (
+from sluice.domain.data.table import RawTable
+from sluice.domain.monitoring.drift import (
     CategoricalColumn,
     ColumnOverride,
     NumericalColumn,
     check_drift,
     check_drift_columns,
 )
-from sluice.domain.table import RawTable
 from sluice.errors import DataUnreadable
 
 

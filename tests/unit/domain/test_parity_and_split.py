@@ -13,10 +13,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sluice.domain.candidate import train_candidate
-from sluice.domain.export import ParityResult, check_parity, export_onnx
-from sluice.domain.spec import parse_spec
-from sluice.domain.table import RawTable
-from sluice.domain.training import model_matrix, split_holdout, target_array
+from sluice.domain.data.table import RawTable
+from sluice.domain.spec.model_spec import parse_spec
+from sluice.domain.training.export import ParityResult, check_parity, export_onnx
+from sluice.domain.training.pipeline import model_matrix, split_holdout, target_array
 from sluice.tools.example_data import credit_risk
 from sluice.tools.model_folder import MODEL_FILE, write_model_folder
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from sluice.domain.candidate import Origin, assess_candidate, export_candidate, score_champion
-from sluice.domain.card import render_card_html
-from sluice.domain.spec import RetrainingSpec, parse_spec
-from sluice.domain.table import RawTable
-from sluice.domain.training import fit_pipeline, model_matrix, recent_weights, split_holdout
+from sluice.domain.data.table import RawTable
+from sluice.domain.reports.card import render_card_html
+from sluice.domain.spec.model_spec import RetrainingSpec, parse_spec
+from sluice.domain.training.pipeline import fit_pipeline, model_matrix, recent_weights, split_holdout
 from sluice.errors import SpecError
 from sluice.tools.example_data import credit_risk
 

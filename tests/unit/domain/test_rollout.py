@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from sluice.domain.rollout import (
+from sluice.domain.reports.rollout_html import render_rollout_html
+from sluice.domain.rollout.live import (
     LATENCY_BUCKETS,
     MIN_LABELLED_ROWS_TO_JUDGE,
     MIN_REQUESTS_FOR_P99,
@@ -25,7 +26,6 @@ from sluice.domain.rollout import (
     latency_bucket,
     scores_on_candidate,
 )
-from sluice.domain.rollout_report import render_rollout_html
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 BUCKET_RATIO = 2 ** (1 / 4)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sluice.domain.spec import RolloutMode, parse_spec
+from sluice.domain.spec.model_spec import RolloutMode, parse_spec
 from sluice.errors import SpecError
 from tests.unit.domain.test_spec import VALID
 

@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sluice.domain.search import CandidateScore, choose, cross_validate, experiment_text, search
-from sluice.domain.spec import ModelSpec, parse_spec
-from sluice.domain.table import RawTable
-from sluice.domain.training import holdout_mask, split_holdout
+from sluice.domain.data.table import RawTable
+from sluice.domain.spec.model_spec import ModelSpec, parse_spec
+from sluice.domain.training.pipeline import holdout_mask, split_holdout
+from sluice.domain.training.search import CandidateScore, choose, cross_validate, experiment_text, search
 from sluice.errors import SpecError
 
 XOR_SPEC = """

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sluice.domain.spec import Metric, Task, load_spec, parse_spec
+from sluice.domain.spec.model_spec import Metric, Task, load_spec, parse_spec
 from sluice.errors import SpecError
 from tests.conftest import EXAMPLES
 
@@ -166,7 +166,7 @@ def test_spec_parameter_check_does_not_import_scikit_learn() -> None:
     code = (
         "import sys\n"
         "from sluice.errors import SpecError\n"
-        "from sluice.domain.spec import parse_spec\n"
+        "from sluice.domain.spec.model_spec import parse_spec\n"
         f"text = {_with_params('{min_sample_leaf: 3}')!r}\n"
         "try:\n    parse_spec(text)\nexcept SpecError as exc:\n    print(exc)\n"
         "print('sklearn' in sys.modules)\n"

@@ -8,16 +8,16 @@ import random
 import pytest
 import yaml
 
-from sluice.domain.spec import Metric, Task, parse_spec
-from sluice.domain.spec_inference import (
+from sluice.domain.data.infer_spec import (
     MAX_CATEGORIES,
     InferredSpec,
     LeftOutReason,
     infer_spec,
     slugify_name,
 )
-from sluice.domain.table import RawTable, is_missing
-from sluice.domain.validation import validate_table
+from sluice.domain.data.table import RawTable, is_missing
+from sluice.domain.data.validation import validate_table
+from sluice.domain.spec.model_spec import Metric, Task, parse_spec
 from sluice.errors import SpecError
 from sluice.tools.example_data import example_table
 

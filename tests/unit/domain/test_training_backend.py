@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from sluice.domain.spec import parse_spec
-from sluice.domain.training_backend import DatasetSize, LambdaLimits, choose_backend
+from sluice.domain.spec.model_spec import parse_spec
+from sluice.domain.training.backend import DatasetSize, LambdaLimits, choose_backend
 from sluice.errors import SpecError
 from tests.unit.domain.test_spec import VALID
 

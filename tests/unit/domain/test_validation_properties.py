@@ -6,9 +6,9 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sluice.domain.spec import CategoricalFeature, ModelSpec, NumericFeature, load_spec
-from sluice.domain.table import RawTable
-from sluice.domain.validation import validate_table
+from sluice.domain.data.table import RawTable
+from sluice.domain.data.validation import validate_table
+from sluice.domain.spec.model_spec import CategoricalFeature, ModelSpec, NumericFeature, load_spec
 from tests.conftest import spec_path
 
 SPEC = load_spec(spec_path("credit-risk"))

@@ -10,7 +10,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from sluice.adapters import aws_call, client, error_code
-from sluice.domain.records import Artifact, s3_uri, sha256_hex, split_uri
+from sluice.domain.registry.records import Artifact, s3_uri, sha256_hex, split_uri
 from sluice.errors import ArtifactCorrupt, ArtifactNotFound
 
 _MISSING = {"NoSuchKey", "404", "NotFound", "NoSuchBucket"}

@@ -10,7 +10,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from sluice.adapters import aws_call, client, error_code
-from sluice.domain.records import ExecutionRef
+from sluice.domain.registry.records import ExecutionRef
 from sluice.errors import SluiceError
 
 # What Step Functions answers for a task token nobody waits on any more.

@@ -8,7 +8,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sluice.adapters import client
-from sluice.domain.records import Principal
+from sluice.domain.registry.records import Principal
 from sluice.errors import IdentityUnavailable
 
 

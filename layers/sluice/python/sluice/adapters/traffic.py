@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sluice.adapters import aws_call, client
-from sluice.domain.capture_window import CapturedWindow, WindowTally, latest_labels
+from sluice.domain.monitoring.capture_window import CapturedWindow, WindowTally, latest_labels
 from sluice.errors import ArtifactCorrupt
 
 # A record's object is delivered up to Firehose's largest buffer interval (900 s) after its time, into

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sluice.domain.capture_window import CapturedWindow
-from sluice.domain.records import (
+from sluice.domain.monitoring.capture_window import CapturedWindow
+from sluice.domain.registry.records import (
     Alias,
     Artifact,
     AuditEvent,
@@ -23,11 +23,11 @@ from sluice.domain.records import (
     SpecRecord,
     Trigger,
 )
-from sluice.domain.rollout import RolloutState, RolloutStatus, VersionTally
+from sluice.domain.rollout.live import RolloutState, RolloutStatus, VersionTally
 from sluice.errors import SluiceError
 
 if TYPE_CHECKING:
-    from sluice.domain.search import Experiment  # imports scikit-learn: typing only
+    from sluice.domain.training.search import Experiment  # imports scikit-learn: typing only
 
 
 class RegistryReader(Protocol):

@@ -2,7 +2,7 @@
 its holdout against the champion — a model that may become a version. The sequence is written once,
 here, one function per stage: `sluice train` runs it in one process (`train_candidate`), and the
 TrainAndPromote state machine runs the stages one Lambda step at a time with its artifacts in S3
-between them (sluice.app.steps)."""
+between them (sluice.app.training.steps)."""
 
 from __future__ import annotations
 
@@ -13,25 +13,25 @@ from typing import TYPE_CHECKING, Any
 
 from sklearn.pipeline import Pipeline
 
-from sluice.domain.baseline import baseline_metrics
-from sluice.domain.card import Lineage, ModelCard, RecentHoldout, build_card
-from sluice.domain.decisions import (
+from sluice.domain.data.table import RawTable
+from sluice.domain.data.validation import ValidationFailed, ValidationReport, validate_table
+from sluice.domain.monitoring.reference import reference_sample
+from sluice.domain.reports.card import Lineage, ModelCard, RecentHoldout, build_card
+from sluice.domain.spec.model_spec import ModelSpec
+from sluice.domain.training.baseline import baseline_metrics
+from sluice.domain.training.decisions import (
     FairnessSnapshot,
     MitigationReport,
     ThresholdChoice,
     fit_model,
     mitigation_report,
 )
-from sluice.domain.evaluation import Evaluation, GateResult, apply_gates, evaluate
-from sluice.domain.export import ParityResult, check_parity, export_onnx
-from sluice.domain.reference import reference_sample
-from sluice.domain.spec import ModelSpec
-from sluice.domain.table import RawTable
-from sluice.domain.training import HoldoutSplit, split_holdout
-from sluice.domain.validation import ValidationFailed, ValidationReport, validate_table
+from sluice.domain.training.evaluation import Evaluation, GateResult, apply_gates, evaluate
+from sluice.domain.training.export import ParityResult, check_parity, export_onnx
+from sluice.domain.training.pipeline import HoldoutSplit, split_holdout
 
 if TYPE_CHECKING:
-    from sluice.domain.search import Experiment
+    from sluice.domain.training.search import Experiment
 
 Progress = Callable[[str], None]
 

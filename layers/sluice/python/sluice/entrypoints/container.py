@@ -3,14 +3,14 @@
     python -m sluice.entrypoints.container train
 
 reads the run the state machine staged at TRAINING_RUN_URI, runs the same `train` step TrainFunction
-runs (sluice.app.training_task), writes the result beside it and exits 0, or 1 when the step failed."""
+runs (sluice.app.training.task), writes the result beside it and exits 0, or 1 when the step failed."""
 
 from __future__ import annotations
 
 import sys
 
-from sluice.app.steps import run_step
-from sluice.app.training_task import TRAIN, run_training_task
+from sluice.app.training.steps import run_step
+from sluice.app.training.task import TRAIN, run_training_task
 from sluice.entrypoints.wiring import step_services
 from sluice.observability import logger
 from sluice.settings import TrainingTaskSettings

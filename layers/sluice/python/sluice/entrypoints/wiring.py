@@ -9,7 +9,7 @@ from sluice.adapters.artifacts import ArtifactStore
 from sluice.adapters.executions import Executions
 from sluice.adapters.firehose import FirehoseTraffic
 from sluice.adapters.notifications import Notifier
-from sluice.adapters.registry import Registry
+from sluice.adapters.registry.store import Registry
 from sluice.adapters.traffic import TrafficStore
 from sluice.app.ports import Services
 from sluice.settings import (

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-DATA_FILE = Path(__file__).parents[1] / "domain" / "algorithm_params.json"
+DATA_FILE = Path(__file__).parents[1] / "domain" / "spec" / "algorithm_params.json"
 COMMAND = ".venv/bin/python -m sluice.tools.algorithm_params --write"
 RANDOM_STATE_MAX = 2**32 - 1
 
@@ -79,7 +79,7 @@ def generate() -> dict[str, Any]:
     """The data file's content, from the installed scikit-learn (needs it, unlike the check)."""
     import sklearn
 
-    from sluice.domain.training import ESTIMATORS
+    from sluice.domain.training.pipeline import ESTIMATORS
 
     algorithms: dict[str, dict[str, Any]] = {}
     for (algorithm, classifier), cls in sorted(ESTIMATORS.items(), key=lambda i: (i[0][0].value, i[0][1])):

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from sluice.app.ports import Artifacts
-from sluice.domain.dashboard import Dashboard
-from sluice.domain.dashboard_html import render_dashboard
+from sluice.domain.registry.dashboard import Dashboard
+from sluice.domain.reports.dashboard_html import render_dashboard
 from sluice.errors import ArtifactNotFound
 
 

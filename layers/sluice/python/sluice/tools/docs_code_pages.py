@@ -129,7 +129,7 @@ def _model_files(model: type) -> list[Path]:
 
 
 def spec_page(root: Path = ROOT) -> str:
-    from sluice.domain.spec import ModelSpec
+    from sluice.domain.spec.model_spec import ModelSpec
 
     schema = ModelSpec.model_json_schema()
     defs: dict[str, Any] = schema.get("$defs", {})

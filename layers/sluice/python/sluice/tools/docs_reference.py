@@ -4,7 +4,7 @@
 naming every page that differs from what the code gives (`make lint` and a unit test run it, so a page
 cannot go stale). Sources:
 
-- spec.md: the JSON Schema of the spec's pydantic models (sluice.domain.spec.ModelSpec), with each key's
+- spec.md: the JSON Schema of the spec's pydantic models (sluice.domain.spec.model_spec.ModelSpec), with each key's
   meaning from the comments beside its field and its section's docstring;
 - cli.md: the argparse parsers of `sluice` (sluice.tools.cli.build_parser), every command and flag;
 - api.md: openapi.json at the repository root (`make openapi` writes it from the API's routes);

@@ -9,7 +9,7 @@ from typing import Literal
 
 import numpy as np
 
-from sluice.domain.table import RawTable
+from sluice.domain.data.table import RawTable
 
 SEGMENTS = ("retail", "sme", "corporate")
 REGIONS = ("north", "south", "east", "west")

@@ -47,7 +47,7 @@ def module_imports() -> dict[str, set[str]]:
             elif isinstance(node, ast.ImportFrom):
                 source = _resolve(importer, path.name == "__init__.py", node)
                 imported.add(source)
-                # `from sluice.app import steps` imports the module sluice.app.steps
+                # `from sluice.app.training import steps` imports the module sluice.app.training.steps
                 imported.update(f"{source}.{alias.name}" for alias in node.names)
         graph[importer] = {
             name for name in imported if name.startswith("sluice.") and _exists(name) and name != importer

@@ -1,6 +1,6 @@
 """The model folder `sluice train` writes: model.onnx (only when the export passed parity), the card as
 JSON and HTML, the evaluation document, the validation report and the reference sample. A tool for
-people: the state machine stores the same documents in S3 (sluice.app.steps)."""
+people: the state machine stores the same documents in S3 (sluice.app.training.steps)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 from sluice.domain.candidate import Candidate
-from sluice.domain.card import render_card_html
-from sluice.domain.reference import REFERENCE_FILE
+from sluice.domain.monitoring.reference import REFERENCE_FILE
+from sluice.domain.reports.card import render_card_html
 
 MODEL_FILE = "model.onnx"
 CARD_FILE = "card.json"

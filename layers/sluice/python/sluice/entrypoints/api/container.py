@@ -6,8 +6,8 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from sluice.app.live_serving import RolloutTally
-from sluice.app.serving import ProductionModels
+from sluice.app.serving.live import RolloutTally
+from sluice.app.serving.production import ProductionModels
 from sluice.entrypoints.wiring import predict_services
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Request, Response  # Request: injected by annotation
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from sluice.app.dashboard import index_page, linked_page
+from sluice.app.registry.dashboard import index_page, linked_page
 from sluice.entrypoints.api.container import container_of
 from sluice.entrypoints.api.errors import error_response
 from sluice.errors import ArtifactNotFound

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.event_handler import Response, content_types
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sluice.domain.onnx_model import MAX_ECHO, MAX_PROBLEMS
+from sluice.domain.scoring.onnx_model import MAX_ECHO, MAX_PROBLEMS
 from sluice.observability import logger
 
 if TYPE_CHECKING:

@@ -1,5 +1,5 @@
 """POST /models/{model}/invocations: MLflow's scoring format (as `mlflow models serve` answers it) over
-the prediction API. The rows become /predict's instances (domain/mlflow_scoring.py) and are served exactly
+the prediction API. The rows become /predict's instances (entrypoints/api/protocols/mlflow_scoring.py) and are served exactly
 as /predict serves them: the same validation, live rollout, capture and request id. Errors are in MLflow's
 `{"error_code", "message"}` shape (errors.py chooses it by the path)."""
 
@@ -14,9 +14,10 @@ from aws_lambda_powertools.event_handler import (  # at run time: Powertools inj
 )
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from sluice.app import live_serving, serving
-from sluice.domain.mlflow_scoring import scoring_instances
+from sluice.app.serving import live as live_serving
+from sluice.app.serving import production as serving
 from sluice.entrypoints.api.container import container_of
+from sluice.entrypoints.api.protocols.mlflow_scoring import scoring_instances
 from sluice.entrypoints.api.requests import request_id, with_body
 from sluice.entrypoints.api.schemas import (
     MlflowErrorResponse,

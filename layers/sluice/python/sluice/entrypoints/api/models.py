@@ -7,9 +7,9 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Request  # at run time: Powertools injects it by annotation
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from sluice.app.catalog import list_models
-from sluice.app.serving import MODEL_ARTIFACT
-from sluice.domain.records import ModelVersion
+from sluice.app.registry.catalog import list_models
+from sluice.app.serving.production import MODEL_ARTIFACT
+from sluice.domain.registry.records import ModelVersion
 from sluice.entrypoints.api.container import container_of
 from sluice.entrypoints.api.schemas import (
     InputFeature,

@@ -8,7 +8,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Request  # at run time: Powertools injects it by annotation
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from sluice.app import live_serving, serving
+from sluice.app.serving import live as live_serving
+from sluice.app.serving import production as serving
 from sluice.entrypoints.api.container import container_of
 from sluice.entrypoints.api.requests import feedback_request, predict_request, request_id, with_body
 from sluice.entrypoints.api.schemas import (

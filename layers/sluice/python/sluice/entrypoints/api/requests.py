@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel, ValidationError
 
-from sluice.domain.onnx_model import echo
+from sluice.domain.scoring.onnx_model import echo
 from sluice.entrypoints.api.errors import cap
 from sluice.entrypoints.api.schemas import REQUEST_ID, FeedbackRequest, PredictRequest
 from sluice.errors import InvalidRequest

@@ -1,7 +1,7 @@
 """The Open Inference Protocol (KServe V2) over the prediction API: GET /v2, /v2/health/{live,ready},
 GET /v2/models/{model}[/versions/{version}][/ready], POST /v2/models/{model}[/versions/{version}]/infer.
 
-An infer request is translated into /predict's instances (domain/open_inference.py) and served exactly as
+An infer request is translated into /predict's instances (entrypoints/api/protocols/open_inference.py) and served exactly as
 /predict serves them: the same validation, live rollout, capture and request id; only the wire format
 differs. Inputs may use the binary tensor extension; outputs are answered in binary when asked (as
 tritonclient does by default), else in JSON."""
@@ -21,11 +21,12 @@ from aws_lambda_powertools.event_handler import (  # at run time: Powertools inj
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 import sluice
-from sluice.app import live_serving, serving
-from sluice.app.serving import Deployment
-from sluice.domain import open_inference
-from sluice.domain.onnx_model import echo
+from sluice.app.serving import live as live_serving
+from sluice.app.serving import production as serving
+from sluice.app.serving.production import Deployment
+from sluice.domain.scoring.onnx_model import echo
 from sluice.entrypoints.api.container import container_of
+from sluice.entrypoints.api.protocols import open_inference
 from sluice.entrypoints.api.requests import parse_json, request_id
 from sluice.entrypoints.api.schemas import (
     REQUEST_ID,

@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sluice.app.batch import start_batch_job
+    from sluice.app.batch.job import start_batch_job
     from sluice.entrypoints.wiring import stack_services
 
     outputs = stack_outputs(args)

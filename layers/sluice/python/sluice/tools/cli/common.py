@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sluice.domain.spec import ModelSpec, load_spec
+from sluice.domain.spec.model_spec import ModelSpec, load_spec
 from sluice.errors import SpecError
 
 EXIT_OK = 0

@@ -19,7 +19,7 @@ from sluice.tools.cli.models import add_stack_arguments, stack_outputs, stack_se
 
 if TYPE_CHECKING:
     from sluice.app.ports import Services
-    from sluice.domain.dashboard import Dashboard
+    from sluice.domain.registry.dashboard import Dashboard
 
 SHARED_PAGE = "dashboard/shared.html"
 DEFAULT_EXPIRES = 3600
@@ -38,7 +38,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sluice.app.dashboard import build_dashboard
+    from sluice.app.registry.dashboard import build_dashboard
     from sluice.tools.dashboard_folder import write_folder
 
     if not (args.out or args.open or args.json):
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 def _shared_link(args: argparse.Namespace, services: Services, dashboard: Dashboard) -> str:
     """Store the page with pre-signed links to its pages and answer a pre-signed link to it."""
     from sluice.adapters import client
-    from sluice.domain.dashboard_html import render_dashboard
+    from sluice.domain.reports.dashboard_html import render_dashboard
 
     bucket = stack_outputs(args)["ArtifactBucketName"]
     s3 = client("s3")

@@ -13,15 +13,15 @@ import sys
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
-from sluice.domain.drift.names import METHOD_NAMES
-from sluice.domain.reference import REFERENCE_FILE
-from sluice.domain.table import RawTable, read_csv, read_jsonl
+from sluice.domain.data.table import RawTable, read_csv, read_jsonl
+from sluice.domain.monitoring.drift.names import METHOD_NAMES
+from sluice.domain.monitoring.reference import REFERENCE_FILE
 from sluice.errors import DataUnreadable, SpecError
 from sluice.tools.cli.common import EXIT_FAILED, EXIT_OK, EXIT_UNREADABLE
 
 if TYPE_CHECKING:
-    from sluice.domain.drift import DriftReport
-    from sluice.domain.drift.explain import Explanation
+    from sluice.domain.monitoring.drift import DriftReport
+    from sluice.domain.monitoring.drift.explain import Explanation
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -91,8 +91,8 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the check the parsed arguments describe; returns the exit code."""
     # numpy and scipy take seconds to import: only `sluice drift` pays for them, not every command.
-    from sluice.domain.drift import DriftMethodError
-    from sluice.domain.drift.next_steps import explain_files
+    from sluice.domain.monitoring.drift import DriftMethodError
+    from sluice.domain.monitoring.drift.next_steps import explain_files
 
     try:
         report, model = _check(args)
@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> tuple[DriftReport, str | None]:
     """The report, and the model's name when a spec was given."""
-    from sluice.domain.drift import ColumnOverride, DriftMethodError, check_drift
+    from sluice.domain.monitoring.drift import ColumnOverride, DriftMethodError, check_drift
 
     reference = read_reference(args.reference)
     current = read_current(args.current)
@@ -125,7 +125,9 @@ def _check(args: argparse.Namespace) -> tuple[DriftReport, str | None]:
     share_threshold = 0.5
     model: str | None = None
     if args.spec is not None:
-        from sluice.domain.spec import load_spec  # only the CLI reads specs; the engine takes plain arguments
+        from sluice.domain.spec.model_spec import (
+            load_spec,  # only the CLI reads specs; the engine takes plain arguments
+        )
 
         spec = load_spec(args.spec)
         model = spec.name
@@ -169,7 +171,7 @@ def _check(args: argparse.Namespace) -> tuple[DriftReport, str | None]:
 
 
 def _pairs(items: list[str], flag: str) -> list[tuple[str, str]]:
-    from sluice.domain.drift import DriftMethodError
+    from sluice.domain.monitoring.drift import DriftMethodError
 
     pairs = []
     for item in items:
@@ -220,7 +222,7 @@ def _starts_with_brace(stream: IO[bytes]) -> bool:
 
 
 def _write_html(path: Path, report: DriftReport, explanation: Explanation, title: str) -> None:
-    from sluice.domain.drift.report_html import render_html
+    from sluice.domain.monitoring.drift.report_html import render_html
 
     try:
         path.write_text(render_html(report, title=title, explanation=explanation), encoding="utf-8")

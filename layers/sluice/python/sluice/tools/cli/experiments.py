@@ -24,8 +24,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sluice.app.experiments import experiment_of
-    from sluice.domain.search import experiment_text
+    from sluice.app.registry.experiments import experiment_of
+    from sluice.domain.training.search import experiment_text
 
     services = stack_services_of(args)
     try:

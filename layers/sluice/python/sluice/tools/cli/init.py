@@ -7,8 +7,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from sluice.domain.spec_inference import infer_spec, slugify_name
-from sluice.domain.table import read_csv
+from sluice.domain.data.infer_spec import infer_spec, slugify_name
+from sluice.domain.data.table import read_csv
 from sluice.errors import DataUnreadable, SpecError
 from sluice.tools.cli.common import EXIT_OK, CommandError, print_json, progress, require_file
 

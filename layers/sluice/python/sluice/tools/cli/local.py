@@ -12,7 +12,7 @@ from typing import Any
 from sluice.errors import SluiceError
 from sluice.tools.cli.common import EXIT_OK, CommandError, progress
 
-AUTH_MODES = ("AWS_IAM", "API_KEY")  # sluice.tools.local.signing.MODES, not imported: it loads botocore
+AUTH_MODES = ("AWS_IAM", "API_KEY")  # sluice.tools.local.api.signing.MODES, not imported: it loads botocore
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 

@@ -23,14 +23,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from sluice.app.catalog import ordered_metrics
+from sluice.app.registry.catalog import ordered_metrics
 from sluice.errors import ModelNotFound, SluiceError
 from sluice.tools.cli.common import EXIT_FAILED, EXIT_OK, CommandError, cloudformation_outputs, print_json
 from sluice.tools.local import STATE_FILE
 
 if TYPE_CHECKING:
     from sluice.app.ports import Services
-    from sluice.domain.records import Principal
+    from sluice.domain.registry.records import Principal
 
 BY_REMOVED = (
     "--by was removed: the audit event records who you are as the AWS principal of your credentials "
@@ -156,8 +156,8 @@ def stack_services_of(args: argparse.Namespace) -> Services:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sluice.app import catalog
-    from sluice.app.dashboard import refresh_dashboard
+    from sluice.app.registry import catalog
+    from sluice.app.registry.dashboard import refresh_dashboard
 
     services = stack_services_of(args)  # first: a local stack's document sets AWS_ENDPOINT_URL
     registry, artifacts = services.registry, services.artifacts
@@ -206,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace, services: Services, by: Principal) -> int:
-    from sluice.app.start_training import start_manual_run
+    from sluice.app.training.start import start_manual_run
 
     started = start_manual_run(args.model, services, args.dataset, by=by, note=args.note)
     if args.json:
@@ -220,8 +220,8 @@ def _train(args: argparse.Namespace, services: Services, by: Principal) -> int:
 
 
 def _answer(args: argparse.Namespace, services: Services, by: Principal) -> int:
-    from sluice.app import rollout
-    from sluice.app.dashboard import refresh_dashboard
+    from sluice.app.registry.dashboard import refresh_dashboard
+    from sluice.app.rollout import plan as rollout
 
     if args.action == "approve":
         event = rollout.approve(services, args.model, args.version, by=by, reason=args.reason, note=args.note)

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sluice.domain.validation import ValidationFailed, ValidationReport, validate_source
+from sluice.domain.data.validation import ValidationFailed, ValidationReport, validate_source
 from sluice.errors import ExportFailed, SpecError
 from sluice.tools.cli.common import (
     EXIT_FAILED,
@@ -24,9 +24,9 @@ from sluice.tools.cli.common import (
 
 if TYPE_CHECKING:
     from sluice.domain.candidate import Candidate
-    from sluice.domain.search import Experiment
-    from sluice.domain.spec import ModelSpec
-    from sluice.domain.table import RawTable
+    from sluice.domain.data.table import RawTable
+    from sluice.domain.spec.model_spec import ModelSpec
+    from sluice.domain.training.search import Experiment
 
 
 def register(subparsers: Any) -> None:
@@ -70,7 +70,7 @@ def _champion_model(folder: Path | None) -> bytes | None:
 def run(args: argparse.Namespace) -> int:
     # scikit-learn takes seconds to import: only `train` pays for it, not every `sluice` command.
     from sluice.domain.candidate import train_candidate
-    from sluice.domain.search import EXPERIMENTS_FILE, experiment_text
+    from sluice.domain.training.search import EXPERIMENTS_FILE, experiment_text
     from sluice.tools.model_folder import write_model_folder
 
     spec = read_spec(args.spec)
@@ -124,9 +124,9 @@ def run(args: argparse.Namespace) -> int:
 def _search(spec: ModelSpec, table: RawTable, args: argparse.Namespace) -> tuple[ModelSpec, Experiment]:
     """Search the spec's candidates on the training part of `table`; the spec `trained_as` the chosen
     one, and the experiment."""
-    from sluice.domain.decisions import training_weights
-    from sluice.domain.search import search
-    from sluice.domain.training import split_holdout
+    from sluice.domain.training.decisions import training_weights
+    from sluice.domain.training.pipeline import split_holdout
+    from sluice.domain.training.search import search
 
     train = split_holdout(spec, table).train
     candidates = spec.candidate_algorithms()

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from sluice.domain.validation import validate_source
+from sluice.domain.data.validation import validate_source
 from sluice.tools.cli.common import EXIT_FAILED, EXIT_OK, print_json, read_spec, require_file
 
 

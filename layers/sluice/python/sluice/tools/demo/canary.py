@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from sluice.app.stored import load_spec, model_prefix
-from sluice.domain.records import ModelVersion, VersionStatus
-from sluice.domain.rollout import RolloutComparison
-from sluice.domain.spec import RolloutMode
+from sluice.app.data.stored import load_spec, model_prefix
+from sluice.domain.registry.records import ModelVersion, VersionStatus
+from sluice.domain.rollout.live import RolloutComparison
+from sluice.domain.spec.model_spec import RolloutMode
 from sluice.tools.demo.driver import MODEL, Demo, DemoError, DemoPlan
 from sluice.tools.demo.summary import CanarySummary, RolloutSide
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sluice.app import rollout
-from sluice.app.start_training import start_manual_run
-from sluice.domain.records import ModelVersion, VersionStatus
-from sluice.domain.table import RawTable
+from sluice.app.rollout import plan as rollout
+from sluice.app.training.start import start_manual_run
+from sluice.domain.data.table import RawTable
+from sluice.domain.registry.records import ModelVersion, VersionStatus
 from sluice.tools.demo.canary import run_canary, use_canary_rollout
 from sluice.tools.demo.client import instances_of
 from sluice.tools.demo.driver import MODEL, Demo, DemoError
@@ -280,7 +280,7 @@ def manual_approval(demo: Demo, number: int, batch: RawTable) -> ApprovalSummary
 
 def _upload_and_await_decision(demo: Demo, name: str, table: RawTable) -> ModelVersion:
     """Upload a dataset and wait until its version is decided (pending_approval or otherwise)."""
-    from sluice.domain.table import to_csv_bytes
+    from sluice.domain.data.table import to_csv_bytes
 
     before = {v.version for v in demo.registry.list_versions(MODEL)}
     data = to_csv_bytes(table)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from sluice.domain.spec import ModelSpec, NumericFeature
-from sluice.domain.table import RawTable, is_missing
+from sluice.domain.data.table import RawTable, is_missing
+from sluice.domain.spec.model_spec import ModelSpec, NumericFeature
 
 if TYPE_CHECKING:
     from sluice.tools.local.stack import LocalStack
@@ -18,7 +18,7 @@ class ApiClient:
     (SigV4 with the stack's credentials, or its API key in API_KEY mode)."""
 
     def __init__(self, api_url: str, stack: LocalStack, timeout: float = 30.0) -> None:
-        from sluice.tools.local.signing import API_KEY, SignedClient, credentials_of
+        from sluice.tools.local.api.signing import API_KEY, SignedClient, credentials_of
 
         if stack.api_auth == API_KEY:
             self._client = SignedClient(api_url, api_key=stack.api_key, timeout=timeout)

@@ -17,12 +17,12 @@ from sluice.adapters.artifacts import ArtifactStore
 from sluice.adapters.executions import Executions
 from sluice.adapters.identity import caller_principal
 from sluice.adapters.notifications import Notifier
-from sluice.adapters.registry import Registry
+from sluice.adapters.registry.store import Registry
 from sluice.adapters.traffic import TrafficStore
 from sluice.app.ports import Services
-from sluice.domain.records import DatasetKind, ModelVersion, VersionStatus
-from sluice.domain.spec import parse_spec
-from sluice.domain.table import RawTable, to_csv_bytes
+from sluice.domain.data.table import RawTable, to_csv_bytes
+from sluice.domain.registry.records import DatasetKind, ModelVersion, VersionStatus
+from sluice.domain.spec.model_spec import parse_spec
 from sluice.errors import SluiceError
 from sluice.tools.demo.client import ApiClient, percentile
 from sluice.tools.demo.summary import TrafficSummary, VersionRow

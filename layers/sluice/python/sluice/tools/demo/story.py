@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sluice.app import catalog
-from sluice.app.dashboard import build_dashboard
-from sluice.domain.records import ModelVersion
-from sluice.domain.spec import ModelSpec
-from sluice.domain.table import RawTable
+from sluice.app.registry import catalog
+from sluice.app.registry.dashboard import build_dashboard
+from sluice.domain.data.table import RawTable
+from sluice.domain.registry.records import ModelVersion
+from sluice.domain.spec.model_spec import ModelSpec
 from sluice.tools.dashboard_folder import write_folder
 from sluice.tools.demo.chapters import concept_drift, manual_approval, run_drift_check
 from sluice.tools.demo.client import instances_of

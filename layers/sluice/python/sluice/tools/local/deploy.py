@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sluice.tools.local.firehose_streams import create_delivery_streams, detach_delivery_streams
+from sluice.tools.local.firehose.streams import create_delivery_streams, detach_delivery_streams
 from sluice.tools.local.network import complete_network
 from sluice.tools.local.template import LocalTemplate, TemplateError, translate
 

@@ -39,7 +39,7 @@ from sluice.tools.local.dynamodb_tokens import idempotent_transactions
 from sluice.tools.local.executions import ACTIVITY, execution_end_signals
 from sluice.tools.local.fargate import ecs_patches
 from sluice.tools.local.faults import eventbridge_delivery
-from sluice.tools.local.firehose import buffered_delivery
+from sluice.tools.local.firehose.buffers import buffered_delivery
 from sluice.tools.local.iam.hooks import moto_bucket_policies_ignored
 from sluice.tools.local.lambda_task_errors import lambda_task_error_names
 from sluice.tools.local.runtime import Invocation

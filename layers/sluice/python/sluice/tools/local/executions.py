@@ -16,8 +16,11 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sluice.tools.local.events import EventDelivery
 
 
 class Signal:
@@ -117,3 +120,120 @@ def current_state(account: str, region: str, execution_arn: str) -> str | None:
         return str(environment.next_state_name)
     except Exception:  # between states
         return None
+
+
+class StackExecutions:
+    """A stack's executions and EventBridge deliveries, as tests and the demo wait for them to settle
+    and stop what a test left going."""
+
+    def __init__(
+        self,
+        stepfunctions: Callable[[], Any],
+        machines: Callable[[], list[str]],
+        delivery: EventDelivery,
+        account: str,
+        region: str,
+    ) -> None:
+        self._stepfunctions = stepfunctions
+        self._machines = machines
+        self._delivery = delivery
+        self._account = account
+        self._region = region
+
+    def listed(self, status: str | None = None) -> list[dict[str, Any]]:
+        """The executions of the stack's state machines (ListExecutions), those in `status` if given."""
+        sfn = self._stepfunctions()
+        pages = sfn.get_paginator("list_executions")
+        machines = self._machines()
+        filters = {"statusFilter": status} if status else {}
+        return [
+            e
+            for arn in machines
+            for page in pages.paginate(stateMachineArn=arn, **filters)
+            for e in page["executions"]
+        ]
+
+    def settle(self, timeout: float = 300.0, poll: float = 0.1) -> list[dict[str, Any]]:
+        """Wait until no EventBridge delivery is pending and no execution of the stack's state machines
+        is running; returns all their executions. Nothing pending or running: returns at once. The
+        wait wakes when a delivery or an execution ends (moto's engine signals it, see `executions`;
+        a stack attached to another process's moto is polled every `poll` seconds). On timeout, the
+        error names what was still pending or running."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ended = ENDED.count
+            self._delivery.drain(max(0.0, deadline - time.monotonic()))
+            running = self.listed("RUNNING")
+            if not running:
+                if self._delivery.pending:  # a delivery queued meanwhile: drain it too
+                    continue
+                return self.listed()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"after {timeout}s, still running: {self._describe_running(running)}")
+            ENDED.wait_after(ended, remaining if ENDED.active else min(poll, remaining))
+
+    def _describe_running(self, running: list[dict[str, Any]]) -> str:
+        """Each running execution's name, the state it is in and the task tokens it waits on."""
+        described = []
+        for execution in running:
+            arn = execution["executionArn"]
+            state = current_state(self._account, self._region, arn)  # None, [] if moto runs elsewhere
+            tokens = waiting_tokens(self._account, self._region, arn)
+            described.append(
+                f"{execution['name']} ({execution['stateMachineArn'].rsplit(':', 1)[-1]}"
+                + (f", in state {state}" if state else "")
+                + (f", waiting on {len(tokens)} task token(s)" if tokens else "")
+                + ")"
+            )
+        return "; ".join(described)
+
+    def stop_leftovers(self, cause: str, timeout: float = 120.0) -> dict[str, list[str]]:
+        """Stop what is still going on (a test's leftovers): EventBridge deliveries not started yet are
+        dropped and the one running is waited for; every execution still RUNNING is stopped
+        (StopExecution) and each task token it waits on is failed (SendTaskFailure with `cause`: moto
+        leaves a stopped execution RUNNING until its token is answered), then waited for, again until
+        nothing runs (a stopped step may have queued more). Returns what was dropped and stopped:
+        {"deliveries": [function, ...], "executions": [name, ...]} (both empty: nothing was left)."""
+        sfn = self._stepfunctions()
+        deadline = time.monotonic() + timeout
+        dropped: list[str] = []
+        stopped: list[str] = []
+        while True:
+            ended = ENDED.count
+            dropped += self._delivery.discard_queued()
+            self._delivery.drain(max(0.0, deadline - time.monotonic()))
+            running = self.listed("RUNNING")
+            if not running:
+                if self._delivery.pending:
+                    continue
+                return {"deliveries": dropped, "executions": stopped}
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"after {timeout}s, could not stop: {self._describe_running(running)}")
+            for execution in running:
+                arn = execution["executionArn"]
+                if execution["name"] not in stopped:
+                    stopped.append(execution["name"])
+                    sfn.stop_execution(executionArn=arn, error="Sluice.Stopped", cause=cause)
+                for token in waiting_tokens(self._account, self._region, arn):
+                    with contextlib.suppress(sfn.exceptions.ClientError):  # answered meanwhile
+                        sfn.send_task_failure(taskToken=token, error="Sluice.Stopped", cause=cause)
+            remaining = max(0.0, deadline - time.monotonic())
+            ENDED.wait_after(ended, min(remaining, 1.0) if ENDED.active else min(0.1, remaining))
+
+
+def wait_until[T](condition: Callable[[], T | None], *, what: str, timeout: float = 300.0) -> T:
+    """Wait until `condition()` answers something (not None, not falsy), which it returns. It is
+    checked now and again each time an invocation, a delivery or an execution ends (the stack's
+    state changes there; a stack attached to another process's moto is checked every second).
+    On timeout, the error says it was waiting for `what`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = ACTIVITY.count
+        value = condition()
+        if value:
+            return value
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"after {timeout}s, still waiting for {what}")
+        ACTIVITY.wait_after(seen, min(remaining, 1.0))

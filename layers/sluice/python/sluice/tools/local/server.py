@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from sluice.adapters import clear_clients
+from sluice.tools.local.api.signing import API_KEY
 from sluice.tools.local.deploy import ACCOUNT_ID, DEFAULT_REGION, DEFAULT_STACK_NAME
 from sluice.tools.local.distributed_map import distributed_map_patches
 from sluice.tools.local.events import MOTO_CONFIG, moto_patches
 from sluice.tools.local.faults import FaultInjector, injecting
 from sluice.tools.local.iam.enforcement import Enforcer, trace_path_from_env
 from sluice.tools.local.runtime import RUNTIME_ENV, load_env_overrides
-from sluice.tools.local.signing import API_KEY
 from sluice.tools.local.stack import LocalStack, deployed, iam_enforced
 
 

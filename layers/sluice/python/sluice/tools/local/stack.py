@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import time
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +18,8 @@ from typing import Any, TypeVar
 import boto3
 
 from sluice.adapters import clear_clients
+from sluice.tools.local.api.gateway import LocalApi
+from sluice.tools.local.api.signing import AWS_IAM, ApiAuth
 from sluice.tools.local.deploy import (
     ACCOUNT_ID,
     DEFAULT_REGION,
@@ -39,10 +40,9 @@ from sluice.tools.local.events import (
     scheduled_functions,
     send_to_function_dead_letter,
 )
-from sluice.tools.local.executions import ACTIVITY, ENDED, current_state, waiting_tokens
+from sluice.tools.local.executions import StackExecutions, wait_until
 from sluice.tools.local.faults import FaultInjector, injecting
-from sluice.tools.local.firehose import delivery
-from sluice.tools.local.http_api import LocalApi
+from sluice.tools.local.firehose.buffers import delivery
 from sluice.tools.local.iam.enforcement import Enforcer, trace_path_from_env
 from sluice.tools.local.iam.hooks import enforcing, state_machines_sign_as_their_roles
 from sluice.tools.local.runtime import (
@@ -52,7 +52,6 @@ from sluice.tools.local.runtime import (
     LambdaContext,
     invocation_environment,
 )
-from sluice.tools.local.signing import AWS_IAM, ApiAuth
 from sluice.tools.local.template import FunctionCode, LocalTemplate
 
 T = TypeVar("T")
@@ -89,6 +88,13 @@ class LocalStack:
             self.invoke,
             self.client,
             lambda logical_id, message: send_to_function_dead_letter(self, logical_id, message),
+        )
+        self._executions = StackExecutions(
+            lambda: self.client("stepfunctions"),
+            lambda: self.deployment.state_machine_arns() if self.deployment else [],
+            self._delivery,
+            ACCOUNT_ID,
+            region,
         )
         self._apis: list[LocalApi] = []
         self._usage_written = 0
@@ -227,100 +233,19 @@ class LocalStack:
 
     def executions(self, status: str | None = None) -> list[dict[str, Any]]:
         """The executions of the stack's state machines (ListExecutions), those in `status` if given."""
-        sfn = self.client("stepfunctions")
-        pages = sfn.get_paginator("list_executions")
-        machines = self.deployment.state_machine_arns() if self.deployment else []
-        filters = {"statusFilter": status} if status else {}
-        return [
-            e
-            for arn in machines
-            for page in pages.paginate(stateMachineArn=arn, **filters)
-            for e in page["executions"]
-        ]
+        return self._executions.listed(status)
 
     def wait_for_executions(self, timeout: float = 300.0, poll: float = 0.1) -> list[dict[str, Any]]:
-        """Wait until no EventBridge delivery is pending and no execution of the stack's state machines
-        is running; returns all their executions. Nothing pending or running: returns at once. The
-        wait wakes when a delivery or an execution ends (moto's engine signals it, see `executions`;
-        a stack attached to another process's moto is polled every `poll` seconds). On timeout, the
-        error names what was still pending or running."""
-        deadline = time.monotonic() + timeout
-        while True:
-            ended = ENDED.count
-            self._delivery.drain(max(0.0, deadline - time.monotonic()))
-            running = self.executions("RUNNING")
-            if not running:
-                if self._delivery.pending:  # a delivery queued meanwhile: drain it too
-                    continue
-                return self.executions()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"after {timeout}s, still running: {self._describe_running(running)}")
-            ENDED.wait_after(ended, remaining if ENDED.active else min(poll, remaining))
+        """Wait until nothing is pending or running; all executions (see `StackExecutions.settle`)."""
+        return self._executions.settle(timeout, poll)
 
     def wait_until(self, condition: Callable[[], T | None], *, what: str, timeout: float = 300.0) -> T:
-        """Wait until `condition()` answers something (not None, not falsy), which it returns. It is
-        checked now and again each time an invocation, a delivery or an execution ends (the stack's
-        state changes there; a stack attached to another process's moto is checked every second).
-        On timeout, the error says it was waiting for `what`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            seen = ACTIVITY.count
-            value = condition()
-            if value:
-                return value
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"after {timeout}s, still waiting for {what}")
-            ACTIVITY.wait_after(seen, min(remaining, 1.0))
-
-    def _describe_running(self, running: list[dict[str, Any]]) -> str:
-        """Each running execution's name, the state it is in and the task tokens it waits on."""
-        described = []
-        for execution in running:
-            arn = execution["executionArn"]
-            state = current_state(ACCOUNT_ID, self.region, arn)  # None, [] if moto runs elsewhere
-            tokens = waiting_tokens(ACCOUNT_ID, self.region, arn)
-            described.append(
-                f"{execution['name']} ({execution['stateMachineArn'].rsplit(':', 1)[-1]}"
-                + (f", in state {state}" if state else "")
-                + (f", waiting on {len(tokens)} task token(s)" if tokens else "")
-                + ")"
-            )
-        return "; ".join(described)
+        """Wait until `condition()` answers something, which it returns (see `executions.wait_until`)."""
+        return wait_until(condition, what=what, timeout=timeout)
 
     def stop_leftovers(self, cause: str, timeout: float = 120.0) -> dict[str, list[str]]:
-        """Stop what is still going on (a test's leftovers): EventBridge deliveries not started yet are
-        dropped and the one running is waited for; every execution still RUNNING is stopped
-        (StopExecution) and each task token it waits on is failed (SendTaskFailure with `cause`: moto
-        leaves a stopped execution RUNNING until its token is answered), then waited for, again until
-        nothing runs (a stopped step may have queued more). Returns what was dropped and stopped:
-        {"deliveries": [function, ...], "executions": [name, ...]} (both empty: nothing was left)."""
-        sfn = self.client("stepfunctions")
-        deadline = time.monotonic() + timeout
-        dropped: list[str] = []
-        stopped: list[str] = []
-        while True:
-            ended = ENDED.count
-            dropped += self._delivery.discard_queued()
-            self._delivery.drain(max(0.0, deadline - time.monotonic()))
-            running = self.executions("RUNNING")
-            if not running:
-                if self._delivery.pending:
-                    continue
-                return {"deliveries": dropped, "executions": stopped}
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"after {timeout}s, could not stop: {self._describe_running(running)}")
-            for execution in running:
-                arn = execution["executionArn"]
-                if execution["name"] not in stopped:
-                    stopped.append(execution["name"])
-                    sfn.stop_execution(executionArn=arn, error="Sluice.Stopped", cause=cause)
-                for token in waiting_tokens(ACCOUNT_ID, self.region, arn):
-                    with contextlib.suppress(sfn.exceptions.ClientError):  # answered meanwhile
-                        sfn.send_task_failure(taskToken=token, error="Sluice.Stopped", cause=cause)
-            remaining = max(0.0, deadline - time.monotonic())
-            ENDED.wait_after(ended, min(remaining, 1.0) if ENDED.active else min(0.1, remaining))
+        """Stop a test's leftovers (see `StackExecutions.stop_leftovers`): what was dropped and stopped."""
+        return self._executions.stop_leftovers(cause, timeout)
 
     # ------------------------------------------------------------------ API and schedules
     @property
@@ -334,7 +259,7 @@ class LocalStack:
         (API Gateway itself is left out of the moto deployment; see `strip_api_gateway`). Every route
         but the open ones needs SigV4 with `credentials` or, in API_KEY mode, `api_key` (`auth`
         overrides the stack's `api_auth`)."""
-        from sluice.tools.local.http_api import api_routes
+        from sluice.tools.local.api.gateway import api_routes
 
         assert self.template is not None
         checks = ApiAuth(

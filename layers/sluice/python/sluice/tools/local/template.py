@@ -278,7 +278,7 @@ def apply_definition_substitutions(cloudformation: dict[str, Any]) -> None:
 
 # ------------------------------------------------------------------------------------------ API
 # moto cannot create the REST API SAM generates (it needs a Name, then finds no methods in the OpenAPI
-# body); the local stack serves those routes itself (sluice.tools.local.http_api), like `sam local start-api`.
+# body); the local stack serves those routes itself (sluice.tools.local.api.gateway), like `sam local start-api`.
 # That covers the stage, deployment, API key, usage plan and the account's logging role setting. moto's
 # CloudFormation has no AWS::Lambda::Alias either: the API invokes PredictFunction's `live` alias (a
 # SnapStart version) on AWS; locally the front calls the handler in-process, which is what the alias runs.

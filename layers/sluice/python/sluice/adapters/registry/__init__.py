@@ -1,0 +1,1 @@
+"""The model registry on DynamoDB: the table, the registry, rollout and experiment items."""

@@ -1,0 +1,1 @@
+"""Stored artifacts read back, quarantine, labelled traffic as a dataset."""

@@ -1,0 +1,1 @@
+"""Ingestion: an upload becomes a spec, a dataset or a quarantine."""

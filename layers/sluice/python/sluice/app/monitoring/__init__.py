@@ -1,0 +1,1 @@
+"""The scheduled drift check: check (the loop), assess, act, retrain."""

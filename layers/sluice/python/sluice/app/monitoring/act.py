@@ -1,0 +1,233 @@
+"""The scheduled drift check's second half: act on what `assess_model` found for one production version.
+Emit its metrics, alert on dataset drift, start at most one retraining, then store the reports (JSON and
+HTML under drift/<model>/), which say in words what was found and what was done about it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from sluice.app.data.stored import model_prefix
+from sluice.app.monitoring.assess import DriftAssessment
+from sluice.app.monitoring.retrain import decide_retraining
+from sluice.app.ports import Services
+from sluice.domain.monitoring.capture_window import window_notes
+from sluice.domain.monitoring.drift.explain import Explanation
+from sluice.domain.monitoring.drift.live import AccuracyEstimate, LiveGate, report_notes
+from sluice.domain.monitoring.drift.next_steps import CheckOutcome, explain_check
+from sluice.domain.monitoring.drift.report import ColumnDrift
+from sluice.domain.monitoring.drift.report_html import render_html
+from sluice.errors import ArtifactCorrupt, ArtifactNotFound, ModelNotFound
+from sluice.observability import emit_drift_metrics, emit_live_quality_metrics, logger
+from sluice.settings import DriftCheckSettings
+
+
+@dataclass(frozen=True)
+class StoredReports:
+    """Where one check's reports are written."""
+
+    json_uri: str
+    html_uri: str
+
+
+class ModelCheck(BaseModel):
+    """What the scheduled check found and did for one model."""
+
+    model: str
+    version: int
+    status: str  # ok | insufficient_data | error
+    rows: int  # the rows checked: every captured row of the version, or a uniform sample of them
+    dataset_drift: bool
+    drift_share: float
+    drifted_features: list[str]
+    window_rows: int | None = None  # the version's captured rows in the window, sampled or not
+    unmatched_labels: int | None = None  # labels sent in the window whose record is not in it
+    prediction_drift: ColumnDrift | None = None
+    live_metric: dict[str, float | int] | None = None
+    live_gate: LiveGate | None = None
+    estimated_accuracy: AccuracyEstimate | None = None
+    report_uri: str | None = None
+    html_uri: str | None = None
+    alerted: bool = False
+    retraining: str | None = None  # the ARN of the retraining execution started
+    retrain_skipped: str | None = None  # why none was started, after dataset drift
+    error: str | None = None
+    headline: str | None = None  # the report's headline in words
+
+    @classmethod
+    def failed(cls, model: str, version: int, error: str) -> ModelCheck:
+        return cls(
+            model=model,
+            version=version,
+            status="error",
+            rows=0,
+            dataset_drift=False,
+            drift_share=0.0,
+            drifted_features=[],
+            error=error,
+        )
+
+
+def act_on_drift(
+    services: Services, settings: DriftCheckSettings, assessment: DriftAssessment, now: datetime
+) -> ModelCheck:
+    """Emit the assessment's metrics (drift and live quality: LiveMetricBelowMinimum is 1 when the spec's
+    metric is worse than its gate); on dataset drift, alert and start one retraining, unless the spec
+    forbids it, one is running, or the cool-down since drift last started one holds (the check says
+    which); then store the assessment as JSON and HTML under drift/<model>/, explained in words with
+    what was done."""
+    report = assessment.report
+    key = f"drift/{assessment.model}/{now:%Y%m%dT%H%M%SZ}"
+    reports = StoredReports(
+        json_uri=services.artifacts.uri(f"{key}.json"), html_uri=services.artifacts.uri(f"{key}.html")
+    )
+    scores = {name: column.score for name, column in report.features.items() if column.score is not None}
+    emit_drift_metrics(assessment.model, report.dataset_drift, report.drift_share, assessment.rows, scores)
+    _emit_live_quality(assessment)
+    if report.dataset_drift:
+        _alert(services, assessment, reports)
+    gate = assessment.live_gate
+    retraining = decide_retraining(
+        services,
+        settings,
+        assessment.spec,
+        now,
+        dataset_drift=report.dataset_drift,
+        quality_fell=gate is not None and gate.below_minimum,
+    )
+    outcome = CheckOutcome(
+        model=assessment.model,
+        version=assessment.version,
+        alerted=report.dataset_drift,
+        retraining=retraining,
+    )
+    explanation = explain_check(report, assessment.spec, assessment.prediction_drift, outcome)
+    _store_reports(services, assessment, key, explanation)
+    _card_shows_live_quality(services, assessment, reports, now)
+    check = ModelCheck(
+        model=assessment.model,
+        version=assessment.version,
+        status=report.status,
+        rows=assessment.rows,
+        dataset_drift=report.dataset_drift,
+        drift_share=report.drift_share,
+        drifted_features=assessment.drifted_features,
+        window_rows=assessment.captured.sampled_from if assessment.captured else None,
+        unmatched_labels=assessment.captured.unmatched_labels if assessment.captured else None,
+        prediction_drift=assessment.prediction_drift,
+        live_metric=assessment.live_metric,
+        live_gate=gate,
+        estimated_accuracy=assessment.estimated_accuracy,
+        report_uri=reports.json_uri,
+        html_uri=reports.html_uri,
+        alerted=outcome.alerted,
+        retraining=retraining.execution,
+        retrain_skipped=retraining.why,
+        headline=explanation.headline,
+    )
+    logger.info("drift checked", extra=check.model_dump(mode="json", exclude={"prediction_drift"}))
+    return check
+
+
+def _store_reports(
+    services: Services, assessment: DriftAssessment, key: str, explanation: Explanation
+) -> StoredReports:
+    model, version, window = assessment.model, assessment.version, assessment.window
+    prediction_drift, gate = assessment.prediction_drift, assessment.live_gate
+    estimate = assessment.estimated_accuracy
+    document = assessment.report.model_dump(mode="json") | {
+        "model": model,
+        "version": version,
+        "window": {"start": window.start.isoformat(), "end": window.end.isoformat()}
+        | (assessment.captured.summary() if assessment.captured else {}),
+        "prediction_drift": prediction_drift.model_dump(mode="json") if prediction_drift else None,
+        "live_metric": assessment.live_metric,
+        "live_gate": gate.model_dump(mode="json") if gate else None,
+        "estimated_accuracy": estimate.model_dump(mode="json") if estimate else None,
+        "explanation": explanation.model_dump(mode="json"),
+    }
+    json_uri = services.artifacts.put_json(f"{key}.json", document).uri
+    html = render_html(
+        assessment.report,
+        title=f"Drift: {model} v{version}, {window.start:%Y-%m-%d %H:%M} to {window.end:%Y-%m-%d %H:%M} UTC",
+        notes=[
+            *window_notes(assessment.captured, version),
+            *report_notes(prediction_drift, assessment.live_metric, estimate, gate),
+        ],
+        appendix=assessment.prediction_report,
+        explanation=explanation,
+    )
+    html_uri = services.artifacts.put_bytes(f"{key}.html", html.encode(), "text/html").uri
+    return StoredReports(json_uri=json_uri, html_uri=html_uri)
+
+
+def _card_shows_live_quality(
+    services: Services, assessment: DriftAssessment, reports: StoredReports, now: datetime
+) -> None:
+    """Rewrite the version's card (card.json and card.html) with its live quality from this check, and
+    record their new sha256 in the registry, when there is something to show (labels or an estimate)."""
+    from sluice.domain.reports.card import LiveQuality, ModelCard, render_card_html
+
+    live, estimate, gate = assessment.live_metric, assessment.estimated_accuracy, assessment.live_gate
+    if not live and estimate is None:
+        return
+    try:
+        stored = services.registry.get_version(assessment.model, assessment.version).artifacts.get("card")
+        if stored is None:
+            return
+        card = ModelCard.model_validate_json(services.artifacts.get_verified(stored))
+    except (ModelNotFound, ArtifactCorrupt, ArtifactNotFound, ValueError) as exc:
+        logger.warning(
+            "the card cannot show live quality", extra={"model": assessment.model, "error": str(exc)}
+        )
+        return
+    card.live = LiveQuality(
+        checked_at=now.isoformat(timespec="seconds"),
+        window_start=assessment.window.start.isoformat(timespec="seconds"),
+        window_end=assessment.window.end.isoformat(timespec="seconds"),
+        metrics={name: float(value) for name, value in (live or {}).items() if name != "labelled_rows"},
+        labelled_rows=int((live or {}).get("labelled_rows", 0)),
+        estimated_accuracy=estimate.accuracy if estimate else None,
+        gate=gate.gate if gate else None,
+        limit=gate.limit if gate else None,
+        below_minimum=gate is not None and gate.below_minimum,
+        report=reports.html_uri,
+    )
+    prefix = model_prefix(assessment.model, assessment.version)
+    card_json = services.artifacts.put_bytes(
+        prefix + "card.json", card.model_dump_json(indent=2).encode(), "application/json"
+    )
+    card_html = services.artifacts.put_bytes(
+        prefix + "card.html", render_card_html(card).encode(), "text/html"
+    )
+    services.registry.set_version_artifacts(
+        assessment.model, assessment.version, {"card": card_json, "card_html": card_html}
+    )
+
+
+def _emit_live_quality(assessment: DriftAssessment) -> None:
+    live = assessment.live_metric or {}
+    gate, estimate = assessment.live_gate, assessment.estimated_accuracy
+    emit_live_quality_metrics(
+        assessment.model,
+        assessment.version,
+        {name: float(value) for name, value in live.items() if name != "labelled_rows"},
+        int(live.get("labelled_rows", 0)),
+        estimate.accuracy if estimate else None,
+        gate is not None and gate.below_minimum,
+    )
+
+
+def _alert(services: Services, assessment: DriftAssessment, reports: StoredReports) -> None:
+    services.notifier.publish(
+        f"Sluice: drift in {assessment.model}",
+        {
+            "model": assessment.model,
+            "version": assessment.version,
+            "drifted": assessment.drifted_features,
+            "report": reports.json_uri,
+            "html": reports.html_uri,
+        },
+    )

@@ -1,0 +1,121 @@
+"""The scheduled drift check, for each model in production: assess (captured inputs of the last window
+against the reference sample of that version, the drift of its predictions, live accuracy where
+feedback exists), then act (`sluice.app.monitoring.act`: metrics, an alert and, if the spec allows, one
+retraining, then a report in S3 that says in words what was found and done)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sluice.app.data.stored import load_spec, spec_key
+from sluice.app.monitoring.act import ModelCheck, act_on_drift
+from sluice.app.monitoring.assess import DriftAssessment
+from sluice.app.ports import Services
+from sluice.app.registry.dashboard import refresh_dashboard
+from sluice.domain.data.table import RawTable
+from sluice.domain.monitoring.capture_window import CapturedWindow
+from sluice.domain.monitoring.drift.live import (
+    check_input_drift,
+    check_prediction_drift,
+    estimated_accuracy,
+    live_metric,
+)
+from sluice.domain.monitoring.reference import read_reference
+from sluice.domain.registry.records import TrafficWindow
+from sluice.domain.spec.model_spec import ModelSpec
+from sluice.errors import SluiceError, StackError
+from sluice.observability import emit_drift_check_error, logger
+from sluice.settings import DriftCheckSettings
+
+
+def check_production_models(
+    services: Services, settings: DriftCheckSettings, now: datetime | None = None
+) -> list[ModelCheck]:
+    """The scheduled check over every model that has a production version. A model whose check raises
+    a SluiceError is reported with status "error" (and counted in DriftCheckErrors); the others are
+    still checked. When a model's check failed on an AWS service (StackError: a throttle or an outage
+    the SDK's retries did not outlast), the StackError is raised once every model was checked: the
+    invocation fails so that it is retried (EventBridge, then Lambda's asynchronous retries), rather than
+    the model going unchecked — its retraining unstarted — until the next schedule."""
+    moment = now or datetime.now(UTC)
+    checks = []
+    transient: list[StackError] = []
+    for meta in services.registry.list_models():
+        model = str(meta["model"])
+        alias = services.registry.get_alias(model)
+        if alias is None:
+            continue
+        try:
+            checks.append(check_model(services, settings, model, alias.version, moment))
+        except SluiceError as exc:  # one model's broken artifacts must not stop the others' checks
+            emit_drift_check_error()
+            logger.exception("drift check failed", extra={"model": model, "version": alias.version})
+            checks.append(ModelCheck.failed(model, alias.version, str(exc)))
+            if isinstance(exc, StackError):
+                transient.append(exc)
+        refresh_dashboard(services, model)  # never raises
+    if transient:
+        failed = [c.model for c in checks if c.status == "error"]
+        raise StackError(
+            f"the drift check of {', '.join(failed)} failed on AWS ({transient[0]}); the others were "
+            "checked: the check runs again",
+            code=transient[0].code,
+        )
+    return checks
+
+
+def check_model(
+    services: Services, settings: DriftCheckSettings, model: str, version: int, now: datetime
+) -> ModelCheck:
+    """Run the drift check for one model's production version and act on its verdict."""
+    return act_on_drift(services, settings, assess_model(services, settings, model, version, now), now)
+
+
+def assess_model(
+    services: Services, settings: DriftCheckSettings, model: str, version: int, now: datetime
+) -> DriftAssessment:
+    """Read the version's spec and reference sample and the traffic it served in the window ending at
+    `now`, then check input drift (at least `drift_min_rows` rows on each side, else
+    "insufficient_data"), prediction drift (when the inputs were checked and the reference holds the
+    model's predictions), the live metric from feedback labels (with the spec's primary metric) and,
+    for a classifier, the accuracy estimated from its probabilities on every captured row. Writes
+    nothing."""
+    record = services.registry.get_version(model, version)
+    spec = load_spec(services.artifacts.uri(spec_key(model, str(record.spec_sha256))), services.artifacts)
+    reference = read_reference(services.artifacts.get_verified(record.artifacts["reference"]))
+    window = TrafficWindow(start=now - timedelta(hours=settings.drift_window_hours), end=now)
+    captured = services.traffic.window(
+        model, window.start, window.end, max_rows=settings.drift_max_rows, version=version
+    )
+    return assess_window(spec, version, reference, window, captured, min_rows=settings.drift_min_rows)
+
+
+def assess_window(
+    spec: ModelSpec,
+    version: int,
+    reference: RawTable,
+    window: TrafficWindow,
+    captured: CapturedWindow,
+    *,
+    min_rows: int,
+) -> DriftAssessment:
+    """The checks of `assess_model` on a window already read: input drift, prediction drift and the
+    estimated accuracy on its sample of `version`'s rows (every row when the window held no more than
+    the sample's size; the report then names the window's row count), the live metric on every
+    labelled row of `version`."""
+    records = captured.sample
+    report = check_input_drift(spec, reference, records, min_rows=min_rows, source=f"capture/{spec.name}")
+    report = report.model_copy(update={"n_current_window": captured.sampled_from})
+    predictions = check_prediction_drift(spec.task, reference, records) if report.status == "ok" else None
+    return DriftAssessment(
+        model=spec.name,
+        version=version,
+        spec=spec,
+        window=window,
+        rows=report.n_current,
+        report=report,
+        prediction_report=predictions,
+        live_metric=live_metric(spec.task, captured.labelled_of(version), captured.labels, spec.metric),
+        estimated_accuracy=estimated_accuracy(spec.task, records),
+        captured=captured,
+    )

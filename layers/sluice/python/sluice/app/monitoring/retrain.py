@@ -1,0 +1,95 @@
+"""Whether the scheduled drift check starts a retraining, and why not when it does not: on dataset drift
+or live quality under the spec's gate (trigger drift), or when the spec's retraining schedule is due
+(trigger schedule); never when the spec forbids it, one is running, or the cool-down holds."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from sluice.app.ports import Executions, Registry, Services
+from sluice.app.training.start import prepare_retraining, start_training
+from sluice.domain.monitoring.drift.next_steps import RetrainHold, Retraining, RetrainReason
+from sluice.domain.registry.records import EventType, Trigger
+from sluice.domain.spec.model_spec import ModelSpec
+from sluice.errors import ModelNotFound
+from sluice.settings import DriftCheckSettings
+
+RUNNING = "RUNNING"
+# The retrainings the check starts itself; one of them holds the next back for the cool-down.
+AUTOMATIC_TRIGGERS = frozenset({Trigger.DRIFT, Trigger.SCHEDULE})
+
+
+def decide_retraining(
+    services: Services,
+    settings: DriftCheckSettings,
+    spec: ModelSpec,
+    now: datetime,
+    *,
+    dataset_drift: bool,
+    quality_fell: bool,
+) -> Retraining:
+    """Start at most one retraining: on dataset drift or live quality under the gate (concept drift shows
+    in the labels, not the inputs), else when the schedule is due; the result says which was started,
+    or why the last one asked for was held."""
+    retraining = Retraining()
+    if dataset_drift or quality_fell:
+        retraining = retrain(services, settings, spec, now, "drift" if dataset_drift else "quality")
+    if retraining.execution is None and schedule_due(services.registry, spec, now):
+        retraining = retrain(services, settings, spec, now, "schedule")
+    return retraining
+
+
+def retrain(
+    services: Services, settings: DriftCheckSettings, spec: ModelSpec, now: datetime, reason: RetrainReason
+) -> Retraining:
+    """Start one retraining (see `prepare_retraining`: the latest accepted upload, plus the labelled
+    traffic the spec's `retraining:` asks for), unless the spec forbids retraining on drift (reasons
+    drift and quality), one is running or the cool-down since drift or the schedule last started one
+    holds."""
+    trigger = Trigger.SCHEDULE if reason == "schedule" else Trigger.DRIFT
+    if trigger is Trigger.DRIFT and not spec.retrain_on_drift:
+        why = "the spec does not allow retraining on drift (retrain_on_drift: false)"
+        return Retraining(reason=reason, held=RetrainHold.NOT_ALLOWED, why=why)
+    running = _running_training(services.executions, spec.name)
+    if running:
+        return Retraining(reason=reason, held=RetrainHold.RUNNING, why=running)
+    cooling = _cooldown(services.registry, spec.name, now, timedelta(hours=settings.retrain_cooldown_hours))
+    if cooling:
+        return Retraining(reason=reason, held=RetrainHold.COOLDOWN, why=cooling)
+    try:
+        run = prepare_retraining(spec.name, trigger, services, now=now)
+    except ModelNotFound:
+        return Retraining(reason=reason, held=RetrainHold.NO_DATASET, why="no dataset to retrain on")
+    # The same start as an upload's (execution name, audit event); the trigger makes the name unique.
+    return Retraining(reason=reason, execution=start_training(run, services).arn)
+
+
+def schedule_due(registry: Registry, spec: ModelSpec, now: datetime) -> bool:
+    """Whether the spec's `retraining.schedule_days` asks for a retraining: the model's last training
+    start (any trigger) is older than that, or it never started one."""
+    days = spec.retraining.schedule_days if spec.retraining else None
+    if days is None:
+        return False
+    starts = [
+        datetime.fromisoformat(event.time)
+        for event in registry.list_events(spec.name)
+        if event.type is EventType.TRAINING_STARTED
+    ]
+    return not starts or now - max(starts) >= timedelta(days=days)
+
+
+def _running_training(executions: Executions, model: str) -> str | None:
+    for execution in executions.list(status=RUNNING):
+        payload = json.loads(executions.describe(execution["executionArn"]).get("input") or "{}")
+        if payload.get("model") == model:
+            return f"a training run is already running ({execution['name']})"
+    return None
+
+
+def _cooldown(registry: Registry, model: str, now: datetime, cooldown: timedelta) -> str | None:
+    for event in registry.list_events(model):
+        recent = now - datetime.fromisoformat(event.time) < cooldown
+        if event.type is EventType.TRAINING_STARTED and event.trigger in AUTOMATIC_TRIGGERS and recent:
+            return f"cool-down: {event.trigger.value} started a retraining at {event.time}"
+    return None

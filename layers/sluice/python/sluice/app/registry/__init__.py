@@ -1,0 +1,1 @@
+"""Reading and steering the registry: the catalog, the dashboard, a version's experiments."""

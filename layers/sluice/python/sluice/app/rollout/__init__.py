@@ -1,0 +1,1 @@
+"""Rollout of a challenger: the plan (auto, manual) and live rollouts (shadow, canary)."""

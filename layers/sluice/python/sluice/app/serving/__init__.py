@@ -1,0 +1,1 @@
+"""Serving: the production model (production.py), and during a live rollout (live.py)."""

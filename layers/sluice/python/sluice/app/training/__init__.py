@@ -1,0 +1,1 @@
+"""TrainAndPromote: starting a run, the state machine's steps, making a candidate, the Fargate task."""

@@ -1,0 +1,195 @@
+"""Starting a TrainAndPromote run: one way for an upload, the drift check and `sluice models train`, so
+every start gets the same execution name rules and the same audit event."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sluice.app.data.stored import load_spec
+from sluice.app.ports import Registry, Services
+from sluice.domain.registry.records import (
+    AuditEvent,
+    DatasetKind,
+    DatasetRecord,
+    EventType,
+    ModelVersion,
+    Principal,
+    RunState,
+    Trigger,
+    VersionStatus,
+    new_event_id,
+    utc_now,
+)
+from sluice.errors import (
+    ModelNotFound,
+)
+from sluice.observability import logger
+
+if TYPE_CHECKING:
+    pass
+
+EXECUTION_NAME_MAX = 80
+# A version in one of these vouches for its dataset: it passed its gates.
+VOUCHING = frozenset({VersionStatus.PRODUCTION, VersionStatus.ARCHIVED, VersionStatus.CANDIDATE})
+# A version in one of these, and none vouching, condemns its dataset: rejected (its gates, or the data
+# itself: validation, parity). A failed run (an unexpected error: a throttled service, a timeout) says
+# nothing about its data, which `sluice models train` must be able to train again.
+CONDEMNING = frozenset({VersionStatus.REJECTED})
+
+
+def execution_name(
+    model: str, dataset_sha256: str, spec_sha256: str, trigger: Trigger, nonce: str | None = None
+) -> str:
+    """Upload runs are named by model, dataset hash and spec hash, so a duplicate S3 event cannot train
+    twice, while the same data under a fixed spec trains again. Manual and drift runs add the trigger,
+    the time and a nonce, so a retry is always a new run (the caller decides how often one may start).
+    Step Functions allows 80 characters."""
+    if trigger is Trigger.UPLOAD:
+        return f"{model[:48]}-{dataset_sha256[:16]}-{spec_sha256[:12]}"
+    stamp = utc_now().replace("-", "").replace(":", "")[:15]  # 20261201T211500
+    suffix = f"-{trigger.value}-{stamp}-{nonce or new_event_id()[:6]}"
+    return f"{model[:36]}-{dataset_sha256[:8]}{suffix}"[:EXECUTION_NAME_MAX]
+
+
+def start_training(
+    run: RunState,
+    services: Services,
+    nonce: str | None = None,
+    *,
+    by: Principal | None = None,
+    note: str | None = None,
+) -> Any:
+    """Start TrainAndPromote for a run; a second start of the same upload run is a no-op, and its
+    `training_started` audit event is written once per execution name (StartExecution answers a repeat
+    with the same name and input as a success while the first is running, so `started` alone cannot
+    tell a duplicate apart). A person's start records `by` (their principal) and `note` in the event."""
+    name = execution_name(run.model, run.dataset_sha256, run.spec_sha256, run.trigger, nonce)
+    started = services.executions.start(
+        name, run.model_dump(mode="json", exclude_defaults=True) | {"trigger": run.trigger.value}
+    )
+    event = AuditEvent(
+        model=run.model,
+        type=EventType.TRAINING_STARTED,
+        id=new_event_id(),
+        execution_arn=started.arn,
+        trigger=run.trigger,
+        by=by.arn if by else None,
+        note=note,
+        details={"dataset_sha256": run.dataset_sha256, "spec_sha256": run.spec_sha256},
+    )
+    if not (started.started and services.registry.record_run_started(name, event)):
+        logger.info("training already started for this dataset", extra={"execution": started.arn})
+        return started.model_copy(update={"started": False})
+    return started
+
+
+def is_accepted(dataset: DatasetRecord, versions: Iterable[ModelVersion]) -> bool:
+    """Whether a validated dataset may be retrained on: a version trained on it passed its gates
+    (production, archived or candidate), or none trained on it was rejected. A dataset whose every
+    decided version was rejected is not accepted; one not trained on yet, or whose runs failed, is."""
+    statuses = {v.status for v in versions if v.dataset_sha256 == dataset.sha256}
+    return bool(statuses & VOUCHING) or not statuses & CONDEMNING
+
+
+def accepted_uploads(model: str, registry: Registry) -> list[DatasetRecord]:
+    """The model's uploaded datasets that are accepted (see `is_accepted`), oldest first."""
+    versions = registry.list_versions(model)
+    uploads = [d for d in registry.list_datasets(model) if d.kind is DatasetKind.UPLOAD]
+    return sorted((d for d in uploads if is_accepted(d, versions)), key=lambda d: d.created_at)
+
+
+def retraining_run(
+    model: str, trigger: Trigger, registry: Registry, dataset_sha256: str | None = None
+) -> RunState:
+    """A run outside an upload (`manual` from `sluice models train`, `drift` from the drift check): the
+    current spec and the given dataset (any validated one), by default the latest accepted upload —
+    never one whose training was rejected. Raises ModelNotFound naming what is missing."""
+    spec = registry.current_spec(model)
+    if spec is None:
+        raise ModelNotFound(f"model {model!r} has no spec; upload {model}/spec.yaml first")
+    if dataset_sha256 is None:
+        accepted = accepted_uploads(model, registry)
+        if not accepted:
+            held = (
+                " (the training of every uploaded dataset was rejected)"
+                if registry.list_datasets(model)
+                else ""
+            )
+            raise ModelNotFound(
+                f"model {model!r} has no accepted dataset{held}; upload {model}/data/*.csv first"
+            )
+        dataset = accepted[-1]
+    else:
+        found = registry.get_dataset(model, dataset_sha256)
+        if found is None:
+            raise ModelNotFound(f"model {model!r} has no accepted dataset {dataset_sha256}")
+        dataset = found
+    return RunState(
+        model=model,
+        dataset_sha256=dataset.sha256,
+        dataset_uri=dataset.uri,
+        spec_sha256=spec.sha256,
+        spec_uri=spec.uri,
+        trigger=trigger,
+    )
+
+
+def prepare_retraining(
+    model: str,
+    trigger: Trigger,
+    services: Services,
+    dataset_sha256: str | None = None,
+    now: datetime | None = None,
+) -> RunState:
+    """The run a retraining starts. A named dataset is trained as it is; otherwise, when the current
+    spec has a `retraining:` section and the function reads traffic, the latest accepted upload plus the
+    labelled traffic of the last `window_days` before `now`, stored as a dataset of its own whose recent
+    rows weigh `recent_weight`, the newest `recent_holdout_fraction` of them held out as the recent
+    holdout (without labelled traffic, or without the section: the accepted upload, as
+    `retraining_run` gives it). Raises ModelNotFound naming what is missing."""
+    run = retraining_run(model, trigger, services.registry, dataset_sha256)
+    if dataset_sha256 is not None or services.captured_traffic is None:
+        return run
+    spec_record = services.registry.current_spec(model)
+    base = services.registry.get_dataset(model, run.dataset_sha256)
+    if spec_record is None or base is None:
+        return run
+    spec = load_spec(spec_record.uri, services.artifacts)
+    if spec.retraining is None:
+        return run
+    # Imported here: ingestion, which starts upload runs, reads no traffic and needs no table code.
+    from sluice.app.data.labelled_traffic import retraining_dataset
+    from sluice.domain.registry.records import TrafficWindow
+
+    end = now or datetime.now(UTC)
+    window = TrafficWindow(start=end - timedelta(days=spec.retraining.window_days), end=end)
+    dataset = retraining_dataset(spec_record, spec, base, window, services)
+    if dataset.recent_rows == 0:
+        return run
+    return run.model_copy(
+        update={
+            "dataset_sha256": dataset.sha256,
+            "dataset_uri": dataset.uri,
+            "recent_rows": dataset.recent_rows,
+            "recent_weight": spec.retraining.recent_weight,
+            "recent_holdout_rows": int(spec.retraining.recent_holdout_fraction * dataset.recent_rows),
+        }
+    )
+
+
+def start_manual_run(
+    model: str,
+    services: Services,
+    dataset_sha256: str | None = None,
+    *,
+    by: Principal,
+    note: str | None = None,
+) -> Any:
+    """`sluice models train`: a new run (trigger `manual`) with the current spec and the given dataset,
+    by default the latest accepted upload plus the labelled traffic the spec's `retraining:` asks for
+    (see `prepare_retraining`). Always a new execution, even for data that trained before; its
+    `training_started` event records `by` (the principal STS answered for the caller) and `note`."""
+    run = prepare_retraining(model, Trigger.MANUAL, services, dataset_sha256)
+    return start_training(run, services, by=by, note=note)

@@ -1,0 +1,1 @@
+"""Monitoring production: capture windows, reference samples, drift (drift/)."""

@@ -1,0 +1,1 @@
+"""Live rollouts (shadow and canary): which requests the candidate scores, tallies, verdict."""

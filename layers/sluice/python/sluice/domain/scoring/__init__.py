@@ -1,0 +1,1 @@
+"""Scoring with an exported model: ONNX Runtime sessions and feeds, batch scoring's pure part."""

@@ -1,0 +1,1 @@
+"""Wire-protocol codecs: KServe V2 / Open Inference Protocol, MLflow scoring."""

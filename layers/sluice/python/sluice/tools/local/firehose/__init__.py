@@ -1,0 +1,1 @@
+"""Amazon Data Firehose on the local stack: delivery buffers, streams from the template."""
