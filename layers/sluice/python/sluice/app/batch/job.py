@@ -8,6 +8,7 @@ import codecs
 import contextlib
 import csv
 import json
+import logging
 import re
 import secrets
 from datetime import UTC, datetime
@@ -20,7 +21,8 @@ from sluice.app.serving.production import MODEL_ARTIFACT, ProductionModels
 from sluice.domain.registry.records import AuditEvent, EventType, new_event_id, s3_uri, split_uri, utc_now
 from sluice.domain.scoring.batch import BatchJob, BatchSummary, JobManifest, failed_ranges, results_prefix
 from sluice.errors import ArtifactNotFound, DataUnreadable, ModelNotFound, NoProductionVersion, SluiceError
-from sluice.observability import logger
+
+logger = logging.getLogger(__name__)
 
 BATCH_KEY = re.compile(r"^batch/(?P<model>[a-z0-9][a-z0-9-]{0,62})/(?P<file>[^/]+\.csv)$", re.IGNORECASE)
 SUMMARIES = "batches/"  # under the job's prefix: one summary per batch (BatchSummary)

@@ -4,6 +4,7 @@ parts, and only counts answered."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sluice.app.batch.job import SUMMARIES
@@ -19,7 +20,8 @@ from sluice.domain.scoring.batch import (
     results_csv,
 )
 from sluice.domain.scoring.onnx_model import OnnxModel
-from sluice.observability import logger
+
+logger = logging.getLogger(__name__)
 
 # The pinned models this container has loaded, by (uri, sha256): a warm child reuses its model.
 _MODELS: dict[tuple[str, str], OnnxModel] = {}

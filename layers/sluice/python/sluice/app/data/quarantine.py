@@ -4,11 +4,13 @@ traffic (app/data/labelled_traffic.py) alike."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sluice.app.ports import Services
 from sluice.domain.registry.records import AuditEvent, EventType, new_event_id, sha256_hex, utc_now
-from sluice.observability import logger
+
+logger = logging.getLogger(__name__)
 
 
 def record_quarantine(

@@ -9,6 +9,7 @@ CSVs were quarantined for lack of a spec takes up the newest of them (app/ingest
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,8 @@ from sluice.app.data.stored import spec_key
 from sluice.app.ports import Artifacts, Services
 from sluice.domain.registry.records import AuditEvent, EventType, SpecRecord, new_event_id, s3_uri, utc_now
 from sluice.errors import SpecError
-from sluice.observability import logger
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from sluice.domain.data.table import RawTable

@@ -3,6 +3,7 @@ every start gets the same execution name rules and the same audit event."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -25,7 +26,8 @@ from sluice.domain.registry.records import (
 from sluice.errors import (
     ModelNotFound,
 )
-from sluice.observability import logger
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     pass

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from typing import TYPE_CHECKING
 
 from sluice.app.ports import Services
@@ -38,7 +39,8 @@ from sluice.domain.registry.records import (
 )
 from sluice.domain.training.backend import LambdaLimits
 from sluice.errors import PromotionConflict, SluiceError
-from sluice.observability import logger
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from sluice.domain.training.search import CandidateScore  # imports scikit-learn: typing only

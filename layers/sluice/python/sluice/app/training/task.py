@@ -10,6 +10,7 @@ step's error under its own name so the state machine's Catch treats it as it tre
 from __future__ import annotations
 
 import json
+import logging
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +18,8 @@ from typing import Any
 from sluice.app.ports import Services
 from sluice.domain.registry.records import RunState, TaskEvent, TrainingTask, split_uri
 from sluice.errors import ArtifactNotFound, SluiceError, TrainingTaskFailed
-from sluice.observability import logger
+
+logger = logging.getLogger(__name__)
 
 TRAIN = "train"
 
