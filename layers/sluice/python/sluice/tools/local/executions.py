@@ -17,10 +17,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from sluice.tools.local.events import EventDelivery
+from typing import Any, Protocol
 
 
 class Signal:
@@ -122,6 +119,17 @@ def current_state(account: str, region: str, execution_arn: str) -> str | None:
         return None
 
 
+class Deliveries(Protocol):
+    """What settling needs of the stack's EventBridge deliveries (`events.EventDelivery`)."""
+
+    @property
+    def pending(self) -> list[str]: ...
+
+    def drain(self, timeout: float) -> None: ...
+
+    def discard_queued(self) -> list[str]: ...
+
+
 class StackExecutions:
     """A stack's executions and EventBridge deliveries, as tests and the demo wait for them to settle
     and stop what a test left going."""
@@ -130,7 +138,7 @@ class StackExecutions:
         self,
         stepfunctions: Callable[[], Any],
         machines: Callable[[], list[str]],
-        delivery: EventDelivery,
+        delivery: Deliveries,
         account: str,
         region: str,
     ) -> None:
