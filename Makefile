@@ -8,6 +8,8 @@ STAMP := $(VENV)/.installed
 # aws-sam-cli: they live in their own venv.
 TOOLS_VENV ?= .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed
+# uv installs the pinned sets (constraints*.txt) into both venvs: the same packages as pip, in seconds.
+UV_VERSION := 0.13.10
 PYTEST_ARGS ?=
 # The suite runs on every core (pytest-xdist); the least-privilege tests then judge the IAM trace it left.
 TEST_WORKERS ?= auto
@@ -27,16 +29,15 @@ $(STAMP): pyproject.toml constraints.txt
 		"install it (e.g. 'pyenv install 3.12' or 'apt-get install python3.12') or pass PYTHON312=/path/to/python3.12"; exit 1; }
 	test -x $(PY) || $(PYTHON312) -m venv $(VENV)
 	@$(PY) -c 'import sys; assert sys.version_info[:2] == (3, 12), "$(VENV) is not Python 3.12: make clean, then make install"'
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv pip install --python $(PY) --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 tools: $(TOOLS_STAMP)
 
 $(TOOLS_STAMP): constraints-tools.txt | $(STAMP)
 	test -x $(TOOLS_VENV)/bin/python || $(PY) -m venv $(TOOLS_VENV)
-	$(TOOLS_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(TOOLS_VENV)/bin/python -m pip install --quiet -c constraints-tools.txt checkov import-linter
+	$(BIN)/uv pip install --python $(TOOLS_VENV)/bin/python --quiet -c constraints-tools.txt checkov import-linter
 	touch $(TOOLS_STAMP)
 
 # checkov on template.yaml and on the CloudFormation SAM translates it to (written under .sluice/):
