@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sluice.adapters import client
 from sluice.adapters.idempotency import RetrySafePersistence
-from sluice.app.ingest.upload import Upload, ingest_upload
+from sluice.app.ingest.upload import IngestLimits, Upload, ingest_upload
 from sluice.entrypoints.wiring import ingest_services
 from sluice.observability import logger, metrics, tracer
 from sluice.settings import IngestSettings
@@ -24,6 +24,7 @@ def ingest_once() -> tuple[IdempotencyConfig, Callable[..., dict[str, Any]]]:
     and execution names make any later duplicate harmless too)."""
     settings = IngestSettings()
     services = ingest_services(settings)
+    limits = IngestLimits(max_upload_bytes=settings.max_upload_bytes)
     config = IdempotencyConfig(
         event_key_jmespath="[bucket, key, version_id, etag]", expires_after_seconds=3600
     )
@@ -32,7 +33,7 @@ def ingest_once() -> tuple[IdempotencyConfig, Callable[..., dict[str, Any]]]:
 
     @idempotent_function(data_keyword_argument="upload", persistence_store=persistence, config=config)
     def ingest(upload: dict[str, Any]) -> dict[str, Any]:
-        result = ingest_upload(Upload.model_validate(upload), settings, services)
+        result = ingest_upload(Upload.model_validate(upload), limits, services)
         metrics.add_metric(name=f"Ingest_{result.status}", unit="Count", value=1)
         return result.model_dump(mode="json")
 

@@ -13,7 +13,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from sluice.app.training.steps import CROSS_VALIDATE, run_step, score_candidate
 from sluice.domain.registry.records import TaskEvent
 from sluice.domain.training.backend import LambdaLimits
+from sluice.entrypoints.outcomes import count_model_integrity_failure
 from sluice.entrypoints.wiring import step_services
+from sluice.errors import ChampionUnverifiable
 from sluice.observability import logger, metrics, tracer
 from sluice.settings import StepSettings
 
@@ -32,4 +34,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if task.action == CROSS_VALIDATE:  # a search's Map iteration answers the candidate's score
         return score_candidate(task, services).model_dump(mode="json")
     limits = LambdaLimits(max_cells=settings.lambda_max_cells, max_bytes=settings.lambda_max_bytes)
-    return run_step(task, services, limits).model_dump(mode="json", exclude_none=True)
+    try:
+        return run_step(task, services, limits).model_dump(mode="json", exclude_none=True)
+    except ChampionUnverifiable:  # the production model failed its integrity check: counted, then raised
+        count_model_integrity_failure()
+        raise

@@ -11,6 +11,7 @@ import numpy as np
 
 from sluice.app.data.stored import spec_key
 from sluice.app.monitoring.assess import DriftAssessment
+from sluice.app.monitoring.limits import DriftCheckLimits
 from sluice.domain.data.table import RawTable, to_csv_bytes
 from sluice.domain.monitoring.drift.live import (
     AccuracyEstimate,
@@ -30,8 +31,7 @@ from sluice.domain.registry.records import (
     utc_now,
 )
 from sluice.domain.spec.model_spec import ModelSpec, parse_spec
-from sluice.settings import DriftCheckSettings
-from tests.unit.app.fakes import STATE_MACHINE, FakeServices
+from tests.unit.app.fakes import FakeServices
 
 MODEL = "loans"
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -56,10 +56,7 @@ features:
 algorithm: {name: ridge}
 metric: rmse
 """
-SETTINGS = DriftCheckSettings(
-    artifact_bucket="artifacts",
-    registry_table="registry",
-    state_machine_arn=STATE_MACHINE,
+SETTINGS = DriftCheckLimits(
     drift_window_hours=24,
     drift_min_rows=50,
     retrain_cooldown_hours=24,

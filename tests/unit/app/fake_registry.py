@@ -33,7 +33,7 @@ class InMemoryRegistry:
         self.runs: dict[tuple[str, str], int] = {}
         self.aliases: dict[str, Alias] = {}
         self.events: list[AuditEvent] = []
-        self.started: set[str] = set()
+        self.started: set[tuple[str, str]] = set()  # (model, marker): a marker is its model's own
         self.alias_reads = 0  # how often a use case asked for the production alias
         self.counts: dict[tuple[str, int, str], VersionTally] = {}
 
@@ -65,7 +65,7 @@ class InMemoryRegistry:
         return self.datasets.get((model, sha256))
 
     def list_datasets(self, model: str) -> list[DatasetRecord]:
-        return [d for (m, _), d in self.datasets.items() if m == model]
+        return [d for (m, _), d in sorted(self.datasets.items()) if m == model]  # by sha256, as DynamoDB
 
     def run_version(self, model: str, run_id: str) -> int | None:
         return self.runs.get((model, run_id))
@@ -101,7 +101,15 @@ class InMemoryRegistry:
         )
         self.runs[(model, run_id)] = version
         self.events.append(
-            AuditEvent(model=model, type=EventType.VERSION_ALLOCATED, id=new_event_id(), version=version)
+            AuditEvent(
+                model=model,
+                type=EventType.VERSION_ALLOCATED,
+                id=new_event_id(),
+                version=version,
+                execution_arn=execution_arn,
+                trigger=trigger,
+                details={"dataset_sha256": dataset_sha256},
+            )
         )
         return version
 
@@ -124,7 +132,7 @@ class InMemoryRegistry:
         current = self.versions.get((record.model, record.version))
         if current is not None and current.status is VersionStatus.PRODUCTION:
             raise PromotionConflict(f"{record.model} version {record.version} is in production already")
-        marker = f"DECIDED#{record.model}#{record.version}#{record.status.value}"
+        marker = (record.model, f"DECIDED#{record.version:08d}#{record.status.value}")
         if record.status in (VersionStatus.REJECTED, VersionStatus.FAILED):
             if marker in self.started:
                 return  # decided so before (a final decision is recorded once)
@@ -174,8 +182,9 @@ class InMemoryRegistry:
             raise PromotionConflict(f"{record.model}: production moved")
         if running_other:
             raise RolloutBusy(f"{record.model}: another rollout runs")
-        self.aliases[record.model] = alias.model_copy(update={"rollout": rollout})
-        self.versions[(record.model, record.version)] = record
+        now = utc_now()  # as DynamoDB's transaction stamps both the alias and the version
+        self.aliases[record.model] = alias.model_copy(update={"rollout": rollout, "updated_at": now})
+        self.versions[(record.model, record.version)] = record.model_copy(update={"updated_at": now})
         self.events.append(event)
 
     def stop_rollout(self, model: str, version: int, status: RolloutStatus, reason: str) -> bool:
@@ -189,17 +198,24 @@ class InMemoryRegistry:
         ):
             return False
         self.aliases[model] = alias.model_copy(
-            update={"rollout": rollout.model_copy(update={"status": status, "reason": reason})}
+            update={
+                "rollout": rollout.model_copy(update={"status": status, "reason": reason}),
+                "updated_at": utc_now(),
+            }
         )
         return True
 
     def record_experiment(self, model: str, version: int, experiment: Experiment) -> None:
         for candidate in experiment.candidates:
-            self.candidates[(model, version, candidate.index)] = {
+            item = {
                 "model": model,
                 "version": version,
                 "chosen": candidate.index == experiment.chosen,
                 **candidate.model_dump(mode="json"),
+            }
+            # as the DynamoDB registry stores it: a field without a value (None) is no attribute
+            self.candidates[(model, version, candidate.index)] = {
+                k: v for k, v in item.items() if v is not None
             }
 
     def list_candidates(self, model: str, version: int) -> list[dict[str, Any]]:
@@ -219,9 +235,9 @@ class InMemoryRegistry:
         return self.record_once(f"STARTED#{execution_name}", event)
 
     def record_once(self, marker: str, event: AuditEvent) -> bool:
-        if marker in self.started:
+        if (event.model, marker) in self.started:
             return False
-        self.started.add(marker)
+        self.started.add((event.model, marker))
         self.events.append(event)
         return True
 

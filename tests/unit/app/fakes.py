@@ -7,9 +7,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sluice.app.ports import Services
@@ -31,6 +31,7 @@ from sluice.errors import (
     ArtifactCorrupt,
     ArtifactNotFound,
     SluiceError,
+    StackError,
 )
 from tests.unit.app.fake_registry import InMemoryRegistry
 
@@ -148,22 +149,28 @@ class InMemoryExecutions:
             return ExecutionRef(arn=self.arn(name), name=name, started=False)
         self.executions[name] = {
             "executionArn": self.arn(name),
+            "stateMachineArn": self.state_machine_arn,
             "name": name,
             "status": "RUNNING",
+            "startDate": datetime.now(UTC),
             "input": json.dumps(payload, sort_keys=True),
         }
         return ExecutionRef(arn=self.arn(name), name=name, started=True)
 
     def describe(self, arn: str) -> dict[str, Any]:
-        return next(e for e in self.executions.values() if e["executionArn"] == arn)
+        found = next((e for e in self.executions.values() if e["executionArn"] == arn), None)
+        if found is None:  # as the adapter answers Step Functions' ExecutionDoesNotExist
+            raise StackError(f"describe execution {arn}: ExecutionDoesNotExist", code="ExecutionDoesNotExist")
+        return dict(found)
 
     def inputs(self) -> list[dict[str, Any]]:
         return [json.loads(e["input"]) for e in self.executions.values()]
 
     def list(self, status: str | None = None) -> list[dict[str, Any]]:
+        # newest first, as Step Functions lists them
         return [
-            {k: e[k] for k in ("executionArn", "name", "status")}
-            for e in self.executions.values()
+            {k: e[k] for k in ("executionArn", "stateMachineArn", "name", "status", "startDate")}
+            for e in reversed(self.executions.values())
             if status is None or e["status"] == status
         ]
 
@@ -189,7 +196,10 @@ class InMemoryNotifier:
     published: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def publish(self, subject: str, message: dict[str, Any]) -> str | None:
-        self.published.append((subject, message))
+        # As people receive it from SNS: the subject on one line of at most 100 characters, the message
+        # as JSON (a value JSON has no type for, such as a datetime, as its str)
+        clean_subject = " ".join(subject.split())[:100] or "Sluice"
+        self.published.append((clean_subject, json.loads(json.dumps(message, default=str))))
         return f"message-{len(self.published)}"
 
 
@@ -232,6 +242,32 @@ class InMemoryTraffic:
         return tally.result()
 
 
+class RecordedOutcomes:
+    """The Outcomes port in memory: what the use cases reported, in order, for the entry point to
+    count (each a name; a rollout's check with its numbers)."""
+
+    def __init__(self) -> None:
+        self.counted: list[str] = []
+        self.rollouts: list[tuple[str, bool, dict[str, dict[str, float | None]]]] = []
+
+    def model_integrity_failure(self) -> None:
+        self.counted.append("model_integrity_failure")
+
+    def rollout_count_failure(self) -> None:
+        self.counted.append("rollout_count_failure")
+
+    def rollout_candidate_error(self) -> None:
+        self.counted.append("rollout_candidate_error")
+
+    def dashboard_failure(self) -> None:
+        self.counted.append("dashboard_failure")
+
+    def rollout_checked(
+        self, model: str, breached: bool, roles: Mapping[str, Mapping[str, float | None]]
+    ) -> None:
+        self.rollouts.append((model, breached, {role: dict(numbers) for role, numbers in roles.items()}))
+
+
 @dataclass
 class FakeServices:
     """Every fake, and the `Services` a use case receives, wired to them."""
@@ -241,6 +277,7 @@ class FakeServices:
     notifier: InMemoryNotifier = field(default_factory=InMemoryNotifier)
     executions: InMemoryExecutions = field(default_factory=InMemoryExecutions)
     traffic: InMemoryTraffic = field(default_factory=InMemoryTraffic)
+    outcomes: RecordedOutcomes = field(default_factory=RecordedOutcomes)
 
     def services(self, *, executions: bool = True) -> Services:
         return Services(
@@ -250,6 +287,7 @@ class FakeServices:
             state_machine=self.executions if executions else None,
             captured_traffic=self.traffic,
             traffic_sink=self.traffic,
+            outcomes=self.outcomes,
         )
 
     def train_version(

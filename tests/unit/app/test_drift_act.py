@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from sluice.app.monitoring.act import act_on_drift
+from sluice.app.monitoring.act import ModelCheck, act_on_drift
 from sluice.app.monitoring.check import check_production_models
 from sluice.domain.monitoring.drift.live import AccuracyEstimate, LiveMetric
 from sluice.domain.registry.records import AuditEvent, EventType, Trigger, new_event_id
 from sluice.domain.spec.model_spec import ModelSpec
+from sluice.entrypoints.outcomes import report_drift_check
 from sluice.errors import StackError
 from sluice.observability import metrics
 from tests.unit.app.drift_world import (
@@ -73,8 +74,8 @@ def test_metrics_are_emitted_per_model_and_feature(
     # Given an assessment of drifted traffic
     spec = register_model(fakes, LOANS_SPEC)
     found = assessment(spec, shift=1.0)
-    # When the check acts on it
-    act_on_drift(fakes.services(), SETTINGS, found, NOW)
+    # When the check acts on it and the entry point reports the check
+    report_drift_check(act_on_drift(fakes.services(), SETTINGS, found, NOW))
     # Then EMF lines in the Sluice namespace carry DriftScore per model and feature, and the model's
     # share, verdict and rows
     lines = [json.loads(line) for line in emitted.readouterr().out.splitlines() if line.startswith("{")]
@@ -100,8 +101,9 @@ def test_live_quality_is_emitted_per_model_and_version_and_below_the_gate_counte
     spec = register_model(fakes, LOANS_SPEC + "gates: {min_metric: 0.95}\n")
     live: LiveMetric = {"accuracy": 0.9, "labelled_rows": 40}
     found = assessment(spec, shift=0.0, live=live, estimate=AccuracyEstimate(accuracy=0.93, rows=200))
-    # When the check acts on it
+    # When the check acts on it and the entry point reports the check
     check = act_on_drift(fakes.services(), SETTINGS, found, NOW)
+    report_drift_check(check)
     # Then EMF lines carry the live metric by model, version and metric name, the labelled rows, the
     # estimate and the below-minimum flag by model and version
     by_metric = emf_lines(emitted)
@@ -142,8 +144,9 @@ def test_too_few_labelled_rows_are_not_below_the_gate_and_no_estimate_no_line(
     # Given the same gate, an accuracy of 0.5 on only 10 labelled rows, and no estimate (no probabilities)
     spec = register_model(fakes, LOANS_SPEC + "gates: {min_metric: 0.95}\n")
     found = assessment(spec, shift=0.0, live={"accuracy": 0.5, "labelled_rows": 10})
-    # When the check acts on it
+    # When the check acts on it and the entry point reports the check
     check = act_on_drift(fakes.services(), SETTINGS, found, NOW)
+    report_drift_check(check)
     # Then the flag is 0, per version and by service, and no estimate is emitted
     by_metric = emf_lines(emitted)
     assert [m["LiveMetricBelowMinimum"] for m in by_metric["LiveMetricBelowMinimum"]] == [[0.0]]
@@ -295,7 +298,7 @@ def test_every_production_model_is_checked_and_one_failure_stops_no_other(
     del fakes.artifacts.objects[version.artifacts["reference"].uri]
     register_model(fakes, LOANS_SPEC.replace("name: loans", "name: unserved"))
     # When the scheduled check runs
-    checks = check_production_models(fakes.services(), SETTINGS, NOW)
+    checks = check_production_models(fakes.services(), SETTINGS, NOW, report=report_drift_check)
     # Then the broken model is reported as an error naming the missing object, and counted
     by_model = {c.model: c for c in checks}
     assert set(by_model) == {"broken", "loans"}
@@ -325,9 +328,12 @@ def test_a_model_whose_check_fails_on_aws_is_checked_again_by_failing_the_invoca
 
     monkeypatch.setattr(fakes.traffic, "window", read)
     # When the scheduled check runs / Then it fails, naming the model, so that it runs again
+    reported: list[ModelCheck] = []
     with pytest.raises(StackError, match="drift check of throttled failed on AWS") as raised:
-        check_production_models(fakes.services(), SETTINGS, NOW)
+        check_production_models(fakes.services(), SETTINGS, NOW, report=reported.append)
     assert raised.value.code == "SlowDown"
+    # And both models' checks were reported before it failed (their metrics are still emitted)
+    assert [(c.model, c.status) for c in reported] == [("loans", "ok"), ("throttled", "error")]
     # And the other model was checked and acted on in full before that
     assert [subject for subject, _ in fakes.notifier.published] == ["Sluice: drift in loans"]
     assert len(fakes.executions.inputs()) == 1

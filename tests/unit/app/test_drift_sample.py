@@ -13,6 +13,7 @@ sample they are the verdicts of a test on 2,000 rows, not on the whole window.)"
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -34,8 +35,8 @@ from tests.unit.app.drift_world import (
 )
 from tests.unit.app.fakes import FakeServices
 
-SAMPLED = SETTINGS.model_copy(update={"drift_max_rows": 2_000})
-EVERY_ROW = SETTINGS.model_copy(update={"drift_max_rows": 1_000_000})
+SAMPLED = replace(SETTINGS, drift_max_rows=2_000)
+EVERY_ROW = replace(SETTINGS, drift_max_rows=1_000_000)
 
 
 @pytest.fixture

@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from sluice.app.data.stored import dataset_prefix, spec_key
-from sluice.app.ingest.upload import IngestResult, Upload, ingest_upload
+from sluice.app.ingest.upload import IngestLimits, IngestResult, Upload, ingest_upload
 from sluice.domain.data.table import to_csv_bytes
 from sluice.domain.registry.records import EventType, s3_uri
 from sluice.domain.spec.model_spec import parse_spec
-from sluice.settings import IngestSettings
 from sluice.tools.example_data import credit_risk
-from tests.unit.app.fakes import BUCKET, STATE_MACHINE, FakeServices
+from tests.unit.app.fakes import FakeServices
 
 ROOT = Path(__file__).resolve().parents[3]
 RAW = "raw"
@@ -24,14 +23,7 @@ MODEL = "credit-risk"
 SPEC_TEXT = (ROOT / "examples" / MODEL / "spec.yaml").read_text(encoding="utf-8")
 SPEC = parse_spec(SPEC_TEXT)
 DATA = to_csv_bytes(credit_risk(60, seed=1))
-SETTINGS = IngestSettings(
-    artifact_bucket=BUCKET,
-    registry_table="registry",
-    raw_bucket=RAW,
-    state_machine_arn=STATE_MACHINE,
-    idempotency_table="idempotency",
-    max_upload_bytes=1_000_000,
-)
+SETTINGS = IngestLimits(max_upload_bytes=1_000_000)
 
 
 def put_upload(fakes: FakeServices, key: str, body: bytes) -> Upload:
@@ -46,7 +38,7 @@ def event_upload(name: str) -> Upload:
     return Upload.from_event(json.loads(text))
 
 
-def ingest(fakes: FakeServices, upload: Upload, settings: IngestSettings = SETTINGS) -> IngestResult:
+def ingest(fakes: FakeServices, upload: Upload, settings: IngestLimits = SETTINGS) -> IngestResult:
     return ingest_upload(upload, settings, fakes.services())
 
 
@@ -241,7 +233,7 @@ def test_a_file_over_the_size_limit_is_quarantined_unread(fakes: FakeServices) -
     # Given a registered spec and a size limit below the upload's size
     register_spec(fakes)
     key = f"{MODEL}/data/large.csv"
-    small_limit = SETTINGS.model_copy(update={"max_upload_bytes": 1000})
+    small_limit = IngestLimits(max_upload_bytes=1000)
     # When it is uploaded
     result = ingest(fakes, put_upload(fakes, key, DATA), small_limit)
     # Then it is quarantined as too large, naming the limit

@@ -4,7 +4,6 @@ Promote, Reject or Fail end it; `sluice models show` and `sluice models reject` 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -16,7 +15,6 @@ from sluice.app.rollout.live import REPORT_HTML, REPORT_JSON
 from sluice.domain.registry.records import EventType, RunState, VersionStatus
 from sluice.domain.rollout.live import CANDIDATE, PRODUCTION, RolloutStatus, VersionTally
 from sluice.errors import PromotionConflict, RolloutBusy, SluiceError
-from sluice.observability import metrics
 from tests.unit.app.fakes import BOB, FakeServices
 from tests.unit.app.test_rollout import gated_run
 from tests.unit.app.test_steps import MODEL, SPEC_TEXT, step
@@ -24,12 +22,6 @@ from tests.unit.app.test_steps import MODEL, SPEC_TEXT, step
 LIMITS = "min_requests: 20, check_seconds: 60, timeout_hours: 2"
 CANARY_SPEC = SPEC_TEXT + f"rollout: {{mode: canary, weight: 0.5, {LIMITS}}}\n"
 SHADOW_SPEC = SPEC_TEXT + f"rollout: {{mode: shadow, {LIMITS}}}\n"
-
-
-@pytest.fixture(autouse=True)
-def no_metrics_left_over() -> Iterator[None]:
-    yield
-    metrics.clear_metrics()
 
 
 def with_production(fakes: FakeServices) -> None:
@@ -168,7 +160,9 @@ def test_check_waits_for_traffic_and_writes_its_report(fakes: FakeServices) -> N
     assert (report["decision"], report["candidate"]["requests"]) == ("wait", 5)
     assert run.artifacts["rollout_report"].uri == fakes.artifacts.uri(prefix + REPORT_JSON)
     assert fakes.artifacts.content_types[fakes.artifacts.uri(prefix + REPORT_HTML)] == "text/html"
-    assert metrics.metric_set["RolloutGuardrailBreached"]["Value"] == [0.0]
+    # And the check's numbers are reported for the entry point's metrics: no limit breached
+    ((model, breached, roles),) = fakes.outcomes.rollouts
+    assert (model, breached, roles["candidate"]["RolloutRequests"]) == (MODEL, False, 5.0)
 
 
 def test_check_promotes_a_candidate_with_enough_healthy_requests(fakes: FakeServices) -> None:
@@ -191,7 +185,7 @@ def test_check_rolls_back_a_candidate_that_fails_requests(fakes: FakeServices) -
     assert run.rollout is not None and run.rollout.decision == "roll_back"
     assert run.rollout.reason is not None
     assert run.rollout.reason.startswith("rolled back: max_error_rate_increase breached, error rate 30.00%")
-    assert metrics.metric_set["RolloutGuardrailBreached"]["Value"] == [1.0]
+    assert [breached for _, breached, _ in fakes.outcomes.rollouts] == [True]
 
 
 def test_check_rolls_back_a_rollout_stopped_from_outside_with_its_reason(fakes: FakeServices) -> None:

@@ -5,7 +5,6 @@ added to the registry's counts (never raising when the registry is down)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,20 +19,14 @@ from sluice.domain.data.table import RawTable
 from sluice.domain.rollout.live import CANDIDATE, PRODUCTION, RolloutState, VersionTally, scores_on_candidate
 from sluice.domain.scoring.onnx_model import ModelOutputs, OnnxModel
 from sluice.errors import InvalidRequest
-from sluice.observability import metrics
 from sluice.tools.example_data import credit_risk
 from tests.unit.app.fake_registry import InMemoryRegistry
+from tests.unit.app.fakes import RecordedOutcomes
 from tests.unit.app.test_serving import INSTANCE, MODEL, SPEC, Clock
 
 MAX_INSTANCES = 100
 IDS = [f"request-{i}" for i in range(60)]
 NOW = datetime.now(UTC)
-
-
-@pytest.fixture(autouse=True)
-def no_metrics_left_over() -> Iterator[None]:
-    yield
-    metrics.clear_metrics()
 
 
 @pytest.fixture(scope="module")
@@ -175,16 +168,16 @@ def test_a_failing_canary_leaves_the_answer_to_production_and_counts_an_error(
     # Given a canary on every request whose model raises, or could not be loaded at all
     registry = InMemoryRegistry()
     deployment = Deployment(production, rollout("canary", 1.0), broken if failure == "raises" else None)
+    outcomes = RecordedOutcomes()
     # When a request arrives
-    answer = serve(
-        deployment, [INSTANCE], request_id="r1", max_instances=MAX_INSTANCES, tally=RolloutTally(registry, 0)
-    )
+    tally = RolloutTally(registry, 0, outcomes=outcomes)
+    answer = serve(deployment, [INSTANCE], request_id="r1", max_instances=MAX_INSTANCES, tally=tally)
     # Then production answers it, and the candidate's failed request is counted (untimed)
     assert answer.body == predict(production, [INSTANCE], max_instances=MAX_INSTANCES, request_id="r1")
     tallies = counts(registry)
     assert (tallies[CANDIDATE].requests, tallies[CANDIDATE].errors, tallies[CANDIDATE].timed) == (1, 1, 0)
     assert PRODUCTION not in tallies
-    assert metrics.metric_set["RolloutCandidateErrors"]["Value"] == [1.0]
+    assert outcomes.counted == ["rollout_candidate_error"]
 
 
 @pytest.mark.parametrize(("mode", "weight"), [("canary", 1.0), ("canary", 1e-9), ("shadow", 1.0)])
@@ -196,11 +189,13 @@ def test_a_client_error_is_raised_and_counted_for_neither_version(
     deployment = Deployment(production, rollout(mode, weight), candidate)
     # When a client sends an instance neither version can score
     bad = [INSTANCE | {"income": "a lot"}]
+    outcomes = RecordedOutcomes()
+    tally = RolloutTally(registry, 0, outcomes=outcomes)
     with pytest.raises(InvalidRequest, match="problem"):
-        serve(deployment, bad, request_id="r1", max_instances=MAX_INSTANCES, tally=RolloutTally(registry, 0))
+        serve(deployment, bad, request_id="r1", max_instances=MAX_INSTANCES, tally=tally)
     # Then the client hears why, and neither version is blamed for it
     assert registry.counts == {}
-    assert "RolloutCandidateErrors" not in metrics.metric_set
+    assert outcomes.counted == []
 
 
 # ------------------------------------------------------------------------------------------------ shadow
@@ -290,13 +285,14 @@ def test_counts_are_added_once_flush_seconds_have_passed() -> None:
 def test_a_failed_write_keeps_its_counts_for_the_next_flush_and_never_raises() -> None:
     # Given a registry that fails the first write
     counter, clock = DownCounter(failures=1), Clock()
-    tally = RolloutTally(counter, 10, clock)
+    outcomes = RecordedOutcomes()
+    tally = RolloutTally(counter, 10, clock, outcomes=outcomes)
     tally.record(MODEL, 2, CANDIDATE, milliseconds=1.0, instances=1)
     clock.now = 10
     # When the counts are due / Then nothing is raised, the failure is counted and nothing written
     tally.flush_if_due()
     assert counter.registry.counts == {}
-    assert metrics.metric_set["RolloutCountFailures"]["Value"] == [1.0]
+    assert outcomes.counted == ["rollout_count_failure"]
     # When the next flush succeeds / Then it carries the kept counts with the new ones
     tally.record(MODEL, 2, CANDIDATE, milliseconds=1.0, instances=2)
     clock.now = 20

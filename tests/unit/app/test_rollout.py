@@ -3,8 +3,6 @@ holds a version as pending_approval, and a person's approve or reject answering 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from sluice.app.registry.catalog import show_model
@@ -19,17 +17,10 @@ from sluice.domain.registry.records import (
     VersionStatus,
 )
 from sluice.errors import SluiceError
-from sluice.observability import metrics
 from tests.unit.app.fakes import ALICE, BOB, FakeServices
 from tests.unit.app.test_steps import FIRST, MODEL, SPEC_TEXT, execution_arn, step, stored_run
 
 TOKEN = "token-of-the-waiting-task"
-
-
-@pytest.fixture(autouse=True)
-def no_metrics_left_over() -> Iterator[None]:
-    yield
-    metrics.clear_metrics()
 
 
 def manual_spec(timeout_hours: float = 72) -> str:

@@ -4,7 +4,6 @@ promises is exercised on the local stack in tests/integration."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +15,6 @@ from sluice.domain.registry.records import ModelVersion
 from sluice.domain.scoring.onnx_model import OnnxModel
 from sluice.domain.spec.model_spec import load_spec
 from sluice.errors import InvalidRequest, ModelNotFound, ModelUnavailable, NoProductionVersion
-from sluice.observability import metrics
 from sluice.tools.example_data import credit_risk
 from tests.conftest import spec_path
 from tests.unit.app.fakes import FakeServices
@@ -30,13 +28,6 @@ SPEC = load_spec(spec_path("credit-risk")).model_copy(
 )
 MODEL = SPEC.name
 INSTANCE = {"income": 52000.0, "age": 41, "debt_ratio": 0.35, "credit_lines": 4, "segment": "retail"}
-
-
-@pytest.fixture(autouse=True)
-def no_metrics_left_over() -> Iterator[None]:
-    """Metrics these tests record (outside a handler, nothing flushes them) are cleared after each."""
-    yield
-    metrics.clear_metrics()
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +77,7 @@ def serving_models(
     if production is not None:
         fakes.put_in_production(MODEL, production)
     clock = Clock()
-    return serving.ProductionModels(fakes.registry, fakes.artifacts, ttl, clock), clock
+    return serving.ProductionModels(fakes.registry, fakes.artifacts, ttl, clock, fakes.outcomes), clock
 
 
 def tamper_with(fakes: FakeServices, version: int) -> None:
@@ -116,9 +107,10 @@ def test_a_file_that_fails_its_hash_is_refused(fakes: FakeServices, model_files:
     assert models.get(MODEL).version == 1
     tamper_with(fakes, 2)
     fakes.put_in_production(MODEL, 2)
-    # Then the warm container keeps serving what it verified, and counts the refusal
+    # Then the warm container keeps serving what it verified, and reports the refusal (counted by the
+    # entry point in ModelIntegrityFailures)
     assert models.get(MODEL).version == 1
-    assert metrics.metric_set["ModelIntegrityFailures"]["Value"] == [1.0]
+    assert fakes.outcomes.counted == ["model_integrity_failure"]
     # And a cold one has nothing verified and refuses
     cold_fakes = FakeServices()
     cold, _ = serving_models(cold_fakes, model_files, production=2, ttl=0)
@@ -143,18 +135,17 @@ def test_capture_failure_never_fails_the_prediction(
     fakes: FakeServices, model_files: dict[int, bytes]
 ) -> None:
     # Given a prediction and a capture store that is down
-    metrics.clear_metrics()
     models, _ = serving_models(fakes, model_files, production=1)
     body = serving.predict(models.get(MODEL), [INSTANCE], max_instances=10, request_id="r1")
     fakes.traffic.outage = OSError("S3 is down")
-    # When it is captured / Then capture reports False and the response is intact
-    assert serving.capture(fakes.traffic, 1.0, [INSTANCE], body) is False
+    # When it is captured / Then capture reports the failure (the entry point counts it in
+    # CaptureFailures, the alarm's metric) and the response is intact
+    assert serving.capture(fakes.traffic, 1.0, [INSTANCE], body) == "failed"
     assert fakes.traffic.writes == ["r1"]
     assert body["predictions"] and body["version"] == 1
     # And a zero fraction never touches the sink
-    assert serving.capture(fakes.traffic, 0.0, [INSTANCE], body) is False
+    assert serving.capture(fakes.traffic, 0.0, [INSTANCE], body) == "skipped"
     assert fakes.traffic.writes == ["r1"]
-    assert metrics.metric_set["CaptureFailures"]["Value"] == [1.0]  # counted (the alarm's metric)
 
 
 # ------------------------------------------------------------------------------ request checks and limits

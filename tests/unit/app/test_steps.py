@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import pickle
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,6 @@ from sluice.domain.spec.model_spec import ModelSpec, parse_spec
 from sluice.domain.training.evaluation import evaluate
 from sluice.domain.training.pipeline import SEED, model_matrix, split_holdout, target_array
 from sluice.errors import ChampionUnverifiable, ParityFailed, PromotionConflict, SluiceError
-from sluice.observability import metrics
 from sluice.tools.example_data import credit_risk
 from tests.unit.app.fakes import FakeServices
 
@@ -59,13 +57,6 @@ FIRST = credit_risk(300, seed=1)
 BETTER = credit_risk(1500, seed=2)
 NOISY = credit_risk(800, seed=3, label_noise=0.45)
 STATE_MACHINE_LIMIT_BYTES = 256 * 1024
-
-
-@pytest.fixture(autouse=True)
-def no_metrics_left_over() -> Iterator[None]:
-    """Metrics the steps record (outside a handler, nothing flushes them) are cleared after each test."""
-    yield
-    metrics.clear_metrics()
 
 
 def execution_arn(name: str) -> str:

@@ -13,7 +13,7 @@ from sluice.adapters import aws_call, client, error_code
 from sluice.domain.registry.records import Artifact, s3_uri, sha256_hex, split_uri
 from sluice.errors import ArtifactCorrupt, ArtifactNotFound
 
-_MISSING = {"NoSuchKey", "404", "NotFound", "NoSuchBucket"}
+_MISSING = {"NoSuchKey", "NoSuchVersion", "404", "NotFound", "NoSuchBucket"}
 # A conditional write that lost: the object changed (412), another conditional write was in flight (409),
 # or the object read is gone
 _LOST_RACE = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409", "NoSuchKey"}

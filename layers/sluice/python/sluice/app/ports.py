@@ -7,8 +7,8 @@ Ports are narrow where a use case reads only (serving), and whole where it write
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -167,6 +167,57 @@ class Traffic(Protocol):
         ...
 
 
+class Outcomes(Protocol):
+    """What a use case survived or found on its way without it changing what the use case returns or
+    raises: a failure it tolerates (the decision or the answer stands) and a live rollout's numbers.
+    The entry points count them (CloudWatch metrics, `sluice.entrypoints.outcomes`); elsewhere (the
+    CLI, the local tools) they go uncounted."""
+
+    def model_integrity_failure(self) -> None:
+        """A model file failed its sha256 check or could not be loaded; a verified version answers."""
+        ...
+
+    def rollout_count_failure(self) -> None:
+        """A live rollout's counts were not written to the registry; they are kept for the next flush."""
+        ...
+
+    def rollout_candidate_error(self) -> None:
+        """A canary failed a request that production then answered."""
+        ...
+
+    def dashboard_failure(self) -> None:
+        """The dashboard was not regenerated; the decision it followed stands."""
+        ...
+
+    def rollout_checked(
+        self, model: str, breached: bool, roles: Mapping[str, Mapping[str, float | None]]
+    ) -> None:
+        """A live rollout's check: whether a limit was breached, and per role (candidate, production)
+        its RolloutRequests, RolloutErrorRate and RolloutLatencyP99 (None: not measured)."""
+        ...
+
+
+class Uncounted:
+    """Outcomes that nothing counts (the CLI, the local tools, a function without metrics)."""
+
+    def model_integrity_failure(self) -> None:
+        pass
+
+    def rollout_count_failure(self) -> None:
+        pass
+
+    def rollout_candidate_error(self) -> None:
+        pass
+
+    def dashboard_failure(self) -> None:
+        pass
+
+    def rollout_checked(
+        self, model: str, breached: bool, roles: Mapping[str, Mapping[str, float | None]]
+    ) -> None:
+        pass
+
+
 @dataclass(frozen=True)
 class Services:
     """The ports one function has. Every function has the registry and the artifacts; the others exist
@@ -179,6 +230,7 @@ class Services:
     captured_traffic: Traffic | None = None
     traffic_sink: TrafficSink | None = None
     batch_jobs: Executions | None = None  # the BatchScore state machine
+    outcomes: Outcomes = field(default_factory=Uncounted)  # what the entry point counts
 
     @property
     def executions(self) -> Executions:

@@ -11,7 +11,9 @@ from sluice.adapters.firehose import FirehoseTraffic
 from sluice.adapters.notifications import Notifier
 from sluice.adapters.registry.store import Registry
 from sluice.adapters.traffic import TrafficStore
+from sluice.app.monitoring.limits import DriftCheckLimits
 from sluice.app.ports import Services
+from sluice.entrypoints.outcomes import COUNTED
 from sluice.settings import (
     BatchScoreSettings,
     DriftCheckSettings,
@@ -41,9 +43,11 @@ def stack_services(
 
 
 def _from_settings(settings: StackSettings, state_machine_arn: str | None = None) -> Services:
-    return stack_services(
+    """A function's ports; what its use cases survive is counted in the invocation's metrics."""
+    services = stack_services(
         settings.artifact_bucket, settings.registry_table, settings.notification_topic_arn, state_machine_arn
     )
+    return replace(services, outcomes=COUNTED)
 
 
 def ingest_services(settings: IngestSettings) -> Services:
@@ -67,6 +71,16 @@ def step_services(settings: StepSettings) -> Services:
 def drift_services(settings: DriftCheckSettings) -> Services:
     """DriftFunction: reads captured traffic, alerts, and may start a retraining."""
     return _from_settings(settings, settings.state_machine_arn)
+
+
+def drift_limits(settings: DriftCheckSettings) -> DriftCheckLimits:
+    """DriftFunction: the drift check's window, row limits and retraining cool-down, as plain values."""
+    return DriftCheckLimits(
+        drift_window_hours=settings.drift_window_hours,
+        drift_min_rows=settings.drift_min_rows,
+        drift_max_rows=settings.drift_max_rows,
+        retrain_cooldown_hours=settings.retrain_cooldown_hours,
+    )
 
 
 def predict_services(settings: PredictSettings) -> Services:

@@ -96,7 +96,9 @@ def pin_job(event: dict[str, Any], limits: BatchLimits, services: Services) -> B
     sha256), check the file's header names the model's inputs (DataUnreadable otherwise), record
     `batch_started`."""
     model, source, job_id = str(event["model"]), str(event["source"]), str(event["job_id"])
-    served = ProductionModels(services.registry, services.artifacts, ttl_seconds=0).get(model)
+    served = ProductionModels(
+        services.registry, services.artifacts, ttl_seconds=0, outcomes=services.outcomes
+    ).get(model)
     header = set(_header(services, source))
     missing = [f.name for f in served.onnx.features if f.name not in header and not f.nullable]
     if missing:

@@ -4,7 +4,9 @@ starts training, or a quarantined object with a report naming file, row and colu
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -40,8 +42,8 @@ from sluice.errors import (
     ModelNotFound,
     SpecError,
 )
-from sluice.observability import logger
-from sluice.settings import IngestSettings
+
+logger = logging.getLogger(__name__)
 
 SPEC_KEY = re.compile(r"^(?P<model>[a-z0-9][a-z0-9-]{0,62})/spec\.ya?ml$")
 INIT_KEY = re.compile(r"^(?P<model>[a-z0-9][a-z0-9-]{0,62})/init\.ya?ml$")
@@ -105,7 +107,15 @@ class IngestResult(BaseModel):
     results_uri: str | None = None  # where that job writes (batch-results/<model>/<job>/)
 
 
-def ingest_upload(upload: Upload, settings: IngestSettings, services: Services) -> IngestResult:
+@dataclass(frozen=True)
+class IngestLimits:
+    """The ingest's limits, as plain values (the entry point reads them from its settings): the largest
+    upload read, in bytes (a larger one is quarantined unread)."""
+
+    max_upload_bytes: int = 200 * 1024 * 1024
+
+
+def ingest_upload(upload: Upload, limits: IngestLimits, services: Services) -> IngestResult:
     """Route an upload: `<model>/spec.yaml` registers a spec, `<model>/data/*.csv` becomes a dataset
     version and starts training (or is quarantined), `<model>/init.yaml` asks for a spec inferred from
     the model's first data (app/ingest/spec_from_data.py). Anything else is ignored."""
@@ -113,9 +123,9 @@ def ingest_upload(upload: Upload, settings: IngestSettings, services: Services) 
     if match := SPEC_KEY.match(key):
         return _ingest_spec(upload, key, match["model"], services)
     if match := DATA_KEY.match(key):
-        return _ingest_data(upload, key, match["model"], settings, services)
+        return _ingest_data(upload, key, match["model"], limits, services)
     if match := INIT_KEY.match(key):
-        return _ingest_init(upload, key, match["model"], settings, services)
+        return _ingest_init(upload, key, match["model"], limits, services)
     if key.startswith("batch/"):
         return _ingest_batch(upload, key, services)
     logger.info("ignoring upload outside <model>/spec.yaml, init.yaml and data/*.csv", extra={"key": key})
@@ -193,7 +203,7 @@ def _ingest_spec(upload: Upload, key: str, model: str, services: Services) -> In
 
 
 def _ingest_init(
-    upload: Upload, key: str, model: str, settings: IngestSettings, services: Services
+    upload: Upload, key: str, model: str, limits: IngestLimits, services: Services
 ) -> IngestResult:
     """init.yaml: checked now; the spec is inferred from the model's data. When CSVs were quarantined
     for lack of a spec, the newest is taken up again from the raw bucket (where it stays); otherwise
@@ -219,7 +229,7 @@ def _ingest_init(
     if waiting is not None and services.artifacts.exists(waiting):
         bucket, data_key = split_uri(waiting)
         retried = Upload(bucket=bucket, key=data_key, keys=[data_key])
-        result = _ingest_data(retried, data_key, model, settings, services)
+        result = _ingest_data(retried, data_key, model, limits, services)
         took_up = f"took up {data_key}, quarantined earlier for want of a spec"
         reason = f"{took_up}: {result.reason}" if result.reason else took_up
         return result.model_copy(update={"key": key, "reason": reason})
@@ -232,7 +242,7 @@ def _ingest_init(
 
 
 def _ingest_data(
-    upload: Upload, key: str, model: str, settings: IngestSettings, services: Services
+    upload: Upload, key: str, model: str, limits: IngestLimits, services: Services
 ) -> IngestResult:
     from sluice.domain.data.table import read_csv
     from sluice.domain.data.validation import validate_table
@@ -245,8 +255,8 @@ def _ingest_data(
         report_uri = _quarantine(upload, key, model, body, services, EventType.DATA_QUARANTINED)
         return IngestResult(status="quarantined", model=model, key=key, reason=message, report_uri=report_uri)
 
-    if size > settings.max_upload_bytes:
-        return quarantine("too_large", f"{size} bytes is over the limit of {settings.max_upload_bytes} bytes")
+    if size > limits.max_upload_bytes:
+        return quarantine("too_large", f"{size} bytes is over the limit of {limits.max_upload_bytes} bytes")
     spec_record = services.registry.current_spec(model)
     init_key = find_init(upload.bucket, model, services.artifacts) if spec_record is None else None
     if spec_record is None and init_key is None:

@@ -1,16 +1,19 @@
 """The scheduled drift check's second half: act on what `assess_model` found for one production version.
-Emit its metrics, alert on dataset drift, start at most one retraining, then store the reports (JSON and
-HTML under drift/<model>/), which say in words what was found and what was done about it."""
+Alert on dataset drift, start at most one retraining, then store the reports (JSON and HTML under
+drift/<model>/), which say in words what was found and what was done about it; the check returned carries
+what its metrics say (the entry point emits them)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from sluice.app.data.stored import model_prefix
 from sluice.app.monitoring.assess import DriftAssessment
+from sluice.app.monitoring.limits import DriftCheckLimits
 from sluice.app.monitoring.retrain import decide_retraining
 from sluice.app.ports import Services
 from sluice.domain.monitoring.capture_window import window_notes
@@ -20,8 +23,8 @@ from sluice.domain.monitoring.drift.next_steps import CheckOutcome, explain_chec
 from sluice.domain.monitoring.drift.report import ColumnDrift
 from sluice.domain.monitoring.drift.report_html import render_html
 from sluice.errors import ArtifactCorrupt, ArtifactNotFound, ModelNotFound
-from sluice.observability import emit_drift_metrics, emit_live_quality_metrics, logger
-from sluice.settings import DriftCheckSettings
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class ModelCheck(BaseModel):
     retrain_skipped: str | None = None  # why none was started, after dataset drift
     error: str | None = None
     headline: str | None = None  # the report's headline in words
+    # the drift score of each feature that has one, by feature (for the metrics; not in the JSON)
+    drift_scores: dict[str, float] = Field(default_factory=dict, exclude=True)
 
     @classmethod
     def failed(cls, model: str, version: int, error: str) -> ModelCheck:
@@ -71,27 +76,25 @@ class ModelCheck(BaseModel):
 
 
 def act_on_drift(
-    services: Services, settings: DriftCheckSettings, assessment: DriftAssessment, now: datetime
+    services: Services, limits: DriftCheckLimits, assessment: DriftAssessment, now: datetime
 ) -> ModelCheck:
-    """Emit the assessment's metrics (drift and live quality: LiveMetricBelowMinimum is 1 when the spec's
-    metric is worse than its gate); on dataset drift, alert and start one retraining, unless the spec
+    """On dataset drift, alert and start one retraining, unless the spec
     forbids it, one is running, or the cool-down since drift last started one holds (the check says
     which); then store the assessment as JSON and HTML under drift/<model>/, explained in words with
-    what was done."""
+    what was done. The check returned carries what the metrics say (drift and live quality); the
+    entry point emits them."""
     report = assessment.report
     key = f"drift/{assessment.model}/{now:%Y%m%dT%H%M%SZ}"
     reports = StoredReports(
         json_uri=services.artifacts.uri(f"{key}.json"), html_uri=services.artifacts.uri(f"{key}.html")
     )
     scores = {name: column.score for name, column in report.features.items() if column.score is not None}
-    emit_drift_metrics(assessment.model, report.dataset_drift, report.drift_share, assessment.rows, scores)
-    _emit_live_quality(assessment)
     if report.dataset_drift:
         _alert(services, assessment, reports)
     gate = assessment.live_gate
     retraining = decide_retraining(
         services,
-        settings,
+        limits,
         assessment.spec,
         now,
         dataset_drift=report.dataset_drift,
@@ -126,8 +129,8 @@ def act_on_drift(
         retraining=retraining.execution,
         retrain_skipped=retraining.why,
         headline=explanation.headline,
+        drift_scores=scores,
     )
-    logger.info("drift checked", extra=check.model_dump(mode="json", exclude={"prediction_drift"}))
     return check
 
 
@@ -204,19 +207,6 @@ def _card_shows_live_quality(
     )
     services.registry.set_version_artifacts(
         assessment.model, assessment.version, {"card": card_json, "card_html": card_html}
-    )
-
-
-def _emit_live_quality(assessment: DriftAssessment) -> None:
-    live = assessment.live_metric or {}
-    gate, estimate = assessment.live_gate, assessment.estimated_accuracy
-    emit_live_quality_metrics(
-        assessment.model,
-        assessment.version,
-        {name: float(value) for name, value in live.items() if name != "labelled_rows"},
-        int(live.get("labelled_rows", 0)),
-        estimate.accuracy if estimate else None,
-        gate is not None and gate.below_minimum,
     )
 
 

@@ -5,11 +5,14 @@ retraining, then a report in S3 that says in words what was found and done)."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sluice.app.data.stored import load_spec, spec_key
 from sluice.app.monitoring.act import ModelCheck, act_on_drift
 from sluice.app.monitoring.assess import DriftAssessment
+from sluice.app.monitoring.limits import DriftCheckLimits
 from sluice.app.ports import Services
 from sluice.app.registry.dashboard import refresh_dashboard
 from sluice.domain.data.table import RawTable
@@ -24,21 +27,26 @@ from sluice.domain.monitoring.reference import read_reference
 from sluice.domain.registry.records import TrafficWindow
 from sluice.domain.spec.model_spec import ModelSpec
 from sluice.errors import SluiceError, StackError
-from sluice.observability import emit_drift_check_error, logger
-from sluice.settings import DriftCheckSettings
+
+logger = logging.getLogger(__name__)
 
 
 def check_production_models(
-    services: Services, settings: DriftCheckSettings, now: datetime | None = None
+    services: Services,
+    limits: DriftCheckLimits,
+    now: datetime | None = None,
+    report: Callable[[ModelCheck], None] | None = None,
 ) -> list[ModelCheck]:
     """The scheduled check over every model that has a production version. A model whose check raises
     a SluiceError is reported with status "error" (and counted in DriftCheckErrors); the others are
     still checked. When a model's check failed on an AWS service (StackError: a throttle or an outage
     the SDK's retries did not outlast), the StackError is raised once every model was checked: the
     invocation fails so that it is retried (EventBridge, then Lambda's asynchronous retries), rather than
-    the model going unchecked — its retraining unstarted — until the next schedule."""
+    the model going unchecked — its retraining unstarted — until the next schedule. Each model's check
+    is passed to `report` as soon as it is done (the entry point emits its metrics and logs it), so
+    that the checks done are reported even when the invocation then fails."""
     moment = now or datetime.now(UTC)
-    checks = []
+    checks: list[ModelCheck] = []
     transient: list[StackError] = []
     for meta in services.registry.list_models():
         model = str(meta["model"])
@@ -46,13 +54,15 @@ def check_production_models(
         if alias is None:
             continue
         try:
-            checks.append(check_model(services, settings, model, alias.version, moment))
+            check = check_model(services, limits, model, alias.version, moment)
         except SluiceError as exc:  # one model's broken artifacts must not stop the others' checks
-            emit_drift_check_error()
             logger.exception("drift check failed", extra={"model": model, "version": alias.version})
-            checks.append(ModelCheck.failed(model, alias.version, str(exc)))
+            check = ModelCheck.failed(model, alias.version, str(exc))
             if isinstance(exc, StackError):
                 transient.append(exc)
+        checks.append(check)
+        if report is not None:
+            report(check)
         refresh_dashboard(services, model)  # never raises
     if transient:
         failed = [c.model for c in checks if c.status == "error"]
@@ -65,14 +75,14 @@ def check_production_models(
 
 
 def check_model(
-    services: Services, settings: DriftCheckSettings, model: str, version: int, now: datetime
+    services: Services, limits: DriftCheckLimits, model: str, version: int, now: datetime
 ) -> ModelCheck:
     """Run the drift check for one model's production version and act on its verdict."""
-    return act_on_drift(services, settings, assess_model(services, settings, model, version, now), now)
+    return act_on_drift(services, limits, assess_model(services, limits, model, version, now), now)
 
 
 def assess_model(
-    services: Services, settings: DriftCheckSettings, model: str, version: int, now: datetime
+    services: Services, limits: DriftCheckLimits, model: str, version: int, now: datetime
 ) -> DriftAssessment:
     """Read the version's spec and reference sample and the traffic it served in the window ending at
     `now`, then check input drift (at least `drift_min_rows` rows on each side, else
@@ -83,11 +93,11 @@ def assess_model(
     record = services.registry.get_version(model, version)
     spec = load_spec(services.artifacts.uri(spec_key(model, str(record.spec_sha256))), services.artifacts)
     reference = read_reference(services.artifacts.get_verified(record.artifacts["reference"]))
-    window = TrafficWindow(start=now - timedelta(hours=settings.drift_window_hours), end=now)
+    window = TrafficWindow(start=now - timedelta(hours=limits.drift_window_hours), end=now)
     captured = services.traffic.window(
-        model, window.start, window.end, max_rows=settings.drift_max_rows, version=version
+        model, window.start, window.end, max_rows=limits.drift_max_rows, version=version
     )
-    return assess_window(spec, version, reference, window, captured, min_rows=settings.drift_min_rows)
+    return assess_window(spec, version, reference, window, captured, min_rows=limits.drift_min_rows)
 
 
 def assess_window(

@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
+from sluice.app.monitoring.limits import DriftCheckLimits
 from sluice.app.ports import Executions, Registry, Services
 from sluice.app.training.start import prepare_retraining, start_training
 from sluice.domain.monitoring.drift.next_steps import RetrainHold, Retraining, RetrainReason
 from sluice.domain.registry.records import EventType, Trigger
 from sluice.domain.spec.model_spec import ModelSpec
 from sluice.errors import ModelNotFound
-from sluice.settings import DriftCheckSettings
 
 RUNNING = "RUNNING"
 # The retrainings the check starts itself; one of them holds the next back for the cool-down.
@@ -22,7 +22,7 @@ AUTOMATIC_TRIGGERS = frozenset({Trigger.DRIFT, Trigger.SCHEDULE})
 
 def decide_retraining(
     services: Services,
-    settings: DriftCheckSettings,
+    limits: DriftCheckLimits,
     spec: ModelSpec,
     now: datetime,
     *,
@@ -34,14 +34,14 @@ def decide_retraining(
     or why the last one asked for was held."""
     retraining = Retraining()
     if dataset_drift or quality_fell:
-        retraining = retrain(services, settings, spec, now, "drift" if dataset_drift else "quality")
+        retraining = retrain(services, limits, spec, now, "drift" if dataset_drift else "quality")
     if retraining.execution is None and schedule_due(services.registry, spec, now):
-        retraining = retrain(services, settings, spec, now, "schedule")
+        retraining = retrain(services, limits, spec, now, "schedule")
     return retraining
 
 
 def retrain(
-    services: Services, settings: DriftCheckSettings, spec: ModelSpec, now: datetime, reason: RetrainReason
+    services: Services, limits: DriftCheckLimits, spec: ModelSpec, now: datetime, reason: RetrainReason
 ) -> Retraining:
     """Start one retraining (see `prepare_retraining`: the latest accepted upload, plus the labelled
     traffic the spec's `retraining:` asks for), unless the spec forbids retraining on drift (reasons
@@ -54,7 +54,7 @@ def retrain(
     running = _running_training(services.executions, spec.name)
     if running:
         return Retraining(reason=reason, held=RetrainHold.RUNNING, why=running)
-    cooling = _cooldown(services.registry, spec.name, now, timedelta(hours=settings.retrain_cooldown_hours))
+    cooling = _cooldown(services.registry, spec.name, now, timedelta(hours=limits.retrain_cooldown_hours))
     if cooling:
         return Retraining(reason=reason, held=RetrainHold.COOLDOWN, why=cooling)
     try:

@@ -13,6 +13,7 @@ it was being written. `sluice dashboard` always builds afresh."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +41,8 @@ from sluice.domain.registry.dashboard import (
 from sluice.domain.registry.records import ModelVersion, utc_now
 from sluice.domain.reports.dashboard_html import render_dashboard
 from sluice.errors import ArtifactNotFound, SluiceError, StackError
-from sluice.observability import emit_dashboard_failure, logger
+
+logger = logging.getLogger(__name__)
 
 INDEX_HTML = "dashboard/index.html"
 INDEX_JSON = "dashboard/index.json"
@@ -217,14 +219,14 @@ def _store_page(artifacts: Artifacts, dashboard: Dashboard, written: str) -> Non
 
 def refresh_dashboard(services: Services, model: str) -> float | None:
     """Regenerate the dashboard after `model` changed; never raises (a dashboard must not fail the
-    decision that changed it): a failure is logged and counted in DashboardFailures. Returns the
+    decision that changed it): a failure is logged and counted (`services.outcomes`: DashboardFailures). Returns the
     milliseconds it took, None when it failed."""
     started = time.perf_counter()
     try:
         publish_dashboard(services, model)
     except Exception:  # whatever broke, the decision stands
         logger.exception("dashboard not regenerated", extra={"model": model})
-        emit_dashboard_failure()
+        services.outcomes.dashboard_failure()
         return None
     elapsed = (time.perf_counter() - started) * 1000
     logger.info("dashboard regenerated", extra={"model": model, "ms": round(elapsed, 1)})

@@ -6,6 +6,7 @@ alias when the run rejects it or fails. Promotion itself is the usual conditiona
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +23,8 @@ from sluice.domain.rollout.live import (
     tallies,
 )
 from sluice.domain.spec.model_spec import ModelSpec, RolloutMode, RolloutSpec
-from sluice.observability import emit_rollout_metrics, logger
+
+logger = logging.getLogger(__name__)
 
 REPORT_JSON = "rollout.json"
 REPORT_HTML = "rollout.html"
@@ -170,7 +172,7 @@ def check_live_rollout(run: RunState, execution_arn: str, services: Services) ->
     """Compare the run's candidate with production over its rollout so far and decide: wait, promote,
     or roll back (a breached limit, the deadline, or a rollout ended from outside, e.g. by `sluice
     models promote`). Writes the comparison report (rollout.json and rollout.html beside the card) and
-    the rollout's metrics."""
+    the rollout's numbers for its metrics (`services.outcomes`)."""
     from sluice.domain.reports.rollout_html import render_rollout_html
     from sluice.domain.rollout.live import judge
 
@@ -204,7 +206,7 @@ def check_live_rollout(run: RunState, execution_arn: str, services: Services) ->
     page = services.artifacts.put_bytes(
         prefix + REPORT_HTML, render_rollout_html(run.model, comparison).encode(), "text/html"
     )
-    emit_rollout_metrics(
+    services.outcomes.rollout_checked(
         run.model,
         any(g.breached for g in comparison.guards),
         {

@@ -8,16 +8,18 @@ in its answer: its errors are counted, never raised, and the overhead is measure
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sluice.app.ports import RolloutCounter
+from sluice.app.ports import Outcomes, RolloutCounter, Uncounted
 from sluice.app.serving.production import Deployment, ServedModel, predict
 from sluice.domain.rollout.live import CANDIDATE, PRODUCTION, VersionTally, scores_on_candidate
 from sluice.errors import InvalidRequest, ModelUnavailable
-from sluice.observability import logger, metrics
+
+logger = logging.getLogger(__name__)
 
 
 class RolloutTally:
@@ -26,9 +28,14 @@ class RolloutTally:
     that stops between two flushes are lost; never more than `flush_seconds` of its requests."""
 
     def __init__(
-        self, counter: RolloutCounter, flush_seconds: float, clock: Callable[[], float] = time.monotonic
+        self,
+        counter: RolloutCounter,
+        flush_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        outcomes: Outcomes | None = None,
     ) -> None:
         self._counter = counter
+        self.outcomes: Outcomes = outcomes or Uncounted()  # failures counted by the entry point
         self._flush_seconds = flush_seconds
         self._clock = clock
         self._last_flush = clock()
@@ -48,7 +55,7 @@ class RolloutTally:
             try:
                 self._counter.add_rollout_counts(model, version, role, tally)
             except Exception:
-                metrics.add_metric(name="RolloutCountFailures", unit="Count", value=1)
+                self.outcomes.rollout_count_failure()
                 logger.exception("rollout counts not written; kept for the next flush")
                 self._pending[(model, version, role)] = tally.merged(
                     self._pending.get((model, version, role), VersionTally())
@@ -108,7 +115,7 @@ def serve(
                 tally.flush_if_due()
                 raise
             tally.record(model, rollout.version, CANDIDATE, milliseconds=None, error=True)
-            _log_candidate_failure(model, rollout.version, exc)
+            _log_candidate_failure(tally, model, rollout.version, exc)
         else:
             tally.record(model, rollout.version, CANDIDATE, milliseconds=ms, instances=len(instances))
         tally.flush_if_due()
@@ -160,7 +167,7 @@ def _shadow(
         body, ms = _timed(deployment.candidate, instances, request_id, max_instances)
     except Exception as exc:
         tally.record(model, version, CANDIDATE, milliseconds=None, error=True)
-        _log_candidate_failure(model, version, exc)
+        _log_candidate_failure(tally, model, version, exc)
         return {"version": version, "error": f"{type(exc).__name__}: {exc}"[:300]}
     mine, theirs = body["predictions"], answered["predictions"]
     if "probabilities" in body:
@@ -177,8 +184,8 @@ def _shadow(
     return outputs
 
 
-def _log_candidate_failure(model: str, version: int, exc: Exception) -> None:
-    metrics.add_metric(name="RolloutCandidateErrors", unit="Count", value=1)
+def _log_candidate_failure(tally: RolloutTally, model: str, version: int, exc: Exception) -> None:
+    tally.outcomes.rollout_candidate_error()
     logger.warning(
         "the rollout's candidate failed a request; production answered it",
         extra={"model": model, "candidate": version, "error": f"{type(exc).__name__}: {exc}"[:300]},

@@ -4,6 +4,7 @@ alias within ALIAS_TTL seconds, validate requests against the model's own schema
 from __future__ import annotations
 
 import json
+import logging
 import math
 import random
 import time
@@ -11,11 +12,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from sluice.app.ports import ArtifactReader, CaptureSink, FeedbackSink, RegistryReader
+from sluice.app.ports import ArtifactReader, CaptureSink, FeedbackSink, Outcomes, RegistryReader, Uncounted
 from sluice.domain.registry.records import Alias
 from sluice.domain.rollout.live import RolloutState, RolloutStatus
 from sluice.domain.scoring.onnx_model import MAX_ECHO, OnnxModel, echo, feed_from_instances
@@ -26,7 +27,8 @@ from sluice.errors import (
     ModelUnavailable,
     NoProductionVersion,
 )
-from sluice.observability import logger, metrics
+
+logger = logging.getLogger(__name__)
 
 MODEL_ARTIFACT = "model"
 CARD_ARTIFACT = "card"
@@ -114,8 +116,10 @@ class ProductionModels:
         artifacts: ArtifactReader,
         ttl_seconds: float,
         clock: Callable[[], float] = time.monotonic,
+        outcomes: Outcomes | None = None,
     ) -> None:
         self._registry = registry
+        self._outcomes: Outcomes = outcomes or Uncounted()  # integrity failures, counted by the entry point
         self._artifacts = artifacts
         self._ttl = ttl_seconds
         self._clock = clock
@@ -164,7 +168,7 @@ class ProductionModels:
             entry.candidate = self._load(entry.served.name, rollout.version)
         except (ArtifactCorrupt, ModelUnavailable, ModelNotFound) as exc:
             entry.candidate = None
-            metrics.add_metric(name="ModelIntegrityFailures", unit="Count", value=1)
+            self._outcomes.model_integrity_failure()
             logger.error(
                 "the rollout's candidate cannot be loaded; production answers its requests",
                 extra={"model": entry.served.name, "candidate": rollout.version, "error": str(exc)},
@@ -179,7 +183,7 @@ class ProductionModels:
         try:
             served = self._load(model, alias.version)
         except ArtifactCorrupt as exc:
-            metrics.add_metric(name="ModelIntegrityFailures", unit="Count", value=1)
+            self._outcomes.model_integrity_failure()
             logger.error(
                 "refusing a model file that fails its sha256 check", extra={"model": model, "error": str(exc)}
             )
@@ -330,24 +334,26 @@ def capture_records(
     return records
 
 
+Capture = Literal["captured", "skipped", "failed"]  # skipped: not sampled
+
+
 def capture(
     sink: CaptureSink,
     fraction: float,
     instances: list[Any],
     response: dict[str, Any],
     shadow: dict[str, Any] | None = None,
-) -> bool:
-    """Write a sampled request to the capture sink. Never raises: a failure is logged and counted, and
-    the prediction it belongs to is still returned. True when the request was captured."""
+) -> Capture:
+    """Write a sampled request to the capture sink. Never raises: a failure is logged and returned
+    ("failed": the entry point counts it), and the prediction it belongs to is still returned."""
     if fraction <= 0 or (fraction < 1 and random.random() >= fraction):
-        return False
+        return "skipped"
     try:
         sink.write(response["model"], response["request_id"], capture_records(instances, response, shadow))
     except Exception:
-        metrics.add_metric(name="CaptureFailures", unit="Count", value=1)
         logger.exception("capture failed; the prediction was still returned")
-        return False
-    return True
+        return "failed"
+    return "captured"
 
 
 def record_feedback(

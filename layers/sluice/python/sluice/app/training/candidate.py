@@ -4,6 +4,7 @@ and check parity, and evaluate it against production. `sluice.app.training.steps
 
 from __future__ import annotations
 
+import logging
 import pickle
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,8 @@ from sluice.domain.registry.records import (
 from sluice.domain.spec.model_spec import AlgorithmSpec
 from sluice.domain.training.backend import LambdaLimits
 from sluice.errors import ArtifactCorrupt, ArtifactNotFound, ChampionUnverifiable, ParityFailed, SluiceError
-from sluice.observability import logger, metrics
+
+logger = logging.getLogger(__name__)
 
 # StepSettings' defaults (tests and `sluice train` call the steps without settings).
 DEFAULT_LAMBDA_LIMITS = LambdaLimits(max_cells=10_000_000, max_bytes=250_000_000)
@@ -313,13 +315,13 @@ def _comparable_champion(
 
 def _verified_champion(model: str, version: int, services: Services) -> bytes:
     """The production model's bytes, checked against the registry's sha256. A champion that cannot be
-    verified stops the run (ChampionUnverifiable → rejected, alarm, notification): comparing with
+    verified stops the run (ChampionUnverifiable → rejected, alarm, notification; the entry point counts
+    it in ModelIntegrityFailures): comparing with
     nothing would switch the regression gate off."""
     record = services.registry.get_version(model, version)
     try:
         return services.artifacts.get_verified(record.artifacts["model"])
     except (ArtifactCorrupt, ArtifactNotFound, KeyError) as exc:
-        metrics.add_metric(name="ModelIntegrityFailures", unit="Count", value=1)
         detail = "no model artifact recorded" if isinstance(exc, KeyError) else str(exc)
         logger.error("champion cannot be verified", extra={"model": model, "champion": version})
         raise ChampionUnverifiable(f"champion version {version} cannot be verified ({detail})") from exc

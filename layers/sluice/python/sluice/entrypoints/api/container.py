@@ -38,11 +38,18 @@ class Container:
 
     @cached_property
     def models(self) -> ProductionModels:
-        return ProductionModels(self.ports.registry, self.ports.artifacts, self.settings.alias_ttl_seconds)
+        return ProductionModels(
+            self.ports.registry,
+            self.ports.artifacts,
+            self.settings.alias_ttl_seconds,
+            outcomes=self.ports.outcomes,
+        )
 
     @cached_property
     def tally(self) -> RolloutTally:
-        return RolloutTally(self.ports.registry, self.settings.rollout_flush_seconds)
+        return RolloutTally(
+            self.ports.registry, self.settings.rollout_flush_seconds, outcomes=self.ports.outcomes
+        )
 
     @property
     def sink(self) -> TrafficSink:

@@ -26,6 +26,7 @@ from sluice.entrypoints.api.schemas import (
     answers,
 )
 from sluice.entrypoints.api.v2 import VERSION_HEADER
+from sluice.entrypoints.outcomes import count_capture
 from sluice.observability import metrics
 
 router = Router()
@@ -56,7 +57,9 @@ def invocations(model: str, request: MlflowScoringRequest, http: Request) -> Res
         max_instances=live.settings.max_instances,
         tally=live.tally,
     )
-    serving.capture(live.sink, live.settings.capture_fraction, instances, answer.body, answer.shadow)
+    count_capture(
+        serving.capture(live.sink, live.settings.capture_fraction, instances, answer.body, answer.shadow)
+    )
     metrics.add_metric(name="Predictions", unit="Count", value=len(instances))
     headers = {"X-Request-Id": answer.body["request_id"], VERSION_HEADER: str(answer.body["version"])}
     return Response(200, content_types.APPLICATION_JSON, {"predictions": answer.body["predictions"]}, headers)

@@ -19,6 +19,7 @@ from sluice.entrypoints.api.schemas import (
     PredictResponse,
     answers,
 )
+from sluice.entrypoints.outcomes import count_capture
 from sluice.observability import logger, metrics
 
 router = Router()
@@ -42,7 +43,11 @@ def predict(model: str, request: PredictRequest, http: Request) -> dict[str, Any
         max_instances=live.settings.max_instances,
         tally=live.tally,
     )
-    serving.capture(live.sink, live.settings.capture_fraction, request.instances, answer.body, answer.shadow)
+    count_capture(
+        serving.capture(
+            live.sink, live.settings.capture_fraction, request.instances, answer.body, answer.shadow
+        )
+    )
     metrics.add_metric(name="Predictions", unit="Count", value=len(request.instances))
     return answer.body
 

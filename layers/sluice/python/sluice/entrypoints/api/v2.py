@@ -37,6 +37,7 @@ from sluice.entrypoints.api.schemas import (
     V2ServerMetadata,
     answers,
 )
+from sluice.entrypoints.outcomes import count_capture
 from sluice.errors import InvalidRequest, ModelNotFound
 from sluice.observability import metrics
 
@@ -209,7 +210,11 @@ def _infer(model: str, version: str | None, http: Request) -> Response[Any]:
         max_instances=live.settings.max_instances,
         tally=live.tally,
     )
-    serving.capture(live.sink, live.settings.capture_fraction, request.instances, answer.body, answer.shadow)
+    count_capture(
+        serving.capture(
+            live.sink, live.settings.capture_fraction, request.instances, answer.body, answer.shadow
+        )
+    )
     metrics.add_metric(name="Predictions", unit="Count", value=len(request.instances))
     document, raw = open_inference.infer_response(answer.body, request)
     headers = {"X-Request-Id": answer.body["request_id"], VERSION_HEADER: str(answer.body["version"])}

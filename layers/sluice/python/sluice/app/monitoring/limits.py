@@ -1,0 +1,17 @@
+"""The drift check's limits, as plain values: the entry point reads them from its settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DriftCheckLimits:
+    """The window of captured traffic to check (hours), the fewest rows worth a verdict, the most rows
+    it is computed on (a uniform sample beyond), and how often drift may start a retraining per model
+    (hours)."""
+
+    drift_window_hours: float = 24.0
+    drift_min_rows: int = 200
+    drift_max_rows: int = 200_000
+    retrain_cooldown_hours: float = 24.0

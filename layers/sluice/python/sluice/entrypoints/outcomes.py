@@ -1,0 +1,75 @@
+"""What the use cases return, told to CloudWatch: the entry points emit the metrics (EMF, with
+Powertools) and log the outcomes here, so that the use cases stay plain."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Literal
+
+from sluice.observability import (
+    emit_dashboard_failure,
+    emit_drift_check_error,
+    emit_drift_metrics,
+    emit_live_quality_metrics,
+    emit_rollout_metrics,
+    logger,
+    metrics,
+)
+
+if TYPE_CHECKING:
+    from sluice.app.monitoring.act import ModelCheck  # imports the drift reports: typing only
+
+
+class CountedOutcomes:
+    """The `Outcomes` port of a Lambda function: each outcome a metric of the invocation (EMF)."""
+
+    def model_integrity_failure(self) -> None:
+        count_model_integrity_failure()
+
+    def rollout_count_failure(self) -> None:
+        metrics.add_metric(name="RolloutCountFailures", unit="Count", value=1)
+
+    def rollout_candidate_error(self) -> None:
+        metrics.add_metric(name="RolloutCandidateErrors", unit="Count", value=1)
+
+    def dashboard_failure(self) -> None:
+        emit_dashboard_failure()
+
+    def rollout_checked(
+        self, model: str, breached: bool, roles: Mapping[str, Mapping[str, float | None]]
+    ) -> None:
+        emit_rollout_metrics(model, breached, roles)
+
+
+COUNTED = CountedOutcomes()
+
+
+def count_model_integrity_failure() -> None:
+    """A model file that failed its sha256 check, or a champion that could not be verified."""
+    metrics.add_metric(name="ModelIntegrityFailures", unit="Count", value=1)
+
+
+def count_capture(outcome: Literal["captured", "skipped", "failed"]) -> None:
+    """A request's capture: `CaptureFailures` when it failed (the prediction was still returned)."""
+    if outcome == "failed":
+        metrics.add_metric(name="CaptureFailures", unit="Count", value=1)
+
+
+def report_drift_check(check: ModelCheck) -> None:
+    """One model's scheduled drift check: `DriftCheckErrors` when it failed; else its drift metrics,
+    its live quality (LiveMetricBelowMinimum is 1 when the spec's metric is worse than its gate) and
+    the log line "drift checked"."""
+    if check.status == "error":
+        emit_drift_check_error()
+        return
+    emit_drift_metrics(check.model, check.dataset_drift, check.drift_share, check.rows, check.drift_scores)
+    live = check.live_metric or {}
+    emit_live_quality_metrics(
+        check.model,
+        check.version,
+        {name: float(value) for name, value in live.items() if name != "labelled_rows"},
+        int(live.get("labelled_rows", 0)),
+        check.estimated_accuracy.accuracy if check.estimated_accuracy else None,
+        check.live_gate is not None and check.live_gate.below_minimum,
+    )
+    logger.info("drift checked", extra=check.model_dump(mode="json", exclude={"prediction_drift"}))
