@@ -74,7 +74,7 @@ lint: $(STAMP) $(TOOLS_STAMP)
 	SAM_CLI_TELEMETRY=0 $(BIN)/sam validate --lint --template-file template.yaml
 	$(BIN)/cfn-lint template.yaml
 	$(MAKE) --no-print-directory checkov
-	$(PY) -m sluice.tools.docs_reference --check && NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	$(PY) -m sluice.tools.docs.reference --check && NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 # sam build into .aws-sam/build (the layers build with their Makefiles; pip runs from the venv).
 # tests/integration/sam_build/ runs the same build in a temporary folder and checks the sizes.
@@ -109,7 +109,7 @@ iam-report: $(STAMP)
 # variable silences mkdocs-material's banner about MkDocs 2.0, printed on every build.)
 .PHONY: docs
 docs: $(STAMP)
-	$(PY) -m sluice.tools.docs_reference
+	$(PY) -m sluice.tools.docs.reference
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 format: $(STAMP)

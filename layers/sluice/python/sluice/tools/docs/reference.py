@@ -1,6 +1,6 @@
 """The documentation site's reference pages, generated from the code and the repository's own files.
 
-`python -m sluice.tools.docs_reference` writes docs/reference/*.md; `--check` writes nothing and exits 1
+`python -m sluice.tools.docs.reference` writes docs/reference/*.md; `--check` writes nothing and exits 1
 naming every page that differs from what the code gives (`make lint` and a unit test run it, so a page
 cannot go stale). Sources:
 
@@ -14,7 +14,8 @@ cannot go stale). Sources:
 - docs/index.md, the site's home page: README.md, the repository's front door, with its links made
   relative to docs/ (one text, two doors).
 
-The spec and CLI pages are built in sluice.tools.docs_code_pages, the others in sluice.tools.docs_aws_pages.
+Each page is built by a module of its own in this package (spec_page, cli_page, api_page, template_page,
+metrics_page).
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from sluice.tools.docs_aws_pages import alarms, api_page, emitted_metrics, metrics_page, template_page
-from sluice.tools.docs_code_pages import cli_page, spec_page
-from sluice.tools.docs_markdown import REFERENCE, ROOT
+from sluice.tools.docs.api_page import api_page
+from sluice.tools.docs.cli_page import cli_page
+from sluice.tools.docs.markdown import REFERENCE, ROOT
+from sluice.tools.docs.metrics_page import alarms, emitted_metrics, metrics_page
+from sluice.tools.docs.spec_page import spec_page
+from sluice.tools.docs.template_page import template_page
 
 __all__ = ["HOME", "PAGES", "alarms", "emitted_metrics", "generate", "main", "stale_pages"]
 
@@ -36,7 +40,7 @@ HOME = Path("docs") / "index.md"
 def home_page(root: Path) -> str:
     """README.md as the site's home page: its `docs/…` links made relative to the site."""
     readme = (root / "README.md").read_text(encoding="utf-8")
-    note = "<!-- Generated from README.md by `python -m sluice.tools.docs_reference` (make docs): edit the README. -->"
+    note = "<!-- Generated from README.md by `python -m sluice.tools.docs.reference` (make docs): edit the README. -->"
     return readme.replace("](docs/", "](").replace("\n", f"\n\n{note}\n", 1)
 
 
@@ -66,7 +70,7 @@ def stale_pages(root: Path = ROOT) -> list[Path]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m sluice.tools.docs_reference",
+        prog="python -m sluice.tools.docs.reference",
         description="Write the documentation's generated pages (docs/reference/, docs/index.md) from the code.",
     )
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 naming every stale page")
@@ -76,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stale = stale_pages(args.root)
         for path in stale:
             print(
-                f"{path} is stale: run `python -m sluice.tools.docs_reference` (make docs)", file=sys.stderr
+                f"{path} is stale: run `python -m sluice.tools.docs.reference` (make docs)", file=sys.stderr
             )
         return 1 if stale else 0
     for path, text in generate(args.root).items():
