@@ -27,7 +27,7 @@ from sluice.tools.local.template import load_sam
 
 BUCKET = "artifacts"
 MODEL = "credit-risk"
-# us-east-1 list prices (USD) used by the cost model; see the README's Scaling section.
+# us-east-1 list prices (USD) used by the cost model; see docs/benchmarks.md, "Capture writes".
 FIREHOSE_PER_GB = 0.029  # Direct PUT ingestion, first 500 TB/month, each record rounded up to 5 KB
 PARTITIONING_PER_GB = 0.020  # dynamic partitioning, per GB delivered
 PARTITIONING_PER_1000_OBJECTS = 0.005

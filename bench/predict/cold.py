@@ -1,4 +1,4 @@
-"""Cold start budget (README, "Benchmarks") of PredictFunction: a new process per sample (imports +
+"""Cold start budget (docs/benchmarks.md) of PredictFunction: a new process per sample (imports +
 model load from the stack + first request), against the scikit-learn equivalent, with the stack served by
 `sluice local up` in a background process. Variants: the handler in the venv, the `sam build` bundle
 (plain, for an invocation X-Ray samples, and with SnapStart modelled), scikit-learn with its pickle from
@@ -45,7 +45,7 @@ from bench.predict.common import (
 from bench.predict.size import predict_bundle, sam_build
 
 COLD_SAMPLES = 5  # after one discarded run of each variant (it warms the page cache)
-COLD_BUDGET = 1 / 0.3  # cold start ≤ 0.3× scikit-learn's (README, "Benchmarks")
+COLD_BUDGET = 1 / 0.3  # cold start ≤ 0.3× scikit-learn's (docs/benchmarks.md)
 SKLEARN_STACK = "scikit-learn, pickle from the stack"
 BUILT = "Sluice handler (sam build bundle)"
 SNAPSTART = "Sluice, sam build bundle, SnapStart modelled"

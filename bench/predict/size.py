@@ -1,4 +1,4 @@
-"""Size budget (README, "Benchmarks") of PredictFunction: the function with its layers as `sam build`
+"""Size budget (docs/benchmarks.md) of PredictFunction: the function with its layers as `sam build`
 lays them out, unzipped, at most 160 MiB and free of scikit-learn, scipy, pandas and skl2onnx.
 
 `python -m bench.predict.size` from the repository root. It reuses .aws-sam/build when that is newer

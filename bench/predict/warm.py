@@ -1,4 +1,4 @@
-"""Warm latency budgets (README, "Benchmarks") of PredictFunction's real handler, against its baselines
+"""Warm latency budgets (docs/benchmarks.md) of PredictFunction's real handler, against its baselines
 in the same run.
 
 The handler is functions/predict/app.py on an API Gateway REST proxy event, with the function's
@@ -49,7 +49,7 @@ CAPTURES = (0.0, 0.1, 1.0)  # off, the template default, everything (env.json lo
 ROUNDS = 5  # warm cases run interleaved, this many rounds each
 CALLS_PER_ROUND = {1: (400, 60), 100: (100, 40), 1000: (20, 10)}  # (ONNX handlers, scikit-learn)
 LAYER_RUNS = {1: 2000, 100: 300, 1000: 40}
-# The budgets (README, "Benchmarks"): warm ≤ 2× the minimal handler for one row and ≤ 1.2× for 1,000 (none set for 100), at least
+# The budgets (docs/benchmarks.md): warm ≤ 2× the minimal handler for one row and ≤ 1.2× for 1,000 (none set for 100), at least
 # 25× faster than scikit-learn for one row.
 WARM_BUDGET = {1: 2.0, 1000: 1.2}
 SKLEARN_BUDGET = 25.0

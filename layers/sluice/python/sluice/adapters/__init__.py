@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 # S3 transfer helpers, which Sluice does not use). botocore is imported with the first client, not with
 # this module: requests that never reach AWS (a 400, /openapi.json) do not pay for it.
 #
-# Retries, chosen on purpose (README: Retries). Every client uses botocore's standard mode: exponential
+# Retries, chosen on purpose (docs/guides/chaos.md, "Retries, chosen per caller"). Every client uses botocore's standard mode: exponential
 # backoff with full jitter (a base of 1 s after a throttle, 25-50 ms after other errors), retrying
 # throttling, 5xx answers, connection resets and read timeouts, with a retry quota per client that stops
 # retrying while a service keeps failing (no retry storm). How many attempts (the first included)

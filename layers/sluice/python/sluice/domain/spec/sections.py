@@ -161,7 +161,7 @@ _LIVE_ONLY = (
 
 
 class RolloutSpec(Strict):
-    """How a challenger that passed its gates reaches production (docs in the README's "Staged rollout").
+    """How a challenger that passed its gates reaches production (docs/concepts/rollout.md).
 
     `auto` promotes it at once; `manual` holds it as pending_approval until a person answers or
     `timeout_hours` pass. `shadow` and `canary` try it on live traffic: shadow scores the requests

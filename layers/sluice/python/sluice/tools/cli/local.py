@@ -1,6 +1,6 @@
 """`sluice local up [--port 4566] [--api-port 3000] [--api-auth AWS_IAM|API_KEY] [--faults RATE
 [--fault-seed N]]`: deploy template.yaml into an embedded moto server and serve it, the API behind the
-same authentication as on AWS, optionally with faults injected as AWS fails calls (README: Chaos)."""
+same authentication as on AWS, optionally with faults injected as AWS fails calls (docs/guides/chaos.md)."""
 
 from __future__ import annotations
 

@@ -306,7 +306,7 @@ class Enforcer:
             permission = permission.permission()
         role_name = principal.role_arn or principal.arn
         context: dict[str, Any] = {
-            "aws:SecureTransport": "true",  # SDKs reach AWS over TLS (see README: local endpoint)
+            "aws:SecureTransport": "true",  # SDKs reach AWS over TLS (see docs/guides/local-stack.md)
             "aws:PrincipalArn": role_name,
             "aws:PrincipalAccount": self.where.account,
             "aws:RequestedRegion": self.where.region,
