@@ -87,24 +87,20 @@ def job_seconds(stack: Any, key: str, body: bytes) -> tuple[float, dict[str, Any
     import json
 
     from sluice.app.batch.job import start_batch_job
-    from sluice.entrypoints.wiring import stack_services as services_of
+    from sluice.entrypoints.wiring import stack_deps
 
     # RawBucket, where batch inputs go: BatchScoreRole may read nothing else (IngestFunction ignores the key)
     raw = stack.outputs["RawBucketName"]
     stack.client("s3").put_object(Bucket=raw, Key=key, Body=body)
-    services = services_of(
-        stack.outputs["ArtifactBucketName"],
-        stack.outputs["RegistryTableName"],
-        batch_state_machine_arn=stack.outputs["BatchStateMachineArn"],
-    )
+    deps = stack_deps(stack.outputs)
     sfn = stack.client("stepfunctions")
     with quiet():
         started = time.perf_counter()
-        job = start_batch_job(MODEL, f"s3://{raw}/{key}", services)
+        job = start_batch_job(MODEL, f"s3://{raw}/{key}", deps)
         while sfn.describe_execution(executionArn=job.execution_arn)["status"] == "RUNNING":
             time.sleep(0.2)
         seconds = time.perf_counter() - started
-    manifest = json.loads(services.artifacts.get_bytes(job.results + "manifest.json"))
+    manifest = json.loads(deps.artifacts.get_bytes(job.results + "manifest.json"))
     return seconds, manifest
 
 
@@ -115,9 +111,9 @@ def child_seconds(stack: Any, body: bytes) -> float:
 
     from sluice.app.batch.job import BatchLimits, pin_job
     from sluice.app.batch.score import score_batch
-    from sluice.entrypoints.wiring import stack_services as services_of
+    from sluice.entrypoints.wiring import stack_deps
 
-    services = services_of(stack.outputs["ArtifactBucketName"], stack.outputs["RegistryTableName"])
+    deps = stack_deps(stack.outputs)
     raw = stack.outputs["RawBucketName"]
     stack.client("s3").put_object(Bucket=raw, Key="bench/child.csv", Body=body)
     limits = BatchLimits(
@@ -127,7 +123,7 @@ def child_seconds(stack: Any, body: bytes) -> float:
         job = pin_job(
             {"model": MODEL, "source": f"s3://{raw}/bench/child.csv", "job_id": "bench-child"},
             limits,
-            services,
+            deps,
         )
     rows = list(csv.DictReader(io.StringIO(body.decode())))[:BATCH_ROWS]
     event = {
@@ -138,7 +134,7 @@ def child_seconds(stack: Any, body: bytes) -> float:
     with quiet():
         for _ in range(7):
             started = time.perf_counter()
-            score_batch(event, services)
+            score_batch(event, deps)
             times.append(time.perf_counter() - started)
     return statistics.median(times[1:])
 

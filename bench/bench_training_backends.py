@@ -41,21 +41,21 @@ LAMBDA_SECONDS = 900.0
 LAMBDA_MB = {"TrainFunction's 3,008 MB": 3_008.0, "Lambda's largest, 10,240 MB": 10_240.0}
 
 
-def _services(stack: Any) -> Any:
-    from sluice.entrypoints.wiring import stack_services
+def _deps(stack: Any) -> Any:
+    from sluice.entrypoints.wiring import stack_deps
 
-    return stack_services(stack.outputs["ArtifactBucketName"], stack.outputs["RegistryTableName"])
+    return stack_deps(stack.outputs)
 
 
-def _staged_run(stack: Any, services: Any, rows: int, version: int) -> RunState:
+def _staged_run(stack: Any, deps: Any, rows: int, version: int) -> RunState:
     """The spec and a dataset of `rows` rows stored as ingest stores them, and the run staged for the task."""
     spec_text = (ROOT / "examples" / "credit-risk" / "spec.yaml").read_text(encoding="utf-8")
     spec_text = spec_text.replace("name: credit-risk", f"name: {MODEL}")
     spec = parse_spec(spec_text)
-    spec_artifact = services.artifacts.put_bytes(spec_key(MODEL, spec.sha256), spec_text.encode())
+    spec_artifact = deps.artifacts.put_bytes(spec_key(MODEL, spec.sha256), spec_text.encode())
     data = to_csv_bytes(credit_risk(rows=rows, seed=7))
     sha = sha256_hex(data)
-    dataset = services.artifacts.put_bytes(dataset_prefix(MODEL, sha) + "data.csv", data, "text/csv")
+    dataset = deps.artifacts.put_bytes(dataset_prefix(MODEL, sha) + "data.csv", data, "text/csv")
     prefix = f"models/{MODEL}/{version}/training-task/"
     run = RunState(
         model=MODEL,
@@ -66,14 +66,14 @@ def _staged_run(stack: Any, services: Any, rows: int, version: int) -> RunState:
         version=version,
         backend="fargate",
         training_task=TrainingTask(
-            run_uri=services.artifacts.uri(prefix + "run.json"),
-            result_uri=services.artifacts.uri(prefix + "result.json"),
+            run_uri=deps.artifacts.uri(prefix + "run.json"),
+            result_uri=deps.artifacts.uri(prefix + "result.json"),
             cpu="4096",
             memory="16384",
         ),
     )
     return stage_training_task(
-        run, f"arn:aws:states:us-east-1:123456789012:execution:bench:{version}", services
+        run, f"arn:aws:states:us-east-1:123456789012:execution:bench:{version}", deps
     )
 
 
@@ -93,28 +93,28 @@ def _task_process(stack: Any, run: RunState) -> tuple[list[str], dict[str, str]]
     return container_command(container, override), env
 
 
-def _fargate(stack: Any, services: Any, rows: int, version: int) -> tuple[float, float]:
-    run = _staged_run(stack, services, rows, version)
+def _fargate(stack: Any, deps: Any, rows: int, version: int) -> tuple[float, float]:
+    run = _staged_run(stack, deps, rows, version)
     command, env = _task_process(stack, run)
     started = time.perf_counter()
     code = subprocess.call(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     seconds = time.perf_counter() - started
     assert run.training_task is not None
-    result = json.loads(services.artifacts.get_bytes(run.training_task.result_uri))
+    result = json.loads(deps.artifacts.get_bytes(run.training_task.result_uri))
     if code != 0 or "run" not in result:
         raise SystemExit(f"the training task failed on {rows} rows: exit {code}, {str(result)[:500]}")
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return seconds, peak_mb
 
 
-def _in_process(stack: Any, services: Any, rows: int, version: int) -> float:
+def _in_process(stack: Any, deps: Any, rows: int, version: int) -> float:
     from sluice.app.training.steps import run_step
 
-    run = _staged_run(stack, services, rows, version)
+    run = _staged_run(stack, deps, rows, version)
     event = TaskEvent(action="train", run=run, execution_arn="arn:aws:states:::execution:bench:baseline")
     started = time.perf_counter()
     with quiet():
-        run_step(event, services)
+        run_step(event, deps)
     return time.perf_counter() - started
 
 
@@ -132,15 +132,15 @@ def bench() -> None:
     with in_process_stack() as stack:
         from sluice.tools.local.fargate import stop_server
 
-        services = _services(stack)
+        deps = _deps(stack)
         try:
             measured: dict[int, tuple[float, float]] = {}
             baseline: dict[int, float] = {}
             for version, rows in enumerate(SIZES, start=1):
                 print(f"  training {rows} rows as the Fargate task …", flush=True)
-                measured[rows] = _fargate(stack, services, rows, version)
+                measured[rows] = _fargate(stack, deps, rows, version)
                 if rows in BASELINE_SIZES:
-                    baseline[rows] = _in_process(stack, services, rows, 100 + version)
+                    baseline[rows] = _in_process(stack, deps, rows, 100 + version)
         finally:
             stop_server()
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())

@@ -5,20 +5,17 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sluice.app.monitoring.check import check_production_models
+from sluice.entrypoints import wiring
+from sluice.entrypoints.handler import lambda_handler_of
 from sluice.entrypoints.outcomes import report_drift_check
-from sluice.entrypoints.wiring import drift_limits, drift_services
-from sluice.observability import logger, metrics, tracer
 from sluice.settings import DriftCheckSettings
 
 Settings = DriftCheckSettings
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    settings = DriftCheckSettings()
-    checks = check_production_models(
-        drift_services(settings), drift_limits(settings), report=report_drift_check
-    )
+@lambda_handler_of(wiring.drift_function)
+def lambda_handler(
+    event: dict[str, Any], context: LambdaContext, function: wiring.DriftFunction
+) -> dict[str, Any]:
+    checks = check_production_models(function.deps, function.limits, report=report_drift_check)
     return {"checked": [c.model_dump(mode="json") for c in checks]}

@@ -19,12 +19,14 @@ gc.disable()
 import random
 from typing import Any
 
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sluice import adapters
 from sluice.entrypoints.api import create_app
-from sluice.observability import logger, metrics, tracer
+from sluice.entrypoints.handler import lambda_handler_of
+from sluice.observability import metrics, tracer
 from sluice.settings import PredictSettings
 
 Settings = PredictSettings
@@ -42,12 +44,18 @@ if not os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # imported outside a functio
     collect_as_usual()
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def the_app() -> APIGatewayRestResolver:
+    """The API app (routes in sluice.entrypoints.api): its Container builds the function's deps on first
+    use and keeps them for the container."""
+    return app
+
+
+@lambda_handler_of(the_app, correlation_id_path=correlation_paths.API_GATEWAY_REST)
+def lambda_handler(
+    event: dict[str, Any], context: LambdaContext, api: APIGatewayRestResolver
+) -> dict[str, Any]:
     try:
-        return app.resolve(event, context)
+        return api.resolve(event, context)
     finally:
         if not gc.isenabled():  # the first invocation of this environment
             collect_as_usual()

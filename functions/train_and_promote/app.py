@@ -12,30 +12,27 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sluice.app.training.steps import CROSS_VALIDATE, run_step, score_candidate
 from sluice.domain.registry.records import TaskEvent
-from sluice.domain.training.backend import LambdaLimits
+from sluice.entrypoints import wiring
+from sluice.entrypoints.handler import lambda_handler_of
 from sluice.entrypoints.outcomes import count_model_integrity_failure
-from sluice.entrypoints.wiring import step_services
 from sluice.errors import ChampionUnverifiable
-from sluice.observability import logger, metrics, tracer
+from sluice.observability import logger, metrics
 from sluice.settings import StepSettings
 
 Settings = StepSettings
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+@lambda_handler_of(wiring.task_function)
+def lambda_handler(
+    event: dict[str, Any], context: LambdaContext, function: wiring.TaskFunction
+) -> dict[str, Any]:
     task = TaskEvent.model_validate(event)
     logger.append_keys(model=task.run.model, version=task.run.version, action=task.action)
-    settings = StepSettings()
-    services = step_services(settings)
     metrics.add_metric(name=f"Step_{task.action}", unit="Count", value=1)
     if task.action == CROSS_VALIDATE:  # a search's Map iteration answers the candidate's score
-        return score_candidate(task, services).model_dump(mode="json")
-    limits = LambdaLimits(max_cells=settings.lambda_max_cells, max_bytes=settings.lambda_max_bytes)
+        return score_candidate(task, function.deps).model_dump(mode="json")
     try:
-        return run_step(task, services, limits).model_dump(mode="json", exclude_none=True)
+        return run_step(task, function.deps, function.limits).model_dump(mode="json", exclude_none=True)
     except ChampionUnverifiable:  # the production model failed its integrity check: counted, then raised
         count_model_integrity_failure()
         raise

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from sluice.adapters.identity import caller_principal
-from sluice.app.ports import Services
+from sluice.app.ports import CoreDeps
 from sluice.app.registry import catalog
 from sluice.app.training import steps
 from sluice.domain.data.table import to_csv_bytes
@@ -90,13 +90,13 @@ def test_a_run_that_loses_the_promotion_race_is_evaluated_again_against_the_winn
     real_promote = steps.promote
     calls: list[int | None] = []
 
-    def promote_after_a_rollback(run: RunState, execution_arn: str, services: Services):
+    def promote_after_a_rollback(run: RunState, execution_arn: str, deps: CoreDeps):
         calls.append(run.champion_version)
         if len(calls) == 1:
             catalog.rollback(
-                services.registry, services.artifacts, "it-loop", by=caller_principal(), reason="operator"
+                deps.registry, deps.artifacts, "it-loop", by=caller_principal(), reason="operator"
             )
-        return real_promote(run, execution_arn, services)
+        return real_promote(run, execution_arn, deps)
 
     monkeypatch.setattr(steps, "promote", promote_after_a_rollback)
 

@@ -13,17 +13,17 @@ from tests.unit.app.drift_world import (
     reference_bytes,
     register_model,
 )
-from tests.unit.app.fakes import FakeServices
+from tests.unit.app.fakes import FakePorts
 
 
 @pytest.fixture
-def fakes() -> FakeServices:
+def fakes() -> FakePorts:
     """Fresh in-memory ports for one test."""
-    return FakeServices()
+    return FakePorts()
 
 
 @pytest.fixture
-def loans(fakes: FakeServices) -> ModelSpec:
+def loans(fakes: FakePorts) -> ModelSpec:
     """The loans model with version 1 in production, its reference holding the model's predictions."""
     spec = register_model(fakes, LOANS_SPEC)
     put_in_production(fakes, spec, reference_bytes(spec, loan_rows(400, seed=1)))

@@ -31,7 +31,7 @@ from sluice.domain.registry.records import (
     utc_now,
 )
 from sluice.domain.spec.model_spec import ModelSpec, parse_spec
-from tests.unit.app.fakes import FakeServices
+from tests.unit.app.fakes import FakePorts
 
 MODEL = "loans"
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -95,7 +95,7 @@ def reference_bytes(spec: ModelSpec, rows: list[dict[str, Any]], *, predictions:
     return gzip.compress(to_csv_bytes(table))
 
 
-def register_model(fakes: FakeServices, spec_text: str, *, dataset: bool = True) -> ModelSpec:
+def register_model(fakes: FakePorts, spec_text: str, *, dataset: bool = True) -> ModelSpec:
     """The model's spec stored and current, and (unless told) an accepted dataset to retrain on."""
     spec = parse_spec(spec_text)
     stored = fakes.artifacts.put_bytes(spec_key(spec.name, spec.sha256), spec_text.encode())
@@ -122,7 +122,7 @@ def register_model(fakes: FakeServices, spec_text: str, *, dataset: bool = True)
     return spec
 
 
-def put_in_production(fakes: FakeServices, spec: ModelSpec, reference: bytes) -> ModelVersion:
+def put_in_production(fakes: FakePorts, spec: ModelSpec, reference: bytes) -> ModelVersion:
     """A version of the model, trained on its dataset, with its reference sample, in production."""
     record = fakes.train_version(
         spec.name,
@@ -160,7 +160,7 @@ def default_probabilities(debt_ratio: float) -> list[float]:
     return [round(1 - default, 6), round(default, 6)]
 
 
-def label_all(fakes: FakeServices, model: str, records: list[dict[str, Any]], right: int) -> None:
+def label_all(fakes: FakePorts, model: str, records: list[dict[str, Any]], right: int) -> None:
     """Feedback for every record: the first `right` labels agree with the prediction, the rest do not."""
     for i, record in enumerate(records):
         predicted = int(record["outputs"]["prediction"])
@@ -169,7 +169,7 @@ def label_all(fakes: FakeServices, model: str, records: list[dict[str, Any]], ri
         )
 
 
-def serve(fakes: FakeServices, model: str, records: list[dict[str, Any]]) -> None:
+def serve(fakes: FakePorts, model: str, records: list[dict[str, Any]]) -> None:
     for request_id in dict.fromkeys(r["request_id"] for r in records):
         fakes.traffic.write(model, request_id, [r for r in records if r["request_id"] == request_id])
 

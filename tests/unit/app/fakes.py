@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sluice.app.ports import Services
+from sluice.app.ports import CoreDeps, PredictDeps, StackDeps
 from sluice.domain.monitoring.capture_window import CapturedWindow, WindowTally, latest_labels
 from sluice.domain.registry.records import (
     Artifact,
@@ -269,25 +269,48 @@ class RecordedOutcomes:
 
 
 @dataclass
-class FakeServices:
-    """Every fake, and the `Services` a use case receives, wired to them."""
+class FakePorts:
+    """Every fake, and the deps a use case receives, wired to them."""
 
     registry: InMemoryRegistry = field(default_factory=InMemoryRegistry)
     artifacts: InMemoryArtifacts = field(default_factory=InMemoryArtifacts)
     notifier: InMemoryNotifier = field(default_factory=InMemoryNotifier)
     executions: InMemoryExecutions = field(default_factory=InMemoryExecutions)
+    batch: InMemoryExecutions = field(default_factory=InMemoryExecutions)
     traffic: InMemoryTraffic = field(default_factory=InMemoryTraffic)
     outcomes: RecordedOutcomes = field(default_factory=RecordedOutcomes)
 
-    def services(self, *, executions: bool = True) -> Services:
-        return Services(
+    def core_deps(self) -> CoreDeps:
+        """What a TrainAndPromote step, the Fargate task and BatchScore have (no state machine)."""
+        return CoreDeps(
             registry=self.registry,
             artifacts=self.artifacts,
             notifier=self.notifier,
-            state_machine=self.executions if executions else None,
-            captured_traffic=self.traffic,
-            traffic_sink=self.traffic,
+            traffic=self.traffic,
             outcomes=self.outcomes,
+        )
+
+    def deps(self) -> StackDeps:
+        """Every port: what IngestFunction, the CLI and the demo have."""
+        return StackDeps(
+            registry=self.registry,
+            artifacts=self.artifacts,
+            notifier=self.notifier,
+            traffic=self.traffic,
+            outcomes=self.outcomes,
+            executions=self.executions,
+            batch=self.batch,
+        )
+
+    def predict_deps(self) -> PredictDeps:
+        """What PredictFunction has: the core ports and the capture streams."""
+        return PredictDeps(
+            registry=self.registry,
+            artifacts=self.artifacts,
+            notifier=self.notifier,
+            traffic=self.traffic,
+            outcomes=self.outcomes,
+            sink=self.traffic,
         )
 
     def train_version(

@@ -18,12 +18,12 @@ from sluice.domain.registry.records import (
     utc_now,
 )
 from sluice.errors import ArtifactCorrupt, ModelNotFound, SluiceError
-from tests.unit.app.fakes import ALICE, BOB, FakeServices
+from tests.unit.app.fakes import ALICE, BOB, FakePorts
 
 SPEC_SHA = "5" * 64
 
 
-def store_spec(fakes: FakeServices, model: str, metric: str = "roc_auc") -> None:
+def store_spec(fakes: FakePorts, model: str, metric: str = "roc_auc") -> None:
     """The model's current spec, naming its primary metric."""
     uri = fakes.artifacts.put_bytes(
         spec_key(model, SPEC_SHA), f"name: {model}\nmetric: {metric}\n".encode()
@@ -36,13 +36,13 @@ def store_spec(fakes: FakeServices, model: str, metric: str = "roc_auc") -> None
     )
 
 
-def trained(fakes: FakeServices, model: str, metrics: dict[str, float | None] | None = None) -> ModelVersion:
+def trained(fakes: FakePorts, model: str, metrics: dict[str, float | None] | None = None) -> ModelVersion:
     """A new version of `model` with its model file stored and its metrics, not decided yet."""
     onnx = f"onnx of version {len(fakes.registry.list_versions(model)) + 1}".encode()  # bytes of its own
     return fakes.train_version(model, {"model": ("model.onnx", onnx)}, spec_sha256=SPEC_SHA, metrics=metrics)
 
 
-def decided(fakes: FakeServices, model: str, status: VersionStatus, **metrics: float | None) -> int:
+def decided(fakes: FakePorts, model: str, status: VersionStatus, **metrics: float | None) -> int:
     """A version decided as `status`: rejected by its gates, or a candidate (which no run leaves today,
     but an operator may promote)."""
     record = trained(fakes, model, metrics).model_copy(update={"status": status})
@@ -52,7 +52,7 @@ def decided(fakes: FakeServices, model: str, status: VersionStatus, **metrics: f
     return record.version
 
 
-def promoted(fakes: FakeServices, model: str, **metrics: float | None) -> int:
+def promoted(fakes: FakePorts, model: str, **metrics: float | None) -> int:
     """A version the state machine put in production (the one before it is archived)."""
     record = trained(fakes, model, metrics)
     alias = fakes.registry.get_alias(model)
@@ -64,7 +64,7 @@ def promoted(fakes: FakeServices, model: str, **metrics: float | None) -> int:
     return record.version
 
 
-def production(fakes: FakeServices, model: str) -> int | None:
+def production(fakes: FakePorts, model: str) -> int | None:
     alias = fakes.registry.get_alias(model)
     return alias.version if alias else None
 
@@ -72,7 +72,7 @@ def production(fakes: FakeServices, model: str) -> int | None:
 # Reading
 
 
-def test_models_are_listed_with_production_and_its_primary_metric_first(fakes: FakeServices) -> None:
+def test_models_are_listed_with_production_and_its_primary_metric_first(fakes: FakePorts) -> None:
     # Given "zeta" with version 2 of 2 in production, and "alpha" with one rejected version only
     store_spec(fakes, "zeta", metric="roc_auc")
     promoted(fakes, "zeta", accuracy=0.8, roc_auc=0.85)
@@ -93,7 +93,7 @@ def test_models_are_listed_with_production_and_its_primary_metric_first(fakes: F
     assert summaries[0].metric is None and summaries[0].metrics == {}
 
 
-def test_models_without_artifacts_or_a_readable_spec_list_metrics_by_name(fakes: FakeServices) -> None:
+def test_models_without_artifacts_or_a_readable_spec_list_metrics_by_name(fakes: FakePorts) -> None:
     # Given a model in production whose stored spec is no longer readable YAML
     store_spec(fakes, "zeta")
     promoted(fakes, "zeta", roc_auc=0.9, accuracy=0.8)
@@ -106,7 +106,7 @@ def test_models_without_artifacts_or_a_readable_spec_list_metrics_by_name(fakes:
     assert bare.production_version == 1 and bare.metric is None and bare.metrics == {}
 
 
-def test_a_model_is_shown_with_production_versions_and_audit_trail(fakes: FakeServices) -> None:
+def test_a_model_is_shown_with_production_versions_and_audit_trail(fakes: FakePorts) -> None:
     # Given a model with a version in production and a later rejected one
     store_spec(fakes, "zeta", metric="accuracy")
     promoted(fakes, "zeta", accuracy=0.8)
@@ -123,7 +123,7 @@ def test_a_model_is_shown_with_production_versions_and_audit_trail(fakes: FakeSe
     assert detail.metric == "accuracy"
 
 
-def test_an_unknown_model_cannot_be_shown(fakes: FakeServices) -> None:
+def test_an_unknown_model_cannot_be_shown(fakes: FakePorts) -> None:
     with pytest.raises(ModelNotFound, match="no model named 'nope'"):
         show_model(fakes.registry, "nope")
 
@@ -131,7 +131,7 @@ def test_an_unknown_model_cannot_be_shown(fakes: FakeServices) -> None:
 # Steering
 
 
-def test_a_candidate_is_promoted_with_an_audit_event(fakes: FakeServices) -> None:
+def test_a_candidate_is_promoted_with_an_audit_event(fakes: FakePorts) -> None:
     # Given version 1 in production and version 2 a candidate
     promoted(fakes, "zeta")
     candidate = decided(fakes, "zeta", VersionStatus.CANDIDATE)
@@ -146,7 +146,7 @@ def test_a_candidate_is_promoted_with_an_audit_event(fakes: FakeServices) -> Non
     assert fakes.registry.list_events("zeta")[-1] == event
 
 
-def test_a_rejected_version_is_not_promoted(fakes: FakeServices) -> None:
+def test_a_rejected_version_is_not_promoted(fakes: FakePorts) -> None:
     # Given version 1 in production and version 2 rejected by its gates
     promoted(fakes, "zeta")
     rejected = decided(fakes, "zeta", VersionStatus.REJECTED)
@@ -156,7 +156,7 @@ def test_a_rejected_version_is_not_promoted(fakes: FakeServices) -> None:
     assert production(fakes, "zeta") == 1
 
 
-def test_a_version_whose_model_file_was_tampered_with_is_not_promoted(fakes: FakeServices) -> None:
+def test_a_version_whose_model_file_was_tampered_with_is_not_promoted(fakes: FakePorts) -> None:
     # Given a candidate whose model file no longer matches the sha256 the registry recorded
     promoted(fakes, "zeta")
     candidate = decided(fakes, "zeta", VersionStatus.CANDIDATE)
@@ -168,13 +168,13 @@ def test_a_version_whose_model_file_was_tampered_with_is_not_promoted(fakes: Fak
     assert fakes.registry.event_types("zeta").count(EventType.PROMOTED) == 1
 
 
-def test_the_version_in_production_is_not_promoted_again(fakes: FakeServices) -> None:
+def test_the_version_in_production_is_not_promoted_again(fakes: FakePorts) -> None:
     current = promoted(fakes, "zeta")
     with pytest.raises(SluiceError, match="version 1 is already in production"):
         promote_version(fakes.registry, fakes.artifacts, "zeta", current, by=ALICE)
 
 
-def test_a_version_without_a_model_file_is_not_promoted(fakes: FakeServices) -> None:
+def test_a_version_without_a_model_file_is_not_promoted(fakes: FakePorts) -> None:
     # Given a candidate with no model artifact recorded
     record = trained(fakes, "zeta").model_copy(update={"status": VersionStatus.CANDIDATE, "artifacts": {}})
     fakes.registry.decide(record, AuditEvent(model="zeta", type=EventType.REJECTED, id=new_event_id()))
@@ -184,7 +184,7 @@ def test_a_version_without_a_model_file_is_not_promoted(fakes: FakeServices) -> 
     assert production(fakes, "zeta") is None
 
 
-def test_rollback_returns_to_the_previous_production_version(fakes: FakeServices) -> None:
+def test_rollback_returns_to_the_previous_production_version(fakes: FakePorts) -> None:
     # Given versions 1 and 2 were production in turn, 3 was rejected, and 4 is production now
     promoted(fakes, "zeta")
     promoted(fakes, "zeta")
@@ -202,13 +202,13 @@ def test_rollback_returns_to_the_previous_production_version(fakes: FakeServices
     assert fakes.registry.list_events("zeta")[-1] == event
 
 
-def test_rollback_without_a_reason_says_rollback(fakes: FakeServices) -> None:
+def test_rollback_without_a_reason_says_rollback(fakes: FakePorts) -> None:
     promoted(fakes, "zeta")
     promoted(fakes, "zeta")
     assert rollback(fakes.registry, fakes.artifacts, "zeta", by=BOB).reason == "rollback"
 
 
-def test_rollback_without_a_previous_version_is_refused(fakes: FakeServices) -> None:
+def test_rollback_without_a_previous_version_is_refused(fakes: FakePorts) -> None:
     # Given only version 1 was ever in production (version 2 was rejected)
     promoted(fakes, "zeta")
     decided(fakes, "zeta", VersionStatus.REJECTED)
@@ -218,7 +218,7 @@ def test_rollback_without_a_previous_version_is_refused(fakes: FakeServices) -> 
     assert production(fakes, "zeta") == 1
 
 
-def test_rollback_without_production_is_refused(fakes: FakeServices) -> None:
+def test_rollback_without_production_is_refused(fakes: FakePorts) -> None:
     decided(fakes, "zeta", VersionStatus.CANDIDATE)
     with pytest.raises(ModelNotFound, match="zeta has no production version to roll back from"):
         rollback_target(fakes.registry, "zeta")

@@ -30,20 +30,20 @@ from tests.unit.app.drift_world import (
     register_model,
     serve,
 )
-from tests.unit.app.fakes import FakeServices
+from tests.unit.app.fakes import FakePorts
 
 
-def index_of(fakes: FakeServices) -> Dashboard:
+def index_of(fakes: FakePorts) -> Dashboard:
     return Dashboard.model_validate(fakes.artifacts.json(INDEX_JSON))
 
 
 def test_the_drift_check_regenerates_its_models_section_and_the_index(
-    fakes: FakeServices, loans: ModelSpec
+    fakes: FakePorts, loans: ModelSpec
 ) -> None:
     # Given version 1 in production serving shifted traffic
     serve(fakes, "loans", captured(loan_rows(200, seed=2, shift=1.0)))
     # When the scheduled check runs
-    (check,) = check_production_models(fakes.services(), SETTINGS, NOW)
+    (check,) = check_production_models(fakes.deps(), SETTINGS, NOW)
     # Then the dashboard shows the check: its verdict, its drifted columns and a link to its report
     section = next(s for s in index_of(fakes).models if s.model == "loans")
     assert section.production_version == 1 and len(section.drift) == 1
@@ -61,18 +61,18 @@ def test_the_drift_check_regenerates_its_models_section_and_the_index(
 
 
 def test_one_models_regeneration_keeps_the_others_sections_and_reads_each_check_once(
-    fakes: FakeServices, loans: ModelSpec
+    fakes: FakePorts, loans: ModelSpec
 ) -> None:
     # Given a dashboard with loans and a second model, each published once
     other = register_model(fakes, LOANS_SPEC.replace("name: loans", "name: other"))
     put_in_production(fakes, other, reference_bytes(other, loan_rows(50, seed=3)))
-    publish_dashboard(fakes.services())
+    publish_dashboard(fakes.deps())
     loans_built = next(s for s in index_of(fakes).models if s.model == "loans").built_at
     fakes.artifacts.put_json("drift/other/20261201T120000Z.json", {"status": "ok", "drift_share": 0.25})
-    publish_dashboard(fakes.services(), "other")
+    publish_dashboard(fakes.deps(), "other")
     # When the stored check of `other` is rewritten and `other` is regenerated again
     fakes.artifacts.put_json("drift/other/20261201T120000Z.json", {"status": "ok", "drift_share": 0.75})
-    publish_dashboard(fakes.services(), "other")
+    publish_dashboard(fakes.deps(), "other")
     # Then the index still has both models; loans' section was not rebuilt
     dashboard = index_of(fakes)
     assert [s.model for s in dashboard.models] == ["loans", "other"]
@@ -84,12 +84,12 @@ def test_one_models_regeneration_keeps_the_others_sections_and_reads_each_check_
 
 
 def test_two_regenerations_at_once_both_land_in_the_index_and_the_page(
-    fakes: FakeServices, loans: ModelSpec, monkeypatch: pytest.MonkeyPatch
+    fakes: FakePorts, loans: ModelSpec, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a second model, and the dashboard published once
     other = register_model(fakes, LOANS_SPEC.replace("name: loans", "name: other"))
     put_in_production(fakes, other, reference_bytes(other, loan_rows(50, seed=3)))
-    publish_dashboard(fakes.services())
+    publish_dashboard(fakes.deps())
     fakes.artifacts.put_json("drift/loans/20261201T120000Z.json", {"status": "ok", "drift_share": 0.5})
     fakes.artifacts.put_json("drift/other/20261201T120000Z.json", {"status": "ok", "drift_share": 0.25})
     # And `other`'s regeneration lands between the moment loans' regeneration reads the index and the
@@ -101,12 +101,12 @@ def test_two_regenerations_at_once_both_land_in_the_index_and_the_page(
         found = read(key)
         if not raced:
             raced.append(key)
-            publish_dashboard(fakes.services(), "other")
+            publish_dashboard(fakes.deps(), "other")
         return found
 
     monkeypatch.setattr(fakes.artifacts, "get_with_etag", read_then_another_writes)
     # When loans' regeneration writes
-    publish_dashboard(fakes.services(), "loans")
+    publish_dashboard(fakes.deps(), "loans")
     # Then neither lost its update: the index and the page show both new checks
     shares = {s.model: [p.drift_share for p in s.drift] for s in index_of(fakes).models}
     assert raced and shares == {"loans": [0.5], "other": [0.25]}
@@ -116,7 +116,7 @@ def test_two_regenerations_at_once_both_land_in_the_index_and_the_page(
 
 
 def test_a_failed_regeneration_is_counted_and_never_raises(
-    fakes: FakeServices, loans: ModelSpec, monkeypatch: pytest.MonkeyPatch
+    fakes: FakePorts, loans: ModelSpec, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given an artifact bucket that refuses writes
     def refuse(*_: object, **__: object) -> None:
@@ -125,13 +125,13 @@ def test_a_failed_regeneration_is_counted_and_never_raises(
     monkeypatch.setattr(fakes.artifacts, "put_json_if_unchanged", refuse)
     # When the dashboard is refreshed after a decision / Then the caller goes on; the failure is
     # reported for the entry point to count (DashboardFailures)
-    assert refresh_dashboard(fakes.services(), "loans") is None
+    assert refresh_dashboard(fakes.deps(), "loans") is None
     assert fakes.outcomes.counted == ["dashboard_failure"]
 
 
-def test_only_the_pages_the_dashboard_links_are_served(fakes: FakeServices, loans: ModelSpec) -> None:
+def test_only_the_pages_the_dashboard_links_are_served(fakes: FakePorts, loans: ModelSpec) -> None:
     serve(fakes, "loans", captured(loan_rows(200, seed=2)))
-    check_production_models(fakes.services(), SETTINGS, NOW)
+    check_production_models(fakes.deps(), SETTINGS, NOW)
     # A linked drift report is served
     assert b"<html" in linked_page(fakes.artifacts, "drift/loans/20261201T120000Z.html")
     # Any other key is refused, even one that exists

@@ -30,7 +30,7 @@ from tests.unit.app.drift_world import (
     register_model,
     serve,
 )
-from tests.unit.app.fakes import FakeServices
+from tests.unit.app.fakes import FakePorts
 
 # ACT
 
@@ -46,12 +46,12 @@ def emf_lines(emitted: pytest.CaptureFixture[str]) -> dict[str, list[dict[str, A
     return by_metric
 
 
-def test_reports_are_stored_as_json_and_html(fakes: FakeServices) -> None:
+def test_reports_are_stored_as_json_and_html(fakes: FakePorts) -> None:
     # Given an assessment of drifted traffic
     spec = register_model(fakes, LOANS_SPEC)
     found = assessment(spec, shift=1.0)
     # When the check acts on it
-    check = act_on_drift(fakes.services(), SETTINGS, found, NOW)
+    check = act_on_drift(fakes.deps(), SETTINGS, found, NOW)
     # Then the JSON and HTML reports are under drift/<model>/, stamped with the check's time
     assert check.report_uri == "s3://artifacts/drift/loans/20261201T120000Z.json"
     assert check.html_uri == "s3://artifacts/drift/loans/20261201T120000Z.html"
@@ -69,13 +69,13 @@ def test_reports_are_stored_as_json_and_html(fakes: FakeServices) -> None:
 
 
 def test_metrics_are_emitted_per_model_and_feature(
-    fakes: FakeServices, emitted: pytest.CaptureFixture[str]
+    fakes: FakePorts, emitted: pytest.CaptureFixture[str]
 ) -> None:
     # Given an assessment of drifted traffic
     spec = register_model(fakes, LOANS_SPEC)
     found = assessment(spec, shift=1.0)
     # When the check acts on it and the entry point reports the check
-    report_drift_check(act_on_drift(fakes.services(), SETTINGS, found, NOW))
+    report_drift_check(act_on_drift(fakes.deps(), SETTINGS, found, NOW))
     # Then EMF lines in the Sluice namespace carry DriftScore per model and feature, and the model's
     # share, verdict and rows
     lines = [json.loads(line) for line in emitted.readouterr().out.splitlines() if line.startswith("{")]
@@ -94,7 +94,7 @@ def test_metrics_are_emitted_per_model_and_feature(
 
 
 def test_live_quality_is_emitted_per_model_and_version_and_below_the_gate_counted(
-    fakes: FakeServices, emitted: pytest.CaptureFixture[str]
+    fakes: FakePorts, emitted: pytest.CaptureFixture[str]
 ) -> None:
     # Given a spec whose gate asks for accuracy 0.95, and an assessment that measured 0.9 live on 40
     # labelled rows and estimated 0.93 from the probabilities of 200
@@ -102,7 +102,7 @@ def test_live_quality_is_emitted_per_model_and_version_and_below_the_gate_counte
     live: LiveMetric = {"accuracy": 0.9, "labelled_rows": 40}
     found = assessment(spec, shift=0.0, live=live, estimate=AccuracyEstimate(accuracy=0.93, rows=200))
     # When the check acts on it and the entry point reports the check
-    check = act_on_drift(fakes.services(), SETTINGS, found, NOW)
+    check = act_on_drift(fakes.deps(), SETTINGS, found, NOW)
     report_drift_check(check)
     # Then EMF lines carry the live metric by model, version and metric name, the labelled rows, the
     # estimate and the below-minimum flag by model and version
@@ -139,13 +139,13 @@ def test_live_quality_is_emitted_per_model_and_version_and_below_the_gate_counte
 
 
 def test_too_few_labelled_rows_are_not_below_the_gate_and_no_estimate_no_line(
-    fakes: FakeServices, emitted: pytest.CaptureFixture[str]
+    fakes: FakePorts, emitted: pytest.CaptureFixture[str]
 ) -> None:
     # Given the same gate, an accuracy of 0.5 on only 10 labelled rows, and no estimate (no probabilities)
     spec = register_model(fakes, LOANS_SPEC + "gates: {min_metric: 0.95}\n")
     found = assessment(spec, shift=0.0, live={"accuracy": 0.5, "labelled_rows": 10})
     # When the check acts on it and the entry point reports the check
-    check = act_on_drift(fakes.services(), SETTINGS, found, NOW)
+    check = act_on_drift(fakes.deps(), SETTINGS, found, NOW)
     report_drift_check(check)
     # Then the flag is 0, per version and by service, and no estimate is emitted
     by_metric = emf_lines(emitted)
@@ -155,11 +155,11 @@ def test_too_few_labelled_rows_are_not_below_the_gate_and_no_estimate_no_line(
     assert check.live_gate is not None and check.live_gate.below_minimum is False
 
 
-def test_drift_alerts_and_starts_one_retraining(fakes: FakeServices) -> None:
+def test_drift_alerts_and_starts_one_retraining(fakes: FakePorts) -> None:
     # Given an assessment of drifted traffic for a model whose spec allows retraining on drift
     spec = register_model(fakes, LOANS_SPEC)
     # When the check acts on it
-    check = act_on_drift(fakes.services(), SETTINGS, assessment(spec, shift=1.0), NOW)
+    check = act_on_drift(fakes.deps(), SETTINGS, assessment(spec, shift=1.0), NOW)
     # Then people are alerted with the drifted features and the reports
     assert fakes.notifier.published == [
         (
@@ -184,13 +184,13 @@ def test_drift_alerts_and_starts_one_retraining(fakes: FakeServices) -> None:
     ] == [Trigger.DRIFT]
 
 
-def test_live_quality_under_the_gate_retrains_without_input_drift(fakes: FakeServices) -> None:
+def test_live_quality_under_the_gate_retrains_without_input_drift(fakes: FakePorts) -> None:
     # Given traffic like the reference (no input drift) whose labels say the model is now worse than
     # its gate: the relationship between inputs and label changed (concept drift)
     spec = register_model(fakes, LOANS_SPEC + "gates: {min_metric: 0.95}\n")
     live: LiveMetric = {"accuracy": 0.6, "labelled_rows": 40}
     # When the check acts on it
-    check = act_on_drift(fakes.services(), SETTINGS, assessment(spec, shift=0.0, live=live), NOW)
+    check = act_on_drift(fakes.deps(), SETTINGS, assessment(spec, shift=0.0, live=live), NOW)
     # Then no input-drift alert goes out, and one retraining starts with trigger drift
     assert check.dataset_drift is False and check.alerted is False and fakes.notifier.published == []
     (started,) = fakes.executions.inputs()
@@ -198,23 +198,23 @@ def test_live_quality_under_the_gate_retrains_without_input_drift(fakes: FakeSer
     assert check.retraining == fakes.executions.list()[0]["executionArn"]
 
 
-def test_no_drift_no_alert_no_retraining(fakes: FakeServices) -> None:
+def test_no_drift_no_alert_no_retraining(fakes: FakePorts) -> None:
     # Given an assessment of traffic like the reference
     spec = register_model(fakes, LOANS_SPEC)
     # When the check acts on it
-    check = act_on_drift(fakes.services(), SETTINGS, assessment(spec, shift=0.0), NOW)
+    check = act_on_drift(fakes.deps(), SETTINGS, assessment(spec, shift=0.0), NOW)
     # Then the reports are stored, but nobody is alerted and nothing retrains
     assert check.dataset_drift is False and check.report_uri is not None
     assert fakes.notifier.published == [] and check.alerted is False
     assert fakes.executions.inputs() == [] and check.retraining is None and check.retrain_skipped is None
 
 
-def test_no_second_retraining_while_one_is_running(fakes: FakeServices) -> None:
+def test_no_second_retraining_while_one_is_running(fakes: FakePorts) -> None:
     # Given drift that already started a retraining, still running
     spec = register_model(fakes, LOANS_SPEC)
-    first = act_on_drift(fakes.services(), SETTINGS, assessment(spec, shift=1.0), NOW)
+    first = act_on_drift(fakes.deps(), SETTINGS, assessment(spec, shift=1.0), NOW)
     # When the check acts on drift again
-    second = act_on_drift(fakes.services(), SETTINGS, assessment(spec, shift=1.0), NOW)
+    second = act_on_drift(fakes.deps(), SETTINGS, assessment(spec, shift=1.0), NOW)
     # Then it alerts again but starts nothing, naming the running execution
     assert first.retraining is not None and second.retraining is None
     name = first.retraining.rsplit(":", 1)[-1]
@@ -223,7 +223,7 @@ def test_no_second_retraining_while_one_is_running(fakes: FakeServices) -> None:
     assert len(fakes.executions.inputs()) == 1
 
 
-def test_no_retraining_during_the_cool_down(fakes: FakeServices) -> None:
+def test_no_retraining_during_the_cool_down(fakes: FakePorts) -> None:
     # Given drift started a retraining an hour ago (finished since), and a manual run two days ago
     spec = register_model(fakes, LOANS_SPEC)
     an_hour_ago = (NOW - timedelta(hours=1)).isoformat()
@@ -237,7 +237,7 @@ def test_no_retraining_during_the_cool_down(fakes: FakeServices) -> None:
             )
         )
     # When the check acts on drift
-    check = act_on_drift(fakes.services(), SETTINGS, assessment(spec, shift=1.0), NOW)
+    check = act_on_drift(fakes.deps(), SETTINGS, assessment(spec, shift=1.0), NOW)
     # Then the cool-down holds the retraining back, saying since when
     assert (
         check.retraining is None
@@ -246,7 +246,7 @@ def test_no_retraining_during_the_cool_down(fakes: FakeServices) -> None:
     assert fakes.executions.inputs() == [] and check.alerted is True
 
 
-def test_retraining_again_once_the_cool_down_passed(fakes: FakeServices) -> None:
+def test_retraining_again_once_the_cool_down_passed(fakes: FakePorts) -> None:
     # Given drift started a retraining 25 hours ago, with a cool-down of 24
     spec = register_model(fakes, LOANS_SPEC)
     fakes.registry.append_event(
@@ -259,26 +259,26 @@ def test_retraining_again_once_the_cool_down_passed(fakes: FakeServices) -> None
         )
     )
     # When the check acts on drift
-    check = act_on_drift(fakes.services(), SETTINGS, assessment(spec, shift=1.0), NOW)
+    check = act_on_drift(fakes.deps(), SETTINGS, assessment(spec, shift=1.0), NOW)
     # Then a retraining starts
     assert check.retraining is not None and len(fakes.executions.inputs()) == 1
 
 
-def test_no_retraining_when_the_spec_forbids_it(fakes: FakeServices) -> None:
+def test_no_retraining_when_the_spec_forbids_it(fakes: FakePorts) -> None:
     # Given a model whose spec says retrain_on_drift: false
     spec = register_model(fakes, LOANS_SPEC.replace("retrain_on_drift: true", "retrain_on_drift: false"))
     # When the check acts on drift
-    check = act_on_drift(fakes.services(), SETTINGS, assessment(spec, shift=1.0), NOW)
+    check = act_on_drift(fakes.deps(), SETTINGS, assessment(spec, shift=1.0), NOW)
     # Then people are alerted, but nothing retrains, and the check says why
     assert check.alerted is True and fakes.executions.inputs() == []
     assert check.retrain_skipped == "the spec does not allow retraining on drift (retrain_on_drift: false)"
 
 
-def test_no_retraining_without_a_dataset(fakes: FakeServices) -> None:
+def test_no_retraining_without_a_dataset(fakes: FakePorts) -> None:
     # Given a model with a spec but no accepted dataset
     spec = register_model(fakes, LOANS_SPEC, dataset=False)
     # When the check acts on drift
-    check = act_on_drift(fakes.services(), SETTINGS, assessment(spec, shift=1.0), NOW)
+    check = act_on_drift(fakes.deps(), SETTINGS, assessment(spec, shift=1.0), NOW)
     # Then nothing retrains, and the check says why
     assert check.retraining is None and check.retrain_skipped == "no dataset to retrain on"
     assert fakes.executions.inputs() == []
@@ -288,7 +288,7 @@ def test_no_retraining_without_a_dataset(fakes: FakeServices) -> None:
 
 
 def test_every_production_model_is_checked_and_one_failure_stops_no_other(
-    fakes: FakeServices, loans: ModelSpec, emitted: pytest.CaptureFixture[str]
+    fakes: FakePorts, loans: ModelSpec, emitted: pytest.CaptureFixture[str]
 ) -> None:
     # Given loans in production with shifted traffic, a second model whose reference sample is gone,
     # and a third model with no production version
@@ -298,7 +298,7 @@ def test_every_production_model_is_checked_and_one_failure_stops_no_other(
     del fakes.artifacts.objects[version.artifacts["reference"].uri]
     register_model(fakes, LOANS_SPEC.replace("name: loans", "name: unserved"))
     # When the scheduled check runs
-    checks = check_production_models(fakes.services(), SETTINGS, NOW, report=report_drift_check)
+    checks = check_production_models(fakes.deps(), SETTINGS, NOW, report=report_drift_check)
     # Then the broken model is reported as an error naming the missing object, and counted
     by_model = {c.model: c for c in checks}
     assert set(by_model) == {"broken", "loans"}
@@ -312,7 +312,7 @@ def test_every_production_model_is_checked_and_one_failure_stops_no_other(
 
 
 def test_a_model_whose_check_fails_on_aws_is_checked_again_by_failing_the_invocation(
-    fakes: FakeServices, loans: ModelSpec, monkeypatch: pytest.MonkeyPatch
+    fakes: FakePorts, loans: ModelSpec, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given loans in production with shifted traffic, and a second model whose traffic cannot be read
     # (S3 throttled it past the SDK's retries)
@@ -330,7 +330,7 @@ def test_a_model_whose_check_fails_on_aws_is_checked_again_by_failing_the_invoca
     # When the scheduled check runs / Then it fails, naming the model, so that it runs again
     reported: list[ModelCheck] = []
     with pytest.raises(StackError, match="drift check of throttled failed on AWS") as raised:
-        check_production_models(fakes.services(), SETTINGS, NOW, report=reported.append)
+        check_production_models(fakes.deps(), SETTINGS, NOW, report=reported.append)
     assert raised.value.code == "SlowDown"
     # And both models' checks were reported before it failed (their metrics are still emitted)
     assert [(c.model, c.status) for c in reported] == [("loans", "ok"), ("throttled", "error")]

@@ -29,27 +29,27 @@ from tests.unit.app.drift_world import (
     register_model,
     serve,
 )
-from tests.unit.app.fakes import FakeServices
+from tests.unit.app.fakes import FakePorts
 
 # ASSESS
 
 
-def test_no_traffic_is_insufficient_data(fakes: FakeServices, loans: ModelSpec) -> None:
+def test_no_traffic_is_insufficient_data(fakes: FakePorts, loans: ModelSpec) -> None:
     # Given a production version that served nothing in the window (only traffic older than it)
     serve(fakes, MODEL, captured(loan_rows(200, seed=2), hours_ago=30))
     # When it is assessed
-    found = assess_model(fakes.services(), SETTINGS, MODEL, 1, NOW)
+    found = assess_model(fakes.deps(), SETTINGS, MODEL, 1, NOW)
     # Then there is no verdict, and no prediction drift is computed either
     assert found.report.status == "insufficient_data" and found.rows == 0
     assert found.report.dataset_drift is False and found.prediction_report is None
     assert found.window == TrafficWindow(start=NOW - timedelta(hours=24), end=NOW)
 
 
-def test_traffic_like_the_reference_does_not_drift(fakes: FakeServices, loans: ModelSpec) -> None:
+def test_traffic_like_the_reference_does_not_drift(fakes: FakePorts, loans: ModelSpec) -> None:
     # Given traffic from the reference's own distribution, and some traffic of another version
     serve(fakes, MODEL, captured(loan_rows(200, seed=2)) + captured(loan_rows(30, seed=3), version=7))
     # When it is assessed
-    found = assess_model(fakes.services(), SETTINGS, MODEL, 1, NOW)
+    found = assess_model(fakes.deps(), SETTINGS, MODEL, 1, NOW)
     # Then only version 1's rows count, no feature drifted and neither did the predictions
     assert found.report.status == "ok" and found.rows == 200
     assert found.report.dataset_drift is False and found.drifted_features == []
@@ -58,21 +58,21 @@ def test_traffic_like_the_reference_does_not_drift(fakes: FakeServices, loans: M
     assert found.live_metric is None
 
 
-def test_shifted_traffic_drifts_in_the_shifted_features(fakes: FakeServices, loans: ModelSpec) -> None:
+def test_shifted_traffic_drifts_in_the_shifted_features(fakes: FakePorts, loans: ModelSpec) -> None:
     # Given traffic whose income and debt ratio moved up, with the segment mix unchanged
     serve(fakes, MODEL, captured(loan_rows(200, seed=2, shift=1.0)))
     # When it is assessed
-    found = assess_model(fakes.services(), SETTINGS, MODEL, 1, NOW)
+    found = assess_model(fakes.deps(), SETTINGS, MODEL, 1, NOW)
     # Then the dataset drifted, naming exactly the shifted features
     assert found.report.dataset_drift is True
     assert found.drifted_features == ["debt_ratio", "income"]
 
 
-def test_predictions_that_moved_are_prediction_drift(fakes: FakeServices, loans: ModelSpec) -> None:
+def test_predictions_that_moved_are_prediction_drift(fakes: FakePorts, loans: ModelSpec) -> None:
     # Given shifted traffic, on which the model predicts defaults far more often than on its reference
     serve(fakes, MODEL, captured(loan_rows(200, seed=2, shift=1.0)))
     # When it is assessed
-    found = assess_model(fakes.services(), SETTINGS, MODEL, 1, NOW)
+    found = assess_model(fakes.deps(), SETTINGS, MODEL, 1, NOW)
     # Then its predictions drifted, judged as categories (a classifier's labels)
     assert found.prediction_drift is not None
     assert found.prediction_drift.drifted is True and found.prediction_drift.type == "categorical"
@@ -81,19 +81,19 @@ def test_predictions_that_moved_are_prediction_drift(fakes: FakeServices, loans:
     ]
 
 
-def test_a_reference_without_predictions_gives_no_prediction_drift(fakes: FakeServices) -> None:
+def test_a_reference_without_predictions_gives_no_prediction_drift(fakes: FakePorts) -> None:
     # Given a production version whose reference sample holds no predictions
     spec = register_model(fakes, LOANS_SPEC)
     put_in_production(fakes, spec, reference_bytes(spec, loan_rows(400, seed=1), predictions=False))
     serve(fakes, MODEL, captured(loan_rows(200, seed=2, shift=1.0)))
     # When it is assessed
-    found = assess_model(fakes.services(), SETTINGS, MODEL, 1, NOW)
+    found = assess_model(fakes.deps(), SETTINGS, MODEL, 1, NOW)
     # Then the inputs are judged, the predictions are not
     assert found.report.dataset_drift is True and found.prediction_report is None
 
 
 def test_live_accuracy_from_labels_that_match_captured_predictions(
-    fakes: FakeServices, loans: ModelSpec
+    fakes: FakePorts, loans: ModelSpec
 ) -> None:
     # Given 60 captured predictions, four with feedback: three right and one wrong, and a label
     # for a request that was never captured
@@ -104,12 +104,12 @@ def test_live_accuracy_from_labels_that_match_captured_predictions(
         fakes.traffic.put_feedback(MODEL, record["request_id"], record["instance"], truth)
     fakes.traffic.put_feedback(MODEL, "never-served", 0, 1)
     # When it is assessed
-    found = assess_model(fakes.services(), SETTINGS, MODEL, 1, NOW)
+    found = assess_model(fakes.deps(), SETTINGS, MODEL, 1, NOW)
     # Then the live accuracy is over the four labelled rows
     assert found.live_metric == {"accuracy": 0.75, "labelled_rows": 4}
 
 
-def test_live_rmse_for_a_regression_model(fakes: FakeServices) -> None:
+def test_live_rmse_for_a_regression_model(fakes: FakePorts) -> None:
     # Given a regression model in production, two captured predictions and their true values
     spec = register_model(fakes, PRICES_SPEC)
     rng = np.random.default_rng(5)
@@ -136,7 +136,7 @@ def test_live_rmse_for_a_regression_model(fakes: FakeServices) -> None:
     fakes.traffic.put_feedback("prices", "r", 0, 11.0)
     fakes.traffic.put_feedback("prices", "r", 1, 10.0)
     # When it is assessed
-    found = assess_model(fakes.services(), SETTINGS, "prices", 1, NOW)
+    found = assess_model(fakes.deps(), SETTINGS, "prices", 1, NOW)
     # Then the live metric is the RMSE of those two: sqrt((1² + 2²) / 2)
     assert found.live_metric == {"rmse": pytest.approx((5 / 2) ** 0.5), "labelled_rows": 2}
     # And a regressor has no estimated accuracy
@@ -144,7 +144,7 @@ def test_live_rmse_for_a_regression_model(fakes: FakeServices) -> None:
 
 
 def test_a_classifier_gets_its_primary_metric_live_and_an_estimate_from_every_row(
-    fakes: FakeServices,
+    fakes: FakePorts,
 ) -> None:
     # Given a classifier judged by roc_auc with a gate, 100 captured predictions with probabilities,
     # and labels for 40 of them, 30 agreeing with the prediction
@@ -156,7 +156,7 @@ def test_a_classifier_gets_its_primary_metric_live_and_an_estimate_from_every_ro
     serve(fakes, MODEL, records)
     label_all(fakes, MODEL, records[:40], right=30)
     # When it is assessed
-    found = assess_model(fakes.services(), SETTINGS, MODEL, 1, NOW)
+    found = assess_model(fakes.deps(), SETTINGS, MODEL, 1, NOW)
     # Then the live metric has the accuracy and the spec's roc_auc, on the 40 labelled rows
     assert found.live_metric is not None
     assert found.live_metric["accuracy"] == 0.75 and found.live_metric["labelled_rows"] == 40

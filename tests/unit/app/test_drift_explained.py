@@ -14,19 +14,19 @@ from sluice.app.monitoring.act import act_on_drift
 from sluice.domain.registry.records import AuditEvent, EventType, Trigger, new_event_id
 from sluice.domain.spec.model_spec import ModelSpec
 from tests.unit.app.drift_world import LOANS_SPEC, NOW, SETTINGS, assessment, register_model
-from tests.unit.app.fakes import FakeServices
+from tests.unit.app.fakes import FakePorts
 
 REPORT_KEY = "drift/loans/20261201T120000Z.json"
 
 
-def explained(fakes: FakeServices, spec: ModelSpec, shift: float, **live: Any) -> dict[str, Any]:
+def explained(fakes: FakePorts, spec: ModelSpec, shift: float, **live: Any) -> dict[str, Any]:
     """Act on an assessment of `shift`ed traffic and return the stored report's explanation."""
-    act_on_drift(fakes.services(), SETTINGS, assessment(spec, shift=shift, **live), NOW)
+    act_on_drift(fakes.deps(), SETTINGS, assessment(spec, shift=shift, **live), NOW)
     explanation: dict[str, Any] = fakes.artifacts.json(REPORT_KEY)["explanation"]
     return explanation
 
 
-def training_started(fakes: FakeServices, hours_ago: float, trigger: Trigger) -> str:
+def training_started(fakes: FakePorts, hours_ago: float, trigger: Trigger) -> str:
     time = (NOW - timedelta(hours=hours_ago)).isoformat()
     fakes.registry.append_event(
         AuditEvent(
@@ -37,12 +37,12 @@ def training_started(fakes: FakeServices, hours_ago: float, trigger: Trigger) ->
 
 
 def test_drift_that_started_a_retraining_is_explained_with_the_run_and_the_actions(
-    fakes: FakeServices,
+    fakes: FakePorts,
 ) -> None:
     # Given drifted traffic for a model allowed to retrain, with a dataset to retrain on
     spec = register_model(fakes, LOANS_SPEC)
     # When the check acts on it
-    check = act_on_drift(fakes.services(), SETTINGS, assessment(spec, shift=1.0), NOW)
+    check = act_on_drift(fakes.deps(), SETTINGS, assessment(spec, shift=1.0), NOW)
     document = fakes.artifacts.json(REPORT_KEY)
     words = document["explanation"]
     # Then the report's words hold the contract's keys: a headline, a sentence per drifted column, the
@@ -77,10 +77,10 @@ def test_drift_that_started_a_retraining_is_explained_with_the_run_and_the_actio
     assert escape(words["next"]) in html and escape(words["actions"][0]) in html
 
 
-def test_a_retraining_held_by_a_running_one_says_so(fakes: FakeServices) -> None:
+def test_a_retraining_held_by_a_running_one_says_so(fakes: FakePorts) -> None:
     # Given drift already started a retraining that is still running
     spec = register_model(fakes, LOANS_SPEC)
-    first = act_on_drift(fakes.services(), SETTINGS, assessment(spec, shift=1.0), NOW)
+    first = act_on_drift(fakes.deps(), SETTINGS, assessment(spec, shift=1.0), NOW)
     # When the check acts on drift again
     words = explained(fakes, spec, 1.0)
     # Then it says the alert went out and that no new retraining started, naming the running one
@@ -92,7 +92,7 @@ def test_a_retraining_held_by_a_running_one_says_so(fakes: FakeServices) -> None
 
 
 def test_a_retraining_held_by_the_cool_down_says_since_when_and_how_to_retrain_now(
-    fakes: FakeServices,
+    fakes: FakePorts,
 ) -> None:
     # Given drift started a retraining an hour ago
     spec = register_model(fakes, LOANS_SPEC)
@@ -104,7 +104,7 @@ def test_a_retraining_held_by_the_cool_down_says_since_when_and_how_to_retrain_n
     assert "If the shift is expected, retrain now: `sluice models train loans`." in words["actions"]
 
 
-def test_a_spec_that_forbids_retraining_and_a_missing_dataset_are_said(fakes: FakeServices) -> None:
+def test_a_spec_that_forbids_retraining_and_a_missing_dataset_are_said(fakes: FakePorts) -> None:
     # Given a model whose spec says retrain_on_drift: false
     spec = register_model(fakes, LOANS_SPEC.replace("retrain_on_drift: true", "retrain_on_drift: false"))
     # When the check acts on drift
@@ -114,7 +114,7 @@ def test_a_spec_that_forbids_retraining_and_a_missing_dataset_are_said(fakes: Fa
     assert "If the shift is expected, retrain now: `sluice models train loans`." in words["actions"]
 
 
-def test_no_dataset_to_retrain_on_puts_uploading_data_first(fakes: FakeServices) -> None:
+def test_no_dataset_to_retrain_on_puts_uploading_data_first(fakes: FakePorts) -> None:
     # Given a model with no accepted dataset
     spec = register_model(fakes, LOANS_SPEC, dataset=False)
     # When the check acts on drift
@@ -124,7 +124,7 @@ def test_no_dataset_to_retrain_on_puts_uploading_data_first(fakes: FakeServices)
     assert words["actions"][0].startswith("Upload newer labelled data under `loans/data/` in the raw bucket")
 
 
-def test_live_quality_under_the_gate_says_why_it_retrained_without_input_drift(fakes: FakeServices) -> None:
+def test_live_quality_under_the_gate_says_why_it_retrained_without_input_drift(fakes: FakePorts) -> None:
     # Given traffic like the reference whose labels put the model under its gate
     spec = register_model(fakes, LOANS_SPEC + "gates: {min_metric: 0.95}\n")
     # When the check acts on it
@@ -135,7 +135,7 @@ def test_live_quality_under_the_gate_says_why_it_retrained_without_input_drift(f
     assert any("`sluice models rollback loans`" in action for action in words["actions"])
 
 
-def test_no_drift_says_nothing_happens_and_offers_no_action(fakes: FakeServices) -> None:
+def test_no_drift_says_nothing_happens_and_offers_no_action(fakes: FakePorts) -> None:
     # Given traffic like the reference
     spec = register_model(fakes, LOANS_SPEC)
     # When the check acts on it

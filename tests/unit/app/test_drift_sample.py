@@ -33,14 +33,14 @@ from tests.unit.app.drift_world import (
     register_model,
     serve,
 )
-from tests.unit.app.fakes import FakeServices
+from tests.unit.app.fakes import FakePorts
 
 SAMPLED = replace(SETTINGS, drift_max_rows=2_000)
 EVERY_ROW = replace(SETTINGS, drift_max_rows=1_000_000)
 
 
 @pytest.fixture
-def loans(fakes: FakeServices) -> ModelSpec:
+def loans(fakes: FakePorts) -> ModelSpec:
     """The loans model in production with a reference of 2,000 rows (judged with distances)."""
     spec = register_model(fakes, LOANS_SPEC)
     put_in_production(fakes, spec, reference_bytes(spec, loan_rows(2_000, seed=1)))
@@ -49,14 +49,14 @@ def loans(fakes: FakeServices) -> ModelSpec:
 
 @pytest.mark.parametrize(("shift", "drifted"), [(0.0, []), (0.33, ["debt_ratio", "income"])])
 def test_a_sample_of_the_window_gives_the_verdicts_of_all_its_rows(
-    fakes: FakeServices, loans: ModelSpec, shift: float, drifted: list[str]
+    fakes: FakePorts, loans: ModelSpec, shift: float, drifted: list[str]
 ) -> None:
     # Given 20,000 captured rows of version 1 in the window (and 500 of another version)
     serve(fakes, MODEL, captured(loan_rows(20_000, seed=5, shift=shift)))
     serve(fakes, MODEL, captured(loan_rows(500, seed=6), version=9))
     # When it is assessed on a sample of at most 2,000 rows, and on every row
-    sampled = assess_model(fakes.services(), SAMPLED, MODEL, 1, NOW)
-    full = assess_model(fakes.services(), EVERY_ROW, MODEL, 1, NOW)
+    sampled = assess_model(fakes.deps(), SAMPLED, MODEL, 1, NOW)
+    full = assess_model(fakes.deps(), EVERY_ROW, MODEL, 1, NOW)
     # Then the sample holds 2,000 of version 1's 20,000 rows, while the counts are the window's
     assert (sampled.rows, sampled.report.n_current_window, full.rows) == (2_000, 20_000, 20_000)
     assert sampled.report.sampled and not full.report.sampled
@@ -69,7 +69,7 @@ def test_a_sample_of_the_window_gives_the_verdicts_of_all_its_rows(
 
 
 def test_the_report_says_it_is_a_sample_and_keeps_every_labelled_row(
-    fakes: FakeServices, loans: ModelSpec
+    fakes: FakePorts, loans: ModelSpec
 ) -> None:
     # Given 20,000 captured rows, 600 of them labelled (540 right), and a label for no captured row
     records = captured(loan_rows(20_000, seed=5))
@@ -80,7 +80,7 @@ def test_the_report_says_it_is_a_sample_and_keeps_every_labelled_row(
         {"request_id": "never-served", "instance": 0, "label": 1, "time": sent}
     )
     # When the check runs on a sample of 2,000
-    check = check_model(fakes.services(), SAMPLED, MODEL, 1, NOW)
+    check = check_model(fakes.deps(), SAMPLED, MODEL, 1, NOW)
     # Then the live metric is on all 600 labelled rows, and the check counts the window's rows
     assert check.live_metric == {"accuracy": 0.9, "labelled_rows": 600}
     assert (check.rows, check.window_rows, check.unmatched_labels) == (2_000, 20_000, 1)

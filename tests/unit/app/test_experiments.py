@@ -8,7 +8,7 @@ import pytest
 from sluice.app.registry.experiments import experiment_of
 from sluice.domain.training.search import CandidateScore, Experiment
 from sluice.errors import ArtifactCorrupt, ModelNotFound
-from tests.unit.app.fakes import FakeServices
+from tests.unit.app.fakes import FakePorts
 
 MODEL = "loans"
 
@@ -43,7 +43,7 @@ def _experiment(version: int, chosen: int) -> Experiment:
     )
 
 
-def _searched(fakes: FakeServices, experiment: Experiment) -> int:
+def _searched(fakes: FakePorts, experiment: Experiment) -> int:
     """A version whose run searched: its experiment stored beside its model."""
     files = {
         "model": ("model.onnx", b"onnx"),
@@ -52,27 +52,27 @@ def _searched(fakes: FakeServices, experiment: Experiment) -> int:
     return fakes.train_version(MODEL, files).version
 
 
-def _single_algorithm(fakes: FakeServices) -> int:
+def _single_algorithm(fakes: FakePorts) -> int:
     return fakes.train_version(MODEL, {"model": ("model.onnx", b"onnx")}).version
 
 
-def test_a_versions_experiment_is_read_back_whole(fakes: FakeServices) -> None:
+def test_a_versions_experiment_is_read_back_whole(fakes: FakePorts) -> None:
     # Given a version that searched
     stored = _experiment(1, chosen=1)
     version = _searched(fakes, stored)
     # When its experiment is asked for
-    experiment = experiment_of(MODEL, version, fakes.services())
+    experiment = experiment_of(MODEL, version, fakes.deps())
     # Then it is the one stored
     assert experiment == stored
 
 
-def test_without_a_version_the_latest_version_that_searched_is_shown(fakes: FakeServices) -> None:
+def test_without_a_version_the_latest_version_that_searched_is_shown(fakes: FakePorts) -> None:
     # Given versions 1 and 2 that searched and a version 3 that trained one algorithm
     _searched(fakes, _experiment(1, chosen=0))
     _searched(fakes, _experiment(2, chosen=1))
     _single_algorithm(fakes)
     # When the model's experiment is asked for without a version
-    experiment = experiment_of(MODEL, None, fakes.services())
+    experiment = experiment_of(MODEL, None, fakes.deps())
     # Then version 2's is shown
     assert experiment.version == "2"
     assert experiment.reason == "best of version 2"
@@ -86,32 +86,32 @@ def test_without_a_version_the_latest_version_that_searched_is_shown(fakes: Fake
     ],
 )
 def test_a_version_without_a_search_or_unknown_is_refused_by_name(
-    fakes: FakeServices, version: int, message: str
+    fakes: FakePorts, version: int, message: str
 ) -> None:
     # Given version 1 that searched and version 2 that did not
     _searched(fakes, _experiment(1, chosen=0))
     _single_algorithm(fakes)
     # When asked for the version, Then ModelNotFound says why
     with pytest.raises(ModelNotFound, match=message):
-        experiment_of(MODEL, version, fakes.services())
+        experiment_of(MODEL, version, fakes.deps())
 
 
-def test_an_unknown_model_or_one_that_never_searched_is_refused(fakes: FakeServices) -> None:
+def test_an_unknown_model_or_one_that_never_searched_is_refused(fakes: FakePorts) -> None:
     # Given a model whose only version trained one algorithm
     _single_algorithm(fakes)
     # When asked for its latest search, or for a model the registry does not know
     # Then each is refused with a message that names the reason
     with pytest.raises(ModelNotFound, match=r"no version of loans searched candidates"):
-        experiment_of(MODEL, None, fakes.services())
+        experiment_of(MODEL, None, fakes.deps())
     with pytest.raises(ModelNotFound, match=r"no model named 'credit' in the registry"):
-        experiment_of("credit", None, fakes.services())
+        experiment_of("credit", None, fakes.deps())
 
 
-def test_a_stored_experiment_whose_bytes_changed_is_not_shown(fakes: FakeServices) -> None:
+def test_a_stored_experiment_whose_bytes_changed_is_not_shown(fakes: FakePorts) -> None:
     # Given a version whose experiments.json was altered after it was recorded
     version = _searched(fakes, _experiment(1, chosen=0))
     uri = fakes.registry.get_version(MODEL, version).artifacts["experiments"].uri
     fakes.artifacts.add(uri, _experiment(1, chosen=1).model_dump_json().encode())
     # When it is asked for, Then the verified read refuses it
     with pytest.raises(ArtifactCorrupt):
-        experiment_of(MODEL, version, fakes.services())
+        experiment_of(MODEL, version, fakes.deps())

@@ -15,7 +15,7 @@ from sluice.domain.data.table import to_csv_bytes
 from sluice.domain.registry.records import EventType, s3_uri
 from sluice.domain.spec.model_spec import parse_spec
 from sluice.tools.example_data import credit_risk
-from tests.unit.app.fakes import FakeServices
+from tests.unit.app.fakes import FakePorts
 
 ROOT = Path(__file__).resolve().parents[3]
 RAW = "raw"
@@ -26,7 +26,7 @@ DATA = to_csv_bytes(credit_risk(60, seed=1))
 SETTINGS = IngestLimits(max_upload_bytes=1_000_000)
 
 
-def put_upload(fakes: FakeServices, key: str, body: bytes) -> Upload:
+def put_upload(fakes: FakePorts, key: str, body: bytes) -> Upload:
     """An object put in the raw bucket, and the upload its event announces."""
     fakes.artifacts.add(s3_uri(RAW, key), body)
     return Upload(bucket=RAW, key=key, keys=[key], size=len(body))
@@ -38,17 +38,17 @@ def event_upload(name: str) -> Upload:
     return Upload.from_event(json.loads(text))
 
 
-def ingest(fakes: FakeServices, upload: Upload, settings: IngestLimits = SETTINGS) -> IngestResult:
-    return ingest_upload(upload, settings, fakes.services())
+def ingest(fakes: FakePorts, upload: Upload, settings: IngestLimits = SETTINGS) -> IngestResult:
+    return ingest_upload(upload, settings, fakes.deps())
 
 
-def register_spec(fakes: FakeServices) -> None:
+def register_spec(fakes: FakePorts) -> None:
     assert (
         ingest(fakes, put_upload(fakes, f"{MODEL}/spec.yaml", SPEC_TEXT.encode())).status == "spec_registered"
     )
 
 
-def quarantine_report(fakes: FakeServices, key: str, body: bytes, event: EventType) -> dict[str, Any]:
+def quarantine_report(fakes: FakePorts, key: str, body: bytes, event: EventType) -> dict[str, Any]:
     """Check what every quarantine does — the raw object copied to quarantine/, a report beside it,
     an audit event and one notification, and no training — and return the report."""
     report: dict[str, Any] = fakes.artifacts.json(f"quarantine/{key}.report.json")
@@ -65,7 +65,7 @@ def quarantine_report(fakes: FakeServices, key: str, body: bytes, event: EventTy
 
 
 # ----------------------------------------------------------------------------------------------- specs
-def test_a_spec_registers_and_the_same_spec_again_is_unchanged(fakes: FakeServices) -> None:
+def test_a_spec_registers_and_the_same_spec_again_is_unchanged(fakes: FakePorts) -> None:
     # Given the spec upload of the repository's event
     upload = event_upload("ingest-spec-uploaded.json")
     fakes.artifacts.add(s3_uri(RAW, upload.key), SPEC_TEXT.encode())
@@ -84,7 +84,7 @@ def test_a_spec_registers_and_the_same_spec_again_is_unchanged(fakes: FakeServic
     assert fakes.registry.event_types(MODEL) == [EventType.SPEC_REGISTERED]
 
 
-def test_an_invalid_spec_is_quarantined_and_the_current_spec_stays(fakes: FakeServices) -> None:
+def test_an_invalid_spec_is_quarantined_and_the_current_spec_stays(fakes: FakePorts) -> None:
     # Given a registered spec
     register_spec(fakes)
     invalid = SPEC_TEXT.replace("task: binary", "task: ranking").encode()
@@ -99,7 +99,7 @@ def test_an_invalid_spec_is_quarantined_and_the_current_spec_stays(fakes: FakeSe
     assert current is not None and current.sha256 == SPEC.sha256
 
 
-def test_a_spec_uploaded_under_another_models_folder_is_rejected(fakes: FakeServices) -> None:
+def test_a_spec_uploaded_under_another_models_folder_is_rejected(fakes: FakePorts) -> None:
     # When the credit-risk spec is uploaded as other-model/spec.yaml
     result = ingest(fakes, put_upload(fakes, "other-model/spec.yaml", SPEC_TEXT.encode()))
     # Then it is rejected naming both names, and no spec is registered for either model
@@ -111,7 +111,7 @@ def test_a_spec_uploaded_under_another_models_folder_is_rejected(fakes: FakeServ
 
 
 # -------------------------------------------------------------------------------------------- datasets
-def test_a_valid_csv_becomes_a_dataset_and_starts_exactly_one_training(fakes: FakeServices) -> None:
+def test_a_valid_csv_becomes_a_dataset_and_starts_exactly_one_training(fakes: FakePorts) -> None:
     # Given a registered spec
     register_spec(fakes)
     key = f"{MODEL}/data/first.csv"
@@ -146,7 +146,7 @@ def test_a_valid_csv_becomes_a_dataset_and_starts_exactly_one_training(fakes: Fa
     assert fakes.registry.event_types(MODEL)[1:] == [EventType.DATASET_REGISTERED, EventType.TRAINING_STARTED]
 
 
-def test_a_duplicate_upload_starts_nothing_new(fakes: FakeServices) -> None:
+def test_a_duplicate_upload_starts_nothing_new(fakes: FakePorts) -> None:
     # Given a dataset that was ingested and started training
     register_spec(fakes)
     first = ingest(fakes, put_upload(fakes, f"{MODEL}/data/first.csv", DATA))
@@ -163,7 +163,7 @@ def test_a_duplicate_upload_starts_nothing_new(fakes: FakeServices) -> None:
     assert fakes.registry.event_types(MODEL) == events
 
 
-def test_data_without_a_spec_is_quarantined(fakes: FakeServices) -> None:
+def test_data_without_a_spec_is_quarantined(fakes: FakePorts) -> None:
     # When data arrives for a model that has no spec
     key = f"{MODEL}/data/first.csv"
     result = ingest(fakes, put_upload(fakes, key, DATA))
@@ -174,7 +174,7 @@ def test_data_without_a_spec_is_quarantined(fakes: FakeServices) -> None:
     assert fakes.registry.list_datasets(MODEL) == []
 
 
-def test_invalid_rows_are_quarantined_with_a_report_naming_file_row_and_column(fakes: FakeServices) -> None:
+def test_invalid_rows_are_quarantined_with_a_report_naming_file_row_and_column(fakes: FakePorts) -> None:
     # Given a registered spec and a CSV whose fifth data row has a segment the spec does not list
     register_spec(fakes)
     table = credit_risk(60, seed=1)
@@ -194,7 +194,7 @@ def test_invalid_rows_are_quarantined_with_a_report_naming_file_row_and_column(f
 
 
 def test_an_upload_ingested_again_is_quarantined_and_announced_once_per_object_version(
-    fakes: FakeServices,
+    fakes: FakePorts,
 ) -> None:
     # Given a registered spec and an invalid upload, quarantined once
     register_spec(fakes)
@@ -212,7 +212,7 @@ def test_an_upload_ingested_again_is_quarantined_and_announced_once_per_object_v
     assert fakes.registry.event_types(MODEL).count(EventType.DATA_QUARANTINED) == 2
 
 
-def test_an_unreadable_file_is_quarantined_naming_the_row(fakes: FakeServices) -> None:
+def test_an_unreadable_file_is_quarantined_naming_the_row(fakes: FakePorts) -> None:
     # Given a registered spec and a CSV whose first data row has a field too many
     register_spec(fakes)
     header, first, rest = DATA.split(b"\n", 2)
@@ -229,7 +229,7 @@ def test_an_unreadable_file_is_quarantined_naming_the_row(fakes: FakeServices) -
     )
 
 
-def test_a_file_over_the_size_limit_is_quarantined_unread(fakes: FakeServices) -> None:
+def test_a_file_over_the_size_limit_is_quarantined_unread(fakes: FakePorts) -> None:
     # Given a registered spec and a size limit below the upload's size
     register_spec(fakes)
     key = f"{MODEL}/data/large.csv"
@@ -244,7 +244,7 @@ def test_a_file_over_the_size_limit_is_quarantined_unread(fakes: FakeServices) -
 
 
 # ----------------------------------------------------------------------------------------------- keys
-def test_a_key_outside_spec_and_data_is_ignored(fakes: FakeServices) -> None:
+def test_a_key_outside_spec_and_data_is_ignored(fakes: FakePorts) -> None:
     # Given the upload of the repository's event for a file that is neither a spec nor data
     upload = event_upload("ingest-ignored.json")
     fakes.artifacts.add(s3_uri(RAW, upload.key), b"just notes\n")
@@ -257,7 +257,7 @@ def test_a_key_outside_spec_and_data_is_ignored(fakes: FakeServices) -> None:
     assert fakes.executions.executions == {}
 
 
-def test_a_url_encoded_key_is_read_under_its_decoded_name(fakes: FakeServices) -> None:
+def test_a_url_encoded_key_is_read_under_its_decoded_name(fakes: FakePorts) -> None:
     # Given the repository's event for "first+upload.csv", an object whose real name has a space
     register_spec(fakes)
     upload = event_upload("ingest-data-uploaded.json")
@@ -271,7 +271,7 @@ def test_a_url_encoded_key_is_read_under_its_decoded_name(fakes: FakeServices) -
     assert dataset is not None and dataset.source_key == "credit-risk/data/first upload.csv"
 
 
-def test_a_key_with_a_literal_plus_is_read_as_delivered(fakes: FakeServices) -> None:
+def test_a_key_with_a_literal_plus_is_read_as_delivered(fakes: FakePorts) -> None:
     # Given the same event, for an object whose name really has a "+"
     register_spec(fakes)
     upload = event_upload("ingest-data-uploaded.json")

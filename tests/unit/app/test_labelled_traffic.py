@@ -29,16 +29,14 @@ from sluice.domain.registry.records import (
 )
 from sluice.domain.spec.model_spec import ModelSpec, parse_spec
 from tests.unit.app.drift_world import LOANS_SPEC, MODEL, NOW, captured, loan_rows, register_model, serve
-from tests.unit.app.fakes import BUCKET, FakeServices
+from tests.unit.app.fakes import BUCKET, FakePorts
 
 RETRAINING_SPEC = LOANS_SPEC + "retraining: {window_days: 7, recent_weight: 3.0}\n"
 SPEC = parse_spec(RETRAINING_SPEC)
 WINDOW = TrafficWindow(start=NOW - timedelta(days=7), end=NOW)
 
 
-def served_with_labels(
-    fakes: FakeServices, rows: list[dict[str, Any]], labelled: int
-) -> list[dict[str, Any]]:
+def served_with_labels(fakes: FakePorts, rows: list[dict[str, Any]], labelled: int) -> list[dict[str, Any]]:
     """`rows` served and captured an hour before NOW; the first `labelled` of them get their true label
     back through feedback. Returns the capture lines."""
     records = captured(rows, hours_ago=1.0)
@@ -48,13 +46,13 @@ def served_with_labels(
     return records
 
 
-def spec_record(fakes: FakeServices) -> SpecRecord:
+def spec_record(fakes: FakePorts) -> SpecRecord:
     current = fakes.registry.current_spec(MODEL)
     assert current is not None
     return current
 
 
-def stored_upload(fakes: FakeServices, spec: ModelSpec, rows: list[dict[str, Any]]) -> DatasetRecord:
+def stored_upload(fakes: FakePorts, spec: ModelSpec, rows: list[dict[str, Any]]) -> DatasetRecord:
     """An accepted upload of `rows`, its CSV stored where ingestion keeps it."""
     columns = [*spec.feature_names, spec.target]
     data = to_csv_bytes(
@@ -77,7 +75,7 @@ def stored_upload(fakes: FakeServices, spec: ModelSpec, rows: list[dict[str, Any
     return record
 
 
-def csv_rows(fakes: FakeServices, uri: str) -> list[dict[str, str]]:
+def csv_rows(fakes: FakePorts, uri: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(fakes.artifacts.get_bytes(uri).decode())))
 
 
@@ -97,12 +95,12 @@ def test_only_captured_rows_with_a_label_join_oldest_first_with_the_label_as_tar
 
 
 # ------------------------------------------------------------------------------- labelled traffic ingest
-def test_labelled_traffic_becomes_a_validated_dataset_stored_by_content_hash(fakes: FakeServices) -> None:
+def test_labelled_traffic_becomes_a_validated_dataset_stored_by_content_hash(fakes: FakePorts) -> None:
     # Given a model that served 40 rows, 30 of them labelled
     register_model(fakes, RETRAINING_SPEC, dataset=False)
     served_with_labels(fakes, loan_rows(40, seed=2), labelled=30)
     # When the window's labelled traffic is ingested
-    result = ingest_labelled_traffic(spec_record(fakes), SPEC, WINDOW, fakes.services())
+    result = ingest_labelled_traffic(spec_record(fakes), SPEC, WINDOW, fakes.deps())
     # Then it is a dataset of 30 rows stored under its content hash, with lineage naming the window
     record = result.record
     assert record is not None and result.rows == 30 and record.n_rows == 30
@@ -116,7 +114,7 @@ def test_labelled_traffic_becomes_a_validated_dataset_stored_by_content_hash(fak
     assert fakes.registry.event_types(MODEL)[-1] is EventType.DATASET_REGISTERED
 
 
-def test_invalid_labelled_traffic_is_quarantined_with_a_report_like_an_upload(fakes: FakeServices) -> None:
+def test_invalid_labelled_traffic_is_quarantined_with_a_report_like_an_upload(fakes: FakePorts) -> None:
     # Given labelled traffic whose labels are not the binary target's 0/1
     register_model(fakes, RETRAINING_SPEC, dataset=False)
     records = captured(loan_rows(10, seed=3), hours_ago=1.0)
@@ -124,7 +122,7 @@ def test_invalid_labelled_traffic_is_quarantined_with_a_report_like_an_upload(fa
     for record in records:
         fakes.traffic.put_feedback(MODEL, record["request_id"], record["instance"], 7)
     # When it is ingested
-    result = ingest_labelled_traffic(spec_record(fakes), SPEC, WINDOW, fakes.services())
+    result = ingest_labelled_traffic(spec_record(fakes), SPEC, WINDOW, fakes.deps())
     # Then no dataset is registered; the rows and their report are in quarantine, audited and announced
     assert result.record is None and result.rows == 10 and result.quarantine_uri is not None
     assert fakes.registry.list_datasets(MODEL) == []
@@ -136,26 +134,26 @@ def test_invalid_labelled_traffic_is_quarantined_with_a_report_like_an_upload(fa
     assert note[0] == f"Sluice: {MODEL} labelled traffic quarantined (invalid)"
 
 
-def test_traffic_without_labels_is_no_dataset(fakes: FakeServices) -> None:
+def test_traffic_without_labels_is_no_dataset(fakes: FakePorts) -> None:
     # Given served traffic that no label came back for
     register_model(fakes, RETRAINING_SPEC, dataset=False)
     served_with_labels(fakes, loan_rows(20, seed=4), labelled=0)
     # When the window's labelled traffic is ingested
-    result = ingest_labelled_traffic(spec_record(fakes), SPEC, WINDOW, fakes.services())
+    result = ingest_labelled_traffic(spec_record(fakes), SPEC, WINDOW, fakes.deps())
     # Then nothing is stored or quarantined
     assert (result.rows, result.record, result.quarantine_uri) == (0, None, None)
     assert fakes.registry.list_datasets(MODEL) == [] and fakes.notifier.published == []
 
 
 # ------------------------------------------------------------------------------ the retraining dataset
-def test_a_retraining_dataset_is_the_upload_followed_by_the_labelled_traffic(fakes: FakeServices) -> None:
+def test_a_retraining_dataset_is_the_upload_followed_by_the_labelled_traffic(fakes: FakePorts) -> None:
     # Given an accepted upload of 50 rows and 20 labelled rows of traffic
     spec = register_model(fakes, RETRAINING_SPEC, dataset=False)
     base = stored_upload(fakes, spec, loan_rows(50, seed=5))
     served = loan_rows(20, seed=6, shift=1.0)
     served_with_labels(fakes, served, labelled=20)
     # When the retraining dataset is built
-    record = retraining_dataset(spec_record(fakes), spec, base, WINDOW, fakes.services())
+    record = retraining_dataset(spec_record(fakes), spec, base, WINDOW, fakes.deps())
     # Then it is a dataset of its own: the upload's rows, then the labelled ones (counted as recent)
     assert record.kind is DatasetKind.RETRAINING and record.sha256 != base.sha256
     assert (record.n_rows, record.recent_rows) == (70, 20)
@@ -171,7 +169,7 @@ def test_a_retraining_dataset_is_the_upload_followed_by_the_labelled_traffic(fak
 
 @pytest.mark.parametrize("labelled", [0, 5])
 def test_without_valid_labelled_traffic_the_retraining_dataset_is_the_upload(
-    fakes: FakeServices, labelled: int
+    fakes: FakePorts, labelled: int
 ) -> None:
     # Given an accepted upload, and no labelled traffic or only invalid labelled traffic
     spec = register_model(fakes, RETRAINING_SPEC, dataset=False)
@@ -180,12 +178,12 @@ def test_without_valid_labelled_traffic_the_retraining_dataset_is_the_upload(
     for served in records[:labelled]:
         fakes.traffic.put_feedback(MODEL, served["request_id"], served["instance"], "maybe")
     # When the retraining dataset is built
-    record = retraining_dataset(spec_record(fakes), spec, base, WINDOW, fakes.services())
+    record = retraining_dataset(spec_record(fakes), spec, base, WINDOW, fakes.deps())
     # Then it is the upload itself
     assert record == base
 
 
-def test_labelled_traffic_of_a_single_class_is_data_with_a_warning(fakes: FakeServices) -> None:
+def test_labelled_traffic_of_a_single_class_is_data_with_a_warning(fakes: FakePorts) -> None:
     # Given labelled traffic whose labels are all 1 (a window after the world changed may be)
     register_model(fakes, RETRAINING_SPEC, dataset=False)
     records = captured(loan_rows(10, seed=3), hours_ago=1.0)
@@ -193,7 +191,7 @@ def test_labelled_traffic_of_a_single_class_is_data_with_a_warning(fakes: FakeSe
     for record in records:
         fakes.traffic.put_feedback(MODEL, record["request_id"], record["instance"], 1)
     # When it is ingested
-    result = ingest_labelled_traffic(spec_record(fakes), SPEC, WINDOW, fakes.services())
+    result = ingest_labelled_traffic(spec_record(fakes), SPEC, WINDOW, fakes.deps())
     # Then it is a dataset, its validation passed with the single class as a warning
     assert result.record is not None and result.quarantine_uri is None
     validation = fakes.artifacts.json(f"{dataset_prefix(MODEL, result.record.sha256)}validation.json")

@@ -11,7 +11,7 @@ from sluice.domain.monitoring.drift.live import AccuracyEstimate, LiveMetric
 from sluice.domain.reports.card import ModelCard
 from sluice.tools.example_data import credit_risk
 from tests.unit.app.drift_world import LOANS_SPEC, NOW, SETTINGS, register_model
-from tests.unit.app.fakes import FakeServices
+from tests.unit.app.fakes import FakePorts
 from tests.unit.app.test_drift_act import assessment
 from tests.unit.app.test_serving import SPEC
 
@@ -23,7 +23,7 @@ def card_json() -> bytes:
     return candidate.card.model_copy(update={"model": "loans"}).model_dump_json().encode()
 
 
-def test_the_card_shows_live_quality_after_a_drift_check(fakes: FakeServices, card_json: bytes) -> None:
+def test_the_card_shows_live_quality_after_a_drift_check(fakes: FakePorts, card_json: bytes) -> None:
     # Given loans version 1 in production with its card, and a check that measured it live
     spec = register_model(fakes, LOANS_SPEC)
     record = fakes.train_version("loans", {"card": ("card.json", card_json)}, spec_sha256=spec.sha256)
@@ -32,7 +32,7 @@ def test_the_card_shows_live_quality_after_a_drift_check(fakes: FakeServices, ca
     found = assessment(spec, shift=0.0, live=live, estimate=AccuracyEstimate(accuracy=0.71, rows=200))
 
     # When the check acts on it
-    check = act_on_drift(fakes.services(), SETTINGS, found, NOW)
+    check = act_on_drift(fakes.deps(), SETTINGS, found, NOW)
 
     # Then the card (read back through its new, verified sha256) carries the live quality
     stored = fakes.registry.get_version("loans", 1).artifacts
@@ -54,12 +54,12 @@ def test_the_card_shows_live_quality_after_a_drift_check(fakes: FakeServices, ca
     assert card.evaluation == before.evaluation and card.lineage == before.lineage
 
 
-def test_a_version_without_a_card_or_labels_is_left_alone(fakes: FakeServices) -> None:
+def test_a_version_without_a_card_or_labels_is_left_alone(fakes: FakePorts) -> None:
     # Given loans version 1 in production without a card
     spec = register_model(fakes, LOANS_SPEC)
     record = fakes.train_version("loans", {"model": ("model.onnx", b"onnx")}, spec_sha256=spec.sha256)
     fakes.put_in_production("loans", record.version)
     # When a check with labels acts on it
-    act_on_drift(fakes.services(), SETTINGS, assessment(spec, shift=0.0), NOW)
+    act_on_drift(fakes.deps(), SETTINGS, assessment(spec, shift=0.0), NOW)
     # Then nothing is added (no card to show it on) and the check still succeeds
     assert "card" not in fakes.registry.get_version("loans", 1).artifacts

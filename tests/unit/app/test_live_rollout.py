@@ -15,7 +15,7 @@ from sluice.app.rollout.live import REPORT_HTML, REPORT_JSON
 from sluice.domain.registry.records import EventType, RunState, VersionStatus
 from sluice.domain.rollout.live import CANDIDATE, PRODUCTION, RolloutStatus, VersionTally
 from sluice.errors import PromotionConflict, RolloutBusy, SluiceError
-from tests.unit.app.fakes import BOB, FakeServices
+from tests.unit.app.fakes import BOB, FakePorts
 from tests.unit.app.test_rollout import gated_run
 from tests.unit.app.test_steps import MODEL, SPEC_TEXT, step
 
@@ -24,25 +24,25 @@ CANARY_SPEC = SPEC_TEXT + f"rollout: {{mode: canary, weight: 0.5, {LIMITS}}}\n"
 SHADOW_SPEC = SPEC_TEXT + f"rollout: {{mode: shadow, {LIMITS}}}\n"
 
 
-def with_production(fakes: FakeServices) -> None:
+def with_production(fakes: FakePorts) -> None:
     """Version 1 of the model in production."""
     fakes.train_version(MODEL, {"model": ("model.onnx", b"version 1")})
     fakes.put_in_production(MODEL, 1)
 
 
-def planned(fakes: FakeServices, spec_text: str = CANARY_SPEC, name: str = "run") -> RunState:
+def planned(fakes: FakePorts, spec_text: str = CANARY_SPEC, name: str = "run") -> RunState:
     """A run whose version passed its gates against production (version 1), through PlanRollout."""
     run = gated_run(fakes, spec_text, name).model_copy(update={"champion_version": 1})
     return step(fakes, "plan_rollout", run, name)
 
 
-def started(fakes: FakeServices, spec_text: str = CANARY_SPEC, name: str = "run") -> RunState:
+def started(fakes: FakePorts, spec_text: str = CANARY_SPEC, name: str = "run") -> RunState:
     """Version 1 in production and the run's version 2 in a live rollout beside it."""
     with_production(fakes)
     return step(fakes, "start_rollout", planned(fakes, spec_text, name), name)
 
 
-def add_counts(fakes: FakeServices, role: str, requests: int, errors: int = 0, version: int = 2) -> None:
+def add_counts(fakes: FakePorts, role: str, requests: int, errors: int = 0, version: int = 2) -> None:
     """What serving adds to the registry: `requests` requests of the role, `errors` of them failed."""
     tally = VersionTally()
     for i in range(requests):
@@ -50,7 +50,7 @@ def add_counts(fakes: FakeServices, role: str, requests: int, errors: int = 0, v
     fakes.registry.add_rollout_counts(MODEL, version, role, tally)
 
 
-def checked(fakes: FakeServices, run: RunState, name: str = "run") -> RunState:
+def checked(fakes: FakePorts, run: RunState, name: str = "run") -> RunState:
     return step(fakes, "check_rollout", run, name)
 
 
@@ -59,7 +59,7 @@ def checked(fakes: FakeServices, run: RunState, name: str = "run") -> RunState:
     ("spec_text", "mode", "weight"), [(CANARY_SPEC, "canary", 0.5), (SHADOW_SPEC, "shadow", 1.0)]
 )
 def test_start_puts_the_candidate_beside_production(
-    fakes: FakeServices, spec_text: str, mode: str, weight: float
+    fakes: FakePorts, spec_text: str, mode: str, weight: float
 ) -> None:
     # When StartRollout runs for a version that passed its gates against version 1
     run = started(fakes, spec_text)
@@ -90,7 +90,7 @@ def test_start_puts_the_candidate_beside_production(
     assert (message["status"], message["production_version"]) == (mode, 1)
 
 
-def test_a_first_version_has_nothing_to_compare_with_and_is_promoted(fakes: FakeServices) -> None:
+def test_a_first_version_has_nothing_to_compare_with_and_is_promoted(fakes: FakePorts) -> None:
     # Given a run with no production version
     run = step(fakes, "plan_rollout", gated_run(fakes, CANARY_SPEC), "first")
     # When StartRollout runs / Then it decides to promote at once, and nothing is tried live
@@ -104,7 +104,7 @@ def test_a_first_version_has_nothing_to_compare_with_and_is_promoted(fakes: Fake
     assert alias is not None and (alias.version, alias.rollout) == (1, None)
 
 
-def test_a_start_run_again_by_its_execution_keeps_the_rollout_and_audits_it_once(fakes: FakeServices) -> None:
+def test_a_start_run_again_by_its_execution_keeps_the_rollout_and_audits_it_once(fakes: FakePorts) -> None:
     # Given version 2 in canary, started by its run's StartRollout
     run = planned(fakes)
     with_production(fakes)
@@ -122,7 +122,7 @@ def test_a_start_run_again_by_its_execution_keeps_the_rollout_and_audits_it_once
     assert (again.status, again.rollout and again.rollout.decision) == (first.status, "wait")
 
 
-def test_one_live_rollout_at_a_time(fakes: FakeServices) -> None:
+def test_one_live_rollout_at_a_time(fakes: FakePorts) -> None:
     # Given version 2 in canary
     started(fakes, name="first")
     # When another run's version 3 tries to start its own
@@ -136,7 +136,7 @@ def test_one_live_rollout_at_a_time(fakes: FakeServices) -> None:
     assert fakes.registry.get_version(MODEL, 3).status is VersionStatus.TRAINING
 
 
-def test_start_refuses_when_production_moved_since_evaluation(fakes: FakeServices) -> None:
+def test_start_refuses_when_production_moved_since_evaluation(fakes: FakePorts) -> None:
     with_production(fakes)
     run = planned(fakes)
     fakes.train_version(MODEL, {"model": ("model.onnx", b"version 3")})
@@ -147,7 +147,7 @@ def test_start_refuses_when_production_moved_since_evaluation(fakes: FakeService
 
 
 # --------------------------------------------------------------------------------------------- CheckRollout
-def test_check_waits_for_traffic_and_writes_its_report(fakes: FakeServices) -> None:
+def test_check_waits_for_traffic_and_writes_its_report(fakes: FakePorts) -> None:
     # Given a canary that has answered 5 requests
     run = started(fakes)
     add_counts(fakes, CANDIDATE, 5)
@@ -165,7 +165,7 @@ def test_check_waits_for_traffic_and_writes_its_report(fakes: FakeServices) -> N
     assert (model, breached, roles["candidate"]["RolloutRequests"]) == (MODEL, False, 5.0)
 
 
-def test_check_promotes_a_candidate_with_enough_healthy_requests(fakes: FakeServices) -> None:
+def test_check_promotes_a_candidate_with_enough_healthy_requests(fakes: FakePorts) -> None:
     run = started(fakes)
     add_counts(fakes, CANDIDATE, 12)
     add_counts(fakes, CANDIDATE, 8)  # another container's
@@ -177,7 +177,7 @@ def test_check_promotes_a_candidate_with_enough_healthy_requests(fakes: FakeServ
     )
 
 
-def test_check_rolls_back_a_candidate_that_fails_requests(fakes: FakeServices) -> None:
+def test_check_rolls_back_a_candidate_that_fails_requests(fakes: FakePorts) -> None:
     run = started(fakes)
     add_counts(fakes, CANDIDATE, 10, errors=3)
     add_counts(fakes, PRODUCTION, 10)
@@ -188,17 +188,17 @@ def test_check_rolls_back_a_candidate_that_fails_requests(fakes: FakeServices) -
     assert [breached for _, breached, _ in fakes.outcomes.rollouts] == [True]
 
 
-def test_check_rolls_back_a_rollout_stopped_from_outside_with_its_reason(fakes: FakeServices) -> None:
+def test_check_rolls_back_a_rollout_stopped_from_outside_with_its_reason(fakes: FakePorts) -> None:
     # Given a canary a person stopped (sluice models reject)
     run = started(fakes)
-    rollout.refuse(fakes.services(), MODEL, 2, by=BOB, reason="too slow")
+    rollout.refuse(fakes.deps(), MODEL, 2, by=BOB, reason="too slow")
     # When CheckRollout runs / Then it rolls back with the person's reason
     run = checked(fakes, run)
     assert run.rollout is not None
     assert (run.rollout.decision, run.rollout.reason) == ("roll_back", f"rolled back by {BOB.arn}: too slow")
 
 
-def test_check_rolls_back_when_production_moved_under_the_rollout(fakes: FakeServices) -> None:
+def test_check_rolls_back_when_production_moved_under_the_rollout(fakes: FakePorts) -> None:
     # Given a canary, and someone promoting another version meanwhile (the alias loses the rollout)
     run = started(fakes)
     fakes.train_version(MODEL, {"model": ("model.onnx", b"version 3")})
@@ -211,7 +211,7 @@ def test_check_rolls_back_when_production_moved_under_the_rollout(fakes: FakeSer
     )
 
 
-def shadow_traffic(fakes: FakeServices, rows: int) -> None:
+def shadow_traffic(fakes: FakePorts, rows: int) -> None:
     """`rows` requests production (version 1) answered with the shadow's outputs captured beside, each
     labelled: production ranks every row rightly, the shadow every row wrongly."""
     time = datetime.now(UTC).isoformat()
@@ -234,7 +234,7 @@ def shadow_traffic(fakes: FakeServices, rows: int) -> None:
         fakes.traffic.put_feedback(MODEL, f"r{i}", 0, truth)
 
 
-def test_check_scores_a_shadow_on_the_labelled_rows_production_answered(fakes: FakeServices) -> None:
+def test_check_scores_a_shadow_on_the_labelled_rows_production_answered(fakes: FakePorts) -> None:
     # Given a shadow that predicted every labelled row wrongly where production was right
     run = started(fakes, SHADOW_SPEC)
     shadow_traffic(fakes, 40)
@@ -248,7 +248,7 @@ def test_check_scores_a_shadow_on_the_labelled_rows_production_answered(fakes: F
     assert run.rollout.reason.startswith("rolled back: max_metric_drop breached, roc_auc 0.000")
 
 
-def test_a_metric_on_too_few_labelled_rows_is_not_judged(fakes: FakeServices) -> None:
+def test_a_metric_on_too_few_labelled_rows_is_not_judged(fakes: FakePorts) -> None:
     run = started(fakes, SHADOW_SPEC)
     shadow_traffic(fakes, 29)
     run = checked(fakes, run)
@@ -258,7 +258,7 @@ def test_a_metric_on_too_few_labelled_rows_is_not_judged(fakes: FakeServices) ->
 
 # -------------------------------------------------------------------------------- Promote, Reject, Fail
 def test_promote_after_a_live_rollout_marks_it_promoted_and_audits_the_comparison(
-    fakes: FakeServices,
+    fakes: FakePorts,
 ) -> None:
     # Given a canary the check decided to promote
     run = started(fakes)
@@ -285,7 +285,7 @@ def test_promote_after_a_live_rollout_marks_it_promoted_and_audits_the_compariso
     assert (summary["candidate"]["requests"], summary["production"]["requests"]) == (20, 30)
 
 
-def test_reject_after_a_roll_back_ends_the_rollout_and_rejects_the_version(fakes: FakeServices) -> None:
+def test_reject_after_a_roll_back_ends_the_rollout_and_rejects_the_version(fakes: FakePorts) -> None:
     # Given a canary the check rolled back
     run = started(fakes)
     add_counts(fakes, CANDIDATE, 10, errors=5)
@@ -305,7 +305,7 @@ def test_reject_after_a_roll_back_ends_the_rollout_and_rejects_the_version(fakes
     assert event.details["rollout"]["candidate"]["error_rate"] == 0.5
 
 
-def test_fail_during_a_rollout_takes_the_candidate_off_the_alias(fakes: FakeServices) -> None:
+def test_fail_during_a_rollout_takes_the_candidate_off_the_alias(fakes: FakePorts) -> None:
     run = started(fakes).model_copy(update={"error": {"Error": "States.Timeout", "Cause": "check timed out"}})
     step(fakes, "fail", run, "run")
     alias = fakes.registry.get_alias(MODEL)
@@ -318,7 +318,7 @@ def test_fail_during_a_rollout_takes_the_candidate_off_the_alias(fakes: FakeServ
 
 
 # ---------------------------------------------------------------------------- what a person sees and does
-def test_show_model_describes_the_running_canary(fakes: FakeServices) -> None:
+def test_show_model_describes_the_running_canary(fakes: FakePorts) -> None:
     started(fakes)
     add_counts(fakes, CANDIDATE, 7, errors=2)
     add_counts(fakes, PRODUCTION, 9)
@@ -339,11 +339,11 @@ def test_show_model_describes_the_running_canary(fakes: FakeServices) -> None:
     }
 
 
-def test_rejecting_a_canary_stops_its_rollout_and_audits_who(fakes: FakeServices) -> None:
+def test_rejecting_a_canary_stops_its_rollout_and_audits_who(fakes: FakePorts) -> None:
     # Given a canary
     started(fakes)
     # When a person rejects it
-    event = rollout.refuse(fakes.services(), MODEL, 2, by=BOB, reason=" too slow ")
+    event = rollout.refuse(fakes.deps(), MODEL, 2, by=BOB, reason=" too slow ")
     # Then requests stop reaching it at once, with who and why, and the refusal is audited
     alias = fakes.registry.get_alias(MODEL)
     assert alias is not None and alias.rollout is not None
@@ -356,4 +356,4 @@ def test_rejecting_a_canary_stops_its_rollout_and_audits_who(fakes: FakeServices
     assert fakes.executions.answers == []  # no task waits on a token during a live rollout
     # And rejecting it again is an error: there is nothing left to stop
     with pytest.raises(SluiceError, match="not running"):
-        rollout.refuse(fakes.services(), MODEL, 2, by=BOB, reason="again")
+        rollout.refuse(fakes.deps(), MODEL, 2, by=BOB, reason="again")

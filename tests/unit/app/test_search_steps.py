@@ -10,7 +10,7 @@ import re
 from sluice.app.training.steps import CROSS_VALIDATE, run_step, score_candidate
 from sluice.domain.registry.records import RunState, TaskEvent
 from sluice.domain.training.search import Experiment
-from tests.unit.app.fakes import FakeServices
+from tests.unit.app.fakes import FakePorts
 from tests.unit.app.test_steps import (
     FIRST,
     SPEC_TEXT,
@@ -30,7 +30,7 @@ SEARCH_SPEC_TEXT = re.sub(
 )
 
 
-def searched(fakes: FakeServices, name: str) -> RunState:
+def searched(fakes: FakePorts, name: str) -> RunState:
     """A run through AllocateVersion, PlanSearch and the SearchCandidates Map (its results in the run,
     as the Map's ResultPath puts them)."""
     run = step(fakes, "allocate", stored_run(fakes, FIRST, SEARCH_SPEC_TEXT), name)
@@ -39,14 +39,14 @@ def searched(fakes: FakeServices, name: str) -> RunState:
     scores = [
         score_candidate(
             TaskEvent(action=CROSS_VALIDATE, run=run, execution_arn=execution_arn(name), candidate=index),
-            fakes.services(executions=False),
+            fakes.core_deps(),
         ).model_dump(mode="json")
         for index in run.search
     ]
     return run.model_copy(update={"search_results": scores})
 
 
-def test_plan_search_lists_every_candidate_and_a_one_algorithm_spec_none(fakes: FakeServices) -> None:
+def test_plan_search_lists_every_candidate_and_a_one_algorithm_spec_none(fakes: FakePorts) -> None:
     # Given a spec with two grids (three candidates) and one naming one algorithm
     search_run = step(fakes, "allocate", stored_run(fakes, FIRST, SEARCH_SPEC_TEXT), "search")
     single_run = step(fakes, "allocate", stored_run(fakes, FIRST), "single")
@@ -56,7 +56,7 @@ def test_plan_search_lists_every_candidate_and_a_one_algorithm_spec_none(fakes: 
     assert step(fakes, "plan_search", single_run, "single").search is None
 
 
-def test_train_chooses_the_best_candidate_and_records_every_one(fakes: FakeServices) -> None:
+def test_train_chooses_the_best_candidate_and_records_every_one(fakes: FakePorts) -> None:
     # Given the Map's scores of three candidates
     run = searched(fakes, "search")
     scores = run.search_results or []
@@ -83,20 +83,20 @@ def test_train_chooses_the_best_candidate_and_records_every_one(fakes: FakeServi
     assert len(evaluated.model_dump_json()) < STATE_MACHINE_LIMIT_BYTES / 10
 
 
-def test_the_map_results_fit_in_a_state_payload(fakes: FakeServices) -> None:
+def test_the_map_results_fit_in_a_state_payload(fakes: FakePorts) -> None:
     # Given the Map's results in the run, as SearchCandidates leaves them
     run = searched(fakes, "payload")
     # Then the whole run, scores included, is a small fraction of Step Functions' 256 KB
     assert len(run.model_dump_json()) < STATE_MACHINE_LIMIT_BYTES / 20
 
 
-def test_a_one_algorithm_spec_still_trains_as_before(fakes: FakeServices) -> None:
+def test_a_one_algorithm_spec_still_trains_as_before(fakes: FakePorts) -> None:
     # Given a spec naming one algorithm, through AllocateVersion and PlanSearch
     run = step(fakes, "plan_search", step(fakes, "allocate", stored_run(fakes, FIRST), "one"), "one")
     # When Train runs
     trained = run_step(
         TaskEvent(action="train", run=run, execution_arn=execution_arn("one")),
-        fakes.services(executions=False),
+        fakes.core_deps(),
     )
     # Then no search was recorded and the estimator is the spec's
     assert "experiments" not in trained.artifacts and trained.algorithm is None

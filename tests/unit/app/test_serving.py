@@ -17,7 +17,7 @@ from sluice.domain.spec.model_spec import load_spec
 from sluice.errors import InvalidRequest, ModelNotFound, ModelUnavailable, NoProductionVersion
 from sluice.tools.example_data import credit_risk
 from tests.conftest import spec_path
-from tests.unit.app.fakes import FakeServices
+from tests.unit.app.fakes import FakePorts
 
 SPEC = load_spec(spec_path("credit-risk")).model_copy(
     update={
@@ -59,7 +59,7 @@ class Clock:
         return self.now
 
 
-def trained(fakes: FakeServices, model_file: bytes, *, card: bytes | None = None) -> ModelVersion:
+def trained(fakes: FakePorts, model_file: bytes, *, card: bytes | None = None) -> ModelVersion:
     """The next version of the model, its file (and card) stored and recorded; not in production."""
     files = {serving.MODEL_ARTIFACT: ("model.onnx", model_file)}
     if card is not None:
@@ -68,7 +68,7 @@ def trained(fakes: FakeServices, model_file: bytes, *, card: bytes | None = None
 
 
 def serving_models(
-    fakes: FakeServices, model_files: dict[int, bytes], production: int | None, ttl: float = 60
+    fakes: FakePorts, model_files: dict[int, bytes], production: int | None, ttl: float = 60
 ) -> tuple[serving.ProductionModels, Clock]:
     """A container's ProductionModels on the fakes, with every model file trained as the version of its
     number and `production` in production, and the clock it reads."""
@@ -80,13 +80,13 @@ def serving_models(
     return serving.ProductionModels(fakes.registry, fakes.artifacts, ttl, clock, fakes.outcomes), clock
 
 
-def tamper_with(fakes: FakeServices, version: int) -> None:
+def tamper_with(fakes: FakePorts, version: int) -> None:
     """Overwrite the version's model file; the registry still records the real file's sha256."""
     uri = fakes.registry.get_version(MODEL, version).artifacts[serving.MODEL_ARTIFACT].uri
     fakes.artifacts.objects[uri] = b"tampered"
 
 
-def test_the_alias_is_reread_only_after_the_ttl(fakes: FakeServices, model_files: dict[int, bytes]) -> None:
+def test_the_alias_is_reread_only_after_the_ttl(fakes: FakePorts, model_files: dict[int, bytes]) -> None:
     # Given a container serving version 1
     models, clock = serving_models(fakes, model_files, production=1, ttl=60)
     assert models.get(MODEL).version == 1
@@ -101,7 +101,7 @@ def test_the_alias_is_reread_only_after_the_ttl(fakes: FakeServices, model_files
     assert fakes.registry.alias_reads == 2
 
 
-def test_a_file_that_fails_its_hash_is_refused(fakes: FakeServices, model_files: dict[int, bytes]) -> None:
+def test_a_file_that_fails_its_hash_is_refused(fakes: FakePorts, model_files: dict[int, bytes]) -> None:
     # Given a warm container serving version 1, and version 2 promoted with a tampered file
     models, _ = serving_models(fakes, model_files, production=1, ttl=0)
     assert models.get(MODEL).version == 1
@@ -112,7 +112,7 @@ def test_a_file_that_fails_its_hash_is_refused(fakes: FakeServices, model_files:
     assert models.get(MODEL).version == 1
     assert fakes.outcomes.counted == ["model_integrity_failure"]
     # And a cold one has nothing verified and refuses
-    cold_fakes = FakeServices()
+    cold_fakes = FakePorts()
     cold, _ = serving_models(cold_fakes, model_files, production=2, ttl=0)
     tamper_with(cold_fakes, 2)
     with pytest.raises(ModelUnavailable, match="integrity"):
@@ -120,7 +120,7 @@ def test_a_file_that_fails_its_hash_is_refused(fakes: FakeServices, model_files:
 
 
 def test_unknown_model_and_no_production_version_are_distinguished(
-    fakes: FakeServices, model_files: dict[int, bytes]
+    fakes: FakePorts, model_files: dict[int, bytes]
 ) -> None:
     # Given a model with versions but none in production
     models, _ = serving_models(fakes, model_files, production=None)
@@ -131,9 +131,7 @@ def test_unknown_model_and_no_production_version_are_distinguished(
         models.get("other")
 
 
-def test_capture_failure_never_fails_the_prediction(
-    fakes: FakeServices, model_files: dict[int, bytes]
-) -> None:
+def test_capture_failure_never_fails_the_prediction(fakes: FakePorts, model_files: dict[int, bytes]) -> None:
     # Given a prediction and a capture store that is down
     models, _ = serving_models(fakes, model_files, production=1)
     body = serving.predict(models.get(MODEL), [INSTANCE], max_instances=10, request_id="r1")
@@ -150,7 +148,7 @@ def test_capture_failure_never_fails_the_prediction(
 
 # ------------------------------------------------------------------------------ request checks and limits
 def _served(model_files: dict[int, bytes]) -> serving.ServedModel:
-    models, _ = serving_models(FakeServices(), model_files, production=1)
+    models, _ = serving_models(FakePorts(), model_files, production=1)
     return models.get(MODEL)
 
 
@@ -237,18 +235,18 @@ def test_labels_are_checked_against_the_task_and_classes(candidates: dict[int, C
         assert regression.check(wrong)[1] is not None
 
 
-def captured_request(fakes: FakeServices, request_id: str, instances: int) -> None:
+def captured_request(fakes: FakePorts, request_id: str, instances: int) -> None:
     """A served request of `instances` instances that capture sampled."""
     response = {"model": MODEL, "version": 1, "request_id": request_id, "predictions": [1] * instances}
     fakes.traffic.write(MODEL, request_id, serving.capture_records([INSTANCE] * instances, response))
 
 
-def stored_labels(fakes: FakeServices) -> list[tuple[str, int, Any]]:
+def stored_labels(fakes: FakePorts) -> list[tuple[str, int, Any]]:
     return [(f["request_id"], f["instance"], f["label"]) for f in fakes.traffic.labels[MODEL]]
 
 
 def test_feedback_is_checked_and_sent_without_reading_capture_or_loading_the_model(
-    fakes: FakeServices, candidates: dict[int, Candidate], model_files: dict[int, bytes]
+    fakes: FakePorts, candidates: dict[int, Candidate], model_files: dict[int, bytes]
 ) -> None:
     # Given a cold container (nothing loaded) whose registry records the production version's card
     card = candidates[1].card.model_dump_json().encode()
@@ -288,7 +286,7 @@ def test_feedback_is_checked_and_sent_without_reading_capture_or_loading_the_mod
     assert raised.value.details[0]["field"] == "label"
     assert len(stored_labels(fakes)) == 3 and fakes.artifacts.reads == [card_uri]  # the card is read once
     # And a model with no version in production is a 404, as for predictions
-    unpromoted = FakeServices()
+    unpromoted = FakePorts()
     trained(unpromoted, model_files[1], card=card)
     cold = serving.ProductionModels(unpromoted.registry, unpromoted.artifacts, 60)
     with pytest.raises(NoProductionVersion):

@@ -12,7 +12,7 @@ from sluice.domain.data.table import to_csv_bytes
 from sluice.domain.registry.records import EventType, s3_uri
 from sluice.domain.spec.model_spec import Task, parse_spec
 from sluice.tools.example_data import credit_risk
-from tests.unit.app.fakes import FakeServices
+from tests.unit.app.fakes import FakePorts
 from tests.unit.app.test_ingest import RAW, ingest, put_upload
 
 MODEL = "loans"
@@ -20,11 +20,11 @@ DATA = to_csv_bytes(credit_risk(80, seed=3))
 INIT = b"target: default\nsensitive: gender\ndescription: Who defaults on a loan.\n"
 
 
-def upload(fakes: FakeServices, name: str, body: bytes) -> IngestResult:
+def upload(fakes: FakePorts, name: str, body: bytes) -> IngestResult:
     return ingest(fakes, put_upload(fakes, f"{MODEL}/{name}", body))
 
 
-def assert_spec_inferred(fakes: FakeServices, data_key: str) -> dict[str, Any]:
+def assert_spec_inferred(fakes: FakePorts, data_key: str) -> dict[str, Any]:
     """The model's spec came from `data_key` as init.yaml asked, registered as an uploaded spec is and
     announced with its YAML; returns the announcement."""
     current = fakes.registry.current_spec(MODEL)
@@ -42,7 +42,7 @@ def assert_spec_inferred(fakes: FakeServices, data_key: str) -> dict[str, Any]:
     return message
 
 
-def test_init_then_csv_infers_registers_announces_and_trains(fakes: FakeServices) -> None:
+def test_init_then_csv_infers_registers_announces_and_trains(fakes: FakePorts) -> None:
     # Given init.yaml uploaded for a model without a spec
     first = upload(fakes, "init.yaml", INIT)
     assert first.status == "init_received" and fakes.registry.current_spec(MODEL) is None
@@ -63,7 +63,7 @@ def test_init_then_csv_infers_registers_announces_and_trains(fakes: FakeServices
     assert fakes.registry.event_types(MODEL).count(EventType.SPEC_REGISTERED) == 1
 
 
-def test_init_after_a_csv_quarantined_for_no_spec_takes_that_csv_up(fakes: FakeServices) -> None:
+def test_init_after_a_csv_quarantined_for_no_spec_takes_that_csv_up(fakes: FakePorts) -> None:
     # Given a CSV quarantined because the model had no spec
     early = upload(fakes, "data/early.csv", DATA)
     assert (
@@ -86,7 +86,7 @@ def test_init_after_a_csv_quarantined_for_no_spec_takes_that_csv_up(fakes: FakeS
     assert result.execution_started is True and len(fakes.executions.executions) == 1
 
 
-def test_init_naming_a_column_the_csv_lacks_quarantines_the_csv_naming_both(fakes: FakeServices) -> None:
+def test_init_naming_a_column_the_csv_lacks_quarantines_the_csv_naming_both(fakes: FakePorts) -> None:
     # Given init.yaml naming a target the data does not have
     upload(fakes, "init.yaml", b"target: defaulted\n")
     # When a CSV arrives
@@ -99,7 +99,7 @@ def test_init_naming_a_column_the_csv_lacks_quarantines_the_csv_naming_both(fake
     assert fakes.registry.current_spec(MODEL) is None and fakes.executions.executions == {}
 
 
-def test_an_unreadable_init_is_rejected_with_a_report_naming_the_key(fakes: FakeServices) -> None:
+def test_an_unreadable_init_is_rejected_with_a_report_naming_the_key(fakes: FakePorts) -> None:
     # Given init.yaml files with no target, an unknown key, and not YAML at all
     for body, problem in [
         (b"sensitive: gender\n", "target: Field required"),
@@ -115,7 +115,7 @@ def test_an_unreadable_init_is_rejected_with_a_report_naming_the_key(fakes: Fake
         assert fakes.artifacts.json(f"quarantine/{MODEL}/init.yaml.report.json")["reason"] == "invalid_init"
 
 
-def test_init_for_a_model_with_a_spec_changes_nothing(fakes: FakeServices) -> None:
+def test_init_for_a_model_with_a_spec_changes_nothing(fakes: FakePorts) -> None:
     # Given a model whose spec was inferred from its first CSV
     upload(fakes, "init.yaml", INIT)
     upload(fakes, "data/first.csv", DATA)

@@ -33,7 +33,7 @@ from sluice.domain.registry.records import (
 from sluice.domain.spec.model_spec import parse_spec
 from sluice.errors import ModelNotFound
 from tests.unit.app.drift_world import LOANS_SPEC, NOW, loan_rows
-from tests.unit.app.fakes import ALICE, FakeServices, InMemoryExecutions
+from tests.unit.app.fakes import ALICE, FakePorts, InMemoryExecutions
 from tests.unit.app.test_labelled_traffic import served_with_labels, stored_upload
 
 MODEL = "loans"
@@ -52,7 +52,7 @@ def upload_run(model: str = MODEL, dataset: str = DATASET, spec: str = SPEC) -> 
     )
 
 
-def add_spec(fakes: FakeServices, sha256: str = SPEC, text: str = LOANS_SPEC) -> None:
+def add_spec(fakes: FakePorts, sha256: str = SPEC, text: str = LOANS_SPEC) -> None:
     """The model's spec (`text`, stored) current under the hash `sha256`."""
     uri = fakes.artifacts.add(f"s3://artifacts/specs/{MODEL}/{sha256}.yaml", text.encode())
     fakes.registry.register_spec(
@@ -67,7 +67,7 @@ def add_spec(fakes: FakeServices, sha256: str = SPEC, text: str = LOANS_SPEC) ->
     )
 
 
-def add_dataset(fakes: FakeServices, sha256: str, created_at: str) -> None:
+def add_dataset(fakes: FakePorts, sha256: str, created_at: str) -> None:
     fakes.registry.put_dataset(
         DatasetRecord(
             model=MODEL,
@@ -116,9 +116,9 @@ def test_manual_and_drift_run_names_are_new_each_time(trigger: Trigger) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- starts
-def test_starting_an_upload_run_starts_one_execution_with_the_run_as_input(fakes: FakeServices) -> None:
+def test_starting_an_upload_run_starts_one_execution_with_the_run_as_input(fakes: FakePorts) -> None:
     # When an upload run is started
-    started = start_training(upload_run(), fakes.services())
+    started = start_training(upload_run(), fakes.deps())
     # Then one execution runs with the run's fields as input, and its start is audited
     assert started.started is True and started.name == execution_name(MODEL, DATASET, SPEC, Trigger.UPLOAD)
     assert fakes.executions.inputs() == [
@@ -136,11 +136,11 @@ def test_starting_an_upload_run_starts_one_execution_with_the_run_as_input(fakes
     assert event.details == {"dataset_sha256": DATASET, "spec_sha256": SPEC}
 
 
-def test_a_repeated_start_is_not_a_new_run(fakes: FakeServices) -> None:
+def test_a_repeated_start_is_not_a_new_run(fakes: FakePorts) -> None:
     # Given an upload run that started
-    first = start_training(upload_run(), fakes.services())
+    first = start_training(upload_run(), fakes.deps())
     # When it is started again
-    again = start_training(upload_run(), fakes.services())
+    again = start_training(upload_run(), fakes.deps())
     # Then it names the same execution, says it did not start, and writes no second audit event
     assert (again.arn, again.started) == (first.arn, False)
     assert len(fakes.executions.executions) == 1
@@ -149,17 +149,17 @@ def test_a_repeated_start_is_not_a_new_run(fakes: FakeServices) -> None:
 
 def test_a_repeat_that_step_functions_answers_as_started_is_still_not_a_new_run() -> None:
     # Given StartExecution answering a repeat as a success (the first execution still runs)
-    fakes = FakeServices(executions=RepeatAnsweredAsStarted())
-    first = start_training(upload_run(), fakes.services())
+    fakes = FakePorts(executions=RepeatAnsweredAsStarted())
+    first = start_training(upload_run(), fakes.deps())
     # When the run is started again
-    again = start_training(upload_run(), fakes.services())
+    again = start_training(upload_run(), fakes.deps())
     # Then the registry's record of the start tells the repeat apart: not started, audited once
     assert first.started is True and again.started is False
     assert fakes.registry.event_types(MODEL) == [EventType.TRAINING_STARTED]
 
 
 # ------------------------------------------------------------------------------------------ retraining
-def test_a_retraining_run_takes_the_current_spec_and_the_latest_dataset(fakes: FakeServices) -> None:
+def test_a_retraining_run_takes_the_current_spec_and_the_latest_dataset(fakes: FakePorts) -> None:
     # Given a spec and two accepted datasets, the later one accepted second
     add_spec(fakes)
     add_dataset(fakes, "b" * 64, "2026-12-02T00:00:00.000000Z")
@@ -176,7 +176,7 @@ def test_a_retraining_run_takes_the_current_spec_and_the_latest_dataset(fakes: F
     assert named.dataset_sha256 == "a" * 64
 
 
-def test_a_retraining_run_names_what_is_missing(fakes: FakeServices) -> None:
+def test_a_retraining_run_names_what_is_missing(fakes: FakePorts) -> None:
     # Given no spec: the spec is what is missing
     with pytest.raises(ModelNotFound, match=f"model '{MODEL}' has no spec; upload {MODEL}/spec.yaml first"):
         retraining_run(MODEL, Trigger.MANUAL, fakes.registry)
@@ -190,13 +190,13 @@ def test_a_retraining_run_names_what_is_missing(fakes: FakeServices) -> None:
         retraining_run(MODEL, Trigger.MANUAL, fakes.registry, "c" * 64)
 
 
-def test_a_manual_run_is_a_new_execution_every_time(fakes: FakeServices) -> None:
+def test_a_manual_run_is_a_new_execution_every_time(fakes: FakePorts) -> None:
     # Given a spec and an accepted dataset
     add_spec(fakes)
     add_dataset(fakes, "a" * 64, "2026-12-01T00:00:00.000000Z")
     # When `sluice models train` starts a run twice on the same data
-    first = start_manual_run(MODEL, fakes.services(), by=ALICE, note="after the incident")
-    second = start_manual_run(MODEL, fakes.services(), by=ALICE)
+    first = start_manual_run(MODEL, fakes.deps(), by=ALICE, note="after the incident")
+    second = start_manual_run(MODEL, fakes.deps(), by=ALICE)
     # Then both are new executions of a manual run on that dataset, each audited
     assert first.started and second.started and first.arn != second.arn
     inputs = fakes.executions.inputs()
@@ -211,7 +211,7 @@ def test_a_manual_run_is_a_new_execution_every_time(fakes: FakeServices) -> None
 
 
 # ------------------------------------------------------------------------------- accepted datasets
-def decided_version(fakes: FakeServices, dataset: str, status: VersionStatus) -> None:
+def decided_version(fakes: FakePorts, dataset: str, status: VersionStatus) -> None:
     """A version of MODEL trained on `dataset` and decided with `status`."""
     record = fakes.train_version(MODEL, {}, spec_sha256=SPEC, dataset_sha256=dataset)
     fakes.registry.versions[(MODEL, record.version)] = record.model_copy(update={"status": status})
@@ -232,7 +232,7 @@ def decided_version(fakes: FakeServices, dataset: str, status: VersionStatus) ->
     ],
 )
 def test_a_dataset_is_accepted_unless_its_training_was_only_rejected(
-    fakes: FakeServices, statuses: list[VersionStatus], accepted: bool
+    fakes: FakePorts, statuses: list[VersionStatus], accepted: bool
 ) -> None:
     # Given a validated dataset, versions trained on it decided with `statuses`, and another dataset's
     # rejected version
@@ -247,7 +247,7 @@ def test_a_dataset_is_accepted_unless_its_training_was_only_rejected(
     assert is_accepted(dataset, fakes.registry.list_versions(MODEL)) is accepted
 
 
-def test_a_retraining_never_takes_a_dataset_whose_training_was_rejected(fakes: FakeServices) -> None:
+def test_a_retraining_never_takes_a_dataset_whose_training_was_rejected(fakes: FakePorts) -> None:
     # Given a dataset in production and a later upload whose training was rejected (a noisy file)
     add_spec(fakes)
     add_dataset(fakes, "a" * 64, "2026-12-01T00:00:00.000000Z")
@@ -255,25 +255,25 @@ def test_a_retraining_never_takes_a_dataset_whose_training_was_rejected(fakes: F
     add_dataset(fakes, "b" * 64, "2026-12-02T00:00:00.000000Z")
     decided_version(fakes, "b" * 64, VersionStatus.REJECTED)
     # When a drift retraining is prepared
-    run = prepare_retraining(MODEL, Trigger.DRIFT, fakes.services())
+    run = prepare_retraining(MODEL, Trigger.DRIFT, fakes.deps())
     # Then it trains the accepted dataset, not the later rejected one
     assert run.dataset_sha256 == "a" * 64 and run.recent_rows == 0
     # And `sluice models train --dataset` may still name the rejected one
     assert retraining_run(MODEL, Trigger.MANUAL, fakes.registry, "b" * 64).dataset_sha256 == "b" * 64
 
 
-def test_with_every_dataset_rejected_there_is_nothing_to_retrain_on(fakes: FakeServices) -> None:
+def test_with_every_dataset_rejected_there_is_nothing_to_retrain_on(fakes: FakePorts) -> None:
     # Given a spec and one dataset whose training was rejected
     add_spec(fakes)
     add_dataset(fakes, "b" * 64, "2026-12-02T00:00:00.000000Z")
     decided_version(fakes, "b" * 64, VersionStatus.REJECTED)
     # When a retraining is prepared, Then it says there is no accepted dataset, and why
     with pytest.raises(ModelNotFound, match="no accepted dataset \\(the training of every uploaded dataset"):
-        prepare_retraining(MODEL, Trigger.DRIFT, fakes.services())
+        prepare_retraining(MODEL, Trigger.DRIFT, fakes.deps())
 
 
 # ------------------------------------------------------------------ retraining on labelled traffic
-def labelled_world(fakes: FakeServices, spec_text: str) -> DatasetRecord:
+def labelled_world(fakes: FakePorts, spec_text: str) -> DatasetRecord:
     """MODEL with `spec_text` current, an accepted upload of 60 rows and 20 served rows labelled."""
     spec = parse_spec(spec_text)
     add_spec(fakes, text=spec_text)
@@ -282,14 +282,12 @@ def labelled_world(fakes: FakeServices, spec_text: str) -> DatasetRecord:
     return base
 
 
-def test_a_retraining_trains_on_the_accepted_upload_plus_labelled_traffic(fakes: FakeServices) -> None:
+def test_a_retraining_trains_on_the_accepted_upload_plus_labelled_traffic(fakes: FakePorts) -> None:
     # Given a spec asking for retraining on 3 days of labelled traffic weighed 4 times
     spec_text = LOANS_SPEC + "retraining: {window_days: 3, recent_weight: 4.0}\n"
     base = labelled_world(fakes, spec_text)
     # When a drift retraining is started
-    started = start_training(
-        prepare_retraining(MODEL, Trigger.DRIFT, fakes.services(), now=NOW), fakes.services()
-    )
+    started = start_training(prepare_retraining(MODEL, Trigger.DRIFT, fakes.deps(), now=NOW), fakes.deps())
     # Then it trains a dataset of its own: the upload, then the 20 labelled rows weighed 4 times
     (payload,) = fakes.executions.inputs()
     combined = fakes.registry.get_dataset(MODEL, payload["dataset_sha256"])
@@ -305,20 +303,20 @@ def test_a_retraining_trains_on_the_accepted_upload_plus_labelled_traffic(fakes:
     )
 
 
-def test_a_spec_without_retraining_or_a_named_dataset_trains_the_dataset_alone(fakes: FakeServices) -> None:
+def test_a_spec_without_retraining_or_a_named_dataset_trains_the_dataset_alone(fakes: FakePorts) -> None:
     # Given labelled traffic, and a spec without a `retraining:` section
     base = labelled_world(fakes, LOANS_SPEC)
     # When a retraining is prepared, Then it trains the upload alone, as before
-    run = prepare_retraining(MODEL, Trigger.DRIFT, fakes.services(), now=NOW)
+    run = prepare_retraining(MODEL, Trigger.DRIFT, fakes.deps(), now=NOW)
     assert (run.dataset_sha256, run.recent_rows, run.recent_weight) == (base.sha256, 0, 1.0)
     assert fakes.registry.list_datasets(MODEL) == [base]
 
 
-def test_a_named_dataset_is_trained_alone_even_with_a_retraining_section(fakes: FakeServices) -> None:
+def test_a_named_dataset_is_trained_alone_even_with_a_retraining_section(fakes: FakePorts) -> None:
     # Given labelled traffic and a spec asking for retraining on it
     base = labelled_world(fakes, LOANS_SPEC + "retraining: {window_days: 3}\n")
     # When `sluice models train --dataset` names the upload
-    start_manual_run(MODEL, fakes.services(), base.sha256, by=ALICE)
+    start_manual_run(MODEL, fakes.deps(), base.sha256, by=ALICE)
     # Then that dataset is trained, without the traffic
     (payload,) = fakes.executions.inputs()
     assert payload["dataset_sha256"] == base.sha256 and "recent_rows" not in payload

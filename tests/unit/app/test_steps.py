@@ -26,7 +26,7 @@ from sluice.domain.training.evaluation import evaluate
 from sluice.domain.training.pipeline import SEED, model_matrix, split_holdout, target_array
 from sluice.errors import ChampionUnverifiable, ParityFailed, PromotionConflict, SluiceError
 from sluice.tools.example_data import credit_risk
-from tests.unit.app.fakes import FakeServices
+from tests.unit.app.fakes import FakePorts
 
 ROOT = Path(__file__).resolve().parents[3]
 MODEL = "credit-risk"
@@ -63,7 +63,7 @@ def execution_arn(name: str) -> str:
     return f"arn:aws:states:us-east-1:123456789012:execution:TrainAndPromote:{name}"
 
 
-def stored_run(fakes: FakeServices, table: RawTable, spec_text: str = SPEC_TEXT) -> RunState:
+def stored_run(fakes: FakePorts, table: RawTable, spec_text: str = SPEC_TEXT) -> RunState:
     """A run's input as ingestion leaves it: the spec and the dataset stored by their hashes."""
     spec = parse_spec(spec_text)
     data = to_csv_bytes(table)
@@ -79,13 +79,13 @@ def stored_run(fakes: FakeServices, table: RawTable, spec_text: str = SPEC_TEXT)
     )
 
 
-def step(fakes: FakeServices, action: str, run: RunState, name: str) -> RunState:
+def step(fakes: FakePorts, action: str, run: RunState, name: str) -> RunState:
     """One task of the state machine, as its handler runs it."""
     event = TaskEvent(action=action, run=run, execution_arn=execution_arn(name))
-    return run_step(event, fakes.services(executions=False))
+    return run_step(event, fakes.core_deps())
 
 
-def evaluated(fakes: FakeServices, table: RawTable, name: str) -> RunState:
+def evaluated(fakes: FakePorts, table: RawTable, name: str) -> RunState:
     """A run through Allocate, Train, ExportAndCheckParity and Evaluate."""
     run = stored_run(fakes, table)
     for action in ("allocate", "train", "export", "evaluate"):
@@ -93,7 +93,7 @@ def evaluated(fakes: FakeServices, table: RawTable, name: str) -> RunState:
     return run
 
 
-def decided(fakes: FakeServices, table: RawTable, name: str) -> RunState:
+def decided(fakes: FakePorts, table: RawTable, name: str) -> RunState:
     """A whole run: promoted when its gates passed, else rejected (the state machine's Gate choice)."""
     run = evaluated(fakes, table, name)
     assert run.gates is not None
@@ -105,7 +105,7 @@ def holdout_of(table: RawTable, spec: ModelSpec = SPEC) -> RawTable:
 
 
 # ------------------------------------------------------------------------------------------- allocate
-def test_allocate_gives_one_version_per_execution(fakes: FakeServices) -> None:
+def test_allocate_gives_one_version_per_execution(fakes: FakePorts) -> None:
     # Given a run's input
     run = stored_run(fakes, FIRST)
     # When Allocate runs twice for one execution (a retried task) and once for another
@@ -120,7 +120,7 @@ def test_allocate_gives_one_version_per_execution(fakes: FakeServices) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- train
-def test_train_weighs_a_retraining_datasets_recent_rows(fakes: FakeServices) -> None:
+def test_train_weighs_a_retraining_datasets_recent_rows(fakes: FakePorts) -> None:
     # Given the same dataset trained as an upload and as a retraining whose last 100 rows weigh 5
     plain = step(fakes, "train", step(fakes, "allocate", stored_run(fakes, FIRST), "plain"), "plain")
     retraining = stored_run(fakes, FIRST).model_copy(update={"recent_rows": 100, "recent_weight": 5.0})
@@ -136,7 +136,7 @@ def test_train_weighs_a_retraining_datasets_recent_rows(fakes: FakeServices) -> 
     assert not np.allclose(scores[0], scores[1])
 
 
-def test_a_retraining_is_scored_on_its_recent_holdout_too(fakes: FakeServices) -> None:
+def test_a_retraining_is_scored_on_its_recent_holdout_too(fakes: FakePorts) -> None:
     # Given version 1 in production, and a retraining whose last 300 rows are labelled traffic, the
     # newest 100 of them its recent holdout
     decided(fakes, FIRST, "first")
@@ -157,7 +157,7 @@ def test_a_retraining_is_scored_on_its_recent_holdout_too(fakes: FakeServices) -
 
 
 # -------------------------------------------------------------------------------------- the first run
-def test_the_first_run_makes_version_1_production_with_its_artifacts(fakes: FakeServices) -> None:
+def test_the_first_run_makes_version_1_production_with_its_artifacts(fakes: FakePorts) -> None:
     # When a first dataset runs through every step
     run = decided(fakes, FIRST, "first")
     # Then version 1 is in production, the first version to pass its gates
@@ -182,7 +182,7 @@ def test_the_first_run_makes_version_1_production_with_its_artifacts(fakes: Fake
     assert len(run.model_dump_json()) < STATE_MACHINE_LIMIT_BYTES
 
 
-def test_the_card_and_evaluation_document_are_those_sluice_train_writes(fakes: FakeServices) -> None:
+def test_the_card_and_evaluation_document_are_those_sluice_train_writes(fakes: FakePorts) -> None:
     # Given the state machine's version 1 and `sluice train`'s candidate from the same data and spec
     decided(fakes, FIRST, "first")
     card = fakes.artifacts.json(model_prefix(MODEL, 1) + "card.json")
@@ -203,7 +203,7 @@ def test_the_card_and_evaluation_document_are_those_sluice_train_writes(fakes: F
 
 
 # ------------------------------------------------------------------------------- challenger vs champion
-def test_a_better_candidate_is_compared_on_its_holdout_and_promoted(fakes: FakeServices) -> None:
+def test_a_better_candidate_is_compared_on_its_holdout_and_promoted(fakes: FakePorts) -> None:
     # Given version 1 in production
     decided(fakes, FIRST, "first")
     champion_model = fakes.artifacts.get_bytes(fakes.artifacts.uri(model_prefix(MODEL, 1) + "model.onnx"))
@@ -227,7 +227,7 @@ def test_a_better_candidate_is_compared_on_its_holdout_and_promoted(fakes: FakeS
     assert [(e.from_version, e.to_version) for e in promotions] == [(None, 1), (1, 2)]
 
 
-def test_a_worse_candidate_is_rejected_naming_its_failed_gates(fakes: FakeServices) -> None:
+def test_a_worse_candidate_is_rejected_naming_its_failed_gates(fakes: FakePorts) -> None:
     # Given version 1 in production
     decided(fakes, FIRST, "first")
     # When a dataset with mostly random labels runs
@@ -250,7 +250,7 @@ def test_a_worse_candidate_is_rejected_naming_its_failed_gates(fakes: FakeServic
     assert fakes.registry.get_version(MODEL, 1).status is VersionStatus.PRODUCTION
 
 
-def test_a_champion_whose_bytes_were_tampered_with_stops_the_evaluation(fakes: FakeServices) -> None:
+def test_a_champion_whose_bytes_were_tampered_with_stops_the_evaluation(fakes: FakePorts) -> None:
     # Given version 1 in production, whose model file was then changed in the bucket
     decided(fakes, FIRST, "first")
     fakes.artifacts.objects[fakes.artifacts.uri(model_prefix(MODEL, 1) + "model.onnx")] += b"\x00"
@@ -265,7 +265,7 @@ def test_a_champion_whose_bytes_were_tampered_with_stops_the_evaluation(fakes: F
     assert not fakes.artifacts.exists(fakes.artifacts.uri(model_prefix(MODEL, 2) + "card.json"))
 
 
-def test_promotion_fails_when_production_moved_since_evaluation(fakes: FakeServices) -> None:
+def test_promotion_fails_when_production_moved_since_evaluation(fakes: FakePorts) -> None:
     # Given two runs evaluated while no version was in production
     first = evaluated(fakes, FIRST, "first")
     second = evaluated(fakes, credit_risk(300, seed=4), "second")
@@ -283,7 +283,7 @@ def test_promotion_fails_when_production_moved_since_evaluation(fakes: FakeServi
 
 
 def test_a_promotion_run_again_after_its_answer_was_lost_stands_and_is_recorded_once(
-    fakes: FakeServices,
+    fakes: FakePorts,
 ) -> None:
     # Given a run promoted (its step's answer lost, so the state machine runs the step again)
     run = evaluated(fakes, FIRST, "first")
@@ -298,7 +298,7 @@ def test_a_promotion_run_again_after_its_answer_was_lost_stands_and_is_recorded_
     assert [e.to_version for e in promotions] == [1]
 
 
-def test_a_run_whose_allocation_answer_was_lost_marks_its_version_failed(fakes: FakeServices) -> None:
+def test_a_run_whose_allocation_answer_was_lost_marks_its_version_failed(fakes: FakePorts) -> None:
     # Given a run whose AllocateVersion allocated version 1, then failed (its answer lost, the retry too)
     run = stored_run(fakes, FIRST)
     step(fakes, "allocate", run, "lost")
@@ -311,14 +311,14 @@ def test_a_run_whose_allocation_answer_was_lost_marks_its_version_failed(fakes: 
 
 
 def test_a_run_that_failed_before_allocating_records_its_failure_without_a_version(
-    fakes: FakeServices,
+    fakes: FakePorts,
 ) -> None:
     run = step(fakes, "fail", stored_run(fakes, FIRST), "never")
     assert run.version is None and fakes.registry.list_versions(MODEL) == []
     assert fakes.registry.event_types(MODEL) == [EventType.FAILED]
 
 
-def test_a_rejection_made_again_is_recorded_once(fakes: FakeServices) -> None:
+def test_a_rejection_made_again_is_recorded_once(fakes: FakePorts) -> None:
     # Given a noisy run rejected by its gates
     run = evaluated(fakes, NOISY, "noisy")
     assert run.gates is not None and not run.gates.passed
@@ -331,7 +331,7 @@ def test_a_rejection_made_again_is_recorded_once(fakes: FakeServices) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- parity
-def test_an_export_that_fails_parity_raises_and_stores_no_model(fakes: FakeServices) -> None:
+def test_an_export_that_fails_parity_raises_and_stores_no_model(fakes: FakePorts) -> None:
     # Given a numeric-only spec and, stored as the run's pipeline, a forest behind a StandardScaler
     # (which computes in float32 inside ONNX and moves values across tree thresholds)
     spec = parse_spec(NUMERIC_SPEC_TEXT)
@@ -357,7 +357,7 @@ def test_an_export_that_fails_parity_raises_and_stores_no_model(fakes: FakeServi
 
 
 # ------------------------------------------------------------------------------------ reject and fail
-def test_reject_after_a_caught_error_records_the_error_as_the_reason(fakes: FakeServices) -> None:
+def test_reject_after_a_caught_error_records_the_error_as_the_reason(fakes: FakePorts) -> None:
     # Given a run the state machine caught a ParityFailed in (its Catch puts the error under `error`)
     run = step(fakes, "allocate", stored_run(fakes, FIRST), "caught")
     cause = json.dumps({"errorMessage": "ONNX export does not match", "errorType": "ParityFailed"})
@@ -371,7 +371,7 @@ def test_reject_after_a_caught_error_records_the_error_as_the_reason(fakes: Fake
     assert fakes.registry.list_events(MODEL)[-1].type is EventType.REJECTED
 
 
-def test_fail_without_a_version_only_appends_an_event(fakes: FakeServices) -> None:
+def test_fail_without_a_version_only_appends_an_event(fakes: FakePorts) -> None:
     # Given a run that failed before Allocate gave it a version
     run = stored_run(fakes, FIRST)
     # When Fail runs
@@ -384,7 +384,7 @@ def test_fail_without_a_version_only_appends_an_event(fakes: FakeServices) -> No
     assert fakes.registry.list_versions(MODEL) == []
 
 
-def test_fail_with_a_version_marks_it_failed_and_leaves_production(fakes: FakeServices) -> None:
+def test_fail_with_a_version_marks_it_failed_and_leaves_production(fakes: FakePorts) -> None:
     # Given version 1 in production and a second run that failed after Allocate
     decided(fakes, FIRST, "first")
     run = step(fakes, "allocate", stored_run(fakes, BETTER), "broken")
@@ -398,7 +398,7 @@ def test_fail_with_a_version_marks_it_failed_and_leaves_production(fakes: FakeSe
     assert alias is not None and alias.version == 1
 
 
-def test_an_unknown_action_names_the_valid_ones(fakes: FakeServices) -> None:
+def test_an_unknown_action_names_the_valid_ones(fakes: FakePorts) -> None:
     # When a task names an action no step has
     with pytest.raises(SluiceError) as raised:
         step(fakes, "deploy", stored_run(fakes, FIRST), "unknown")

@@ -44,6 +44,7 @@ def test_without_sts_an_action_fails_before_it_changes_anything(
                 "RegistryTableName": "registry",
                 "ArtifactBucketName": "artifacts",
                 "TrainingStateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:TrainAndPromote",
+                "BatchStateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:BatchScore",
             }
         )
     )

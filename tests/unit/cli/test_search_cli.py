@@ -14,7 +14,7 @@ from sluice.domain.data.table import write_csv
 from sluice.domain.spec.model_spec import load_spec
 from sluice.domain.training.search import EXPERIMENTS_FILE, Experiment, choose
 from sluice.tools.model_folder import CARD_FILE, MODEL_FILE
-from tests.unit.app.fakes import FakeServices
+from tests.unit.app.fakes import FakePorts
 from tests.unit.domain.test_search import TIMINGS, XOR_SPEC, _score, _spec, _xor_table
 
 SEARCH_SPEC = XOR_SPEC
@@ -128,18 +128,16 @@ def test_an_algorithm_spec_trains_as_before_and_leaves_no_experiment(
 
 
 @pytest.fixture
-def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[FakeServices, Path]:
+def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[FakePorts, Path]:
     """`sluice experiments` pointed at in-memory ports instead of a stack's."""
-    fakes = FakeServices()
-    monkeypatch.setattr(
-        "sluice.entrypoints.wiring.stack_services", lambda *_args, **_kwargs: fakes.services()
-    )
+    fakes = FakePorts()
+    monkeypatch.setattr("sluice.entrypoints.wiring.stack_deps", lambda *_args, **_kwargs: fakes.deps())
     outputs = tmp_path / "outputs.json"
     outputs.write_text(json.dumps({"ArtifactBucketName": "artifacts", "RegistryTableName": "registry"}))
     return fakes, outputs
 
 
-def test_experiments_prints_a_versions_table_and_json(sluice, stack: tuple[FakeServices, Path]) -> None:
+def test_experiments_prints_a_versions_table_and_json(sluice, stack: tuple[FakePorts, Path]) -> None:
     # Given a model whose version 1 searched
     fakes, outputs = stack
     stored = choose(_spec(), [_score(0, 0.8, 100), _score(1, 0.9, 200)], rows=100, version="1")
@@ -157,7 +155,7 @@ def test_experiments_prints_a_versions_table_and_json(sluice, stack: tuple[FakeS
 
 
 def test_experiments_of_a_version_that_did_not_search_fails_with_the_reason(
-    sluice, stack: tuple[FakeServices, Path]
+    sluice, stack: tuple[FakePorts, Path]
 ) -> None:
     # Given a version that trained one algorithm
     fakes, outputs = stack

@@ -28,7 +28,7 @@ class IngestSettings(StackSettings):
     idempotency_table: str = Field(min_length=3)
     max_upload_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
     # The BatchScore state machine, started by uploads under batch/<model>/ (None: batch uploads refused).
-    batch_state_machine_arn: str | None = Field(default=None, min_length=20)
+    batch_state_machine_arn: str = Field(min_length=20)
 
 
 class StepSettings(StackSettings):

@@ -1,7 +1,7 @@
 """The ports: what the use cases need from the world, as Protocols. `sluice.adapters` implements them on
-AWS; `tests/unit/app/fakes.py` implements them in memory. A use case receives its ports in a
-`Services` (built by `sluice.entrypoints.wiring` from a function's settings) and never imports an
-adapter, boto3 or a tool.
+AWS; `tests/unit/app/fakes.py` implements them in memory. A use case receives its ports as the
+deps of its function (`CoreDeps`, `TrainingDeps`, `StackDeps`, `PredictDeps`, built by
+`sluice.entrypoints.wiring`) and never imports an adapter, boto3 or a tool.
 
 Ports are narrow where a use case reads only (serving), and whole where it writes."""
 
@@ -24,7 +24,6 @@ from sluice.domain.registry.records import (
     Trigger,
 )
 from sluice.domain.rollout.live import RolloutState, RolloutStatus, VersionTally
-from sluice.errors import SluiceError
 
 if TYPE_CHECKING:
     from sluice.domain.training.search import Experiment  # imports scikit-learn: typing only
@@ -218,42 +217,42 @@ class Uncounted:
         pass
 
 
-@dataclass(frozen=True)
-class Services:
-    """The ports one function has. Every function has the registry and the artifacts; the others exist
-    where the function's settings configure them, and asking for a missing one raises SluiceError."""
+@dataclass(frozen=True, kw_only=True)
+class CoreDeps:
+    """What every function has: the registry, the artifacts, the notifier (silent without a topic),
+    the captured traffic (read back from the artifact bucket) and where outcomes are counted. The
+    TrainAndPromote steps, the Fargate training task and BatchScore have exactly this.
+
+    Each function's deps are built once per container by `sluice.entrypoints.wiring`, the one place
+    that constructs adapters; a use case asks for the narrowest deps it needs, so a function that lacks
+    a port cannot call a use case that needs it (mypy says so, not a run-time error)."""
 
     registry: Registry
     artifacts: Artifacts
     notifier: Notifier
-    state_machine: Executions | None = None
-    captured_traffic: Traffic | None = None
-    traffic_sink: TrafficSink | None = None
-    batch_jobs: Executions | None = None  # the BatchScore state machine
-    outcomes: Outcomes = field(default_factory=Uncounted)  # what the entry point counts
+    traffic: Traffic
+    outcomes: Outcomes = field(default_factory=Uncounted)
 
-    @property
-    def executions(self) -> Executions:
-        if self.state_machine is None:
-            raise SluiceError("this function cannot start executions (no STATE_MACHINE_ARN)")
-        return self.state_machine
 
-    @property
-    def batch(self) -> Executions:
-        """The BatchScore state machine (batch scoring jobs)."""
-        if self.batch_jobs is None:
-            raise SluiceError("this function cannot start batch jobs (no BATCH_STATE_MACHINE_ARN)")
-        return self.batch_jobs
+@dataclass(frozen=True, kw_only=True)
+class TrainingDeps(CoreDeps):
+    """CoreDeps and the TrainAndPromote state machine: starts (re)trainings and answers approvals.
+    DriftFunction has exactly this."""
 
-    @property
-    def traffic(self) -> Traffic:
-        if self.captured_traffic is None:
-            raise SluiceError("this function has no traffic store")
-        return self.captured_traffic
+    executions: Executions
 
-    @property
-    def sink(self) -> TrafficSink:
-        """Where this function sends captured requests and feedback."""
-        if self.traffic_sink is None:
-            raise SluiceError("this function has no capture streams (no CAPTURE_STREAM / FEEDBACK_STREAM)")
-        return self.traffic_sink
+
+@dataclass(frozen=True, kw_only=True)
+class StackDeps(TrainingDeps):
+    """Every port of a stack: TrainingDeps and the BatchScore state machine. IngestFunction (uploads
+    start trainings and batch jobs), the CLI and the demo have this."""
+
+    batch: Executions
+
+
+@dataclass(frozen=True, kw_only=True)
+class PredictDeps(CoreDeps):
+    """CoreDeps and the capture streams: PredictFunction (the API) sends captured requests and labels
+    to Firehose."""
+
+    sink: TrafficSink

@@ -11,7 +11,7 @@ import sys
 
 from sluice.app.training.steps import run_step
 from sluice.app.training.task import TRAIN, run_training_task
-from sluice.entrypoints.wiring import step_services
+from sluice.entrypoints.wiring import step_deps
 from sluice.observability import logger
 from sluice.settings import TrainingTaskSettings
 
@@ -25,7 +25,7 @@ def main(argv: list[str]) -> int:
         return 2
     settings = TrainingTaskSettings()
     logger.append_keys(action=TRAIN, run_uri=settings.training_run_uri)
-    return run_training_task(settings.training_run_uri, step_services(settings), run_step)
+    return run_training_task(settings.training_run_uri, step_deps(settings), run_step)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,33 @@
-"""The one place that turns a function's settings into the adapters behind its ports. Handlers, the API
-and the CLI ask here; use cases receive the result and never build an adapter themselves."""
+"""The composition root: the one place that constructs adapters. Each function's entry point asks here
+for its typed deps (built from its settings, once per container); the CLI and the demo ask for a
+stack's deps from its outputs. Use cases receive the result and never build an adapter themselves.
+
+| who                                    | deps           | built by        |
+|----------------------------------------|----------------|-----------------|
+| IngestFunction                         | `StackDeps`    | `ingest_deps`   |
+| PredictFunction (the API)              | `PredictDeps`  | `predict_deps`  |
+| DriftFunction                          | `TrainingDeps` | `drift_deps`    |
+| TrainAndPromote's steps, Fargate task  | `CoreDeps`     | `step_deps`     |
+| BatchScoreFunction                     | `CoreDeps`     | `batch_deps`    |
+| the CLI, the demo                      | `StackDeps`    | `stack_deps`    |
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypedDict
 
+from sluice.adapters import client
 from sluice.adapters.artifacts import ArtifactStore
 from sluice.adapters.executions import Executions
 from sluice.adapters.firehose import FirehoseTraffic
+from sluice.adapters.idempotency import RetrySafePersistence
 from sluice.adapters.notifications import Notifier
 from sluice.adapters.registry.store import Registry
 from sluice.adapters.traffic import TrafficStore
 from sluice.app.monitoring.limits import DriftCheckLimits
-from sluice.app.ports import Services
+from sluice.app.ports import CoreDeps, Outcomes, PredictDeps, StackDeps, TrainingDeps, Uncounted
 from sluice.entrypoints.outcomes import COUNTED
 from sluice.settings import (
     BatchScoreSettings,
@@ -23,54 +38,101 @@ from sluice.settings import (
     StepSettings,
 )
 
+if TYPE_CHECKING:  # each function imports only the use cases it runs (cold start)
+    from sluice.app.batch.job import BatchLimits
+    from sluice.app.ingest.upload import IngestLimits
+    from sluice.domain.training.backend import LambdaLimits
 
-def stack_services(
+
+class _CorePorts(TypedDict):
+    registry: Registry
+    artifacts: ArtifactStore
+    notifier: Notifier
+    traffic: TrafficStore
+    outcomes: Outcomes
+
+
+Clients = Callable[[str], Any]  # a service name → a botocore client
+
+
+def _client_of(clients: Clients | None, service: str) -> Any:
+    """`clients`' client for `service`; None lets the adapter create the process's own when it first
+    needs one (PredictFunction's cold start creates no SNS client it may never use)."""
+    return clients(service) if clients is not None else None
+
+
+def _core_ports(
     artifact_bucket: str,
     registry_table: str,
-    notification_topic_arn: str | None = None,
-    state_machine_arn: str | None = None,
-    batch_state_machine_arn: str | None = None,
-) -> Services:
-    """Adapters for a stack named by its resources (the CLI reads them from the stack's outputs)."""
-    return Services(
-        batch_jobs=Executions(batch_state_machine_arn) if batch_state_machine_arn else None,
-        registry=Registry(registry_table),
-        artifacts=ArtifactStore(artifact_bucket),
-        notifier=Notifier(notification_topic_arn),
-        state_machine=Executions(state_machine_arn) if state_machine_arn else None,
-        captured_traffic=TrafficStore(artifact_bucket),
+    topic_arn: str | None,
+    outcomes: Outcomes,
+    clients: Clients | None = None,
+) -> _CorePorts:
+    return _CorePorts(
+        registry=Registry(registry_table, _client_of(clients, "dynamodb")),
+        artifacts=ArtifactStore(artifact_bucket, _client_of(clients, "s3")),
+        notifier=Notifier(topic_arn, _client_of(clients, "sns")),
+        traffic=TrafficStore(artifact_bucket, _client_of(clients, "s3")),
+        outcomes=outcomes,
     )
 
 
-def _from_settings(settings: StackSettings, state_machine_arn: str | None = None) -> Services:
-    """A function's ports; what its use cases survive is counted in the invocation's metrics."""
-    services = stack_services(
-        settings.artifact_bucket, settings.registry_table, settings.notification_topic_arn, state_machine_arn
+def _function_ports(settings: StackSettings) -> _CorePorts:
+    """A function's core ports; what its use cases survive is counted in the invocation's metrics."""
+    return _core_ports(
+        settings.artifact_bucket, settings.registry_table, settings.notification_topic_arn, COUNTED
     )
-    return replace(services, outcomes=COUNTED)
 
 
-def ingest_services(settings: IngestSettings) -> Services:
+def stack_deps(outputs: Mapping[str, str], clients: Clients | None = None) -> StackDeps:
+    """Every port of the stack whose CloudFormation outputs are `outputs` (the CLI reads them from the
+    stack or from `sluice local up`'s ready document), calling AWS with `clients` (by default the
+    process's credentials and endpoint). Nothing is counted. Raises KeyError naming the first missing
+    output."""
+    return StackDeps(
+        **_core_ports(
+            outputs["ArtifactBucketName"],
+            outputs["RegistryTableName"],
+            outputs.get("NotificationTopicArn"),
+            Uncounted(),
+            clients,
+        ),
+        executions=Executions(outputs["TrainingStateMachineArn"], _client_of(clients, "stepfunctions")),
+        batch=Executions(outputs["BatchStateMachineArn"], _client_of(clients, "stepfunctions")),
+    )
+
+
+def ingest_deps(settings: IngestSettings) -> StackDeps:
     """IngestFunction: registers specs and datasets, quarantines, starts training and batch jobs."""
-    services = _from_settings(settings, settings.state_machine_arn)
-    if settings.batch_state_machine_arn:
-        services = replace(services, batch_jobs=Executions(settings.batch_state_machine_arn))
-    return services
+    return StackDeps(
+        **_function_ports(settings),
+        executions=Executions(settings.state_machine_arn),
+        batch=Executions(settings.batch_state_machine_arn),
+    )
 
 
-def batch_services(settings: BatchScoreSettings) -> Services:
-    """BatchScoreFunction: reads the source CSV and the pinned model, writes results, records events."""
-    return _from_settings(settings)
+def predict_deps(settings: PredictSettings) -> PredictDeps:
+    """PredictFunction: reads the registry and artifacts, sends captured traffic and feedback to
+    their Firehose delivery streams."""
+    return PredictDeps(
+        **_function_ports(settings),
+        sink=FirehoseTraffic(settings.capture_stream, settings.feedback_stream),
+    )
 
 
-def step_services(settings: StepSettings) -> Services:
-    """The TrainAndPromote task functions: they read and write artifacts and the registry."""
-    return _from_settings(settings)
-
-
-def drift_services(settings: DriftCheckSettings) -> Services:
+def drift_deps(settings: DriftCheckSettings) -> TrainingDeps:
     """DriftFunction: reads captured traffic, alerts, and may start a retraining."""
-    return _from_settings(settings, settings.state_machine_arn)
+    return TrainingDeps(**_function_ports(settings), executions=Executions(settings.state_machine_arn))
+
+
+def step_deps(settings: StepSettings) -> CoreDeps:
+    """The TrainAndPromote task functions and the Fargate training task: artifacts and the registry."""
+    return CoreDeps(**_function_ports(settings))
+
+
+def batch_deps(settings: BatchScoreSettings) -> CoreDeps:
+    """BatchScoreFunction: reads the source CSV and the pinned model, writes results, records events."""
+    return CoreDeps(**_function_ports(settings))
 
 
 def drift_limits(settings: DriftCheckSettings) -> DriftCheckLimits:
@@ -83,10 +145,80 @@ def drift_limits(settings: DriftCheckSettings) -> DriftCheckLimits:
     )
 
 
-def predict_services(settings: PredictSettings) -> Services:
-    """PredictFunction: reads the registry and artifacts, sends captured traffic and feedback to
-    their Firehose delivery streams."""
-    return replace(
-        _from_settings(settings),
-        traffic_sink=FirehoseTraffic(settings.capture_stream, settings.feedback_stream),
+# What each function's handler keeps for its container: its deps and its limits, read once from its
+# settings. The handler module caches it (`sluice.entrypoints.handler`), never this module: the local
+# stack imports a handler module per stack, so a stack's functions never see another stack's tables.
+
+
+@dataclass(frozen=True)
+class IngestFunction:
+    deps: StackDeps
+    limits: IngestLimits
+    # Powertools' idempotency records, safe against the SDK retrying its own write
+    persistence: RetrySafePersistence
+
+
+def ingest_function() -> IngestFunction:
+    """IngestFunction's deps, limits and idempotency store, from its environment."""
+    from sluice.app.ingest.upload import IngestLimits
+
+    settings = IngestSettings()
+    return IngestFunction(
+        deps=ingest_deps(settings),
+        limits=IngestLimits(max_upload_bytes=settings.max_upload_bytes),
+        persistence=RetrySafePersistence(
+            table_name=settings.idempotency_table, boto3_client=client("dynamodb")
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class DriftFunction:
+    deps: TrainingDeps
+    limits: DriftCheckLimits
+
+
+def drift_function() -> DriftFunction:
+    """DriftFunction's deps and the drift check's limits, from its environment."""
+    settings = DriftCheckSettings()
+    return DriftFunction(deps=drift_deps(settings), limits=drift_limits(settings))
+
+
+@dataclass(frozen=True)
+class TaskFunction:
+    """A TrainAndPromote task function (Train, Export, Evaluate, Register)."""
+
+    deps: CoreDeps
+    limits: LambdaLimits
+
+
+def task_function() -> TaskFunction:
+    """A TrainAndPromote task function's deps and the largest dataset it trains, from its environment."""
+    from sluice.domain.training.backend import LambdaLimits
+
+    settings = StepSettings()
+    return TaskFunction(
+        deps=step_deps(settings),
+        limits=LambdaLimits(max_cells=settings.lambda_max_cells, max_bytes=settings.lambda_max_bytes),
+    )
+
+
+@dataclass(frozen=True)
+class BatchScoreFunction:
+    deps: CoreDeps
+    limits: BatchLimits
+
+
+def batch_score_function() -> BatchScoreFunction:
+    """BatchScoreFunction's deps and how a job's Map runs, from its environment."""
+    from sluice.app.batch.job import BatchLimits
+
+    settings = BatchScoreSettings()
+    return BatchScoreFunction(
+        deps=batch_deps(settings),
+        limits=BatchLimits(
+            max_items_per_batch=settings.batch_max_items_per_batch,
+            max_concurrency=settings.batch_max_concurrency,
+            tolerated_failure_percentage=settings.batch_tolerated_failure_percentage,
+        ),
     )

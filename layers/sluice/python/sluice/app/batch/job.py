@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from sluice.app.ports import Services
+from sluice.app.ports import CoreDeps, StackDeps
 from sluice.app.serving.production import MODEL_ARTIFACT, ProductionModels
 from sluice.domain.registry.records import AuditEvent, EventType, new_event_id, s3_uri, split_uri, utc_now
 from sluice.domain.scoring.batch import BatchJob, BatchSummary, JobManifest, failed_ranges, results_prefix
@@ -51,20 +51,20 @@ def new_job_id(now: datetime | None = None) -> str:
     return f"{moment.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
 
 
-def start_batch_job(model: str, source: str, services: Services, job_id: str | None = None) -> StartedJob:
+def start_batch_job(model: str, source: str, deps: StackDeps, job_id: str | None = None) -> StartedJob:
     """Start scoring the CSV at `source` with `model`'s production version. Refuses at once (the file
     stays where it is) when the model is unknown or has no production version (ModelNotFound /
     NoProductionVersion) or the file does not exist (ArtifactNotFound); the version is pinned by the
     job's first task, when it runs."""
-    if services.registry.get_alias(model) is None:
-        if services.registry.model_meta(model) is None:
+    if deps.registry.get_alias(model) is None:
+        if deps.registry.model_meta(model) is None:
             raise ModelNotFound(f"no model named {model!r}")
         raise NoProductionVersion(f"model {model!r} has no version in production to score with")
-    if not services.artifacts.exists(source):
+    if not deps.artifacts.exists(source):
         raise ArtifactNotFound(f"{source}: no such object")
     job = job_id or new_job_id()
     bucket, key = split_uri(source)
-    started = services.batch.start(
+    started = deps.batch.start(
         f"batch-{model}-{job}"[:80],
         {"model": model, "source": source, "bucket": bucket, "key": key, "job_id": job},
     )
@@ -74,14 +74,14 @@ def start_batch_job(model: str, source: str, services: Services, job_id: str | N
         source=source,
         execution_arn=started.arn,
         started=started.started,
-        results=services.artifacts.uri(results_prefix(model, job)),
+        results=deps.artifacts.uri(results_prefix(model, job)),
     )
 
 
-def _header(services: Services, source: str) -> list[str]:
+def _header(deps: CoreDeps, source: str) -> list[str]:
     """The header's names exactly as the ItemReader keys each row with them (no stripping: a padded
     name would be a column the model does not have)."""
-    body = services.artifacts.open(source)
+    body = deps.artifacts.open(source)
     try:
         reader = csv.reader(codecs.getreader("utf-8")(body, "strict"))
         return next(reader, [])
@@ -91,19 +91,17 @@ def _header(services: Services, source: str) -> list[str]:
         body.close()
 
 
-def pin_job(event: dict[str, Any], limits: BatchLimits, services: Services) -> BatchJob:
+def pin_job(event: dict[str, Any], limits: BatchLimits, deps: CoreDeps) -> BatchJob:
     """The job's first task: pin the production version now (its model verified against its
     sha256), check the file's header names the model's inputs (DataUnreadable otherwise), record
     `batch_started`."""
     model, source, job_id = str(event["model"]), str(event["source"]), str(event["job_id"])
-    served = ProductionModels(
-        services.registry, services.artifacts, ttl_seconds=0, outcomes=services.outcomes
-    ).get(model)
-    header = set(_header(services, source))
+    served = ProductionModels(deps.registry, deps.artifacts, ttl_seconds=0, outcomes=deps.outcomes).get(model)
+    header = set(_header(deps, source))
     missing = [f.name for f in served.onnx.features if f.name not in header and not f.nullable]
     if missing:
         raise DataUnreadable(f"{source}: the header lacks the model's input column(s) {', '.join(missing)}")
-    artifact = services.registry.get_version(model, served.version).artifacts[MODEL_ARTIFACT]
+    artifact = deps.registry.get_version(model, served.version).artifacts[MODEL_ARTIFACT]
     job = BatchJob(
         model=model,
         job_id=job_id,
@@ -115,7 +113,7 @@ def pin_job(event: dict[str, Any], limits: BatchLimits, services: Services) -> B
         started_at=utc_now(),
         **limits.model_dump(),
     )
-    services.registry.append_event(
+    deps.registry.append_event(
         AuditEvent(
             model=model,
             type=EventType.BATCH_STARTED,
@@ -128,9 +126,9 @@ def pin_job(event: dict[str, Any], limits: BatchLimits, services: Services) -> B
     return job
 
 
-def count_rows(services: Services, source: str) -> int:
+def count_rows(deps: CoreDeps, source: str) -> int:
     """Data rows of the CSV (records after the header, as the ItemReader reads them), streamed."""
-    body = services.artifacts.open(source)
+    body = deps.artifacts.open(source)
     try:
         reader = csv.reader(codecs.getreader("utf-8-sig")(body, "strict"))
         return max(sum(1 for _ in reader) - 1, 0)
@@ -138,7 +136,7 @@ def count_rows(services: Services, source: str) -> int:
         body.close()
 
 
-def finish_job(event: dict[str, Any], services: Services) -> JobManifest:
+def finish_job(event: dict[str, Any], deps: CoreDeps) -> JobManifest:
     """The job's last task: count what the batches did (their summaries), write the manifest, record
     `batch_finished` and notify. With `error` in the event (a failed pin or Map), the manifest says
     the job failed and why; rows in = scored + rejected + failed (rows of failed batches) always."""
@@ -147,11 +145,11 @@ def finish_job(event: dict[str, Any], services: Services) -> JobManifest:
     job = BatchJob.model_validate(event["job"]) if event.get("job") else None
     prefix = results_prefix(model, job_id)
     summaries = [
-        BatchSummary.model_validate_json(services.artifacts.get_bytes(services.artifacts.uri(key)))
-        for key in services.artifacts.list_keys(prefix + SUMMARIES)
+        BatchSummary.model_validate_json(deps.artifacts.get_bytes(deps.artifacts.uri(key)))
+        for key in deps.artifacts.list_keys(prefix + SUMMARIES)
     ]
     try:
-        rows_in = count_rows(services, source)
+        rows_in = count_rows(deps, source)
     except (ArtifactNotFound, UnicodeDecodeError, csv.Error):
         rows_in = sum(s.rows for s in summaries)
     scored = sum(s.scored for s in summaries)
@@ -172,14 +170,14 @@ def finish_job(event: dict[str, Any], services: Services) -> JobManifest:
         rows_rejected=rejected,
         rows_failed=rows_in - scored - rejected,
         failed_ranges=failed_ranges(rows_in, summaries) if rows_in > scored + rejected else [],
-        parts=[services.artifacts.uri(s.part) for s in ordered if s.part],
-        errors=[services.artifacts.uri(s.errors) for s in ordered if s.errors],
+        parts=[deps.artifacts.uri(s.part) for s in ordered if s.part],
+        errors=[deps.artifacts.uri(s.errors) for s in ordered if s.errors],
         error=error,
     )
-    written = services.artifacts.put_json(prefix + "manifest.json", manifest.model_dump(mode="json"))
+    written = deps.artifacts.put_json(prefix + "manifest.json", manifest.model_dump(mode="json"))
     counts = {"rows_in": rows_in, "scored": scored, "rejected": rejected, "failed": manifest.rows_failed}
     try:
-        services.registry.append_event(
+        deps.registry.append_event(
             AuditEvent(
                 model=model,
                 type=EventType.BATCH_FINISHED,
@@ -191,7 +189,7 @@ def finish_job(event: dict[str, Any], services: Services) -> JobManifest:
         )
     except SluiceError:
         logger.exception("could not record batch_finished", extra={"model": model, "job": job_id})
-    services.notifier.publish(
+    deps.notifier.publish(
         f"Sluice: {model} batch job {job_id} {manifest.status}",
         {"event": EventType.BATCH_FINISHED.value, "model": model, "job_id": job_id, "manifest": written.uri}
         | counts

@@ -8,7 +8,7 @@ import logging
 from typing import Any
 
 from sluice.app.batch.job import SUMMARIES
-from sluice.app.ports import ArtifactReader, Services
+from sluice.app.ports import ArtifactReader, CoreDeps
 from sluice.domain.registry.records import Artifact
 from sluice.domain.scoring.batch import (
     BatchJob,
@@ -36,7 +36,7 @@ def pinned_model(job: BatchJob, artifacts: ArtifactReader) -> OnnxModel:
     return _MODELS[key]
 
 
-def score_batch(event: dict[str, Any], services: Services) -> BatchSummary:
+def score_batch(event: dict[str, Any], deps: CoreDeps) -> BatchSummary:
     """Score one ItemBatcher batch: `{"BatchInput": {"job": BatchJob}, "Items": [{"index", "row"}]}`
     where `index` is the row's 0-based item index in the file and `row` its cells by header. Writes
     `parts/<rows>.csv` (scored rows) and `errors/<rows>.csv` (row, field, reason of each bad row) under
@@ -44,7 +44,7 @@ def score_batch(event: dict[str, Any], services: Services) -> BatchSummary:
     job = BatchJob.model_validate(event["BatchInput"]["job"])
     items = event["Items"]
     rows = [int(item["index"]) + 1 for item in items]
-    model = pinned_model(job, services.artifacts)
+    model = pinned_model(job, deps.artifacts)
     instances = [instance_of(model.features, item["row"]) for item in items]
     checked = check_rows(model.features, instances, rows)
     name = batch_name(min(rows), max(rows))
@@ -52,12 +52,12 @@ def score_batch(event: dict[str, Any], services: Services) -> BatchSummary:
     if checked.valid and checked.feed is not None:
         outputs = model.run(checked.feed)
         part = f"{job.results_prefix}parts/{name}.csv"
-        services.artifacts.put_bytes(
+        deps.artifacts.put_bytes(
             part, results_csv([rows[i] for i in checked.valid], outputs, model.classes), "text/csv"
         )
     if checked.problems:
         errors = f"{job.results_prefix}errors/{name}.csv"
-        services.artifacts.put_bytes(errors, errors_csv(checked.problems), "text/csv")
+        deps.artifacts.put_bytes(errors, errors_csv(checked.problems), "text/csv")
     summary = BatchSummary(
         first_row=min(rows),
         last_row=max(rows),
@@ -67,8 +67,6 @@ def score_batch(event: dict[str, Any], services: Services) -> BatchSummary:
         part=part,
         errors=errors,
     )
-    services.artifacts.put_json(
-        f"{job.results_prefix}{SUMMARIES}{name}.json", summary.model_dump(mode="json")
-    )
+    deps.artifacts.put_json(f"{job.results_prefix}{SUMMARIES}{name}.json", summary.model_dump(mode="json"))
     logger.info("batch scored", extra={"job": job.job_id, "rows": name, "rejected": summary.rejected})
     return summary

@@ -10,7 +10,7 @@ from typing import Any
 
 from sluice.app.data.quarantine import record_quarantine
 from sluice.app.data.stored import dataset_prefix, load_table
-from sluice.app.ports import Services
+from sluice.app.ports import CoreDeps
 from sluice.domain.data.table import RawTable, table_from_records, to_csv_bytes
 from sluice.domain.data.validation import ValidationReport, validate_table
 from sluice.domain.registry.records import (
@@ -78,7 +78,7 @@ def validate_labelled(spec: ModelSpec, table: RawTable) -> ValidationReport:
 
 
 def store_dataset(
-    services: Services,
+    deps: CoreDeps,
     record: DatasetRecord,
     data: bytes,
     report: ValidationReport,
@@ -86,8 +86,8 @@ def store_dataset(
     """Store a validated table's CSV bytes and its validation report under datasets/<model>/<sha>/ and
     register `record` (its URIs filled in here); a new dataset gets a `dataset_registered` event."""
     prefix = dataset_prefix(record.model, record.sha256)
-    stored = services.artifacts.put_bytes(prefix + "data.csv", data, "text/csv")
-    validation = services.artifacts.put_json(prefix + "validation.json", report.model_dump(mode="json"))
+    stored = deps.artifacts.put_bytes(prefix + "data.csv", data, "text/csv")
+    validation = deps.artifacts.put_json(prefix + "validation.json", report.model_dump(mode="json"))
     final = record.model_copy(update={"uri": stored.uri, "validation_uri": validation.uri})
     registered = AuditEvent(
         model=record.model,
@@ -100,12 +100,12 @@ def store_dataset(
             "lineage": record.lineage,
         },
     )
-    services.registry.put_dataset(final, registered)  # with its event, in one write
+    deps.registry.put_dataset(final, registered)  # with its event, in one write
     return final
 
 
 def ingest_labelled_traffic(
-    spec_record: SpecRecord, spec: ModelSpec, window: TrafficWindow, services: Services
+    spec_record: SpecRecord, spec: ModelSpec, window: TrafficWindow, deps: CoreDeps
 ) -> LabelledTraffic:
     """The window's labelled traffic of `spec`'s model as a dataset (kind `labelled_traffic`, lineage
     "captured traffic <start>..<end> + feedback"), validated exactly like an upload. Invalid rows are
@@ -114,7 +114,7 @@ def ingest_labelled_traffic(
     model = spec.name
     lineage = f"captured traffic {window} + feedback"
     # No sample is needed: every labelled record comes back whatever the window's size.
-    read = services.traffic.window(model, window.start, window.end, max_rows=0)
+    read = deps.traffic.window(model, window.start, window.end, max_rows=0)
     table = labelled_table(spec, read.labelled, read.labels, source=lineage)
     if table.n_rows == 0:
         return LabelledTraffic(rows=0)
@@ -123,7 +123,7 @@ def ingest_labelled_traffic(
     report = validate_labelled(spec, table)
     if not report.passed:
         target = f"quarantine/{model}/labelled-traffic/{sha}.csv"
-        services.artifacts.put_bytes(target, data, "text/csv")
+        deps.artifacts.put_bytes(target, data, "text/csv")
         body = {
             "source": lineage,
             "reason": "invalid",
@@ -132,7 +132,7 @@ def ingest_labelled_traffic(
             "report": report.model_dump(mode="json"),
         }
         uri = record_quarantine(
-            services,
+            deps,
             model,
             lineage,
             target,
@@ -143,21 +143,19 @@ def ingest_labelled_traffic(
         )
         return LabelledTraffic(rows=table.n_rows, quarantine_uri=uri)
     record = _record(spec_record, sha, table.n_rows, len(data), DatasetKind.LABELLED_TRAFFIC, lineage)
-    return LabelledTraffic(
-        rows=table.n_rows, record=store_dataset(services, record, data, report), table=table
-    )
+    return LabelledTraffic(rows=table.n_rows, record=store_dataset(deps, record, data, report), table=table)
 
 
 def retraining_dataset(
-    spec_record: SpecRecord, spec: ModelSpec, base: DatasetRecord, window: TrafficWindow, services: Services
+    spec_record: SpecRecord, spec: ModelSpec, base: DatasetRecord, window: TrafficWindow, deps: CoreDeps
 ) -> DatasetRecord:
     """The data a retraining trains on: the accepted dataset `base` followed by the window's labelled
     traffic, stored as its own dataset (kind `retraining`, `recent_rows` = the labelled rows at its end,
     lineage naming both sources). `base` itself when the window has no valid labelled traffic."""
-    labelled = ingest_labelled_traffic(spec_record, spec, window, services)
+    labelled = ingest_labelled_traffic(spec_record, spec, window, deps)
     if labelled.record is None or labelled.table is None:
         return base
-    base_table = load_table(base.uri, services.artifacts)
+    base_table = load_table(base.uri, deps.artifacts)
     recent = labelled.table
     if not set(recent.header) <= set(base_table.header):
         return base  # the base predates the spec's columns: training it reports that, as before
@@ -171,7 +169,7 @@ def retraining_dataset(
     record = _record(
         spec_record, sha256_hex(data), combined.n_rows, len(data), DatasetKind.RETRAINING, lineage
     ).model_copy(update={"sources": [base.sha256, labelled.record.sha256], "recent_rows": recent.n_rows})
-    return store_dataset(services, record, data, validate_table(spec, combined))
+    return store_dataset(deps, record, data, validate_table(spec, combined))
 
 
 def _record(

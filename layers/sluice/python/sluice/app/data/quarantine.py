@@ -7,14 +7,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sluice.app.ports import Services
+from sluice.app.ports import CoreDeps
 from sluice.domain.registry.records import AuditEvent, EventType, new_event_id, sha256_hex, utc_now
 
 logger = logging.getLogger(__name__)
 
 
 def record_quarantine(
-    services: Services,
+    deps: CoreDeps,
     model: str,
     source: str,
     target: str,
@@ -28,7 +28,7 @@ def record_quarantine(
     `what` was quarantined). With `once` (what names this data: an object version), recorded and
     announced once for it however often it is quarantined (an invocation run again after a fault).
     Returns the report's URI."""
-    report_artifact = services.artifacts.put_json(target + ".report.json", report | {"time": utc_now()})
+    report_artifact = deps.artifacts.put_json(target + ".report.json", report | {"time": utc_now()})
     event = AuditEvent(
         model=model,
         type=event_type,
@@ -37,11 +37,11 @@ def record_quarantine(
         details={"source": source, "report_uri": report_artifact.uri, "reason": report.get("reason")},
     )
     if once is None:
-        services.registry.append_event(event)
-    elif not services.registry.record_once(f"QUARANTINED#{sha256_hex(once.encode())}", event):
+        deps.registry.append_event(event)
+    elif not deps.registry.record_once(f"QUARANTINED#{sha256_hex(once.encode())}", event):
         logger.info(f"{what} quarantined before", extra={"source": source})
         return report_artifact.uri
-    services.notifier.publish(
+    deps.notifier.publish(
         f"Sluice: {model} {what} quarantined ({report.get('reason')})",
         {
             "event": event_type.value,

@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sluice.app.data.stored import spec_key
-from sluice.app.ports import Artifacts, Services
+from sluice.app.ports import Artifacts, CoreDeps
 from sluice.domain.registry.records import AuditEvent, EventType, SpecRecord, new_event_id, s3_uri, utc_now
 from sluice.errors import SpecError
 
@@ -72,7 +72,7 @@ def find_init(bucket: str, model: str, artifacts: Artifacts) -> str | None:
 
 
 def register_spec(
-    services: Services,
+    deps: CoreDeps,
     spec: ModelSpec,
     raw: bytes,
     source_key: str,
@@ -81,10 +81,10 @@ def register_spec(
     """Store the spec's bytes under its hash and make it the model's current spec, with a
     spec_registered audit event (`details` added to it). None when the current spec has this hash."""
     model = spec.name
-    current = services.registry.current_spec(model)
+    current = deps.registry.current_spec(model)
     if current is not None and current.sha256 == spec.sha256:
         return None
-    stored = services.artifacts.put_bytes(spec_key(model, spec.sha256), raw, "application/yaml")
+    stored = deps.artifacts.put_bytes(spec_key(model, spec.sha256), raw, "application/yaml")
     record = SpecRecord(
         model=model, sha256=spec.sha256, uri=stored.uri, source_key=source_key, created_at=utc_now()
     )
@@ -98,20 +98,20 @@ def register_spec(
             **(details or {}),
         },
     )
-    services.registry.register_spec(record, event)
+    deps.registry.register_spec(record, event)
     logger.info("spec registered", extra={"model": model, "spec_sha256": spec.sha256})
     return record
 
 
 def infer_and_register(
-    services: Services, bucket: str, model: str, init_key: str, table: RawTable, data_key: str
+    deps: CoreDeps, bucket: str, model: str, init_key: str, table: RawTable, data_key: str
 ) -> SpecRecord:
     """Infer the model's spec from `table` (read from `data_key`) as `init_key` asks, register it and
     announce it with its YAML. Raises SpecError naming init.yaml when it cannot be read or names a
     column the data lacks, or when the data has nothing to learn from."""
     from sluice.domain.data.infer_spec import infer_spec
 
-    init = parse_init(services.artifacts.get_bytes(s3_uri(bucket, init_key)), init_key)
+    init = parse_init(deps.artifacts.get_bytes(s3_uri(bucket, init_key)), init_key)
     try:
         inferred = infer_spec(
             table,
@@ -126,17 +126,17 @@ def infer_and_register(
     text = inferred.yaml_text()
     left_out = {name: note.comment for name, note in inferred.left_out.items()}
     record = register_spec(
-        services,
+        deps,
         inferred.spec,
         text.encode("utf-8"),
         init_key,
         {"inferred_from": data_key, "left_out": left_out},
     )
     if record is None:  # another upload registered the same inference first
-        current = services.registry.current_spec(model)
+        current = deps.registry.current_spec(model)
         assert current is not None
         return current
-    services.notifier.publish(
+    deps.notifier.publish(
         f"Sluice: {model} spec inferred from {PurePosixPath(data_key).name}",
         {
             "event": "spec_inferred",

@@ -22,7 +22,7 @@ from sluice.app.ingest.spec_from_data import (
     parse_init,
     register_spec,
 )
-from sluice.app.ports import Artifacts, Services
+from sluice.app.ports import Artifacts, CoreDeps, StackDeps, TrainingDeps
 from sluice.app.training.start import start_training
 from sluice.domain.registry.records import (
     AuditEvent,
@@ -115,26 +115,26 @@ class IngestLimits:
     max_upload_bytes: int = 200 * 1024 * 1024
 
 
-def ingest_upload(upload: Upload, limits: IngestLimits, services: Services) -> IngestResult:
+def ingest_upload(upload: Upload, limits: IngestLimits, deps: StackDeps) -> IngestResult:
     """Route an upload: `<model>/spec.yaml` registers a spec, `<model>/data/*.csv` becomes a dataset
     version and starts training (or is quarantined), `<model>/init.yaml` asks for a spec inferred from
     the model's first data (app/ingest/spec_from_data.py). Anything else is ignored."""
-    key = _existing_key(upload, services.artifacts)
+    key = _existing_key(upload, deps.artifacts)
     if match := SPEC_KEY.match(key):
-        return _ingest_spec(upload, key, match["model"], services)
+        return _ingest_spec(upload, key, match["model"], deps)
     if match := DATA_KEY.match(key):
-        return _ingest_data(upload, key, match["model"], limits, services)
+        return _ingest_data(upload, key, match["model"], limits, deps)
     if match := INIT_KEY.match(key):
-        return _ingest_init(upload, key, match["model"], limits, services)
+        return _ingest_init(upload, key, match["model"], limits, deps)
     if key.startswith("batch/"):
-        return _ingest_batch(upload, key, services)
+        return _ingest_batch(upload, key, deps)
     logger.info("ignoring upload outside <model>/spec.yaml, init.yaml and data/*.csv", extra={"key": key})
     return IngestResult(
         status="ignored", key=key, reason="not <model>/spec.yaml, <model>/init.yaml or <model>/data/*.csv"
     )
 
 
-def _ingest_batch(upload: Upload, key: str, services: Services) -> IngestResult:
+def _ingest_batch(upload: Upload, key: str, deps: StackDeps) -> IngestResult:
     """`batch/<model>/<name>.csv`: start a BatchScore job. A file for an unknown model or one with no
     production version is quarantined with the reason (the upload itself stays in the raw bucket, to be
     scored later with `sluice batch`)."""
@@ -149,10 +149,10 @@ def _ingest_batch(upload: Upload, key: str, services: Services) -> IngestResult:
     identity = f"{source}#{upload.version_id or upload.etag or ''}".encode()
     job_id = "upload-" + hashlib.sha256(identity).hexdigest()[:16]
     try:
-        job = start_batch_job(model, source, services, job_id=job_id)
+        job = start_batch_job(model, source, deps, job_id=job_id)
     except (ModelNotFound, ArtifactNotFound) as exc:
         report = {"source": source, "reason": "batch_rejected", "message": str(exc)}
-        report_uri = _quarantine(upload, key, model, report, services, EventType.DATA_QUARANTINED)
+        report_uri = _quarantine(upload, key, model, report, deps, EventType.DATA_QUARANTINED)
         return IngestResult(
             status="batch_rejected", model=model, key=key, reason=str(exc), report_uri=report_uri
         )
@@ -174,15 +174,15 @@ def _existing_key(upload: Upload, artifacts: Artifacts) -> str:
     return upload.keys[-1]
 
 
-def _ingest_spec(upload: Upload, key: str, model: str, services: Services) -> IngestResult:
+def _ingest_spec(upload: Upload, key: str, model: str, deps: CoreDeps) -> IngestResult:
     from sluice.domain.spec.model_spec import parse_spec
 
     source = s3_uri(upload.bucket, key)
-    size = services.artifacts.size(source, version_id=upload.version_id)
+    size = deps.artifacts.size(source, version_id=upload.version_id)
     try:
         if size > MAX_SPEC_BYTES:
             raise SpecError(f"{key}: a spec larger than {MAX_SPEC_BYTES} bytes is not a spec")
-        raw = services.artifacts.get_bytes(source, version_id=upload.version_id)
+        raw = deps.artifacts.get_bytes(source, version_id=upload.version_id)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -192,32 +192,32 @@ def _ingest_spec(upload: Upload, key: str, model: str, services: Services) -> In
             raise SpecError(f"name: the spec is named {spec.name!r} but was uploaded under {model}/")
     except SpecError as exc:
         report = {"source": source, "reason": "invalid_spec", "message": str(exc)}
-        report_uri = _quarantine(upload, key, model, report, services, EventType.SPEC_REJECTED)
+        report_uri = _quarantine(upload, key, model, report, deps, EventType.SPEC_REJECTED)
         return IngestResult(
             status="spec_rejected", model=model, key=key, reason=str(exc), report_uri=report_uri
         )
 
-    if register_spec(services, spec, raw, key) is None:
+    if register_spec(deps, spec, raw, key) is None:
         return IngestResult(status="spec_unchanged", model=model, key=key, spec_sha256=spec.sha256)
     return IngestResult(status="spec_registered", model=model, key=key, spec_sha256=spec.sha256)
 
 
 def _ingest_init(
-    upload: Upload, key: str, model: str, limits: IngestLimits, services: Services
+    upload: Upload, key: str, model: str, limits: IngestLimits, deps: TrainingDeps
 ) -> IngestResult:
     """init.yaml: checked now; the spec is inferred from the model's data. When CSVs were quarantined
     for lack of a spec, the newest is taken up again from the raw bucket (where it stays); otherwise
     the next CSV uploaded infers the spec. A model that already has a spec keeps it."""
     source = s3_uri(upload.bucket, key)
     try:
-        parse_init(services.artifacts.get_bytes(source, version_id=upload.version_id), key)
+        parse_init(deps.artifacts.get_bytes(source, version_id=upload.version_id), key)
     except SpecError as exc:
         report = {"source": source, "reason": "invalid_init", "message": str(exc)}
-        report_uri = _quarantine(upload, key, model, report, services, EventType.SPEC_REJECTED)
+        report_uri = _quarantine(upload, key, model, report, deps, EventType.SPEC_REJECTED)
         return IngestResult(
             status="spec_rejected", model=model, key=key, reason=str(exc), report_uri=report_uri
         )
-    if services.registry.current_spec(model) is not None:
+    if deps.registry.current_spec(model) is not None:
         return IngestResult(
             status="ignored",
             model=model,
@@ -225,11 +225,11 @@ def _ingest_init(
             reason=f"{model} already has a spec; init.yaml applies to a model without one (upload "
             f"{model}/spec.yaml to change it)",
         )
-    waiting = newest_waiting_upload(model, services.artifacts)
-    if waiting is not None and services.artifacts.exists(waiting):
+    waiting = newest_waiting_upload(model, deps.artifacts)
+    if waiting is not None and deps.artifacts.exists(waiting):
         bucket, data_key = split_uri(waiting)
         retried = Upload(bucket=bucket, key=data_key, keys=[data_key])
-        result = _ingest_data(retried, data_key, model, limits, services)
+        result = _ingest_data(retried, data_key, model, limits, deps)
         took_up = f"took up {data_key}, quarantined earlier for want of a spec"
         reason = f"{took_up}: {result.reason}" if result.reason else took_up
         return result.model_copy(update={"key": key, "reason": reason})
@@ -242,23 +242,23 @@ def _ingest_init(
 
 
 def _ingest_data(
-    upload: Upload, key: str, model: str, limits: IngestLimits, services: Services
+    upload: Upload, key: str, model: str, limits: IngestLimits, deps: TrainingDeps
 ) -> IngestResult:
     from sluice.domain.data.table import read_csv
     from sluice.domain.data.validation import validate_table
 
     source = s3_uri(upload.bucket, key)
-    size = services.artifacts.size(source, version_id=upload.version_id)
+    size = deps.artifacts.size(source, version_id=upload.version_id)
 
     def quarantine(reason: str, message: str, report: dict[str, Any] | None = None) -> IngestResult:
         body = {"source": source, "reason": reason, "message": message, "size_bytes": size, "report": report}
-        report_uri = _quarantine(upload, key, model, body, services, EventType.DATA_QUARANTINED)
+        report_uri = _quarantine(upload, key, model, body, deps, EventType.DATA_QUARANTINED)
         return IngestResult(status="quarantined", model=model, key=key, reason=message, report_uri=report_uri)
 
     if size > limits.max_upload_bytes:
         return quarantine("too_large", f"{size} bytes is over the limit of {limits.max_upload_bytes} bytes")
-    spec_record = services.registry.current_spec(model)
-    init_key = find_init(upload.bucket, model, services.artifacts) if spec_record is None else None
+    spec_record = deps.registry.current_spec(model)
+    init_key = find_init(upload.bucket, model, deps.artifacts) if spec_record is None else None
     if spec_record is None and init_key is None:
         return quarantine(
             NO_SPEC,
@@ -266,7 +266,7 @@ def _ingest_data(
             "naming the target column, to infer one from this file)",
         )
 
-    reader = HashingReader(services.artifacts.open(source, version_id=upload.version_id))
+    reader = HashingReader(deps.artifacts.open(source, version_id=upload.version_id))
     try:
         table = read_csv(reader, name=key)  # type: ignore[arg-type]
     except DataUnreadable as exc:
@@ -277,11 +277,11 @@ def _ingest_data(
     if spec_record is None:
         assert init_key is not None
         try:
-            spec_record = infer_and_register(services, upload.bucket, model, init_key, table, key)
+            spec_record = infer_and_register(deps, upload.bucket, model, init_key, table, key)
         except SpecError as exc:
             return quarantine("init_failed", str(exc))
         inferred_from = key
-    spec = load_spec(spec_record.uri, services.artifacts)
+    spec = load_spec(spec_record.uri, deps.artifacts)
     report = validate_table(spec, table)
     if not report.passed:
         return quarantine(
@@ -291,8 +291,8 @@ def _ingest_data(
         )
 
     prefix = dataset_prefix(model, sha)
-    dataset_uri = services.artifacts.copy_in(source, prefix + "data.csv", version_id=upload.version_id)
-    validation = services.artifacts.put_json(prefix + "validation.json", report.model_dump(mode="json"))
+    dataset_uri = deps.artifacts.copy_in(source, prefix + "data.csv", version_id=upload.version_id)
+    validation = deps.artifacts.put_json(prefix + "validation.json", report.model_dump(mode="json"))
     record = DatasetRecord(
         model=model,
         sha256=sha,
@@ -313,7 +313,7 @@ def _ingest_data(
         id=new_event_id(),
         details={"dataset_sha256": sha, "rows": table.n_rows, "source_key": key},
     )
-    created = services.registry.put_dataset(record, registered)
+    created = deps.registry.put_dataset(record, registered)
     run = RunState(
         model=model,
         dataset_sha256=sha,
@@ -322,7 +322,7 @@ def _ingest_data(
         spec_uri=spec_record.uri,
         trigger=Trigger.UPLOAD,
     )
-    started = start_training(run, services)
+    started = start_training(run, deps)
     return IngestResult(
         status="dataset",
         model=model,
@@ -342,7 +342,7 @@ def _quarantine(
     key: str,
     model: str,
     report: dict[str, Any],
-    services: Services,
+    deps: CoreDeps,
     event_type: EventType,
 ) -> str:
     """Copy the raw object to quarantine/ in the artifact bucket with its report beside it; record and
@@ -351,8 +351,8 @@ def _quarantine(
     source = s3_uri(upload.bucket, key)
     target = f"quarantine/{key}"
     try:
-        services.artifacts.copy_in(source, target, version_id=upload.version_id)
+        deps.artifacts.copy_in(source, target, version_id=upload.version_id)
     except ArtifactNotFound:
         logger.warning("upload vanished before quarantine", extra={"key": key})
     once = f"{source}#{upload.version_id or upload.etag or ''}"
-    return record_quarantine(services, model, source, target, report, event_type, once=once)
+    return record_quarantine(deps, model, source, target, report, event_type, once=once)

@@ -15,7 +15,7 @@ from sluice.app.data.stored import model_prefix
 from sluice.app.monitoring.assess import DriftAssessment
 from sluice.app.monitoring.limits import DriftCheckLimits
 from sluice.app.monitoring.retrain import decide_retraining
-from sluice.app.ports import Services
+from sluice.app.ports import CoreDeps, TrainingDeps
 from sluice.domain.monitoring.capture_window import window_notes
 from sluice.domain.monitoring.drift.explain import Explanation
 from sluice.domain.monitoring.drift.live import AccuracyEstimate, LiveGate, report_notes
@@ -76,7 +76,7 @@ class ModelCheck(BaseModel):
 
 
 def act_on_drift(
-    services: Services, limits: DriftCheckLimits, assessment: DriftAssessment, now: datetime
+    deps: TrainingDeps, limits: DriftCheckLimits, assessment: DriftAssessment, now: datetime
 ) -> ModelCheck:
     """On dataset drift, alert and start one retraining, unless the spec
     forbids it, one is running, or the cool-down since drift last started one holds (the check says
@@ -86,14 +86,14 @@ def act_on_drift(
     report = assessment.report
     key = f"drift/{assessment.model}/{now:%Y%m%dT%H%M%SZ}"
     reports = StoredReports(
-        json_uri=services.artifacts.uri(f"{key}.json"), html_uri=services.artifacts.uri(f"{key}.html")
+        json_uri=deps.artifacts.uri(f"{key}.json"), html_uri=deps.artifacts.uri(f"{key}.html")
     )
     scores = {name: column.score for name, column in report.features.items() if column.score is not None}
     if report.dataset_drift:
-        _alert(services, assessment, reports)
+        _alert(deps, assessment, reports)
     gate = assessment.live_gate
     retraining = decide_retraining(
-        services,
+        deps,
         limits,
         assessment.spec,
         now,
@@ -107,8 +107,8 @@ def act_on_drift(
         retraining=retraining,
     )
     explanation = explain_check(report, assessment.spec, assessment.prediction_drift, outcome)
-    _store_reports(services, assessment, key, explanation)
-    _card_shows_live_quality(services, assessment, reports, now)
+    _store_reports(deps, assessment, key, explanation)
+    _card_shows_live_quality(deps, assessment, reports, now)
     check = ModelCheck(
         model=assessment.model,
         version=assessment.version,
@@ -135,7 +135,7 @@ def act_on_drift(
 
 
 def _store_reports(
-    services: Services, assessment: DriftAssessment, key: str, explanation: Explanation
+    deps: CoreDeps, assessment: DriftAssessment, key: str, explanation: Explanation
 ) -> StoredReports:
     model, version, window = assessment.model, assessment.version, assessment.window
     prediction_drift, gate = assessment.prediction_drift, assessment.live_gate
@@ -151,7 +151,7 @@ def _store_reports(
         "estimated_accuracy": estimate.model_dump(mode="json") if estimate else None,
         "explanation": explanation.model_dump(mode="json"),
     }
-    json_uri = services.artifacts.put_json(f"{key}.json", document).uri
+    json_uri = deps.artifacts.put_json(f"{key}.json", document).uri
     html = render_html(
         assessment.report,
         title=f"Drift: {model} v{version}, {window.start:%Y-%m-%d %H:%M} to {window.end:%Y-%m-%d %H:%M} UTC",
@@ -162,12 +162,12 @@ def _store_reports(
         appendix=assessment.prediction_report,
         explanation=explanation,
     )
-    html_uri = services.artifacts.put_bytes(f"{key}.html", html.encode(), "text/html").uri
+    html_uri = deps.artifacts.put_bytes(f"{key}.html", html.encode(), "text/html").uri
     return StoredReports(json_uri=json_uri, html_uri=html_uri)
 
 
 def _card_shows_live_quality(
-    services: Services, assessment: DriftAssessment, reports: StoredReports, now: datetime
+    deps: CoreDeps, assessment: DriftAssessment, reports: StoredReports, now: datetime
 ) -> None:
     """Rewrite the version's card (card.json and card.html) with its live quality from this check, and
     record their new sha256 in the registry, when there is something to show (labels or an estimate)."""
@@ -177,10 +177,10 @@ def _card_shows_live_quality(
     if not live and estimate is None:
         return
     try:
-        stored = services.registry.get_version(assessment.model, assessment.version).artifacts.get("card")
+        stored = deps.registry.get_version(assessment.model, assessment.version).artifacts.get("card")
         if stored is None:
             return
-        card = ModelCard.model_validate_json(services.artifacts.get_verified(stored))
+        card = ModelCard.model_validate_json(deps.artifacts.get_verified(stored))
     except (ModelNotFound, ArtifactCorrupt, ArtifactNotFound, ValueError) as exc:
         logger.warning(
             "the card cannot show live quality", extra={"model": assessment.model, "error": str(exc)}
@@ -199,19 +199,17 @@ def _card_shows_live_quality(
         report=reports.html_uri,
     )
     prefix = model_prefix(assessment.model, assessment.version)
-    card_json = services.artifacts.put_bytes(
+    card_json = deps.artifacts.put_bytes(
         prefix + "card.json", card.model_dump_json(indent=2).encode(), "application/json"
     )
-    card_html = services.artifacts.put_bytes(
-        prefix + "card.html", render_card_html(card).encode(), "text/html"
-    )
-    services.registry.set_version_artifacts(
+    card_html = deps.artifacts.put_bytes(prefix + "card.html", render_card_html(card).encode(), "text/html")
+    deps.registry.set_version_artifacts(
         assessment.model, assessment.version, {"card": card_json, "card_html": card_html}
     )
 
 
-def _alert(services: Services, assessment: DriftAssessment, reports: StoredReports) -> None:
-    services.notifier.publish(
+def _alert(deps: CoreDeps, assessment: DriftAssessment, reports: StoredReports) -> None:
+    deps.notifier.publish(
         f"Sluice: drift in {assessment.model}",
         {
             "model": assessment.model,

@@ -13,7 +13,7 @@ from sluice.app.data.stored import load_spec, spec_key
 from sluice.app.monitoring.act import ModelCheck, act_on_drift
 from sluice.app.monitoring.assess import DriftAssessment
 from sluice.app.monitoring.limits import DriftCheckLimits
-from sluice.app.ports import Services
+from sluice.app.ports import CoreDeps, TrainingDeps
 from sluice.app.registry.dashboard import refresh_dashboard
 from sluice.domain.data.table import RawTable
 from sluice.domain.monitoring.capture_window import CapturedWindow
@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 
 def check_production_models(
-    services: Services,
+    deps: TrainingDeps,
     limits: DriftCheckLimits,
     now: datetime | None = None,
     report: Callable[[ModelCheck], None] | None = None,
@@ -48,13 +48,13 @@ def check_production_models(
     moment = now or datetime.now(UTC)
     checks: list[ModelCheck] = []
     transient: list[StackError] = []
-    for meta in services.registry.list_models():
+    for meta in deps.registry.list_models():
         model = str(meta["model"])
-        alias = services.registry.get_alias(model)
+        alias = deps.registry.get_alias(model)
         if alias is None:
             continue
         try:
-            check = check_model(services, limits, model, alias.version, moment)
+            check = check_model(deps, limits, model, alias.version, moment)
         except SluiceError as exc:  # one model's broken artifacts must not stop the others' checks
             logger.exception("drift check failed", extra={"model": model, "version": alias.version})
             check = ModelCheck.failed(model, alias.version, str(exc))
@@ -63,7 +63,7 @@ def check_production_models(
         checks.append(check)
         if report is not None:
             report(check)
-        refresh_dashboard(services, model)  # never raises
+        refresh_dashboard(deps, model)  # never raises
     if transient:
         failed = [c.model for c in checks if c.status == "error"]
         raise StackError(
@@ -75,14 +75,14 @@ def check_production_models(
 
 
 def check_model(
-    services: Services, limits: DriftCheckLimits, model: str, version: int, now: datetime
+    deps: TrainingDeps, limits: DriftCheckLimits, model: str, version: int, now: datetime
 ) -> ModelCheck:
     """Run the drift check for one model's production version and act on its verdict."""
-    return act_on_drift(services, limits, assess_model(services, limits, model, version, now), now)
+    return act_on_drift(deps, limits, assess_model(deps, limits, model, version, now), now)
 
 
 def assess_model(
-    services: Services, limits: DriftCheckLimits, model: str, version: int, now: datetime
+    deps: CoreDeps, limits: DriftCheckLimits, model: str, version: int, now: datetime
 ) -> DriftAssessment:
     """Read the version's spec and reference sample and the traffic it served in the window ending at
     `now`, then check input drift (at least `drift_min_rows` rows on each side, else
@@ -90,11 +90,11 @@ def assess_model(
     model's predictions), the live metric from feedback labels (with the spec's primary metric) and,
     for a classifier, the accuracy estimated from its probabilities on every captured row. Writes
     nothing."""
-    record = services.registry.get_version(model, version)
-    spec = load_spec(services.artifacts.uri(spec_key(model, str(record.spec_sha256))), services.artifacts)
-    reference = read_reference(services.artifacts.get_verified(record.artifacts["reference"]))
+    record = deps.registry.get_version(model, version)
+    spec = load_spec(deps.artifacts.uri(spec_key(model, str(record.spec_sha256))), deps.artifacts)
+    reference = read_reference(deps.artifacts.get_verified(record.artifacts["reference"]))
     window = TrafficWindow(start=now - timedelta(hours=limits.drift_window_hours), end=now)
-    captured = services.traffic.window(
+    captured = deps.traffic.window(
         model, window.start, window.end, max_rows=limits.drift_max_rows, version=version
     )
     return assess_window(spec, version, reference, window, captured, min_rows=limits.drift_min_rows)

@@ -8,7 +8,7 @@ import json
 from datetime import datetime, timedelta
 
 from sluice.app.monitoring.limits import DriftCheckLimits
-from sluice.app.ports import Executions, Registry, Services
+from sluice.app.ports import Executions, Registry, TrainingDeps
 from sluice.app.training.start import prepare_retraining, start_training
 from sluice.domain.monitoring.drift.next_steps import RetrainHold, Retraining, RetrainReason
 from sluice.domain.registry.records import EventType, Trigger
@@ -21,7 +21,7 @@ AUTOMATIC_TRIGGERS = frozenset({Trigger.DRIFT, Trigger.SCHEDULE})
 
 
 def decide_retraining(
-    services: Services,
+    deps: TrainingDeps,
     limits: DriftCheckLimits,
     spec: ModelSpec,
     now: datetime,
@@ -34,14 +34,14 @@ def decide_retraining(
     or why the last one asked for was held."""
     retraining = Retraining()
     if dataset_drift or quality_fell:
-        retraining = retrain(services, limits, spec, now, "drift" if dataset_drift else "quality")
-    if retraining.execution is None and schedule_due(services.registry, spec, now):
-        retraining = retrain(services, limits, spec, now, "schedule")
+        retraining = retrain(deps, limits, spec, now, "drift" if dataset_drift else "quality")
+    if retraining.execution is None and schedule_due(deps.registry, spec, now):
+        retraining = retrain(deps, limits, spec, now, "schedule")
     return retraining
 
 
 def retrain(
-    services: Services, limits: DriftCheckLimits, spec: ModelSpec, now: datetime, reason: RetrainReason
+    deps: TrainingDeps, limits: DriftCheckLimits, spec: ModelSpec, now: datetime, reason: RetrainReason
 ) -> Retraining:
     """Start one retraining (see `prepare_retraining`: the latest accepted upload, plus the labelled
     traffic the spec's `retraining:` asks for), unless the spec forbids retraining on drift (reasons
@@ -51,18 +51,18 @@ def retrain(
     if trigger is Trigger.DRIFT and not spec.retrain_on_drift:
         why = "the spec does not allow retraining on drift (retrain_on_drift: false)"
         return Retraining(reason=reason, held=RetrainHold.NOT_ALLOWED, why=why)
-    running = _running_training(services.executions, spec.name)
+    running = _running_training(deps.executions, spec.name)
     if running:
         return Retraining(reason=reason, held=RetrainHold.RUNNING, why=running)
-    cooling = _cooldown(services.registry, spec.name, now, timedelta(hours=limits.retrain_cooldown_hours))
+    cooling = _cooldown(deps.registry, spec.name, now, timedelta(hours=limits.retrain_cooldown_hours))
     if cooling:
         return Retraining(reason=reason, held=RetrainHold.COOLDOWN, why=cooling)
     try:
-        run = prepare_retraining(spec.name, trigger, services, now=now)
+        run = prepare_retraining(spec.name, trigger, deps, now=now)
     except ModelNotFound:
         return Retraining(reason=reason, held=RetrainHold.NO_DATASET, why="no dataset to retrain on")
     # The same start as an upload's (execution name, audit event); the trigger makes the name unique.
-    return Retraining(reason=reason, execution=start_training(run, services).arn)
+    return Retraining(reason=reason, execution=start_training(run, deps).arn)
 
 
 def schedule_due(registry: Registry, spec: ModelSpec, now: datetime) -> bool:

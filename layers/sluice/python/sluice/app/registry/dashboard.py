@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from pydantic import ValidationError
 
-from sluice.app.ports import Artifacts, Services
+from sluice.app.ports import Artifacts, CoreDeps
 from sluice.app.registry.catalog import primary_metric
 from sluice.domain.registry.dashboard import (
     MAX_DRIFT_CHECKS,
@@ -56,12 +56,12 @@ def served_link(key: str) -> str:
     return f"dashboard/{key}"
 
 
-def build_section(services: Services, model: str, previous: ModelSection | None = None) -> ModelSection:
+def build_section(deps: CoreDeps, model: str, previous: ModelSection | None = None) -> ModelSection:
     """One model's section from the registry (alias, versions, audit events) and the artifact bucket
     (its spec's primary metric, its newest MAX_VERSIONS versions' fairness, its newest
     MAX_DRIFT_CHECKS drift documents). What `previous` already holds (fairness of a version, a drift
     check) is reused, not read again."""
-    registry, artifacts = services.registry, services.artifacts
+    registry, artifacts = deps.registry, deps.artifacts
     alias = registry.get_alias(model)
     versions = sorted(registry.list_versions(model), key=lambda v: v.version, reverse=True)[:MAX_VERSIONS]
     events = registry.list_events(model)
@@ -159,39 +159,39 @@ def _stored_with_etag(artifacts: Artifacts) -> tuple[Dashboard | None, str | Non
 
 
 def _build_sections(
-    services: Services, names: list[str], known: dict[str, ModelSection]
+    deps: CoreDeps, names: list[str], known: dict[str, ModelSection]
 ) -> dict[str, ModelSection]:
     if len(names) == 1:
-        return {names[0]: build_section(services, names[0], known.get(names[0]))}
+        return {names[0]: build_section(deps, names[0], known.get(names[0]))}
     with ThreadPoolExecutor(max_workers=BUILDERS) as pool:
-        built = list(pool.map(lambda name: build_section(services, name, known.get(name)), names))
+        built = list(pool.map(lambda name: build_section(deps, name, known.get(name)), names))
     return {section.model: section for section in built}
 
 
-def _model_names(services: Services) -> list[str]:
-    return [str(m["model"]) for m in services.registry.list_models()]
+def _model_names(deps: CoreDeps) -> list[str]:
+    return [str(m["model"]) for m in deps.registry.list_models()]
 
 
 def _sections(dashboard: Dashboard | None) -> dict[str, ModelSection]:
     return {s.model: s for s in dashboard.models} if dashboard else {}
 
 
-def build_dashboard(services: Services, models: Iterable[str] | None = None) -> Dashboard:
+def build_dashboard(deps: CoreDeps, models: Iterable[str] | None = None) -> Dashboard:
     """The dashboard built from the registry: every model (or the ones named), each section rebuilt,
     reusing what the stored index already read (drift checks, fairness); nothing is written."""
-    names = list(models) if models is not None else _model_names(services)
-    sections = _build_sections(services, names, _sections(stored_dashboard(services.artifacts)))
+    names = list(models) if models is not None else _model_names(deps)
+    sections = _build_sections(deps, names, _sections(stored_dashboard(deps.artifacts)))
     return assemble(sections.values(), utc_now())
 
 
-def publish_dashboard(services: Services, model: str | None = None) -> Dashboard:
+def publish_dashboard(deps: CoreDeps, model: str | None = None) -> Dashboard:
     """Rebuild `model`'s section (every model's when None) and store the index (JSON and HTML, links
     through `served_link`) with the other models' sections as stored. A regeneration that finds the
     index rewritten since it read it merges its section into the newer one and writes again; raises
     StackError after MAX_WRITES lost races."""
-    artifacts = services.artifacts
+    artifacts = deps.artifacts
     stored, etag = _stored_with_etag(artifacts)
-    rebuilt = _build_sections(services, [model] if model else _model_names(services), _sections(stored))
+    rebuilt = _build_sections(deps, [model] if model else _model_names(deps), _sections(stored))
     for _ in range(MAX_WRITES):
         dashboard = assemble((_sections(stored) | rebuilt).values(), utc_now())
         written = artifacts.put_json_if_unchanged(INDEX_JSON, dashboard.model_dump(mode="json"), etag)
@@ -217,16 +217,16 @@ def _store_page(artifacts: Artifacts, dashboard: Dashboard, written: str) -> Non
         dashboard, written = newest, etag
 
 
-def refresh_dashboard(services: Services, model: str) -> float | None:
+def refresh_dashboard(deps: CoreDeps, model: str) -> float | None:
     """Regenerate the dashboard after `model` changed; never raises (a dashboard must not fail the
-    decision that changed it): a failure is logged and counted (`services.outcomes`: DashboardFailures). Returns the
+    decision that changed it): a failure is logged and counted (`deps.outcomes`: DashboardFailures). Returns the
     milliseconds it took, None when it failed."""
     started = time.perf_counter()
     try:
-        publish_dashboard(services, model)
+        publish_dashboard(deps, model)
     except Exception:  # whatever broke, the decision stands
         logger.exception("dashboard not regenerated", extra={"model": model})
-        services.outcomes.dashboard_failure()
+        deps.outcomes.dashboard_failure()
         return None
     elapsed = (time.perf_counter() - started) * 1000
     logger.info("dashboard regenerated", extra={"model": model, "ms": round(elapsed, 1)})

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sluice.app.data.stored import load_spec, model_prefix
-from sluice.app.ports import Services, Traffic
+from sluice.app.ports import CoreDeps, Traffic
 from sluice.domain.registry.records import AuditEvent, EventType, ModelVersion, RunState, VersionStatus
 from sluice.domain.rollout.live import (
     Decision,
@@ -57,16 +57,14 @@ def rollout_limits(spec: ModelSpec) -> RolloutLimits:
     )
 
 
-def begin_live_rollout(
-    run: RunState, decided: ModelVersion, execution_arn: str, services: Services
-) -> RunState:
+def begin_live_rollout(run: RunState, decided: ModelVersion, execution_arn: str, deps: CoreDeps) -> RunState:
     """Put the run's version beside production as the spec's rollout says (status shadow or canary), on
     the condition that production is still the version it was evaluated against; audit and notify.
     With no production version there is nothing to compare with: the decision is to promote at once.
     Run again by the same execution (its answer was lost), it finds its rollout running and starts
     nothing: the rollout keeps its start and deadline, and is audited once. Raises PromotionConflict
     when production moved, RolloutBusy when another rollout runs."""
-    spec = load_spec(run.spec_uri, services.artifacts)
+    spec = load_spec(run.spec_uri, deps.artifacts)
     rollout = spec.rollout or RolloutSpec()
     plan = run.rollout
     assert plan is not None and decided.version == run.version
@@ -76,7 +74,7 @@ def begin_live_rollout(
             update={"rollout": plan.model_copy(update={"decision": Decision.PROMOTE.value, "reason": reason})}
         )
     status = VersionStatus.SHADOW if rollout.mode is RolloutMode.SHADOW else VersionStatus.CANARY
-    alias = services.registry.get_alias(run.model)
+    alias = deps.registry.get_alias(run.model)
     running = alias.rollout if alias else None
     if (
         running is not None
@@ -101,7 +99,7 @@ def begin_live_rollout(
         f"{rollout.mode.value} beside version {run.champion_version} on {state.weight:.0%} of requests "
         f"until {state.deadline}"
     )
-    services.registry.start_rollout(
+    deps.registry.start_rollout(
         decided.model_copy(update={"status": status, "reason": reason}),
         state,
         AuditEvent.of_run(
@@ -115,7 +113,7 @@ def begin_live_rollout(
             | {"limits": rollout.model_dump(mode="json")},
         ),
     )
-    services.notifier.publish(
+    deps.notifier.publish(
         f"Sluice: {run.model} version {decided.version} is in {rollout.mode.value}",
         {
             "model": run.model,
@@ -168,16 +166,16 @@ def labelled_scores(
     return scored(candidate), scored(production)
 
 
-def check_live_rollout(run: RunState, execution_arn: str, services: Services) -> RunState:
+def check_live_rollout(run: RunState, execution_arn: str, deps: CoreDeps) -> RunState:
     """Compare the run's candidate with production over its rollout so far and decide: wait, promote,
     or roll back (a breached limit, the deadline, or a rollout ended from outside, e.g. by `sluice
     models promote`). Writes the comparison report (rollout.json and rollout.html beside the card) and
-    the rollout's numbers for its metrics (`services.outcomes`)."""
+    the rollout's numbers for its metrics (`deps.outcomes`)."""
     from sluice.domain.reports.rollout_html import render_rollout_html
     from sluice.domain.rollout.live import judge
 
     assert run.rollout is not None and run.version is not None
-    alias = services.registry.get_alias(run.model)
+    alias = deps.registry.get_alias(run.model)
     state = alias.rollout if alias else None
     if state is None or state.version != run.version or state.status is not RolloutStatus.RUNNING:
         mine = state is not None and state.version == run.version
@@ -188,10 +186,10 @@ def check_live_rollout(run: RunState, execution_arn: str, services: Services) ->
             f"(production is version {alias.version if alias else None})"
         )
         return _decided(run, Decision.ROLL_BACK, reason)
-    spec = load_spec(run.spec_uri, services.artifacts)
+    spec = load_spec(run.spec_uri, deps.artifacts)
     now = datetime.now(UTC)
-    candidate, production = tallies(services.registry.rollout_counts(run.model, run.version))
-    candidate_score, production_score = labelled_scores(spec, state, services.traffic, now)
+    candidate, production = tallies(deps.registry.rollout_counts(run.model, run.version))
+    candidate_score, production_score = labelled_scores(spec, state, deps.traffic, now)
     comparison = judge(
         rollout_limits(spec),
         state,
@@ -202,11 +200,11 @@ def check_live_rollout(run: RunState, execution_arn: str, services: Services) ->
         now=now,
     )
     prefix = model_prefix(run.model, run.version)
-    report = services.artifacts.put_json(prefix + REPORT_JSON, comparison.model_dump(mode="json"))
-    page = services.artifacts.put_bytes(
+    report = deps.artifacts.put_json(prefix + REPORT_JSON, comparison.model_dump(mode="json"))
+    page = deps.artifacts.put_bytes(
         prefix + REPORT_HTML, render_rollout_html(run.model, comparison).encode(), "text/html"
     )
-    services.outcomes.rollout_checked(
+    deps.outcomes.rollout_checked(
         run.model,
         any(g.breached for g in comparison.guards),
         {
@@ -239,12 +237,12 @@ def _decided(run: RunState, decision: Decision, reason: str) -> RunState:
     return run.model_copy(update={"rollout": plan})
 
 
-def comparison_of(run: RunState, services: Services) -> RolloutComparison | None:
+def comparison_of(run: RunState, deps: CoreDeps) -> RolloutComparison | None:
     """The run's last rollout comparison (rollout.json), if a check wrote one."""
     report = run.artifacts.get("rollout_report")
     if report is None:
         return None
-    return RolloutComparison.model_validate_json(services.artifacts.get_verified(report))
+    return RolloutComparison.model_validate_json(deps.artifacts.get_verified(report))
 
 
 def _is_live(run: RunState) -> bool:
@@ -252,24 +250,24 @@ def _is_live(run: RunState) -> bool:
     return run.rollout is not None and RolloutMode(run.rollout.mode).is_live
 
 
-def finished_rollout(run: RunState, services: Services) -> RolloutState | None:
+def finished_rollout(run: RunState, deps: CoreDeps) -> RolloutState | None:
     """The alias's rollout of the run's version, marked promoted with the run's reason, for the alias a
     promotion writes (None when the run had no live rollout)."""
     if run.rollout is None or not _is_live(run):
         return None
-    alias = services.registry.get_alias(run.model)
+    alias = deps.registry.get_alias(run.model)
     state = alias.rollout if alias else None
     if state is None or state.version != run.version:
         return None
     return state.model_copy(update={"status": RolloutStatus.PROMOTED, "reason": run.rollout.reason})
 
 
-def end_live_rollout(run: RunState, reason: str, services: Services) -> bool:
+def end_live_rollout(run: RunState, reason: str, deps: CoreDeps) -> bool:
     """Take the run's candidate off the production alias (its rollout ends as rolled back, so requests
     stop reaching it); False when it had no running rollout there."""
     if not _is_live(run) or run.version is None:
         return False
-    stopped = services.registry.stop_rollout(run.model, run.version, RolloutStatus.ROLLED_BACK, reason)
+    stopped = deps.registry.stop_rollout(run.model, run.version, RolloutStatus.ROLLED_BACK, reason)
     if stopped:
         logger.info(
             "live rollout stopped", extra={"model": run.model, "version": run.version, "reason": reason}

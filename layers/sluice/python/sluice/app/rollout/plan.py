@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sluice.app.data.stored import load_spec
-from sluice.app.ports import Registry, Services
+from sluice.app.ports import CoreDeps, Registry, TrainingDeps
 from sluice.domain.registry.records import (
     ApprovalRecord,
     AuditEvent,
@@ -38,11 +38,11 @@ APPROVAL_REFUSED_ERROR = "ApprovalRejected"
 APPROVAL_TIMED_OUT_ERROR = "ApprovalTimedOut"
 
 
-def plan_rollout(run: RunState, execution_arn: str, services: Services) -> RunState:
+def plan_rollout(run: RunState, execution_arn: str, deps: CoreDeps) -> RunState:
     """The run's rollout, read from its spec (no `rollout` section: auto). For manual, the wait in whole
     seconds (at least 1), which the state machine's AwaitApproval reads as its TimeoutSecondsPath; for
     shadow and canary, the wait between two checks (WaitForTraffic's SecondsPath)."""
-    rollout = load_spec(run.spec_uri, services.artifacts).rollout or RolloutSpec()
+    rollout = load_spec(run.spec_uri, deps.artifacts).rollout or RolloutSpec()
     timeout = max(1, round(rollout.timeout_hours * 3600)) if rollout.mode is RolloutMode.MANUAL else None
     check = rollout.check_seconds if rollout.mode.is_live else None
     plan = RolloutPlan(mode=rollout.mode.value, timeout_seconds=timeout, check_seconds=check)
@@ -58,7 +58,7 @@ def approval_commands(model: str, version: int) -> dict[str, str]:
 
 
 def request_approval(
-    run: RunState, decided: ModelVersion, execution_arn: str, task_token: str | None, services: Services
+    run: RunState, decided: ModelVersion, execution_arn: str, task_token: str | None, deps: CoreDeps
 ) -> RunState:
     """Record `decided` (the run's version with its evaluation) as pending_approval with the task token
     the execution waits on, audit it, and notify what to run. Raises SluiceError without a token."""
@@ -73,7 +73,7 @@ def request_approval(
         update={"status": VersionStatus.PENDING_APPROVAL, "approval_token": task_token, "reason": reason}
     )
     commands = approval_commands(run.model, decided.version)
-    services.registry.decide(
+    deps.registry.decide(
         pending,
         AuditEvent.of_run(
             run,
@@ -84,7 +84,7 @@ def request_approval(
             details={"deadline": deadline, **commands},
         ),
     )
-    services.notifier.publish(
+    deps.notifier.publish(
         f"Sluice: {run.model} version {decided.version} waits for approval",
         {
             "model": run.model,
@@ -137,7 +137,7 @@ def _answered(
 
 
 def approve(
-    services: Services,
+    deps: TrainingDeps,
     model: str,
     version: int,
     *,
@@ -149,16 +149,16 @@ def approve(
     audit it as `approved` by `by` (the principal STS answered for the caller) with their `note`. The
     promotion itself is the state machine's (a conditional write, as for auto). Raises SluiceError when
     the version is not pending or its run no longer waits."""
-    record = pending_version(services.registry, model, version)
+    record = pending_version(deps.registry, model, version)
     answer = ApprovalRecord(by=by.arn, reason=reason, note=note)
-    services.executions.send_task_success(str(record.approval_token), answer.model_dump(mode="json"))
+    deps.executions.send_task_success(str(record.approval_token), answer.model_dump(mode="json"))
     event = _answered(record, EventType.APPROVED, by, reason or f"approved by {by}", note)
-    services.registry.append_event(event)
+    deps.registry.append_event(event)
     return event
 
 
 def refuse(
-    services: Services, model: str, version: int, *, by: Principal, reason: str, note: str | None = None
+    deps: TrainingDeps, model: str, version: int, *, by: Principal, reason: str, note: str | None = None
 ) -> AuditEvent:
     """Send a pending_approval version's run to the reject path (SendTaskFailure) with the reason
     "rejected by <by>: <reason>", and audit it as `approval_refused` by `by` (the principal STS answered
@@ -167,17 +167,17 @@ def refuse(
     for an empty reason, a version that is neither, or a run that no longer waits."""
     if not reason.strip():
         raise SluiceError("a rejection needs a reason (--reason)")
-    live = services.registry.get_version(model, version)
+    live = deps.registry.get_version(model, version)
     if live.status in (VersionStatus.SHADOW, VersionStatus.CANARY):
         refusal = f"rolled back by {by}: {reason.strip()}"
-        if not services.registry.stop_rollout(model, version, RolloutStatus.ROLLED_BACK, refusal):
+        if not deps.registry.stop_rollout(model, version, RolloutStatus.ROLLED_BACK, refusal):
             raise SluiceError(f"{model} version {version}'s rollout is not running; nothing to stop")
         event = _answered(live, EventType.APPROVAL_REFUSED, by, refusal, note)
-        services.registry.append_event(event)
+        deps.registry.append_event(event)
         return event
-    record = pending_version(services.registry, model, version)
+    record = pending_version(deps.registry, model, version)
     refusal = f"rejected by {by}: {reason.strip()}"
-    services.executions.send_task_failure(str(record.approval_token), APPROVAL_REFUSED_ERROR, refusal)
+    deps.executions.send_task_failure(str(record.approval_token), APPROVAL_REFUSED_ERROR, refusal)
     event = _answered(record, EventType.APPROVAL_REFUSED, by, refusal, note)
-    services.registry.append_event(event)
+    deps.registry.append_event(event)
     return event

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sluice.app.data.stored import load_spec, load_table, model_prefix
-from sluice.app.ports import Artifacts, Services
+from sluice.app.ports import Artifacts, CoreDeps
 from sluice.domain.registry.records import (
     GateFailureRecord,
     GatesRecord,
@@ -74,24 +74,24 @@ def _recent_weights(run: RunState, inputs: _Inputs) -> Any:
 
 
 def plan_search(
-    run: RunState, execution_arn: str, services: Services, limits: LambdaLimits | None = None
+    run: RunState, execution_arn: str, deps: CoreDeps, limits: LambdaLimits | None = None
 ) -> RunState:
     """A spec with `candidates`: the indices the SearchCandidates Map cross-validates, one task each.
     A spec naming one algorithm plans nothing (the state machine goes straight to Train). Also where
     Train will run (`backend`: lambda, or fargate past `limits` or when the spec asks)."""
-    spec = load_spec(run.spec_uri, services.artifacts)
-    update: dict[str, Any] = {"search": None} | _backend_of(run, spec, services, limits)
+    spec = load_spec(run.spec_uri, deps.artifacts)
+    update: dict[str, Any] = {"search": None} | _backend_of(run, spec, deps, limits)
     if spec.candidates is not None:
         update["search"] = list(range(len(spec.candidate_algorithms())))
     return run.model_copy(update=update)
 
 
 def _backend_of(
-    run: RunState, spec: ModelSpec, services: Services, limits: LambdaLimits | None
+    run: RunState, spec: ModelSpec, deps: CoreDeps, limits: LambdaLimits | None
 ) -> dict[str, Any]:
     from sluice.domain.training.backend import DatasetSize, choose_backend
 
-    dataset = services.registry.get_dataset(run.model, run.dataset_sha256)
+    dataset = deps.registry.get_dataset(run.model, run.dataset_sha256)
     size = DatasetSize(
         rows=dataset.n_rows if dataset else 0,
         columns=len(spec.features),
@@ -103,20 +103,20 @@ def _backend_of(
     if choice.cpu is not None and choice.memory is not None:
         prefix = model_prefix(run.model, require_version(run)) + "training-task/"
         update["training_task"] = TrainingTask(
-            run_uri=services.artifacts.uri(prefix + "run.json"),
-            result_uri=services.artifacts.uri(prefix + "result.json"),
+            run_uri=deps.artifacts.uri(prefix + "run.json"),
+            result_uri=deps.artifacts.uri(prefix + "result.json"),
             cpu=str(choice.cpu),
             memory=str(choice.memory),
         )
     return update
 
 
-def cross_validate(run: RunState, candidate: int, services: Services) -> CandidateScore:
+def cross_validate(run: RunState, candidate: int, deps: CoreDeps) -> CandidateScore:
     """One Map iteration: candidate `candidate` of the spec, cross-validated on the training part with
     the weights training would use."""
     from sluice.domain.training.search import cross_validate as cross_validate_candidate
 
-    inputs = _inputs(run, services.artifacts)
+    inputs = _inputs(run, deps.artifacts)
     return cross_validate_candidate(
         inputs.spec, inputs.split.train, candidate, sample_weight=_training_weights(run, inputs)
     )
@@ -128,18 +128,18 @@ def _training_weights(run: RunState, inputs: _Inputs) -> Any:
     return training_weights(inputs.spec, inputs.split.train, _recent_weights(run, inputs))
 
 
-def _record_search(run: RunState, version: int, inputs: _Inputs, services: Services) -> Experiment:
+def _record_search(run: RunState, version: int, inputs: _Inputs, deps: CoreDeps) -> Experiment:
     """Choose among the Map's scores, keep every candidate (experiments.json and registry items)."""
     from sluice.domain.training.search import CandidateScore, choose
 
     scores = [CandidateScore.model_validate(result) for result in run.search_results or []]
     experiment = choose(inputs.spec, scores, rows=inputs.split.train.n_rows, version=str(version))
-    services.registry.record_experiment(run.model, version, experiment)
+    deps.registry.record_experiment(run.model, version, experiment)
     logger.info("candidate chosen", extra={"model": run.model, "version": version, "why": experiment.reason})
     return experiment
 
 
-def train(run: RunState, execution_arn: str, services: Services) -> RunState:
+def train(run: RunState, execution_arn: str, deps: CoreDeps) -> RunState:
     """Fit the run's estimator (after a search: the best candidate, recorded with every other) on the
     training rows and store it (pipeline.pkl); a retraining's recent labelled rows weigh
     `recent_weight` each, and reweighing mitigation multiplies its weights in. The decision threshold
@@ -149,21 +149,19 @@ def train(run: RunState, execution_arn: str, services: Services) -> RunState:
 
     version = require_version(run)
     update: dict[str, Any] = {"search": None, "search_results": None}
-    inputs = _inputs(run, services.artifacts)
+    inputs = _inputs(run, deps.artifacts)
     prefix = model_prefix(run.model, version)
     artifacts = dict(run.artifacts)
     if run.search_results is not None:
-        experiment = _record_search(run, version, inputs, services)
-        artifacts["experiments"] = services.artifacts.put_json(
+        experiment = _record_search(run, version, inputs, deps)
+        artifacts["experiments"] = deps.artifacts.put_json(
             prefix + "experiments.json", experiment.model_dump(mode="json")
         )
         chosen = inputs.spec.candidate_algorithms()[experiment.chosen or 0]
         update["algorithm"] = chosen.model_dump(mode="json")
         inputs = _Inputs(spec=inputs.spec.trained_as(chosen), table=inputs.table, split=inputs.split)
     fitted = fit_model(inputs.spec, inputs.split, _recent_weights(run, inputs))
-    artifacts["pipeline"] = services.artifacts.put_bytes(
-        prefix + "pipeline.pkl", pickle.dumps(fitted.pipeline)
-    )
+    artifacts["pipeline"] = deps.artifacts.put_bytes(prefix + "pipeline.pkl", pickle.dumps(fitted.pipeline))
     return run.model_copy(
         update=update
         | {
@@ -181,30 +179,28 @@ def _threshold_value(run: RunState) -> float | None:
     return float(run.threshold["value"]) if run.threshold else None
 
 
-def export_and_check_parity(run: RunState, execution_arn: str, services: Services) -> RunState:
+def export_and_check_parity(run: RunState, execution_arn: str, deps: CoreDeps) -> RunState:
     """Export the stored pipeline to ONNX (its `label` deciding at the run's threshold) and record its
     parity (parity.json); raises ParityFailed when the export does not reproduce scikit-learn, else
     stores model.onnx and the reference sample."""
     from sluice.domain.candidate import export_candidate
 
     version = require_version(run)
-    inputs = _inputs(run, services.artifacts)
-    pipeline = pickle.loads(services.artifacts.get_verified(run.artifacts["pipeline"]))
+    inputs = _inputs(run, deps.artifacts)
+    pipeline = pickle.loads(deps.artifacts.get_verified(run.artifacts["pipeline"]))
     exported = export_candidate(
         pipeline, inputs.spec, inputs.split, version=str(version), threshold=_threshold_value(run)
     )
     parity = exported.parity
     prefix = model_prefix(run.model, version)
-    services.artifacts.put_json(prefix + "parity.json", parity.model_dump(mode="json"))
+    deps.artifacts.put_json(prefix + "parity.json", parity.model_dump(mode="json"))
     if not parity.passed:
         raise ParityFailed(
             "ONNX export does not match scikit-learn on the holdout: "
             f"max_abs_diff={parity.max_abs_diff:.3g}, label_agreement={parity.label_agreement:.4f}"
         )
-    model = services.artifacts.put_bytes(prefix + "model.onnx", exported.onnx_model)
-    reference = services.artifacts.put_bytes(
-        prefix + "reference.csv.gz", exported.reference, "application/gzip"
-    )
+    model = deps.artifacts.put_bytes(prefix + "model.onnx", exported.onnx_model)
+    reference = deps.artifacts.put_bytes(prefix + "reference.csv.gz", exported.reference, "application/gzip")
     record = ParityRecord(
         passed=parity.passed, max_abs_diff=parity.max_abs_diff, label_agreement=parity.label_agreement
     )
@@ -213,16 +209,14 @@ def export_and_check_parity(run: RunState, execution_arn: str, services: Service
     )
 
 
-def _decisions(run: RunState, services: Services) -> dict[str, Any]:
+def _decisions(run: RunState, deps: CoreDeps) -> dict[str, Any]:
     """What Train decided, as the card shows it: the search, the threshold, the fairness before."""
     from sluice.domain.training.decisions import FairnessSnapshot, ThresholdChoice
     from sluice.domain.training.search import Experiment
 
     experiment = None
     if "experiments" in run.artifacts:
-        experiment = Experiment.model_validate_json(
-            services.artifacts.get_verified(run.artifacts["experiments"])
-        )
+        experiment = Experiment.model_validate_json(deps.artifacts.get_verified(run.artifacts["experiments"]))
     return {
         "experiment": experiment,
         "threshold": ThresholdChoice.model_validate(run.threshold) if run.threshold else None,
@@ -230,7 +224,7 @@ def _decisions(run: RunState, services: Services) -> dict[str, Any]:
     }
 
 
-def evaluate_challenger(run: RunState, execution_arn: str, services: Services) -> RunState:
+def evaluate_challenger(run: RunState, execution_arn: str, deps: CoreDeps) -> RunState:
     """Challenger and current production on the challenger's holdout (and on a retraining's recent
     holdout), then the gates, the card and evaluation.json. The production version read here is the
     one promotion will expect (a conditional write)."""
@@ -239,14 +233,14 @@ def evaluate_challenger(run: RunState, execution_arn: str, services: Services) -
     from sluice.domain.training.export import ParityResult
 
     version = require_version(run)
-    inputs = _inputs(run, services.artifacts)
+    inputs = _inputs(run, deps.artifacts)
     prefix = model_prefix(run.model, version)
-    challenger = services.artifacts.get_verified(run.artifacts["model"])
-    alias = services.registry.get_alias(run.model)
+    challenger = deps.artifacts.get_verified(run.artifacts["model"])
+    alias = deps.registry.get_alias(run.model)
     champion = champion_recent = None
     if alias is not None and alias.version != version:
-        champion, champion_recent = _comparable_champion(run.model, alias.version, inputs, services)
-    dataset = services.registry.get_dataset(run.model, run.dataset_sha256)
+        champion, champion_recent = _comparable_champion(run.model, alias.version, inputs, deps)
+    dataset = deps.registry.get_dataset(run.model, run.dataset_sha256)
     assessment = assess_candidate(
         inputs.spec,
         inputs.split,
@@ -263,19 +257,19 @@ def evaluate_challenger(run: RunState, execution_arn: str, services: Services) -
         ),
         parameters=run.card_parameters,
         parity=ParityResult.model_validate_json(
-            services.artifacts.get_bytes(services.artifacts.uri(prefix + "parity.json"))
+            deps.artifacts.get_bytes(deps.artifacts.uri(prefix + "parity.json"))
         ),
         champion=champion,
         champion_version=alias.version if alias else None,
         champion_recent=champion_recent,
         rollout=inputs.spec.rollout.mode.value if inputs.spec.rollout else "auto",
-        **_decisions(run, services),
+        **_decisions(run, deps),
     )
-    evaluation = services.artifacts.put_json(prefix + "evaluation.json", assessment.document)
-    card_json = services.artifacts.put_bytes(
+    evaluation = deps.artifacts.put_json(prefix + "evaluation.json", assessment.document)
+    card_json = deps.artifacts.put_bytes(
         prefix + "card.json", assessment.card.model_dump_json(indent=2).encode(), "application/json"
     )
-    card_html = services.artifacts.put_bytes(
+    card_html = deps.artifacts.put_bytes(
         prefix + "card.html", render_card_html(assessment.card).encode(), "text/html"
     )
     gates = assessment.gates
@@ -296,14 +290,14 @@ def evaluate_challenger(run: RunState, execution_arn: str, services: Services) -
 
 
 def _comparable_champion(
-    model: str, version: int, inputs: _Inputs, services: Services
+    model: str, version: int, inputs: _Inputs, deps: CoreDeps
 ) -> tuple[Evaluation | None, Evaluation | None]:
     """The production version's scores on the challenger's holdout and on its recent holdout (None
     without one), or None when it cannot score them (its spec changed): the challenger then faces the
     absolute gates only, and the card says so."""
     from sluice.domain.candidate import score_champion
 
-    champion_model = _verified_champion(model, version, services)
+    champion_model = _verified_champion(model, version, deps)
     try:
         usual = score_champion(champion_model, inputs.spec, inputs.split.holdout)
         recent = inputs.split.recent
@@ -313,14 +307,14 @@ def _comparable_champion(
         return None, None
 
 
-def _verified_champion(model: str, version: int, services: Services) -> bytes:
+def _verified_champion(model: str, version: int, deps: CoreDeps) -> bytes:
     """The production model's bytes, checked against the registry's sha256. A champion that cannot be
     verified stops the run (ChampionUnverifiable → rejected, alarm, notification; the entry point counts
     it in ModelIntegrityFailures): comparing with
     nothing would switch the regression gate off."""
-    record = services.registry.get_version(model, version)
+    record = deps.registry.get_version(model, version)
     try:
-        return services.artifacts.get_verified(record.artifacts["model"])
+        return deps.artifacts.get_verified(record.artifacts["model"])
     except (ArtifactCorrupt, ArtifactNotFound, KeyError) as exc:
         detail = "no model artifact recorded" if isinstance(exc, KeyError) else str(exc)
         logger.error("champion cannot be verified", extra={"model": model, "champion": version})

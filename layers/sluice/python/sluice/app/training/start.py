@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sluice.app.data.stored import load_spec
-from sluice.app.ports import Registry, Services
+from sluice.app.ports import CoreDeps, Registry, TrainingDeps
 from sluice.domain.registry.records import (
     AuditEvent,
     DatasetKind,
@@ -57,7 +57,7 @@ def execution_name(
 
 def start_training(
     run: RunState,
-    services: Services,
+    deps: TrainingDeps,
     nonce: str | None = None,
     *,
     by: Principal | None = None,
@@ -68,7 +68,7 @@ def start_training(
     with the same name and input as a success while the first is running, so `started` alone cannot
     tell a duplicate apart). A person's start records `by` (their principal) and `note` in the event."""
     name = execution_name(run.model, run.dataset_sha256, run.spec_sha256, run.trigger, nonce)
-    started = services.executions.start(
+    started = deps.executions.start(
         name, run.model_dump(mode="json", exclude_defaults=True) | {"trigger": run.trigger.value}
     )
     event = AuditEvent(
@@ -81,7 +81,7 @@ def start_training(
         note=note,
         details={"dataset_sha256": run.dataset_sha256, "spec_sha256": run.spec_sha256},
     )
-    if not (started.started and services.registry.record_run_started(name, event)):
+    if not (started.started and deps.registry.record_run_started(name, event)):
         logger.info("training already started for this dataset", extra={"execution": started.arn})
         return started.model_copy(update={"started": False})
     return started
@@ -141,7 +141,7 @@ def retraining_run(
 def prepare_retraining(
     model: str,
     trigger: Trigger,
-    services: Services,
+    deps: CoreDeps,
     dataset_sha256: str | None = None,
     now: datetime | None = None,
 ) -> RunState:
@@ -151,14 +151,14 @@ def prepare_retraining(
     rows weigh `recent_weight`, the newest `recent_holdout_fraction` of them held out as the recent
     holdout (without labelled traffic, or without the section: the accepted upload, as
     `retraining_run` gives it). Raises ModelNotFound naming what is missing."""
-    run = retraining_run(model, trigger, services.registry, dataset_sha256)
-    if dataset_sha256 is not None or services.captured_traffic is None:
+    run = retraining_run(model, trigger, deps.registry, dataset_sha256)
+    if dataset_sha256 is not None or deps.traffic is None:
         return run
-    spec_record = services.registry.current_spec(model)
-    base = services.registry.get_dataset(model, run.dataset_sha256)
+    spec_record = deps.registry.current_spec(model)
+    base = deps.registry.get_dataset(model, run.dataset_sha256)
     if spec_record is None or base is None:
         return run
-    spec = load_spec(spec_record.uri, services.artifacts)
+    spec = load_spec(spec_record.uri, deps.artifacts)
     if spec.retraining is None:
         return run
     # Imported here: ingestion, which starts upload runs, reads no traffic and needs no table code.
@@ -167,7 +167,7 @@ def prepare_retraining(
 
     end = now or datetime.now(UTC)
     window = TrafficWindow(start=end - timedelta(days=spec.retraining.window_days), end=end)
-    dataset = retraining_dataset(spec_record, spec, base, window, services)
+    dataset = retraining_dataset(spec_record, spec, base, window, deps)
     if dataset.recent_rows == 0:
         return run
     return run.model_copy(
@@ -183,7 +183,7 @@ def prepare_retraining(
 
 def start_manual_run(
     model: str,
-    services: Services,
+    deps: TrainingDeps,
     dataset_sha256: str | None = None,
     *,
     by: Principal,
@@ -193,5 +193,5 @@ def start_manual_run(
     by default the latest accepted upload plus the labelled traffic the spec's `retraining:` asks for
     (see `prepare_retraining`). Always a new execution, even for data that trained before; its
     `training_started` event records `by` (the principal STS answered for the caller) and `note`."""
-    run = prepare_retraining(model, Trigger.MANUAL, services, dataset_sha256)
-    return start_training(run, services, by=by, note=note)
+    run = prepare_retraining(model, Trigger.MANUAL, deps, dataset_sha256)
+    return start_training(run, deps, by=by, note=note)

@@ -10,7 +10,7 @@ import json
 import logging
 from typing import TYPE_CHECKING
 
-from sluice.app.ports import Services
+from sluice.app.ports import CoreDeps
 from sluice.app.registry.dashboard import refresh_dashboard
 from sluice.app.rollout.live import (
     begin_live_rollout,
@@ -53,14 +53,14 @@ DECISION_ACTIONS = frozenset(
 )
 
 
-def score_candidate(event: TaskEvent, services: Services) -> CandidateScore:
+def score_candidate(event: TaskEvent, deps: CoreDeps) -> CandidateScore:
     """A search's `cross_validate` task (one SearchCandidates Map iteration): the candidate's score."""
     if event.action != CROSS_VALIDATE or event.candidate is None:
         raise SluiceError("cross_validate needs the candidate's index (the Map's item)")
-    return cross_validate(event.run, event.candidate, services)
+    return cross_validate(event.run, event.candidate, deps)
 
 
-def run_step(event: TaskEvent, services: Services, limits: LambdaLimits | None = None) -> RunState:
+def run_step(event: TaskEvent, deps: CoreDeps, limits: LambdaLimits | None = None) -> RunState:
     """Dispatch a TrainAndPromote task by its action (every action but `cross_validate`, see
     `score_candidate`): the run state it returns. `limits`: the largest dataset Lambda trains (the
     stack's thresholds, read by PlanSearch)."""
@@ -85,15 +85,15 @@ def run_step(event: TaskEvent, services: Services, limits: LambdaLimits | None =
     except KeyError:
         known = sorted([*steps, CROSS_VALIDATE])
         raise SluiceError(f"unknown action {event.action!r}; expected one of {known}") from None
-    result = step(event.run, event.execution_arn, services)
+    result = step(event.run, event.execution_arn, deps)
     if event.action in DECISION_ACTIONS:
-        refresh_dashboard(services, event.run.model)  # never raises: the decision stands
+        refresh_dashboard(deps, event.run.model)  # never raises: the decision stands
     return result
 
 
-def allocate_version(run: RunState, execution_arn: str, services: Services) -> RunState:
+def allocate_version(run: RunState, execution_arn: str, deps: CoreDeps) -> RunState:
     """The run's version number, allocated once per execution: a retried task gets the same one."""
-    version = services.registry.allocate_version(
+    version = deps.registry.allocate_version(
         run.model,
         execution_arn.rsplit(":", 1)[-1],
         trigger=run.trigger,
@@ -105,11 +105,9 @@ def allocate_version(run: RunState, execution_arn: str, services: Services) -> R
     return run.model_copy(update={"version": version, "status": VersionStatus.TRAINING})
 
 
-def _decided_record(
-    run: RunState, services: Services, status: VersionStatus, reason: str | None
-) -> ModelVersion:
+def _decided_record(run: RunState, deps: CoreDeps, status: VersionStatus, reason: str | None) -> ModelVersion:
     version = require_version(run)
-    current = services.registry.get_version(run.model, version)
+    current = deps.registry.get_version(run.model, version)
     return current.model_copy(
         update={
             "status": status,
@@ -125,15 +123,15 @@ def _decided_record(
     )
 
 
-def promote(run: RunState, execution_arn: str, services: Services) -> RunState:
+def promote(run: RunState, execution_arn: str, deps: CoreDeps) -> RunState:
     """Conditional write of the production alias, expecting the version Evaluate compared against.
     Raises PromotionConflict when it moved (the state machine then evaluates again) — unless it moved
     to this very version: the step ran before and promoted it, and its answer was lost (Step Functions
     runs a step again after a timeout or a Lambda.SdkClientException), so the promotion stands, recorded
     once."""
-    record = _decided_record(run, services, VersionStatus.PRODUCTION, None)
+    record = _decided_record(run, deps, VersionStatus.PRODUCTION, None)
     details: dict[str, object] = {"metrics": run.metrics, "champion_metrics": run.champion_metrics}
-    comparison = comparison_of(run, services)
+    comparison = comparison_of(run, deps)
     if comparison is not None:
         details["rollout"] = {"mode": comparison.mode, **comparison.summary()}
     event = AuditEvent.of_run(
@@ -147,11 +145,11 @@ def promote(run: RunState, execution_arn: str, services: Services) -> RunState:
         details=details,
     )
     try:
-        services.registry.promote(
-            record, expected=run.champion_version, event=event, rollout=finished_rollout(run, services)
+        deps.registry.promote(
+            record, expected=run.champion_version, event=event, rollout=finished_rollout(run, deps)
         )
     except PromotionConflict:
-        alias = services.registry.get_alias(run.model)
+        alias = deps.registry.get_alias(run.model)
         if alias is None or alias.version != record.version:
             raise
         logger.info("promoted already, by an earlier attempt of this step", extra={"model": run.model})
@@ -173,18 +171,18 @@ def _promotion_reason(run: RunState) -> str:
 
 
 def await_approval(
-    run: RunState, execution_arn: str, services: Services, task_token: str | None = None
+    run: RunState, execution_arn: str, deps: CoreDeps, task_token: str | None = None
 ) -> RunState:
     """Manual rollout: the version waits for a person as pending_approval, with the task token its
     execution waits on (app/rollout/plan.py `request_approval`)."""
-    decided = _decided_record(run, services, VersionStatus.PENDING_APPROVAL, None)
-    return request_approval(run, decided, execution_arn, task_token, services)
+    decided = _decided_record(run, deps, VersionStatus.PENDING_APPROVAL, None)
+    return request_approval(run, decided, execution_arn, task_token, deps)
 
 
-def start_rollout(run: RunState, execution_arn: str, services: Services) -> RunState:
+def start_rollout(run: RunState, execution_arn: str, deps: CoreDeps) -> RunState:
     """Shadow or canary: the version, with its evaluation, goes beside production (app/rollout/live.py)."""
-    decided = _decided_record(run, services, VersionStatus.CANDIDATE, None)
-    return begin_live_rollout(run, decided, execution_arn, services)
+    decided = _decided_record(run, deps, VersionStatus.CANDIDATE, None)
+    return begin_live_rollout(run, decided, execution_arn, deps)
 
 
 def rejection_reason(run: RunState) -> str:
@@ -208,21 +206,21 @@ def rejection_reason(run: RunState) -> str:
     return "did not pass its gates"
 
 
-def _rejection_details(run: RunState, services: Services) -> dict[str, object]:
+def _rejection_details(run: RunState, deps: CoreDeps) -> dict[str, object]:
     details: dict[str, object] = {"failed_gates": [f.gate for f in run.gates.failed] if run.gates else []}
-    comparison = comparison_of(run, services)
+    comparison = comparison_of(run, deps)
     if comparison is not None:
         details["rollout"] = {"mode": comparison.mode, **comparison.summary()}
     return details
 
 
-def reject(run: RunState, execution_arn: str, services: Services) -> RunState:
+def reject(run: RunState, execution_arn: str, deps: CoreDeps) -> RunState:
     """The version is marked rejected, its failed gates or the caught error as the reason (production is
     not touched)."""
     reason = rejection_reason(run)
-    end_live_rollout(run, reason, services)
-    record = _decided_record(run, services, VersionStatus.REJECTED, reason)
-    services.registry.decide(
+    end_live_rollout(run, reason, deps)
+    record = _decided_record(run, deps, VersionStatus.REJECTED, reason)
+    deps.registry.decide(
         record,
         AuditEvent.of_run(
             run,
@@ -230,20 +228,20 @@ def reject(run: RunState, execution_arn: str, services: Services) -> RunState:
             execution_arn,
             version=record.version,
             reason=reason,
-            details=_rejection_details(run, services),
+            details=_rejection_details(run, deps),
         ),
     )
     logger.info("rejected", extra={"model": run.model, "version": record.version, "reason": reason})
     return run.model_copy(update={"status": VersionStatus.REJECTED, "reason": reason})
 
 
-def fail(run: RunState, execution_arn: str, services: Services) -> RunState:
+def fail(run: RunState, execution_arn: str, deps: CoreDeps) -> RunState:
     """An unexpected error: the version is marked failed (production is not touched). A run whose
     AllocateVersion failed may still own a version (allocated, then the answer lost): that one is marked
     failed, so no version of an ended run is left in training."""
     reason = rejection_reason(run) if run.error else "unexpected failure"
     if run.version is None:
-        allocated = services.registry.run_version(run.model, execution_arn.rsplit(":", 1)[-1])
+        allocated = deps.registry.run_version(run.model, execution_arn.rsplit(":", 1)[-1])
         run = run.model_copy(update={"version": allocated}) if allocated is not None else run
     event = AuditEvent.of_run(
         run,
@@ -253,8 +251,8 @@ def fail(run: RunState, execution_arn: str, services: Services) -> RunState:
         reason=reason,
     )
     if run.version is None:
-        services.registry.append_event(event)
+        deps.registry.append_event(event)
     else:
-        end_live_rollout(run, reason, services)
-        services.registry.decide(_decided_record(run, services, VersionStatus.FAILED, reason), event)
+        end_live_rollout(run, reason, deps)
+        deps.registry.decide(_decided_record(run, deps, VersionStatus.FAILED, reason), event)
     return run.model_copy(update={"status": VersionStatus.FAILED, "reason": reason})

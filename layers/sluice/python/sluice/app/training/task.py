@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from sluice.app.ports import Services
+from sluice.app.ports import CoreDeps
 from sluice.domain.registry.records import RunState, TaskEvent, TrainingTask, split_uri
 from sluice.errors import ArtifactNotFound, SluiceError, TrainingTaskFailed
 
@@ -30,32 +30,32 @@ def _task(run: RunState) -> TrainingTask:
     return run.training_task
 
 
-def stage_training_task(run: RunState, execution_arn: str, services: Services) -> RunState:
+def stage_training_task(run: RunState, execution_arn: str, deps: CoreDeps) -> RunState:
     """Write the run (and its execution) to the task's run.json, and clear an earlier attempt's result,
     so a retried task never collects a stale one."""
     task = _task(run)
-    services.artifacts.put_json(
+    deps.artifacts.put_json(
         split_uri(task.run_uri)[1],
         {"run": run.model_dump(mode="json", exclude_none=True), "execution_arn": execution_arn},
     )
-    services.artifacts.put_json(split_uri(task.result_uri)[1], {"pending": True})
+    deps.artifacts.put_json(split_uri(task.result_uri)[1], {"pending": True})
     return run.model_copy(update={"task_error": None})
 
 
 def run_training_task(
-    run_uri: str, services: Services, run_step: Callable[[TaskEvent, Services], RunState]
+    run_uri: str, deps: CoreDeps, run_step: Callable[[TaskEvent, CoreDeps], RunState]
 ) -> int:
     """The container's work: read run.json, run `train` through `run_step` (sluice.app.training.steps', exactly as
     TrainFunction does), write result.json. Returns the process's exit code: 0 when the step succeeded,
     1 when it raised (the error is in result.json, so the state machine can say why)."""
-    staged = json.loads(services.artifacts.get_bytes(run_uri))
+    staged = json.loads(deps.artifacts.get_bytes(run_uri))
     run = RunState.model_validate(staged["run"])
     result_key = split_uri(_task(run).result_uri)[1]
     try:
-        done = run_step(TaskEvent(action=TRAIN, run=run, execution_arn=staged["execution_arn"]), services)
+        done = run_step(TaskEvent(action=TRAIN, run=run, execution_arn=staged["execution_arn"]), deps)
     except Exception as exc:
         logger.exception("training task failed", extra={"model": run.model, "version": run.version})
-        services.artifacts.put_json(
+        deps.artifacts.put_json(
             result_key,
             {
                 "error": {
@@ -66,17 +66,17 @@ def run_training_task(
             },
         )
         return 1
-    services.artifacts.put_json(result_key, {"run": done.model_dump(mode="json", exclude_none=True)})
+    deps.artifacts.put_json(result_key, {"run": done.model_dump(mode="json", exclude_none=True)})
     return 0
 
 
-def collect_training_task(run: RunState, execution_arn: str, services: Services) -> RunState:
+def collect_training_task(run: RunState, execution_arn: str, deps: CoreDeps) -> RunState:
     """The task's result as the run's state. Raises the task's error under its own name (a domain error
     rejects the version as Train's would), or TrainingTaskFailed with ECS's reason and exit code when
     the task stopped without writing one."""
     task = _task(run)
     try:
-        result: dict[str, Any] = json.loads(services.artifacts.get_bytes(task.result_uri))
+        result: dict[str, Any] = json.loads(deps.artifacts.get_bytes(task.result_uri))
     except ArtifactNotFound:
         result = {}
     if "run" in result:

@@ -8,20 +8,20 @@ from typing import TYPE_CHECKING
 
 from sluice.app.serving.live import RolloutTally
 from sluice.app.serving.production import ProductionModels
-from sluice.entrypoints.wiring import predict_services
+from sluice.entrypoints.wiring import predict_deps
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import Request
 
-    from sluice.app.ports import Services, TrafficSink
+    from sluice.app.ports import PredictDeps, TrafficSink
     from sluice.settings import PredictSettings
 
 CONTEXT_KEY = "sluice_container"  # where create_app puts an app's Container in its context, per request
 
 
 class Container:
-    """One app's state for the life of its Lambda container: the function's settings, the ports
-    `wiring.predict_services` builds for them, and the production models loaded so far. Each is built
+    """One app's state for the life of its Lambda container: the function's settings, the deps
+    `wiring.predict_deps` builds for them, and the production models loaded so far. Each is built
     on first use, never at import (cold start; tests create apps with different settings in one
     process), and kept: a warm Lambda reuses its clients and loaded models."""
 
@@ -33,28 +33,28 @@ class Container:
         return self._read_settings()
 
     @cached_property
-    def ports(self) -> Services:
-        return predict_services(self.settings)
+    def deps(self) -> PredictDeps:
+        return predict_deps(self.settings)
 
     @cached_property
     def models(self) -> ProductionModels:
         return ProductionModels(
-            self.ports.registry,
-            self.ports.artifacts,
+            self.deps.registry,
+            self.deps.artifacts,
             self.settings.alias_ttl_seconds,
-            outcomes=self.ports.outcomes,
+            outcomes=self.deps.outcomes,
         )
 
     @cached_property
     def tally(self) -> RolloutTally:
         return RolloutTally(
-            self.ports.registry, self.settings.rollout_flush_seconds, outcomes=self.ports.outcomes
+            self.deps.registry, self.settings.rollout_flush_seconds, outcomes=self.deps.outcomes
         )
 
     @property
     def sink(self) -> TrafficSink:
         """Where captured requests and feedback go (Firehose delivery streams)."""
-        return self.ports.sink
+        return self.deps.sink
 
 
 def container_of(http: Request) -> Container:

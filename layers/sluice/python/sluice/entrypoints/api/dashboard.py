@@ -25,7 +25,7 @@ def dashboard(http: Request) -> Response[Any]:
     """The registry dashboard: every model's production version, rollout, drift, trainings and audit
     log, as one HTML page (404 until the first decision or drift check has written it)."""
     try:
-        page = index_page(container_of(http).ports.artifacts)
+        page = index_page(container_of(http).deps.artifacts)
     except ArtifactNotFound:
         return error_response(
             HTTPStatus.NOT_FOUND, "no dashboard yet: it is written after the first decision"
@@ -39,7 +39,7 @@ def dashboard_page(http: Request) -> Response[Any]:
     """A page the dashboard links (a card, a drift report); 404 for any other key."""
     key = http.path_parameters.get("key") or http.resolved_event.path.split(PAGE_PREFIX, 1)[-1]
     try:
-        page = linked_page(container_of(http).ports.artifacts, key)
+        page = linked_page(container_of(http).deps.artifacts, key)
     except ArtifactNotFound:
         return error_response(HTTPStatus.NOT_FOUND, "not a page the dashboard links")
     return Response(status_code=200, content_type=HTML, body=page.decode("utf-8"))

@@ -26,7 +26,7 @@ router = Router()
 @router.get("/models", summary="Models", responses=answers(ModelList, 403))
 def models(http: Request) -> dict[str, Any]:
     """Every model with its production version."""
-    listed = list_models(container_of(http).ports.registry)
+    listed = list_models(container_of(http).deps.registry)
     return {"models": [ModelSummary.model_validate(m, from_attributes=True).model_dump() for m in listed]}
 
 
@@ -36,8 +36,8 @@ def model_detail(model: str, http: Request) -> dict[str, Any]:
     No internals (S3 locations, execution ARNs): operators read those with `sluice models show`."""
     live = container_of(http)
     served = live.models.get(model)
-    production = live.ports.registry.get_version(model, served.version)
-    alias = live.ports.registry.get_alias(model)
+    production = live.deps.registry.get_version(model, served.version)
+    alias = live.deps.registry.get_alias(model)
     view = ModelView(
         model=model,
         version=served.version,

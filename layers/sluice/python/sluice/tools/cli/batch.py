@@ -14,7 +14,7 @@ from typing import Any
 
 from sluice.errors import ArtifactNotFound, ModelNotFound, SluiceError
 from sluice.tools.cli.common import EXIT_FAILED, EXIT_OK, CommandError, print_json, progress
-from sluice.tools.cli.models import add_stack_arguments, stack_outputs
+from sluice.tools.cli.models import add_stack_arguments, stack_deps_of
 
 
 def register(subparsers: Any) -> None:
@@ -30,19 +30,10 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sluice.app.batch.job import start_batch_job
-    from sluice.entrypoints.wiring import stack_services
 
-    outputs = stack_outputs(args)
-    if "BatchStateMachineArn" not in outputs:
-        raise CommandError("the stack outputs have no BatchStateMachineArn (deploy the current template)")
-    services = stack_services(
-        outputs["ArtifactBucketName"],
-        outputs["RegistryTableName"],
-        outputs.get("NotificationTopicArn"),
-        batch_state_machine_arn=outputs["BatchStateMachineArn"],
-    )
+    deps = stack_deps_of(args)
     try:
-        job = start_batch_job(args.model, args.source, services)
+        job = start_batch_job(args.model, args.source, deps)
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
     except (ModelNotFound, ArtifactNotFound) as exc:
@@ -54,10 +45,10 @@ def run(args: argparse.Namespace) -> int:
         _report(result, args.json)
         return EXIT_OK
     progress(f"job {job.job_id} started; waiting for {job.execution_arn}")
-    status = _wait(services.batch, job.execution_arn, args.timeout)
+    status = _wait(deps.batch, job.execution_arn, args.timeout)
     result["status"] = status
     try:
-        result["manifest"] = json.loads(services.artifacts.get_bytes(job.results + "manifest.json"))
+        result["manifest"] = json.loads(deps.artifacts.get_bytes(job.results + "manifest.json"))
     except SluiceError:
         result["manifest"] = None
     _report(result, args.json)

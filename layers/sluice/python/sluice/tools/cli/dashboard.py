@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sluice.tools.cli.common import EXIT_OK, CommandError, print_json, progress
-from sluice.tools.cli.models import add_stack_arguments, stack_outputs, stack_services_of
+from sluice.tools.cli.models import add_stack_arguments, stack_deps_of, stack_outputs
 
 if TYPE_CHECKING:
-    from sluice.app.ports import Services
+    from sluice.app.ports import StackDeps
     from sluice.domain.registry.dashboard import Dashboard
 
 SHARED_PAGE = "dashboard/shared.html"
@@ -45,22 +45,22 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("say what to do: --out DIR, --open or --json")
     if not 1 <= args.expires <= 7 * 24 * 3600:
         raise CommandError("--expires: between 1 second and 7 days (S3's limit for pre-signed links)")
-    services = stack_services_of(args)
-    dashboard = build_dashboard(services)
+    deps = stack_deps_of(args)
+    dashboard = build_dashboard(deps)
     if args.out:
-        index = write_folder(services.artifacts, dashboard, args.out)
+        index = write_folder(deps.artifacts, dashboard, args.out)
         count = len(dashboard.models)
         progress(f"dashboard of {count} model{'' if count == 1 else 's'} written")
         if not args.json:
             print(index)
     if args.open:
-        print(_shared_link(args, services, dashboard))
+        print(_shared_link(args, deps, dashboard))
     if args.json:
         print_json(dashboard.model_dump(mode="json"))
     return EXIT_OK
 
 
-def _shared_link(args: argparse.Namespace, services: Services, dashboard: Dashboard) -> str:
+def _shared_link(args: argparse.Namespace, deps: StackDeps, dashboard: Dashboard) -> str:
     """Store the page with pre-signed links to its pages and answer a pre-signed link to it."""
     from sluice.adapters import client
     from sluice.domain.reports.dashboard_html import render_dashboard
@@ -75,5 +75,5 @@ def _shared_link(args: argparse.Namespace, services: Services, dashboard: Dashbo
         return url
 
     page = render_dashboard(dashboard, presigned)
-    services.artifacts.put_bytes(SHARED_PAGE, page.encode(), "text/html")
+    deps.artifacts.put_bytes(SHARED_PAGE, page.encode(), "text/html")
     return presigned(SHARED_PAGE)

@@ -9,7 +9,7 @@ from typing import Any
 
 from sluice.errors import SluiceError
 from sluice.tools.cli.common import EXIT_FAILED, EXIT_OK, CommandError, print_json
-from sluice.tools.cli.models import add_stack_arguments, stack_services_of
+from sluice.tools.cli.models import add_stack_arguments, stack_deps_of
 
 
 def register(subparsers: Any) -> None:
@@ -27,9 +27,9 @@ def run(args: argparse.Namespace) -> int:
     from sluice.app.registry.experiments import experiment_of
     from sluice.domain.training.search import experiment_text
 
-    services = stack_services_of(args)
+    deps = stack_deps_of(args)
     try:
-        experiment = experiment_of(args.model, args.version, services)
+        experiment = experiment_of(args.model, args.version, deps)
     except SluiceError as exc:
         raise CommandError(str(exc), exit_code=EXIT_FAILED) from exc
     if args.json:

@@ -29,7 +29,7 @@ from sluice.tools.cli.common import EXIT_FAILED, EXIT_OK, CommandError, cloudfor
 from sluice.tools.local import STATE_FILE
 
 if TYPE_CHECKING:
-    from sluice.app.ports import Services
+    from sluice.app.ports import StackDeps
     from sluice.domain.registry.records import Principal
 
 BY_REMOVED = (
@@ -52,7 +52,7 @@ class _RemovedBy(argparse.Action):
 
 
 def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options that find the stack a command reads (see `stack_services_of`)."""
+    """The options that find the stack a command reads (see `stack_deps_of`)."""
     parser.add_argument(
         "--stack-outputs", type=Path, help="JSON with the stack Outputs (see `sluice local up`)"
     )
@@ -139,18 +139,13 @@ def stack_outputs(args: argparse.Namespace) -> dict[str, str]:
     return {str(k): str(v) for k, v in outputs.items()}
 
 
-def stack_services_of(args: argparse.Namespace) -> Services:
-    """The services of the stack `add_stack_arguments` options name (or the running `sluice local up`)."""
-    from sluice.entrypoints.wiring import stack_services
+def stack_deps_of(args: argparse.Namespace) -> StackDeps:
+    """The deps of the stack `add_stack_arguments` options name (or the running `sluice local up`)."""
+    from sluice.entrypoints.wiring import stack_deps
 
     outputs = stack_outputs(args)
     try:
-        return stack_services(
-            outputs["ArtifactBucketName"],
-            outputs["RegistryTableName"],
-            outputs.get("NotificationTopicArn"),
-            outputs.get("TrainingStateMachineArn"),
-        )
+        return stack_deps(outputs)
     except KeyError as exc:
         raise CommandError(f"the stack outputs have no {exc.args[0]}") from exc
 
@@ -159,8 +154,8 @@ def run(args: argparse.Namespace) -> int:
     from sluice.app.registry import catalog
     from sluice.app.registry.dashboard import refresh_dashboard
 
-    services = stack_services_of(args)  # first: a local stack's document sets AWS_ENDPOINT_URL
-    registry, artifacts = services.registry, services.artifacts
+    deps = stack_deps_of(args)  # first: a local stack's document sets AWS_ENDPOINT_URL
+    registry, artifacts = deps.registry, deps.artifacts
     try:
         if args.action == "list":
             models = catalog.list_models(registry, artifacts)
@@ -179,9 +174,9 @@ def run(args: argparse.Namespace) -> int:
         # Every other action changes the model: who does it is asked of STS before anything changes.
         by = caller()
         if args.action == "train":
-            return _train(args, services, by)
+            return _train(args, deps, by)
         if args.action in ("approve", "reject"):
-            return _answer(args, services, by)
+            return _answer(args, deps, by)
         if args.action == "promote":
             event = catalog.promote_version(
                 registry, artifacts, args.model, args.version, by=by, reason=args.reason, note=args.note
@@ -194,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc), exit_code=EXIT_FAILED) from exc
     except SluiceError as exc:
         raise CommandError(str(exc), exit_code=EXIT_FAILED) from exc
-    refresh_dashboard(services, args.model)  # never raises: the promotion stands
+    refresh_dashboard(deps, args.model)  # never raises: the promotion stands
     if args.json:
         print_json(event.model_dump(mode="json"))
     else:
@@ -205,10 +200,10 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _train(args: argparse.Namespace, services: Services, by: Principal) -> int:
+def _train(args: argparse.Namespace, deps: StackDeps, by: Principal) -> int:
     from sluice.app.training.start import start_manual_run
 
-    started = start_manual_run(args.model, services, args.dataset, by=by, note=args.note)
+    started = start_manual_run(args.model, deps, args.dataset, by=by, note=args.note)
     if args.json:
         print_json(
             {"model": args.model, "trigger": "manual", "by": by.arn, "note": args.note}
@@ -219,15 +214,15 @@ def _train(args: argparse.Namespace, services: Services, by: Principal) -> int:
     return EXIT_OK
 
 
-def _answer(args: argparse.Namespace, services: Services, by: Principal) -> int:
+def _answer(args: argparse.Namespace, deps: StackDeps, by: Principal) -> int:
     from sluice.app.registry.dashboard import refresh_dashboard
     from sluice.app.rollout import plan as rollout
 
     if args.action == "approve":
-        event = rollout.approve(services, args.model, args.version, by=by, reason=args.reason, note=args.note)
+        event = rollout.approve(deps, args.model, args.version, by=by, reason=args.reason, note=args.note)
     else:
-        event = rollout.refuse(services, args.model, args.version, by=by, reason=args.reason, note=args.note)
-    refresh_dashboard(services, args.model)  # never raises: the answer stands
+        event = rollout.refuse(deps, args.model, args.version, by=by, reason=args.reason, note=args.note)
+    refresh_dashboard(deps, args.model)  # never raises: the answer stands
     if args.json:
         print_json(event.model_dump(mode="json"))
     else:

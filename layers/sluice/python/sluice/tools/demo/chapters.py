@@ -173,7 +173,7 @@ def _retrain_on_labelled_traffic(demo: Demo) -> ModelVersion:
     demo.progress.fact(
         "the operator answers the alarm: sluice models train credit-risk (accepted upload + labelled traffic)"
     )
-    started = start_manual_run(MODEL, demo.services, by=demo.operator, note="demo: answer the alarm")
+    started = start_manual_run(MODEL, demo.deps, by=demo.operator, note="demo: answer the alarm")
     demo.stack.drain()
     version = demo.await_version(lambda v: v.execution_arn == started.arn, f"the retraining {started.name}")
     demo.progress.fact(
@@ -239,7 +239,7 @@ def manual_approval(demo: Demo, number: int, batch: RawTable) -> ApprovalSummary
         subject, message = alerts[-1] if alerts else ("", {})
         demo.progress.fact(f"the message says: {message.get('approve')}  (or: {message.get('reject')})")
         event = rollout.approve(
-            demo.services,
+            demo.deps,
             MODEL,
             pending.version,
             by=demo.operator,

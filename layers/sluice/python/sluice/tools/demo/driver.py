@@ -13,16 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from sluice.adapters.artifacts import ArtifactStore
-from sluice.adapters.executions import Executions
 from sluice.adapters.identity import caller_principal
-from sluice.adapters.notifications import Notifier
-from sluice.adapters.registry.store import Registry
-from sluice.adapters.traffic import TrafficStore
-from sluice.app.ports import Services
 from sluice.domain.data.table import RawTable, to_csv_bytes
 from sluice.domain.registry.records import DatasetKind, ModelVersion, VersionStatus
 from sluice.domain.spec.model_spec import parse_spec
+from sluice.entrypoints.wiring import stack_deps
 from sluice.errors import SluiceError
 from sluice.tools.demo.client import ApiClient, percentile
 from sluice.tools.demo.summary import TrafficSummary, VersionRow
@@ -129,19 +124,14 @@ class Demo:
         self.spec_text = self.spec_path.read_text(encoding="utf-8").rstrip("\n") + "\n" + RETRAINING_SECTION
         self.spec = parse_spec(self.spec_text, str(self.spec_path))
         self.outputs: dict[str, str] = stack.outputs
-        self.registry = Registry(self.outputs["RegistryTableName"], stack.client("dynamodb"))
-        self.artifacts = ArtifactStore(self.outputs["ArtifactBucketName"], stack.client("s3"))
+        # the operator's ports, as `sluice models` gets them, calling the stack with the demo's clients
+        self.deps = stack_deps(self.outputs, stack.client)
+        self.registry = self.deps.registry
+        self.artifacts = self.deps.artifacts
         self.notifications: list[str] = []
         self.queue_url = self._subscribe_queue()
         self.api = ApiClient(api_url, stack)
         self.sent: list[tuple[str, int]] = []  # (request_id, instance) of the last `send`, in order
-        self.services = Services(
-            registry=self.registry,
-            artifacts=self.artifacts,
-            notifier=Notifier(self.outputs["NotificationTopicArn"], stack.client("sns")),
-            state_machine=Executions(self.outputs["TrainingStateMachineArn"], stack.client("stepfunctions")),
-            captured_traffic=TrafficStore(self.outputs["ArtifactBucketName"], stack.client("s3")),
-        )
         # Who the operator's actions (rollback, train, approve) are recorded as: the principal STS answers
         # for the demo's credentials, as for `sluice models` (the local stack's moto answers it).
         self.operator = caller_principal(stack.client("sts"))

@@ -279,7 +279,7 @@ def write_cards_and_reports(
         folder.write("drift-report.html", demo.artifacts.get_bytes(drift.report_html))
         folder.write(f"{MODEL}-v{canary.version}-rollout.html", demo.artifacts.get_bytes(canary.report_html))
         # The registry dashboard, as `sluice dashboard --out` writes it: the page and every page it links.
-        index = write_folder(demo.artifacts, build_dashboard(demo.services), out / DASHBOARD_FOLDER)
+        index = write_folder(demo.artifacts, build_dashboard(demo.deps), out / DASHBOARD_FOLDER)
         folder.files.append(str(index.relative_to(out)))
     return rows, folder.files
 
