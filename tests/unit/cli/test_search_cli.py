@@ -54,13 +54,15 @@ def test_train_searches_reports_each_candidate_and_writes_the_experiment(
     result = sluice(
         "train", "--spec", xor_files["search"], "--data", xor_files["data"], "--out", out, "--workers", "1"
     )
-    # Then each candidate's progress line is on stderr, and the choice with its reason
+    # Then the data is validated first, then each candidate's progress line is on stderr, and the choice
+    # with its reason
     assert result.exit_code == 0, result.stderr
     lines = result.stderr.splitlines()
-    assert "sluice: searching 2 candidates: 3-fold cross-validation on" in lines[0]
-    assert lines[1].startswith("sluice: [1/2] logistic_regression {C: 1.0}: roc_auc ")
-    assert lines[2].startswith("sluice: [2/2] random_forest {n_estimators: 20, max_depth: 5}: roc_auc ")
-    assert lines[3].startswith("sluice: chose [1]: best mean roc_auc")
+    assert lines[0].startswith("sluice: validating ")
+    assert "sluice: searching 2 candidates: 3-fold cross-validation on" in lines[1]
+    assert lines[2].startswith("sluice: [1/2] logistic_regression {C: 1.0}: roc_auc ")
+    assert lines[3].startswith("sluice: [2/2] random_forest {n_estimators: 20, max_depth: 5}: roc_auc ")
+    assert lines[4].startswith("sluice: chose [1]: best mean roc_auc")
     # And stdout shows the experiment table before the summary
     assert "2 candidates, 3-fold cross-validation" in result.stdout
     # And experiments.json lies beside the card, the forest chosen, the model trained as the forest

@@ -12,6 +12,10 @@ class SpecError(SluiceError):
     """A model spec cannot be read or does not validate. The message names the key."""
 
 
+class SearchFailed(SpecError):
+    """No candidate of the spec's search could be scored (each one's error is in the experiment)."""
+
+
 class DataUnreadable(SluiceError):
     """A data file cannot be read at all (missing, not UTF-8, not CSV)."""
 

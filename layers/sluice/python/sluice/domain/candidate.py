@@ -1,8 +1,13 @@
 """A candidate: a model trained on one dataset, exported to ONNX with its parity proven, and assessed on
-its holdout against the champion — a model that may become a version. The sequence is written once,
-here, one function per stage: `sluice train` runs it in one process (`train_candidate`), and the
-TrainAndPromote state machine runs the stages one Lambda step at a time with its artifacts in S3
-between them (sluice.app.training.steps)."""
+its holdout against the champion — a model that may become a version.
+
+The training sequence is defined once (`sluice.domain.training.sequence`), and written here, one function
+per stage: validate the
+table, search the spec's candidates (when it lists them), fit, export and check parity, assess. It has
+two runners: `train_candidate` runs every stage in one process (`sluice train`), and the TrainAndPromote
+state machine runs them one step at a time with the artifacts in S3 between them
+(`sluice.app.training.candidate.STEPS_OF_STAGE` names each stage's steps; a test holds the state
+machine's definition to this order)."""
 
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ from sluice.domain.training.decisions import (
 from sluice.domain.training.evaluation import Evaluation, GateResult, apply_gates, evaluate
 from sluice.domain.training.export import ParityResult, check_parity, export_onnx
 from sluice.domain.training.pipeline import HoldoutSplit, split_holdout
+from sluice.errors import SearchFailed, SpecError
 
 if TYPE_CHECKING:
     from sluice.domain.training.search import Experiment
@@ -96,6 +102,7 @@ class Candidate:
     threshold: ThresholdChoice | None = None
     unmitigated: FairnessSnapshot | None = None
     mitigation: MitigationReport | None = None
+    experiment: Experiment | None = None  # the search, when the spec listed candidates
 
     @property
     def servable(self) -> bool:
@@ -238,6 +245,37 @@ def _recent_holdout(
     )
 
 
+def search_candidates(
+    spec: ModelSpec, train: RawTable, *, workers: int | None, version: str, progress: Progress = _quiet
+) -> tuple[ModelSpec, Experiment]:
+    """The search stage: cross-validate each of the spec's candidates on the training rows, weighted as
+    the fit will weigh them, in `workers` processes (None: one per CPU), and choose. Returns the spec
+    `trained_as` the chosen candidate, and the experiment. Raises SearchFailed when no candidate could
+    be scored."""
+    from sluice.domain.training.decisions import training_weights
+    from sluice.domain.training.search import search
+
+    candidates = spec.candidate_algorithms()
+    progress(
+        f"searching {len(candidates)} candidates: {spec.folds}-fold cross-validation on "
+        f"{train.n_rows} training rows"
+    )
+    try:
+        experiment = search(
+            spec,
+            train,
+            sample_weight=training_weights(spec, train, None),
+            workers=workers,
+            progress=progress,
+            version=version,
+        )
+    except SpecError as exc:
+        raise SearchFailed(str(exc)) from exc
+    assert experiment.chosen is not None  # search raises when nothing could be chosen
+    progress(f"chose [{experiment.chosen}]: {experiment.reason}")
+    return spec.trained_as(candidates[experiment.chosen]), experiment
+
+
 def train_candidate(
     spec: ModelSpec,
     table: RawTable,
@@ -245,19 +283,25 @@ def train_candidate(
     dataset_sha256: str,
     version: str,
     champion_model: bytes | None = None,
-    experiment: Experiment | None = None,
+    search_workers: int | None = None,
     progress: Progress = _quiet,
 ) -> Candidate:
-    """Every stage on a table in one process: validate, split, fit (with the spec's threshold and
-    mitigation, see `decisions.fit_model`), export and check parity, assess.
-    Raises ValidationFailed (carrying the report) for bad data, SpecError for unusable algorithm
-    params and ExportFailed when skl2onnx cannot convert; a parity failure is not raised but leaves
-    `onnx_model` unset."""
+    """The training sequence in one process, every stage in order: validate, search (when the spec lists
+    `candidates`, in `search_workers` processes), fit (with the spec's threshold and mitigation, see
+    `decisions.fit_model`), export and check parity, assess.
+    Raises ValidationFailed (carrying the report) for bad data, SearchFailed when no candidate could be
+    scored, SpecError for unusable algorithm params and ExportFailed when skl2onnx cannot convert; a
+    parity failure is not raised but leaves `onnx_model` unset."""
     progress(f"validating {table.n_rows} rows against spec '{spec.name}'")
     validation = validate_table(spec, table)
     if not validation.passed:
         raise ValidationFailed(f"{table.source}: data does not match the spec", validation)
     split = split_holdout(spec, table)
+    experiment = None
+    if spec.candidates is not None:
+        spec, experiment = search_candidates(
+            spec, split.train, workers=search_workers, version=version, progress=progress
+        )
     progress(
         f"training {spec.estimator.name.value} on {split.train.n_rows} rows ({split.holdout.n_rows} held out)"
     )
@@ -299,4 +343,5 @@ def train_candidate(
         threshold=fitted.threshold,
         unmitigated=fitted.unmitigated,
         mitigation=assessment.card.mitigation,
+        experiment=experiment,
     )

@@ -1,6 +1,9 @@
-"""The TrainAndPromote steps that make a candidate: plan the candidate search, cross-validate one
-candidate (a Map iteration), train the chosen one with its decision threshold and mitigation, export
-and check parity, and evaluate it against production. `sluice.app.training.steps` dispatches to them."""
+"""The TrainAndPromote steps that make a candidate: the training sequence
+(`sluice.domain.training.sequence`) run one step at a time, with the artifacts in S3 between them — plan
+the candidate search, cross-validate one candidate (a Map iteration), train the chosen one with its
+decision threshold and mitigation, export and check parity, and evaluate it against production.
+`sluice.app.training.steps` dispatches to them; `sluice train` runs the same stages in one process
+(`sluice.domain.candidate.train_candidate`)."""
 
 from __future__ import annotations
 
@@ -20,9 +23,19 @@ from sluice.domain.registry.records import (
 )
 from sluice.domain.spec.model_spec import AlgorithmSpec
 from sluice.domain.training.backend import LambdaLimits
+from sluice.domain.training.sequence import Stage
 from sluice.errors import ArtifactCorrupt, ArtifactNotFound, ChampionUnverifiable, ParityFailed, SluiceError
 
 logger = logging.getLogger(__name__)
+
+# The state machine's runner of the training sequence: each stage's steps (their `action`), in order.
+STEPS_OF_STAGE: dict[Stage, tuple[str, ...]] = {
+    Stage.VALIDATE: (),  # IngestFunction validates an upload before it starts a run (a bad one is quarantined)
+    Stage.SEARCH: ("plan_search", "cross_validate"),  # a spec without `candidates` plans nothing
+    Stage.FIT: ("train",),  # on Fargate: stage_training_task, the same `train` in the container, collect
+    Stage.EXPORT: ("export",),
+    Stage.ASSESS: ("evaluate",),
+}
 
 # StepSettings' defaults (tests and `sluice train` call the steps without settings).
 DEFAULT_LAMBDA_LIMITS = LambdaLimits(max_cells=10_000_000, max_bytes=250_000_000)

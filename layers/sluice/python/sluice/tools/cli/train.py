@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sluice.domain.data.validation import ValidationFailed, ValidationReport, validate_source
-from sluice.errors import ExportFailed, SpecError
+from sluice.errors import ExportFailed, SearchFailed, SpecError
 from sluice.tools.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -24,8 +24,6 @@ from sluice.tools.cli.common import (
 
 if TYPE_CHECKING:
     from sluice.domain.candidate import Candidate
-    from sluice.domain.data.table import RawTable
-    from sluice.domain.spec.model_spec import ModelSpec
     from sluice.domain.training.search import Experiment
 
 
@@ -78,11 +76,6 @@ def run(args: argparse.Namespace) -> int:
     report, table = validate_source(spec, require_file(args.data), str(args.data))
     if table is None:
         return _not_trained(spec.name, report, args.json)
-    experiment = None
-    if spec.candidates is not None:
-        if not report.passed:
-            return _not_trained(spec.name, report, args.json)
-        spec, experiment = _search(spec, table, args)
     try:
         candidate = train_candidate(
             spec,
@@ -90,15 +83,18 @@ def run(args: argparse.Namespace) -> int:
             dataset_sha256=file_sha256(args.data),
             version=args.version,
             champion_model=champion,
-            experiment=experiment,
+            search_workers=args.workers,
             progress=progress,
         )
     except ValidationFailed as exc:
         return _not_trained(spec.name, exc.report, args.json)
+    except SearchFailed as exc:
+        raise CommandError(str(exc), EXIT_FAILED) from exc
     except SpecError as exc:
         raise CommandError(str(exc)) from exc
     except ExportFailed as exc:
         raise CommandError(str(exc), EXIT_FAILED) from exc
+    experiment = candidate.experiment
     written = write_model_folder(candidate, args.out)
     experiments_path = args.out / EXPERIMENTS_FILE
     if experiment is not None:
@@ -119,35 +115,6 @@ def run(args: argparse.Namespace) -> int:
         progress(f"not servable: {candidate.parity.reason}")
         return EXIT_FAILED
     return EXIT_OK
-
-
-def _search(spec: ModelSpec, table: RawTable, args: argparse.Namespace) -> tuple[ModelSpec, Experiment]:
-    """Search the spec's candidates on the training part of `table`; the spec `trained_as` the chosen
-    one, and the experiment."""
-    from sluice.domain.training.decisions import training_weights
-    from sluice.domain.training.pipeline import split_holdout
-    from sluice.domain.training.search import search
-
-    train = split_holdout(spec, table).train
-    candidates = spec.candidate_algorithms()
-    progress(
-        f"searching {len(candidates)} candidates: {spec.folds}-fold cross-validation on "
-        f"{train.n_rows} training rows"
-    )
-    try:
-        experiment = search(
-            spec,
-            train,
-            sample_weight=training_weights(spec, train, None),  # what the chosen one will be fitted with
-            workers=args.workers,
-            progress=progress,
-            version=args.version,
-        )
-    except SpecError as exc:
-        raise CommandError(str(exc), EXIT_FAILED) from exc
-    assert experiment.chosen is not None  # search raises when nothing could be chosen
-    progress(f"chose [{experiment.chosen}]: {experiment.reason}")
-    return spec.trained_as(candidates[experiment.chosen]), experiment
 
 
 def experiment_summary(experiment: Experiment) -> dict[str, Any]:
