@@ -72,9 +72,7 @@ def _staged_run(stack: Any, deps: Any, rows: int, version: int) -> RunState:
             memory="16384",
         ),
     )
-    return stage_training_task(
-        run, f"arn:aws:states:us-east-1:123456789012:execution:bench:{version}", deps
-    )
+    return stage_training_task(run, f"arn:aws:states:us-east-1:123456789012:execution:bench:{version}", deps)
 
 
 def _task_process(stack: Any, run: RunState) -> tuple[list[str], dict[str, str]]:

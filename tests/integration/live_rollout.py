@@ -9,10 +9,11 @@ from typing import Any
 
 from botocore.credentials import Credentials
 
+from sluice.adapters.prediction_api import SignedClient
 from sluice.domain.data.table import RawTable
 from sluice.tools.example_data import credit_risk
 from sluice.tools.local.api.gateway import LocalApi
-from sluice.tools.local.api.signing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, SignedClient
+from sluice.tools.local.api.signing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY
 from tests.integration.conftest import INSTANCE, Stack, spec_text
 from tests.integration.scenario import BETTER, FIRST, statuses
 

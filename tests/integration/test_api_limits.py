@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from sluice.adapters.prediction_api import SignedClient, credentials_of
 from sluice.domain.data.table import to_csv_bytes
 from sluice.tools.example_data import credit_risk
 from sluice.tools.local.api.gateway import LocalApi
-from sluice.tools.local.api.signing import SignedClient, credentials_of
 from tests.integration.conftest import INSTANCE, Stack
 
 MODEL = "it-limits"

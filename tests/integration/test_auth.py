@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 import pytest
 from botocore.credentials import Credentials
 
+from sluice.adapters.prediction_api import SignedClient
 from sluice.tools.local.api.gateway import LocalApi
-from sluice.tools.local.api.signing import SignedClient
 from tests.docs_blocks import GETTING_STARTED_AWS, code_blocks, commands, words
 from tests.integration.conftest import Stack
 

@@ -32,12 +32,13 @@ import pytest
 from botocore.credentials import Credentials
 
 from sluice.adapters.artifacts import ArtifactStore
+from sluice.adapters.prediction_api import SignedClient
 from sluice.adapters.registry.store import Registry
 from sluice.domain.data.table import to_csv_bytes
 from sluice.domain.registry.records import DatasetKind, EventType
 from sluice.tools.cli import main
 from sluice.tools.example_data import credit_risk
-from sluice.tools.local.api.signing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, SignedClient
+from sluice.tools.local.api.signing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY
 from sluice.tools.local.events import scheduled_event
 from sluice.tools.local.faults import READ_TIMEOUT, FaultInjector, format_table, short_name
 from sluice.tools.local.stack import LocalStack, in_process_stack

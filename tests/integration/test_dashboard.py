@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from botocore.credentials import Credentials
 
+from sluice.adapters.prediction_api import SignedClient
 from sluice.app.registry.dashboard import INDEX_HTML, INDEX_JSON
 from sluice.domain.registry.dashboard import Dashboard
 from sluice.tools.cli import main
 from sluice.tools.local.api.gateway import LocalApi
-from sluice.tools.local.api.signing import SignedClient
 from tests.integration.conftest import Stack
 from tests.integration.scenario import FIRST
 from tests.integration.test_auth import MISSING, raw

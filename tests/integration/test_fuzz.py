@@ -30,8 +30,8 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
+from sluice.adapters.prediction_api import SignedClient, credentials_of
 from sluice.tools.local.api.gateway import LocalApi, Route
-from sluice.tools.local.api.signing import SignedClient, credentials_of
 from tests.integration.conftest import Stack
 from tests.integration.fuzz_confusions import GET_ROUTES, confusions
 from tests.integration.fuzz_random import (

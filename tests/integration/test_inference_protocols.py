@@ -16,10 +16,11 @@ import tritonclient.http as triton
 from botocore.credentials import Credentials
 from tritonclient.utils import InferenceServerException
 
+from sluice.adapters.prediction_api import SignedClient
 from sluice.domain.data.table import to_csv_bytes
 from sluice.tools.example_data import credit_risk
 from sluice.tools.local.api.gateway import LocalApi
-from sluice.tools.local.api.signing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, SignedClient
+from sluice.tools.local.api.signing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY
 from tests.integration.conftest import INSTANCE, Stack
 
 MODEL = "it-protocols"

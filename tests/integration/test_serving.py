@@ -14,12 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sluice.adapters.identity import caller_principal
+from sluice.adapters.prediction_api import SignedClient
 from sluice.app.registry.catalog import rollback
 from sluice.domain.data.table import to_csv_bytes
 from sluice.domain.registry.records import AuditEvent, EventType
 from sluice.tools.example_data import credit_risk
 from sluice.tools.local.api.gateway import LocalApi, Route, proxy_event
-from sluice.tools.local.api.signing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, SignedClient
+from sluice.tools.local.api.signing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY
 from sluice.tools.local.firehose.buffers import delivery
 from tests.integration.conftest import INSTANCE, Stack, spec_text
 from tests.integration.live_rollout import instances_and_labels

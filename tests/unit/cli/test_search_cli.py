@@ -13,7 +13,7 @@ import pytest
 from sluice.domain.data.table import write_csv
 from sluice.domain.spec.model_spec import load_spec
 from sluice.domain.training.search import EXPERIMENTS_FILE, Experiment, choose
-from sluice.tools.model_folder import CARD_FILE, MODEL_FILE
+from sluice.entrypoints.cli.model_folder import CARD_FILE, MODEL_FILE
 from tests.unit.app.fakes import FakePorts
 from tests.unit.domain.test_search import TIMINGS, XOR_SPEC, _score, _spec, _xor_table
 

@@ -19,7 +19,7 @@ import pytest
 from sluice.domain.data.table import read_csv
 from sluice.domain.spec.model_spec import ALGORITHM_TASKS, Task, load_spec
 from sluice.domain.training.pipeline import SEED
-from sluice.tools.model_folder import MODEL_FILE
+from sluice.entrypoints.cli.model_folder import MODEL_FILE
 from tests.conftest import spec_path, write_example
 
 DATASET_FOR_TASK = {Task.BINARY: "breast-cancer", Task.MULTICLASS: "wine", Task.REGRESSION: "diabetes"}

@@ -17,8 +17,8 @@ from sluice.domain.data.table import RawTable
 from sluice.domain.spec.model_spec import parse_spec
 from sluice.domain.training.export import ParityResult, check_parity, export_onnx
 from sluice.domain.training.pipeline import model_matrix, split_holdout, target_array
+from sluice.entrypoints.cli.model_folder import MODEL_FILE, write_model_folder
 from sluice.tools.example_data import credit_risk
-from sluice.tools.model_folder import MODEL_FILE, write_model_folder
 
 SPEC = parse_spec(
     """

@@ -1,64 +1,52 @@
-"""The `sluice` command. Each subcommand lives in its own module and registers itself here."""
+"""The `sluice` console script: the CLI's commands (sluice.entrypoints.cli) and, in the order `sluice
+--help` lists them, the commands for the local stack, the demo and the example data, which are tools
+for people and never shipped to Lambda."""
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
-from collections.abc import Callable, Sequence
-from importlib import import_module
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-# Modules under sluice.tools.cli that each define `register(subparsers)`; a command sets `func` on its parser
-# that takes the parsed namespace and returns an exit code.
+from sluice.entrypoints import cli
+
+if TYPE_CHECKING:
+    import argparse
+
+
+def _entrypoint(name: str) -> str:
+    return f"sluice.entrypoints.cli.{name}"
+
+
+def _tool(name: str) -> str:
+    return f"sluice.tools.cli.{name}"
+
+
 COMMAND_MODULES: tuple[str, ...] = (
-    "validate",
-    "init",
-    "train",
-    "example-data",
-    "drift",
-    "local",
-    "invoke",
-    "models",
-    "demo",
-    "predict",
-    "experiments",
-    "batch",
-    "dashboard",
+    _entrypoint("validate"),
+    _entrypoint("init"),
+    _entrypoint("train"),
+    _tool("example_data"),
+    _entrypoint("drift"),
+    _tool("local"),
+    _tool("invoke"),
+    _entrypoint("models"),
+    _tool("demo"),
+    _entrypoint("predict"),
+    _entrypoint("experiments"),
+    _entrypoint("batch"),
+    _entrypoint("dashboard"),
 )
-
-Handler = Callable[[argparse.Namespace], int]
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool stopped by a closed pipe
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser, with every registered subcommand."""
-    parser = argparse.ArgumentParser(prog="sluice", description="Serverless MLOps for tabular models.")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        import_module(f"sluice.tools.cli.{name.replace('-', '_')}").register(subparsers)
-    return parser
+    """The full argument parser, with every subcommand."""
+    return cli.build_parser(COMMAND_MODULES)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
-    from sluice.tools.cli.common import CommandError
-
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    handler: Handler = args.func
-    try:
-        code = handler(args)
-        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
-        return code
-    except CommandError as exc:
-        print(f"sluice {args.command}: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except BrokenPipeError:
-        # The reader left (`sluice … --json | head`): stop quietly, as a Unix tool killed by SIGPIPE
-        # would. stdout goes to /dev/null so the interpreter's final flush cannot raise again.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_BROKEN_PIPE
+    return cli.main(argv, COMMAND_MODULES)
 
 
 if __name__ == "__main__":  # pragma: no cover

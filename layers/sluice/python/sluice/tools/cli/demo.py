@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sluice.tools.cli.common import EXIT_FAILED, EXIT_OK, CommandError, print_json
+from sluice.entrypoints.cli.common import EXIT_FAILED, EXIT_OK, CommandError, print_json
 
 
 def register(subparsers: Any) -> None:

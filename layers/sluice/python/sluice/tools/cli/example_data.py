@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sluice.domain.data.table import write_csv
-from sluice.tools.cli.common import EXIT_OK, progress
+from sluice.entrypoints.cli.common import EXIT_OK, progress
 from sluice.tools.example_data import BUNDLED, example_table
 
 

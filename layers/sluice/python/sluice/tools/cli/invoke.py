@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sluice.entrypoints.cli.common import EXIT_FAILED, EXIT_OK, CommandError, print_json
 from sluice.errors import SluiceError
-from sluice.tools.cli.common import EXIT_FAILED, EXIT_OK, CommandError, print_json
 
 
 def register(subparsers: Any) -> None:

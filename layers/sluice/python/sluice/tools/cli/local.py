@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sluice.entrypoints.cli.common import EXIT_OK, CommandError, progress
 from sluice.errors import SluiceError
-from sluice.tools.cli.common import EXIT_OK, CommandError, progress
 
-AUTH_MODES = ("AWS_IAM", "API_KEY")  # sluice.tools.local.api.signing.MODES, not imported: it loads botocore
+AUTH_MODES = ("AWS_IAM", "API_KEY")  # sluice.adapters.prediction_api.MODES, not imported: it loads botocore
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 
@@ -71,7 +71,7 @@ def fault_rate(text: str) -> float:
 
 
 def run_up(args: argparse.Namespace) -> int:
-    from sluice.tools.local import STATE_FILE
+    from sluice.entrypoints.cli.common import STATE_FILE
     from sluice.tools.local.faults import FaultInjector
     from sluice.tools.local.server import PortInUse, serve, stop_on_sigterm
 

@@ -18,7 +18,7 @@ class ApiClient:
     (SigV4 with the stack's credentials, or its API key in API_KEY mode)."""
 
     def __init__(self, api_url: str, stack: LocalStack, timeout: float = 30.0) -> None:
-        from sluice.tools.local.api.signing import API_KEY, SignedClient, credentials_of
+        from sluice.adapters.prediction_api import API_KEY, SignedClient, credentials_of
 
         if stack.api_auth == API_KEY:
             self._client = SignedClient(api_url, api_key=stack.api_key, timeout=timeout)

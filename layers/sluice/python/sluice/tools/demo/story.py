@@ -15,7 +15,7 @@ from sluice.app.registry.dashboard import build_dashboard
 from sluice.domain.data.table import RawTable
 from sluice.domain.registry.records import ModelVersion
 from sluice.domain.spec.model_spec import ModelSpec
-from sluice.tools.dashboard_folder import write_folder
+from sluice.entrypoints.cli.dashboard_folder import write_folder
 from sluice.tools.demo.chapters import concept_drift, manual_approval, run_drift_check
 from sluice.tools.demo.client import instances_of
 from sluice.tools.demo.driver import MODEL, Demo, DemoError, DemoPlan, Progress

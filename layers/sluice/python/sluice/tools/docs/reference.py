@@ -6,7 +6,7 @@ cannot go stale). Sources:
 
 - spec.md: the JSON Schema of the spec's pydantic models (sluice.domain.spec.model_spec.ModelSpec), with each key's
   meaning from the comments beside its field and its section's docstring;
-- cli.md: the argparse parsers of `sluice` (sluice.tools.cli.build_parser), every command and flag;
+- cli.md: the argparse parsers of `sluice` (sluice.tools.cli.build_parser: sluice.entrypoints.cli's commands and the tools'), every command and flag;
 - api.md: openapi.json at the repository root (`make openapi` writes it from the API's routes);
 - template.md: template.yaml's Parameters and Outputs (read with the SAM translator's YAML loader);
 - metrics.md: the metric names the package emits (Powertools `add_metric` / `single_metric`, found in the

@@ -2,11 +2,6 @@
 shipped to Lambda)."""
 
 import socket
-from pathlib import Path
-
-# Where `sluice local up` writes its ready document (endpoint, outputs, API URL, credentials); the CLI
-# commands read it to find a running local stack.
-STATE_FILE = Path(".sluice") / "local.json"
 
 
 def free_port(host: str = "127.0.0.1") -> int:

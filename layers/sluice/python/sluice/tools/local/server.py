@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sluice.adapters import clear_clients
-from sluice.tools.local.api.signing import API_KEY
+from sluice.adapters.prediction_api import API_KEY
 from sluice.tools.local.deploy import ACCOUNT_ID, DEFAULT_REGION, DEFAULT_STACK_NAME
 from sluice.tools.local.distributed_map import distributed_map_patches
 from sluice.tools.local.events import MOTO_CONFIG, moto_patches

@@ -18,8 +18,9 @@ from typing import Any, TypeVar
 import boto3
 
 from sluice.adapters import clear_clients
+from sluice.adapters.prediction_api import AWS_IAM
 from sluice.tools.local.api.gateway import LocalApi
-from sluice.tools.local.api.signing import AWS_IAM, ApiAuth
+from sluice.tools.local.api.signing import ApiAuth
 from sluice.tools.local.deploy import (
     ACCOUNT_ID,
     DEFAULT_REGION,

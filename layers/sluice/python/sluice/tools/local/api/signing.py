@@ -1,8 +1,6 @@
-"""Both sides of the prediction API's authentication, as API Gateway does it.
+"""The prediction API's authentication, as API Gateway checks it (the client's side, `SignedClient`, is
+in sluice.adapters.prediction_api; `client_for` here builds one for a local stack).
 
-- `SignedClient`: an HTTP client of the API that signs every request with SigV4 (service
-  `execute-api`, botocore's `SigV4Auth`) or sends an API key in `x-api-key`. The demo, the bench, the
-  tests and `sluice predict` use it, so nothing reaches the API unsigned.
 - `ApiAuth`: what the local API front checks before a request reaches a handler. In `AWS_IAM` mode the
   signature is computed again with botocore over the request as received (method, path, query, the
   signed headers, the body's hash) and compared in constant time; in `API_KEY` mode `x-api-key` must be
@@ -13,24 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.client
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from botocore.auth import SIGV4_TIMESTAMP, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.compat import HTTPHeaders
-from botocore.credentials import Credentials, ReadOnlyCredentials
+from botocore.credentials import Credentials
 
-SERVICE = "execute-api"
-AWS_IAM = "AWS_IAM"
-API_KEY = "API_KEY"
-MODES = (AWS_IAM, API_KEY)
+from sluice.adapters.prediction_api import API_KEY, AWS_IAM, MODES, SERVICE, SignedClient, credentials_of
+
 DEFAULT_ACCESS_KEY_ID = "testing"  # moto's pair: what the local stack accepts unless told otherwise
 DEFAULT_SECRET_ACCESS_KEY = "testing"
 MAX_SKEW = timedelta(minutes=5)  # API Gateway refuses signatures older (or newer) than this
@@ -46,114 +39,6 @@ _AUTHORIZATION = re.compile(
     r"^AWS4-HMAC-SHA256\s+Credential=(?P<credential>[^,\s]+)\s*,\s*"
     r"SignedHeaders=(?P<signed>[^,\s]+)\s*,\s*Signature=(?P<signature>[0-9a-fA-F]+)\s*$"
 )
-
-
-# ---------------------------------------------------------------------------------------------- client
-@dataclass(frozen=True)
-class Response:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body) if self.body else None
-
-
-class SignedClient:
-    """A keep-alive HTTP/1.1 client of the API at `api_url` (http://host:port locally, or the stack's
-    `PredictionApiUrl` with its stage path). Give `credentials` to sign with SigV4, or `api_key`."""
-
-    def __init__(
-        self,
-        api_url: str,
-        credentials: Credentials | ReadOnlyCredentials | None = None,
-        *,
-        api_key: str | None = None,
-        region: str = "us-east-1",
-        timeout: float = 30.0,
-    ) -> None:
-        if (credentials is None) == (api_key is None):
-            raise ValueError("give either credentials (SigV4) or an api_key")
-        url = urlsplit(api_url)
-        if url.scheme not in ("http", "https") or not url.hostname:
-            raise ValueError(f"not an http(s) URL: {api_url!r}")
-        self.api_url = api_url.rstrip("/")
-        self.credentials = credentials
-        self.api_key = api_key
-        self.region = region
-        self.timeout = timeout
-        self._base_path = url.path.rstrip("/")
-        self._origin = f"{url.scheme}://{url.netloc}"
-        self._connection_class = (
-            http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-        )
-        self._host, self._port = url.hostname, url.port
-        self._connection: http.client.HTTPConnection | None = None
-
-    def signed_headers(
-        self, method: str, path: str, body: bytes, headers: Mapping[str, str] | None = None
-    ) -> dict[str, str]:
-        """The headers to send: the caller's, plus X-Amz-Date and Authorization (or x-api-key)."""
-        out = dict(headers or {})
-        if self.api_key is not None:
-            out["x-api-key"] = self.api_key
-            return out
-        request = AWSRequest(method=method.upper(), url=self._origin + self._base_path + path, data=body)
-        for key, value in out.items():
-            request.headers[key] = value
-        assert self.credentials is not None
-        SigV4Auth(self.credentials, SERVICE, self.region).add_auth(request)
-        return dict(request.headers.items())
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: bytes | str | Mapping[str, Any] | list[Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Response:
-        """Send one request; a dict or list body is sent as JSON. `path` is relative to the API URL."""
-        headers = dict(headers or {})
-        if body is None:
-            data = b""
-        elif isinstance(body, bytes):
-            data = body
-        elif isinstance(body, str):
-            data = body.encode()
-        else:
-            data = json.dumps(body).encode()
-            headers.setdefault("Content-Type", "application/json")
-        sent = self.signed_headers(method, path, data, headers)
-        for attempt in (1, 2):  # a kept-alive connection the server closed is opened again once
-            connection = self._connect()
-            try:
-                connection.request(method.upper(), self._base_path + path, body=data or None, headers=sent)
-                response = connection.getresponse()
-                payload = response.read()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                self.close()
-                if attempt == 2:
-                    raise
-                continue
-            if response.will_close:
-                self.close()
-            return Response(response.status, {k.lower(): v for k, v in response.getheaders()}, payload)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _connect(self) -> http.client.HTTPConnection:
-        if self._connection is None:
-            self._connection = self._connection_class(self._host or "", self._port, timeout=self.timeout)
-        return self._connection
-
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-
-
-def credentials_of(document: Mapping[str, Any]) -> Credentials:
-    """Credentials from a ready document's `{"access_key_id", "secret_access_key"}`."""
-    return Credentials(str(document["access_key_id"]), str(document["secret_access_key"]))
 
 
 def client_for(ready: Mapping[str, Any], api_url: str | None = None) -> SignedClient:

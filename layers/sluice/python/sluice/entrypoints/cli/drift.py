@@ -16,8 +16,8 @@ from typing import IO, TYPE_CHECKING, Any, cast
 from sluice.domain.data.table import RawTable, read_csv, read_jsonl
 from sluice.domain.monitoring.drift.names import METHOD_NAMES
 from sluice.domain.monitoring.reference import REFERENCE_FILE
+from sluice.entrypoints.cli.common import EXIT_FAILED, EXIT_OK, EXIT_UNREADABLE
 from sluice.errors import DataUnreadable, SpecError
-from sluice.tools.cli.common import EXIT_FAILED, EXIT_OK, EXIT_UNREADABLE
 
 if TYPE_CHECKING:
     from sluice.domain.monitoring.drift import DriftReport

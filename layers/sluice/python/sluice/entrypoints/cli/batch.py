@@ -12,9 +12,9 @@ import json
 import time
 from typing import Any
 
+from sluice.entrypoints.cli.common import EXIT_FAILED, EXIT_OK, CommandError, print_json, progress
+from sluice.entrypoints.cli.models import add_stack_arguments, stack_deps_of
 from sluice.errors import ArtifactNotFound, ModelNotFound, SluiceError
-from sluice.tools.cli.common import EXIT_FAILED, EXIT_OK, CommandError, print_json, progress
-from sluice.tools.cli.models import add_stack_arguments, stack_deps_of
 
 
 def register(subparsers: Any) -> None:

@@ -20,19 +20,19 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sluice.tools.cli.common import (
+from sluice.entrypoints.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
+    STATE_FILE,
     CommandError,
     cloudformation_outputs,
     print_json,
     progress,
     require_file,
 )
-from sluice.tools.local import STATE_FILE
 
 if TYPE_CHECKING:
-    from sluice.tools.local.api.signing import Response, SignedClient
+    from sluice.adapters.prediction_api import Response, SignedClient
 
 OUTPUT_JSON = "\0output"  # what a bare `--json` (no document after it) stands for
 CHUNK = 500  # instances per request (the API refuses more than MaxInstances, 1000 by default)
@@ -125,7 +125,7 @@ def _client(args: argparse.Namespace, api_url: str, local: dict[str, Any] | None
     """Signed with the caller's credentials (a running local stack's own), or with an API key."""
     import boto3
 
-    from sluice.tools.local.api.signing import API_KEY, SignedClient, credentials_of
+    from sluice.adapters.prediction_api import API_KEY, SignedClient, credentials_of
 
     try:
         if args.api_key or (local and local.get("auth") == API_KEY):

@@ -15,6 +15,10 @@ EXIT_OK = 0
 EXIT_FAILED = 1  # the input was read and judged: data invalid, drift found, model not servable
 EXIT_UNREADABLE = 2  # the input could not be read at all
 
+# Where `sluice local up` writes its ready document (endpoint, outputs, API URL, credentials); the
+# commands read it to find a running local stack when no stack is named.
+STATE_FILE = Path(".sluice") / "local.json"
+
 
 class CommandError(Exception):
     """Stops a command with a message for stderr and an exit code (never a traceback)."""

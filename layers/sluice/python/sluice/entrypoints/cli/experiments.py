@@ -7,9 +7,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from sluice.entrypoints.cli.common import EXIT_FAILED, EXIT_OK, CommandError, print_json
+from sluice.entrypoints.cli.models import add_stack_arguments, stack_deps_of
 from sluice.errors import SluiceError
-from sluice.tools.cli.common import EXIT_FAILED, EXIT_OK, CommandError, print_json
-from sluice.tools.cli.models import add_stack_arguments, stack_deps_of
 
 
 def register(subparsers: Any) -> None:

@@ -14,8 +14,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sluice.tools.cli.common import EXIT_OK, CommandError, print_json, progress
-from sluice.tools.cli.models import add_stack_arguments, stack_deps_of, stack_outputs
+from sluice.entrypoints.cli.common import EXIT_OK, CommandError, print_json, progress
+from sluice.entrypoints.cli.models import add_stack_arguments, stack_deps_of, stack_outputs
 
 if TYPE_CHECKING:
     from sluice.app.ports import StackDeps
@@ -39,7 +39,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sluice.app.registry.dashboard import build_dashboard
-    from sluice.tools.dashboard_folder import write_folder
+    from sluice.entrypoints.cli.dashboard_folder import write_folder
 
     if not (args.out or args.open or args.json):
         raise CommandError("say what to do: --out DIR, --open or --json")

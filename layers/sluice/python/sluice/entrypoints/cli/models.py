@@ -24,9 +24,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from sluice.app.registry.catalog import ordered_metrics
+from sluice.entrypoints.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    STATE_FILE,
+    CommandError,
+    cloudformation_outputs,
+    print_json,
+)
 from sluice.errors import ModelNotFound, SluiceError
-from sluice.tools.cli.common import EXIT_FAILED, EXIT_OK, CommandError, cloudformation_outputs, print_json
-from sluice.tools.local import STATE_FILE
 
 if TYPE_CHECKING:
     from sluice.app.ports import StackDeps

@@ -9,8 +9,8 @@ from typing import Any
 
 from sluice.domain.data.infer_spec import infer_spec, slugify_name
 from sluice.domain.data.table import read_csv
+from sluice.entrypoints.cli.common import EXIT_OK, CommandError, print_json, progress, require_file
 from sluice.errors import DataUnreadable, SpecError
-from sluice.tools.cli.common import EXIT_OK, CommandError, print_json, progress, require_file
 
 
 def register(subparsers: Any) -> None:

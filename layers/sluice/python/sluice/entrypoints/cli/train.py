@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sluice.domain.data.validation import ValidationFailed, ValidationReport, validate_source
-from sluice.errors import ExportFailed, SearchFailed, SpecError
-from sluice.tools.cli.common import (
+from sluice.entrypoints.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     CommandError,
@@ -21,6 +20,7 @@ from sluice.tools.cli.common import (
     read_spec,
     require_file,
 )
+from sluice.errors import ExportFailed, SearchFailed, SpecError
 
 if TYPE_CHECKING:
     from sluice.domain.candidate import Candidate
@@ -54,7 +54,7 @@ def _positive(text: str) -> int:
 
 
 def _champion_model(folder: Path | None) -> bytes | None:
-    from sluice.tools.model_folder import MODEL_FILE
+    from sluice.entrypoints.cli.model_folder import MODEL_FILE
 
     if folder is None:
         return None
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     # scikit-learn takes seconds to import: only `train` pays for it, not every `sluice` command.
     from sluice.domain.candidate import train_candidate
     from sluice.domain.training.search import EXPERIMENTS_FILE, experiment_text
-    from sluice.tools.model_folder import write_model_folder
+    from sluice.entrypoints.cli.model_folder import write_model_folder
 
     spec = read_spec(args.spec)
     champion = _champion_model(args.champion)

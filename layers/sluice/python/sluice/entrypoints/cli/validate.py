@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sluice.domain.data.validation import validate_source
-from sluice.tools.cli.common import EXIT_FAILED, EXIT_OK, print_json, read_spec, require_file
+from sluice.entrypoints.cli.common import EXIT_FAILED, EXIT_OK, print_json, read_spec, require_file
 
 
 def register(subparsers: Any) -> None:
