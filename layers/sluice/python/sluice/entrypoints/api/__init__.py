@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from sluice.entrypoints.api import dashboard, errors, mlflow, models, predictions, v2
 from sluice.entrypoints.api.container import CONTEXT_KEY, Container
+from sluice.entrypoints.wiring import predict_deps
 from sluice.errors import InvalidRequest, ModelNotFound, ModelUnavailable, StackError
 from sluice.settings import PredictSettings
 
@@ -25,17 +26,23 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.exceptions import NotFoundError
     from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
+    from sluice.app.ports import PredictDeps
 
-def create_app(settings: Callable[[], PredictSettings] = PredictSettings) -> APIGatewayRestResolver:
+
+def create_app(
+    settings: Callable[[], PredictSettings] = PredictSettings,
+    deps: Callable[[PredictSettings], PredictDeps] = predict_deps,
+) -> APIGatewayRestResolver:
     """The API with its routes and its one mapping from exceptions to status codes. Each Lambda
     container (each handler module) creates one; its Container (settings, ports, loaded models) is
     built on the first request that needs it and reached by the routes through the app's context.
+    `deps` builds the ports from the settings: wiring's AWS adapters, or a test's in-memory fakes.
 
     Powertools' per-request OpenAPI validation is off: bodies are parsed once (requests.py) and
     instances are checked against the model's own schema; the OpenAPI document is still generated
     from the routes."""
     app = APIGatewayRestResolver(enable_validation=False)
-    container = Container(settings)
+    container = Container(settings, deps)
 
     def with_container(resolver: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
         # Powertools clears the context after each request

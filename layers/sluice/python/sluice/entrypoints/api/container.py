@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from sluice.app.serving.live import RolloutTally
 from sluice.app.serving.production import ProductionModels
-from sluice.entrypoints.wiring import predict_deps
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import Request
@@ -21,12 +20,16 @@ CONTEXT_KEY = "sluice_container"  # where create_app puts an app's Container in 
 
 class Container:
     """One app's state for the life of its Lambda container: the function's settings, the deps
-    `wiring.predict_deps` builds for them, and the production models loaded so far. Each is built
-    on first use, never at import (cold start; tests create apps with different settings in one
-    process), and kept: a warm Lambda reuses its clients and loaded models."""
+    `build_deps` builds for them (create_app's: `wiring.predict_deps`, or a test's fakes), and the
+    production models loaded so far. Each is built on first use, never at import (cold start; tests
+    create apps with different settings in one process), and kept: a warm Lambda reuses its clients
+    and loaded models."""
 
-    def __init__(self, settings: Callable[[], PredictSettings]) -> None:
+    def __init__(
+        self, settings: Callable[[], PredictSettings], build_deps: Callable[[PredictSettings], PredictDeps]
+    ) -> None:
         self._read_settings = settings
+        self._build_deps = build_deps
 
     @cached_property
     def settings(self) -> PredictSettings:
@@ -34,7 +37,7 @@ class Container:
 
     @cached_property
     def deps(self) -> PredictDeps:
-        return predict_deps(self.settings)
+        return self._build_deps(self.settings)
 
     @cached_property
     def models(self) -> ProductionModels:
