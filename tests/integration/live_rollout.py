@@ -4,17 +4,13 @@ id in X-Request-Id, feedback), and how they poll the registry."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from botocore.credentials import Credentials
-
-from sluice.adapters.prediction_api import SignedClient
 from sluice.domain.data.table import RawTable
 from sluice.tools.example_data import credit_risk
 from sluice.tools.local.api.gateway import LocalApi
-from sluice.tools.local.api.signing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY
 from tests.integration.conftest import INSTANCE, Stack, spec_text
+from tests.integration.local_api import signed_request
 from tests.integration.scenario import BETTER, FIRST, statuses
 
 POLL_LIMIT_SECONDS = 300.0  # how long a test polls before it gives up (not a performance threshold)
@@ -74,13 +70,7 @@ def start_canary(stack: Stack, model: str, min_requests: int) -> None:
 
 
 def _post(api: LocalApi, path: str, document: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
-    client = SignedClient(api.url, Credentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY))
-    try:
-        response = client.request(
-            "POST", path, json.dumps(document).encode(), {"Content-Type": "application/json", **headers}
-        )
-    finally:
-        client.close()
+    response = signed_request(api, "POST", path, document, headers)
     assert response.status == 200, response.json()
     body: dict[str, Any] = response.json()
     return body

@@ -5,7 +5,6 @@ validation, version, capture), and their errors name the field in the protocol's
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -13,15 +12,14 @@ from typing import Any
 import numpy as np
 import pytest
 import tritonclient.http as triton
-from botocore.credentials import Credentials
 from tritonclient.utils import InferenceServerException
 
 from sluice.adapters.prediction_api import SignedClient
 from sluice.domain.data.table import to_csv_bytes
 from sluice.tools.example_data import credit_risk
 from sluice.tools.local.api.gateway import LocalApi
-from sluice.tools.local.api.signing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY
 from tests.integration.conftest import INSTANCE, Stack
+from tests.integration.local_api import delivered, signed_request
 
 MODEL = "it-protocols"
 NUMERIC = ["income", "age", "debt_ratio", "credit_lines", "months_employed"]
@@ -64,11 +62,7 @@ def key(stack: Stack) -> dict[str, str]:
 
 def signed(api: LocalApi, method: str, path: str, body: Any = None) -> tuple[int, dict[str, str], Any]:
     """One SigV4-signed JSON request: status, headers (lower-case) and JSON body."""
-    client = SignedClient(api.url, Credentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY))
-    try:
-        response = client.request(method, path, body)
-    finally:
-        client.close()
+    response = signed_request(api, method, path, body)
     return response.status, response.headers, response.json()
 
 
@@ -148,29 +142,17 @@ def test_a_v2_request_is_captured_with_its_version(
 ) -> None:
     # Given the capture streams written out
     stack.local.flush_streams()
-    before = _delivered(stack)
+    before = delivered(stack, f"capture/{MODEL}/")
     # When a V2 request of two rows is served and the buffer interval passes
     client.infer(MODEL, tensors(ROWS), request_id="v2-captured", headers=key)
     stack.local.flush_streams()
     # Then its two instances are captured with the version, their inputs as the FP32 tensors held them
-    records = [r for k, lines in _delivered(stack).items() if k not in before for r in lines]
+    records = [
+        r for k, lines in delivered(stack, f"capture/{MODEL}/").items() if k not in before for r in lines
+    ]
     captured = sorted((r for r in records if r["request_id"] == "v2-captured"), key=lambda r: r["instance"])
     as_sent = [{k: float(np.float32(v)) if k in NUMERIC else v for k, v in row.items()} for row in ROWS]
     assert [(r["version"], r["inputs"]) for r in captured] == [(1, row) for row in as_sent]
-
-
-def _delivered(stack: Stack) -> dict[str, list[dict[str, Any]]]:
-    s3, bucket = stack.client("s3"), stack.outputs["ArtifactBucketName"]
-    listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"capture/{MODEL}/").get("Contents", [])
-    return {
-        item["Key"]: [
-            json.loads(line)
-            for line in gzip.decompress(
-                s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-            ).splitlines()
-        ]
-        for item in listed
-    }
 
 
 def test_bad_tensors_are_a_400_naming_each_input(

@@ -3,27 +3,24 @@ it, the model the state machine promoted. Then capture and the scheduled drift c
 
 from __future__ import annotations
 
-import gzip
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from botocore.credentials import Credentials
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sluice.adapters.identity import caller_principal
-from sluice.adapters.prediction_api import SignedClient
 from sluice.app.registry.catalog import rollback
 from sluice.domain.data.table import to_csv_bytes
 from sluice.domain.registry.records import AuditEvent, EventType
 from sluice.tools.example_data import credit_risk
 from sluice.tools.local.api.gateway import LocalApi, Route, proxy_event
-from sluice.tools.local.api.signing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY
 from sluice.tools.local.firehose.buffers import delivery
 from tests.integration.conftest import INSTANCE, Stack, spec_text
 from tests.integration.live_rollout import instances_and_labels
+from tests.integration.local_api import delivered, signed_request
 
 MODEL = "it-serve"
 
@@ -31,15 +28,10 @@ MODEL = "it-serve"
 def http(
     api: LocalApi, method: str, path: str, body: Any = None, content_type: str = "application/json"
 ) -> tuple[int, Any]:
-    """One request signed with SigV4 and the local stack's credentials, as every caller must."""
     data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-    client = SignedClient(api.url, Credentials(DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY))
-    try:
-        response = client.request(
-            method, path, data, {"Content-Type": content_type} if data is not None else {}
-        )
-    finally:
-        client.close()
+    response = signed_request(
+        api, method, path, data, {"Content-Type": content_type} if data is not None else {}
+    )
     return response.status, response.json()
 
 
@@ -184,27 +176,12 @@ def test_no_client_input_causes_a_5xx(stack: Stack, api: LocalApi, body: bytes, 
         assert json.loads(outcome.payload["body"])["error"]
 
 
-def _delivered(stack: Stack, prefix: str) -> dict[str, list[dict[str, Any]]]:
-    """Every object under `prefix` of the artifact bucket, as its JSON lines."""
-    s3 = stack.client("s3")
-    bucket = stack.outputs["ArtifactBucketName"]
-    return {
-        item["Key"]: [
-            json.loads(line)
-            for line in gzip.decompress(
-                s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()
-            ).splitlines()
-        ]
-        for item in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
-    }
-
-
 def test_capture_and_feedback_arrive_through_firehose_as_few_gzip_objects(
     api: LocalApi, stack: Stack
 ) -> None:
     # Given what the streams hold from earlier tests written out
     stack.local.flush_streams()
-    before = set(_delivered(stack, f"capture/{MODEL}/")) | set(_delivered(stack, f"feedback/{MODEL}/"))
+    before = set(delivered(stack, f"capture/{MODEL}/")) | set(delivered(stack, f"feedback/{MODEL}/"))
     # When 12 requests of 1 to 3 instances are served and 4 labels sent
     answers = [predict(api, [INSTANCE] * (1 + i % 3)) for i in range(12)]
     assert {status for status, _ in answers} == {200}
@@ -213,13 +190,11 @@ def test_capture_and_feedback_arrive_through_firehose_as_few_gzip_objects(
         answer = {"model": MODEL, "request_id": body["request_id"], "instance": 0}
         assert http(api, "POST", f"/models/{MODEL}/feedback", label) == (200, answer)
     # Then nothing new is in the bucket while the streams buffer
-    assert (
-        set(_delivered(stack, f"capture/{MODEL}/")) | set(_delivered(stack, f"feedback/{MODEL}/")) == before
-    )
+    assert set(delivered(stack, f"capture/{MODEL}/")) | set(delivered(stack, f"feedback/{MODEL}/")) == before
     # When the buffer interval passes
     stack.local.flush_streams()
     # Then one gzip object holds every captured instance (24), under capture/<model>/dt=…/hour=…/
-    capture = {k: v for k, v in _delivered(stack, f"capture/{MODEL}/").items() if k not in before}
+    capture = {k: v for k, v in delivered(stack, f"capture/{MODEL}/").items() if k not in before}
     assert len(capture) == 1
     [(key, records)] = capture.items()
     parts = key.split("/")
@@ -231,7 +206,7 @@ def test_capture_and_feedback_arrive_through_firehose_as_few_gzip_objects(
     assert (first["model"], first["version"], first["inputs"]) == (MODEL, 1, INSTANCE)
     assert first["outputs"]["prediction"] == answers[0][1]["predictions"][0]
     # And one object holds the 4 labels, each with the time it was received
-    feedback = {k: v for k, v in _delivered(stack, f"feedback/{MODEL}/").items() if k not in before}
+    feedback = {k: v for k, v in delivered(stack, f"feedback/{MODEL}/").items() if k not in before}
     assert len(feedback) == 1
     [labels] = feedback.values()
     assert sorted((f["request_id"], f["instance"], f["label"]) for f in labels) == sorted(
@@ -240,21 +215,54 @@ def test_capture_and_feedback_arrive_through_firehose_as_few_gzip_objects(
     assert all(f["model"] == MODEL and f["time"] for f in labels)
 
 
-def test_a_firehose_failure_never_fails_a_prediction(api: LocalApi, stack: Stack) -> None:
-    # Given a capture stream that refuses every record (FailedPutCount) for a while
+def _captured_ids(stack: Stack) -> set[str]:
+    return {r["request_id"] for records in delivered(stack, f"capture/{MODEL}/").values() for r in records}
+
+
+def test_captured_requests_wait_in_the_extension_and_arrive_when_the_environment_shuts_down(
+    api: LocalApi, stack: Stack
+) -> None:
+    # Given a running PredictFunction environment (its capture extension beside it)
+    stack.local.flush_streams()
+    # When requests are served at capture 100%
+    answers = [predict(api, [INSTANCE]) for _ in range(5)]
+    assert {status for status, _ in answers} == {200}
+    served = {body["request_id"] for _, body in answers}
+    # Then the handler sent nothing to Firehose on the request path: after Firehose's buffer interval,
+    # none of them is in the bucket (they wait in the extension, in the environment's memory)
+    delivery().flush()
+    assert not served & _captured_ids(stack)
+    # When the environment shuts down (Lambda spins it down: SHUTDOWN to the extension) / Then every
+    # captured request arrives, each once
+    stack.local.flush_streams()
+    arrived = [r["request_id"] for records in delivered(stack, f"capture/{MODEL}/").values() for r in records]
+    assert sorted(r for r in arrived if r in served) == sorted(served)
+    # And the extension ran beside the function: its log has no capture failure
+    assert '"CaptureFailures"' not in stack.local.function_log("PredictFunction")
+
+
+def test_a_firehose_failure_never_fails_a_prediction_and_lost_records_are_counted(
+    api: LocalApi, stack: Stack
+) -> None:
+    # Given a running environment and a capture stream that refuses every record for a while
+    predict(api, [INSTANCE])
     stream = stack.local.function_environment("PredictFunction")["CAPTURE_STREAM"]
-    delivery().refuse(stream, 1000)
     logged = len(stack.local.function_log("PredictFunction"))
+    delivery().refuse(stream, 1000)
     try:
-        # When a request is served / Then it is answered, and the failure counted (the alarm's metric)
-        status, body = predict(api, [INSTANCE])
-        assert status == 200 and body["predictions"]
+        # When requests are served / Then they are answered
+        answers = [predict(api, [INSTANCE]) for _ in range(3)]
+        assert {status for status, _ in answers} == {200}
+        # When the environment shuts down while the stream still refuses
+        stack.local.flush_streams()
     finally:
         delivery().refuse(stream, 0)
-    # (PredictFunction's EMF metrics are in its log, as in CloudWatch Logs)
+    # Then what could not be delivered is counted in the function's log (the alarm's metric): the three
+    # requests and the one before, one record each
     log = stack.local.function_log("PredictFunction")[logged:]
     metrics = [json.loads(line) for line in log.splitlines() if '"CaptureFailures"' in line]
-    assert [m["CaptureFailures"] for m in metrics] == [[1.0]]
+    assert [m["CaptureFailures"] for m in metrics] == [[4.0]]
+    assert not {body["request_id"] for _, body in answers} & _captured_ids(stack)
 
 
 def test_a_label_the_feedback_stream_refuses_gets_a_503_to_send_again_and_then_is_kept(
@@ -277,13 +285,13 @@ def test_a_label_the_feedback_stream_refuses_gets_a_503_to_send_again_and_then_i
     # When it is sent again after the stream recovers / Then it is accepted and delivered once
     assert http(api, "POST", f"/models/{MODEL}/feedback", label)[0] == 200
     stack.local.flush_streams()
-    delivered = [
+    labels = [
         f
-        for records in _delivered(stack, f"feedback/{MODEL}/").values()
+        for records in delivered(stack, f"feedback/{MODEL}/").values()
         for f in records
         if f["request_id"] == body["request_id"]
     ]
-    assert len(delivered) == 1
+    assert len(labels) == 1
 
 
 def test_promotion_rollback_and_a_tampered_file_reach_the_warm_handler(api: LocalApi, stack: Stack) -> None:

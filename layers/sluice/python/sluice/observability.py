@@ -168,6 +168,19 @@ def emit_rollout_metrics(model: str, breached: bool, roles: Mapping[str, Mapping
                 m.add_dimension(name="role", value=role)
 
 
+def emit_capture_failures(records: int) -> None:
+    """Captured records that were not delivered (`CaptureFailures`, by service, what the template's
+    CaptureFailuresAlarm watches), from outside a handler's metrics: the capture extension."""
+    with single_metric(
+        name="CaptureFailures",
+        unit=MetricUnit.Count,
+        value=float(records),
+        namespace=NAMESPACE,
+        default_dimensions={"service": SERVICE},
+    ):
+        pass
+
+
 def emit_drift_check_error() -> None:
     """Count one model whose drift check failed (`DriftCheckErrors`, with the invocation's metrics)."""
     metrics.add_metric(name="DriftCheckErrors", unit=MetricUnit.Count, value=1)

@@ -72,6 +72,23 @@ def batches(records: list[bytes]) -> Iterator[list[bytes]]:
         yield batch
 
 
+def pack_capture(model: str, request_id: str, records: list[dict[str, Any]]) -> list[bytes]:
+    """One request's capture records as Firehose records (see `pack_lines`)."""
+    return pack_lines([_line(r) for r in records], f"capture of {model} request {request_id}")
+
+
+def pack_feedback(model: str, request_id: str, instance: int, label: Any) -> list[bytes]:
+    """One label as a Firehose record, stamped with the time it was received."""
+    record = {
+        "model": model,
+        "request_id": request_id,
+        "instance": instance,
+        "label": label,
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+    }
+    return pack_lines([_line(record)], f"feedback of {model} {request_id}")
+
+
 class FirehoseTraffic:
     """PredictFunction's capture and feedback sinks: two Firehose delivery streams (DirectPut)."""
 
@@ -101,21 +118,16 @@ class FirehoseTraffic:
         """Send one request's capture records (one JSON line each) to the capture stream. Raises
         StackError when a line is too large for Firehose or some records are still refused after
         `attempts` tries."""
-        lines = [_line(r) for r in records]
-        self._put(self.capture_stream, pack_lines(lines, f"capture of {model} request {request_id}"))
+        self.put_records(self.capture_stream, pack_capture(model, request_id, records))
 
     def put_feedback(self, model: str, request_id: str, instance: int, label: Any) -> None:
         """Send one label to the feedback stream, stamped with the time it was received."""
-        record = {
-            "model": model,
-            "request_id": request_id,
-            "instance": instance,
-            "label": label,
-            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-        }
-        self._put(self.feedback_stream, pack_lines([_line(record)], f"feedback of {model} {request_id}"))
+        self.put_records(self.feedback_stream, pack_feedback(model, request_id, instance, label))
 
-    def _put(self, stream: str, records: list[bytes]) -> None:
+    def put_records(self, stream: str, records: list[bytes]) -> None:
+        """Send Firehose records to `stream` in as few PutRecordBatch calls as its quotas allow, each
+        retried for the records its answer lists as failed. Raises StackError when some are still
+        refused after `attempts` tries."""
         for batch in batches(records):
             self._put_batch(stream, batch)
 

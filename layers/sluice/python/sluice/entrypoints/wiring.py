@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from sluice.adapters import client
 from sluice.adapters.artifacts import ArtifactStore
+from sluice.adapters.capture_relay import RelayedCapture
 from sluice.adapters.executions import Executions
 from sluice.adapters.firehose import FirehoseTraffic
 from sluice.adapters.idempotency import RetrySafePersistence
@@ -112,11 +113,11 @@ def ingest_deps(settings: IngestSettings) -> StackDeps:
 
 
 def predict_deps(settings: PredictSettings) -> PredictDeps:
-    """PredictFunction: reads the registry and artifacts, sends captured traffic and feedback to
-    their Firehose delivery streams."""
+    """PredictFunction: reads the registry and artifacts; hands captured requests to the capture
+    extension (Firehose directly without it) and sends feedback to its Firehose delivery stream."""
     return PredictDeps(
         **_function_ports(settings),
-        sink=FirehoseTraffic(settings.capture_stream, settings.feedback_stream),
+        sink=RelayedCapture(FirehoseTraffic(settings.capture_stream, settings.feedback_stream)),
     )
 
 

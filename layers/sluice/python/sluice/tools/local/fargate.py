@@ -45,8 +45,9 @@ _SERVER: dict[str, Any] = {}
 _LOCK = threading.Lock()
 
 
-def _endpoint(stack_endpoint: str | None) -> str:
-    """The moto endpoint the task's process talks to: the stack's, else one server for this process."""
+def process_endpoint(stack_endpoint: str | None) -> str:
+    """The moto endpoint a process outside this one talks to (a Fargate task, a Lambda extension): the
+    stack's, else one server for this process."""
     if stack_endpoint:
         return stack_endpoint
     with _LOCK:
@@ -257,7 +258,7 @@ def ecs_patches(find_stack: Callable[[], Any]) -> Iterator[None]:
         stack = find_stack()
         if stack is None:
             return tasks
-        endpoint = _endpoint(getattr(stack, "endpoint_url", None))
+        endpoint = process_endpoint(getattr(stack, "endpoint_url", None))
         for task in tasks:
             task._transitions = [("RUNNING", "RUNNING")]  # RUNNING until the process exits
             task.status = "RUNNING"

@@ -13,7 +13,9 @@ import contextlib
 import importlib.util
 import json
 import logging
+import shutil
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -27,6 +29,7 @@ from typing import Any
 from sluice.tools.local.deploy import LocalStackError
 from sluice.tools.local.environ import invocation_environ
 from sluice.tools.local.executions import ACTIVITY
+from sluice.tools.local.extensions import ExtensionsEnvironment
 from sluice.tools.local.faults import TIMED_OUT, InvocationKilled, timed_out, watch_invocation
 from sluice.tools.local.function_logs import FunctionLogs
 from sluice.tools.local.template import FunctionCode
@@ -118,6 +121,22 @@ def load_env_overrides(path: Path) -> dict[str, dict[str, str]]:
     }
 
 
+@dataclass
+class ExecutionEnvironment:
+    """What a function's execution environment holds beside its handler's module, for a function with
+    external extensions: its own /tmp (TMPDIR, shared by the handler and the extensions, as /tmp is on
+    Lambda) and the extensions' processes."""
+
+    tmp: Path
+    extensions: ExtensionsEnvironment
+
+    def close(self, reason: str) -> None:
+        try:
+            self.extensions.shutdown(reason)
+        finally:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
 class HandlerRuntime:
     """Runs handlers in this process, one at a time (each sets os.environ to its function's), except
     invocations of a `concurrent` function (one a Map state fans out to), which run together when they
@@ -130,15 +149,45 @@ class HandlerRuntime:
         self.logs = FunctionLogs(echo=output_to_stderr)
         self.concurrent = concurrent
         self._modules: dict[str, ModuleType] = {}
+        self._environments: dict[str, ExecutionEnvironment] = {}
         self._import_lock = threading.Lock()
         self._gate = _EnvironmentGate()
 
-    def run(self, code: FunctionCode, event: Any, env: dict[str, str], context: LambdaContext) -> Invocation:
+    def run(
+        self,
+        code: FunctionCode,
+        event: Any,
+        env: dict[str, str],
+        context: LambdaContext,
+        *,
+        extensions: list[Path] | None = None,
+        process_env: Callable[[], dict[str, str]] | None = None,
+    ) -> Invocation:
         """Invoke the handler once with `event` (as JSON would carry it) inside `env`; whatever it
-        raises, importing included, is the Invocation's error."""
+        raises, importing included, is the Invocation's error. A function with `extensions` (the
+        executables of its layers' extensions/) runs them beside it (`extensions.py`), started on the
+        environment's first invocation with `env` and `process_env()` (what a process outside this one
+        needs to reach the stack: its endpoint, its role's credentials)."""
         shared = code.logical_id if code.logical_id in self.concurrent else None
+        with self._gate.entered(env, shared):
+            if extensions:
+                try:
+                    environment = self._environment(code, env, context, extensions, process_env)
+                except LocalStackError as exc:  # Lambda fails the invocation and resets the environment
+                    self.recycle(code.logical_id, "failure")
+                    return Invocation(
+                        payload=None, error={"errorType": "Extension.InitError", "errorMessage": str(exc)}
+                    )
+                env = {**env, "TMPDIR": str(environment.tmp)}
+                environment.extensions.invoke(
+                    context.aws_request_id,
+                    int((time.time() + context.get_remaining_time_in_millis() / 1000) * 1000),
+                    context.invoked_function_arn,
+                )
+            return self._run(code, event, env, context)
+
+    def _run(self, code: FunctionCode, event: Any, env: dict[str, str], context: LambdaContext) -> Invocation:
         with (
-            self._gate.entered(env, shared),
             invocation_environ(env),  # this invocation's variables, seen by its threads only
             self.logs.invocation(code.logical_id, context.aws_request_id),  # what it writes: its log
             watch_invocation(code.logical_id, context) as watch,  # faults, when injected
@@ -148,8 +197,38 @@ class HandlerRuntime:
             finally:
                 ACTIVITY.notify()  # whoever waits for a change in the stack's state looks again
         if invocation.timed_out:  # Lambda starts the next invocation in a new environment
-            self.recycle(code.logical_id)
+            self.recycle(code.logical_id, "timeout")
         return invocation
+
+    def _environment(
+        self,
+        code: FunctionCode,
+        env: dict[str, str],
+        context: LambdaContext,
+        executables: list[Path],
+        process_env: Callable[[], dict[str, str]] | None,
+    ) -> ExecutionEnvironment:
+        """The function's execution environment; a new one (its extensions started: Init) when it has
+        none yet."""
+        environment = self._environments.get(code.logical_id)
+        if environment is None:
+            self._modules.pop(code.logical_id, None)  # a new environment imports the handler afresh
+            tmp = Path(tempfile.mkdtemp(prefix=f"sluice-{code.logical_id[:24]}-"))
+            extensions = ExtensionsEnvironment(
+                code.logical_id,
+                executables,
+                {**env, **(process_env() if process_env else {}), "TMPDIR": str(tmp)},
+                self.logs,
+                function_name=context.function_name,
+            )
+            environment = ExecutionEnvironment(tmp, extensions)
+            try:
+                extensions.start()
+            except LocalStackError:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            self._environments[code.logical_id] = environment
+        return environment
 
     def _call(self, code: FunctionCode, event: Any, context: LambdaContext) -> Invocation:
         try:
@@ -169,10 +248,21 @@ class HandlerRuntime:
             )
         return Invocation(payload=payload)
 
-    def recycle(self, logical_id: str) -> None:
+    def recycle(self, logical_id: str, reason: str = "spindown") -> None:
         """Forget the function's loaded module, so its next invocation is a cold start (as when Lambda
-        starts a new execution environment)."""
+        starts a new execution environment); its extensions get SHUTDOWN with `reason` first."""
         self._modules.pop(logical_id, None)
+        environment = self._environments.pop(logical_id, None)
+        if environment is not None:
+            environment.close(reason)
+
+    def spin_down_extended(self) -> list[str]:
+        """Shut down every environment that runs extensions (as Lambda spins idle ones down); the
+        functions it recycled."""
+        recycled = sorted(self._environments)
+        for logical_id in recycled:
+            self.recycle(logical_id)
+        return recycled
 
     def _handler(self, code: FunctionCode) -> Callable[[Any, Any], Any]:
         with self._import_lock:

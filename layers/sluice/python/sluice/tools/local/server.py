@@ -22,8 +22,9 @@ from sluice.tools.local.distributed_map import distributed_map_patches
 from sluice.tools.local.events import MOTO_CONFIG, moto_patches
 from sluice.tools.local.faults import FaultInjector, injecting
 from sluice.tools.local.iam.enforcement import Enforcer, trace_path_from_env
+from sluice.tools.local.iam.hooks import iam_enforced
 from sluice.tools.local.runtime import RUNTIME_ENV, load_env_overrides
-from sluice.tools.local.stack import LocalStack, deployed, iam_enforced
+from sluice.tools.local.stack import LocalStack, deployed
 
 
 class PortInUse(OSError):

@@ -42,10 +42,12 @@ from sluice.tools.local.events import (
     send_to_function_dead_letter,
 )
 from sluice.tools.local.executions import StackExecutions, wait_until
+from sluice.tools.local.extensions import extension_executables, outside_process_env
+from sluice.tools.local.fargate import process_endpoint
 from sluice.tools.local.faults import FaultInjector, injecting
 from sluice.tools.local.firehose.buffers import delivery
 from sluice.tools.local.iam.enforcement import Enforcer, trace_path_from_env
-from sluice.tools.local.iam.hooks import enforcing, state_machines_sign_as_their_roles
+from sluice.tools.local.iam.hooks import iam_enforced
 from sluice.tools.local.runtime import (
     RUNTIME_ENV,
     HandlerRuntime,
@@ -181,7 +183,20 @@ class LocalStack:
             config, self.function_environment(logical_id), region=self.region, endpoint_url=self.endpoint_url
         )
         env.update(self.role_credentials(config["Role"], config["FunctionName"]))
-        return self._runtime.run(code, event, env, LambdaContext.of(config))
+        extensions = extension_executables(self.template.layer_folders(code)) if self.template else []
+        context = LambdaContext.of(config)
+        return self._runtime.run(
+            code, event, env, context, extensions=extensions, process_env=lambda: self._process_env(config)
+        )
+
+    def _process_env(self, config: dict[str, Any]) -> dict[str, str]:
+        """What an extension's process needs: the stack's endpoint, the role's credentials."""
+        credentials = {}
+        if self.enforcer is not None:
+            credentials = self.enforcer.out_of_process_credentials(
+                config["Role"], config["FunctionName"][:60]
+            )
+        return outside_process_env(process_endpoint(self.endpoint_url), credentials)
 
     def role_credentials(self, role_arn: str, session_name: str) -> dict[str, str]:
         """The variables that give a process `role_arn`'s temporary credentials (Lambda's
@@ -292,9 +307,10 @@ class LocalStack:
         }
 
     def flush_streams(self) -> int:
-        """Firehose's buffer interval has passed: every delivery stream writes what it has buffered
-        (one object per stream and partition key). Returns how many objects were written. Only for a
-        stack whose moto runs in this process (not one attached to another `sluice local up`)."""
+        """Time has passed: environments with extensions spun down (the capture extension flushes on
+        SHUTDOWN), then Firehose's buffer interval (each stream writes one object per partition key).
+        Returns how many objects were written (a stack whose moto runs in this process only)."""
+        self._runtime.spin_down_extended()
         return delivery().flush()
 
     def roles(self) -> dict[str, str]:
@@ -326,6 +342,7 @@ class LocalStack:
             api.stop()
         self._apis.clear()
         self._delivery.close()
+        self._runtime.spin_down_extended()  # extensions get SHUTDOWN: what they hold goes to Firehose
         delivery().flush()
         self.write_iam_usage()
         _OPEN.discard(self)
@@ -355,17 +372,6 @@ def deployed(stack: LocalStack) -> Iterator[LocalStack]:
                 stack.close()
     finally:
         clear_clients()
-
-
-@contextlib.contextmanager
-def iam_enforced(enforcer: Enforcer | None) -> Iterator[None]:
-    """While inside, every botocore call of this process is authorised by `enforcer` and the state
-    machines' integrations sign as their roles (nothing, when `enforcer` is None)."""
-    if enforcer is None:
-        yield
-        return
-    with enforcing(enforcer), state_machines_sign_as_their_roles(enforcer):
-        yield
 
 
 @contextlib.contextmanager

@@ -45,6 +45,7 @@ class FunctionCode:
     logical_id: str
     folder: Path
     handler: str  # module.function, relative to folder
+    layers: tuple[str, ...] = ()  # the logical ids of its layers (Globals' first, as SAM merges them)
 
     @property
     def module_file(self) -> Path:
@@ -65,6 +66,11 @@ class LocalTemplate:
     code_bucket: str
     functions: dict[str, FunctionCode] = field(default_factory=dict)
     layers: dict[str, Path] = field(default_factory=dict)
+
+    def layer_folders(self, code: FunctionCode) -> list[Path]:
+        """The local folders of a function's layers, in order (those built from this repository)."""
+        return [self.layers[layer] for layer in code.layers if layer in self.layers]
+
     served_locally: list[str] = field(default_factory=list)  # API Gateway parts the local API replaces
 
     def outputs(self) -> list[str]:
@@ -142,7 +148,9 @@ def prepare(sam: dict[str, Any], root: Path, code_bucket: str) -> LocalTemplate:
             if folder is not None:
                 if not isinstance(handler, str) or "." not in handler:
                     raise TemplateError(f"{logical_id}: Handler must be module.function, got {handler!r}")
-                local.functions[logical_id] = FunctionCode(logical_id, folder, handler)
+                layers = [*globals_function.get("Layers", []), *props.get("Layers", [])]
+                refs = tuple(layer["Ref"] for layer in layers if isinstance(layer, dict) and "Ref" in layer)
+                local.functions[logical_id] = FunctionCode(logical_id, folder, handler, refs)
                 props["CodeUri"] = f"s3://{code_bucket}/{logical_id}.zip"
         elif kind == SERVERLESS_LAYER:
             folder = _local_path(root, props.get("ContentUri"), logical_id)

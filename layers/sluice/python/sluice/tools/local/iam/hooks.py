@@ -277,3 +277,14 @@ def state_machines_sign_as_their_roles(enforcer: Enforcer) -> Iterator[None]:
         for module, value in zip(modules, saved, strict=True):
             if value is not None:
                 module.boto_client_for = value  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def iam_enforced(enforcer: Enforcer | None) -> Iterator[None]:
+    """While inside, every botocore call of this process is authorised by `enforcer` and the state
+    machines' integrations sign as their roles (nothing, when `enforcer` is None)."""
+    if enforcer is None:
+        yield
+        return
+    with enforcing(enforcer), state_machines_sign_as_their_roles(enforcer):
+        yield
