@@ -1,0 +1,129 @@
+"""The production alias (`ALIAS#production`): which version serves, and the live rollout (shadow or
+canary) trying a candidate beside it. The alias changes only through a transaction whose condition is
+the expected current version, with both versions' items and the audit event."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+from sluice.adapters.registry import items
+from sluice.adapters.registry.table import RegistryTable
+from sluice.domain.registry.records import Alias, AuditEvent, ModelVersion, VersionStatus, utc_now
+from sluice.domain.rollout.live import RolloutState, RolloutStatus
+from sluice.errors import PromotionConflict, RolloutBusy
+
+
+class ProductionAlias:
+    def __init__(self, table: RegistryTable) -> None:
+        self._table = table
+
+    def get_alias(self, model: str) -> Alias | None:
+        """The production alias; None while no version of the model was promoted."""
+        item = self._table.get(model, items.ALIAS)
+        return Alias.model_validate(item) if item else None
+
+    def promote(
+        self,
+        record: ModelVersion,
+        *,
+        expected: int | None,
+        event: AuditEvent,
+        rollout: RolloutState | None = None,
+    ) -> None:
+        """Make `record` the production version if production is still `expected` (None: no production
+        version yet). The alias, both version items (the replaced one archived) and the audit event
+        change in one transaction. PromotionConflict when the alias moved. The new alias carries `rollout` (the finished rollout that led here) or none: a
+        promotion ends any rollout that was running."""
+        table, now = self._table, utc_now()
+        promoted = record.model_copy(update={"status": VersionStatus.PRODUCTION, "updated_at": now})
+        alias = items.alias_item(record, expected, now, rollout)
+        if expected is None:
+            alias_put = table.put_action(alias, "attribute_not_exists(PK)")
+        else:
+            alias_put = table.put_action(
+                alias, "#v = :expected", names={"#v": "version"}, values={":expected": expected}
+            )
+        actions = [
+            alias_put,
+            table.put_action(items.version_item(promoted)),
+            table.put_action(items.event_item(event)),
+        ]
+        if expected is not None and expected != record.version:
+            actions.append(
+                table.update_action(
+                    record.model,
+                    items.version_sk(expected),
+                    "SET #s = :archived, updated_at = :now",
+                    condition="attribute_exists(PK)",
+                    names={"#s": "status"},
+                    values={":archived": VersionStatus.ARCHIVED.value, ":now": now},
+                )
+            )
+        if table.transact(actions):
+            current = self.get_alias(record.model)
+            raise PromotionConflict(
+                f"{record.model}: expected production version {expected}, "
+                f"found {current.version if current else None}; version {record.version} was not promoted"
+            )
+
+    def start_rollout(self, record: ModelVersion, rollout: RolloutState, event: AuditEvent) -> None:
+        """Put `rollout` on the production alias if production is still `rollout.production_version` and
+        no other rollout runs, record the version (shadow or canary) and audit it, in one transaction.
+        RolloutBusy when another version's rollout runs; PromotionConflict when production moved."""
+        table, now = self._table, utc_now()
+        version = record.model_copy(update={"updated_at": now})
+        cancelled = table.transact(
+            [
+                table.update_action(
+                    record.model,
+                    items.ALIAS,
+                    "SET rollout = :r, updated_at = :now",
+                    condition="#v = :expected AND (attribute_not_exists(rollout) "
+                    "OR rollout.#s <> :running OR rollout.#v = :mine)",
+                    names={"#v": "version", "#s": "status"},
+                    values={
+                        ":r": rollout.model_dump(mode="json"),
+                        ":now": now,
+                        ":expected": rollout.production_version,
+                        ":running": RolloutStatus.RUNNING.value,
+                        ":mine": rollout.version,
+                    },
+                ),
+                table.put_action(items.version_item(version)),
+                table.put_action(items.event_item(event)),
+            ]
+        )
+        if cancelled is not None:
+            self._refused_rollout(record, rollout)
+
+    def _refused_rollout(self, record: ModelVersion, rollout: RolloutState) -> NoReturn:
+        """Raise what refused `record`'s rollout, as the alias now stands."""
+        current = self.get_alias(record.model)
+        other = current.rollout if current else None
+        if current is not None and current.version == rollout.production_version and other is not None:
+            raise RolloutBusy(
+                f"{record.model} version {other.version}'s {other.mode} rollout is running; "
+                "one live rollout at a time"
+            )
+        raise PromotionConflict(
+            f"{record.model}: expected production version {rollout.production_version}, "
+            f"found {current.version if current else None}; version {record.version} was not tried"
+        )
+
+    def stop_rollout(self, model: str, version: int, status: RolloutStatus, reason: str) -> bool:
+        """Mark version's running rollout on the alias as ended (requests stop going to it); False when
+        the alias carries no running rollout of that version (it was replaced or already ended)."""
+        return self._table.update(
+            model,
+            items.ALIAS,
+            "SET rollout.#s = :status, rollout.reason = :reason, updated_at = :now",
+            condition="rollout.#v = :v AND rollout.#s = :running",
+            names={"#s": "status", "#v": "version"},
+            values={
+                ":status": status.value,
+                ":reason": reason,
+                ":now": utc_now(),
+                ":v": version,
+                ":running": RolloutStatus.RUNNING.value,
+            },
+        )
