@@ -128,7 +128,7 @@ class InMemoryRegistry:
         return [v for (m, _), v in sorted(self.versions.items()) if m == model]
 
     def set_version_artifacts(self, model: str, version: int, artifacts: dict[str, Artifact]) -> None:
-        record = self.get_version(model, version)
+        record = self.get_version(model, version)  # ModelNotFound for a version there is not
         self.versions[(model, version)] = record.model_copy(
             update={"artifacts": record.artifacts | artifacts}
         )

@@ -195,6 +195,18 @@ def test_artifacts_set_on_a_version_are_added_to_its_others(registry: Registry) 
     }
 
 
+def test_artifacts_set_on_a_version_there_is_not_are_refused(registry: Registry) -> None:
+    # Given version 1 and no version 2
+    registry.decide(version(1), event(EventType.APPROVAL_REQUESTED, 1))
+    # When version 2's card is pointed at an object
+    # Then it is ModelNotFound, as reading version 2 is, and no version 2 was made
+    with pytest.raises(ModelNotFound, match="has no version 2"):
+        registry.set_version_artifacts(MODEL, 2, {"card": Artifact(uri="s3://a/card.md", sha256="2" * 64)})
+    with pytest.raises(ModelNotFound):
+        registry.get_version(MODEL, 2)
+    assert [v.version for v in registry.list_versions(MODEL)] == [1]
+
+
 def test_an_event_is_recorded_once_per_marker(registry: Registry) -> None:
     # Given a run's start and a decision recorded, When each is recorded again
     first = registry.record_run_started("run-1", event(EventType.TRAINING_STARTED))

@@ -124,14 +124,14 @@ class Versions:
 
     def set_version_artifacts(self, model: str, version: int, artifacts: dict[str, Artifact]) -> None:
         """Point the version's named artifacts at new objects (e.g. a card rewritten with live quality),
-        keeping its others."""
+        keeping its others. ModelNotFound when the registry has no such version (nothing written)."""
         names = {f"#a{i}": name for i, name in enumerate(artifacts)}
         values: dict[str, Any] = {
             f":a{i}": artifact.model_dump(mode="json") for i, artifact in enumerate(artifacts.values())
         }
         values[":now"] = utc_now()
         assignments = ", ".join(f"artifacts.{name} = {name.replace('#', ':')}" for name in names)
-        self._table.update(
+        written = self._table.update(
             model,
             items.version_sk(version),
             f"SET {assignments}, updated_at = :now",
@@ -139,6 +139,8 @@ class Versions:
             names=names,
             values=values,
         )
+        if not written:
+            raise ModelNotFound(f"model {model!r} has no version {version}")
 
     def decide(self, record: ModelVersion, event: AuditEvent) -> None:
         """Record a non-promotion decision (rejected, failed, candidate, pending approval) with its audit
