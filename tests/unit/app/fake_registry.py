@@ -187,9 +187,9 @@ class InMemoryRegistry:
             raise PromotionConflict(f"{record.model}: production moved")
         if running_other:
             raise RolloutBusy(f"{record.model}: another rollout runs")
-        now = utc_now()  # as DynamoDB's transaction stamps both the alias and the version
-        self.aliases[record.model] = alias.model_copy(update={"rollout": rollout, "updated_at": now})
-        self.versions[(record.model, record.version)] = record.model_copy(update={"updated_at": now})
+        # the alias's updated_at is when production last changed: a rollout beside it leaves it
+        self.aliases[record.model] = alias.model_copy(update={"rollout": rollout})
+        self.versions[(record.model, record.version)] = record.model_copy(update={"updated_at": utc_now()})
         self.events.append(event)
 
     def stop_rollout(self, model: str, version: int, status: RolloutStatus, reason: str) -> bool:
@@ -203,10 +203,7 @@ class InMemoryRegistry:
         ):
             return False
         self.aliases[model] = alias.model_copy(
-            update={
-                "rollout": rollout.model_copy(update={"status": status, "reason": reason}),
-                "updated_at": utc_now(),
-            }
+            update={"rollout": rollout.model_copy(update={"status": status, "reason": reason})}
         )
         return True
 

@@ -45,8 +45,8 @@ def test_one_live_rollout_at_a_time_and_only_against_production(registry: Regist
     alias = registry.get_alias(MODEL)
     assert alias is not None and alias.version == 1 and alias.rollout == rollout(2)
     assert registry.get_version(MODEL, 2).status is VersionStatus.CANARY
-    # And the start stamped both the alias and the version as updated
-    assert alias.updated_at > before.updated_at and registry.get_version(MODEL, 2).updated_at > T0
+    # And the start stamped the version as updated, not the alias: production did not change
+    assert alias.updated_at == before.updated_at and registry.get_version(MODEL, 2).updated_at > T0
     with pytest.raises(ModelNotFound):
         registry.get_version(MODEL, 3)
     assert types(registry) == [EventType.PROMOTED, EventType.ROLLOUT_STARTED]
@@ -78,11 +78,29 @@ def test_a_stop_ends_only_the_running_rollout_it_names(registry: Registry) -> No
     alias = registry.get_alias(MODEL)
     assert alias is not None and alias.rollout is not None
     assert (alias.rollout.status, alias.rollout.reason) == (RolloutStatus.ROLLED_BACK, "errors")
-    assert alias.updated_at > started.updated_at and alias.version == 1
+    # And the alias still says when production last changed
+    assert alias.updated_at == started.updated_at and alias.version == 1
     # And a model without a production version has nothing to stop
     assert registry.stop_rollout("other", 2, RolloutStatus.ROLLED_BACK, "none") is False
     # And once ended, another version's rollout may start
     registry.start_rollout(version(3, VersionStatus.SHADOW), rollout(3), event(EventType.ROLLOUT_STARTED, 3))
+
+
+def test_the_alias_s_updated_at_moves_only_when_production_changes(registry: Registry) -> None:
+    # Given version 1 in production
+    promoted(registry, 1, expected=None)
+    promoted_at = registry.get_alias(MODEL)
+    assert promoted_at is not None
+    # When version 2's canary starts and is stopped beside it
+    registry.start_rollout(version(2, VersionStatus.CANARY), rollout(2), event(EventType.ROLLOUT_STARTED, 2))
+    registry.stop_rollout(MODEL, 2, RolloutStatus.ROLLED_BACK, "errors")
+    # Then the alias still says when version 1 became production
+    beside = registry.get_alias(MODEL)
+    assert beside is not None and beside.updated_at == promoted_at.updated_at
+    # And when version 3 is promoted, it says when that happened
+    promoted(registry, 3, expected=1)
+    replaced = registry.get_alias(MODEL)
+    assert replaced is not None and replaced.version == 3 and replaced.updated_at > promoted_at.updated_at
 
 
 def test_rollout_counts_from_many_containers_add_up_by_role(registry: Registry) -> None:

@@ -51,7 +51,7 @@ class Registry(RegistryReader, RolloutCounter, Protocol):
     """The model registry: specs, datasets, versions, the production alias and the audit trail. Every
     decision writes its audit event atomically with the change; `promote` raises PromotionConflict when
     the alias is not at `expected`; `get_version` and `set_version_artifacts` raise ModelNotFound for a
-    version the registry does not have."""
+    version the registry does not have. The alias's `updated_at` is when production last changed."""
 
     def list_models(self) -> list[ModelMeta]: ...
     def record_experiment(self, model: str, version: int, experiment: Experiment) -> None: ...

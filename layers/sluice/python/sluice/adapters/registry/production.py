@@ -1,6 +1,8 @@
 """The production alias (`ALIAS#production`): which version serves, and the live rollout (shadow or
 canary) trying a candidate beside it. The alias changes only through a transaction whose condition is
-the expected current version, with both versions' items and the audit event."""
+the expected current version, with both versions' items and the audit event; its `updated_at` is when
+production last changed (what `sluice models show` and `GET /models/{model}` call `since` and
+`promoted_at`), so a rollout starting or ending beside production leaves it as it is."""
 
 from __future__ import annotations
 
@@ -70,20 +72,19 @@ class ProductionAlias:
         """Put `rollout` on the production alias if production is still `rollout.production_version` and
         no other rollout runs, record the version (shadow or canary) and audit it, in one transaction.
         RolloutBusy when another version's rollout runs; PromotionConflict when production moved."""
-        table, now = self._table, utc_now()
-        version = record.model_copy(update={"updated_at": now})
+        table = self._table
+        version = record.model_copy(update={"updated_at": utc_now()})
         cancelled = table.transact(
             [
                 table.update_action(
                     record.model,
                     items.ALIAS,
-                    "SET rollout = :r, updated_at = :now",
+                    "SET rollout = :r",
                     condition="#v = :expected AND (attribute_not_exists(rollout) "
                     "OR rollout.#s <> :running OR rollout.#v = :mine)",
                     names={"#v": "version", "#s": "status"},
                     values={
                         ":r": rollout.model_dump(mode="json"),
-                        ":now": now,
                         ":expected": rollout.production_version,
                         ":running": RolloutStatus.RUNNING.value,
                         ":mine": rollout.version,
@@ -116,13 +117,12 @@ class ProductionAlias:
         return self._table.update(
             model,
             items.ALIAS,
-            "SET rollout.#s = :status, rollout.reason = :reason, updated_at = :now",
+            "SET rollout.#s = :status, rollout.reason = :reason",
             condition="rollout.#v = :v AND rollout.#s = :running",
             names={"#s": "status", "#v": "version"},
             values={
                 ":status": status.value,
                 ":reason": reason,
-                ":now": utc_now(),
                 ":v": version,
                 ":running": RolloutStatus.RUNNING.value,
             },
