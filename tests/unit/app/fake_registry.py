@@ -165,7 +165,12 @@ class InMemoryRegistry:
             )
         now = utc_now()
         if expected is not None and expected != record.version:
-            old = self.versions[(record.model, expected)]
+            old = self.versions.get((record.model, expected))
+            if old is None:
+                raise ModelNotFound(
+                    f"{record.model}: production version {expected} has no version item to archive; "
+                    f"version {record.version} was not promoted"
+                )
             self.versions[(record.model, expected)] = old.model_copy(
                 update={"status": VersionStatus.ARCHIVED}
             )

@@ -29,6 +29,7 @@ from tests.unit.contracts.registry_world import (
     allocate,
     dataset,
     event,
+    point_production_at,
     promoted,
     rollout,
     spec,
@@ -150,6 +151,20 @@ def test_a_promotion_archives_the_version_it_replaces(registry: Registry) -> Non
     assert alias is not None and alias.version == 2 and alias.rollout == finished
     assert registry.get_version(MODEL, 2).updated_at > T0
     assert types(registry) == [EventType.PROMOTED, EventType.PROMOTED]
+
+
+def test_a_promotion_over_a_production_version_without_its_item_says_so(registry: Registry) -> None:
+    # Given an alias naming version 1, whose item the registry does not have (written by hand)
+    point_production_at(registry, 1)
+    # When version 2 is promoted over it
+    with pytest.raises(ModelNotFound) as refused:
+        promoted(registry, 2, expected=1)
+    # Then the refusal names the missing version, not a production that moved, and nothing changed
+    assert "production version 1 has no version item to archive" in str(refused.value)
+    assert "found" not in str(refused.value)
+    alias = registry.get_alias(MODEL)
+    assert alias is not None and alias.version == 1
+    assert registry.list_versions(MODEL) == [] and registry.list_events(MODEL) == []
 
 
 def test_a_final_decision_is_recorded_once_and_never_over_production(registry: Registry) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sluice.adapters.registry import items
 from sluice.adapters.registry.table import RegistryTable
 from sluice.domain.registry.records import AuditEvent
+from sluice.errors import StackError
 
 
 class AuditTrail:
@@ -23,7 +24,8 @@ class AuditTrail:
     def record_once(self, marker: str, event: AuditEvent) -> bool:
         """Write `event` once per `marker` of its model (the marker item and the event in one
         transaction), whoever writes it how often: a decision made again (a retried invocation) is not
-        recorded twice. False when it was recorded before."""
+        recorded twice. False when it was recorded before; StackError when the write was refused for
+        another reason (nothing written)."""
         table = self._table
         marker_item = items.marker_item(
             event.model, marker, execution_arn=event.execution_arn, created_at=event.time
@@ -34,7 +36,13 @@ class AuditTrail:
                 table.put_action(items.event_item(event)),
             ]
         )
-        return cancelled is None
+        if cancelled is None:
+            return True
+        if cancelled.only_failed(0):
+            return False
+        raise StackError(
+            f"recording {marker} of {event.model}: {cancelled.describe(['the marker', 'the event'])}"
+        )
 
     def list_events(self, model: str) -> list[AuditEvent]:
         """The model's events, oldest first (ties by id)."""

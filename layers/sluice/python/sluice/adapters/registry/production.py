@@ -9,10 +9,15 @@ from __future__ import annotations
 from typing import NoReturn
 
 from sluice.adapters.registry import items
-from sluice.adapters.registry.table import RegistryTable
+from sluice.adapters.registry.table import Cancellation, RegistryTable
 from sluice.domain.registry.records import Alias, AuditEvent, ModelVersion, VersionStatus, utc_now
 from sluice.domain.rollout.live import RolloutState, RolloutStatus
-from sluice.errors import PromotionConflict, RolloutBusy
+from sluice.errors import ModelNotFound, PromotionConflict, RolloutBusy
+
+# The actions of a promotion's transaction, in order (the last only when it replaces a version).
+_PROMOTION = ("the alias", "the promoted version", "the event", "the replaced version")
+_REPLACED = 3
+_ROLLOUT_START = ("the alias", "the rollout's version", "the event")
 
 
 class ProductionAlias:
@@ -34,7 +39,9 @@ class ProductionAlias:
     ) -> None:
         """Make `record` the production version if production is still `expected` (None: no production
         version yet). The alias, both version items (the replaced one archived) and the audit event
-        change in one transaction. PromotionConflict when the alias moved. The new alias carries `rollout` (the finished rollout that led here) or none: a
+        change in one transaction. PromotionConflict when the alias moved (or a concurrent write
+        cancelled the transaction); ModelNotFound when the version production names has no item to
+        archive. The new alias carries `rollout` (the finished rollout that led here) or none: a
         promotion ends any rollout that was running."""
         table, now = self._table, utc_now()
         promoted = record.model_copy(update={"status": VersionStatus.PRODUCTION, "updated_at": now})
@@ -61,17 +68,38 @@ class ProductionAlias:
                     values={":archived": VersionStatus.ARCHIVED.value, ":now": now},
                 )
             )
-        if table.transact(actions):
-            current = self.get_alias(record.model)
+        cancelled = table.transact(actions)
+        if cancelled is not None:
+            self._refused_promotion(record, expected, cancelled)
+
+    def _refused_promotion(
+        self, record: ModelVersion, expected: int | None, cancelled: Cancellation
+    ) -> NoReturn:
+        """Raise what refused `record`'s promotion, as the alias now stands."""
+        model, version = record.model, record.version
+        current = self.get_alias(model)
+        found = current.version if current else None
+        if found != expected:
             raise PromotionConflict(
-                f"{record.model}: expected production version {expected}, "
-                f"found {current.version if current else None}; version {record.version} was not promoted"
+                f"{model}: expected production version {expected}, found {found}; "
+                f"version {version} was not promoted"
             )
+        if cancelled.only_failed(_REPLACED):
+            raise ModelNotFound(
+                f"{model}: production version {expected} has no version item to archive; "
+                f"version {version} was not promoted"
+            )
+        production = f"version {expected}" if expected is not None else "no version"
+        raise PromotionConflict(
+            f"{model}: version {version} was not promoted, production is still {production}: "
+            f"the transaction was cancelled ({cancelled.describe(_PROMOTION)})"
+        )
 
     def start_rollout(self, record: ModelVersion, rollout: RolloutState, event: AuditEvent) -> None:
         """Put `rollout` on the production alias if production is still `rollout.production_version` and
         no other rollout runs, record the version (shadow or canary) and audit it, in one transaction.
-        RolloutBusy when another version's rollout runs; PromotionConflict when production moved."""
+        RolloutBusy when another version's rollout runs; PromotionConflict when production moved (or a
+        concurrent write cancelled the transaction)."""
         table = self._table
         version = record.model_copy(update={"updated_at": utc_now()})
         cancelled = table.transact(
@@ -95,20 +123,29 @@ class ProductionAlias:
             ]
         )
         if cancelled is not None:
-            self._refused_rollout(record, rollout)
+            self._refused_rollout(record, rollout, cancelled)
 
-    def _refused_rollout(self, record: ModelVersion, rollout: RolloutState) -> NoReturn:
+    def _refused_rollout(
+        self, record: ModelVersion, rollout: RolloutState, cancelled: Cancellation
+    ) -> NoReturn:
         """Raise what refused `record`'s rollout, as the alias now stands."""
-        current = self.get_alias(record.model)
+        model, expected = record.model, rollout.production_version
+        current = self.get_alias(model)
+        found = current.version if current else None
+        if found != expected:
+            raise PromotionConflict(
+                f"{model}: expected production version {expected}, found {found}; "
+                f"version {record.version} was not tried"
+            )
         other = current.rollout if current else None
-        if current is not None and current.version == rollout.production_version and other is not None:
+        if other is not None and other.status is RolloutStatus.RUNNING and other.version != rollout.version:
             raise RolloutBusy(
-                f"{record.model} version {other.version}'s {other.mode} rollout is running; "
+                f"{model} version {other.version}'s {other.mode} rollout is running; "
                 "one live rollout at a time"
             )
         raise PromotionConflict(
-            f"{record.model}: expected production version {rollout.production_version}, "
-            f"found {current.version if current else None}; version {record.version} was not tried"
+            f"{model}: version {record.version} was not tried, production is still version {expected}: "
+            f"the transaction was cancelled ({cancelled.describe(_ROLLOUT_START)})"
         )
 
     def stop_rollout(self, model: str, version: int, status: RolloutStatus, reason: str) -> bool:

@@ -48,12 +48,19 @@ class SpecsAndDatasets:
     def put_dataset(self, record: DatasetRecord, event: AuditEvent | None = None) -> bool:
         """Record a dataset version, and with it `event` (its `dataset_registered`) in the same
         transaction: both or neither, so an invocation stopped between them, then run again, cannot leave
-        the dataset without its event. False when that content was already registered (nothing written)."""
+        the dataset without its event. False when that content was already registered (nothing written);
+        StackError when the write was refused for another reason."""
         item = items.record_item(items.DATASET + record.sha256, record, record.model)
         if event is None:
             return self._table.put(item, condition=_NEW)
         table = self._table
-        return not table.transact([table.put_action(item, _NEW), table.put_action(items.event_item(event))])
+        cancelled = table.transact([table.put_action(item, _NEW), table.put_action(items.event_item(event))])
+        if cancelled is None:
+            return True
+        if cancelled.only_failed(0):
+            return False
+        reasons = cancelled.describe(["the dataset", "the event"])
+        raise StackError(f"registering dataset {record.sha256} of {record.model}: {reasons}")
 
     def get_dataset(self, model: str, sha256: str) -> DatasetRecord | None:
         item = self._table.get(model, items.DATASET + sha256)

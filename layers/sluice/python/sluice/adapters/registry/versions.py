@@ -167,4 +167,9 @@ class Versions:
             return
         if final and cancelled.only_failed(len(actions) - 1):
             return  # decided so before: nothing changes
-        raise PromotionConflict(f"{record.model} version {record.version} is in production already")
+        if cancelled.failed(0):
+            raise PromotionConflict(f"{record.model} version {record.version} is in production already")
+        reasons = cancelled.describe(["the version", "the event", "the decision's marker"])
+        raise PromotionConflict(
+            f"{record.model} version {record.version} was not decided {record.status.value}: {reasons}"
+        )
