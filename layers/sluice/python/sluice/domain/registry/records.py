@@ -386,7 +386,7 @@ class ExecutionRef(BaseModel):
 
     arn: str
     name: str
-    started: bool  # False: an execution with this name exists already (a duplicate event)
+    started: bool  # False: not by this call (the name was used before: a duplicate event, a repeat)
 
 
 @dataclass(frozen=True)
