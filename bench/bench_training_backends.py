@@ -79,7 +79,7 @@ def _task_process(stack: Any, run: RunState) -> tuple[list[str], dict[str, str]]
     """The command and environment the local stack gives the training task (tools/local/fargate.py)."""
     from moto.ecs.models import ecs_backends
 
-    from sluice.tools.local.fargate import _endpoint, container_command, container_environment
+    from sluice.tools.local.fargate import container_command, container_environment, process_endpoint
 
     definition = ecs_backends["123456789012"][stack.region].describe_task_definition(
         stack.physical["TrainingTaskDefinition"]
@@ -87,7 +87,9 @@ def _task_process(stack: Any, run: RunState) -> tuple[list[str], dict[str, str]]
     container = definition.container_definitions[0]
     assert run.training_task is not None
     override = {"environment": [{"name": "TRAINING_RUN_URI", "value": run.training_task.run_uri}]}
-    env = container_environment(container, override, endpoint=_endpoint(None), region=stack.region, root=ROOT)
+    env = container_environment(
+        container, override, endpoint=process_endpoint(None), region=stack.region, root=ROOT
+    )
     return container_command(container, override), env
 
 

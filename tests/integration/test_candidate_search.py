@@ -53,10 +53,10 @@ def test_a_search_trains_the_best_candidate_and_records_every_one(
     assert experiment["chosen"] == best["index"] and experiment["reason"]
     # and every candidate is a registry item beside the version, the chosen one marked
     items = stack.registry.list_candidates("it-search", 1)
-    assert [(i["index"], i["chosen"]) for i in items] == [
+    assert [(i.score.index, i.chosen) for i in items] == [
         (c["index"], c["index"] == best["index"]) for c in experiment["candidates"]
     ]
-    assert all(len(i["fold_scores"]) == 3 for i in items)
+    assert all(len(i.score.fold_scores) == 3 for i in items)
     # and the card is of the chosen estimator, with the experiment table
     card = json.loads(stack.artifacts.get_verified(version.artifacts["card"]))
     assert card["algorithm"] == best["algorithm"]

@@ -3,14 +3,16 @@ idempotent version allocation, counts that add up) kept in dictionaries."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
 from sluice.domain.registry.records import (
     Alias,
     Artifact,
     AuditEvent,
+    CandidateRecord,
     DatasetRecord,
     EventType,
+    ModelMeta,
     ModelVersion,
     SpecRecord,
     Trigger,
@@ -25,8 +27,8 @@ from sluice.errors import ModelNotFound, PromotionConflict, RolloutBusy
 
 class InMemoryRegistry:
     def __init__(self) -> None:
-        self.meta: dict[str, dict[str, Any]] = {}
-        self.candidates: dict[tuple[str, int, int], dict[str, Any]] = {}
+        self.meta: dict[str, ModelMeta] = {}
+        self.candidates: dict[tuple[str, int, int], CandidateRecord] = {}
         self.specs: dict[tuple[str, str], SpecRecord] = {}
         self.datasets: dict[tuple[str, str], DatasetRecord] = {}
         self.versions: dict[tuple[str, int], ModelVersion] = {}
@@ -37,20 +39,23 @@ class InMemoryRegistry:
         self.alias_reads = 0  # how often a use case asked for the production alias
         self.counts: dict[tuple[str, int, str], VersionTally] = {}
 
-    def list_models(self) -> list[dict[str, Any]]:
+    def list_models(self) -> list[ModelMeta]:
         return [self.meta[m] for m in sorted(self.meta)]
 
-    def model_meta(self, model: str) -> dict[str, Any] | None:
+    def model_meta(self, model: str) -> ModelMeta | None:
         return self.meta.get(model)
 
     def register_spec(self, record: SpecRecord, event: AuditEvent) -> None:
         self.specs[(record.model, record.sha256)] = record
-        meta = self.meta.setdefault(record.model, {"model": record.model})
-        meta.update(current_spec_sha256=record.sha256, current_spec_uri=record.uri)
+        meta = self.meta.get(record.model, ModelMeta(model=record.model))
+        self.meta[record.model] = replace(
+            meta, current_spec_sha256=record.sha256, current_spec_uri=record.uri
+        )
         self.events.append(event)
 
     def current_spec(self, model: str) -> SpecRecord | None:
-        sha = (self.meta.get(model) or {}).get("current_spec_sha256")
+        meta = self.meta.get(model)
+        sha = meta.current_spec_sha256 if meta else None
         return self.specs.get((model, sha)) if sha else None
 
     def put_dataset(self, record: DatasetRecord, event: AuditEvent | None = None) -> bool:
@@ -83,9 +88,9 @@ class InMemoryRegistry:
     ) -> int:
         if (model, run_id) in self.runs:
             return self.runs[(model, run_id)]
-        meta = self.meta.setdefault(model, {"model": model})
-        version = int(meta.get("version_counter", 0)) + 1
-        meta["version_counter"] = version
+        meta = self.meta.get(model, ModelMeta(model=model))
+        version = meta.version_counter + 1
+        self.meta[model] = replace(meta, version_counter=version)
         now = utc_now()
         self.versions[(model, version)] = ModelVersion(
             model=model,
@@ -123,7 +128,7 @@ class InMemoryRegistry:
         return [v for (m, _), v in sorted(self.versions.items()) if m == model]
 
     def set_version_artifacts(self, model: str, version: int, artifacts: dict[str, Artifact]) -> None:
-        record = self.get_version(model, version)
+        record = self.get_version(model, version)  # ModelNotFound for a version there is not
         self.versions[(model, version)] = record.model_copy(
             update={"artifacts": record.artifacts | artifacts}
         )
@@ -160,7 +165,12 @@ class InMemoryRegistry:
             )
         now = utc_now()
         if expected is not None and expected != record.version:
-            old = self.versions[(record.model, expected)]
+            old = self.versions.get((record.model, expected))
+            if old is None:
+                raise ModelNotFound(
+                    f"{record.model}: production version {expected} has no version item to archive; "
+                    f"version {record.version} was not promoted"
+                )
             self.versions[(record.model, expected)] = old.model_copy(
                 update={"status": VersionStatus.ARCHIVED}
             )
@@ -182,9 +192,9 @@ class InMemoryRegistry:
             raise PromotionConflict(f"{record.model}: production moved")
         if running_other:
             raise RolloutBusy(f"{record.model}: another rollout runs")
-        now = utc_now()  # as DynamoDB's transaction stamps both the alias and the version
-        self.aliases[record.model] = alias.model_copy(update={"rollout": rollout, "updated_at": now})
-        self.versions[(record.model, record.version)] = record.model_copy(update={"updated_at": now})
+        # the alias's updated_at is when production last changed: a rollout beside it leaves it
+        self.aliases[record.model] = alias.model_copy(update={"rollout": rollout})
+        self.versions[(record.model, record.version)] = record.model_copy(update={"updated_at": utc_now()})
         self.events.append(event)
 
     def stop_rollout(self, model: str, version: int, status: RolloutStatus, reason: str) -> bool:
@@ -198,27 +208,20 @@ class InMemoryRegistry:
         ):
             return False
         self.aliases[model] = alias.model_copy(
-            update={
-                "rollout": rollout.model_copy(update={"status": status, "reason": reason}),
-                "updated_at": utc_now(),
-            }
+            update={"rollout": rollout.model_copy(update={"status": status, "reason": reason})}
         )
         return True
 
     def record_experiment(self, model: str, version: int, experiment: Experiment) -> None:
-        for candidate in experiment.candidates:
-            item = {
-                "model": model,
-                "version": version,
-                "chosen": candidate.index == experiment.chosen,
-                **candidate.model_dump(mode="json"),
-            }
-            # as the DynamoDB registry stores it: a field without a value (None) is no attribute
-            self.candidates[(model, version, candidate.index)] = {
-                k: v for k, v in item.items() if v is not None
-            }
+        for score in experiment.candidates:
+            self.candidates[(model, version, score.index)] = CandidateRecord(
+                model=model,
+                version=version,
+                chosen=score.index == experiment.chosen,
+                score=score.model_copy(deep=True),
+            )
 
-    def list_candidates(self, model: str, version: int) -> list[dict[str, Any]]:
+    def list_candidates(self, model: str, version: int) -> list[CandidateRecord]:
         return [item for (m, v, _), item in sorted(self.candidates.items()) if (m, v) == (model, version)]
 
     def add_rollout_counts(self, model: str, version: int, role: str, tally: VersionTally) -> None:

@@ -71,7 +71,7 @@ def test_train_chooses_the_best_candidate_and_records_every_one(fakes: FakePorts
     )
     assert experiment.chosen == best["index"] and len(experiment.candidates) == 3
     items = fakes.registry.list_candidates("credit-risk", trained.version or 0)
-    assert [(i["index"], i["chosen"]) for i in items] == [
+    assert [(i.score.index, i.chosen) for i in items] == [
         (s["index"], s["index"] == best["index"]) for s in scores
     ]
     # And export and evaluation use the chosen estimator, and the card shows the experiment

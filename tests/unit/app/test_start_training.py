@@ -158,6 +158,19 @@ def test_a_repeat_that_step_functions_answers_as_started_is_still_not_a_new_run(
     assert fakes.registry.event_types(MODEL) == [EventType.TRAINING_STARTED]
 
 
+def test_a_start_stopped_before_its_event_is_recorded_when_run_again(fakes: FakePorts) -> None:
+    # Given an upload run whose execution started, its invocation stopped before recording the start
+    name = execution_name(MODEL, DATASET, SPEC, Trigger.UPLOAD)
+    fakes.executions.start(name, {"model": MODEL})
+    # When the invocation is run again
+    again = start_training(upload_run(), fakes.deps())
+    # Then it starts nothing new, and the start is recorded, once
+    assert again.started is False and len(fakes.executions.executions) == 1
+    assert fakes.registry.event_types(MODEL) == [EventType.TRAINING_STARTED]
+    start_training(upload_run(), fakes.deps())
+    assert fakes.registry.event_types(MODEL) == [EventType.TRAINING_STARTED]
+
+
 # ------------------------------------------------------------------------------------------ retraining
 def test_a_retraining_run_takes_the_current_spec_and_the_latest_dataset(fakes: FakePorts) -> None:
     # Given a spec and two accepted datasets, the later one accepted second

@@ -3,8 +3,11 @@ the port, is in conftest.py)."""
 
 from __future__ import annotations
 
+from sluice.adapters.registry import items
+from sluice.adapters.registry.store import Registry as DynamoRegistry
 from sluice.app.ports import Registry
 from sluice.domain.registry.records import (
+    Alias,
     AuditEvent,
     DatasetRecord,
     EventType,
@@ -15,6 +18,7 @@ from sluice.domain.registry.records import (
     new_event_id,
 )
 from sluice.domain.rollout.live import RolloutState
+from tests.unit.app.fake_registry import InMemoryRegistry
 
 MODEL = "loans"
 EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:TrainAndPromote:run-1"
@@ -81,3 +85,13 @@ def promoted(registry: Registry, number: int, expected: int | None) -> None:
 
 def types(registry: Registry) -> list[EventType]:
     return [e.type for e in registry.list_events(MODEL)]
+
+
+def point_production_at(registry: Registry, number: int) -> None:
+    """Write the production alias naming version `number` and nothing else, by hand (as no use of the
+    port would): each implementation in its own store."""
+    if isinstance(registry, InMemoryRegistry):
+        registry.aliases[MODEL] = Alias(model=MODEL, version=number, updated_at=T0)
+    else:
+        assert isinstance(registry, DynamoRegistry)
+        registry.table.put(items.alias_item(version(number), None, T0, None))

@@ -1,11 +1,13 @@
 """The Executions port's contract (the TrainAndPromote state machine), kept alike by the in-memory
 executions of the use-case tests and the Step Functions adapter (on moto, which starts executions but
-runs none): a start under a new name starts, a name already used with other input answers
-started=False, describe and list read back what was started, newest first."""
+runs none): a start under a new name starts, a name already used answers started=False (with other
+input, and with the same input, which Step Functions answers as a success), describe and list read back
+what was started, newest first."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -61,6 +63,19 @@ def test_a_name_already_used_is_not_started_again(executions: Executions) -> Non
     # Then it answers started=False, naming the same execution, whose input is the first
     assert (again.started, again.arn, again.name) == (False, first.arn, "loans-abc")
     assert json.loads(executions.describe(first.arn)["input"]) == {"model": "loans"}
+    assert [e["name"] for e in executions.list()] == ["loans-abc"]
+
+
+def test_a_repeat_with_the_same_input_is_not_started_again(executions: Executions) -> None:
+    # Given an execution started, still running
+    first = executions.start("loans-abc", {"model": "loans"})
+    # When its name is started again with the same input (Step Functions answers it as a success), a
+    # millisecond later at least, as any request after an answer over a network is (start dates have
+    # milliseconds: a repeat within the first's millisecond is indistinguishable from it)
+    time.sleep(0.002)
+    again = executions.start("loans-abc", {"model": "loans"})
+    # Then it answers started=False too, naming the same execution, and only one runs
+    assert (first.started, again.started, again.arn, again.name) == (True, False, first.arn, "loans-abc")
     assert [e["name"] for e in executions.list()] == ["loans-abc"]
 
 

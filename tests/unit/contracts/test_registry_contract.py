@@ -6,6 +6,8 @@ test_registry_rollout_contract.py."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from sluice.app.ports import Registry
@@ -13,6 +15,7 @@ from sluice.domain.registry.records import (
     Artifact,
     AuditEvent,
     EventType,
+    ModelMeta,
     Trigger,
     VersionStatus,
     new_event_id,
@@ -26,6 +29,7 @@ from tests.unit.contracts.registry_world import (
     allocate,
     dataset,
     event,
+    point_production_at,
     promoted,
     rollout,
     spec,
@@ -55,9 +59,8 @@ def test_a_version_is_allocated_once_per_run_from_the_models_counter(registry: R
     # Then the retry gets the same number, the next run the next one, and the counter says so
     assert (first, again, second) == (1, 1, 2)
     assert registry.run_version(MODEL, "run-1") == 1 and registry.run_version(MODEL, "run-2") == 2
-    meta = registry.model_meta(MODEL)
-    assert meta is not None and meta["model"] == MODEL and meta["version_counter"] == 2
-    assert [m["model"] for m in registry.list_models()] == [MODEL]
+    assert registry.model_meta(MODEL) == ModelMeta(model=MODEL, version_counter=2)
+    assert registry.list_models() == [ModelMeta(model=MODEL, version_counter=2)]
     # And the version is recorded as training, with what it trains on
     record = registry.get_version(MODEL, 1)
     assert record.status is VersionStatus.TRAINING and record.trigger is Trigger.UPLOAD
@@ -84,7 +87,7 @@ def test_models_are_listed_by_name_and_versions_by_number(registry: Registry) ->
     for number in (10, 2):
         registry.decide(version(number), event(EventType.REJECTED, number))
     # Then models come by name, versions by number (10 after 2)
-    assert [m["model"] for m in registry.list_models()] == ["ants", MODEL, "zebra"]
+    assert [m.model for m in registry.list_models()] == ["ants", MODEL, "zebra"]
     assert [registry.run_version(m, "run-1") for m in ("zebra", MODEL, "ants")] == [1, 1, 1]
     assert [v.version for v in registry.list_versions(MODEL)] == [1, 2, 10]
 
@@ -95,11 +98,12 @@ def test_the_latest_spec_is_current_and_each_registration_is_audited(registry: R
     registry.register_spec(spec("b" * 64), event(EventType.SPEC_REGISTERED))
     # Then the second is current, on the model's item too, and both were audited
     assert registry.current_spec(MODEL) == spec("b" * 64)
-    meta = registry.model_meta(MODEL)
-    assert meta is not None and meta["current_spec_sha256"] == "b" * 64
-    assert meta["current_spec_uri"] == spec("b" * 64).uri
-    assert [m["model"] for m in registry.list_models()] == [MODEL]
+    current = ModelMeta(model=MODEL, current_spec_sha256="b" * 64, current_spec_uri=spec("b" * 64).uri)
+    assert registry.model_meta(MODEL) == current and registry.list_models() == [current]
     assert types(registry) == [EventType.SPEC_REGISTERED, EventType.SPEC_REGISTERED]
+    # And a version allocated afterwards counts on the same model item
+    allocate(registry, "run-1")
+    assert registry.model_meta(MODEL) == replace(current, version_counter=1)
 
 
 def test_a_dataset_is_registered_once_and_datasets_are_listed_by_hash(registry: Registry) -> None:
@@ -149,6 +153,20 @@ def test_a_promotion_archives_the_version_it_replaces(registry: Registry) -> Non
     assert types(registry) == [EventType.PROMOTED, EventType.PROMOTED]
 
 
+def test_a_promotion_over_a_production_version_without_its_item_says_so(registry: Registry) -> None:
+    # Given an alias naming version 1, whose item the registry does not have (written by hand)
+    point_production_at(registry, 1)
+    # When version 2 is promoted over it
+    with pytest.raises(ModelNotFound) as refused:
+        promoted(registry, 2, expected=1)
+    # Then the refusal names the missing version, not a production that moved, and nothing changed
+    assert "production version 1 has no version item to archive" in str(refused.value)
+    assert "found" not in str(refused.value)
+    alias = registry.get_alias(MODEL)
+    assert alias is not None and alias.version == 1
+    assert registry.list_versions(MODEL) == [] and registry.list_events(MODEL) == []
+
+
 def test_a_final_decision_is_recorded_once_and_never_over_production(registry: Registry) -> None:
     # Given version 2 rejected, and version 1 in production
     promoted(registry, 1, expected=None)
@@ -190,6 +208,18 @@ def test_artifacts_set_on_a_version_are_added_to_its_others(registry: Registry) 
         "onnx": Artifact(uri="s3://a/m.onnx", sha256="1" * 64),
         "card": Artifact(uri="s3://a/card2.md", sha256="3" * 64),
     }
+
+
+def test_artifacts_set_on_a_version_there_is_not_are_refused(registry: Registry) -> None:
+    # Given version 1 and no version 2
+    registry.decide(version(1), event(EventType.APPROVAL_REQUESTED, 1))
+    # When version 2's card is pointed at an object
+    # Then it is ModelNotFound, as reading version 2 is, and no version 2 was made
+    with pytest.raises(ModelNotFound, match="has no version 2"):
+        registry.set_version_artifacts(MODEL, 2, {"card": Artifact(uri="s3://a/card.md", sha256="2" * 64)})
+    with pytest.raises(ModelNotFound):
+        registry.get_version(MODEL, 2)
+    assert [v.version for v in registry.list_versions(MODEL)] == [1]
 
 
 def test_an_event_is_recorded_once_per_marker(registry: Registry) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from sluice.app.ports import Registry
 from sluice.domain.registry.records import (
+    CandidateRecord,
     EventType,
     VersionStatus,
 )
@@ -44,8 +45,8 @@ def test_one_live_rollout_at_a_time_and_only_against_production(registry: Regist
     alias = registry.get_alias(MODEL)
     assert alias is not None and alias.version == 1 and alias.rollout == rollout(2)
     assert registry.get_version(MODEL, 2).status is VersionStatus.CANARY
-    # And the start stamped both the alias and the version as updated
-    assert alias.updated_at > before.updated_at and registry.get_version(MODEL, 2).updated_at > T0
+    # And the start stamped the version as updated, not the alias: production did not change
+    assert alias.updated_at == before.updated_at and registry.get_version(MODEL, 2).updated_at > T0
     with pytest.raises(ModelNotFound):
         registry.get_version(MODEL, 3)
     assert types(registry) == [EventType.PROMOTED, EventType.ROLLOUT_STARTED]
@@ -77,11 +78,29 @@ def test_a_stop_ends_only_the_running_rollout_it_names(registry: Registry) -> No
     alias = registry.get_alias(MODEL)
     assert alias is not None and alias.rollout is not None
     assert (alias.rollout.status, alias.rollout.reason) == (RolloutStatus.ROLLED_BACK, "errors")
-    assert alias.updated_at > started.updated_at and alias.version == 1
+    # And the alias still says when production last changed
+    assert alias.updated_at == started.updated_at and alias.version == 1
     # And a model without a production version has nothing to stop
     assert registry.stop_rollout("other", 2, RolloutStatus.ROLLED_BACK, "none") is False
     # And once ended, another version's rollout may start
     registry.start_rollout(version(3, VersionStatus.SHADOW), rollout(3), event(EventType.ROLLOUT_STARTED, 3))
+
+
+def test_the_alias_s_updated_at_moves_only_when_production_changes(registry: Registry) -> None:
+    # Given version 1 in production
+    promoted(registry, 1, expected=None)
+    promoted_at = registry.get_alias(MODEL)
+    assert promoted_at is not None
+    # When version 2's canary starts and is stopped beside it
+    registry.start_rollout(version(2, VersionStatus.CANARY), rollout(2), event(EventType.ROLLOUT_STARTED, 2))
+    registry.stop_rollout(MODEL, 2, RolloutStatus.ROLLED_BACK, "errors")
+    # Then the alias still says when version 1 became production
+    beside = registry.get_alias(MODEL)
+    assert beside is not None and beside.updated_at == promoted_at.updated_at
+    # And when version 3 is promoted, it says when that happened
+    promoted(registry, 3, expected=1)
+    replaced = registry.get_alias(MODEL)
+    assert replaced is not None and replaced.version == 3 and replaced.updated_at > promoted_at.updated_at
 
 
 def test_rollout_counts_from_many_containers_add_up_by_role(registry: Registry) -> None:
@@ -117,19 +136,12 @@ def test_a_search_is_listed_by_candidate_and_recorded_again_unchanged(registry: 
     )
     registry.record_experiment(MODEL, 1, search)
     registry.record_experiment(MODEL, 1, search)
-    # Then its candidates come by index, once each, the chosen one marked
-    listed = registry.list_candidates(MODEL, 1)
-    assert [(c["index"], c["chosen"], c["version"], c["model"]) for c in listed] == [
-        (0, False, 1, MODEL),
-        (1, True, 1, MODEL),
-        (2, False, 1, MODEL),
+    # Then its candidates come by index, once each, the chosen one marked, each with its scores as
+    # recorded (a score without a value, None, too)
+    assert registry.list_candidates(MODEL, 1) == [
+        CandidateRecord(model=MODEL, version=1, chosen=index == 1, score=candidate(index))
+        for index in (0, 1, 2)
     ]
-    # And each carries its scores as stored: a field without a value (None) is absent, as DynamoDB
-    # keeps no null attribute
-    for item, index in zip(listed, (0, 1, 2), strict=True):
-        stored = {k: v for k, v in candidate(index).model_dump(mode="json").items() if v is not None}
-        assert {k: item[k] for k in stored} == stored
-        assert set(item) - set(stored) <= {"PK", "SK", "model", "version", "chosen"}
     assert registry.list_candidates(MODEL, 2) == []
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -27,7 +28,16 @@ class Executions:
         return f"{prefix}:execution:{machine}:{name}"
 
     def start(self, name: str, payload: dict[str, Any]) -> ExecutionRef:
-        """Start an execution; a name already used means this run was started before."""
+        """Start an execution named `name`; `started=False` when this call did not start it because the
+        name was used before. Step Functions refuses a used name (ExecutionAlreadyExists), except while
+        the execution of that name still runs and the input is the same: then it answers as for a new
+        start, with that execution's ARN and its original start date. So an answer whose start date
+        precedes this call is that earlier execution (and an SDK retry of this very call, after its
+        first answer was lost, is still this call's start). The start date is Step Functions' clock, the
+        comparison is with this machine's, to the millisecond: Lambda's clock is AWS's. Two starts racing
+        (duplicate events handled at once) may both be answered as started: callers that must act once
+        per name record it (`Registry.record_run_started`)."""
+        called_at = _to_millisecond(datetime.now(UTC))
         with aws_call(f"start execution {name}"):
             try:
                 response = self._sfn.start_execution(
@@ -39,7 +49,9 @@ class Executions:
                 if error_code(exc) == "ExecutionAlreadyExists":
                     return ExecutionRef(arn=self.execution_arn(name), name=name, started=False)
                 raise
-        return ExecutionRef(arn=str(response["executionArn"]), name=name, started=True)
+        started_at = response.get("startDate")
+        repeat = isinstance(started_at, datetime) and started_at < called_at
+        return ExecutionRef(arn=str(response["executionArn"]), name=name, started=not repeat)
 
     def describe(self, arn: str) -> dict[str, Any]:
         with aws_call(f"describe execution {arn}"):
@@ -77,3 +89,8 @@ class Executions:
                 ) from exc
             with aws_call("answer a waiting task"):
                 raise
+
+
+def _to_millisecond(moment: datetime) -> datetime:
+    """`moment` without its microseconds below the millisecond (Step Functions' start dates have none)."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)

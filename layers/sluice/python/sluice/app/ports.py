@@ -17,8 +17,10 @@ from sluice.domain.registry.records import (
     Alias,
     Artifact,
     AuditEvent,
+    CandidateRecord,
     DatasetRecord,
     ExecutionRef,
+    ModelMeta,
     ModelVersion,
     SpecRecord,
     Trigger,
@@ -30,11 +32,12 @@ if TYPE_CHECKING:
 
 
 class RegistryReader(Protocol):
-    """What serving reads from the registry: the production alias, a version, a model's item."""
+    """What serving reads from the registry: the production alias, a version, a model's item (None: no
+    such model)."""
 
     def get_alias(self, model: str) -> Alias | None: ...
     def get_version(self, model: str, version: int) -> ModelVersion: ...
-    def model_meta(self, model: str) -> dict[str, Any] | None: ...
+    def model_meta(self, model: str) -> ModelMeta | None: ...
 
 
 class RolloutCounter(Protocol):
@@ -46,11 +49,12 @@ class RolloutCounter(Protocol):
 class Registry(RegistryReader, RolloutCounter, Protocol):
     """The model registry: specs, datasets, versions, the production alias and the audit trail. Every
     decision writes its audit event atomically with the change; `promote` raises PromotionConflict when
-    the alias is not at `expected`; `get_version` raises ModelNotFound."""
+    the alias is not at `expected`; `get_version` and `set_version_artifacts` raise ModelNotFound for a
+    version the registry does not have. The alias's `updated_at` is when production last changed."""
 
-    def list_models(self) -> list[dict[str, Any]]: ...
+    def list_models(self) -> list[ModelMeta]: ...
     def record_experiment(self, model: str, version: int, experiment: Experiment) -> None: ...
-    def list_candidates(self, model: str, version: int) -> list[dict[str, Any]]: ...
+    def list_candidates(self, model: str, version: int) -> list[CandidateRecord]: ...
     def register_spec(self, record: SpecRecord, event: AuditEvent) -> None: ...
     def current_spec(self, model: str) -> SpecRecord | None: ...
     def put_dataset(self, record: DatasetRecord, event: AuditEvent | None = None) -> bool: ...

@@ -3,35 +3,28 @@ cross-validated (scores, size, latency, error, whether it was chosen), beside th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sluice.adapters.registry.table import RegistryTable, pk
+from sluice.adapters.registry import items
+from sluice.adapters.registry.table import RegistryTable
+from sluice.domain.registry.records import CandidateRecord
 
 if TYPE_CHECKING:
     from sluice.domain.training.search import Experiment
 
 
-def candidate_sk(version: int, index: int) -> str:
-    return f"CANDIDATE#{version:08d}#{index:03d}"
+class Experiments:
+    def __init__(self, table: RegistryTable) -> None:
+        self._table = table
 
-
-class ExperimentItems(RegistryTable):
     def record_experiment(self, model: str, version: int, experiment: Experiment) -> None:
         """Write one item per candidate of the version's search (idempotent: a retried Train step
         writes the same items)."""
-        for candidate in experiment.candidates:
-            document = candidate.model_dump(mode="json")
-            self._put(
-                {
-                    "PK": pk(model),
-                    "SK": candidate_sk(version, candidate.index),
-                    "model": model,
-                    "version": version,
-                    "chosen": candidate.index == experiment.chosen,
-                    **document,
-                }
+        for score in experiment.candidates:
+            self._table.put(
+                items.candidate_item(model, version, score, chosen=score.index == experiment.chosen)
             )
 
-    def list_candidates(self, model: str, version: int) -> list[dict[str, Any]]:
-        """The version's candidate items in index order ([] when it trained one algorithm)."""
-        return self._query(model, f"CANDIDATE#{version:08d}#")
+    def list_candidates(self, model: str, version: int) -> list[CandidateRecord]:
+        """The version's candidates in index order ([] when it trained one algorithm)."""
+        return [items.candidate(i) for i in self._table.query(model, items.candidates_prefix(version))]

@@ -1,123 +1,84 @@
-"""The model registry on DynamoDB (one table, partition `MODEL#<name>`).
+"""The model registry on DynamoDB: the `Registry` port as one object over the one table, composed of
+small repositories (one concern each, all writing through `items.py`'s codecs), to which it delegates:
 
-Version numbers come from a per-model counter, allocated at the start of a run (idempotently per
-execution) so the ONNX metadata can carry the number; rejected and failed runs keep theirs. The
-production alias changes only through a transaction whose condition is the expected current version,
-and every decision writes its `EVENT#` item in the same transaction.
+    Models            the model items: which models exist, their current spec and version counter
+    SpecsAndDatasets  specs and datasets, stored once by hash
+    Versions          versions, allocated per run from the model's counter, and their decisions
+    ProductionAlias   the production alias: promotions and the live rollout beside production
+    RolloutCounts     a live rollout's counts, added by every serving container
+    Experiments       a version's candidate search
+    AuditTrail        the append-only events, and events recorded once per marker
+
+Every decision writes its `EVENT#` item in the same transaction as the change it records.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sluice.adapters import aws_call
-from sluice.adapters.dynamodb_items import deserialize, serialize
-from sluice.adapters.registry.experiments import ExperimentItems
-from sluice.adapters.registry.rollout import RolloutItems
-from sluice.adapters.registry.table import _MAX_ALLOCATION_ATTEMPTS, ALIAS, META, _event_item, pk, version_sk
+from sluice.adapters.registry.audit import AuditTrail
+from sluice.adapters.registry.experiments import Experiments
+from sluice.adapters.registry.models import Models
+from sluice.adapters.registry.production import ProductionAlias
+from sluice.adapters.registry.rollout_counts import RolloutCounts
+from sluice.adapters.registry.specs_and_datasets import SpecsAndDatasets
+from sluice.adapters.registry.table import RegistryTable
+from sluice.adapters.registry.versions import Versions
 from sluice.domain.registry.records import (
+    Alias,
     Artifact,
     AuditEvent,
+    CandidateRecord,
     DatasetRecord,
-    EventType,
+    ModelMeta,
     ModelVersion,
     SpecRecord,
     Trigger,
-    VersionStatus,
-    new_event_id,
-    utc_now,
 )
-from sluice.domain.rollout.live import RolloutState
-from sluice.errors import ModelNotFound, PromotionConflict, StackError
+from sluice.domain.rollout.live import RolloutState, RolloutStatus, VersionTally
+
+if TYPE_CHECKING:
+    from sluice.domain.training.search import Experiment
 
 
-class Registry(RolloutItems, ExperimentItems):
-    """The model registry: models and specs, datasets, versions (with their candidate searches,
-    `ExperimentItems`), the production alias (with its live rollout, `RolloutItems`) and the audit
-    trail."""
+class Registry:
+    """The model registry (the `Registry` port) on the DynamoDB table `table`. Each method is its
+    repository's; see them for what each promises."""
 
-    # ------------------------------------------------------------------ models and specs
-    def list_models(self) -> list[dict[str, Any]]:
-        """The META item of every model (scan: registries hold few models)."""
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "FilterExpression": "SK = :meta",
-            "ExpressionAttributeValues": serialize({":meta": META}),
-        }
-        with aws_call(f"scan {self.table}"):
-            while True:
-                response = self._ddb.scan(**kwargs)
-                items.extend(deserialize(i) for i in response.get("Items", []))
-                if "LastEvaluatedKey" not in response:
-                    break
-                kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        return sorted(items, key=lambda i: str(i.get("model", "")))
+    def __init__(self, table: str, dynamodb: Any | None = None) -> None:
+        self.table = RegistryTable(table, dynamodb)
+        self.models = Models(self.table)
+        self.specs_and_datasets = SpecsAndDatasets(self.table, self.models)
+        self.versions = Versions(self.table, self.models)
+        self.production = ProductionAlias(self.table)
+        self.rollout_counters = RolloutCounts(self.table)
+        self.experiments = Experiments(self.table)
+        self.audit = AuditTrail(self.table)
 
-    def model_meta(self, model: str) -> dict[str, Any] | None:
-        return self._get(model, META)
+    # ------------------------------------------------------------------ models
+    def list_models(self) -> list[ModelMeta]:
+        return self.models.list_models()
 
+    def model_meta(self, model: str) -> ModelMeta | None:
+        return self.models.model_meta(model)
+
+    # ------------------------------------------------------------------ specs and datasets
     def register_spec(self, record: SpecRecord, event: AuditEvent) -> None:
-        """Store the spec by hash and make it the model's current spec."""
-        now = utc_now()
-        update = {
-            "Update": {
-                "TableName": self.table,
-                "Key": serialize({"PK": pk(record.model), "SK": META}),
-                "UpdateExpression": "SET model = :m, current_spec_sha256 = :sha, current_spec_uri = :uri, "
-                "updated_at = :now, created_at = if_not_exists(created_at, :now)",
-                "ExpressionAttributeValues": serialize(
-                    {":m": record.model, ":sha": record.sha256, ":uri": record.uri, ":now": now}
-                ),
-            }
-        }
-        spec_item = {"PK": pk(record.model), "SK": f"SPEC#{record.sha256}", **record.model_dump(mode="json")}
-        codes = self._transact(
-            [
-                {"Put": {"TableName": self.table, "Item": serialize(spec_item)}},
-                update,
-                {"Put": {"TableName": self.table, "Item": serialize(_event_item(event))}},
-            ]
-        )
-        if codes:
-            raise StackError(f"registering spec {record.sha256} of {record.model}: {codes}")
+        self.specs_and_datasets.register_spec(record, event)
 
     def current_spec(self, model: str) -> SpecRecord | None:
-        meta = self.model_meta(model)
-        if not meta or "current_spec_sha256" not in meta:
-            return None
-        item = self._get(model, f"SPEC#{meta['current_spec_sha256']}")
-        return SpecRecord.model_validate(item) if item else None
+        return self.specs_and_datasets.current_spec(model)
 
-    # ------------------------------------------------------------------ datasets
     def put_dataset(self, record: DatasetRecord, event: AuditEvent | None = None) -> bool:
-        """Record a dataset version, and with it `event` (its `dataset_registered`) in the same
-        transaction: both or neither, so an invocation stopped between them, then run again, cannot leave
-        the dataset without its event. False when that content was already registered (nothing written)."""
-        item = {"PK": pk(record.model), "SK": f"DATASET#{record.sha256}", **record.model_dump(mode="json")}
-        if event is None:
-            return self._put(item, condition="attribute_not_exists(PK)")
-        return not self._transact(
-            [
-                {
-                    "Put": {
-                        "TableName": self.table,
-                        "Item": serialize(item),
-                        "ConditionExpression": "attribute_not_exists(PK)",
-                    }
-                },
-                {"Put": {"TableName": self.table, "Item": serialize(_event_item(event))}},
-            ]
-        )
+        return self.specs_and_datasets.put_dataset(record, event)
 
     def get_dataset(self, model: str, sha256: str) -> DatasetRecord | None:
-        item = self._get(model, f"DATASET#{sha256}")
-        return DatasetRecord.model_validate(item) if item else None
+        return self.specs_and_datasets.get_dataset(model, sha256)
 
     def list_datasets(self, model: str) -> list[DatasetRecord]:
-        return [DatasetRecord.model_validate(i) for i in self._query(model, "DATASET#")]
+        return self.specs_and_datasets.list_datasets(model)
 
-    # ------------------------------------------------------------------ versions
+    # ------------------------------------------------------------------ versions and decisions
     def allocate_version(
         self,
         model: str,
@@ -129,153 +90,35 @@ class Registry(RolloutItems, ExperimentItems):
         dataset_uri: str,
         spec_sha256: str,
     ) -> int:
-        """The version number of run `run_id`: allocated once from the model's counter, then the same
-        number on every retry of the same run."""
-        for _ in range(_MAX_ALLOCATION_ATTEMPTS):
-            existing = self._get(model, f"RUN#{run_id}")
-            if existing:
-                return int(existing["version"])
-            meta = self.model_meta(model) or {}
-            current = int(meta.get("version_counter", 0))
-            version = current + 1
-            now = utc_now()
-            record = ModelVersion(
-                model=model,
-                version=version,
-                status=VersionStatus.TRAINING,
-                trigger=trigger,
-                created_at=now,
-                updated_at=now,
-                execution_arn=execution_arn,
-                dataset_sha256=dataset_sha256,
-                dataset_uri=dataset_uri,
-                spec_sha256=spec_sha256,
-            )
-            event = AuditEvent(
-                model=model,
-                type=EventType.VERSION_ALLOCATED,
-                id=new_event_id(),
-                version=version,
-                execution_arn=execution_arn,
-                trigger=trigger,
-                details={"dataset_sha256": dataset_sha256},
-            )
-            counter_condition = (
-                "attribute_not_exists(version_counter)" if current == 0 else "version_counter = :current"
-            )
-            values: dict[str, Any] = {":next": version, ":now": now, ":m": model}
-            if current:
-                values[":current"] = current
-            codes = self._transact(
-                [
-                    {
-                        "Update": {
-                            "TableName": self.table,
-                            "Key": serialize({"PK": pk(model), "SK": META}),
-                            "UpdateExpression": "SET version_counter = :next, updated_at = :now, model = :m",
-                            "ConditionExpression": counter_condition,
-                            "ExpressionAttributeValues": serialize(values),
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self.table,
-                            "Item": serialize(
-                                {
-                                    "PK": pk(model),
-                                    "SK": f"RUN#{run_id}",
-                                    "version": version,
-                                    "created_at": now,
-                                }
-                            ),
-                            "ConditionExpression": "attribute_not_exists(PK)",
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self.table,
-                            "Item": serialize(self._version_item(record)),
-                            "ConditionExpression": "attribute_not_exists(PK)",
-                        }
-                    },
-                    {"Put": {"TableName": self.table, "Item": serialize(_event_item(event))}},
-                ]
-            )
-            if not codes:
-                return version
-        raise StackError(f"could not allocate a version of {model} after {_MAX_ALLOCATION_ATTEMPTS} attempts")
-
-    def run_version(self, model: str, run_id: str) -> int | None:
-        """The version allocated to run `run_id` (None: none was)."""
-        existing = self._get(model, f"RUN#{run_id}")
-        return int(existing["version"]) if existing else None
-
-    def get_version(self, model: str, version: int) -> ModelVersion:
-        item = self._get(model, version_sk(version))
-        if not item:
-            raise ModelNotFound(f"model {model!r} has no version {version}")
-        return ModelVersion.model_validate(item)
-
-    def list_versions(self, model: str) -> list[ModelVersion]:
-        return [ModelVersion.model_validate(i) for i in self._query(model, "VERSION#")]
-
-    def set_version_artifacts(self, model: str, version: int, artifacts: dict[str, Artifact]) -> None:
-        """Point the version's named artifacts at new objects (e.g. a card rewritten with live quality)."""
-        names = {f"#a{i}": name for i, name in enumerate(artifacts)}
-        values: dict[str, Any] = {
-            f":a{i}": artifact.model_dump(mode="json") for i, artifact in enumerate(artifacts.values())
-        }
-        values[":now"] = utc_now()
-        self._update(
-            {
-                "TableName": self.table,
-                "Key": serialize({"PK": pk(model), "SK": version_sk(version)}),
-                "UpdateExpression": "SET "
-                + ", ".join(f"artifacts.{key} = {key.replace('#', ':')}" for key in names)
-                + ", updated_at = :now",
-                "ConditionExpression": "attribute_exists(PK)",
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": serialize(values),
-            }
+        return self.versions.allocate_version(
+            model,
+            run_id,
+            trigger=trigger,
+            execution_arn=execution_arn,
+            dataset_sha256=dataset_sha256,
+            dataset_uri=dataset_uri,
+            spec_sha256=spec_sha256,
         )
 
-    def decide(self, record: ModelVersion, event: AuditEvent) -> None:
-        """Record a non-promotion decision (rejected, failed, candidate, pending approval) with its audit
-        event. A final one (rejected, failed) is recorded once per version: made again (a step run again
-        after its answer was lost), it changes nothing."""
-        item = self._version_item(record.model_copy(update={"updated_at": utc_now()}))
-        items: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": serialize(item),
-                    "ConditionExpression": "attribute_not_exists(PK) OR #s <> :production",
-                    "ExpressionAttributeNames": {"#s": "status"},
-                    "ExpressionAttributeValues": serialize({":production": VersionStatus.PRODUCTION.value}),
-                }
-            },
-            {"Put": {"TableName": self.table, "Item": serialize(_event_item(event))}},
-        ]
-        final = record.status in (VersionStatus.REJECTED, VersionStatus.FAILED)
-        if final:
-            marker = {"PK": pk(record.model), "SK": f"DECIDED#{record.version:08d}#{record.status.value}"}
-            items.append(
-                {
-                    "Put": {
-                        "TableName": self.table,
-                        "Item": serialize(marker | {"created_at": event.time}),
-                        "ConditionExpression": "attribute_not_exists(PK)",
-                    }
-                }
-            )
-        codes = self._transact(items)
-        if not codes:
-            return
-        if final and codes[0] in ("", "None") and codes[-1] == "ConditionalCheckFailed":
-            return  # decided so before: nothing changes
-        raise PromotionConflict(f"{record.model} version {record.version} is in production already")
+    def run_version(self, model: str, run_id: str) -> int | None:
+        return self.versions.run_version(model, run_id)
 
-    # ------------------------------------------------------------------ alias and promotion
+    def get_version(self, model: str, version: int) -> ModelVersion:
+        return self.versions.get_version(model, version)
+
+    def list_versions(self, model: str) -> list[ModelVersion]:
+        return self.versions.list_versions(model)
+
+    def set_version_artifacts(self, model: str, version: int, artifacts: dict[str, Artifact]) -> None:
+        self.versions.set_version_artifacts(model, version, artifacts)
+
+    def decide(self, record: ModelVersion, event: AuditEvent) -> None:
+        self.versions.decide(record, event)
+
+    # ------------------------------------------------------------------ production and live rollouts
+    def get_alias(self, model: str) -> Alias | None:
+        return self.production.get_alias(model)
+
     def promote(
         self,
         record: ModelVersion,
@@ -284,92 +127,36 @@ class Registry(RolloutItems, ExperimentItems):
         event: AuditEvent,
         rollout: RolloutState | None = None,
     ) -> None:
-        """Make `record` the production version if production is still `expected` (None: no production
-        version yet). The alias, both version items and the audit event change in one transaction;
-        PromotionConflict when the alias moved. The new alias carries `rollout` (the finished rollout
-        that led here) or none: a promotion ends any rollout that was running."""
-        now = utc_now()
-        new_item = self._version_item(
-            record.model_copy(update={"status": VersionStatus.PRODUCTION, "updated_at": now})
-        )
-        alias_item = {
-            "PK": pk(record.model),
-            "SK": ALIAS,
-            "model": record.model,
-            "name": "production",
-            "version": record.version,
-            "previous_version": expected,
-            "updated_at": now,
-            "rollout": rollout.model_dump(mode="json") if rollout else None,
-        }
-        if expected is None:
-            alias_condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(PK)"}
-        else:
-            alias_condition = {
-                "ConditionExpression": "#v = :expected",
-                "ExpressionAttributeNames": {"#v": "version"},
-                "ExpressionAttributeValues": serialize({":expected": expected}),
-            }
-        items: list[dict[str, Any]] = [
-            {"Put": {"TableName": self.table, "Item": serialize(alias_item), **alias_condition}},
-            {"Put": {"TableName": self.table, "Item": serialize(new_item)}},
-            {"Put": {"TableName": self.table, "Item": serialize(_event_item(event))}},
-        ]
-        if expected is not None and expected != record.version:
-            items.append(
-                {
-                    "Update": {
-                        "TableName": self.table,
-                        "Key": serialize({"PK": pk(record.model), "SK": version_sk(expected)}),
-                        "UpdateExpression": "SET #s = :archived, updated_at = :now",
-                        "ConditionExpression": "attribute_exists(PK)",
-                        "ExpressionAttributeNames": {"#s": "status"},
-                        "ExpressionAttributeValues": serialize(
-                            {":archived": VersionStatus.ARCHIVED.value, ":now": now}
-                        ),
-                    }
-                }
-            )
-        codes = self._transact(items)
-        if codes:
-            current = self.get_alias(record.model)
-            raise PromotionConflict(
-                f"{record.model}: expected production version {expected}, "
-                f"found {current.version if current else None}; version {record.version} was not promoted"
-            )
+        self.production.promote(record, expected=expected, event=event, rollout=rollout)
 
-    # ------------------------------------------------------------------ audit
+    def start_rollout(self, record: ModelVersion, rollout: RolloutState, event: AuditEvent) -> None:
+        self.production.start_rollout(record, rollout, event)
+
+    def stop_rollout(self, model: str, version: int, status: RolloutStatus, reason: str) -> bool:
+        return self.production.stop_rollout(model, version, status, reason)
+
+    def add_rollout_counts(self, model: str, version: int, role: str, tally: VersionTally) -> None:
+        self.rollout_counters.add_rollout_counts(model, version, role, tally)
+
+    def rollout_counts(self, model: str, version: int) -> dict[str, VersionTally]:
+        return self.rollout_counters.rollout_counts(model, version)
+
+    # ------------------------------------------------------------------ experiments
+    def record_experiment(self, model: str, version: int, experiment: Experiment) -> None:
+        self.experiments.record_experiment(model, version, experiment)
+
+    def list_candidates(self, model: str, version: int) -> list[CandidateRecord]:
+        return self.experiments.list_candidates(model, version)
+
+    # ------------------------------------------------------------------ audit trail
     def append_event(self, event: AuditEvent) -> None:
-        self._put(_event_item(event))
+        self.audit.append_event(event)
 
     def record_run_started(self, execution_name: str, event: AuditEvent) -> bool:
-        """Write a run's `training_started` event once per execution name (a `STARTED#` marker and the
-        event in one transaction); False when it was recorded before."""
-        return self.record_once(f"STARTED#{execution_name}", event)
+        return self.audit.record_run_started(execution_name, event)
 
     def record_once(self, marker: str, event: AuditEvent) -> bool:
-        """Write `event` once per `marker` (the marker item and the event in one transaction), whoever
-        writes it how often: a decision made again (a retried invocation) is not recorded twice. False
-        when it was recorded before."""
-        marker_item = {
-            "PK": pk(event.model),
-            "SK": marker,
-            "execution_arn": event.execution_arn,
-            "created_at": event.time,
-        }
-        codes = self._transact(
-            [
-                {
-                    "Put": {
-                        "TableName": self.table,
-                        "Item": serialize(marker_item),
-                        "ConditionExpression": "attribute_not_exists(PK)",
-                    }
-                },
-                {"Put": {"TableName": self.table, "Item": serialize(_event_item(event))}},
-            ]
-        )
-        return not codes
+        return self.audit.record_once(marker, event)
 
     def list_events(self, model: str) -> list[AuditEvent]:
-        return [AuditEvent.model_validate(i) for i in self._query(model, "EVENT#")]
+        return self.audit.list_events(model)

@@ -49,7 +49,7 @@ def check_production_models(
     checks: list[ModelCheck] = []
     transient: list[StackError] = []
     for meta in deps.registry.list_models():
-        model = str(meta["model"])
+        model = meta.model
         alias = deps.registry.get_alias(model)
         if alias is None:
             continue

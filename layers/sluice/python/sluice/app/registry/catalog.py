@@ -70,9 +70,8 @@ def list_models(registry: Registry, artifacts: Artifacts | None = None) -> list[
     spec's primary metric first."""
     summaries = []
     for meta in registry.list_models():
-        name = str(meta["model"])
+        name = meta.model
         alias = registry.get_alias(name)
-        counter = meta.get("version_counter")
         metric: str | None = None
         metrics: dict[str, float | None] = {}
         if artifacts is not None and alias is not None:
@@ -83,9 +82,9 @@ def list_models(registry: Registry, artifacts: Artifacts | None = None) -> list[
             ModelSummary(
                 model=name,
                 production_version=alias.version if alias else None,
-                latest_version=int(counter) if counter else None,
-                versions=int(counter or 0),
-                current_spec_sha256=meta.get("current_spec_sha256"),
+                latest_version=meta.version_counter or None,
+                versions=meta.version_counter,
+                current_spec_sha256=meta.current_spec_sha256,
                 metric=metric,
                 metrics=metrics,
             )
@@ -133,7 +132,7 @@ def show_model(registry: Registry, model: str, artifacts: Artifacts | None = Non
     meta = registry.model_meta(model)
     if meta is None:
         raise ModelNotFound(f"no model named {model!r} in the registry")
-    metric = primary_metric(artifacts, model, meta.get("current_spec_sha256")) if artifacts else None
+    metric = primary_metric(artifacts, model, meta.current_spec_sha256) if artifacts else None
     versions = registry.list_versions(model)
     alias = registry.get_alias(model)
     production = next((v for v in versions if alias and v.version == alias.version), None)

@@ -169,7 +169,7 @@ def _build_sections(
 
 
 def _model_names(deps: CoreDeps) -> list[str]:
-    return [str(m["model"]) for m in deps.registry.list_models()]
+    return [m.model for m in deps.registry.list_models()]
 
 
 def _sections(dashboard: Dashboard | None) -> dict[str, ModelSection]:

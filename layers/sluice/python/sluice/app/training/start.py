@@ -63,10 +63,12 @@ def start_training(
     by: Principal | None = None,
     note: str | None = None,
 ) -> Any:
-    """Start TrainAndPromote for a run; a second start of the same upload run is a no-op, and its
-    `training_started` audit event is written once per execution name (StartExecution answers a repeat
-    with the same name and input as a success while the first is running, so `started` alone cannot
-    tell a duplicate apart). A person's start records `by` (their principal) and `note` in the event."""
+    """Start TrainAndPromote for a run; a second start of the same upload run is a no-op (`started`
+    False). Its `training_started` audit event is written once per execution name, whether or not this
+    call started the execution: a start whose invocation stopped before recording it is recorded by the
+    invocation run again (whose start finds the execution there), and the registry's record of the
+    start tells a repeat apart even from an `Executions` that answered it as started. A person's start
+    records `by` (their principal) and `note` in the event."""
     name = execution_name(run.model, run.dataset_sha256, run.spec_sha256, run.trigger, nonce)
     started = deps.executions.start(
         name, run.model_dump(mode="json", exclude_defaults=True) | {"trigger": run.trigger.value}
@@ -81,7 +83,8 @@ def start_training(
         note=note,
         details={"dataset_sha256": run.dataset_sha256, "spec_sha256": run.spec_sha256},
     )
-    if not (started.started and deps.registry.record_run_started(name, event)):
+    recorded = deps.registry.record_run_started(name, event)
+    if not (started.started and recorded):
         logger.info("training already started for this dataset", extra={"execution": started.arn})
         return started.model_copy(update={"started": False})
     return started

@@ -1,8 +1,8 @@
 """Typed records of the registry and the state machine's payload. Pure data: no AWS here.
 
 The registry keeps, per model (partition `MODEL#<name>`): the model item (`META`: current spec and the
-version counter), `SPEC#<sha>`, `DATASET#<sha>`, `VERSION#<n>` (zero-padded so they sort), the
-`ALIAS#production` pointer and the append-only audit trail `EVENT#<time>#<id>`.
+version counter), `SPEC#<sha>`, `DATASET#<sha>`, `VERSION#<n>` (zero-padded so they sort), a search's
+`CANDIDATE#<n>#<i>`, the `ALIAS#production` pointer and the append-only audit trail `EVENT#<time>#<id>`.
 """
 
 from __future__ import annotations
@@ -13,12 +13,15 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from sluice.domain.rollout.live import RolloutState
+
+if TYPE_CHECKING:  # imports multiprocessing (~40 ms of a cold start): typing only
+    from sluice.domain.training.search import CandidateScore
 
 MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -161,6 +164,26 @@ class ModelVersion(BaseModel):
     backend: str | None = None  # where Train ran: "lambda" | "fargate" (None: before backends existed)
     # The Step Functions task token a pending_approval version's run waits on (never shown by views).
     approval_token: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    """The model item (`META`): its current spec and its version counter."""
+
+    model: str
+    current_spec_sha256: str | None = None
+    current_spec_uri: str | None = None
+    version_counter: int = 0  # the last version allocated (0: none yet)
+
+
+@dataclass(frozen=True)
+class CandidateRecord:
+    """One `CANDIDATE#<version>#<index>` item: a candidate a version's search cross-validated."""
+
+    model: str
+    version: int
+    chosen: bool  # the candidate the search chose (the version trained it)
+    score: CandidateScore
 
 
 class Alias(BaseModel):
@@ -363,7 +386,7 @@ class ExecutionRef(BaseModel):
 
     arn: str
     name: str
-    started: bool  # False: an execution with this name exists already (a duplicate event)
+    started: bool  # False: not by this call (the name was used before: a duplicate event, a repeat)
 
 
 @dataclass(frozen=True)
