@@ -35,6 +35,18 @@ S3_PUT_PER_1000 = 0.005
 S3_GET_PER_1000 = 0.0004
 BILLING_UNIT = 5 * 1024
 CHECKS_PER_WINDOW = 24  # an hourly drift check over a 24 h window reads each object 24 times
+# Where capture runs (the second table): Lambda duration, x86, per GB-second; PredictFunction's memory
+LAMBDA_PER_GB_SECOND = 0.0000166667
+PREDICT_MEMORY_GB = 1024 / 1024
+# A PutRecordBatch round trip from Lambda, median (docs/guides/local-stack.md, AWS-like latency: an
+# estimate from published measurements, not an AWS figure); the handler waited for it on every captured
+# request before the capture extension
+FIREHOSE_PUT_SECONDS = 0.020
+EXTENSION_FLUSH_RECORDS = 500  # template.yaml's CAPTURE_FLUSH_RECORDS: one flush per 500 requests
+# CloudWatch Logs with a subscription filter to Firehose: ingestion per GB of log events, and what
+# Lambda adds to each line (timestamp, request id, level: ~60 bytes)
+LOGS_INGESTION_PER_GB = 0.50
+LOG_LINE_OVERHEAD = 60
 
 
 def requests(count: int, instances: int) -> list[tuple[str, list[dict[str, Any]]]]:
@@ -153,6 +165,32 @@ def main() -> None:
             + objects * PARTITIONING_PER_1000_OBJECTS / 1000
         )
         print(f"{instances:>17} | {put:>14.3f} | {put + gets:>25.3f} | {stream:>23.3f}")
+    print()
+    print(
+        "capture off the response path, cost per million captured predictions (USD; Firehose as above, "
+        f"Lambda at ${LAMBDA_PER_GB_SECOND * 1e6:.2f} per million GB-s, {PREDICT_MEMORY_GB:.0f} GB):"
+    )
+    print(
+        f"{'instances/request':>17} | {'handler waits for Firehose':>26} | {'capture extension':>17} | "
+        f"{'CloudWatch Logs -> Firehose':>27}"
+    )
+    for instances, sizes, count in costs:
+        requests_per_million = 1_000_000 / instances
+        record = sum(sizes) / count
+        billed_gb = math.ceil(record / BILLING_UNIT) * BILLING_UNIT * requests_per_million / 1e9
+        delivered_gb = record * requests_per_million / 1e9
+        streamed_cost = billed_gb * FIREHOSE_PER_GB + delivered_gb * PARTITIONING_PER_GB
+        waiting = requests_per_million * FIREHOSE_PUT_SECONDS * PREDICT_MEMORY_GB * LAMBDA_PER_GB_SECOND
+        # the extension puts 500 requests' records in one call, while the next request runs
+        flushing = (
+            requests_per_million / EXTENSION_FLUSH_RECORDS * FIREHOSE_PUT_SECONDS * PREDICT_MEMORY_GB
+        ) * LAMBDA_PER_GB_SECOND
+        # each instance a log line; Logs batches events into Firehose records (no 5 KB rounding waste)
+        logged_gb = (record + instances * LOG_LINE_OVERHEAD) * requests_per_million / 1e9
+        logs = logged_gb * LOGS_INGESTION_PER_GB + logged_gb * (FIREHOSE_PER_GB + PARTITIONING_PER_GB)
+        print(
+            f"{instances:>17} | {streamed_cost + waiting:>26.3f} | {streamed_cost + flushing:>17.3f} | {logs:>27.3f}"
+        )
 
 
 if __name__ == "__main__":

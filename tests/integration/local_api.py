@@ -12,6 +12,7 @@ from botocore.credentials import Credentials
 from sluice.adapters.prediction_api import Response, SignedClient
 from sluice.tools.local.api.gateway import LocalApi
 from sluice.tools.local.api.signing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY
+from sluice.tools.local.stack import LocalStack
 from tests.integration.conftest import Stack
 
 
@@ -27,7 +28,7 @@ def signed_request(
         client.close()
 
 
-def delivered(stack: Stack, prefix: str) -> dict[str, list[dict[str, Any]]]:
+def delivered(stack: Stack | LocalStack, prefix: str) -> dict[str, list[dict[str, Any]]]:
     """Every object under `prefix` of the artifact bucket (gzip JSON lines, as Firehose writes them)."""
     s3, bucket = stack.client("s3"), stack.outputs["ArtifactBucketName"]
     return {
