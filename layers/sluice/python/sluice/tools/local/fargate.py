@@ -43,6 +43,7 @@ from typing import Any
 ESSENTIAL_EXITED = "Essential container in task exited"
 _SERVER: dict[str, Any] = {}
 _LOCK = threading.Lock()
+_USERS: list[int] = [0]  # the `ecs_patches` blocks open: the server outlives all but the last
 
 
 def process_endpoint(stack_endpoint: str | None) -> str:
@@ -376,6 +377,8 @@ def ecs_patches(find_stack: Callable[[], Any]) -> Iterator[None]:
     StateTaskServiceEcs._from_error = from_error  # type: ignore[method-assign]
     StateTaskServiceEcs._normalise_parameters = normalise_parameters  # type: ignore[method-assign]
     StateTaskServiceEcs._normalise_response = normalise_response  # type: ignore[method-assign]
+    with _LOCK:
+        _USERS[0] += 1
     try:
         yield
     finally:
@@ -390,4 +393,8 @@ def ecs_patches(find_stack: Callable[[], Any]) -> Iterator[None]:
             StateTaskServiceEcs._from_error = own_from_error  # type: ignore[method-assign]
         for name, value in saved.items():
             setattr(StateTaskServiceEcs, name, value)
-        stop_server()
+        with _LOCK:
+            _USERS[0] -= 1
+            last = _USERS[0] == 0
+        if last:  # another stack of this process may still have processes talking to it
+            stop_server()

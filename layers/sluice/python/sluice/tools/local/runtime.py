@@ -44,6 +44,10 @@ RUNTIME_ENV = {
 }
 
 
+# The role's temporary credentials: they change with each session, not with the configuration
+CREDENTIALS = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"})
+
+
 @dataclass
 class LambdaContext:
     """What a handler's `context` argument offers (the parts Powertools and handlers use)."""
@@ -150,6 +154,7 @@ class HandlerRuntime:
         self.concurrent = concurrent
         self._modules: dict[str, ModuleType] = {}
         self._environments: dict[str, ExecutionEnvironment] = {}
+        self._configurations: dict[str, frozenset[tuple[str, str]]] = {}  # what each was started with
         self._import_lock = threading.Lock()
         self._gate = _EnvironmentGate()
 
@@ -170,6 +175,10 @@ class HandlerRuntime:
         needs to reach the stack: its endpoint, its role's credentials)."""
         shared = code.logical_id if code.logical_id in self.concurrent else None
         with self._gate.entered(env, shared):
+            configuration = frozenset((k, v) for k, v in env.items() if k not in CREDENTIALS)
+            if self._configurations.setdefault(code.logical_id, configuration) != configuration:
+                self.recycle(code.logical_id)  # a configuration change: Lambda starts new environments
+                self._configurations[code.logical_id] = configuration
             if extensions:
                 try:
                     environment = self._environment(code, env, context, extensions, process_env)
