@@ -280,38 +280,26 @@ class FakePorts:
     traffic: InMemoryTraffic = field(default_factory=InMemoryTraffic)
     outcomes: RecordedOutcomes = field(default_factory=RecordedOutcomes)
 
+    def _core(self) -> dict[str, Any]:
+        return {
+            "registry": self.registry,
+            "artifacts": self.artifacts,
+            "notifier": self.notifier,
+            "traffic": self.traffic,
+            "outcomes": self.outcomes,
+        }
+
     def core_deps(self) -> CoreDeps:
         """What a TrainAndPromote step, the Fargate task and BatchScore have (no state machine)."""
-        return CoreDeps(
-            registry=self.registry,
-            artifacts=self.artifacts,
-            notifier=self.notifier,
-            traffic=self.traffic,
-            outcomes=self.outcomes,
-        )
+        return CoreDeps(**self._core())
 
     def deps(self) -> StackDeps:
         """Every port: what IngestFunction, the CLI and the demo have."""
-        return StackDeps(
-            registry=self.registry,
-            artifacts=self.artifacts,
-            notifier=self.notifier,
-            traffic=self.traffic,
-            outcomes=self.outcomes,
-            executions=self.executions,
-            batch=self.batch,
-        )
+        return StackDeps(**self._core(), executions=self.executions, batch=self.batch)
 
     def predict_deps(self) -> PredictDeps:
         """What PredictFunction has: the core ports and the capture streams."""
-        return PredictDeps(
-            registry=self.registry,
-            artifacts=self.artifacts,
-            notifier=self.notifier,
-            traffic=self.traffic,
-            outcomes=self.outcomes,
-            sink=self.traffic,
-        )
+        return PredictDeps(**self._core(), sink=self.traffic)
 
     def train_version(
         self,
