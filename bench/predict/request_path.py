@@ -50,6 +50,7 @@ PHASES = (
     ("warm, ALIAS_TTL passed (re-read per request), capture 0%", 0.0, "0"),
 )
 FIRST = "first request of a new container"
+SHUTDOWN = ", at the container's shutdown (per request served)"
 # Budget (issue 23, capture off the response path): under AWS-like latency, p95 of one-row predictions at
 # capture 100% within 1.2× of capture 0%.
 CAPTURE_BUDGET = 1.2
@@ -117,6 +118,7 @@ def bench_request_path(seed: int, requests: int, rounds: int) -> None:
                         client, bodies, sent, 1, blocks[(f"{FIRST}, capture {capture:.0%}", on)], latency
                     )
                     sent = timed(client, bodies, sent, requests, blocks[(name, on)], latency)
+                    shut_down(stack, blocks[(f"{name}{SHUTDOWN}", on)], latency, requests + 1)
         latency.enabled = False
         client.close()
         print_latency_table(blocks)
@@ -169,9 +171,22 @@ def timed(client: Any, bodies: list[bytes], sent: int, count: int, block: Block,
     return sent + count
 
 
-def phases_in_order(blocks: dict[tuple[str, bool], Block]) -> list[str]:
+def shut_down(stack: Any, block: Block, latency: Any, served: int) -> None:
+    """The container that served `served` requests is spun down (Lambda's SHUTDOWN: an extension sends
+    what it holds); the AWS calls that makes, off the request path, go to `block`, per request served."""
+    before = latency.tallies()
+    with quiet():
+        stack.recycle(FUNCTION)
+    block.add_calls(before, latency.tallies())
+    block.requests += served
+
+
+def phases_in_order(blocks: dict[tuple[str, bool], Block], shutdowns: bool = False) -> list[str]:
     firsts = [f"{FIRST}, capture {c:.0%}" for c in CAPTURES]
-    return [name for name in (*firsts, *(p[0] for p in PHASES)) if (name, False) in blocks]
+    names = [name for name in (*firsts, *(p[0] for p in PHASES)) if (name, False) in blocks]
+    if shutdowns:
+        names += [f"{p[0]}{SHUTDOWN}" for p in PHASES]
+    return names
 
 
 def print_latency_table(blocks: dict[tuple[str, bool], Block]) -> None:
@@ -209,7 +224,7 @@ def print_operations(blocks: dict[tuple[str, bool], Block], latency: Any) -> Non
     from sluice.tools.local.latency import figure_for
 
     rows = []
-    for name in phases_in_order(blocks):
+    for name in phases_in_order(blocks, shutdowns=True):
         off, on = blocks[(name, False)], blocks[(name, True)]
         if not (on.calls or off.calls):
             rows.append([name, "—", "no AWS call", "0", "0", "0.00", "", ""])
@@ -231,9 +246,11 @@ def print_operations(blocks: dict[tuple[str, bool], Block], latency: Any) -> Non
                 ]
             )
     print(
-        "\nAWS calls on the request path: calls per request with AWS latency off and on (the same calls; at\n"
-        "capture 10% the sample differs), the time they add per request with it on (mean over the phase's\n"
-        "requests), the mean draw per call, and the operation's figure (median / p99):"
+        "\nAWS calls per request, made while the requests ran (the handler's; an extension's after a response)\n"
+        "or when the container shut down (off the request path, per request it served): calls per request\n"
+        "with AWS latency off and on (the same calls; at capture 10% the sample differs), the time they add\n"
+        "per request with it on (mean over the phase's requests), the mean draw per call, and the\n"
+        "operation's figure (median / p99):"
     )
     table(
         [
