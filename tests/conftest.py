@@ -15,6 +15,7 @@ from sluice.domain.data.table import write_csv
 from sluice.tools.cli import main
 from sluice.tools.example_data import example_table
 from sluice.tools.local.iam.enforcement import TRACE_ENV
+from sluice.tools.local.latency import LATENCY_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -26,6 +27,24 @@ IAM_TRACE = Path(os.environ.setdefault(TRACE_ENV, str(ROOT / ".sluice" / "iam-tr
 WHOLE_SUITE_PASSED = IAM_TRACE.with_suffix(".whole-suite")
 SUITE_FOLDERS = ("tests/integration", "tests/e2e", "tests/unit")
 JUDGE_ONLY = "after_suite"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("sluice")
+    group.addoption(
+        "--aws-latency",
+        action="store_true",
+        help="AWS-like call latency on every local stack the tests start, in-process or `sluice local up` "
+        f"(sets {LATENCY_ENV}; docs/guides/local-stack.md)",
+    )
+    group.addoption("--latency-seed", type=int, default=0, metavar="N", help="its seed (default 0)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """`--aws-latency`: every stack started from here on (this process, its xdist workers, the `sluice
+    local up` processes the tests start) delays its principals' calls as AWS would."""
+    if config.getoption("--aws-latency"):
+        os.environ[LATENCY_ENV] = str(config.getoption("--latency-seed"))
 
 
 def _is_xdist_worker(config: pytest.Config) -> bool:

@@ -1,6 +1,7 @@
 """`sluice local up [--port 4566] [--api-port 3000] [--api-auth AWS_IAM|API_KEY] [--faults RATE
-[--fault-seed N]]`: deploy template.yaml into an embedded moto server and serve it, the API behind the
-same authentication as on AWS, optionally with faults injected as AWS fails calls (docs/guides/chaos.md)."""
+[--fault-seed N]] [--aws-latency [--latency-seed N]]`: deploy template.yaml into an embedded moto server
+and serve it, the API behind the same authentication as on AWS, optionally with faults injected as AWS
+fails calls (docs/guides/chaos.md) and calls as slow as AWS answers them (docs/guides/local-stack.md)."""
 
 from __future__ import annotations
 
@@ -56,6 +57,14 @@ def register(subparsers: Any) -> None:
     up.add_argument(
         "--fault-seed", type=int, default=0, metavar="N", help="seed of which calls fail (default 0)"
     )
+    up.add_argument(
+        "--aws-latency",
+        action="store_true",
+        help="delay each AWS call of the stack's functions, state machines, Fargate task and Firehose, "
+        "and each call from another process (the CLI), by a seeded draw of that operation's latency on "
+        "AWS (docs/guides/local-stack.md); summed up on stderr when it stops",
+    )
+    up.add_argument("--latency-seed", type=int, default=0, metavar="N", help="seed of the delays (default 0)")
     up.set_defaults(func=run_up)
 
 
@@ -73,6 +82,7 @@ def fault_rate(text: str) -> float:
 def run_up(args: argparse.Namespace) -> int:
     from sluice.entrypoints.cli.common import STATE_FILE
     from sluice.tools.local.faults import FaultInjector
+    from sluice.tools.local.latency import AwsLatency
     from sluice.tools.local.server import PortInUse, serve, stop_on_sigterm
 
     parameters = parse_overrides(args.parameter_overrides)
@@ -100,6 +110,7 @@ def run_up(args: argparse.Namespace) -> int:
                 parameters=parameters,
                 iam=args.iam == "enforced",
                 faults=FaultInjector(args.faults, args.fault_seed) if args.faults else None,
+                aws_latency=AwsLatency(args.latency_seed) if args.aws_latency else None,
             )
     except PortInUse as exc:
         raise CommandError(str(exc)) from exc

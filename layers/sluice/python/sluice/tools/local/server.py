@@ -20,9 +20,10 @@ from sluice.adapters.prediction_api import API_KEY
 from sluice.tools.local.deploy import ACCOUNT_ID, DEFAULT_REGION, DEFAULT_STACK_NAME
 from sluice.tools.local.distributed_map import distributed_map_patches
 from sluice.tools.local.events import MOTO_CONFIG, moto_patches
-from sluice.tools.local.faults import FaultInjector, injecting
+from sluice.tools.local.faults import FaultInjector
 from sluice.tools.local.iam.enforcement import Enforcer, trace_path_from_env
 from sluice.tools.local.iam.hooks import iam_enforced
+from sluice.tools.local.latency import AwsLatency, active_latency, injecting_and_delaying
 from sluice.tools.local.runtime import RUNTIME_ENV, load_env_overrides
 from sluice.tools.local.stack import LocalStack, deployed
 
@@ -41,6 +42,7 @@ def ready_document(
     api_url: str | None = None,
     auth: str | None = None,
     faults: FaultInjector | None = None,
+    latency: AwsLatency | None = None,
 ) -> dict[str, Any]:
     """The JSON line `sluice local up` prints when ready: endpoints, outputs, and how to authenticate to
     the API (`auth` AWS_IAM: sign with `credentials`; API_KEY: send `api_key` in x-api-key)."""
@@ -49,6 +51,7 @@ def ready_document(
         "stack_name": stack.stack_name,
         "outputs": stack.outputs,
         "iam": "enforced" if stack.enforcer is not None else "off",
+        "aws_latency": latency.document() if latency is not None else None,
     }
     if faults is not None:
         document["faults"] = {"rate": faults.rate, "seed": faults.seed}
@@ -58,6 +61,20 @@ def ready_document(
         if mode == API_KEY:
             document["api_key"] = stack.api_key
     return document
+
+
+def latency_summary(latency: AwsLatency) -> dict[str, Any]:
+    """What `sluice local up` writes of AWS-like latency when it stops: its seed, the calls delayed and
+    the time they added, by principal (a role's short name) and operation."""
+    from sluice.tools.local.faults import short_name
+
+    table = latency.table(short_name)
+    return {
+        "aws_latency": latency.document(),
+        "calls_delayed": sum(row["calls"] for row in table),
+        "added_ms": round(sum(row["added_ms"] for row in table), 1),
+        "table": table,
+    }
 
 
 @contextlib.contextmanager
@@ -104,10 +121,12 @@ def running_server(
     parameters: dict[str, str] | None = None,
     iam: bool = True,
     faults: FaultInjector | None = None,
+    aws_latency: AwsLatency | None = None,
 ) -> Iterator[LocalStack]:
     """Start moto's server, deploy the stack into it (template `parameters` overridden, IAM enforced
-    per principal unless `iam` is False, `faults` injected once deployed), and stop both on exit; the
-    faults injected are summed up on stderr. A taken port is a PortInUse at once."""
+    per principal unless `iam` is False, `faults` injected once deployed, calls delayed as AWS would by
+    `aws_latency`, else as SLUICE_AWS_LATENCY says), and stop both on exit; the faults injected and the
+    delays are summed up on stderr. A taken port is a PortInUse at once."""
     from moto.core.config import default_user_config
     from moto.server import ThreadedMotoServer
 
@@ -134,10 +153,14 @@ def running_server(
         parameters=parameters,
         enforcer=enforcer,
     )
+    latency: AwsLatency | None = None
     try:
         with moto_patches(), distributed_map_patches(), iam_enforced(enforcer), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with deployed(stack), injecting(faults, enforcer):
+            with (
+                deployed(stack),
+                injecting_and_delaying(faults, aws_latency, enforcer, endpoint) as latency,
+            ):
                 yield stack
     finally:
         server.stop()
@@ -146,6 +169,8 @@ def running_server(
             sys.stderr.write(
                 json.dumps({"faults_injected": len(faults.faults), "table": faults.table()}) + "\n"
             )
+        if latency is not None:  # and the time AWS-like latency added, by principal and operation
+            sys.stderr.write(json.dumps(latency_summary(latency)) + "\n")
 
 
 def serve(
@@ -159,6 +184,7 @@ def serve(
     parameters: dict[str, str] | None = None,
     iam: bool = True,
     faults: FaultInjector | None = None,
+    aws_latency: AwsLatency | None = None,
 ) -> None:
     """Deploy, serve the API on `api_port`, announce readiness (one JSON line), then serve until
     SIGINT or SIGTERM, which stop it in any phase (deploying included)."""
@@ -171,11 +197,19 @@ def serve(
         with (
             stop_on_sigterm(),
             running_server(
-                root, host=host, port=port, parameters=parameters, iam=iam, faults=faults
+                root,
+                host=host,
+                port=port,
+                parameters=parameters,
+                iam=iam,
+                faults=faults,
+                aws_latency=aws_latency,
             ) as stack,
         ):
             api = stack.serve_api(api_port, host=host)
-            document = json.dumps(ready_document(stack, api.url, faults=faults), sort_keys=True)
+            document = json.dumps(
+                ready_document(stack, api.url, faults=faults, latency=active_latency()), sort_keys=True
+            )
             state_file.parent.mkdir(parents=True, exist_ok=True)
             state_file.write_text(document + "\n", encoding="utf-8")
             announce(document)

@@ -13,7 +13,7 @@ import secrets
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import boto3
 
@@ -44,10 +44,11 @@ from sluice.tools.local.events import (
 from sluice.tools.local.executions import StackExecutions, wait_until
 from sluice.tools.local.extensions import extension_executables, outside_process_env
 from sluice.tools.local.fargate import process_endpoint
-from sluice.tools.local.faults import FaultInjector, injecting
+from sluice.tools.local.faults import FaultInjector
 from sluice.tools.local.firehose.buffers import delivery
 from sluice.tools.local.iam.enforcement import Enforcer, trace_path_from_env
 from sluice.tools.local.iam.hooks import iam_enforced
+from sluice.tools.local.latency import AwsLatency, injecting_and_delaying
 from sluice.tools.local.runtime import (
     RUNTIME_ENV,
     HandlerRuntime,
@@ -383,11 +384,12 @@ def in_process_stack(
     parameters: dict[str, str] | None = None,
     iam: bool | None = None,
     faults: FaultInjector | None = None,
+    aws_latency: AwsLatency | Literal[False] | None = None,
 ) -> Iterator[LocalStack]:
     """A fresh moto mock with the stack deployed (with template `parameters` overridden); everything
     runs in this process, with IAM enforced per principal unless `iam` is False (by default, unless
-    SLUICE_LOCAL_IAM=off), and `faults` injected
-    into the stack's principals' calls and invocations (see `faults`) once it is deployed."""
+    SLUICE_LOCAL_IAM=off), and once deployed `faults` injected into its principals' calls and invocations
+    and those calls delayed as on AWS by `aws_latency` (`injecting_and_delaying`)."""
     from moto import mock_aws
 
     saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", *RUNTIME_ENV)}
@@ -407,7 +409,7 @@ def in_process_stack(
             distributed_map_patches(),
             iam_enforced(enforcer),
             deployed(stack),
-            injecting(faults, enforcer),
+            injecting_and_delaying(faults, aws_latency, enforcer),
         ):
             yield stack
     finally:

@@ -88,6 +88,21 @@ def invoked_by(origin: str | None) -> Iterator[None]:
         _ORIGIN.reset(token)
 
 
+def stack_principal(access_key: str | None, enforcer: Enforcer | None) -> str | None:
+    """The stack's principal (a role's ARN) holding `access_key`; None for the deployer, a person (an
+    IAM user's keys) or nobody known. With IAM off (no `enforcer`), any key but the deployer's: moto's
+    Step Functions engine signs with its own (`STATES`). Faults and AWS-like latency (`latency`) both
+    apply to these calls only."""
+    if access_key is None:
+        return None
+    if enforcer is not None:
+        principal = enforcer.principal_of(access_key)
+        return None if principal is None or principal.admin or not principal.role_arn else principal.name
+    if access_key in ADMIN_KEYS:
+        return None
+    return STATES if access_key == MOTO_STATES_KEY else f"key {access_key}"
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value or "")
 
@@ -161,14 +176,7 @@ class FaultInjector:
     def principal_of_key(self, access_key: str | None) -> str | None:
         """The stack's principal (a role's ARN) holding `access_key`; None for the deployer, a person (an
         IAM user's keys) or nobody known: only the stack's own calls are faulted."""
-        if access_key is None:
-            return None
-        if self.enforcer is not None:
-            principal = self.enforcer.principal_of(access_key)
-            return None if principal is None or principal.admin or not principal.role_arn else principal.name
-        if access_key in ADMIN_KEYS:
-            return None
-        return STATES if access_key == MOTO_STATES_KEY else f"key {access_key}"
+        return stack_principal(access_key, self.enforcer)
 
     def principal_of_request(self, request: Any) -> str | None:
         principal = self.principal_of_key(access_key_of(request.headers))

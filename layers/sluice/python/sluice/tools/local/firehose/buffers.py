@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sluice.tools.local.latency import FIREHOSE_DELIVERY, round_trip
 from sluice.tools.local.template import TemplateError
 
 DEAGGREGATION_LIMIT = 500
@@ -295,13 +296,20 @@ class DeliveryBuffers:
     def _open(self, buffer_key: Any, backend: Any, stream: _Stream, prefix: str, now: datetime) -> _Buffer:
         """A new buffer, written when its stream's interval has passed (unless written sooner)."""
         buffer = _Buffer(stream.bucket, prefix)
-        buffer.timer = threading.Timer(stream.interval, self._write, (buffer_key, buffer))
+        buffer.timer = threading.Timer(stream.interval, self._write_when_due, (buffer_key, buffer))
         buffer.timer.daemon = True
         buffer.timer.start()
         self._buffers[buffer_key] = buffer
         self._backend_of[buffer_key] = backend
         self._names[buffer_key] = (stream, now)
         return buffer
+
+    def _write_when_due(self, buffer_key: Any, buffer: _Buffer) -> None:
+        """The buffer's interval has passed: Firehose writes it to S3, which with AWS-like latency on
+        takes an S3 PUT's round trip first (on the timer's thread, holding no lock: no producer waits)."""
+        if self._buffers.get(buffer_key) is buffer:
+            round_trip(FIREHOSE_DELIVERY, "s3:PutObject")
+        self._write(buffer_key, buffer)
 
     def _write(self, buffer_key: Any, expected: _Buffer | None = None) -> None:
         from moto.s3.models import s3_backends
