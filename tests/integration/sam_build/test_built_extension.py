@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from sluice.adapters.capture_relay import SOCKET_NAME, RelayedCapture
+from sluice.adapters.capture_relay import RelayedCapture
 from sluice.adapters.firehose import FirehoseTraffic
+from sluice.domain.monitoring.capture_frame import SOCKET_NAME
 from sluice.tools.local.extensions import ExtensionsEnvironment, extension_executables, outside_process_env
 from sluice.tools.local.fargate import process_endpoint
 from sluice.tools.local.function_logs import FunctionLogs

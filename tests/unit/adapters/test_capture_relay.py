@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from sluice.adapters.capture_relay import Frame, FrameReader, RelayedCapture, socket_path
+from sluice.adapters.capture_relay import RelayedCapture
 from sluice.adapters.firehose import FirehoseTraffic, pack_capture
+from sluice.domain.monitoring.capture_frame import Frame, FrameReader, socket_path
 from sluice.entrypoints.capture_extension import CaptureBuffer, RelayServer
 from sluice.errors import StackError
 

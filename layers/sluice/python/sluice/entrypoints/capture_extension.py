@@ -16,6 +16,7 @@ to the function's log, as the handler's own metrics)."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
@@ -24,12 +25,11 @@ import socket
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sluice.adapters.capture_relay import Frame, FrameReader, socket_path
+from sluice.domain.monitoring.capture_frame import Frame, FrameReader, socket_path
 
 NAME = "sluice-capture"
 API_VERSION = "2020-01-01"
@@ -179,31 +179,41 @@ class RelayServer:
 
 
 class ExtensionsApi:
-    """The Extensions API client: register, then ask for each next event (a long poll)."""
+    """The Extensions API client: register, then ask for each next event (a long poll). http.client,
+    not urllib: the extension starts while the function initialises, on the same CPU."""
 
     def __init__(self, runtime_api: str) -> None:
-        self.base = f"http://{runtime_api}/{API_VERSION}/extension"
+        self.runtime_api = runtime_api
         self.identifier = ""
 
+    def _call(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> tuple[Any, bytes]:
+        host, _, port = self.runtime_api.partition(":")
+        connection = http.client.HTTPConnection(host, int(port or 80))  # no timeout: a long poll
+        try:
+            connection.request(method, f"/{API_VERSION}/extension{path}", body=body, headers=headers)
+            response = connection.getresponse()
+            data = response.read()
+            if response.status >= 300:
+                raise RuntimeError(f"Extensions API {method} {path}: {response.status} {data[:200]!r}")
+            return response, data
+        finally:
+            connection.close()
+
     def register(self, name: str, events: list[str]) -> dict[str, Any]:
-        request = urllib.request.Request(
-            f"{self.base}/register",
-            data=json.dumps({"events": events}).encode(),
-            headers={"Lambda-Extension-Name": name, "Content-Type": "application/json"},
-            method="POST",
+        response, data = self._call(
+            "POST",
+            "/register",
+            json.dumps({"events": events}).encode(),
+            {"Lambda-Extension-Name": name, "Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request) as response:
-            self.identifier = response.headers["Lambda-Extension-Identifier"]
-            answer: dict[str, Any] = json.loads(response.read() or b"{}")
-            return answer
+        self.identifier = response.getheader("Lambda-Extension-Identifier") or ""
+        answer: dict[str, Any] = json.loads(data or b"{}")
+        return answer
 
     def next_event(self) -> dict[str, Any]:
-        request = urllib.request.Request(
-            f"{self.base}/event/next", headers={"Lambda-Extension-Identifier": self.identifier}
-        )
-        with urllib.request.urlopen(request) as response:
-            event: dict[str, Any] = json.loads(response.read())
-            return event
+        _, data = self._call("GET", "/event/next", None, {"Lambda-Extension-Identifier": self.identifier})
+        event: dict[str, Any] = json.loads(data)
+        return event
 
 
 def _count_failures(lost: int) -> None:
