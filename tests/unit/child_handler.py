@@ -14,6 +14,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 PREDICT_FUNCTION = ROOT / "functions" / "predict"
 OPENAPI_EVENT = ROOT / "events" / "api-openapi.json"
+# The variables PredictFunction's settings require (the template declares them; in Lambda, its init
+# builds the deps from them)
+PREDICT_VARIABLES = {
+    "ARTIFACT_BUCKET": "artifacts",
+    "REGISTRY_TABLE": "registry",
+    "CAPTURE_STREAM": "capture",
+    "FEEDBACK_STREAM": "feedback",
+}
 
 
 def run_child(code: str, env: dict[str, str], cwd: Path) -> dict[str, Any]:

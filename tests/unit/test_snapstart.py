@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.unit.child_handler import run_child
+from tests.unit.child_handler import PREDICT_VARIABLES, run_child
 
 FAKE_RUNTIME_MODULE = '''
 """Stand-in for the Lambda runtime's snapshot_restore_py: records the registered hooks."""
@@ -40,6 +40,7 @@ registered = {
 for func, args, kwargs in reversed(runtime.before):  # Lambda: reverse order of registration
     func(*args, **kwargs)
 snapshot_client = adapters.client("s3")
+snapshot_deps = app.app.container.deps
 metrics.add_metric(name="LeftInTheSnapshot", unit="Count", value=1)
 event = json.loads(open(EVENT).read())
 snapshot_random = random.getstate()
@@ -67,9 +68,13 @@ def resume(copy, restore):
             for func, args, kwargs in runtime.after:
                 func(*args, **kwargs)
         client = adapters.client("s3")
+        deps = app.app.container.deps
         state = {
             "random": random.random(),
             "same_client": client is snapshot_client,
+            # the app's deps (the artifact store: its S3 client) as the next request finds them
+            "same_deps": deps is snapshot_deps,
+            "deps_client_is_current": deps.artifacts._s3 is client,
             # botocore keeps the resolved credentials on the client's request signer
             "access_key": client._request_signer._credentials.access_key,
             "metrics": sorted(metrics.metric_set),
@@ -99,6 +104,7 @@ def run_snapshot_and_restores(tmp_path: Path) -> dict[str, object]:
     return run_child(
         CHILD.replace("FAKE", repr(str(fake))),
         {
+            **PREDICT_VARIABLES,
             "AWS_ACCESS_KEY_ID": "SNAPSHOT",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "POWERTOOLS_METRICS_NAMESPACE": "Sluice",
@@ -121,6 +127,9 @@ def test_each_restored_copy_gets_its_own_clients_credentials_random_state_and_me
     # And each restored copy uses a new boto3 client, signed with the credentials it was restored with
     assert [c["same_client"] for c in restored] == [False, False]
     assert [c["access_key"] for c in restored] == ["RESTORED1", "RESTORED2"]
+    # And the app's deps, built before the snapshot, were built again with those clients by the hook
+    assert [c["same_deps"] for c in restored] == [False, False]
+    assert [c["deps_client_is_current"] for c in restored] == [True, True]
     # And their random states differ (capture sampling), and no metric left in the snapshot is flushed
     assert restored[0]["random"] != restored[1]["random"]
     assert [c["metrics"] for c in restored] == [[], []]
@@ -134,3 +143,6 @@ def test_each_restored_copy_gets_its_own_clients_credentials_random_state_and_me
     assert [c["access_key"] for c in not_restored] == ["RESTORED3", "RESTORED4"]
     assert not_restored[0]["random"] == not_restored[1]["random"]
     assert not_restored[0]["metrics"] == ["LeftInTheSnapshot"]
+    # but the app's deps would keep signing with the snapshot's client: what the hook rebuilds them for
+    assert [c["same_deps"] for c in not_restored] == [True, True]
+    assert [c["deps_client_is_current"] for c in not_restored] == [False, False]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.unit.child_handler import PREDICT_FUNCTION, run_child
+from tests.unit.child_handler import PREDICT_FUNCTION, PREDICT_VARIABLES, run_child
 
 CHILD = """
 import json, os, socket, sys
@@ -53,6 +53,7 @@ print(json.dumps(result))
 def test_only_a_sampled_invocation_loads_x_ray_and_sends_a_segment(tmp_path: Path) -> None:
     # Given the predict handler in an environment like Lambda's with active tracing
     env = {
+        **PREDICT_VARIABLES,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "LAMBDA_TASK_ROOT": str(PREDICT_FUNCTION),

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sluice.errors import StackError
+from sluice.settings import EnvSettings
 
 if TYPE_CHECKING:
     import botocore.session
@@ -45,10 +45,8 @@ def retries(attempts: int) -> dict[str, Any]:
     return {"mode": "standard", "total_max_attempts": attempts}
 
 
-class AwsSettings(BaseSettings):
+class AwsSettings(EnvSettings):
     """Where boto3 connects: AWS_ENDPOINT_URL (a local stack) and the region, like the AWS CLI."""
-
-    model_config = SettingsConfigDict(frozen=True, extra="ignore")
 
     aws_endpoint_url: str | None = None
     aws_region: str | None = None
@@ -110,7 +108,7 @@ def _client(
 def client(service: str) -> Any:
     """A client (botocore's, as boto3.client returns) for the current endpoint, region, credentials
     and attempts (AWS_MAX_ATTEMPTS, else DEFAULT_MAX_ATTEMPTS), reused while they stay the same."""
-    aws = AwsSettings()
+    aws = AwsSettings.from_env()
     credentials = None
     if aws.aws_access_key_id and aws.aws_secret_access_key:
         credentials = (aws.aws_access_key_id, aws.aws_secret_access_key, aws.aws_session_token)

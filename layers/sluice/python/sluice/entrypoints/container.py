@@ -23,7 +23,7 @@ def main(argv: list[str]) -> int:
     if argv != [TRAIN]:
         print(USAGE, file=sys.stderr)
         return 2
-    settings = TrainingTaskSettings()
+    settings = TrainingTaskSettings.from_env()
     logger.append_keys(action=TRAIN, run_uri=settings.training_run_uri)
     return run_training_task(settings.training_run_uri, step_deps(settings), run_step)
 

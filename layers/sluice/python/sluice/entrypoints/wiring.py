@@ -23,7 +23,6 @@ from sluice.adapters.artifacts import ArtifactStore
 from sluice.adapters.capture_relay import RelayedCapture
 from sluice.adapters.executions import Executions
 from sluice.adapters.firehose import FirehoseTraffic
-from sluice.adapters.idempotency import RetrySafePersistence
 from sluice.adapters.notifications import Notifier
 from sluice.adapters.registry.store import Registry
 from sluice.adapters.traffic import TrafficStore
@@ -40,6 +39,7 @@ from sluice.settings import (
 )
 
 if TYPE_CHECKING:  # each function imports only the use cases it runs (cold start)
+    from sluice.adapters.idempotency import RetrySafePersistence
     from sluice.app.batch.job import BatchLimits
     from sluice.app.ingest.upload import IngestLimits
     from sluice.domain.training.backend import LambdaLimits
@@ -161,9 +161,11 @@ class IngestFunction:
 
 def ingest_function() -> IngestFunction:
     """IngestFunction's deps, limits and idempotency store, from its environment."""
+    # Powertools' idempotency imports boto3 (its DynamoDB persistence): only IngestFunction pays for it
+    from sluice.adapters.idempotency import RetrySafePersistence
     from sluice.app.ingest.upload import IngestLimits
 
-    settings = IngestSettings()
+    settings = IngestSettings.from_env()
     return IngestFunction(
         deps=ingest_deps(settings),
         limits=IngestLimits(max_upload_bytes=settings.max_upload_bytes),
@@ -181,7 +183,7 @@ class DriftFunction:
 
 def drift_function() -> DriftFunction:
     """DriftFunction's deps and the drift check's limits, from its environment."""
-    settings = DriftCheckSettings()
+    settings = DriftCheckSettings.from_env()
     return DriftFunction(deps=drift_deps(settings), limits=drift_limits(settings))
 
 
@@ -197,7 +199,7 @@ def task_function() -> TaskFunction:
     """A TrainAndPromote task function's deps and the largest dataset it trains, from its environment."""
     from sluice.domain.training.backend import LambdaLimits
 
-    settings = StepSettings()
+    settings = StepSettings.from_env()
     return TaskFunction(
         deps=step_deps(settings),
         limits=LambdaLimits(max_cells=settings.lambda_max_cells, max_bytes=settings.lambda_max_bytes),
@@ -214,7 +216,7 @@ def batch_score_function() -> BatchScoreFunction:
     """BatchScoreFunction's deps and how a job's Map runs, from its environment."""
     from sluice.app.batch.job import BatchLimits
 
-    settings = BatchScoreSettings()
+    settings = BatchScoreSettings.from_env()
     return BatchScoreFunction(
         deps=batch_deps(settings),
         limits=BatchLimits(

@@ -10,7 +10,6 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from sluice.domain.spec.algorithms import ALGORITHM_TASKS as ALGORITHM_TASKS  # the algorithm catalogue
@@ -311,6 +310,8 @@ def _key_path(location: tuple[int | str, ...], features: list[Any]) -> str:
 
 def parse_spec(text: str, source: str = "spec.yaml") -> ModelSpec:
     """Parse and validate a YAML spec. Raises SpecError whose message names each wrong key."""
+    import yaml  # here, not at the top: PredictFunction reads specs from ONNX metadata, never YAML (cold start)
+
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -21,9 +21,9 @@ CONTEXT_KEY = "sluice_container"  # where create_app puts an app's Container in 
 class Container:
     """One app's state for the life of its Lambda container: the function's settings, the deps
     `build_deps` builds for them (create_app's: `wiring.predict_deps`, or a test's fakes), and the
-    production models loaded so far. Each is built on first use, never at import (cold start; tests
-    create apps with different settings in one process), and kept: a warm Lambda reuses its clients
-    and loaded models."""
+    production models loaded so far. Each is built on first use, or by `warm()` (PredictFunction's
+    init in Lambda), never by importing a module (tests create apps with different settings in one
+    process), and kept: a warm Lambda reuses its clients and loaded models."""
 
     def __init__(
         self, settings: Callable[[], PredictSettings], build_deps: Callable[[PredictSettings], PredictDeps]
@@ -53,6 +53,17 @@ class Container:
         return RolloutTally(
             self.deps.registry, self.settings.rollout_flush_seconds, outcomes=self.deps.outcomes
         )
+
+    def warm(self) -> None:
+        """Build the settings and the deps now (the deps create their boto3 clients), rather than in
+        the first request that needs them."""
+        self.deps  # noqa: B018 - built for its side effect
+
+    def forget_deps(self) -> None:
+        """Drop the deps and what holds them (loaded models, the rollout tally): they are built again
+        on next use, with the clients of that moment (after a SnapStart restore: the copy's own)."""
+        for built in ("deps", "models", "tally"):
+            self.__dict__.pop(built, None)
 
     @property
     def sink(self) -> TrafficSink:

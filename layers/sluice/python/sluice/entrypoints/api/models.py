@@ -1,4 +1,5 @@
-"""GET /models and GET /models/{model}: what is in production, as API callers may see it."""
+"""GET /models and GET /models/{model}: what is in production, as API callers may see it. Included on
+the first request under /models that no other route answers (LAZY_ROUTERS), with its response models."""
 
 from __future__ import annotations
 
@@ -6,21 +7,59 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Request  # at run time: Powertools injects it by annotation
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from pydantic import BaseModel
 
 from sluice.app.registry.catalog import list_models
 from sluice.app.serving.production import MODEL_ARTIFACT
 from sluice.domain.registry.records import ModelVersion
 from sluice.entrypoints.api.container import container_of
-from sluice.entrypoints.api.schemas import (
-    InputFeature,
-    ModelList,
-    ModelSummary,
-    ModelView,
-    ProductionVersion,
-    answers,
-)
+from sluice.entrypoints.api.schemas import answers
 
 router = Router()
+
+
+class ModelSummary(BaseModel):
+    model: str
+    production_version: int | None
+    latest_version: int | None
+    versions: int
+
+
+class ModelList(BaseModel):
+    models: list[ModelSummary]
+
+
+class ProductionVersion(BaseModel):
+    """What API callers see of the production version (operators see the full record with `sluice
+    models show`)."""
+
+    version: int
+    status: str
+    trigger: str
+    trained_at: str
+    promoted_at: str | None = None
+    metrics: dict[str, float | None]
+    dataset_sha256: str | None
+    spec_sha256: str | None
+    model_sha256: str | None
+
+
+class InputFeature(BaseModel):
+    name: str
+    type: str
+    nullable: bool
+    min: float | None = None
+    max: float | None = None
+    categories: list[str] | None = None
+
+
+class ModelView(BaseModel):
+    model: str
+    version: int
+    production: ProductionVersion
+    input_schema: list[InputFeature]
+    classes: list[Any] | None
+    outputs: list[str]
 
 
 @router.get("/models", summary="Models", responses=answers(ModelList, 403))

@@ -66,50 +66,6 @@ class ErrorResponse(BaseModel):
     truncated: int | None = Field(default=None, description="problems found but not listed in details")
 
 
-class ModelSummary(BaseModel):
-    model: str
-    production_version: int | None
-    latest_version: int | None
-    versions: int
-
-
-class ModelList(BaseModel):
-    models: list[ModelSummary]
-
-
-class ProductionVersion(BaseModel):
-    """What API callers see of the production version (operators see the full record with `sluice
-    models show`)."""
-
-    version: int
-    status: str
-    trigger: str
-    trained_at: str
-    promoted_at: str | None = None
-    metrics: dict[str, float | None]
-    dataset_sha256: str | None
-    spec_sha256: str | None
-    model_sha256: str | None
-
-
-class InputFeature(BaseModel):
-    name: str
-    type: str
-    nullable: bool
-    min: float | None = None
-    max: float | None = None
-    categories: list[str] | None = None
-
-
-class ModelView(BaseModel):
-    model: str
-    version: int
-    production: ProductionVersion
-    input_schema: list[InputFeature]
-    classes: list[Any] | None
-    outputs: list[str]
-
-
 def _json_answer(model: type[BaseModel], description: str) -> OpenAPIResponse:
     return {"description": description, "content": {"application/json": {"model": model}}}
 

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if args.env_vars is not None and not env_file.is_file():
         raise CommandError(f"{env_file}: no such file")
     overrides = load_env_overrides(env_file)
-    endpoint = args.endpoint_url or AwsSettings().aws_endpoint_url
+    endpoint = args.endpoint_url or AwsSettings.from_env().aws_endpoint_url
     stack_name = args.stack_name or DEFAULT_STACK_NAME
     try:
         # stdout carries only the response: whatever the stack or a handler prints (Powertools logs,
