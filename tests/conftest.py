@@ -26,6 +26,15 @@ IAM_TRACE = Path(os.environ.setdefault(TRACE_ENV, str(ROOT / ".sluice" / "iam-tr
 WHOLE_SUITE_PASSED = IAM_TRACE.with_suffix(".whole-suite")
 SUITE_FOLDERS = ("tests/integration", "tests/e2e", "tests/unit")
 JUDGE_ONLY = "after_suite"
+# `make lint` runs the tests marked lint (checkov's scans) in a session of their own: it deploys no stack
+# and leaves the trace and its verdict alone.
+LINT_ONLY = "lint"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "lint: runs in make lint, not in make test (checkov's scans: CI runs them once)"
+    )
 
 
 def _is_xdist_worker(config: pytest.Config) -> bool:
@@ -34,7 +43,7 @@ def _is_xdist_worker(config: pytest.Config) -> bool:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """A fresh IAM trace for this session, unless it only judges the trace the last one left."""
-    if _is_xdist_worker(session.config) or session.config.option.markexpr == JUDGE_ONLY:
+    if _is_xdist_worker(session.config) or session.config.option.markexpr in (JUDGE_ONLY, LINT_ONLY):
         return
     IAM_TRACE.parent.mkdir(parents=True, exist_ok=True)
     IAM_TRACE.write_text("", encoding="utf-8")
@@ -44,7 +53,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Say so when this session (each worker collects every test) collected the whole suite and passed;
     a failure anywhere (the xdist controller finishes last) takes it back."""
-    if session.config.option.markexpr == JUDGE_ONLY:
+    if session.config.option.markexpr in (JUDGE_ONLY, LINT_ONLY):
         return
     if exitstatus != 0:
         WHOLE_SUITE_PASSED.unlink(missing_ok=True)
