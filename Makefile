@@ -20,6 +20,11 @@ AFTER_SUITE_TESTS := tests/integration/test_least_privilege.py
 PYTHON312 ?= $(shell { python3.12 -c 'import sys' >/dev/null 2>&1 && command -v python3.12; } || \
 	ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3.12 2>/dev/null | sort -V | tail -n 1)
 
+# Python caches bytecode (__pycache__, git-ignored; the builds leave it out) even where PYTHONDONTWRITEBYTECODE
+# is set: else every process compiles again what it imports (uv installs no bytecode into the venvs), each
+# pytest-xdist worker rewrites the tests' asserts, and so does every `sluice` process the tests start.
+export PYTHONDONTWRITEBYTECODE :=
+
 .PHONY: install tools imports import-graph checkov test lint format bench clean browser-deps build local demo openapi check-build iam-report
 
 install: $(STAMP) $(TOOLS_STAMP)
@@ -61,8 +66,10 @@ browser-deps:
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
+# Whole modules go to one worker each (tests/scheduling.py): no module-scoped fixture is set up twice, and
+# the modules with a test marked slow start first.
 test: $(STAMP) $(TOOLS_STAMP) browser-deps
-	$(BIN)/pytest -n $(TEST_WORKERS) -m "not after_suite and not lint" --durations=15 $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup -m "not after_suite and not lint" --durations=15 $(PYTEST_ARGS)
 	$(BIN)/pytest -m after_suite $(AFTER_SUITE_TESTS)
 
 # The linters are independent: `make lint` runs them on every core, mypy (the longest) and checkov first,

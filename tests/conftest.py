@@ -15,6 +15,7 @@ from sluice.domain.data.table import write_csv
 from sluice.tools.cli import main
 from sluice.tools.example_data import example_table
 from sluice.tools.local.iam.enforcement import TRACE_ENV
+from tests.scheduling import ModuleScheduling, order_for_workers
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -70,8 +71,17 @@ def whole_suite_collected(session: pytest.Session) -> bool:
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    """Tests marked after_suite run last, once every other test has left its trace."""
-    items.sort(key=lambda item: item.get_closest_marker("after_suite") is not None)
+    """Tests marked after_suite run last, once every other test has left its trace; before them, each
+    package's modules together, those with a test marked slow first (tests/scheduling.py)."""
+    order_for_workers(items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With `--dist loadgroup` (`make test`), whole modules go to one worker each (tests/scheduling.py)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    return ModuleScheduling(config, log)
 
 
 @dataclass(frozen=True)
