@@ -67,7 +67,11 @@ browser-deps:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
 # Whole modules go to one worker each (tests/scheduling.py): no module-scoped fixture is set up twice, and
-# the modules with a test marked slow start first.
+# the modules with a test marked slow start first. OpenMP and BLAS get one thread in each process: the
+# workers already use every core, and threads on top of them only contend (HistGradientBoosting's spin).
+test: export OMP_NUM_THREADS := 1
+test: export OPENBLAS_NUM_THREADS := 1
+test: export MKL_NUM_THREADS := 1
 test: $(STAMP) $(TOOLS_STAMP) browser-deps
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup -m "not after_suite and not lint" --durations=15 $(PYTEST_ARGS)
 	$(BIN)/pytest -m after_suite $(AFTER_SUITE_TESTS)
