@@ -20,6 +20,11 @@ AFTER_SUITE_TESTS := tests/integration/test_least_privilege.py
 PYTHON312 ?= $(shell { python3.12 -c 'import sys' >/dev/null 2>&1 && command -v python3.12; } || \
 	ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3.12 2>/dev/null | sort -V | tail -n 1)
 
+# Python caches bytecode (__pycache__, git-ignored; the builds leave it out) even where PYTHONDONTWRITEBYTECODE
+# is set: else every process compiles again what it imports (uv installs no bytecode into the venvs), each
+# pytest-xdist worker rewrites the tests' asserts, and so does every `sluice` process the tests start.
+export PYTHONDONTWRITEBYTECODE :=
+
 .PHONY: install tools imports import-graph checkov test lint format bench clean browser-deps build local demo openapi check-build iam-report
 
 install: $(STAMP) $(TOOLS_STAMP)
@@ -35,18 +40,17 @@ $(STAMP): pyproject.toml constraints.txt
 
 tools: $(TOOLS_STAMP)
 
+# (uv installs into it: no pip needed there, which saves the 5 s ensurepip takes)
 $(TOOLS_STAMP): constraints-tools.txt | $(STAMP)
-	test -x $(TOOLS_VENV)/bin/python || $(PY) -m venv $(TOOLS_VENV)
+	test -x $(TOOLS_VENV)/bin/python || $(PY) -m venv --without-pip $(TOOLS_VENV)
 	$(BIN)/uv pip install --python $(TOOLS_VENV)/bin/python --quiet -c constraints-tools.txt checkov import-linter
 	touch $(TOOLS_STAMP)
 
-# checkov on template.yaml and on the CloudFormation SAM translates it to (written under .sluice/):
-# every failed check must be fixed or skipped in template.yaml's Metadata with a reason.
+# checkov on template.yaml and on the CloudFormation SAM translates it to: every failed check must be fixed
+# or skipped in template.yaml's Metadata with a reason. The scans are tests/unit/test_checkov.py's tests
+# marked `lint`: `make lint` runs them, `make test` leaves them out (CI runs both: the scans run once).
 checkov: $(STAMP) $(TOOLS_STAMP)
-	@mkdir -p .sluice
-	$(PY) -m sluice.tools.local.template template.yaml .sluice/template.cfn.json
-	$(TOOLS_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
-	$(TOOLS_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f .sluice/template.cfn.json
+	$(BIN)/pytest -m lint -q tests/unit/test_checkov.py
 
 # The import contracts in pyproject.toml ([tool.importlinter]): the layers, what each may import, no cycles.
 imports: $(TOOLS_STAMP)
@@ -62,18 +66,36 @@ browser-deps:
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
+# Whole modules go to one worker each (tests/scheduling.py): no module-scoped fixture is set up twice, and
+# the modules with a test marked slow start first. OpenMP and BLAS get one thread in each process: the
+# workers already use every core, and threads on top of them only contend (HistGradientBoosting's spin).
+test: export OMP_NUM_THREADS := 1
+test: export OPENBLAS_NUM_THREADS := 1
+test: export MKL_NUM_THREADS := 1
 test: $(STAMP) $(TOOLS_STAMP) browser-deps
-	$(BIN)/pytest -n $(TEST_WORKERS) -m "not after_suite" --durations=15 $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup -m "not after_suite and not lint" --durations=15 $(PYTEST_ARGS)
 	$(BIN)/pytest -m after_suite $(AFTER_SUITE_TESTS)
 
+# The linters are independent: `make lint` runs them on every core, mypy (the longest) and checkov first,
+# each one's output printed whole when it ends. `sam validate --lint` is cfn-lint on the template.
+LINT_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+LINTERS := lint-mypy checkov lint-ruff imports lint-sam lint-docs
+.PHONY: $(LINTERS)
+
 lint: $(STAMP) $(TOOLS_STAMP)
+	@$(MAKE) --no-print-directory -j $(LINT_JOBS) --output-sync=target $(LINTERS)
+
+lint-ruff: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+lint-mypy: $(STAMP)
 	$(BIN)/mypy layers/sluice/python/sluice functions tests bench
-	$(MAKE) --no-print-directory imports
+
+lint-sam: $(STAMP)
 	SAM_CLI_TELEMETRY=0 $(BIN)/sam validate --lint --template-file template.yaml
-	$(BIN)/cfn-lint template.yaml
-	$(MAKE) --no-print-directory checkov
+
+lint-docs: $(STAMP)
 	$(PY) -m sluice.tools.docs.reference --check && NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 # sam build into .aws-sam/build (the layers build with their Makefiles; pip runs from the venv).

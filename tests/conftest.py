@@ -16,6 +16,7 @@ from sluice.tools.cli import main
 from sluice.tools.example_data import example_table
 from sluice.tools.local.iam.enforcement import TRACE_ENV
 from sluice.tools.local.latency import LATENCY_ENV
+from tests.scheduling import ModuleScheduling, order_for_workers
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -27,6 +28,9 @@ IAM_TRACE = Path(os.environ.setdefault(TRACE_ENV, str(ROOT / ".sluice" / "iam-tr
 WHOLE_SUITE_PASSED = IAM_TRACE.with_suffix(".whole-suite")
 SUITE_FOLDERS = ("tests/integration", "tests/e2e", "tests/unit")
 JUDGE_ONLY = "after_suite"
+# `make lint` runs the tests marked lint (checkov's scans) in a session of their own: it deploys no stack
+# and leaves the trace and its verdict alone.
+LINT_ONLY = "lint"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,8 +45,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """`--aws-latency`: every stack started from here on (this process, its xdist workers, the `sluice
-    local up` processes the tests start) delays its principals' calls as AWS would."""
+    """The `lint` marker; `--aws-latency`: every stack started from here on (this process, its xdist
+    workers, the `sluice local up` processes the tests start) delays its principals' calls as AWS would."""
+    config.addinivalue_line(
+        "markers", "lint: runs in make lint, not in make test (checkov's scans: CI runs them once)"
+    )
     if config.getoption("--aws-latency"):
         os.environ[LATENCY_ENV] = str(config.getoption("--latency-seed"))
 
@@ -53,7 +60,7 @@ def _is_xdist_worker(config: pytest.Config) -> bool:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """A fresh IAM trace for this session, unless it only judges the trace the last one left."""
-    if _is_xdist_worker(session.config) or session.config.option.markexpr == JUDGE_ONLY:
+    if _is_xdist_worker(session.config) or session.config.option.markexpr in (JUDGE_ONLY, LINT_ONLY):
         return
     IAM_TRACE.parent.mkdir(parents=True, exist_ok=True)
     IAM_TRACE.write_text("", encoding="utf-8")
@@ -63,7 +70,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Say so when this session (each worker collects every test) collected the whole suite and passed;
     a failure anywhere (the xdist controller finishes last) takes it back."""
-    if session.config.option.markexpr == JUDGE_ONLY:
+    if session.config.option.markexpr in (JUDGE_ONLY, LINT_ONLY):
         return
     if exitstatus != 0:
         WHOLE_SUITE_PASSED.unlink(missing_ok=True)
@@ -80,8 +87,17 @@ def whole_suite_collected(session: pytest.Session) -> bool:
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    """Tests marked after_suite run last, once every other test has left its trace."""
-    items.sort(key=lambda item: item.get_closest_marker("after_suite") is not None)
+    """Tests marked after_suite run last, once every other test has left its trace; before them, each
+    package's modules together, those with a test marked slow first (tests/scheduling.py)."""
+    order_for_workers(items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With `--dist loadgroup` (`make test`), whole modules go to one worker each (tests/scheduling.py)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    return ModuleScheduling(config, log)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ leaves running (an execution waiting for approval, a canary, a queued delivery) 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import warnings
@@ -95,6 +96,23 @@ class Stack:
         for name, body in datasets:
             self.upload(f"{model}/data/{name}", body)
             self.settle()
+
+    @contextlib.contextmanager
+    def environment(self, function: str, **variables: str) -> Iterator[None]:
+        """The function's handler, cold-started, with `variables` on top of its environment while inside;
+        cold-started again with its own environment after (the stack is shared with the other tests)."""
+        overrides = self.local.env_overrides
+        saved = overrides.get(function)
+        overrides[function] = {**(saved or {}), **variables}
+        self.local.recycle(function)
+        try:
+            yield
+        finally:
+            if saved is None:
+                overrides.pop(function, None)
+            else:
+                overrides[function] = saved
+            self.local.recycle(function)
 
     def notifications(self) -> list[dict[str, Any]]:
         """Every SNS message published so far (the topic is subscribed to a queue), drained."""

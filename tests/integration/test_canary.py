@@ -25,6 +25,7 @@ def api(stack: Stack) -> Iterator[LocalApi]:
     served.stop()
 
 
+@pytest.mark.slow
 def test_a_canary_answers_its_share_of_requests_stably_and_is_promoted(stack: Stack, api: LocalApi) -> None:
     model = "it-canary"
     ids = [f"split-{i}" for i in range(400)]

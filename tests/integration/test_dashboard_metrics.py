@@ -202,6 +202,7 @@ def test_the_local_stack_creates_the_dashboard_with_its_own_resource_names(stack
     assert local == dashboard_body(names, stack_name=name)
 
 
+@pytest.mark.slow
 def test_every_sluice_metric_graphed_is_printed_with_that_dimension_set(printed: set[Series]) -> None:
     # Given the series the dashboard graphs in Sluice's namespace
     graphed = sluice_series(dashboard_body())

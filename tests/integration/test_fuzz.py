@@ -123,11 +123,15 @@ class Api:
 @pytest.fixture(scope="module")
 def api(stack: Stack) -> Iterator[Api]:
     stack.train(MODEL, FIRST)
-    served: LocalApi = stack.local.serve_api(0)
-    signed = SignedClient(served.url, credentials_of(stack.local.credentials), timeout=120)
-    yield Api(signed, served.routes)
-    signed.close()
-    served.stop()
+    # Nothing is promoted during the fuzz: PredictFunction keeps the production alias it read for the
+    # template's ALIAS_TTL (60 s) as on AWS, instead of reading it again for each of the 10,000 requests
+    # (the shared stack's 0 s, for the tests that promote). Every request still reaches the handler.
+    with stack.environment("PredictFunction", ALIAS_TTL_SECONDS="60"):
+        served: LocalApi = stack.local.serve_api(0)
+        signed = SignedClient(served.url, credentials_of(stack.local.credentials), timeout=120)
+        yield Api(signed, served.routes)
+        signed.close()
+        served.stop()
 
 
 def problem_of(sent: Case, status: int, body: bytes) -> str | None:
@@ -149,6 +153,7 @@ def problem_of(sent: Case, status: int, body: bytes) -> str | None:
     return None
 
 
+@pytest.mark.slow
 def test_ten_thousand_fuzzed_requests_get_no_5xx_and_small_json_errors(api: Api) -> None:
     rng = random.Random(SEED)
     # the type confusions, spread among the random cases (drawn when their turn comes: feedback reuses

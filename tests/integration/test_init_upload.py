@@ -4,6 +4,7 @@ announced with its YAML on SNS, and the CSV becomes a dataset whose training run
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from sluice.domain.registry.records import EventType, VersionStatus
@@ -14,6 +15,7 @@ from tests.integration.scenario import FIRST, event_types
 MODEL = "it-init"
 
 
+@pytest.mark.slow
 def test_init_yaml_and_a_csv_infer_the_spec_announce_it_and_train(stack: Stack) -> None:
     # Given init.yaml naming the target of a model that has no spec
     stack.notifications()

@@ -126,6 +126,7 @@ def test_ready_line_names_the_endpoint_and_the_stack_outputs(served: dict[str, A
     assert json.loads(served["state"].read_text()) == document
 
 
+@pytest.mark.slow
 def test_uploads_to_the_served_stack_train_a_model_that_sluice_models_shows(served: dict[str, Any]) -> None:
     # Given the running local stack
     document = json.loads(served["ready"])
@@ -246,6 +247,7 @@ def test_sluice_invoke_against_the_served_stack_resolves_its_resource_names(serv
     assert item["Item"]["status"]["S"] == "training"
 
 
+@pytest.mark.slow
 def test_sluice_invoke_trains_then_exports_with_the_event_files_as_a_user_types_them(
     served: dict[str, Any],
 ) -> None:
@@ -328,6 +330,7 @@ def test_a_taken_port_fails_at_once_with_a_clear_message(tmp_path: Path, taken: 
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_api_key_mode_announces_a_key_that_the_api_and_sluice_predict_require(tmp_path: Path) -> None:
     # Given `sluice local up --api-auth API_KEY`
     state = tmp_path / ".sluice" / "local.json"
@@ -358,6 +361,7 @@ def test_api_key_mode_announces_a_key_that_the_api_and_sluice_predict_require(tm
         assert process.wait(timeout=60) == 0
 
 
+@pytest.mark.slow
 def test_faults_are_injected_into_the_stacks_own_calls_logged_and_summed_up(tmp_path: Path) -> None:
     # Given `sluice local up --faults 0.3 --fault-seed 4`, its log (stderr) in a file
     log = tmp_path / "stack.log"

@@ -117,6 +117,7 @@ def lived(stack: Stack, capsys: pytest.CaptureFixture[str]) -> Life:
     return Life(operator, viewer, done, refused)
 
 
+@pytest.mark.slow
 def test_people_act_on_a_model_as_their_policies_allow_and_are_audited_as_their_principal(
     stack: Stack, lived: Life
 ) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from sluice.domain.data.table import to_csv_bytes
 from sluice.domain.registry.records import DatasetKind
 from sluice.tools.example_data import credit_risk
@@ -20,6 +22,7 @@ SPEC = spec_text(MODEL) + "retraining: {window_days: 7, recent_weight: 2.0}\n"
 LABELLED_EVERY = 3  # one served instance in three gets its true label back
 
 
+@pytest.mark.slow
 def test_a_drift_retraining_trains_on_accepted_data_plus_labelled_traffic_not_the_rejected_file(
     stack: Stack,
 ) -> None:

@@ -331,6 +331,7 @@ def _traffic(shift: float, rows: int, seed: int) -> list[dict[str, Any]]:
     return instances_and_labels(credit_risk(rows, seed=seed, shift=shift))[0]
 
 
+@pytest.mark.slow
 def test_drift_check_alerts_and_retrains_once_on_shifted_traffic_only(stack: Stack) -> None:
     # Given a model of its own, serving, with same-distribution traffic captured
     model = "it-drift"
@@ -403,6 +404,7 @@ def test_drift_check_alerts_and_retrains_once_on_shifted_traffic_only(stack: Sta
         served.stop()
 
 
+@pytest.mark.slow
 def test_a_model_whose_reference_is_missing_does_not_stop_the_other_checks(stack: Stack) -> None:
     # Given two models in production, one of which lost its reference sample
     stack.train("it-noref", ("first.csv", to_csv_bytes(credit_risk(rows=400, seed=31))))

@@ -58,6 +58,7 @@ def _training_command(stack: Stack, command: list[str]) -> Iterator[None]:
         container["command"] = saved
 
 
+@pytest.mark.slow
 def test_lambda_and_fargate_train_the_same_model_and_say_where(stack: Stack) -> None:
     # Given the same spec and dataset, once with backend: lambda and once with backend: fargate
     _train(stack, "be-lambda", "lambda")

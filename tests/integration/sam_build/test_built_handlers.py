@@ -60,6 +60,9 @@ EVENTS = {
     "BatchScoreFunction": ("batch-pin.json", "batch-score.json"),
 }
 
+# One worker runs both modules here: they share the session's `sam build` (tests/scheduling.py).
+pytestmark = pytest.mark.xdist_group("sam_build")
+
 
 def runtime_folder(tmp: Path) -> Path:
     """What the Lambda runtime adds to a bundle: boto3 and its dependencies (symlinked from the venv)."""
@@ -124,6 +127,7 @@ def run_clean(
     )
 
 
+@pytest.mark.slow
 def test_every_built_handler_imports_with_only_its_layers(build: Path, tmp_path: Path) -> None:
     # When each function's handler module is imported in a clean python3.12 from its bundle alone
     # Then it imports, and nothing comes from outside the bundle and the standard library
@@ -305,6 +309,7 @@ def test_the_built_ingest_function_answers_its_events(
     assert answers["ingest-ignored.json"]["status"] == "ignored"
 
 
+@pytest.mark.slow
 def test_the_built_training_and_registry_functions_answer_their_events(
     build: Path, served_stack: LocalStack, tmp_path: Path
 ) -> None:
@@ -333,6 +338,7 @@ def test_the_built_evaluate_function_checks_a_rollout(
     assert rollout["decision"] == "roll_back" and "ended from outside" in rollout["reason"]
 
 
+@pytest.mark.slow
 def test_the_built_drift_function_answers_its_event(
     build: Path, served_stack: LocalStack, tmp_path: Path
 ) -> None:

@@ -25,6 +25,9 @@ TRAINING = ("TrainFunction", "ExportFunction", "EvaluateFunction")
 GLIBC_MAX = (2, 34)  # Amazon Linux 2023, the python3.12 runtime's OS
 RUNTIME_ABI_SUFFIXES = (".cpython-312-x86_64-linux-gnu.so", ".abi3.so")
 
+# One worker runs both modules here: they share the session's `sam build` (tests/scheduling.py).
+pytestmark = pytest.mark.xdist_group("sam_build")
+
 
 def tree_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())

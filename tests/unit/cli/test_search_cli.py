@@ -78,6 +78,7 @@ def test_train_searches_reports_each_candidate_and_writes_the_experiment(
     assert str(out / EXPERIMENTS_FILE) in result.stdout
 
 
+@pytest.mark.slow
 def test_two_searches_in_worker_processes_choose_alike_and_write_the_same_model_bytes(
     sluice, tmp_path: Path, xor_files: dict[str, Path]
 ) -> None:

@@ -231,6 +231,7 @@ def test_multiclass_probabilities_are_in_class_order(tmp_path: Path, sluice) -> 
     assert np.array_equal(np.asarray(model.classes)[outputs.probabilities.argmax(axis=1)], outputs.labels)
 
 
+@pytest.mark.slow
 def test_model_onnx_is_byte_identical_across_processes_with_different_hash_seeds(tmp_path: Path) -> None:
     # Given one dataset and spec (skl2onnx collects opset imports in a set, whose order follows the
     # string hash seed: two runs in one process agree even when two processes do not)

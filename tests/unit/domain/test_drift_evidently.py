@@ -12,12 +12,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import pytest
-from evidently.legacy.calculations.data_drift import get_one_column_drift
-from evidently.legacy.core import ColumnType
-from evidently.legacy.metric_results import DatasetColumns, DatasetUtilityColumns
-from evidently.legacy.options.data_drift import DataDriftOptions
 
 from sluice.domain.monitoring.drift import (
     CategoricalColumn,
@@ -49,7 +44,15 @@ class Case:
 
 
 def evidently_column_drift(case: Case) -> tuple[str, float, bool]:
-    """Evidently's verdict for one column, through the function its ValueDrift metric calls."""
+    """Evidently's verdict for one column, through the function its ValueDrift metric calls. (Evidently
+    and pandas are imported here, not at the top: ~3 s that a worker collecting this module without
+    running it would spend.)"""
+    import pandas as pd
+    from evidently.legacy.calculations.data_drift import get_one_column_drift
+    from evidently.legacy.core import ColumnType
+    from evidently.legacy.metric_results import DatasetColumns, DatasetUtilityColumns
+    from evidently.legacy.options.data_drift import DataDriftOptions
+
     column_type = ColumnType.Numerical if case.kind == "numerical" else ColumnType.Categorical
     dtype = "float64" if case.kind == "numerical" else "object"
     columns = DatasetColumns(

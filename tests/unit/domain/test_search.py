@@ -192,6 +192,7 @@ def test_the_folds_never_see_the_holdout_changing_it_changes_nothing() -> None:
     assert (after.chosen, after.reason) == (before.chosen, before.reason)
 
 
+@pytest.mark.slow
 def test_scores_and_choice_are_identical_in_worker_processes_and_in_this_one() -> None:
     # Given a search spec
     spec = _spec()

@@ -173,16 +173,19 @@ class Demo:
         return executions
 
     def await_version(self, wanted: Callable[[ModelVersion], bool], what: str) -> ModelVersion:
-        """Poll the registry until a version `wanted` picks exists and is decided (any status but
-        training); a run that waits (canary, approval) keeps its execution running, so `settle` would
-        wait for its end. Raises DemoError after POLL_LIMIT_SECONDS."""
-        deadline = time.monotonic() + POLL_LIMIT_SECONDS
-        while time.monotonic() < deadline:
+        """Wait until a version `wanted` picks exists and is decided (any status but training), read
+        from the registry again each time an invocation, a delivery or an execution of the stack ends
+        (`LocalStack.wait_until`); a run that waits (canary, approval) keeps its execution running, so
+        `settle` would wait for its end. Raises DemoError after POLL_LIMIT_SECONDS."""
+
+        def decided() -> ModelVersion | None:
             made = [v for v in self.registry.list_versions(MODEL) if wanted(v)]
-            if made and made[0].status is not VersionStatus.TRAINING:
-                return made[0]
-            time.sleep(0.1)
-        raise DemoError(f"{what}: its version was never decided")
+            return made[0] if made and made[0].status is not VersionStatus.TRAINING else None
+
+        try:
+            return self.stack.wait_until(decided, what=what, timeout=POLL_LIMIT_SECONDS)
+        except TimeoutError as exc:
+            raise DemoError(f"{what}: its version was never decided") from exc
 
     # ---------------------------------------------------------------- versions
     def dataset_names(self) -> dict[str, tuple[str, int]]:

@@ -35,7 +35,7 @@ import boto3
 from moto.core.config import DefaultConfig
 
 from sluice.tools.local.deploy import ACCOUNT_ID, Clients
-from sluice.tools.local.dynamodb_tokens import idempotent_transactions
+from sluice.tools.local.dynamodb_tokens import idempotent_transactions, transactions_roll_back_their_items
 from sluice.tools.local.executions import ACTIVITY, execution_end_signals
 from sluice.tools.local.fargate import ecs_patches
 from sluice.tools.local.faults import eventbridge_delivery
@@ -343,6 +343,7 @@ def moto_patches() -> Iterator[None]:
             buffered_delivery(),
             ecs_patches(lambda: _ACTIVE[-1] if _ACTIVE else None),
             idempotent_transactions(),
+            transactions_roll_back_their_items(),  # without copying whole tables (`dynamodb_tokens`)
             lambda_task_error_names(),
             execution_end_signals(),  # waits for executions wake when one ends (`executions`)
             moto_bucket_policies_ignored(),  # local IAM evaluates them (see iam.enforcement)

@@ -4,6 +4,7 @@ and `sluice` reach it through AWS_ENDPOINT_URL. Handlers still run in this proce
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import signal
@@ -13,7 +14,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sluice.adapters import clear_clients
 from sluice.adapters.prediction_api import API_KEY
@@ -128,10 +129,33 @@ def running_server(
     `aws_latency`, else as SLUICE_AWS_LATENCY says), and stop both on exit; the faults injected and the
     delays are summed up on stderr. A taken port is a PortInUse at once."""
     from moto.core.config import default_user_config
-    from moto.server import ThreadedMotoServer
 
+    # moto's settings as they were come back on exit: else a later mock_aws() of this process (a test's)
+    # would run the state machines it starts, which moto's default leaves RUNNING.
+    saved = copy.deepcopy(default_user_config)
     for service, values in MOTO_CONFIG.items():
         default_user_config.setdefault(service, {}).update(values)  # type: ignore[misc]
+    try:
+        with _running_server(root, host, port, stack_name, parameters, iam, faults) as stack:
+            yield stack
+    finally:
+        settings = cast(dict[str, Any], default_user_config)
+        settings.clear()
+        settings.update(saved)
+
+
+@contextlib.contextmanager
+def _running_server(
+    root: Path,
+    host: str,
+    port: int,
+    stack_name: str,
+    parameters: dict[str, str] | None,
+    iam: bool,
+    faults: FaultInjector | None,
+) -> Iterator[LocalStack]:
+    from moto.server import ThreadedMotoServer
+
     # moto's ASL engine calls Lambda through http://localhost:$MOTO_PORT when no mock is active.
     os.environ["MOTO_PORT"] = str(port)
     os.environ.update(RUNTIME_ENV)
