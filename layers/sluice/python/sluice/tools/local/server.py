@@ -136,7 +136,7 @@ def running_server(
     for service, values in MOTO_CONFIG.items():
         default_user_config.setdefault(service, {}).update(values)  # type: ignore[misc]
     try:
-        with _running_server(root, host, port, stack_name, parameters, iam, faults) as stack:
+        with _running_server(root, host, port, stack_name, parameters, iam, faults, aws_latency) as stack:
             yield stack
     finally:
         settings = cast(dict[str, Any], default_user_config)
@@ -153,6 +153,7 @@ def _running_server(
     parameters: dict[str, str] | None,
     iam: bool,
     faults: FaultInjector | None,
+    aws_latency: AwsLatency | None,
 ) -> Iterator[LocalStack]:
     from moto.server import ThreadedMotoServer
 
