@@ -40,3 +40,8 @@ def delivered(stack: Stack | LocalStack, prefix: str) -> dict[str, list[dict[str
         ]
         for item in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
     }
+
+
+def delivered_request_ids(stack: Stack | LocalStack, prefix: str) -> set[str]:
+    """The request ids of every record delivered under `prefix`."""
+    return {r["request_id"] for records in delivered(stack, prefix).values() for r in records}

@@ -20,7 +20,7 @@ from sluice.tools.local.api.gateway import LocalApi, Route, proxy_event
 from sluice.tools.local.firehose.buffers import delivery
 from tests.integration.conftest import INSTANCE, Stack, spec_text
 from tests.integration.live_rollout import instances_and_labels
-from tests.integration.local_api import delivered, signed_request
+from tests.integration.local_api import delivered, delivered_request_ids, signed_request
 
 MODEL = "it-serve"
 
@@ -215,10 +215,6 @@ def test_capture_and_feedback_arrive_through_firehose_as_few_gzip_objects(
     assert all(f["model"] == MODEL and f["time"] for f in labels)
 
 
-def _captured_ids(stack: Stack) -> set[str]:
-    return {r["request_id"] for records in delivered(stack, f"capture/{MODEL}/").values() for r in records}
-
-
 def test_captured_requests_wait_in_the_extension_and_arrive_when_the_environment_shuts_down(
     api: LocalApi, stack: Stack
 ) -> None:
@@ -232,12 +228,12 @@ def test_captured_requests_wait_in_the_extension_and_arrive_when_the_environment
     # Then the handler sent nothing to Firehose on the request path: after Firehose's buffer interval,
     # none of them is in the bucket (they wait in the extension, in the environment's memory)
     delivery().flush()
-    assert not served & _captured_ids(stack)
+    assert not served & delivered_request_ids(stack, f"capture/{MODEL}/")
     # When the environment shuts down (Lambda spins it down: SHUTDOWN to the extension) / Then every
     # captured request arrives, each once
     stack.local.flush_streams()
     arrived = [r["request_id"] for records in delivered(stack, f"capture/{MODEL}/").values() for r in records]
-    assert sorted(r for r in arrived if r in served) == sorted(served)
+    assert sorted(r for r in arrived if r in served) == sorted(served)  # each once
     # And the extension ran beside the function: nothing was counted as lost
     assert '"CaptureFailures"' not in stack.local.function_log("PredictFunction")[logged:]
 
@@ -263,7 +259,7 @@ def test_a_firehose_failure_never_fails_a_prediction_and_lost_records_are_counte
     log = stack.local.function_log("PredictFunction")[logged:]
     metrics = [json.loads(line) for line in log.splitlines() if '"CaptureFailures"' in line]
     assert [m["CaptureFailures"] for m in metrics] == [[4.0]]
-    assert not {body["request_id"] for _, body in answers} & _captured_ids(stack)
+    assert not {body["request_id"] for _, body in answers} & delivered_request_ids(stack, f"capture/{MODEL}/")
 
 
 def test_a_label_the_feedback_stream_refuses_gets_a_503_to_send_again_and_then_is_kept(
