@@ -155,17 +155,17 @@ def training_csv() -> bytes:
 # ---------------------------------------------------------------------------------------------- stacks
 @contextlib.contextmanager
 def in_process_stack(**options: Any) -> Iterator[Any]:
-    """The template deployed on moto in this process (sluice.tools.local.stack), deployed and torn down
+    """The template deployed on moto in this process (sluice.tools.local.in_process), deployed and torn down
     quietly (both print moto warnings, logs and metrics); os.environ is restored afterwards. `options`
     go to `in_process_stack` (`aws_latency=` for instance)."""
-    from sluice.tools.local import stack
+    from sluice.tools.local.in_process import in_process_stack
 
     saved_env = dict(os.environ)
     exits = contextlib.ExitStack()
     try:
         with quiet():
             deployed = exits.enter_context(
-                stack.in_process_stack(ROOT, stack_name="sluice-bench-predict", **options)
+                in_process_stack(ROOT, stack_name="sluice-bench-predict", **options)
             )
         yield deployed
     finally:

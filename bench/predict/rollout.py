@@ -135,7 +135,7 @@ def deployed_rollouts(stack: Any) -> Setup:
     from sluice.domain.data.table import to_csv_bytes
     from sluice.domain.scoring.onnx_model import OnnxModel
     from sluice.tools.example_data import credit_risk
-    from sluice.tools.local.runtime import RUNTIME_ENV, LambdaContext
+    from sluice.tools.local.lambda_runtime.runtime import RUNTIME_ENV, LambdaContext
 
     registry = Registry(stack.outputs["RegistryTableName"], stack.client("dynamodb"))
     candidate_csv = to_csv_bytes(credit_risk(rows=TRAIN_ROWS, seed=CANDIDATE_SEED))

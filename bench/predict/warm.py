@@ -96,7 +96,7 @@ def trained_handlers(stack: Any) -> Handlers:
     container) per capture fraction and build the baselines on the same model."""
     from sluice.app.serving.production import ServedModel
     from sluice.domain.scoring.onnx_model import OnnxModel
-    from sluice.tools.local.runtime import RUNTIME_ENV, LambdaContext
+    from sluice.tools.local.lambda_runtime.runtime import RUNTIME_ENV, LambdaContext
 
     s3 = stack.client("s3")
     raw, artifacts = stack.outputs["RawBucketName"], stack.outputs["ArtifactBucketName"]

@@ -21,8 +21,9 @@ import pytest
 import sluice.observability  # noqa: F401  (see below)
 from sluice.adapters.artifacts import ArtifactStore
 from sluice.adapters.registry.store import Registry
-from sluice.tools.local.runtime import load_env_overrides
-from sluice.tools.local.stack import LocalStack, in_process_stack
+from sluice.tools.local.in_process import in_process_stack
+from sluice.tools.local.lambda_runtime.runtime import load_env_overrides
+from sluice.tools.local.stack import LocalStack
 
 # The Powertools logger writes to the sys.stdout of the moment it is created; in an invocation its lines
 # go to the function's log (tools/local/function_logs.py), elsewhere (the CLI's own logs) to that stream:

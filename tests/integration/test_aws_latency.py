@@ -15,8 +15,9 @@ import pytest
 
 from sluice.tools.local import free_port
 from sluice.tools.local.api.gateway import Route, proxy_event
+from sluice.tools.local.in_process import in_process_stack
 from sluice.tools.local.latency import OTHER_PROCESS, AwsLatency
-from sluice.tools.local.stack import LocalStack, in_process_stack
+from sluice.tools.local.stack import LocalStack
 from tests.integration.conftest import ROOT, spec_text
 from tests.integration.test_local_up import client, local_up, wait_for_spec
 

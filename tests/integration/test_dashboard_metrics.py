@@ -20,7 +20,7 @@ import pytest
 from sluice.domain.data.table import to_csv_bytes
 from sluice.observability import NAMESPACE, emit_rollout_metrics, metrics
 from sluice.tools.example_data import credit_risk
-from sluice.tools.local.runtime import invocation_environment
+from sluice.tools.local.lambda_runtime.runtime import invocation_environment
 from sluice.tools.local.template import SERVERLESS_FUNCTION, SERVERLESS_STATE_MACHINE
 from tests.integration.conftest import ROOT, Stack, spec_text
 from tests.integration.live_rollout import instances_and_labels

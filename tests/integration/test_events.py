@@ -19,7 +19,8 @@ from sluice.adapters.registry.store import Registry
 from sluice.tools.cli import main
 from sluice.tools.cli.invoke import invoke_with, read_event
 from sluice.tools.local.events import resolve_placeholders
-from sluice.tools.local.stack import LocalStack, in_process_stack
+from sluice.tools.local.in_process import in_process_stack
+from sluice.tools.local.stack import LocalStack
 from tests.integration.conftest import ROOT, TEST_ENV
 
 EVENTS = ROOT / "events"

@@ -16,8 +16,9 @@ import pytest
 
 from sluice.domain.spec.model_spec import parse_spec
 from sluice.tools.cli import main
-from sluice.tools.local.runtime import load_env_overrides
-from sluice.tools.local.stack import LocalStack, in_process_stack
+from sluice.tools.local.in_process import in_process_stack
+from sluice.tools.local.lambda_runtime.runtime import load_env_overrides
+from sluice.tools.local.stack import LocalStack
 from tests.docs_blocks import (
     GETTING_STARTED_AWS,
     GETTING_STARTED_LOCAL,

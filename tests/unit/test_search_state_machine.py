@@ -7,7 +7,7 @@ import threading
 import time
 from pathlib import Path
 
-from sluice.tools.local.runtime import HandlerRuntime, LambdaContext
+from sluice.tools.local.lambda_runtime.runtime import HandlerRuntime, LambdaContext
 from sluice.tools.local.template import FunctionCode, prepare
 from tests.unit.test_template import ASL, ROOT, SAM
 

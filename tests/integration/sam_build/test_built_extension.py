@@ -16,11 +16,16 @@ import pytest
 from sluice.adapters.capture_relay import RelayedCapture
 from sluice.adapters.firehose import FirehoseTraffic
 from sluice.domain.monitoring.capture_frame import SOCKET_NAME
-from sluice.tools.local.extensions import ExtensionsEnvironment, extension_executables, outside_process_env
 from sluice.tools.local.fargate import process_endpoint
 from sluice.tools.local.function_logs import FunctionLogs
-from sluice.tools.local.runtime import invocation_environment
-from sluice.tools.local.stack import LocalStack, in_process_stack
+from sluice.tools.local.in_process import in_process_stack
+from sluice.tools.local.lambda_runtime.extensions import (
+    ExtensionsEnvironment,
+    extension_executables,
+    outside_process_env,
+)
+from sluice.tools.local.lambda_runtime.runtime import invocation_environment
+from sluice.tools.local.stack import LocalStack
 from tests.integration.local_api import delivered
 from tests.integration.sam_build.conftest import ROOT
 from tests.integration.sam_build.test_built_handlers import RUNTIME_PYTHON, runtime_folder

@@ -23,7 +23,7 @@ from sluice.domain.data.table import to_csv_bytes
 from sluice.tools.example_data import credit_risk
 from sluice.tools.local import free_port
 from sluice.tools.local.events import resolve_placeholders
-from sluice.tools.local.runtime import RUNTIME_ENV
+from sluice.tools.local.lambda_runtime.runtime import RUNTIME_ENV
 from sluice.tools.local.server import running_server
 from sluice.tools.local.stack import LocalStack
 from sluice.tools.local.template import load_sam

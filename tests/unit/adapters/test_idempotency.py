@@ -21,7 +21,7 @@ from moto import mock_aws
 
 from sluice.adapters.idempotency import RetrySafePersistence
 from sluice.tools.local.faults import READ_TIMEOUT, FaultInjector, injecting
-from sluice.tools.local.runtime import LambdaContext
+from sluice.tools.local.lambda_runtime.runtime import LambdaContext
 
 TABLE = "idempotency"
 

@@ -31,7 +31,7 @@ from sluice.tools.local.faults import (
     injecting,
     invoked_by,
 )
-from sluice.tools.local.runtime import HandlerRuntime, LambdaContext
+from sluice.tools.local.lambda_runtime.runtime import HandlerRuntime, LambdaContext
 from sluice.tools.local.template import FunctionCode
 
 REGION = "us-east-1"

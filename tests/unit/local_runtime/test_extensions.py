@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from sluice.tools.local.deploy import LocalStackError
-from sluice.tools.local.extensions import ExtensionsEnvironment, extension_executables
 from sluice.tools.local.function_logs import FunctionLogs
+from sluice.tools.local.lambda_runtime.extensions import ExtensionsEnvironment, extension_executables
 
 EXTENSION = f"""#!{sys.executable}
 import json, os, sys, time, urllib.request

@@ -45,7 +45,7 @@ def read_event(path: Path) -> Any:
 def invoke_with(stack: Any, function: str, event: Any) -> dict[str, Any]:
     """Invoke on a deployed LocalStack; the printed document is the response or the Lambda error."""
     from sluice.tools.local.events import resolve_placeholders
-    from sluice.tools.local.runtime import handler_output_to_stderr
+    from sluice.tools.local.lambda_runtime.runtime import handler_output_to_stderr
 
     echoed = stack.echo_function_logs(True)  # the handler's log on stderr, as `sam local invoke` prints it
     try:
@@ -61,8 +61,9 @@ def invoke_with(stack: Any, function: str, event: Any) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from sluice.adapters import AwsSettings
     from sluice.tools.local.deploy import DEFAULT_STACK_NAME
-    from sluice.tools.local.runtime import handler_output_to_stderr, load_env_overrides
-    from sluice.tools.local.stack import LocalStack, in_process_stack
+    from sluice.tools.local.in_process import in_process_stack
+    from sluice.tools.local.lambda_runtime.runtime import handler_output_to_stderr, load_env_overrides
+    from sluice.tools.local.stack import LocalStack
 
     root = args.root.resolve()
     event = read_event(args.event)

@@ -41,8 +41,8 @@ from sluice.tools.local.fargate import ecs_patches
 from sluice.tools.local.faults import eventbridge_delivery
 from sluice.tools.local.firehose.buffers import buffered_delivery
 from sluice.tools.local.iam.hooks import moto_bucket_policies_ignored
+from sluice.tools.local.lambda_runtime.runtime import Invocation
 from sluice.tools.local.lambda_task_errors import lambda_task_error_names
-from sluice.tools.local.runtime import Invocation
 from sluice.tools.local.template import SUBSTITUTION
 
 # Step Functions executes ASL (moto's parser backend), and Lambda runs without Docker: its

@@ -24,8 +24,8 @@ from sluice.tools.local.events import MOTO_CONFIG, moto_patches
 from sluice.tools.local.faults import FaultInjector
 from sluice.tools.local.iam.enforcement import Enforcer, trace_path_from_env
 from sluice.tools.local.iam.hooks import iam_enforced
+from sluice.tools.local.lambda_runtime.runtime import RUNTIME_ENV, load_env_overrides
 from sluice.tools.local.latency import AwsLatency, active_latency, injecting_and_delaying
-from sluice.tools.local.runtime import RUNTIME_ENV, load_env_overrides
 from sluice.tools.local.stack import LocalStack, deployed
 
 

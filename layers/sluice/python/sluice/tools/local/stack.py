@@ -2,18 +2,17 @@
 (`runtime`), and the events moto does not deliver delivered (`events`); `LocalStack` puts them
 together for tests, `sluice invoke` and `sluice local up`.
 
-Use `in_process_stack()` (tests, `sluice invoke`) or `serve()` via `sluice local up` (HTTP).
+Use `in_process.in_process_stack()` (tests, `sluice invoke`) or `serve()` via `sluice local up` (HTTP).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import boto3
 
@@ -31,26 +30,19 @@ from sluice.tools.local.deploy import (
     read_stack,
     translate_template,
 )
-from sluice.tools.local.distributed_map import distributed_map_patches
 from sluice.tools.local.events import (
-    MOTO_CONFIG,
     EventDelivery,
-    moto_patches,
     routing_to,
     scheduled_event,
     scheduled_functions,
     send_to_function_dead_letter,
 )
 from sluice.tools.local.executions import StackExecutions, wait_until
-from sluice.tools.local.extensions import extension_executables, outside_process_env
 from sluice.tools.local.fargate import process_endpoint
-from sluice.tools.local.faults import FaultInjector
 from sluice.tools.local.firehose.buffers import delivery
-from sluice.tools.local.iam.enforcement import Enforcer, trace_path_from_env
-from sluice.tools.local.iam.hooks import iam_enforced
-from sluice.tools.local.latency import AwsLatency, injecting_and_delaying
-from sluice.tools.local.runtime import (
-    RUNTIME_ENV,
+from sluice.tools.local.iam.enforcement import Enforcer
+from sluice.tools.local.lambda_runtime.extensions import extension_executables, outside_process_env
+from sluice.tools.local.lambda_runtime.runtime import (
     HandlerRuntime,
     Invocation,
     LambdaContext,
@@ -373,48 +365,3 @@ def deployed(stack: LocalStack) -> Iterator[LocalStack]:
                 stack.close()
     finally:
         clear_clients()
-
-
-@contextlib.contextmanager
-def in_process_stack(
-    root: Path,
-    *,
-    stack_name: str = DEFAULT_STACK_NAME,
-    env_overrides: dict[str, dict[str, str]] | None = None,
-    parameters: dict[str, str] | None = None,
-    iam: bool | None = None,
-    faults: FaultInjector | None = None,
-    aws_latency: AwsLatency | Literal[False] | None = None,
-) -> Iterator[LocalStack]:
-    """A fresh moto mock with the stack deployed (with template `parameters` overridden); everything
-    runs in this process, with IAM enforced per principal unless `iam` is False (by default, unless
-    SLUICE_LOCAL_IAM=off), and once deployed `faults` injected into its principals' calls and invocations
-    and those calls delayed as on AWS by `aws_latency` (`injecting_and_delaying`)."""
-    from moto import mock_aws
-
-    saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", *RUNTIME_ENV)}
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    os.environ.update(RUNTIME_ENV)
-    os.environ.setdefault("AWS_DEFAULT_REGION", DEFAULT_REGION)
-    if iam is None:  # SLUICE_LOCAL_IAM=off turns it off (to measure what enforcement costs)
-        iam = os.environ.get("SLUICE_LOCAL_IAM", "enforced") != "off"
-    enforcer = Enforcer(ACCOUNT_ID, DEFAULT_REGION, trace_path=trace_path_from_env()) if iam else None
-    stack = LocalStack(
-        root, stack_name=stack_name, env_overrides=env_overrides, parameters=parameters, enforcer=enforcer
-    )
-    try:
-        with (
-            mock_aws(config=MOTO_CONFIG),
-            moto_patches(),
-            distributed_map_patches(),
-            iam_enforced(enforcer),
-            deployed(stack),
-            injecting_and_delaying(faults, aws_latency, enforcer),
-        ):
-            yield stack
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value

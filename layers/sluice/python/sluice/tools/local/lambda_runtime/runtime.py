@@ -29,9 +29,9 @@ from typing import Any
 from sluice.tools.local.deploy import LocalStackError
 from sluice.tools.local.environ import invocation_environ
 from sluice.tools.local.executions import ACTIVITY
-from sluice.tools.local.extensions import ExtensionsEnvironment
 from sluice.tools.local.faults import TIMED_OUT, InvocationKilled, timed_out, watch_invocation
 from sluice.tools.local.function_logs import FunctionLogs
+from sluice.tools.local.lambda_runtime.extensions import ExtensionsEnvironment
 from sluice.tools.local.template import FunctionCode
 
 # Variables every in-process invocation gets, like the Lambda runtime sets them.
