@@ -23,13 +23,14 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import queue
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import boto3
 from moto.core.config import DefaultConfig
@@ -51,6 +52,25 @@ MOTO_CONFIG: DefaultConfig = {
     "stepfunctions": {"execute_state_machine": True},
     "lambda": {"use_docker": False},
 }
+
+
+@contextlib.contextmanager
+def moto_settings() -> Iterator[None]:
+    """moto's settings with MOTO_CONFIG applied, and as they were again on exit, whatever mocks started
+    and stopped meanwhile: moto's own restore leaks when nested mocks end out of order, and a later
+    mock_aws() of this process (a test's) would then run the state machines it starts, which moto's
+    default leaves RUNNING."""
+    from moto.core.config import default_user_config
+
+    saved = copy.deepcopy(default_user_config)
+    for service, values in MOTO_CONFIG.items():
+        default_user_config.setdefault(service, {}).update(values)  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        settings = cast(dict[str, Any], default_user_config)
+        settings.clear()
+        settings.update(saved)
 
 
 class RoutedStack(Protocol):

@@ -11,7 +11,7 @@ from typing import Literal
 
 from sluice.tools.local.deploy import ACCOUNT_ID, DEFAULT_REGION, DEFAULT_STACK_NAME
 from sluice.tools.local.distributed_map import distributed_map_patches
-from sluice.tools.local.events import MOTO_CONFIG, moto_patches
+from sluice.tools.local.events import MOTO_CONFIG, moto_patches, moto_settings
 from sluice.tools.local.faults import FaultInjector
 from sluice.tools.local.iam.enforcement import Enforcer, trace_path_from_env
 from sluice.tools.local.iam.hooks import iam_enforced
@@ -49,6 +49,7 @@ def in_process_stack(
     )
     try:
         with (
+            moto_settings(),  # as they were on exit, however the mocks inside end
             mock_aws(config=MOTO_CONFIG),
             moto_patches(),
             distributed_map_patches(),

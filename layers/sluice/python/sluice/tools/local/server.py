@@ -4,7 +4,6 @@ and `sluice` reach it through AWS_ENDPOINT_URL. Handlers still run in this proce
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import os
 import signal
@@ -14,13 +13,13 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from sluice.adapters import clear_clients
 from sluice.adapters.prediction_api import API_KEY
 from sluice.tools.local.deploy import ACCOUNT_ID, DEFAULT_REGION, DEFAULT_STACK_NAME
 from sluice.tools.local.distributed_map import distributed_map_patches
-from sluice.tools.local.events import MOTO_CONFIG, moto_patches
+from sluice.tools.local.events import moto_patches, moto_settings
 from sluice.tools.local.faults import FaultInjector
 from sluice.tools.local.iam.enforcement import Enforcer, trace_path_from_env
 from sluice.tools.local.iam.hooks import iam_enforced
@@ -128,20 +127,11 @@ def running_server(
     per principal unless `iam` is False, `faults` injected once deployed, calls delayed as AWS would by
     `aws_latency`, else as SLUICE_AWS_LATENCY says), and stop both on exit; the faults injected and the
     delays are summed up on stderr. A taken port is a PortInUse at once."""
-    from moto.core.config import default_user_config
-
-    # moto's settings as they were come back on exit: else a later mock_aws() of this process (a test's)
-    # would run the state machines it starts, which moto's default leaves RUNNING.
-    saved = copy.deepcopy(default_user_config)
-    for service, values in MOTO_CONFIG.items():
-        default_user_config.setdefault(service, {}).update(values)  # type: ignore[misc]
-    try:
-        with _running_server(root, host, port, stack_name, parameters, iam, faults, aws_latency) as stack:
-            yield stack
-    finally:
-        settings = cast(dict[str, Any], default_user_config)
-        settings.clear()
-        settings.update(saved)
+    with (
+        moto_settings(),
+        _running_server(root, host, port, stack_name, parameters, iam, faults, aws_latency) as stack,
+    ):
+        yield stack
 
 
 @contextlib.contextmanager
