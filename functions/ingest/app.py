@@ -3,6 +3,7 @@
 S3 delivers at least once: the same object version is processed once (Powertools' idempotency on the
 bucket, key, version and ETag); content hashes and execution names make any later duplicate harmless."""
 
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
@@ -20,11 +21,10 @@ IDEMPOTENCY = IdempotencyConfig(
 )
 
 
-@lambda_handler_of(wiring.ingest_function)
-def lambda_handler(
-    event: dict[str, Any], context: LambdaContext, function: wiring.IngestFunction
-) -> dict[str, Any]:
-    IDEMPOTENCY.register_lambda_context(context)
+def idempotent_ingest() -> Callable[..., dict[str, Any]]:
+    """The ingest of one upload, idempotent on its object version, with the function's deps: built on
+    the container's first invocation and kept."""
+    function = wiring.ingest_function()
 
     @idempotent_function(
         data_keyword_argument="upload", persistence_store=function.persistence, config=IDEMPOTENCY
@@ -34,4 +34,12 @@ def lambda_handler(
         metrics.add_metric(name=f"Ingest_{result.status}", unit="Count", value=1)
         return result.model_dump(mode="json")
 
+    return ingest
+
+
+@lambda_handler_of(idempotent_ingest)
+def lambda_handler(
+    event: dict[str, Any], context: LambdaContext, ingest: Callable[..., dict[str, Any]]
+) -> dict[str, Any]:
+    IDEMPOTENCY.register_lambda_context(context)
     return ingest(upload=Upload.from_event(event).model_dump(mode="json"))

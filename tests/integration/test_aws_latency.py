@@ -6,20 +6,17 @@ delays its functions' calls and the calls of other processes, and sums them up w
 from __future__ import annotations
 
 import json
-import signal
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from sluice.tools.local import free_port
 from sluice.tools.local.api.gateway import Route, proxy_event
 from sluice.tools.local.in_process import in_process_stack
 from sluice.tools.local.latency import OTHER_PROCESS, AwsLatency
 from sluice.tools.local.stack import LocalStack
 from tests.integration.conftest import ROOT, spec_text
-from tests.integration.test_local_up import client, local_up, wait_for_spec
+from tests.integration.test_local_up import serve_one_spec
 
 SEED = 3
 
@@ -73,33 +70,13 @@ def test_a_stacks_functions_are_delayed_by_their_draws_and_the_deployer_is_not(
 
 
 def test_sluice_local_up_with_aws_latency_says_so_delays_and_sums_up(tmp_path: Path) -> None:
-    # Given `sluice local up --aws-latency --latency-seed 5`, its log (stderr) in a file
-    log = tmp_path / "stack.log"
-    with log.open("w") as stderr:
-        process = local_up(
-            free_port(),
-            free_port(),
-            tmp_path / "local.json",
-            stderr,
-            ("--aws-latency", "--latency-seed", "5"),
-        )
-        try:
-            assert process.stdout is not None
-            ready: dict[str, Any] = json.loads(process.stdout.readline())
-            # Then its ready line says so
-            assert ready["aws_latency"] == {"seed": 5}
-            # When a spec is uploaded from this process (another process, for the stack)
-            outputs = ready["outputs"]
-            client("s3", ready["endpoint_url"]).put_object(
-                Bucket=outputs["RawBucketName"], Key="slowly/spec.yaml", Body=spec_text("slowly").encode()
-            )
-            wait_for_spec(ready["endpoint_url"], outputs["RegistryTableName"], "slowly")
-        finally:
-            process.send_signal(signal.SIGTERM)
-            assert process.wait(timeout=60) == 0
-    # Then when it stopped it summed up the delays, by principal and operation: this process's calls and
+    # Given `sluice local up --aws-latency --latency-seed 5` / When a spec is uploaded from this process
+    # (another process, for the stack) and ingested
+    ready, lines = serve_one_spec(tmp_path, ("--aws-latency", "--latency-seed", "5"), "slowly")
+    # Then its ready line says so
+    assert ready["aws_latency"] == {"seed": 5}
+    # And when it stopped it summed up the delays, by principal and operation: this process's calls and
     # IngestFunction's
-    lines = log.read_text().splitlines()
     (summary,) = [json.loads(line) for line in lines if line.startswith('{"aws_latency"')]
     assert summary["aws_latency"] == {"seed": 5}
     principals = {row["principal"] for row in summary["table"]}

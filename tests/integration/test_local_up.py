@@ -73,6 +73,26 @@ def cli_env(endpoint: str) -> dict[str, str]:
     )
 
 
+def serve_one_spec(tmp_path: Path, flags: tuple[str, ...], model: str) -> tuple[dict[str, Any], list[str]]:
+    """`sluice local up` with `flags`, its log (stderr) in a file; a spec for `model` uploaded from this
+    process and ingested; then SIGTERM. Its ready line, and its log's lines once it stopped."""
+    log = tmp_path / "stack.log"
+    with log.open("w") as stderr:
+        process = local_up(free_port(), free_port(), tmp_path / "local.json", stderr, flags)
+        try:
+            assert process.stdout is not None
+            ready: dict[str, Any] = json.loads(process.stdout.readline())
+            outputs = ready["outputs"]
+            client("s3", ready["endpoint_url"]).put_object(
+                Bucket=outputs["RawBucketName"], Key=f"{model}/spec.yaml", Body=spec_text(model).encode()
+            )
+            wait_for_spec(ready["endpoint_url"], outputs["RegistryTableName"], model)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=60) == 0
+    return ready, log.read_text().splitlines()
+
+
 def wait_for_spec(endpoint: str, table: str, model: str) -> None:
     dynamodb = client("dynamodb", endpoint)
     for _ in range(600):
@@ -363,33 +383,12 @@ def test_api_key_mode_announces_a_key_that_the_api_and_sluice_predict_require(tm
 
 @pytest.mark.slow
 def test_faults_are_injected_into_the_stacks_own_calls_logged_and_summed_up(tmp_path: Path) -> None:
-    # Given `sluice local up --faults 0.3 --fault-seed 4`, its log (stderr) in a file
-    log = tmp_path / "stack.log"
-    with log.open("w") as stderr:
-        process = local_up(
-            free_port(),
-            free_port(),
-            tmp_path / "local.json",
-            stderr,
-            ("--faults", "0.3", "--fault-seed", "4"),
-        )
-        try:
-            assert process.stdout is not None
-            ready = json.loads(process.stdout.readline())
-            # Then its ready line says so
-            assert ready["faults"] == {"rate": 0.3, "seed": 4}
-            # When a spec is uploaded (the deployer's own calls are never faulted)
-            outputs = ready["outputs"]
-            client("s3", ready["endpoint_url"]).put_object(
-                Bucket=outputs["RawBucketName"], Key="chaotic/spec.yaml", Body=spec_text("chaotic").encode()
-            )
-            # Then the ingestion gets there through its retries
-            wait_for_spec(ready["endpoint_url"], outputs["RegistryTableName"], "chaotic")
-        finally:
-            process.send_signal(signal.SIGTERM)
-            assert process.wait(timeout=60) == 0
+    # Given `sluice local up --faults 0.3 --fault-seed 4` / When a spec is uploaded (the deployer's own
+    # calls are never faulted) / Then the ingestion gets there through its retries
+    ready, lines = serve_one_spec(tmp_path, ("--faults", "0.3", "--fault-seed", "4"), "chaotic")
+    # And its ready line says so
+    assert ready["faults"] == {"rate": 0.3, "seed": 4}
     # And each fault it met is one JSON line on the stack's log, as IngestFunction's role made the call
-    lines = log.read_text().splitlines()
     faults = [json.loads(line) for line in lines if line.startswith('{"fault"')]
     assert faults and {"fault", "principal", "operation", "attempt"} <= set(faults[0])
     assert all("-IngestFunctionRole-" in f["principal"] for f in faults)

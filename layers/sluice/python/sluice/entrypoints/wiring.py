@@ -176,23 +176,22 @@ def ingest_function() -> IngestFunction:
 
 
 @dataclass(frozen=True)
-class DriftFunction:
-    deps: TrainingDeps
-    limits: DriftCheckLimits
+class Wired[D, L]:
+    """A function's deps and its limits as plain values."""
+
+    deps: D
+    limits: L
+
+
+type DriftFunction = Wired[TrainingDeps, DriftCheckLimits]
+type TaskFunction = Wired[CoreDeps, LambdaLimits]  # Train, Export, Evaluate, Register
+type BatchScoreFunction = Wired[CoreDeps, BatchLimits]
 
 
 def drift_function() -> DriftFunction:
     """DriftFunction's deps and the drift check's limits, from its environment."""
     settings = DriftCheckSettings.from_env()
-    return DriftFunction(deps=drift_deps(settings), limits=drift_limits(settings))
-
-
-@dataclass(frozen=True)
-class TaskFunction:
-    """A TrainAndPromote task function (Train, Export, Evaluate, Register)."""
-
-    deps: CoreDeps
-    limits: LambdaLimits
+    return Wired(deps=drift_deps(settings), limits=drift_limits(settings))
 
 
 def task_function() -> TaskFunction:
@@ -200,16 +199,10 @@ def task_function() -> TaskFunction:
     from sluice.domain.training.backend import LambdaLimits
 
     settings = StepSettings.from_env()
-    return TaskFunction(
+    return Wired(
         deps=step_deps(settings),
         limits=LambdaLimits(max_cells=settings.lambda_max_cells, max_bytes=settings.lambda_max_bytes),
     )
-
-
-@dataclass(frozen=True)
-class BatchScoreFunction:
-    deps: CoreDeps
-    limits: BatchLimits
 
 
 def batch_score_function() -> BatchScoreFunction:
@@ -217,7 +210,7 @@ def batch_score_function() -> BatchScoreFunction:
     from sluice.app.batch.job import BatchLimits
 
     settings = BatchScoreSettings.from_env()
-    return BatchScoreFunction(
+    return Wired(
         deps=batch_deps(settings),
         limits=BatchLimits(
             max_items_per_batch=settings.batch_max_items_per_batch,

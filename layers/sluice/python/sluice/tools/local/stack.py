@@ -98,6 +98,7 @@ class LocalStack:
         self._session = boto3.session.Session()
         self._clients: dict[str, Any] = {}
         self._configs: dict[str, dict[str, Any]] = {}
+        self._extensions: dict[str, list[Path]] = {}
 
     @property
     def template(self) -> LocalTemplate | None:
@@ -176,7 +177,11 @@ class LocalStack:
             config, self.function_environment(logical_id), region=self.region, endpoint_url=self.endpoint_url
         )
         env.update(self.role_credentials(config["Role"], config["FunctionName"]))
-        extensions = extension_executables(self.template.layer_folders(code)) if self.template else []
+        if logical_id not in self._extensions:  # what the layers put in /opt/extensions, read once
+            self._extensions[logical_id] = (
+                extension_executables(self.template.layer_folders(code)) if self.template else []
+            )
+        extensions = self._extensions[logical_id]
         context = LambdaContext.of(config)
         return self._runtime.run(
             code, event, env, context, extensions=extensions, process_env=lambda: self._process_env(config)
