@@ -8,6 +8,9 @@ STAMP := $(VENV)/.installed
 # aws-sam-cli: they live in their own venv.
 TOOLS_VENV ?= .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed
+# The reference libraries the tests compare Sluice with (shap, NannyML): their pins clash with the project's.
+ORACLES_VENV ?= .venv-oracles
+ORACLES_STAMP := $(ORACLES_VENV)/.installed
 # uv installs the pinned sets (constraints*.txt) into both venvs: the same packages as pip, in seconds.
 UV_VERSION := 0.13.10
 PYTEST_ARGS ?=
@@ -25,7 +28,7 @@ PYTHON312 ?= $(shell { python3.12 -c 'import sys' >/dev/null 2>&1 && command -v 
 # pytest-xdist worker rewrites the tests' asserts, and so does every `sluice` process the tests start.
 export PYTHONDONTWRITEBYTECODE :=
 
-.PHONY: install tools imports import-graph checkov test lint format bench clean browser-deps build local demo openapi check-build iam-report
+.PHONY: install tools oracles imports import-graph checkov test lint format bench clean browser-deps build local demo openapi check-build iam-report
 
 install: $(STAMP) $(TOOLS_STAMP)
 
@@ -45,6 +48,14 @@ $(TOOLS_STAMP): constraints-tools.txt | $(STAMP)
 	test -x $(TOOLS_VENV)/bin/python || $(PY) -m venv --without-pip $(TOOLS_VENV)
 	$(BIN)/uv pip install --python $(TOOLS_VENV)/bin/python --quiet -c constraints-tools.txt checkov import-linter
 	touch $(TOOLS_STAMP)
+
+oracles: $(ORACLES_STAMP)
+
+# The set is complete and pinned (constraints-oracles.txt), so it installs without resolving: --no-deps.
+$(ORACLES_STAMP): constraints-oracles.txt | $(STAMP)
+	test -x $(ORACLES_VENV)/bin/python || $(PY) -m venv --without-pip $(ORACLES_VENV)
+	$(BIN)/uv pip install --python $(ORACLES_VENV)/bin/python --quiet --no-deps -r constraints-oracles.txt
+	touch $(ORACLES_STAMP)
 
 # checkov on template.yaml and on the CloudFormation SAM translates it to: every failed check must be fixed
 # or skipped in template.yaml's Metadata with a reason. The scans are tests/unit/test_checkov.py's tests
@@ -72,7 +83,7 @@ browser-deps:
 test: export OMP_NUM_THREADS := 1
 test: export OPENBLAS_NUM_THREADS := 1
 test: export MKL_NUM_THREADS := 1
-test: $(STAMP) $(TOOLS_STAMP) browser-deps
+test: $(STAMP) $(TOOLS_STAMP) $(ORACLES_STAMP) browser-deps
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup -m "not after_suite and not lint" --durations=15 $(PYTEST_ARGS)
 	$(BIN)/pytest -m after_suite $(AFTER_SUITE_TESTS)
 
@@ -142,7 +153,7 @@ bench: $(STAMP)
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) $(TOOLS_VENV) .aws-sam .sluice .pytest_cache .mypy_cache .ruff_cache demo-output
+	rm -rf $(VENV) $(TOOLS_VENV) $(ORACLES_VENV) .aws-sam .sluice .pytest_cache .mypy_cache .ruff_cache demo-output
 
 openapi: $(STAMP)
 	$(PY) -c "from sluice.entrypoints.api import create_app, openapi_document; print(openapi_document(create_app()))" > openapi.json
