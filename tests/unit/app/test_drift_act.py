@@ -160,7 +160,8 @@ def test_drift_alerts_and_starts_one_retraining(fakes: FakePorts) -> None:
     spec = register_model(fakes, LOANS_SPEC)
     # When the check acts on it
     check = act_on_drift(fakes.deps(), SETTINGS, assessment(spec, shift=1.0), NOW)
-    # Then people are alerted with the drifted features and the reports
+    # Then people are alerted with the drifted features, what the columns together showed and the reports
+    assert check.multivariate is not None
     assert fakes.notifier.published == [
         (
             "Sluice: drift in loans",
@@ -168,6 +169,7 @@ def test_drift_alerts_and_starts_one_retraining(fakes: FakePorts) -> None:
                 "model": "loans",
                 "version": 1,
                 "drifted": ["debt_ratio", "income"],
+                "multivariate": check.multivariate.model_dump(mode="json"),
                 "report": check.report_uri,
                 "html": check.html_uri,
             },

@@ -47,7 +47,7 @@ def test_drift_that_started_a_retraining_is_explained_with_the_run_and_the_actio
     words = document["explanation"]
     # Then the report's words hold the contract's keys: a headline, a sentence per drifted column, the
     # predictions, what happened, and what a person can do
-    assert set(words) == {"headline", "columns", "predictions", "next", "actions"}
+    assert set(words) == {"headline", "columns", "predictions", "next", "actions", "multivariate"}
     assert words["headline"] == check.headline
     assert words["headline"].startswith(
         "Dataset drift: income and debt_ratio changed (2 of 3 columns drifted)"

@@ -256,7 +256,7 @@ def test_drift_is_explained_in_words_in_json_text_and_html(
     # may do (it acts on nothing itself), with the model's name in the commands
     words = report["explanation"]
     assert isinstance(words, dict) and code == 1
-    assert set(words) == {"headline", "columns", "predictions", "next", "actions"}
+    assert set(words) == {"headline", "columns", "predictions", "next", "actions", "multivariate"}
     assert words["headline"].startswith("Dataset drift: income changed (1 of 3 columns drifted)")
     found = re.match(
         r"income: median rose from ([\d,]+) to ([\d,]+) \(\+(\d+)%\)", words["columns"]["income"]

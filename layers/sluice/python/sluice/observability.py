@@ -110,6 +110,16 @@ def emit_drift_metrics(
             m.add_dimension(name="model", value=model)
 
 
+def emit_multivariate_drift_metric(model: str, roc_auc: float) -> None:
+    """`MultivariateDriftAUC` per model: the ROC AUC of the classifier telling the window's inputs from
+    the reference (0.5: alike). Its drift is in `DatasetDrift` already (a changed relationship is
+    dataset drift), so no alarm of its own."""
+    with single_metric(
+        name="MultivariateDriftAUC", unit=MetricUnit.NoUnit, value=roc_auc, namespace=NAMESPACE
+    ) as m:
+        m.add_dimension(name="model", value=model)
+
+
 def emit_live_quality_metrics(
     model: str,
     version: int,

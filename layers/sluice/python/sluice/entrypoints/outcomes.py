@@ -11,6 +11,7 @@ from sluice.observability import (
     emit_drift_check_error,
     emit_drift_metrics,
     emit_live_quality_metrics,
+    emit_multivariate_drift_metric,
     emit_rollout_metrics,
     logger,
     metrics,
@@ -63,6 +64,8 @@ def report_drift_check(check: ModelCheck) -> None:
         emit_drift_check_error()
         return
     emit_drift_metrics(check.model, check.dataset_drift, check.drift_share, check.rows, check.drift_scores)
+    if check.multivariate is not None:
+        emit_multivariate_drift_metric(check.model, check.multivariate.roc_auc)
     live = check.live_metric or {}
     emit_live_quality_metrics(
         check.model,

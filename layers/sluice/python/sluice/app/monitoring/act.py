@@ -20,7 +20,7 @@ from sluice.domain.monitoring.capture_window import window_notes
 from sluice.domain.monitoring.drift.explain import Explanation
 from sluice.domain.monitoring.drift.live import AccuracyEstimate, LiveGate, report_notes
 from sluice.domain.monitoring.drift.next_steps import CheckOutcome, explain_check
-from sluice.domain.monitoring.drift.report import ColumnDrift
+from sluice.domain.monitoring.drift.report import ColumnDrift, MultivariateDrift
 from sluice.domain.monitoring.drift.report_html import render_html
 from sluice.errors import ArtifactCorrupt, ArtifactNotFound, ModelNotFound
 
@@ -60,6 +60,8 @@ class ModelCheck(BaseModel):
     headline: str | None = None  # the report's headline in words
     # the drift score of each feature that has one, by feature (for the metrics; not in the JSON)
     drift_scores: dict[str, float] = Field(default_factory=dict, exclude=True)
+    # the classifier judging the columns together; its changed relationship is in dataset_drift
+    multivariate: MultivariateDrift | None = None
 
     @classmethod
     def failed(cls, model: str, version: int, error: str) -> ModelCheck:
@@ -130,6 +132,7 @@ def act_on_drift(
         retrain_skipped=retraining.why,
         headline=explanation.headline,
         drift_scores=scores,
+        multivariate=report.multivariate,
     )
     return check
 
@@ -209,12 +212,14 @@ def _card_shows_live_quality(
 
 
 def _alert(deps: CoreDeps, assessment: DriftAssessment, reports: StoredReports) -> None:
+    together = assessment.report.multivariate
     deps.notifier.publish(
         f"Sluice: drift in {assessment.model}",
         {
             "model": assessment.model,
             "version": assessment.version,
             "drifted": assessment.drifted_features,
+            "multivariate": together.model_dump(mode="json") if together else None,
             "report": reports.json_uri,
             "html": reports.html_uri,
         },

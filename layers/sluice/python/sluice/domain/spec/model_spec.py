@@ -94,6 +94,8 @@ class DriftColumnOverride(_Strict):
 class DriftSpec(_Strict):
     share_threshold: float = Field(default=0.5, gt=0, le=1)
     columns: dict[str, DriftColumnOverride] = Field(default_factory=dict)
+    # The multivariate check's drift: its classifier's ROC AUC above this (None: 0.55; 1: never).
+    multivariate_threshold: float | None = Field(default=None, gt=0.5, le=1)
 
 
 # Optional sections that enter the spec's hash only when set, so specs written before them keep theirs.
@@ -287,6 +289,8 @@ class ModelSpec(_Strict):
         for key in HASHED_WHEN_SET:
             if document.get(key) is None:
                 document.pop(key, None)
+        if document["drift"].get("multivariate_threshold") is None:  # hashed when set, as above
+            document["drift"].pop("multivariate_threshold", None)
         canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -77,6 +77,16 @@ def register(subparsers: Any) -> None:
         help="dataset drift when the share of drifted columns is at least X (default 0.5, or the spec's)",
     )
     parser.add_argument(
+        "--multivariate-threshold",
+        type=float,
+        default=None,
+        metavar="X",
+        help=(
+            "drift when a classifier tells CUR rows from REF rows with a cross-validated ROC AUC above X "
+            "(default 0.55, or the spec's drift.multivariate_threshold)"
+        ),
+    )
+    parser.add_argument(
         "--min-rows",
         type=int,
         default=0,
@@ -116,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> tuple[DriftReport, str | None]:
     """The report, and the model's name when a spec was given."""
     from sluice.domain.monitoring.drift import ColumnOverride, DriftMethodError, check_drift
+    from sluice.domain.monitoring.drift.multivariate import multivariate_settings
 
     reference = read_reference(args.reference)
     current = read_current(args.current)
@@ -123,6 +134,7 @@ def _check(args: argparse.Namespace) -> tuple[DriftReport, str | None]:
     overrides: dict[str, ColumnOverride] = {}
     columns: list[str] | None = None
     share_threshold = 0.5
+    multivariate_threshold: float | None = None
     model: str | None = None
     if args.spec is not None:
         from sluice.domain.spec.model_spec import (
@@ -138,6 +150,7 @@ def _check(args: argparse.Namespace) -> tuple[DriftReport, str | None]:
             for name, setting in spec.drift.columns.items()
         }
         share_threshold = spec.drift.share_threshold
+        multivariate_threshold = spec.drift.multivariate_threshold
     for group in args.categorical:
         column_types.update({name.strip(): "categorical" for name in group.split(",") if name.strip()})
     for name, method in _pairs(args.method, "--method"):
@@ -154,6 +167,10 @@ def _check(args: argparse.Namespace) -> tuple[DriftReport, str | None]:
         share_threshold = args.share_threshold
     if not 0 < share_threshold <= 1:
         raise DriftMethodError(f"--share-threshold must be in (0, 1], not {share_threshold}")
+    if args.multivariate_threshold is not None:
+        multivariate_threshold = args.multivariate_threshold
+    if multivariate_threshold is not None and not 0.5 < multivariate_threshold <= 1:
+        raise DriftMethodError(f"--multivariate-threshold must be in (0.5, 1], not {multivariate_threshold}")
     known = set(columns) if columns is not None else set(reference.columns) & set(current.columns)
     unknown = sorted((set(overrides) | set(column_types)) - known)
     if unknown:
@@ -166,6 +183,7 @@ def _check(args: argparse.Namespace) -> tuple[DriftReport, str | None]:
         share_threshold=share_threshold,
         min_rows=args.min_rows,
         columns=columns,
+        multivariate=multivariate_settings(multivariate_threshold),
     )
     return report, model
 
@@ -253,6 +271,7 @@ def format_text(report: DriftReport, explanation: Explanation | None = None) -> 
             lines.append(line)
     if explanation is not None:
         lines += ["", explanation.headline, *(f"  {sentence}" for sentence in explanation.columns.values())]
+        lines += [explanation.multivariate] if explanation.multivariate else []
         lines.append(explanation.next)
         lines += [f"  - {action}" for action in explanation.actions]
     return "\n".join(lines)

@@ -26,6 +26,7 @@ from sluice.domain.monitoring.drift.columns import (
 )
 from sluice.domain.monitoring.drift.distributions import bars, numerical_distribution
 from sluice.domain.monitoring.drift.methods import ColumnKind, FloatArray, MethodName, ValueCounts
+from sluice.domain.monitoring.drift.multivariate import MultivariateSettings, domain_classifier_drift
 from sluice.domain.monitoring.drift.report import (
     CategoricalChange,
     ColumnDrift,
@@ -69,8 +70,10 @@ def check_drift(
     share_threshold: float = 0.5,
     min_rows: int = 0,
     columns: Sequence[str] | None = None,
+    multivariate: MultivariateSettings | None = None,
 ) -> DriftReport:
-    """Drift of `current` against `reference` over `columns` (default: every column in both tables).
+    """Drift of `current` against `reference` over `columns` (default: every column in both tables),
+    with the multivariate check too when `multivariate` is given (see `check_drift_columns`).
 
     `column_types` maps a column to "numerical"/"numeric" or "categorical"; columns it does not name
     are numerical when all their non-missing cells are numbers on both sides, categorical otherwise.
@@ -89,7 +92,7 @@ def check_drift(
         return guard
     kinds = {name: _kind(name, kind) for name, kind in (column_types or {}).items()}
     ref_columns, cur_columns = typed_columns(reference, current, names, kinds)
-    return check_drift_columns(ref_columns, cur_columns, overrides, share_threshold, min_rows)
+    return check_drift_columns(ref_columns, cur_columns, overrides, share_threshold, min_rows, multivariate)
 
 
 def check_drift_columns(
@@ -98,9 +101,13 @@ def check_drift_columns(
     overrides: Mapping[str, OverrideLike] | None = None,
     share_threshold: float = 0.5,
     min_rows: int = 0,
+    multivariate: MultivariateSettings | None = None,
 ) -> DriftReport:
     """Drift over typed columns: every column of `reference`, which `current` must also have, of the
-    same kind. Each side's columns must have equal lengths (rows). See `DriftReport` for the rule."""
+    same kind. Each side's columns must have equal lengths (rows). See `DriftReport` for the rule.
+    With `multivariate`, a domain classifier judges the columns together too (`multivariate` in the
+    report): its drift through a column that did not drift on its own (a changed relationship) is
+    dataset drift too; without, the verdict is Evidently's share rule alone."""
     n_reference = _n_rows(reference)
     n_current = _n_rows(current)
     guard = _insufficient(n_reference, n_current, min_rows, share_threshold)
@@ -116,7 +123,15 @@ def check_drift_columns(
             raise DataUnreadable(f"column {name!r} is {kind_of(ref_column)} in the reference only")
         override = (overrides or {}).get(name)
         features[name], distributions[name] = column_drift(name, ref_column, cur_column, override)
-    return _dataset_verdict(features, distributions, share_threshold, n_reference, n_current)
+    report = _dataset_verdict(features, distributions, share_threshold, n_reference, n_current)
+    together = domain_classifier_drift(reference, current, multivariate) if multivariate else None
+    if together is None:
+        return report
+    relationship = together.drift and any(not features[name].drifted for name in together.columns)
+    together = together.model_copy(update={"changed_relationship": relationship})
+    return report.model_copy(
+        update={"multivariate": together, "dataset_drift": report.dataset_drift or relationship}
+    )
 
 
 def column_drift(

@@ -38,7 +38,8 @@ class Explanation(BaseModel):
     """The drift report in words: `headline` first; `columns` holds one sentence per drifted column;
     `predictions` how the model's answers moved (null when they were not compared); `next` what happened
     (or, for `sluice drift`, may happen) after the check; `actions` what a person can do (empty when
-    nothing drifted)."""
+    nothing drifted); `multivariate` what the classifier judging the columns together found (null when
+    it did not run)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -47,6 +48,7 @@ class Explanation(BaseModel):
     predictions: str | None
     next: str
     actions: list[str]
+    multivariate: str | None = None
 
 
 def column_sentences(report: DriftReport, wording: Wording = LIVE) -> dict[str, str]:
@@ -102,8 +104,21 @@ def headline(report: DriftReport, predictions: ColumnDrift | None = None) -> str
         return f"Not enough data to judge drift: {report.message}."
     drifted = [name for name, column in report.features.items() if column.drifted]
     counted = f"{len(drifted)} of {report.n_columns} columns"
-    if report.dataset_drift:
+    together = report.multivariate
+    relationship = (
+        f"the relationship between {names_in_words(together.columns)} changed"
+        if together is not None and together.changed_relationship
+        else None
+    )
+    if relationship and report.dataset_drift and report.drift_share < report.share_threshold:
+        line = f"Dataset drift: {relationship}" + (
+            f"; {names_in_words(drifted)} changed on their own too ({counted} drifted)"
+            if drifted
+            else ", though no column drifted on its own"
+        )
+    elif report.dataset_drift:
         line = f"Dataset drift: {names_in_words(drifted)} changed ({counted} drifted)"
+        line += f", and {relationship}" if relationship else ""
     elif drifted:
         line = (
             f"No dataset drift: {names_in_words(drifted)} changed, but {counted} is under the share of "
@@ -114,6 +129,48 @@ def headline(report: DriftReport, predictions: ColumnDrift | None = None) -> str
     if predictions is not None and predictions.drifted:
         line += "; the model's predictions moved too"
     return line + "."
+
+
+def multivariate_sentence(report: DriftReport, wording: Wording = LIVE) -> str | None:
+    """What the classifier judging the columns together found, or None when it did not run: whether it
+    told the two apart, with its ROC AUC against the threshold, and by which columns."""
+    together = report.multivariate
+    if together is None:
+        return None
+    apart = f"a classifier tells the {wording.rows} apart from those {wording.reference}"
+    score = f"ROC AUC {together.roc_auc:.2f}, drift above {together.threshold:.2f}"
+    if not together.drift:
+        if together.roc_auc > together.threshold:
+            return (
+                f"The columns together: no drift. The classifier's ROC AUC of {together.roc_auc:.2f} is "
+                f"above {together.threshold:.2f} but, on {together.rows.reference:,} + "
+                f"{together.rows.current:,} rows, not clearly above chance (0.5)."
+            )
+        return f"The columns together did not change: no classifier told them apart ({score})."
+    drifted = {name for name, column in report.features.items() if column.drifted}
+    steady = [name for name in together.columns if name not in drifted]
+    if steady:
+        return (
+            f"The columns together changed: {apart} ({score}), mostly by {names_in_words(together.columns)}; "
+            f"{names_in_words(steady)} did not drift on {'its' if len(steady) == 1 else 'their'} own, so "
+            "what changed is how the columns relate to each other."
+        )
+    return (
+        f"The columns together: {apart} ({score}) by {names_in_words(together.columns)}, which drifted on "
+        "their own: no relationship between columns changed beyond that."
+    )
+
+
+def relationship_action(report: DriftReport) -> list[str]:
+    """What to check when the columns' relationship changed (none otherwise)."""
+    together = report.multivariate
+    if together is None or not together.changed_relationship:
+        return []
+    return [
+        f"Check how {names_in_words(together.columns)} are produced together: a join that mixes rows, "
+        "swapped fields or a new source feeding one of them changes how they relate while each looks "
+        "as before."
+    ]
 
 
 def _numerical_clauses(change: NumericalChange, wording: Wording) -> list[str]:

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from sluice.domain.data.table import RawTable, table_from_records
 from sluice.domain.monitoring.drift.engine import check_drift
+from sluice.domain.monitoring.drift.multivariate import multivariate_settings
 from sluice.domain.monitoring.drift.report import ColumnDrift, DriftReport
 from sluice.domain.monitoring.reference import PREDICTION_COLUMN
 from sluice.domain.scoring.onnx_model import ModelOutputs
@@ -69,8 +70,8 @@ def check_input_drift(
     spec: ModelSpec, reference: RawTable, records: Sequence[CapturedRecord], *, min_rows: int, source: str
 ) -> DriftReport:
     """Drift of the captured inputs against the reference over the spec's features, typed by the spec
-    and judged by its drift settings (per-column overrides, share threshold); "insufficient_data" when
-    either side has fewer than `min_rows` rows."""
+    and judged by its drift settings (per-column overrides, share threshold, the multivariate check's
+    threshold); "insufficient_data" when either side has fewer than `min_rows` rows."""
     kinds = {f.name: "numerical" if isinstance(f, NumericFeature) else "categorical" for f in spec.features}
     return check_drift(
         reference,
@@ -80,6 +81,7 @@ def check_input_drift(
         share_threshold=spec.drift.share_threshold,
         min_rows=min_rows,
         columns=spec.feature_names,
+        multivariate=multivariate_settings(spec.drift.multivariate_threshold),
     )
 
 

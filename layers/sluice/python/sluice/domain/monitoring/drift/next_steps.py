@@ -17,8 +17,10 @@ from sluice.domain.monitoring.drift.explain import (
     Wording,
     column_sentences,
     headline,
+    multivariate_sentence,
     names_in_words,
     prediction_sentence,
+    relationship_action,
 )
 from sluice.domain.monitoring.drift.report import ColumnDrift, DriftReport
 from sluice.domain.reports.charts import plain_percent
@@ -73,6 +75,7 @@ def explain_check(
         predictions=prediction_sentence(spec.task, spec.target, prediction_drift),
         next=next_sentence(report, outcome),
         actions=actions(report, prediction_drift, outcome),
+        multivariate=multivariate_sentence(report, LIVE),
     )
 
 
@@ -82,15 +85,15 @@ def explain_files(report: DriftReport, model: str | None = None, wording: Wordin
     drifted = _drifted(report)
     if report.status != "ok":
         step = "Nothing was compared: give both files at least the minimum number of rows (--min-rows)."
-    elif drifted:
+    elif drifted or report.dataset_drift:
         step = "`sluice drift` only compares files: nothing was alerted or retrained. You may act as below."
     else:
         step = "Nothing to do: no column drifted."
     name = model or "MODEL"
-    todo = []
-    if drifted:
-        todo = [
-            _check_upstream(drifted),
+    todo = relationship_action(report)
+    if drifted or todo:
+        todo += [_check_upstream(drifted)] if drifted else []
+        todo += [
             f"If the shift is expected, retrain on newer labelled data: locally with `sluice train`, or by "
             f"uploading it under `{name}/data/` in the raw bucket.",
             f"If a deployed model already sees such data, compare its live predictions with "
@@ -102,6 +105,7 @@ def explain_files(report: DriftReport, model: str | None = None, wording: Wordin
         predictions=None,
         next=step,
         actions=todo,
+        multivariate=multivariate_sentence(report, wording),
     )
 
 
@@ -157,7 +161,7 @@ def actions(report: DriftReport, prediction_drift: ColumnDrift | None, outcome: 
                 f"See what the model served with `sluice models show {model}`.",
             ]
         return []
-    todo = [_check_upstream(drifted)] if drifted else []
+    todo = relationship_action(report) + ([_check_upstream(drifted)] if drifted else [])
     upload = f"Upload newer labelled data under `{model}/data/` in the raw bucket: retraining learns from it."
     if retraining.execution is not None:
         todo.append(

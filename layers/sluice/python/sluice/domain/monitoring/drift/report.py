@@ -82,8 +82,40 @@ class Distribution(BaseModel):
     highlighted: list[bool] = Field(default_factory=list)  # bars to mark (unseen categories)
 
 
+class MultivariateRows(BaseModel):
+    """The rows the domain classifier learnt from: a seeded sample of each side."""
+
+    reference: int
+    current: int
+
+
+class MultivariateDrift(BaseModel):
+    """Whether the columns together tell the current rows from the reference rows: a classifier trained
+    to do it (`sluice.domain.monitoring.drift.multivariate`) reached a cross-validated `roc_auc` above
+    `threshold` (0.5: it cannot tell them apart; 1: it always can), significantly above chance. It catches
+    a changed relationship between columns whose distributions, one at a time, did not move. `columns`
+    names the columns that separate the two most (when drift), most first; `importance` is how much of
+    the ROC AUC each loses when that column is shuffled. `changed_relationship`: one of those columns did
+    not drift on its own, so the columns' relationship changed; only then is it dataset drift by itself
+    (when every column named drifted on its own, the share rule decides, as without this check)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    drift: bool
+    roc_auc: float
+    threshold: float
+    columns: list[str]
+    importance: dict[str, float] = Field(default_factory=dict)
+    rows: MultivariateRows
+    folds: int
+    changed_relationship: bool = False
+
+
 class DriftReport(BaseModel):
-    """The dataset verdict: drift when the share of drifted columns reaches `share_threshold`.
+    """The dataset verdict: drift when the share of drifted columns reaches `share_threshold` or, when
+    the multivariate check ran (`multivariate`), when it found a changed relationship between columns
+    (`MultivariateDrift.changed_relationship`): that counts as dataset drift (it alerts and retrains)
+    even when no column drifted on its own.
 
     `drift_share` is drifted columns over computed columns (columns with no values left after
     dropping missing ones are reported "not_computed" and left out of both counts).
@@ -110,6 +142,7 @@ class DriftReport(BaseModel):
     # uniform random sample, and the verdicts are then the sample's. None when the current rows did not
     # come from a window (`sluice drift` on a file).
     n_current_window: int | None = None
+    multivariate: MultivariateDrift | None = None
     distributions: dict[str, Distribution] = Field(default_factory=dict, exclude=True)
 
     @property
@@ -140,4 +173,10 @@ class DriftReport(BaseModel):
         skipped = len(self.features) - self.n_columns
         if skipped:
             line += f"; {skipped} column(s) not computed"
+        if self.multivariate is not None:
+            found = "drift" if self.multivariate.drift else "no drift"
+            line += (
+                f"; multivariate: {found} (ROC AUC {self.multivariate.roc_auc:.2f}, "
+                f"threshold {self.multivariate.threshold:.2f})"
+            )
         return line

@@ -10,7 +10,7 @@ from html import escape
 
 from sluice.domain.monitoring.drift.explain import Explanation
 from sluice.domain.monitoring.drift.methods import P_VALUE_METHODS
-from sluice.domain.monitoring.drift.report import ColumnDrift, Distribution, DriftReport
+from sluice.domain.monitoring.drift.report import ColumnDrift, Distribution, DriftReport, MultivariateDrift
 from sluice.domain.reports.charts import CURRENT_COLOUR, REFERENCE_COLOUR, nice_ticks, page, tick_label
 
 HIGHLIGHT_COLOUR = "#c53030"
@@ -68,6 +68,8 @@ def render_html(
     if explanation is not None:
         parts.insert(2, _words(explanation))
     sentences = explanation.columns if explanation is not None else {}
+    if report.multivariate is not None:
+        parts.append(_multivariate_section(report.multivariate))
     if ordered:
         parts.append(_summary_table(ordered))
     for name, column in ordered:
@@ -87,6 +89,8 @@ def _words(explanation: Explanation) -> str:
     if explanation.columns:
         items = "".join(f"<li>{escape(sentence)}</li>" for sentence in explanation.columns.values())
         lines.append(f"<ul>{items}</ul>")
+    if explanation.multivariate:
+        lines.append(f"<p>{escape(explanation.multivariate)}</p>")
     if explanation.predictions:
         lines.append(f"<p>Predictions: {escape(explanation.predictions)}.</p>")
     lines.append(f"<p><strong>What happens next:</strong> {escape(explanation.next)}</p>")
@@ -94,6 +98,30 @@ def _words(explanation: Explanation) -> str:
         items = "".join(f"<li>{escape(action)}</li>" for action in explanation.actions)
         lines.append(f"<p><strong>What you can do:</strong></p><ul>{items}</ul>")
     return f"<div class='words'>{''.join(lines)}</div>"
+
+
+def _multivariate_section(together: MultivariateDrift) -> str:
+    """The classifier that judges the columns together: its verdict, ROC AUC against the threshold, the
+    rows it learnt from and the columns it leans on most, with the ROC AUC each costs when shuffled."""
+    verdict = "<td class='yes'>drift</td>" if together.drift else "<td class='no'>no drift</td>"
+    named = "".join(
+        f"<tr><td>{escape(name)}</td><td class='num'>{lost:.3f}</td></tr>"
+        for name, lost in together.importance.items()
+    )
+    columns = (
+        f"<table><tr><th>Column it leans on</th><th>ROC AUC lost when shuffled</th></tr>{named}</table>"
+        if named
+        else ""
+    )
+    return (
+        "<h2>The columns together</h2><p class='muted'>A classifier trained to tell current rows from "
+        "reference rows, cross-validated: ROC AUC 0.5 means it cannot tell them apart, 1 that it always "
+        "can. It sees a changed relationship between columns that no single column shows.</p>"
+        "<table><tr><th>Drift</th><th>ROC AUC</th><th>Threshold</th><th>Rows (reference + current)</th>"
+        f"<th>Folds</th></tr><tr>{verdict}<td class='num'>{together.roc_auc:.3f}</td>"
+        f"<td class='num'>{together.threshold:.2f}</td><td class='num'>{together.rows.reference:,} + "
+        f"{together.rows.current:,}</td><td class='num'>{together.folds}</td></tr></table>{columns}"
+    )
 
 
 def _drift_order(column: ColumnDrift) -> tuple[int, float]:
