@@ -122,6 +122,24 @@ def register_model(fakes: FakePorts, spec_text: str, *, dataset: bool = True) ->
     return spec
 
 
+def newer_upload(fakes: FakePorts, spec: ModelSpec) -> None:
+    """An accepted upload newer than the one `register_model` stores: something a retraining learns
+    from that the version in production (`put_in_production`) was not trained on."""
+    fakes.registry.put_dataset(
+        DatasetRecord(
+            model=spec.name,
+            sha256="e" * 64,
+            uri=f"s3://artifacts/datasets/{spec.name}/newer.csv",
+            source_key="newer.csv",
+            n_rows=400,
+            size_bytes=1,
+            spec_sha256=spec.sha256,
+            validation_uri="s3://artifacts/validation.json",
+            created_at="9999-01-01T00:00:00Z",
+        )
+    )
+
+
 def put_in_production(fakes: FakePorts, spec: ModelSpec, reference: bytes) -> ModelVersion:
     """A version of the model, trained on its dataset, with its reference sample, in production."""
     record = fakes.train_version(

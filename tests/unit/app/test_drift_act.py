@@ -25,6 +25,7 @@ from tests.unit.app.drift_world import (
     assessment,
     captured,
     loan_rows,
+    newer_upload,
     put_in_production,
     reference_bytes,
     register_model,
@@ -292,9 +293,10 @@ def test_no_retraining_without_a_dataset(fakes: FakePorts) -> None:
 def test_every_production_model_is_checked_and_one_failure_stops_no_other(
     fakes: FakePorts, loans: ModelSpec, emitted: pytest.CaptureFixture[str]
 ) -> None:
-    # Given loans in production with shifted traffic, a second model whose reference sample is gone,
-    # and a third model with no production version
+    # Given loans in production with shifted traffic and a newer upload, a second model whose reference
+    # sample is gone, and a third model with no production version
     serve(fakes, MODEL, captured(loan_rows(200, seed=2, shift=1.0)))
+    newer_upload(fakes, loans)
     broken = register_model(fakes, LOANS_SPEC.replace("name: loans", "name: broken"))
     version = put_in_production(fakes, broken, reference_bytes(broken, loan_rows(400, seed=1)))
     del fakes.artifacts.objects[version.artifacts["reference"].uri]
@@ -316,9 +318,10 @@ def test_every_production_model_is_checked_and_one_failure_stops_no_other(
 def test_a_model_whose_check_fails_on_aws_is_checked_again_by_failing_the_invocation(
     fakes: FakePorts, loans: ModelSpec, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given loans in production with shifted traffic, and a second model whose traffic cannot be read
-    # (S3 throttled it past the SDK's retries)
+    # Given loans in production with shifted traffic and a newer upload, and a second model whose
+    # traffic cannot be read (S3 throttled it past the SDK's retries)
     serve(fakes, MODEL, captured(loan_rows(200, seed=2, shift=1.0)))
+    newer_upload(fakes, loans)
     throttled = register_model(fakes, LOANS_SPEC.replace("name: loans", "name: throttled"))
     put_in_production(fakes, throttled, reference_bytes(throttled, loan_rows(400, seed=1)))
     window = fakes.traffic.window

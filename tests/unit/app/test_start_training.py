@@ -30,7 +30,7 @@ from sluice.domain.registry.records import (
     VersionStatus,
     new_event_id,
 )
-from sluice.domain.spec.model_spec import parse_spec
+from sluice.domain.spec.model_spec import RetrainingSpec, parse_spec
 from sluice.errors import ModelNotFound
 from tests.unit.app.drift_world import LOANS_SPEC, NOW, loan_rows
 from tests.unit.app.fakes import ALICE, FakePorts, InMemoryExecutions
@@ -316,13 +316,26 @@ def test_a_retraining_trains_on_the_accepted_upload_plus_labelled_traffic(fakes:
     )
 
 
-def test_a_spec_without_retraining_or_a_named_dataset_trains_the_dataset_alone(fakes: FakePorts) -> None:
+@pytest.mark.parametrize("trigger", [Trigger.DRIFT, Trigger.MANUAL])
+def test_a_spec_without_retraining_learns_from_labelled_traffic_with_the_defaults(
+    fakes: FakePorts, trigger: Trigger
+) -> None:
     # Given labelled traffic, and a spec without a `retraining:` section
     base = labelled_world(fakes, LOANS_SPEC)
-    # When a retraining is prepared, Then it trains the upload alone, as before
-    run = prepare_retraining(MODEL, Trigger.DRIFT, fakes.deps(), now=NOW)
-    assert (run.dataset_sha256, run.recent_rows, run.recent_weight) == (base.sha256, 0, 1.0)
-    assert fakes.registry.list_datasets(MODEL) == [base]
+    spec_sha = fakes.registry.current_spec(MODEL).sha256  # type: ignore[union-attr]
+    # When a drift (or a person's) retraining is prepared
+    run = prepare_retraining(MODEL, trigger, fakes.deps(), now=NOW)
+    # Then it trains the upload plus the labelled rows with the section's defaults (7 days, weight 2,
+    # the newest 30% held out), and the spec is the one written, its hash unchanged
+    defaults = RetrainingSpec()
+    combined = fakes.registry.get_dataset(MODEL, run.dataset_sha256)
+    assert combined is not None and combined.sources == [base.sha256, combined.sources[1]]
+    assert (combined.kind, combined.n_rows, combined.recent_rows) == (DatasetKind.RETRAINING, 80, 20)
+    assert (run.recent_rows, run.recent_weight) == (20, defaults.recent_weight)
+    assert run.recent_holdout_rows == int(defaults.recent_holdout_fraction * 20)
+    assert run.spec_sha256 == spec_sha and fakes.registry.current_spec(MODEL).sha256 == spec_sha  # type: ignore[union-attr]
+    window = f"{NOW - timedelta(days=defaults.window_days):%Y-%m-%dT%H:%M:%SZ}"
+    assert combined.lineage is not None and window in combined.lineage
 
 
 def test_a_named_dataset_is_trained_alone_even_with_a_retraining_section(fakes: FakePorts) -> None:

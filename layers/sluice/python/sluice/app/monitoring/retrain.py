@@ -1,19 +1,23 @@
 """Whether the scheduled drift check starts a retraining, and why not when it does not: on dataset drift
 or live quality under the spec's gate (trigger drift), or when the spec's retraining schedule is due
-(trigger schedule); never when the spec forbids it, one is running, or the cool-down holds."""
+(trigger schedule); never when the spec forbids it, one is running, the cool-down holds, or it would
+learn from exactly the dataset and spec of the production version (nothing new)."""
 
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime, timedelta
 
 from sluice.app.monitoring.limits import DriftCheckLimits
 from sluice.app.ports import Executions, Registry, TrainingDeps
 from sluice.app.training.start import prepare_retraining, start_training
 from sluice.domain.monitoring.drift.next_steps import RetrainHold, Retraining, RetrainReason
-from sluice.domain.registry.records import EventType, Trigger
+from sluice.domain.registry.records import AuditEvent, EventType, RunState, Trigger, new_event_id
 from sluice.domain.spec.model_spec import ModelSpec
 from sluice.errors import ModelNotFound
+
+logger = logging.getLogger(__name__)
 
 RUNNING = "RUNNING"
 # The retrainings the check starts itself; one of them holds the next back for the cool-down.
@@ -44,9 +48,9 @@ def retrain(
     deps: TrainingDeps, limits: DriftCheckLimits, spec: ModelSpec, now: datetime, reason: RetrainReason
 ) -> Retraining:
     """Start one retraining (see `prepare_retraining`: the latest accepted upload, plus the labelled
-    traffic the spec's `retraining:` asks for), unless the spec forbids retraining on drift (reasons
-    drift and quality), one is running or the cool-down since drift or the schedule last started one
-    holds."""
+    traffic the spec's `retraining:`, or its defaults, asks for), unless the spec forbids retraining on
+    drift (reasons drift and quality), one is running, the cool-down since drift or the schedule last
+    started one holds, or its dataset and spec are the production version's (see `nothing_new`)."""
     trigger = Trigger.SCHEDULE if reason == "schedule" else Trigger.DRIFT
     if trigger is Trigger.DRIFT and not spec.retrain_on_drift:
         why = "the spec does not allow retraining on drift (retrain_on_drift: false)"
@@ -61,8 +65,39 @@ def retrain(
         run = prepare_retraining(spec.name, trigger, deps, now=now)
     except ModelNotFound:
         return Retraining(reason=reason, held=RetrainHold.NO_DATASET, why="no dataset to retrain on")
+    held = nothing_new(deps.registry, run, reason)
+    if held is not None:
+        return held
     # The same start as an upload's (execution name, audit event); the trigger makes the name unique.
     return Retraining(reason=reason, execution=start_training(run, deps).arn)
+
+
+def nothing_new(registry: Registry, run: RunState, reason: RetrainReason) -> Retraining | None:
+    """The hold when `run` would train on exactly the production version's dataset and spec — it could
+    only learn what that version learnt (no feedback since, no newer upload, no new spec) — logged and
+    recorded as a `retraining_held` audit event (once while nothing changes: not again at every check);
+    None when there is something new, or no production version."""
+    alias = registry.get_alias(run.model)
+    if alias is None:
+        return None
+    production = registry.get_version(run.model, alias.version)
+    if (production.dataset_sha256, production.spec_sha256) != (run.dataset_sha256, run.spec_sha256):
+        return None
+    why = f"nothing new to learn from since v{production.version}: send feedback or upload newer data"
+    logger.info("retraining held", extra={"model": run.model, "reason": reason, "why": why})
+    event = AuditEvent(
+        model=run.model,
+        type=EventType.RETRAINING_HELD,
+        id=new_event_id(),
+        version=production.version,
+        reason=why,
+        trigger=run.trigger,
+        details={"dataset_sha256": run.dataset_sha256, "spec_sha256": run.spec_sha256, "asked_by": reason},
+    )
+    registry.record_once(
+        f"retraining-held#v{production.version}#{run.dataset_sha256}#{run.spec_sha256}", event
+    )
+    return Retraining(reason=reason, held=RetrainHold.NOTHING_NEW, why=why)
 
 
 def schedule_due(registry: Registry, spec: ModelSpec, now: datetime) -> bool:

@@ -23,6 +23,7 @@ from sluice.domain.registry.records import (
     new_event_id,
     utc_now,
 )
+from sluice.domain.spec.model_spec import RetrainingSpec
 from sluice.errors import (
     ModelNotFound,
 )
@@ -148,12 +149,13 @@ def prepare_retraining(
     dataset_sha256: str | None = None,
     now: datetime | None = None,
 ) -> RunState:
-    """The run a retraining starts. A named dataset is trained as it is; otherwise, when the current
-    spec has a `retraining:` section and the function reads traffic, the latest accepted upload plus the
-    labelled traffic of the last `window_days` before `now`, stored as a dataset of its own whose recent
-    rows weigh `recent_weight`, the newest `recent_holdout_fraction` of them held out as the recent
-    holdout (without labelled traffic, or without the section: the accepted upload, as
-    `retraining_run` gives it). Raises ModelNotFound naming what is missing."""
+    """The run a retraining starts. A named dataset is trained as it is; otherwise, when the function
+    reads traffic, the latest accepted upload plus the labelled traffic of the last `window_days` before
+    `now`, stored as a dataset of its own whose recent rows weigh `recent_weight`, the newest
+    `recent_holdout_fraction` of them held out as the recent holdout — with the spec's `retraining:`
+    section, or its defaults (`RetrainingSpec()`) when the spec has none: feedback is learnt from
+    whenever there is some, and the spec (and its hash) stays as written. Without labelled traffic:
+    the accepted upload, as `retraining_run` gives it. Raises ModelNotFound naming what is missing."""
     run = retraining_run(model, trigger, deps.registry, dataset_sha256)
     if dataset_sha256 is not None or deps.traffic is None:
         return run
@@ -162,14 +164,13 @@ def prepare_retraining(
     if spec_record is None or base is None:
         return run
     spec = load_spec(spec_record.uri, deps.artifacts)
-    if spec.retraining is None:
-        return run
+    settings = spec.retraining or RetrainingSpec()
     # Imported here: ingestion, which starts upload runs, reads no traffic and needs no table code.
     from sluice.app.data.labelled_traffic import retraining_dataset
     from sluice.domain.registry.records import TrafficWindow
 
     end = now or datetime.now(UTC)
-    window = TrafficWindow(start=end - timedelta(days=spec.retraining.window_days), end=end)
+    window = TrafficWindow(start=end - timedelta(days=settings.window_days), end=end)
     dataset = retraining_dataset(spec_record, spec, base, window, deps)
     if dataset.recent_rows == 0:
         return run
@@ -178,8 +179,8 @@ def prepare_retraining(
             "dataset_sha256": dataset.sha256,
             "dataset_uri": dataset.uri,
             "recent_rows": dataset.recent_rows,
-            "recent_weight": spec.retraining.recent_weight,
-            "recent_holdout_rows": int(spec.retraining.recent_holdout_fraction * dataset.recent_rows),
+            "recent_weight": settings.recent_weight,
+            "recent_holdout_rows": int(settings.recent_holdout_fraction * dataset.recent_rows),
         }
     )
 
@@ -193,8 +194,9 @@ def start_manual_run(
     note: str | None = None,
 ) -> Any:
     """`sluice models train`: a new run (trigger `manual`) with the current spec and the given dataset,
-    by default the latest accepted upload plus the labelled traffic the spec's `retraining:` asks for
-    (see `prepare_retraining`). Always a new execution, even for data that trained before; its
+    by default the latest accepted upload plus the labelled traffic, as the spec's `retraining:` (or its
+    defaults) asks (see `prepare_retraining`): retraining by hand learns from what a drift retraining
+    would. Always a new execution, even for data that trained before; its
     `training_started` event records `by` (the principal STS answered for the caller) and `note`."""
     run = prepare_retraining(model, Trigger.MANUAL, deps, dataset_sha256)
     return start_training(run, deps, by=by, note=note)

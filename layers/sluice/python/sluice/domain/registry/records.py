@@ -113,6 +113,8 @@ class EventType(StrEnum):
     ROLLOUT_STARTED = "rollout_started"  # a shadow or canary rollout began
     BATCH_STARTED = "batch_started"  # a batch scoring job pinned its model version
     BATCH_FINISHED = "batch_finished"  # a batch scoring job wrote its manifest (or failed, with why)
+    # an automatic retraining not started: its dataset and spec were production's (nothing new)
+    RETRAINING_HELD = "retraining_held"
 
 
 class Artifact(BaseModel):

@@ -36,6 +36,7 @@ class RetrainHold(StrEnum):
     RUNNING = "running"  # a training run of the model is already running
     COOLDOWN = "cooldown"  # an automatic retraining started within the cool-down
     NO_DATASET = "no_dataset"  # no accepted dataset to retrain on
+    NOTHING_NEW = "nothing_new"  # its dataset and spec would be the production version's
 
 
 RetrainReason = Literal["drift", "quality", "schedule"]
@@ -143,6 +144,7 @@ def next_sentence(report: DriftReport, outcome: CheckOutcome) -> str:
                 RetrainHold.RUNNING: f"No new retraining: {why}.",
                 RetrainHold.COOLDOWN: f"Retraining held by the {why}.",
                 RetrainHold.NO_DATASET: "No retraining: there is no accepted dataset to retrain on.",
+                RetrainHold.NOTHING_NEW: f"No retraining: {why}.",
             }[retraining.held]
         )
     elif report.status == "ok" and not report.dataset_drift:
@@ -168,7 +170,7 @@ def actions(report: DriftReport, prediction_drift: ColumnDrift | None, outcome: 
             f"Follow the retraining with `sluice models show {model}`: it shows the new version and why it "
             "was promoted or rejected."
         )
-    elif retraining.held is RetrainHold.NO_DATASET:
+    elif retraining.held in (RetrainHold.NO_DATASET, RetrainHold.NOTHING_NEW):
         todo.insert(0, upload)
     else:
         todo.append(upload)
