@@ -16,6 +16,7 @@ from sluice.tools.example_data import credit_risk
 from tests.integration.conftest import Stack, spec_text
 from tests.integration.live_rollout import instances_and_labels
 from tests.integration.scenario import statuses
+from tests.integration.test_dashboard import get
 from tests.integration.test_serving import http, predict
 
 MODEL = "it-learns"
@@ -60,6 +61,12 @@ def test_without_a_retraining_section_the_drift_retraining_learns_from_feedback_
         assert set(report["multivariate"]) >= {"drift", "roc_auc", "threshold", "columns", "rows"}
         (held,) = [e for e in stack.registry.list_events(MODEL) if e.type is EventType.RETRAINING_HELD]
         assert held.reason == NOTHING_NEW and held.version == 1
+        # And the dashboard shows what the columns together showed, and the reason, under the verdict
+        status, _, page = get(served, "/dashboard")
+        section = page[page.index(f"data-model='{MODEL}'") :]
+        assert status == 200 and "data-multivariate='true'" in section
+        assert "The columns together: told apart from the reference (ROC AUC" in section
+        assert NOTHING_NEW in section
         # Given then ~2,000 requests of a changed world (how default depends on the inputs), each labelled
         changed = credit_risk(2000, seed=601, concept_shift=1.0)
         instances, labels = instances_and_labels(changed)

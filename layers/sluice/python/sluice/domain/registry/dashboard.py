@@ -76,6 +76,11 @@ class DriftPoint(BaseModel):
     headline: str | None = None  # the drift explanation's headline, else a summary of the verdict
     next: str | None = None  # what happens next (the explanation's), when stated
     report: str | None = None
+    # the classifier judging the columns together (the document's `multivariate`), when it ran
+    multivariate_auc: float | None = None
+    multivariate_drift: bool | None = None
+    multivariate_threshold: float | None = None
+    multivariate_columns: list[str] = Field(default_factory=list)
 
 
 class AuditRow(BaseModel):
@@ -210,8 +215,17 @@ def drift_point(document: Mapping[str, Any], at: str, report: str | None, metric
     )
     headline = str(explanation["headline"]) if explanation and explanation.get("headline") else None
     next_step = str(explanation["next"]) if explanation and explanation.get("next") else None
+    found = document.get("multivariate")
+    together: Mapping[str, Any] = found if isinstance(found, dict) else {}
     return point.model_copy(
-        update={"headline": headline or verdict_summary(point, document), "next": next_step}
+        update={
+            "headline": headline or verdict_summary(point, document),
+            "next": next_step,
+            "multivariate_auc": together.get("roc_auc"),
+            "multivariate_drift": together.get("drift"),
+            "multivariate_threshold": together.get("threshold"),
+            "multivariate_columns": list(together.get("columns") or []),
+        }
     )
 
 

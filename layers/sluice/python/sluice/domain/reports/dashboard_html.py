@@ -121,7 +121,21 @@ def _verdict(last: DriftPoint | None, link_to: Link) -> str:
     following = f"<br><span class='muted'>Next: {escape(last.next)}</span>" if last.next else ""
     return (
         f"<p class='summary {tone}' data-verdict='{'drift' if last.dataset_drift else last.status}'>"
-        f"Last check {escape(when(last.at))} UTC (v{last.version}): {escape(last.headline or '')}{report}{following}</p>"
+        f"Last check {escape(when(last.at))} UTC (v{last.version}): {escape(last.headline or '')}{report}"
+        f"{_together(last)}{following}</p>"
+    )
+
+
+def _together(last: DriftPoint) -> str:
+    """The classifier judging the columns together, in one line under the verdict (when it ran)."""
+    if last.multivariate_auc is None:
+        return ""
+    verdict = "told apart" if last.multivariate_drift else "not told apart"
+    by = f", by {', '.join(last.multivariate_columns)}" if last.multivariate_columns else ""
+    return (
+        f"<br><span class='muted' data-multivariate='{str(bool(last.multivariate_drift)).lower()}'>"
+        f"The columns together: {verdict} from the reference (ROC AUC {last.multivariate_auc:.2f}, drift "
+        f"above {last.multivariate_threshold or 0.55:.2f}){escape(by)}.</span>"
     )
 
 
@@ -130,14 +144,22 @@ def _trends(section: ModelSection) -> str:
         return ""
     live = [(when(p.at), p.live_metric) for p in section.drift]
     share = [(when(p.at), p.drift_share) for p in section.drift]
+    together = [(when(p.at), p.multivariate_auc) for p in section.drift]
     metric = section.metric or "live metric"
+    multivariate = (
+        f"<figure>{line_chart(together, name=f'{section.model}:multivariate_auc')}"
+        "<figcaption>ROC AUC of the classifier telling the window from the reference (0.5: alike)"
+        "</figcaption></figure>"
+        if any(value is not None for _, value in together)
+        else ""
+    )
     return (
         "<div class='charts'>"
         f"<figure>{line_chart(live, name=f'{section.model}:live_metric', colour=CURRENT_COLOUR)}"
         f"<figcaption>live {escape(metric)} per check (labelled traffic)</figcaption></figure>"
         f"<figure>{line_chart(share, name=f'{section.model}:drift_share')}"
         "<figcaption>share of drifted columns per check</figcaption></figure>"
-        "</div>"
+        f"{multivariate}</div>"
     )
 
 
