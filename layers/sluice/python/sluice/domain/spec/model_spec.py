@@ -94,7 +94,7 @@ class DriftColumnOverride(_Strict):
 class DriftSpec(_Strict):
     share_threshold: float = Field(default=0.5, gt=0, le=1)
     columns: dict[str, DriftColumnOverride] = Field(default_factory=dict)
-    # The multivariate check's drift: its classifier's ROC AUC above this (None: 0.55; 1: never).
+    # the multivariate check's drift: its classifier's ROC AUC above this (unset: 0.55; 1: never)
     multivariate_threshold: float | None = Field(default=None, gt=0.5, le=1)
 
 
