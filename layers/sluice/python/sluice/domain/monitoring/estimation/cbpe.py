@@ -51,8 +51,9 @@ def estimate_roc_auc(calibrated: Floats, uncalibrated: Floats) -> float:
     """ROC AUC expected from calibrated probabilities, the rows ranked by the model's own scores."""
     order = np.argsort(uncalibrated, kind="stable")[::-1]
     expected = calibrated[order]
-    tps = np.round(np.r_[0, np.cumsum(expected)], 5)
-    fps = np.round(np.r_[0, 1 + np.arange(len(expected)) - np.cumsum(expected)], 5)
+    cumulative = np.cumsum(expected)
+    tps: Floats = np.round(np.concatenate([[0.0], cumulative]), 5)
+    fps: Floats = np.round(np.concatenate([[0.0], 1 + np.arange(len(expected)) - cumulative]), 5)
     if tps[-1] <= 0 or fps[-1] <= 0:
         return float("nan")
     return float(np.trapezoid(tps / tps[-1], fps / fps[-1]))

@@ -55,15 +55,16 @@ def estimate_notes(estimation: Estimation | None, realized: Mapping[str, float |
     rows = int(realized.get("labelled_rows", 0))
     order = [estimate.primary] if estimate.primary else []
     order += [m for m in estimate.values if m != estimate.primary]
-    notes = []
+    notes: list[str] = []
     for metric in order:
         value = estimate.values[metric]
         low, high = estimate.band.get(metric, (value, value))
         line = f"Estimated {NAMES.get(metric, metric)} {value:.3g} ({low:.3g}–{high:.3g}) without labels"
+        if not notes:
+            line += f" on {estimate.rows} captured rows ({estimate.method.upper()})"
         if metric in realized:
             line += f"; realized {float(realized[metric]):.3g} on {rows} labelled rows"
         notes.append(line + ".")
-    notes[0] = notes[0][:-1] + f", on {estimate.rows} captured rows ({estimate.method.upper()})."
     if estimate.gate is not None and estimate.primary is not None:
         verdict = "is worse than" if estimate.below_gate else "meets"
         if estimate.rows < MIN_ESTIMATE_ROWS:
