@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ from sluice.app.monitoring.act import ModelCheck, act_on_drift
 from sluice.app.monitoring.check import check_production_models
 from sluice.domain.monitoring.drift.live import LiveMetric
 from sluice.domain.monitoring.estimation.basis import PerformanceEstimate
+from sluice.domain.monitoring.estimation.window import not_estimable
 from sluice.domain.registry.records import AuditEvent, EventType, Trigger, new_event_id
 from sluice.domain.spec.model_spec import ModelSpec
 from sluice.entrypoints.outcomes import report_drift_check
@@ -188,6 +190,25 @@ def test_too_few_labelled_rows_are_not_below_the_gate_and_no_estimate_no_line(
     assert metrics.metric_set["LiveMetricBelowMinimum"]["Value"] == [0.0]
     assert "EstimatedMetric" not in by_metric and check.estimated is None
     assert check.live_gate is not None and check.live_gate.below_minimum is False
+
+
+def test_a_version_trained_before_estimation_existed_is_checked_and_the_report_says_why_no_estimate(
+    fakes: FakePorts, emitted: pytest.CaptureFixture[str]
+) -> None:
+    # Given an assessment of a version whose training stored no estimation basis
+    spec = register_model(fakes, LOANS_SPEC)
+    found = replace(assessment(spec, shift=0.0), estimation=not_estimable(1))
+    # When the check acts on it and the entry point reports the check
+    check = act_on_drift(fakes.deps(), SETTINGS, found, NOW)
+    report_drift_check(check)
+    # Then the check is done, without an estimate or its metrics, and both reports say why
+    assert check.status == "ok" and check.estimated is None
+    assert "EstimatedMetric" not in emf_lines(emitted)
+    document = fakes.artifacts.json("drift/loans/20261201T120000Z.json")
+    assert document["estimated"] is None
+    assert document["estimated_unavailable"].startswith("v1 was trained before Sluice estimated performance")
+    html = fakes.artifacts.get_bytes(check.html_uri or "").decode()
+    assert "No performance estimate: v1 was trained before Sluice estimated performance" in html
 
 
 def test_drift_alerts_and_starts_one_retraining(fakes: FakePorts) -> None:
