@@ -11,7 +11,7 @@ canary version. Five numerical features are shifted by a quarter of their spread
 not dataset drift). The reference: 50,000 rows (training's cap), with the model's predictions.
 
 Timed, in each child, after imports and the reference are loaded: reading the window and assessing
-it (input drift, prediction drift, estimated accuracy; what `assess_model` does) — the sampled reader
+it (input drift, prediction drift, estimated performance; what `assess_model` does) — the sampled reader
 (`TrafficStore.window`, at most 200,000 rows, then `assess_window`) against a baseline, today's
 read-everything approach before this change (every object fetched 16 at a time, every record parsed
 into one list, every row checked) on the sizes it can hold. Generated objects are cached under
@@ -188,7 +188,9 @@ def child(mode: str, size: int) -> dict[str, Any]:
     if mode == "sampled":
         captured = store.window(model, START, END, max_rows=MAX_ROWS, version=VERSION)
         read = time.perf_counter()
-        found = assess_window(spec, VERSION, reference, window, captured, min_rows=MIN_ROWS)
+        found = assess_window(
+            spec, VERSION, reference, window, captured, min_rows=MIN_ROWS, estimator=_estimator()
+        )
         rows, checked = captured.rows, found.rows
     else:
         records = read_everything(store, model)
@@ -196,7 +198,7 @@ def child(mode: str, size: int) -> dict[str, Any]:
         found = assess_all(spec, reference, window, records)
         rows, checked = len(records), found.rows
     done = time.perf_counter()
-    estimate = found.estimated_accuracy
+    estimate = found.estimation.estimate if found.estimation else None
     return {
         "read_s": read - started,
         "assess_s": done - read,
@@ -206,7 +208,7 @@ def child(mode: str, size: int) -> dict[str, Any]:
         "checked": checked,
         "dataset_drift": found.report.dataset_drift,
         "drifted": found.drifted_features,
-        "estimated_accuracy": estimate.accuracy if estimate else None,
+        "estimated_accuracy": estimate.values["accuracy"] if estimate else None,
     }
 
 
@@ -235,11 +237,8 @@ def read_everything(store: Any, model: str) -> list[dict[str, Any]]:
 def assess_all(spec: Any, reference: Any, window: Any, records: list[dict[str, Any]]) -> Any:
     """`assess_window`'s checks on every row of the version, as the check did before the sample."""
     from sluice.app.monitoring.assess import DriftAssessment
-    from sluice.domain.monitoring.drift.live import (
-        check_input_drift,
-        check_prediction_drift,
-        estimated_accuracy,
-    )
+    from sluice.domain.monitoring.drift.live import check_input_drift, check_prediction_drift
+    from sluice.domain.monitoring.estimation.window import estimate_window
 
     mine = [r for r in records if r.get("version") == VERSION]
     report = check_input_drift(spec, reference, mine, min_rows=MIN_ROWS, source="capture")
@@ -252,8 +251,19 @@ def assess_all(spec: Any, reference: Any, window: Any, records: list[dict[str, A
         report=report,
         prediction_report=check_prediction_drift(spec.task, reference, mine),
         live_metric=None,
-        estimated_accuracy=estimated_accuracy(spec.task, mine),
+        estimation=estimate_window(spec, _estimator(), mine),
     )
+
+
+def _estimator() -> Any:
+    """CBPE on the bench model's probabilities as they are (no calibration: the bench has no holdout)."""
+    from sluice.domain.monitoring.estimation.basis import EstimationBasis
+    from sluice.domain.monitoring.estimation.window import Estimator
+
+    basis = EstimationBasis(
+        method="cbpe", task="binary", reference_rows=1, classes=["0", "1"], sampling={"accuracy": [0.5]}
+    )
+    return Estimator(basis=basis)
 
 
 # ------------------------------------------------------------------------- in the parent process

@@ -216,7 +216,11 @@ def test_every_sluice_metric_graphed_is_printed_with_that_dimension_set(printed:
     service_level = {s for s in graphed if s[2] == {"service"}}
     seen = service_level & printed
     counted = {"Predictions", "BatchRowsScored", "BatchRowsRejected", "ModelIntegrityFailures"}
-    assert {metric for _, metric, _ in seen} >= counted | {"DatasetDrift", "LiveMetricBelowMinimum"}
+    assert {metric for _, metric, _ in seen} >= counted | {
+        "DatasetDrift",
+        "LiveMetricBelowMinimum",
+        "EstimatedMetricBelowGate",
+    }
     # And the others (counted on failure paths the module does not provoke) are counted on the same
     # shared `metrics` object as those, whose flush carries `service` alone, as printed above
     shared = counted_on_the_shared_metrics(SHIPPED_CODE)

@@ -128,6 +128,8 @@ def test_export_event_exports_the_pipeline_the_train_event_fitted(events_stack: 
     prefix = f"s3://{events_stack.outputs['ArtifactBucketName']}/models/invoke-example/1/"
     assert exported["artifacts"]["model"]["uri"] == prefix + "model.onnx"
     assert exported["artifacts"]["reference"]["uri"] == prefix + "reference.csv.gz"
+    # And what the drift check estimates performance from without labels, learnt on the holdout
+    assert exported["artifacts"]["estimation"]["uri"] == prefix + "estimation.json"
 
 
 def test_cross_validate_event_scores_one_candidate_of_a_search(events_stack: LocalStack) -> None:
@@ -335,6 +337,19 @@ def test_scheduled_drift_event_checks_every_production_model(events_stack: Local
     assert check["status"] == "insufficient_data"
     assert check["dataset_drift"] is False and check["retraining"] is None
     assert check["report_uri"].endswith(".json") and check["html_uri"].endswith(".html")
+    # And the version (trained by the fixture's upload, with its estimation.json) is estimated without
+    # labels on its captured rows: each metric with a band of ±3 sampling errors around it, in [0, 1]
+    s3, bucket = events_stack.client("s3"), events_stack.outputs["ArtifactBucketName"]
+    key = check["report_uri"].split(f"{bucket}/", 1)[1]
+    estimated = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())["estimated"]
+    assert estimated["method"] == "cbpe" and estimated["rows"] >= 2
+    assert {"accuracy", "f1", "precision", "recall"} <= set(estimated["band"])
+    for metric, (low, high) in estimated["band"].items():
+        assert 0.0 <= low <= estimated[metric] <= high <= 1.0, metric
+    assert check["estimated"]["values"]["accuracy"] == estimated["accuracy"]
+    html_key = check["html_uri"].split(f"{bucket}/", 1)[1]
+    html = s3.get_object(Bucket=bucket, Key=html_key)["Body"].read().decode()
+    assert f"without labels on {estimated['rows']} captured rows (CBPE)" in html
 
 
 def test_batch_events_pin_a_job_and_score_a_batch_naming_its_bad_row(events_stack: LocalStack) -> None:

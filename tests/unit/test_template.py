@@ -398,3 +398,23 @@ def test_live_quality_alarm_fires_when_any_model_is_below_its_gate_and_reads_lik
     # And it reads as DriftAlarm does: service dimension, hourly, missing data not breaching, to the topic
     for key in ("Dimensions", "Period", "EvaluationPeriods", "TreatMissingData", "AlarmActions"):
         assert live[key] == drift[key], key
+
+
+def test_estimated_quality_alarm_fires_when_any_models_estimate_is_below_its_gate() -> None:
+    live, estimated = (
+        RESOURCES[name]["Properties"] for name in ("LiveQualityAlarm", "EstimatedQualityAlarm")
+    )
+    # Given the drift check's service-level EstimatedMetricBelowGate, when any model's is 1, then it fires
+    assert (estimated["Namespace"], estimated["MetricName"]) == ("Sluice", "EstimatedMetricBelowGate")
+    # And it reads as LiveQualityAlarm does (the same statistic, threshold, period, topic)
+    for key in (
+        "Statistic",
+        "Threshold",
+        "ComparisonOperator",
+        "Dimensions",
+        "Period",
+        "EvaluationPeriods",
+        "TreatMissingData",
+        "AlarmActions",
+    ):
+        assert estimated[key] == live[key], key

@@ -14,11 +14,11 @@ from sluice.app.monitoring.assess import DriftAssessment
 from sluice.app.monitoring.limits import DriftCheckLimits
 from sluice.domain.data.table import RawTable, to_csv_bytes
 from sluice.domain.monitoring.drift.live import (
-    AccuracyEstimate,
     LiveMetric,
     check_input_drift,
     check_prediction_drift,
 )
+from sluice.domain.monitoring.estimation.basis import Estimation, PerformanceEstimate
 from sluice.domain.monitoring.reference import PREDICTION_COLUMN, read_reference, reference_sample
 from sluice.domain.registry.records import (
     AuditEvent,
@@ -140,13 +140,15 @@ def newer_upload(fakes: FakePorts, spec: ModelSpec) -> None:
     )
 
 
-def put_in_production(fakes: FakePorts, spec: ModelSpec, reference: bytes) -> ModelVersion:
-    """A version of the model, trained on its dataset, with its reference sample, in production."""
-    record = fakes.train_version(
-        spec.name,
-        {"model": ("model.onnx", b"onnx"), "reference": ("reference.csv.gz", reference)},
-        spec_sha256=spec.sha256,
-    )
+def put_in_production(
+    fakes: FakePorts, spec: ModelSpec, reference: bytes, estimation: bytes | None = None
+) -> ModelVersion:
+    """A version of the model, trained on its dataset, with its reference sample (and, when given, its
+    estimation.json), in production."""
+    artifacts = {"model": ("model.onnx", b"onnx"), "reference": ("reference.csv.gz", reference)}
+    if estimation is not None:
+        artifacts["estimation"] = ("estimation.json", estimation)
+    record = fakes.train_version(spec.name, artifacts, spec_sha256=spec.sha256)
     return fakes.put_in_production(spec.name, record.version)
 
 
@@ -197,7 +199,7 @@ def assessment(
     *,
     shift: float,
     live: LiveMetric | None = None,
-    estimate: AccuracyEstimate | None = None,
+    estimate: PerformanceEstimate | None = None,
 ) -> DriftAssessment:
     """What assessing `shift`ed traffic against the loans reference finds (built with the domain's checks,
     so acting is tested apart from reading)."""
@@ -213,5 +215,5 @@ def assessment(
         report=report,
         prediction_report=check_prediction_drift(spec.task, reference, records),
         live_metric=live or {"accuracy": 0.9, "labelled_rows": 10},
-        estimated_accuracy=estimate,
+        estimation=Estimation(estimate=estimate) if estimate else None,
     )

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +12,9 @@ import pytest
 
 from sluice.app.monitoring.act import ModelCheck, act_on_drift
 from sluice.app.monitoring.check import check_production_models
-from sluice.domain.monitoring.drift.live import AccuracyEstimate, LiveMetric
+from sluice.domain.monitoring.drift.live import LiveMetric
+from sluice.domain.monitoring.estimation.basis import PerformanceEstimate
+from sluice.domain.monitoring.estimation.window import not_estimable
 from sluice.domain.registry.records import AuditEvent, EventType, Trigger, new_event_id
 from sluice.domain.spec.model_spec import ModelSpec
 from sluice.entrypoints.outcomes import report_drift_check
@@ -98,15 +101,26 @@ def test_live_quality_is_emitted_per_model_and_version_and_below_the_gate_counte
     fakes: FakePorts, emitted: pytest.CaptureFixture[str]
 ) -> None:
     # Given a spec whose gate asks for accuracy 0.95, and an assessment that measured 0.9 live on 40
-    # labelled rows and estimated 0.93 from the probabilities of 200
+    # labelled rows and estimated 0.93 (0.9–0.96) without labels on 200, below the gate
     spec = register_model(fakes, LOANS_SPEC + "gates: {min_metric: 0.95}\n")
     live: LiveMetric = {"accuracy": 0.9, "labelled_rows": 40}
-    found = assessment(spec, shift=0.0, live=live, estimate=AccuracyEstimate(accuracy=0.93, rows=200))
+    estimate = PerformanceEstimate(
+        method="cbpe",
+        values={"accuracy": 0.93, "roc_auc": 0.8},
+        sampling_error={"accuracy": 0.01, "roc_auc": 0.02},
+        band={"accuracy": (0.9, 0.96), "roc_auc": (0.74, 0.86)},
+        rows=200,
+        primary="accuracy",
+        gate="min_metric",
+        limit=0.95,
+        below_gate=True,
+    )
+    found = assessment(spec, shift=0.0, live=live, estimate=estimate)
     # When the check acts on it and the entry point reports the check
     check = act_on_drift(fakes.deps(), SETTINGS, found, NOW)
     report_drift_check(check)
-    # Then EMF lines carry the live metric by model, version and metric name, the labelled rows, the
-    # estimate and the below-minimum flag by model and version
+    # Then EMF lines carry the live metric by model, version and metric name, the labelled rows and
+    # the below-minimum flag by model and version
     by_metric = emf_lines(emitted)
     (line,) = by_metric["LiveMetric"]
     assert (line["model"], line["version"], line["metric"], line["LiveMetric"]) == (
@@ -116,15 +130,33 @@ def test_live_quality_is_emitted_per_model_and_version_and_below_the_gate_counte
         [0.9],
     )
     assert [(m["version"], m["LabelledRows"]) for m in by_metric["LabelledRows"]] == [("1", [40.0])]
-    assert [m["EstimatedAccuracy"] for m in by_metric["EstimatedAccuracy"]] == [[0.93]]
     assert [m["LiveMetricBelowMinimum"] for m in by_metric["LiveMetricBelowMinimum"]] == [[1.0]]
-    # And by service alone (what LiveQualityAlarm watches) with the invocation's metrics
+    # And each estimate by model, version and metric, its rows, and the estimate's below-gate flag
+    assert sorted((m["metric"], m["EstimatedMetric"]) for m in by_metric["EstimatedMetric"]) == [
+        ("accuracy", [0.93]),
+        ("roc_auc", [0.8]),
+    ]
+    assert [m["EstimatedRows"] for m in by_metric["EstimatedRows"]] == [[200.0]]
+    assert [m["EstimatedMetricBelowGate"] for m in by_metric["EstimatedMetricBelowGate"]] == [[1.0]]
+    # And both flags by service alone (what LiveQualityAlarm and EstimatedQualityAlarm watch)
     assert metrics.metric_set["LiveMetricBelowMinimum"]["Value"] == [1.0]
+    assert metrics.metric_set["EstimatedMetricBelowGate"]["Value"] == [1.0]
     # And the check, the JSON and the HTML say what was compared and put the estimate beside the truth
     assert check.live_gate is not None and check.live_gate.below_minimum is True
-    assert check.estimated_accuracy == AccuracyEstimate(accuracy=0.93, rows=200)
+    assert check.estimated == estimate
     document = fakes.artifacts.json("drift/loans/20261201T120000Z.json")
-    assert document["estimated_accuracy"] == {"accuracy": 0.93, "rows": 200}
+    assert document["estimated"] == {
+        "accuracy": 0.93,
+        "roc_auc": 0.8,
+        "rows": 200,
+        "band": {"accuracy": [0.9, 0.96], "roc_auc": [0.74, 0.86]},
+        "sampling_error": {"accuracy": 0.01, "roc_auc": 0.02},
+        "method": "cbpe",
+        "primary": "accuracy",
+        "gate": "min_metric",
+        "limit": 0.95,
+        "below_gate": True,
+    }
     assert document["live_gate"] == {
         "metric": "accuracy",
         "value": 0.9,
@@ -135,7 +167,12 @@ def test_live_quality_is_emitted_per_model_and_version_and_below_the_gate_counte
         "below_minimum": True,
     }
     html = fakes.artifacts.get_bytes(check.html_uri or "").decode()
-    assert "Estimated accuracy 0.93" in html and "off by +0.03" in html
+    assert (
+        "Estimated accuracy 0.93 (0.9–0.96) without labels on 200 captured rows (CBPE); realized 0.9 on 40 "
+        "labelled rows." in html
+    )
+    assert "Estimated ROC AUC 0.8 (0.74–0.86) without labels." in html
+    assert "The estimated accuracy is worse than the spec&#x27;s min_metric 0.95, before any label" in html
     assert "Live accuracy 0.9 is worse than the spec&#x27;s min_metric 0.95 on 40 labelled rows." in html
 
 
@@ -152,8 +189,27 @@ def test_too_few_labelled_rows_are_not_below_the_gate_and_no_estimate_no_line(
     by_metric = emf_lines(emitted)
     assert [m["LiveMetricBelowMinimum"] for m in by_metric["LiveMetricBelowMinimum"]] == [[0.0]]
     assert metrics.metric_set["LiveMetricBelowMinimum"]["Value"] == [0.0]
-    assert "EstimatedAccuracy" not in by_metric and check.estimated_accuracy is None
+    assert "EstimatedMetric" not in by_metric and check.estimated is None
     assert check.live_gate is not None and check.live_gate.below_minimum is False
+
+
+def test_a_version_trained_before_estimation_existed_is_checked_and_the_report_says_why_no_estimate(
+    fakes: FakePorts, emitted: pytest.CaptureFixture[str]
+) -> None:
+    # Given an assessment of a version whose training stored no estimation basis
+    spec = register_model(fakes, LOANS_SPEC)
+    found = replace(assessment(spec, shift=0.0), estimation=not_estimable(1))
+    # When the check acts on it and the entry point reports the check
+    check = act_on_drift(fakes.deps(), SETTINGS, found, NOW)
+    report_drift_check(check)
+    # Then the check is done, without an estimate or its metrics, and both reports say why
+    assert check.status == "ok" and check.estimated is None
+    assert "EstimatedMetric" not in emf_lines(emitted)
+    document = fakes.artifacts.json("drift/loans/20261201T120000Z.json")
+    assert document["estimated"] is None
+    assert document["estimated_unavailable"].startswith("v1 was trained before Sluice estimated performance")
+    html = fakes.artifacts.get_bytes(check.html_uri or "").decode()
+    assert "No performance estimate: v1 was trained before Sluice estimated performance" in html
 
 
 def test_drift_alerts_and_starts_one_retraining(fakes: FakePorts) -> None:

@@ -11,6 +11,7 @@ import pytest
 from sluice.app.monitoring.check import (
     assess_model,
 )
+from sluice.domain.monitoring.estimation.basis import EstimationBasis
 from sluice.domain.monitoring.reference import PREDICTION_COLUMN
 from sluice.domain.registry.records import TrafficWindow
 from sluice.domain.spec.model_spec import ModelSpec
@@ -139,19 +140,31 @@ def test_live_rmse_for_a_regression_model(fakes: FakePorts) -> None:
     found = assess_model(fakes.deps(), SETTINGS, "prices", 1, NOW)
     # Then the live metric is the RMSE of those two: sqrt((1² + 2²) / 2)
     assert found.live_metric == {"rmse": pytest.approx((5 / 2) ** 0.5), "labelled_rows": 2}
-    # And a regressor has no estimated accuracy
-    assert found.estimated_accuracy is None
+    # And a version trained before estimation existed has no estimate, and the assessment says why
+    assert found.estimation is not None and found.estimation.estimate is None
+    assert "v1 was trained before Sluice estimated performance" in (found.estimation.unavailable or "")
 
 
 def test_a_classifier_gets_its_primary_metric_live_and_an_estimate_from_every_row(
     fakes: FakePorts,
 ) -> None:
-    # Given a classifier judged by roc_auc with a gate, 100 captured predictions with probabilities,
-    # and labels for 40 of them, 30 agreeing with the prediction
+    # Given a classifier judged by roc_auc with a gate, whose training stored an estimation basis
+    # that leaves its probabilities as they are (no calibration), 100 captured predictions with
+    # probabilities, and labels for 40 of them, 30 agreeing with the prediction
     spec = register_model(
         fakes, LOANS_SPEC.replace("metric: accuracy", "metric: roc_auc\ngates: {min_metric: 0.99}")
     )
-    put_in_production(fakes, spec, reference_bytes(spec, loan_rows(400, seed=1)))
+    basis = EstimationBasis(
+        method="cbpe",
+        task="binary",
+        reference_rows=400,
+        classes=[0, 1],
+        calibration=[None],
+        sampling={"accuracy": [0.4], "roc_auc": [0.3, 0.4]},
+    )
+    put_in_production(
+        fakes, spec, reference_bytes(spec, loan_rows(400, seed=1)), basis.model_dump_json().encode()
+    )
     records = captured(loan_rows(100, seed=2), probabilities=True)
     serve(fakes, MODEL, records)
     label_all(fakes, MODEL, records[:40], right=30)
@@ -164,7 +177,15 @@ def test_a_classifier_gets_its_primary_metric_live_and_an_estimate_from_every_ro
     # And the gate compares roc_auc with roc_auc: below the minimum
     assert found.live_gate is not None and found.live_gate.metric == "roc_auc"
     assert found.live_gate.value == found.live_metric["roc_auc"] and found.live_gate.below_minimum is True
-    # And accuracy is estimated from the probabilities of all 100 rows, labelled or not
+    # And accuracy is estimated from the probabilities of all 100 rows, labelled or not: the mean
+    # probability of the class each row predicted, with a band of ±3 sampling errors (0.4 / √100)
     tops = [max(default_probabilities(r["inputs"]["debt_ratio"])) for r in records]
-    assert found.estimated_accuracy is not None and found.estimated_accuracy.rows == 100
-    assert found.estimated_accuracy.accuracy == pytest.approx(sum(tops) / 100)
+    estimate = found.estimation.estimate if found.estimation else None
+    assert estimate is not None and estimate.rows == 100 and estimate.method == "cbpe"
+    assert estimate.values["accuracy"] == pytest.approx(sum(tops) / 100)
+    assert estimate.band["accuracy"] == pytest.approx(
+        (sum(tops) / 100 - 0.12, min(1.0, sum(tops) / 100 + 0.12))
+    )
+    # And the estimated roc_auc is judged against the spec's gate before any label
+    assert estimate.primary == "roc_auc" and estimate.gate == "min_metric" and estimate.limit == 0.99
+    assert estimate.below_gate is (estimate.values["roc_auc"] < 0.99)

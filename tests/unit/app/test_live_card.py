@@ -7,7 +7,8 @@ import pytest
 
 from sluice.app.monitoring.act import act_on_drift
 from sluice.domain.candidate import train_candidate
-from sluice.domain.monitoring.drift.live import AccuracyEstimate, LiveMetric
+from sluice.domain.monitoring.drift.live import LiveMetric
+from sluice.domain.monitoring.estimation.basis import PerformanceEstimate
 from sluice.domain.reports.card import ModelCard
 from sluice.tools.example_data import credit_risk
 from tests.unit.app.drift_world import LOANS_SPEC, NOW, SETTINGS, register_model
@@ -29,7 +30,14 @@ def test_the_card_shows_live_quality_after_a_drift_check(fakes: FakePorts, card_
     record = fakes.train_version("loans", {"card": ("card.json", card_json)}, spec_sha256=spec.sha256)
     fakes.put_in_production("loans", record.version)
     live: LiveMetric = {"accuracy": 0.62, "labelled_rows": 40}
-    found = assessment(spec, shift=0.0, live=live, estimate=AccuracyEstimate(accuracy=0.71, rows=200))
+    estimate = PerformanceEstimate(
+        method="cbpe",
+        values={"accuracy": 0.71},
+        sampling_error={"accuracy": 0.02},
+        band={"accuracy": (0.65, 0.77)},
+        rows=200,
+    )
+    found = assessment(spec, shift=0.0, live=live, estimate=estimate)
 
     # When the check acts on it
     check = act_on_drift(fakes.deps(), SETTINGS, found, NOW)
@@ -38,17 +46,18 @@ def test_the_card_shows_live_quality_after_a_drift_check(fakes: FakePorts, card_
     stored = fakes.registry.get_version("loans", 1).artifacts
     card = ModelCard.model_validate_json(fakes.artifacts.get_verified(stored["card"]))
     assert card.live is not None
-    assert (card.live.metrics, card.live.labelled_rows, card.live.estimated_accuracy) == (
+    assert (card.live.metrics, card.live.labelled_rows, card.live.estimated) == (
         {"accuracy": 0.62},
         40,
-        0.71,
+        {"accuracy": 0.71},
     )
+    assert (card.live.estimated_band, card.live.estimated_rows) == ({"accuracy": [0.65, 0.77]}, 200)
     assert card.live.report == check.html_uri and card.live.checked_at == NOW.isoformat(timespec="seconds")
     # and the page says it in words
     html = fakes.artifacts.get_verified(stored["card_html"]).decode()
     assert "Live quality (last drift check)" in html
     assert "On 40 labelled rows of live traffic: accuracy 0.620." in html
-    assert "estimated from its own probabilities: 0.710" in html
+    assert "Estimated without labels on 200 captured rows: accuracy 0.710 (0.650–0.770)." in html
     # and what the card said before is kept
     before = ModelCard.model_validate_json(card_json)
     assert card.evaluation == before.evaluation and card.lineage == before.lineage

@@ -20,6 +20,7 @@ from sluice.app.data.stored import dataset_prefix, model_prefix, spec_key
 from sluice.app.training.steps import run_step
 from sluice.domain.candidate import train_candidate
 from sluice.domain.data.table import RawTable, to_csv_bytes
+from sluice.domain.monitoring.estimation.basis import EstimationBasis
 from sluice.domain.registry.records import EventType, RunState, TaskEvent, Trigger, VersionStatus, sha256_hex
 from sluice.domain.spec.model_spec import ModelSpec, parse_spec
 from sluice.domain.training.evaluation import evaluate
@@ -170,9 +171,15 @@ def test_the_first_run_makes_version_1_production_with_its_artifacts(fakes: Fake
     assert version.gates is not None and version.gates.passed
     assert version.parity is not None and version.parity.passed
     # And every artifact the registry names is stored with its sha256; the pickled pipeline stays out
-    assert set(version.artifacts) == {"model", "reference", "evaluation", "card", "card_html"}
+    assert set(version.artifacts) == {"model", "reference", "evaluation", "card", "card_html", "estimation"}
     for artifact in version.artifacts.values():
         fakes.artifacts.get_verified(artifact)
+    # And what the drift check estimates performance from without labels: CBPE's basis, learnt on the
+    # holdout with the model's classes
+    basis = EstimationBasis.model_validate_json(fakes.artifacts.get_verified(version.artifacts["estimation"]))
+    assert (basis.method, basis.task, basis.classes) == ("cbpe", "binary", [0, 1])
+    assert basis.reference_rows == run.n_holdout and len(basis.calibration) == 1
+    assert set(basis.sampling) == {"accuracy", "roc_auc", "f1", "precision", "recall"}
     assert run.artifacts["pipeline"].uri == fakes.artifacts.uri(model_prefix(MODEL, 1) + "pipeline.pkl")
     # And the promotion is audited from no version to version 1
     (promoted,) = [e for e in fakes.registry.list_events(MODEL) if e.type is EventType.PROMOTED]

@@ -66,6 +66,19 @@ def test_a_drift_documents_explanation_gives_the_headline_and_the_next_step() ->
     assert point.live_metric == 0.71
 
 
+def test_a_drift_documents_estimate_of_the_primary_metric_and_its_band_are_read() -> None:
+    estimated = {
+        "accuracy": 0.7,
+        "roc_auc": 0.74,
+        "rows": 200,
+        "band": {"accuracy": [0.6, 0.8], "roc_auc": [0.7, 0.78]},
+    }
+    point = drift_point(drift_document(estimated=estimated), "t", None, "roc_auc")
+    assert (point.estimated_metric, point.estimated_band) == (0.74, [0.7, 0.78])
+    # A check of a version trained before estimation existed has none
+    assert drift_point(drift_document(estimated=None), "t", None, "roc_auc").estimated_metric is None
+
+
 def test_a_check_without_enough_rows_says_so_and_a_document_without_labels_has_no_live_metric() -> None:
     document = drift_document(status="insufficient_data", message="only 3 rows", live_metric=None)
     point = drift_point(document, "t", None, "roc_auc")
@@ -164,11 +177,15 @@ def section(model: str = "loans") -> ModelSection:
                 scores={"income": 0.2 / (i + 1), "age": 0.5},
                 column_drifted={"income": i == 2, "age": False},
                 live_metric=live,
+                estimated_metric=estimated,
+                estimated_band=None if estimated is None else [estimated - 0.05, estimated + 0.05],
                 headline="Drift: 1 of 2 columns drifted (income), share 50%." if i == 2 else "No drift.",
                 next="retraining started" if i == 2 else None,
                 report=f"drift/{model}/20261202T1{i}0000Z.html",
             )
-            for i, (share, live) in enumerate([(0.0, 0.8), (0.0, None), (0.5, 0.72)])
+            for i, (share, live, estimated) in enumerate(
+                [(0.0, 0.8, None), (0.0, None, 0.76), (0.5, 0.72, 0.7)]
+            )
         ],
         events=[AuditRow(time="2026-12-02T11:00:00Z", type="promoted", from_version=1, to_version=2)],
     )
@@ -194,6 +211,9 @@ def test_the_page_links_through_the_given_function_and_holds_the_charted_numbers
         return [float(v) for v in re.findall(r"<circle[^>]*data-value='([^']+)'", svg.group(0))]
 
     assert values("loans:live_metric") == [0.8, 0.72]
+    # and the metric estimated without labels (the check before estimation left out), the last band said
+    assert values("loans:estimated_metric") == [0.76, 0.7]
+    assert "estimated per check without labels (last: 0.65–0.75, ±3 sampling errors)" in html
     assert values("loans:drift_share") == [0.0, 0.0, 0.5]
     assert values("loans:fairness") == [0.09, 0.04]  # oldest version first
     assert values("loans:metric") == [0.78, 0.81]

@@ -9,12 +9,10 @@ import pytest
 
 from sluice.domain.data.table import RawTable
 from sluice.domain.monitoring.drift.live import (
-    AccuracyEstimate,
     LiveGate,
     captured_inputs,
     check_input_drift,
     check_prediction_drift,
-    estimated_accuracy,
     live_gate,
     live_metric,
     prediction_text,
@@ -291,68 +289,23 @@ def test_a_roc_auc_gate_is_never_compared_with_accuracy() -> None:
     assert live_gate(spec, None) is None
 
 
-# ESTIMATED ACCURACY (CBPE)
+# NOTES ON THE GATE
 
 
-def test_estimated_accuracy_is_the_mean_top_probability() -> None:
-    # Given four rows with probabilities (one not summing to one: .2 + .6 is .8) and one without
-    records = [
-        record("r", 0, 0, [0.9, 0.1]),
-        record("r", 1, 1, [0.4, 0.6]),
-        record("r", 2, 0, [0.5, 0.5]),
-        record("r", 3, 1, [0.2, 0.6]),
-        record("r", 4, 1),
-    ]
-    # When accuracy is estimated
-    estimate = estimated_accuracy(Task.BINARY, records)
-    # Then it is (.9 + .6 + .5 + .6/.8) / 4 over the four rows that have probabilities
-    assert estimate is not None and estimate.rows == 4
-    assert estimate.accuracy == pytest.approx(2.75 / 4)
-
-
-def test_no_estimate_for_a_regressor_or_without_probabilities() -> None:
-    assert estimated_accuracy(Task.REGRESSION, [record("r", 0, 1.5)]) is None
-    assert estimated_accuracy(Task.BINARY, [record("r", 0, 1)]) is None
-
-
-def test_the_estimate_of_a_calibrated_model_is_close_to_its_labelled_accuracy() -> None:
-    # Given a calibrated three-class model: each row's label is drawn from its own probabilities
-    rng = np.random.default_rng(7)
-    n = 3000
-    probabilities = rng.dirichlet([1.0, 1.0, 1.0], n)
-    classes = np.array(["a", "b", "c"])
-    truths = [str(rng.choice(classes, p=p)) for p in probabilities]
-    records = [record("r", i, str(classes[p.argmax()]), p.tolist()) for i, p in enumerate(probabilities)]
-    labels = {("r", i): truth for i, truth in enumerate(truths)}
-    # When accuracy is estimated without the labels and measured with them
-    estimate = estimated_accuracy(Task.MULTICLASS, records)
-    measured = live_metric(Task.MULTICLASS, records, labels)
-    # Then they differ by less than four standard errors of the labelled accuracy (each row is right
-    # with probability p = its top probability: variance p(1 - p))
-    tops = probabilities.max(axis=1)
-    tolerance = 4 * float(np.sqrt(np.sum(tops * (1 - tops)))) / n
-    assert estimate is not None and measured is not None
-    assert abs(estimate.accuracy - measured["accuracy"]) < tolerance
-
-
-def test_notes_put_the_estimate_beside_the_labelled_accuracy_and_judge_the_gate() -> None:
-    # Given a live accuracy on 40 rows, an estimate on 200, and a gate it breaks
+def test_notes_judge_the_gate() -> None:
+    # Given a live accuracy on 40 rows and a gate it breaks
     metric: dict[str, float | int] = {"accuracy": 0.7, "labelled_rows": 40}
     spec = parse_spec(binary_spec("accuracy", "{min_metric: 0.8}"))
     # When the notes are written
-    notes = report_notes(None, metric, AccuracyEstimate(accuracy=0.75, rows=200), live_gate(spec, metric))
-    # Then the estimate says how far it is from the truth, and the gate is judged
-    assert notes[1:] == [
-        "Estimated accuracy 0.75 from the model's own probabilities on the 200 captured rows checked, no labels "
-        "needed (labelled accuracy 0.7: off by +0.05).",
-        "Live accuracy 0.7 is worse than the spec's min_metric 0.8 on 40 labelled rows.",
-    ]
+    notes = report_notes(None, metric, live_gate(spec, metric))
+    # Then the gate is judged
+    assert notes[1:] == ["Live accuracy 0.7 is worse than the spec's min_metric 0.8 on 40 labelled rows."]
 
 
 def test_notes_say_when_too_few_rows_were_labelled_to_judge() -> None:
     metric: dict[str, float | int] = {"accuracy": 0.7, "labelled_rows": 12}
     gate = live_gate(parse_spec(binary_spec("accuracy", "{min_metric: 0.8}")), metric)
-    assert report_notes(None, metric, None, gate)[-1] == (
+    assert report_notes(None, metric, gate)[-1] == (
         "Live accuracy 0.7 not compared with the spec's min_metric 0.8: 12 labelled rows, fewer than 30."
     )
 
@@ -375,13 +328,3 @@ def test_a_thresholded_model_is_judged_on_the_classes_it_answered() -> None:
     # Then the columns come from the captured classes and the predictions are the answered ones:
     # 3 predicted positive, 2 of them right, both positives found → precision 2/3, recall 1, F1 0.8
     assert metric == {"accuracy": 0.75, "f1": pytest.approx(0.8), "labelled_rows": 4}
-
-
-def test_the_estimated_accuracy_of_a_thresholded_model_uses_the_answered_class() -> None:
-    # Given the same captured rows
-    records, _ = thresholded_records()
-    # When its accuracy is estimated without labels
-    estimate = estimated_accuracy(Task.BINARY, records)
-    # Then each row counts the probability of the class it answered (.9, .35, .8, .4), not its largest
-    assert estimate is not None
-    assert estimate.accuracy == pytest.approx((0.9 + 0.35 + 0.8 + 0.4) / 4)

@@ -125,13 +125,11 @@ def emit_live_quality_metrics(
     version: int,
     live: Mapping[str, float],
     labelled_rows: int,
-    estimated_accuracy: float | None,
     below_minimum: bool,
 ) -> None:
     """The live quality of one production version, in EMF: `LiveMetric` per model, version and metric
     (`live`: each metric measured on labelled traffic, by name, e.g. accuracy, roc_auc, rmse),
-    `LabelledRows` and `EstimatedAccuracy` (a classifier's accuracy expected from its probabilities, when
-    given) per model and version, and `LiveMetricBelowMinimum` (1 when the spec's metric was worse than
+    `LabelledRows` per model and version, and `LiveMetricBelowMinimum` (1 when the spec's metric was worse than
     its gate, else 0) per model and version and by service alone with the invocation's metrics (what the
     template's LiveQualityAlarm watches, whichever model it was)."""
     below = 1.0 if below_minimum else 0.0
@@ -145,10 +143,31 @@ def emit_live_quality_metrics(
         ("LabelledRows", float(labelled_rows), MetricUnit.Count),
         ("LiveMetricBelowMinimum", below, MetricUnit.Count),
     ]
-    if estimated_accuracy is not None:
-        per_version.append(("EstimatedAccuracy", estimated_accuracy, MetricUnit.NoUnit))
     for metric, value, unit in per_version:
         with single_metric(name=metric, unit=unit, value=value, namespace=NAMESPACE) as m:
+            for key, text in dimensions.items():
+                m.add_dimension(name=key, value=text)
+
+
+def emit_estimate_metrics(
+    model: str, version: int, estimated: Mapping[str, float], rows: int, below_gate: bool
+) -> None:
+    """The performance of one production version estimated without labels, in EMF: `EstimatedMetric`
+    per model, version and metric (each estimate, e.g. roc_auc, f1, mae), `EstimatedRows` per model
+    and version, and `EstimatedMetricBelowGate` (1 when the estimate of the spec's metric is worse than
+    its gate, else 0) per model and version and by service alone with the invocation's metrics (what
+    the template's EstimatedQualityAlarm watches, whichever model it was)."""
+    below = 1.0 if below_gate else 0.0
+    metrics.add_metric(name="EstimatedMetricBelowGate", unit=MetricUnit.Count, value=below)
+    dimensions = {"model": model, "version": str(version)}
+    for name, value in estimated.items():
+        with single_metric(
+            name="EstimatedMetric", unit=MetricUnit.NoUnit, value=value, namespace=NAMESPACE
+        ) as m:
+            for key, text in (dimensions | {"metric": name}).items():
+                m.add_dimension(name=key, value=text)
+    for metric, value in (("EstimatedRows", float(rows)), ("EstimatedMetricBelowGate", below)):
+        with single_metric(name=metric, unit=MetricUnit.Count, value=value, namespace=NAMESPACE) as m:
             for key, text in dimensions.items():
                 m.add_dimension(name=key, value=text)
 

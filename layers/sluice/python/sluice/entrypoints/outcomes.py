@@ -10,6 +10,7 @@ from sluice.observability import (
     emit_dashboard_failure,
     emit_drift_check_error,
     emit_drift_metrics,
+    emit_estimate_metrics,
     emit_live_quality_metrics,
     emit_multivariate_drift_metric,
     emit_rollout_metrics,
@@ -58,8 +59,9 @@ def count_capture(outcome: Literal["captured", "skipped", "failed"]) -> None:
 
 def report_drift_check(check: ModelCheck) -> None:
     """One model's scheduled drift check: `DriftCheckErrors` when it failed; else its drift metrics,
-    its live quality (LiveMetricBelowMinimum is 1 when the spec's metric is worse than its gate) and
-    the log line "drift checked"."""
+    its live quality (LiveMetricBelowMinimum is 1 when the spec's metric is worse than its gate), its
+    performance estimated without labels (EstimatedMetricBelowGate is 1 when the estimate of the
+    spec's metric is worse than its gate) and the log line "drift checked"."""
     if check.status == "error":
         emit_drift_check_error()
         return
@@ -72,7 +74,9 @@ def report_drift_check(check: ModelCheck) -> None:
         check.version,
         {name: float(value) for name, value in live.items() if name != "labelled_rows"},
         int(live.get("labelled_rows", 0)),
-        check.estimated_accuracy.accuracy if check.estimated_accuracy else None,
         check.live_gate is not None and check.live_gate.below_minimum,
     )
+    if check.estimated is not None:
+        estimate = check.estimated
+        emit_estimate_metrics(check.model, check.version, estimate.values, estimate.rows, estimate.below_gate)
     logger.info("drift checked", extra=check.model_dump(mode="json", exclude={"prediction_drift"}))

@@ -18,10 +18,12 @@ from sluice.app.monitoring.retrain import decide_retraining
 from sluice.app.ports import CoreDeps, TrainingDeps
 from sluice.domain.monitoring.capture_window import window_notes
 from sluice.domain.monitoring.drift.explain import Explanation
-from sluice.domain.monitoring.drift.live import AccuracyEstimate, LiveGate, report_notes
+from sluice.domain.monitoring.drift.live import LiveGate, report_notes
 from sluice.domain.monitoring.drift.next_steps import CheckOutcome, explain_check
 from sluice.domain.monitoring.drift.report import ColumnDrift, MultivariateDrift
 from sluice.domain.monitoring.drift.report_html import render_html
+from sluice.domain.monitoring.estimation.basis import PerformanceEstimate
+from sluice.domain.monitoring.estimation.notes import estimate_notes
 from sluice.errors import ArtifactCorrupt, ArtifactNotFound, ModelNotFound
 
 logger = logging.getLogger(__name__)
@@ -50,7 +52,6 @@ class ModelCheck(BaseModel):
     prediction_drift: ColumnDrift | None = None
     live_metric: dict[str, float | int] | None = None
     live_gate: LiveGate | None = None
-    estimated_accuracy: AccuracyEstimate | None = None
     report_uri: str | None = None
     html_uri: str | None = None
     alerted: bool = False
@@ -62,6 +63,7 @@ class ModelCheck(BaseModel):
     drift_scores: dict[str, float] = Field(default_factory=dict, exclude=True)
     # the classifier judging the columns together; its changed relationship is in dataset_drift
     multivariate: MultivariateDrift | None = None
+    estimated: PerformanceEstimate | None = None  # performance estimated without labels (CBPE, DLE)
 
     @classmethod
     def failed(cls, model: str, version: int, error: str) -> ModelCheck:
@@ -124,7 +126,6 @@ def act_on_drift(
         prediction_drift=assessment.prediction_drift,
         live_metric=assessment.live_metric,
         live_gate=gate,
-        estimated_accuracy=assessment.estimated_accuracy,
         report_uri=reports.json_uri,
         html_uri=reports.html_uri,
         alerted=outcome.alerted,
@@ -133,6 +134,7 @@ def act_on_drift(
         headline=explanation.headline,
         drift_scores=scores,
         multivariate=report.multivariate,
+        estimated=assessment.estimation.estimate if assessment.estimation else None,
     )
     return check
 
@@ -142,7 +144,8 @@ def _store_reports(
 ) -> StoredReports:
     model, version, window = assessment.model, assessment.version, assessment.window
     prediction_drift, gate = assessment.prediction_drift, assessment.live_gate
-    estimate = assessment.estimated_accuracy
+    estimation = assessment.estimation
+    estimate = estimation.estimate if estimation else None
     document = assessment.report.model_dump(mode="json") | {
         "model": model,
         "version": version,
@@ -151,7 +154,8 @@ def _store_reports(
         "prediction_drift": prediction_drift.model_dump(mode="json") if prediction_drift else None,
         "live_metric": assessment.live_metric,
         "live_gate": gate.model_dump(mode="json") if gate else None,
-        "estimated_accuracy": estimate.model_dump(mode="json") if estimate else None,
+        "estimated": estimate.document() if estimate else None,
+        "estimated_unavailable": estimation.unavailable if estimation else None,
         "explanation": explanation.model_dump(mode="json"),
     }
     json_uri = deps.artifacts.put_json(f"{key}.json", document).uri
@@ -160,7 +164,8 @@ def _store_reports(
         title=f"Drift: {model} v{version}, {window.start:%Y-%m-%d %H:%M} to {window.end:%Y-%m-%d %H:%M} UTC",
         notes=[
             *window_notes(assessment.captured, version),
-            *report_notes(prediction_drift, assessment.live_metric, estimate, gate),
+            *report_notes(prediction_drift, assessment.live_metric, gate),
+            *estimate_notes(estimation, assessment.live_metric),
         ],
         appendix=assessment.prediction_report,
         explanation=explanation,
@@ -176,7 +181,8 @@ def _card_shows_live_quality(
     record their new sha256 in the registry, when there is something to show (labels or an estimate)."""
     from sluice.domain.reports.card import LiveQuality, ModelCard, render_card_html
 
-    live, estimate, gate = assessment.live_metric, assessment.estimated_accuracy, assessment.live_gate
+    live, gate = assessment.live_metric, assessment.live_gate
+    estimate = assessment.estimation.estimate if assessment.estimation else None
     if not live and estimate is None:
         return
     try:
@@ -195,7 +201,9 @@ def _card_shows_live_quality(
         window_end=assessment.window.end.isoformat(timespec="seconds"),
         metrics={name: float(value) for name, value in (live or {}).items() if name != "labelled_rows"},
         labelled_rows=int((live or {}).get("labelled_rows", 0)),
-        estimated_accuracy=estimate.accuracy if estimate else None,
+        estimated=estimate.values if estimate else {},
+        estimated_band={k: list(v) for k, v in estimate.band.items()} if estimate else {},
+        estimated_rows=estimate.rows if estimate else 0,
         gate=gate.gate if gate else None,
         limit=gate.limit if gate else None,
         below_minimum=gate is not None and gate.below_minimum,

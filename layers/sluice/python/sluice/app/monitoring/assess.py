@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sluice.domain.monitoring.capture_window import CapturedWindow
-from sluice.domain.monitoring.drift.live import AccuracyEstimate, LiveGate, LiveMetric, live_gate
+from sluice.domain.monitoring.drift.live import LiveGate, LiveMetric, live_gate
 from sluice.domain.monitoring.drift.report import ColumnDrift, DriftReport
+from sluice.domain.monitoring.estimation.basis import Estimation
 from sluice.domain.monitoring.reference import PREDICTION_COLUMN
 from sluice.domain.registry.records import TrafficWindow
 from sluice.domain.spec.model_spec import ModelSpec
@@ -16,8 +17,8 @@ from sluice.domain.spec.model_spec import ModelSpec
 @dataclass(frozen=True)
 class DriftAssessment:
     """What the check found for one production version, before acting on it: the dataset verdict on
-    its inputs, the drift of its predictions (beside the verdict, not part of it), its live metric and,
-    for a classifier, the accuracy its own probabilities lead to expect over the window's traffic."""
+    its inputs, the drift of its predictions (beside the verdict, not part of it), its live metric and
+    its performance estimated without labels over the window's traffic (or why there is none)."""
 
     model: str
     version: int
@@ -27,8 +28,8 @@ class DriftAssessment:
     report: DriftReport
     prediction_report: DriftReport | None
     live_metric: LiveMetric | None
-    estimated_accuracy: AccuracyEstimate | None = None
     captured: CapturedWindow | None = None
+    estimation: Estimation | None = None
 
     @property
     def live_gate(self) -> LiveGate | None:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from sluice.app.data.stored import load_spec, spec_key
 from sluice.app.monitoring.act import ModelCheck, act_on_drift
 from sluice.app.monitoring.assess import DriftAssessment
+from sluice.app.monitoring.estimation import read_estimator
 from sluice.app.monitoring.limits import DriftCheckLimits
 from sluice.app.ports import CoreDeps, TrainingDeps
 from sluice.app.registry.dashboard import refresh_dashboard
@@ -20,9 +21,9 @@ from sluice.domain.monitoring.capture_window import CapturedWindow
 from sluice.domain.monitoring.drift.live import (
     check_input_drift,
     check_prediction_drift,
-    estimated_accuracy,
     live_metric,
 )
+from sluice.domain.monitoring.estimation.window import Estimator, estimate_window, not_estimable
 from sluice.domain.monitoring.reference import read_reference
 from sluice.domain.registry.records import TrafficWindow
 from sluice.domain.spec.model_spec import ModelSpec
@@ -87,9 +88,9 @@ def assess_model(
     """Read the version's spec and reference sample and the traffic it served in the window ending at
     `now`, then check input drift (at least `drift_min_rows` rows on each side, else
     "insufficient_data"), prediction drift (when the inputs were checked and the reference holds the
-    model's predictions), the live metric from feedback labels (with the spec's primary metric) and,
-    for a classifier, the accuracy estimated from its probabilities on every captured row. Writes
-    nothing."""
+    model's predictions), the live metric from feedback labels (with the spec's primary metric) and
+    the performance estimated without labels (CBPE or DLE, from what its training stored; none for
+    a version trained before estimation existed). Writes nothing."""
     record = deps.registry.get_version(model, version)
     spec = load_spec(deps.artifacts.uri(spec_key(model, str(record.spec_sha256))), deps.artifacts)
     reference = read_reference(deps.artifacts.get_verified(record.artifacts["reference"]))
@@ -97,7 +98,10 @@ def assess_model(
     captured = deps.traffic.window(
         model, window.start, window.end, max_rows=limits.drift_max_rows, version=version
     )
-    return assess_window(spec, version, reference, window, captured, min_rows=limits.drift_min_rows)
+    estimator = read_estimator(deps.artifacts, record.artifacts)
+    return assess_window(
+        spec, version, reference, window, captured, min_rows=limits.drift_min_rows, estimator=estimator
+    )
 
 
 def assess_window(
@@ -108,11 +112,12 @@ def assess_window(
     captured: CapturedWindow,
     *,
     min_rows: int,
+    estimator: Estimator | None = None,
 ) -> DriftAssessment:
     """The checks of `assess_model` on a window already read: input drift, prediction drift and the
-    estimated accuracy on its sample of `version`'s rows (every row when the window held no more than
-    the sample's size; the report then names the window's row count), the live metric on every
-    labelled row of `version`."""
+    performance `estimator` expects on its sample of `version`'s rows (every row when the window held
+    no more than the sample's size; the report then names the window's row count), the live metric on
+    every labelled row of `version`."""
     records = captured.sample
     report = check_input_drift(spec, reference, records, min_rows=min_rows, source=f"capture/{spec.name}")
     report = report.model_copy(update={"n_current_window": captured.sampled_from})
@@ -126,6 +131,6 @@ def assess_window(
         report=report,
         prediction_report=predictions,
         live_metric=live_metric(spec.task, captured.labelled_of(version), captured.labels, spec.metric),
-        estimated_accuracy=estimated_accuracy(spec.task, records),
         captured=captured,
+        estimation=estimate_window(spec, estimator, records) if estimator else not_estimable(version),
     )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sluice.app.data.stored import load_spec, load_table, model_prefix
 from sluice.app.ports import Artifacts, CoreDeps
+from sluice.app.training.estimation import store_estimation
 from sluice.domain.registry.records import (
     GateFailureRecord,
     GatesRecord,
@@ -195,7 +196,8 @@ def _threshold_value(run: RunState) -> float | None:
 def export_and_check_parity(run: RunState, execution_arn: str, deps: CoreDeps) -> RunState:
     """Export the stored pipeline to ONNX (its `label` deciding at the run's threshold) and record its
     parity (parity.json); raises ParityFailed when the export does not reproduce scikit-learn, else
-    stores model.onnx and the reference sample."""
+    stores model.onnx, the reference sample and what the drift check estimates performance from
+    without labels (estimation.json, learnt on the holdout; see `store_estimation`)."""
     from sluice.domain.candidate import export_candidate
 
     version = require_version(run)
@@ -214,11 +216,17 @@ def export_and_check_parity(run: RunState, execution_arn: str, deps: CoreDeps) -
         )
     model = deps.artifacts.put_bytes(prefix + "model.onnx", exported.onnx_model)
     reference = deps.artifacts.put_bytes(prefix + "reference.csv.gz", exported.reference, "application/gzip")
+    estimation = store_estimation(
+        deps.artifacts, prefix, inputs.spec, exported.onnx_model, inputs.split.holdout, version
+    )
     record = ParityRecord(
         passed=parity.passed, max_abs_diff=parity.max_abs_diff, label_agreement=parity.label_agreement
     )
     return run.model_copy(
-        update={"artifacts": run.artifacts | {"model": model, "reference": reference}, "parity": record}
+        update={
+            "artifacts": run.artifacts | {"model": model, "reference": reference} | estimation,
+            "parity": record,
+        }
     )
 
 

@@ -73,6 +73,9 @@ class DriftPoint(BaseModel):
     column_drifted: dict[str, bool] = Field(default_factory=dict)
     live_metric: float | None = None
     labelled_rows: int | None = None
+    # the spec's metric (else the first) estimated without labels, with its band [low, high]
+    estimated_metric: float | None = None
+    estimated_band: list[float] | None = None
     headline: str | None = None  # the drift explanation's headline, else a summary of the verdict
     next: str | None = None  # what happens next (the explanation's), when stated
     report: str | None = None
@@ -190,6 +193,18 @@ def audit_rows(events: Iterable[AuditEvent], limit: int = MAX_EVENTS) -> list[Au
     ]
 
 
+def _estimated(document: Mapping[str, Any], metric: str | None) -> dict[str, Any]:
+    """The check's estimate of `metric` (else of its first estimated metric) and its band."""
+    estimated = document.get("estimated")
+    if not isinstance(estimated, dict):
+        return {}
+    band: Mapping[str, Any] = estimated.get("band") or {}
+    name = metric if metric in band else next(iter(band), None)
+    if name is None or not isinstance(estimated.get(name), int | float):
+        return {}
+    return {"estimated_metric": float(estimated[name]), "estimated_band": [float(v) for v in band[name]]}
+
+
 def drift_point(document: Mapping[str, Any], at: str, report: str | None, metric: str | None) -> DriftPoint:
     """A drift check's point from its stored document (app/monitoring/check.py): the verdict, each column's
     score and verdict, the live metric (the primary one, else the first measured) and the explanation's
@@ -212,6 +227,7 @@ def drift_point(document: Mapping[str, Any], at: str, report: str | None, metric
         live_metric=None if live_value is None else float(live_value),
         labelled_rows=int(live["labelled_rows"]) if "labelled_rows" in live else None,
         report=report,
+        **_estimated(document, metric),
     )
     headline = str(explanation["headline"]) if explanation and explanation.get("headline") else None
     next_step = str(explanation["next"]) if explanation and explanation.get("next") else None

@@ -57,15 +57,18 @@ class RecentHoldout(BaseModel):
 
 class LiveQuality(BaseModel):
     """The version's quality on live traffic as the last drift check measured it: each metric on the
-    labelled rows of its window (feedback joined with captured requests), a classifier's accuracy
-    estimated from its own probabilities (CBPE), and the spec's gate for its primary metric."""
+    labelled rows of its window (feedback joined with captured requests), its performance estimated
+    without labels on the window's captured rows (CBPE or DLE: each metric, its band of ±3 sampling
+    errors), and the spec's gate for its primary metric."""
 
     checked_at: str
     window_start: str
     window_end: str
     metrics: dict[str, float]
     labelled_rows: int
-    estimated_accuracy: float | None = None
+    estimated: dict[str, float] = Field(default_factory=dict)
+    estimated_band: dict[str, list[float]] = Field(default_factory=dict)
+    estimated_rows: int = 0
     gate: str | None = None
     limit: float | None = None
     below_minimum: bool = False
@@ -294,8 +297,13 @@ def _live_html(live: LiveQuality) -> str:
         sentence = f"On {live.labelled_rows:,} labelled rows of live traffic: {said}."
     else:
         sentence = "No labelled rows of live traffic yet."
-    if live.estimated_accuracy is not None:
-        sentence += f" Accuracy estimated from its own probabilities: {live.estimated_accuracy:.3f}."
+    if live.estimated:
+        said = ", ".join(
+            f"{name} {value:.3f}"
+            + (f" ({band[0]:.3f}–{band[1]:.3f})" if (band := live.estimated_band.get(name)) else "")
+            for name, value in live.estimated.items()
+        )
+        sentence += f" Estimated without labels on {live.estimated_rows:,} captured rows: {said}."
     if live.gate and live.limit is not None:
         sentence += (
             f" Below its gate ({live.gate} {live.limit})."

@@ -143,6 +143,7 @@ def _trends(section: ModelSection) -> str:
     if not section.drift:
         return ""
     live = [(when(p.at), p.live_metric) for p in section.drift]
+    estimated = [(when(p.at), p.estimated_metric) for p in section.drift]
     share = [(when(p.at), p.drift_share) for p in section.drift]
     together = [(when(p.at), p.multivariate_auc) for p in section.drift]
     metric = section.metric or "live metric"
@@ -157,10 +158,22 @@ def _trends(section: ModelSection) -> str:
         "<div class='charts'>"
         f"<figure>{line_chart(live, name=f'{section.model}:live_metric', colour=CURRENT_COLOUR)}"
         f"<figcaption>live {escape(metric)} per check (labelled traffic)</figcaption></figure>"
+        f"<figure>{line_chart(estimated, name=f'{section.model}:estimated_metric', colour=CURRENT_COLOUR)}"
+        f"<figcaption>{escape(metric)} estimated per check without labels{_last_band(section)}</figcaption>"
+        "</figure>"
         f"<figure>{line_chart(share, name=f'{section.model}:drift_share')}"
         "<figcaption>share of drifted columns per check</figcaption></figure>"
         f"{multivariate}</div>"
     )
+
+
+def _last_band(section: ModelSection) -> str:
+    """The last check's band around its estimate, in words."""
+    last = next((p for p in reversed(section.drift) if p.estimated_band), None)
+    if last is None or last.estimated_band is None:
+        return ""
+    low, high = last.estimated_band
+    return f" (last: {low:.3g}–{high:.3g}, ±3 sampling errors)"
 
 
 def _column_trends(section: ModelSection) -> str:

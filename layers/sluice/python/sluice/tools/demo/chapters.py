@@ -136,14 +136,17 @@ def _live_quality(demo: Demo, version: int) -> LiveQuality:
         raise DemoError(f"the drift check looked at v{check['version']}, not v{version}")
     live: dict[str, Any] = check.get("live_metric") or {}
     gate: dict[str, Any] = check.get("live_gate") or {}
-    estimate: dict[str, Any] = check.get("estimated_accuracy") or {}
+    estimate: dict[str, Any] = check.get("estimated") or {}
+    estimated: dict[str, float] = estimate.get("values") or {}
+    metric = demo.spec.metric.value
     quality = LiveQuality(
         version=version,
         labelled_rows=int(live.get("labelled_rows", 0)),
         accuracy=live.get("accuracy"),
         metric=live.get(demo.spec.metric.value),
         below_minimum=bool(gate.get("below_minimum")),
-        estimated_accuracy=estimate.get("accuracy"),
+        estimated_accuracy=estimated.get("accuracy"),
+        estimated_metric=estimated.get(metric),
     )
     if quality.accuracy is None or quality.estimated_accuracy is None:
         raise DemoError(f"the drift check measured no live accuracy for v{version}: {live}")
@@ -157,6 +160,13 @@ def _live_quality(demo: Demo, version: int) -> LiveQuality:
         f"{quality.metric if quality.metric is None else round(quality.metric, 3)} over "
         f"{quality.labelled_rows} labelled rows ({verdict})"
     )
+    if quality.estimated_metric is not None and quality.metric is not None:
+        low, high = (estimate.get("band") or {}).get(metric, (quality.estimated_metric,) * 2)
+        demo.progress.fact(
+            f"estimated {metric} {quality.estimated_metric:.3f} ({low:.3f}–{high:.3f}) without labels on "
+            f"{estimate.get('rows')} captured rows (CBPE); realized {quality.metric:.3f} on "
+            f"{quality.labelled_rows} labelled rows"
+        )
     demo.progress.fact(
         f"estimated accuracy without labels (CBPE, {estimate.get('rows')} rows): "
         f"{quality.estimated_accuracy:.3f}, {quality.estimated_accuracy - quality.accuracy:+.3f} from the "

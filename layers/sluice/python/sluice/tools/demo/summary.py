@@ -63,7 +63,7 @@ class RollbackSummary(BaseModel):
 
 class LiveQuality(BaseModel):
     """A production version's quality on live traffic, as a drift check measured it from feedback,
-    and the accuracy it expected from its own probabilities (no labels needed)."""
+    and what CBPE estimated without labels (its accuracy and the spec's metric)."""
 
     version: int
     labelled_rows: int
@@ -71,6 +71,7 @@ class LiveQuality(BaseModel):
     metric: float | None  # the spec's primary metric, live
     below_minimum: bool
     estimated_accuracy: float | None
+    estimated_metric: float | None = None  # the spec's primary metric, estimated without labels
 
 
 class RolloutSide(BaseModel):
@@ -244,9 +245,10 @@ def live_text(live: LiveQuality) -> str:
     accuracy = "n/a" if live.accuracy is None else f"{live.accuracy:.3f}"
     metric = "n/a" if live.metric is None else f"{live.metric:.3f}"
     estimate = "n/a" if live.estimated_accuracy is None else f"{live.estimated_accuracy:.3f}"
+    estimated_metric = "n/a" if live.estimated_metric is None else f"{live.estimated_metric:.3f}"
     return (
         f"v{live.version} accuracy {accuracy}, roc_auc {metric} on {live.labelled_rows} labelled rows "
-        f"(estimated accuracy {estimate})"
+        f"(estimated without labels: accuracy {estimate}, roc_auc {estimated_metric})"
     )
 
 

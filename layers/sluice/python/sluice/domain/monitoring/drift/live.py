@@ -4,9 +4,8 @@ that version; and how right its predictions were where feedback labels arrived. 
 records, labels and tables in; reports, numbers and sentences out.
 
 Live quality is judged on the spec's own primary metric (computed live by the evaluation's `score`,
-so roc_auc on live traffic means what it means on the holdout), and estimated without labels for
-classifiers as NannyML's CBPE does: a calibrated model's top probability is the chance its prediction
-is right, so their mean over every captured row is its expected accuracy."""
+so roc_auc on live traffic means what it means on the holdout); what it is expected to be before the
+labels arrive is `sluice.domain.monitoring.estimation`'s."""
 
 from __future__ import annotations
 
@@ -32,13 +31,6 @@ LiveMetric = dict[
     str, float | int
 ]  # {"accuracy" or "rmse": value, [primary metric: value,] "labelled_rows": n}
 MIN_LABELLED_ROWS = 30  # fewer labelled rows than this are too few to say the live metric broke a gate
-
-
-class AccuracyEstimate(BaseModel):
-    """Expected accuracy of a classifier from its own probabilities, over `rows` captured rows."""
-
-    accuracy: float
-    rows: int
 
 
 class LiveGate(BaseModel):
@@ -189,34 +181,6 @@ def _class_columns(
     return None if set(truths) - set(columns) else columns
 
 
-def estimated_accuracy(task: Task, records: Sequence[CapturedRecord]) -> AccuracyEstimate | None:
-    """Expected accuracy of a classifier without labels (confidence-based performance estimation, as
-    NannyML's CBPE): the mean, over every captured row with probabilities, of the probability of the
-    class it predicted (normalised to sum to one), which for a calibrated model is the chance its
-    prediction is right — its largest probability unless the model decides at a threshold (the row's
-    captured `classes` say which column is the prediction's). None for regressors and when no captured
-    row has probabilities."""
-    if not task.is_classification:
-        return None
-    tops = [
-        _predicted_probability(r["outputs"], probabilities) / total
-        for r in records
-        if (probabilities := r["outputs"].get("probabilities")) and (total := sum(probabilities)) > 0
-    ]
-    if not tops:
-        return None
-    return AccuracyEstimate(accuracy=sum(tops) / len(tops), rows=len(tops))
-
-
-def _predicted_probability(outputs: Mapping[str, Any], probabilities: list[float]) -> float:
-    classes = outputs.get("classes")
-    if classes and len(classes) == len(probabilities):
-        named = [str(c) for c in classes]
-        if str(outputs.get("prediction")) in named:
-            return float(probabilities[named.index(str(outputs["prediction"]))])
-    return float(max(probabilities))
-
-
 def live_gate(
     spec: ModelSpec, metric: LiveMetric | None, min_rows: int = MIN_LABELLED_ROWS
 ) -> LiveGate | None:
@@ -250,13 +214,10 @@ def live_gate(
 
 
 def report_notes(
-    prediction_drift: ColumnDrift | None,
-    metric: LiveMetric | None,
-    estimate: AccuracyEstimate | None = None,
-    gate: LiveGate | None = None,
+    prediction_drift: ColumnDrift | None, metric: LiveMetric | None, gate: LiveGate | None = None
 ) -> list[str]:
-    """Lines a person reads under the verdict: prediction drift, the live metrics, the estimated
-    accuracy beside the labelled one, and how the spec's metric stands against its gate."""
+    """Lines a person reads under the verdict: prediction drift, the live metrics, and how the spec's
+    metric stands against its gate."""
     notes = []
     if prediction_drift is not None and prediction_drift.score is not None:
         verdict = "drifted" if prediction_drift.drifted else "not drifted"
@@ -267,14 +228,6 @@ def report_notes(
     if metric:
         shown = ", ".join(f"{k} {v:.4g}" for k, v in metric.items() if k != "labelled_rows")
         notes.append(f"Live {shown} on {metric['labelled_rows']} captured rows with feedback labels.")
-    if estimate is not None:
-        line = (
-            f"Estimated accuracy {estimate.accuracy:.4g} from the model's own probabilities on the "
-            f"{estimate.rows} captured rows checked, no labels needed"
-        )
-        if metric and "accuracy" in metric:
-            line += f" (labelled accuracy {metric['accuracy']:.4g}: off by {estimate.accuracy - metric['accuracy']:+.4g})"
-        notes.append(line + ".")
     if gate is not None and gate.gate is not None:
         notes.append(_gate_note(gate))
     return notes
