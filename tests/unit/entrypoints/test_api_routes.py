@@ -135,11 +135,14 @@ def test_a_malformed_body_is_a_400_naming_each_field(
 ) -> None:
     # When the body does not match the API, or its instances do not match the model
     answer = send(app, api_event("api-predict", **json_body(body)))
-    # Then a 400 names each field (and the instance it is in), and nothing is scored or captured
+    # Then a 400 names each field (and the instance it is in), nothing is scored, and capture holds
+    # one line counting the rejection by field, with no prediction
     assert answer.status == 400
     assert answer.problems() == problems
     assert message in answer.json["details"][0]["message"]
-    assert fakes.traffic.writes == []
+    [line] = fakes.traffic.records[MODEL]
+    assert "outputs" not in line
+    assert {p["field"] for p in line["rejected"]["problems"]} == {field or "(request)" for _, field in problems}
 
 
 def test_an_error_answer_is_bounded_however_many_problems_the_body_has(app: APIGatewayRestResolver) -> None:

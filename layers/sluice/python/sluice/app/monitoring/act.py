@@ -60,6 +60,8 @@ class ModelCheck(BaseModel):
     headline: str | None = None  # the report's headline in words
     # the drift score of each feature that has one, by feature (for the metrics; not in the JSON)
     drift_scores: dict[str, float] = Field(default_factory=dict, exclude=True)
+    reject_rate: float | None = None  # rejected requests over all requests in the window (data quality)
+    data_quality_violations: int | None = None  # constraints the window violated (data quality)
 
     @classmethod
     def failed(cls, model: str, version: int, error: str) -> ModelCheck:
@@ -130,6 +132,8 @@ def act_on_drift(
         retrain_skipped=retraining.why,
         headline=explanation.headline,
         drift_scores=scores,
+        reject_rate=assessment.data_quality.requests.reject_rate if assessment.data_quality else None,
+        data_quality_violations=len(assessment.data_quality.violations) if assessment.data_quality else None,
     )
     return check
 
@@ -150,6 +154,7 @@ def _store_reports(
         "live_gate": gate.model_dump(mode="json") if gate else None,
         "estimated_accuracy": estimate.model_dump(mode="json") if estimate else None,
         "explanation": explanation.model_dump(mode="json"),
+        "data_quality": assessment.data_quality.model_dump(mode="json") if assessment.data_quality else None,
     }
     json_uri = deps.artifacts.put_json(f"{key}.json", document).uri
     html = render_html(
@@ -158,6 +163,7 @@ def _store_reports(
         notes=[
             *window_notes(assessment.captured, version),
             *report_notes(prediction_drift, assessment.live_metric, estimate, gate),
+            *(assessment.data_quality.summary if assessment.data_quality else []),
         ],
         appendix=assessment.prediction_report,
         explanation=explanation,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sluice.domain.monitoring.capture_window import CapturedWindow
 from sluice.domain.monitoring.drift.live import AccuracyEstimate, LiveGate, LiveMetric, live_gate
 from sluice.domain.monitoring.drift.report import ColumnDrift, DriftReport
+from sluice.domain.monitoring.quality.verdict import DataQuality
 from sluice.domain.monitoring.reference import PREDICTION_COLUMN
 from sluice.domain.registry.records import TrafficWindow
 from sluice.domain.spec.model_spec import ModelSpec
@@ -29,6 +30,7 @@ class DriftAssessment:
     live_metric: LiveMetric | None
     estimated_accuracy: AccuracyEstimate | None = None
     captured: CapturedWindow | None = None
+    data_quality: DataQuality | None = None  # live data quality against the version's baseline
 
     @property
     def live_gate(self) -> LiveGate | None:

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sluice.app.data.stored import load_spec, spec_key
 from sluice.app.monitoring.act import ModelCheck, act_on_drift
 from sluice.app.monitoring.assess import DriftAssessment
 from sluice.app.monitoring.limits import DriftCheckLimits
+from sluice.app.monitoring.quality import judge_data_quality
 from sluice.app.ports import CoreDeps, TrainingDeps
 from sluice.app.registry.dashboard import refresh_dashboard
 from sluice.domain.data.table import RawTable
@@ -97,7 +99,8 @@ def assess_model(
     captured = deps.traffic.window(
         model, window.start, window.end, max_rows=limits.drift_max_rows, version=version
     )
-    return assess_window(spec, version, reference, window, captured, min_rows=limits.drift_min_rows)
+    assessment = assess_window(spec, version, reference, window, captured, min_rows=limits.drift_min_rows)
+    return replace(assessment, data_quality=judge_data_quality(deps, record, spec, captured))
 
 
 def assess_window(
