@@ -299,12 +299,17 @@ def test_each_error_maps_to_its_status_with_a_bounded_json_body(
     # When /predict is asked
     answer = send(api(fakes), event)
     # Then the status errors.py maps the error to, a JSON error saying why (never the AWS resource's
-    # name), Retry-After on a 503 only, and nothing scored or captured
+    # name), Retry-After on a 503 only, and nothing scored; a request rejected (4xx) for a model in
+    # production is captured as one rejection line of its kind, nothing else is (an unknown model's
+    # name never reaches capture)
     assert answer.status == status
     assert error in answer.json["error"] and len(answer.json["error"]) <= MAX_ERROR_CHARS + 1
     assert TABLE not in answer.body
     assert answer.headers.get("retry-after") == ("1" if status == 503 else None)
-    assert fakes.traffic.writes == []
+    kinds = [p["kind"] for line in fakes.traffic.records.get(MODEL, []) for p in line["rejected"]["problems"]]
+    expected = {400: ["malformed_body"], 413: ["too_many_instances"], 415: ["malformed_body"]}
+    assert kinds == expected.get(status, [])
+    assert set(fakes.traffic.records) <= {MODEL}
 
 
 # ----------------------------------------------------------------------------------------------- feedback

@@ -10,15 +10,15 @@ each of the previous VOLUME_DAYS days (within VOLUME_MATCH of that time): the ap
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
 
-from sluice.domain.monitoring.capture_window import CapturedWindow
 from sluice.domain.monitoring.quality.baseline import Constraints, RequestConstraints, Statistics
+from sluice.domain.monitoring.quality.traffic import RequestCounts
 
 VOLUME_DAYS = 7
 VOLUME_MATCH = timedelta(minutes=30)
@@ -94,6 +94,20 @@ class DataQuality(BaseModel):
     summary: list[str]
 
 
+class TrafficSample(Protocol):
+    """What a window of capture gives the verdict (a `CapturedWindow` is one): its bounds, its request
+    counts, and a uniform sample of its captured rows."""
+
+    @property
+    def start(self) -> datetime: ...
+    @property
+    def end(self) -> datetime: ...
+    @property
+    def requests(self) -> RequestCounts: ...
+    @property
+    def sample(self) -> list[dict[str, Any]]: ...
+
+
 @dataclass(frozen=True)
 class PreviousVolume:
     """What an earlier check stored: its window and the requests it counted."""
@@ -132,13 +146,13 @@ def _span(start: datetime, end: datetime) -> str:
 
 
 def _columns(
-    window: CapturedWindow,
+    sample: Sequence[Mapping[str, Any]],
     version: int,
     features: Sequence[str],
     baseline: Statistics,
     constraints: Constraints,
 ) -> list[ColumnQuality]:
-    rows = [r.get("inputs") for r in window.sample if r.get("version") == version]
+    rows = [r.get("inputs") for r in sample if r.get("version") == version]
     inputs = [r for r in rows if isinstance(r, dict)]
     columns = []
     for name in features:
@@ -213,8 +227,7 @@ def _column_violations(columns: list[ColumnQuality], constraints: Constraints) -
     return found
 
 
-def _rejections(window: CapturedWindow) -> list[Rejection]:
-    counts = window.requests
+def _rejections(counts: RequestCounts) -> list[Rejection]:
     total = counts.total
     ranked = sorted(counts.problem_requests.items(), key=lambda item: (-item[1], item[0]))
     return [
@@ -250,7 +263,7 @@ def _reject_sentence(requests: RequestQuality, rejections: list[Rejection], span
 
 
 def judge_window(
-    window: CapturedWindow,
+    window: TrafficSample,
     version: int,
     features: Sequence[str],
     baseline: tuple[Statistics, Constraints] | None,
@@ -268,7 +281,7 @@ def judge_window(
         sampled_rejections=counts.sampled_rejections,
         by_hour=counts.by_hour(),
     )
-    rejections = _rejections(window)
+    rejections = _rejections(counts)
     limits = baseline[1].requests if baseline else RequestConstraints()
     usual, days = usual_volume(previous, window.start, window.end)
     volume = Volume(
@@ -292,7 +305,7 @@ def judge_window(
         )
     columns: list[ColumnQuality] = []
     if baseline is not None:
-        columns = _columns(window, version, features, *baseline)
+        columns = _columns(window.sample, version, features, *baseline)
         violations += _column_violations(columns, baseline[1])
     if (
         volume.ratio is not None
