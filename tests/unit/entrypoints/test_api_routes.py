@@ -142,7 +142,9 @@ def test_a_malformed_body_is_a_400_naming_each_field(
     assert message in answer.json["details"][0]["message"]
     [line] = fakes.traffic.records[MODEL]
     assert "outputs" not in line
-    assert {p["field"] for p in line["rejected"]["problems"]} == {field or "(request)" for _, field in problems}
+    assert {p["field"] for p in line["rejected"]["problems"]} == {
+        field or "(request)" for _, field in problems
+    }
 
 
 def test_an_error_answer_is_bounded_however_many_problems_the_body_has(app: APIGatewayRestResolver) -> None:
@@ -164,6 +166,31 @@ def test_an_error_answer_is_bounded_however_many_problems_the_body_has(app: APIG
     ]
     # And the whole answer stays small
     assert len(answer.body) < 32 * 1024
+
+
+@pytest.mark.parametrize(("fraction", "sampled"), [(1.0, True), (0.0, False)])
+def test_a_rejection_is_counted_exactly_and_only_its_instance_is_sampled(
+    fakes: FakePorts, fraction: float, sampled: bool
+) -> None:
+    # Given the API capturing every request, or none
+    app = api(fakes, capture_fraction=fraction)
+    # When a request is sent whose instances all miss `income` and carry 15 unknown fields: 160
+    # problems, more than an answer names
+    broken = {k: v for k, v in INSTANCE.items() if k != "income"} | {f"extra{j:02d}": 1 for j in range(15)}
+    answer = send(app, api_event("api-predict", **json_body({"instances": [broken] * MAX_INSTANCES})))
+    # Then the 400 is as before, and capture holds one line counting every problem by field and kind
+    assert answer.status == 400 and len(answer.json["details"]) == MAX_PROBLEMS
+    [line] = fakes.traffic.records[MODEL]
+    problems = line["rejected"]["problems"]
+    assert (
+        sum(p["values"] for p in problems) == MAX_INSTANCES * 16 and line["rejected"]["other_problems"] == 0
+    )
+    assert {"field": "income", "kind": "missing", "values": MAX_INSTANCES} in problems
+    alias = fakes.registry.get_alias(MODEL)
+    assert {p["kind"] for p in problems} == {"missing", "unknown_field"}
+    assert alias is not None and line["version"] == alias.version
+    # And the offending instance is in it only when capture samples the request
+    assert line.get("inputs") == (broken if sampled else None)
 
 
 # ------------------------------------------------------------------------ every route's unknown model
