@@ -167,7 +167,9 @@ def test_a_version_without_a_baseline_still_gets_its_reject_rate() -> None:
 
 def test_a_rejection_line_stays_bounded_however_many_problems_it_had() -> None:
     # Given a request with more distinct problems than a line names
-    kinds = {(f"f{i}", "unknown_field"): 1 for i in range(MAX_PROBLEM_ENTRIES + 5)}
+    kinds: dict[tuple[str | None, str], int] = {
+        (f"f{i}", "unknown_field"): 1 for i in range(MAX_PROBLEM_ENTRIES + 5)
+    }
     line = rejection_record(
         model="m",
         version=1,
