@@ -197,6 +197,18 @@ def test_concept_drift_shows_in_the_live_metric_and_its_estimate(demo: DemoRun) 
     assert f"{before['estimated_accuracy'] - before['accuracy']:+.3f} from the labelled truth" in demo.printed
 
 
+def test_the_broken_feeds_rejections_are_counted_by_the_next_drift_check(demo: DemoRun) -> None:
+    # Then the requests of a feed that dropped a column were answered 400, and the drift check that
+    # followed counted every one of them, naming the field
+    dropped = re.search(r"12 requests from a broken feed that dropped `(\w+)` → 400 each", demo.printed)
+    assert dropped is not None
+    assert re.search(
+        rf"data quality: \d+% of requests in the last (?:[\d.]+ hours|hour) were rejected \(12 of [\d,]+\), "
+        rf"nearly all for a missing `{dropped.group(1)}`",
+        demo.printed,
+    )
+
+
 def test_retraining_on_labelled_traffic_beats_production_on_the_recent_holdout_and_is_promoted(
     demo: DemoRun,
 ) -> None:

@@ -135,11 +135,13 @@ def test_a_malformed_body_is_a_400_naming_each_field(
 ) -> None:
     # When the body does not match the API, or its instances do not match the model
     answer = send(app, api_event("api-predict", **json_body(body)))
-    # Then a 400 names each field (and the instance it is in), and nothing is scored or captured
+    # Then a 400 names each field (and the instance it is in); capture holds the rejection alone
     assert answer.status == 400
     assert answer.problems() == problems
     assert message in answer.json["details"][0]["message"]
-    assert fakes.traffic.writes == []
+    assert {p["field"] for r in fakes.traffic.records[MODEL] for p in r["rejected"]["problems"]} == {
+        f for _, f in problems
+    }
 
 
 def test_an_error_answer_is_bounded_however_many_problems_the_body_has(app: APIGatewayRestResolver) -> None:
@@ -221,6 +223,7 @@ def registry_raising(error: Exception) -> Arrange:
 
 
 TABLE = "sluice-prod-RegistryTable-1A2B3C"  # a resource name the adapter's message carries
+REJECTED_AS = {400: ["malformed_body"], 413: ["too_many_instances"], 415: ["malformed_body"]}
 
 
 @pytest.mark.parametrize(
@@ -296,12 +299,13 @@ def test_each_error_maps_to_its_status_with_a_bounded_json_body(
     # When /predict is asked
     answer = send(api(fakes), event)
     # Then the status errors.py maps the error to, a JSON error saying why (never the AWS resource's
-    # name), Retry-After on a 503 only, and nothing scored or captured
+    # name), Retry-After on a 503 only, and nothing scored: a 4xx is captured as a rejection of its kind
     assert answer.status == status
     assert error in answer.json["error"] and len(answer.json["error"]) <= MAX_ERROR_CHARS + 1
     assert TABLE not in answer.body
     assert answer.headers.get("retry-after") == ("1" if status == 503 else None)
-    assert fakes.traffic.writes == []
+    kinds = [p["kind"] for r in fakes.traffic.records.get(MODEL, []) for p in r["rejected"]["problems"]]
+    assert kinds == REJECTED_AS.get(status, [])
 
 
 # ----------------------------------------------------------------------------------------------- feedback

@@ -79,11 +79,13 @@ class InvalidRequest(SluiceError):
         details: list[dict[str, object]] | None = None,
         status: int = 400,
         truncated: int = 0,
+        kinds: dict[tuple[str | None, str], int] | None = None,
     ) -> None:
         super().__init__(message)
         self.details = details or []
         self.status = status
         self.truncated = truncated  # problems counted but not listed in `details`
+        self.kinds = kinds  # every problem of the instances counted by (field, kind), for monitoring
 
 
 class ChampionUnverifiable(SluiceError):

@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal
 
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
 from sluice.observability import (
+    NAMESPACE,
     emit_dashboard_failure,
     emit_drift_check_error,
     emit_drift_metrics,
@@ -79,4 +82,20 @@ def report_drift_check(check: ModelCheck) -> None:
     if check.estimated is not None:
         estimate = check.estimated
         emit_estimate_metrics(check.model, check.version, estimate.values, estimate.rows, estimate.below_gate)
+    emit_data_quality_metrics(check.model, check.reject_rate, check.data_quality_violations)
     logger.info("drift checked", extra=check.model_dump(mode="json", exclude={"prediction_drift"}))
+
+
+def emit_data_quality_metrics(model: str, reject_rate: float | None, violations: int | None) -> None:
+    """A check's data quality, in EMF: `RejectedRequestRate` (rejected over all requests of the window,
+    when it saw any) and `DataQualityViolations` (constraints violated), each per model and by service
+    alone with the invocation's metrics (what the template's DataQualityAlarm watches)."""
+    for name, value, unit in (
+        ("RejectedRequestRate", reject_rate, MetricUnit.NoUnit),
+        ("DataQualityViolations", None if violations is None else float(violations), MetricUnit.Count),
+    ):
+        if value is None:
+            continue
+        metrics.add_metric(name=name, unit=unit, value=value)
+        with single_metric(name=name, unit=unit, value=value, namespace=NAMESPACE) as metric:
+            metric.add_dimension(name="model", value=model)

@@ -64,6 +64,8 @@ class ModelCheck(BaseModel):
     # the classifier judging the columns together; its changed relationship is in dataset_drift
     multivariate: MultivariateDrift | None = None
     estimated: PerformanceEstimate | None = None  # performance estimated without labels (CBPE, DLE)
+    reject_rate: float | None = None  # rejected requests over all requests in the window (data quality)
+    data_quality_violations: int | None = None  # constraints the window violated (data quality)
 
     @classmethod
     def failed(cls, model: str, version: int, error: str) -> ModelCheck:
@@ -135,6 +137,8 @@ def act_on_drift(
         drift_scores=scores,
         multivariate=report.multivariate,
         estimated=assessment.estimation.estimate if assessment.estimation else None,
+        reject_rate=assessment.data_quality.requests.reject_rate if assessment.data_quality else None,
+        data_quality_violations=len(assessment.data_quality.violations) if assessment.data_quality else None,
     )
     return check
 
@@ -157,6 +161,7 @@ def _store_reports(
         "estimated": estimate.document() if estimate else None,
         "estimated_unavailable": estimation.unavailable if estimation else None,
         "explanation": explanation.model_dump(mode="json"),
+        "data_quality": assessment.data_quality.model_dump(mode="json") if assessment.data_quality else None,
     }
     json_uri = deps.artifacts.put_json(f"{key}.json", document).uri
     html = render_html(
@@ -166,6 +171,7 @@ def _store_reports(
             *window_notes(assessment.captured, version),
             *report_notes(prediction_drift, assessment.live_metric, gate),
             *estimate_notes(estimation, assessment.live_metric),
+            *(assessment.data_quality.summary if assessment.data_quality else []),
         ],
         appendix=assessment.prediction_report,
         explanation=explanation,

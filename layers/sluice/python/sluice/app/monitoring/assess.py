@@ -9,6 +9,7 @@ from sluice.domain.monitoring.capture_window import CapturedWindow
 from sluice.domain.monitoring.drift.live import LiveGate, LiveMetric, live_gate
 from sluice.domain.monitoring.drift.report import ColumnDrift, DriftReport
 from sluice.domain.monitoring.estimation.basis import Estimation
+from sluice.domain.monitoring.quality.verdict import DataQuality
 from sluice.domain.monitoring.reference import PREDICTION_COLUMN
 from sluice.domain.registry.records import TrafficWindow
 from sluice.domain.spec.model_spec import ModelSpec
@@ -30,6 +31,7 @@ class DriftAssessment:
     live_metric: LiveMetric | None
     captured: CapturedWindow | None = None
     estimation: Estimation | None = None
+    data_quality: DataQuality | None = None  # live data quality against the version's baseline
 
     @property
     def live_gate(self) -> LiveGate | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sluice.app.data.stored import load_spec, spec_key
@@ -14,6 +15,7 @@ from sluice.app.monitoring.act import ModelCheck, act_on_drift
 from sluice.app.monitoring.assess import DriftAssessment
 from sluice.app.monitoring.estimation import read_estimator
 from sluice.app.monitoring.limits import DriftCheckLimits
+from sluice.app.monitoring.quality import judge_data_quality
 from sluice.app.ports import CoreDeps, TrainingDeps
 from sluice.app.registry.dashboard import refresh_dashboard
 from sluice.domain.data.table import RawTable
@@ -99,9 +101,10 @@ def assess_model(
         model, window.start, window.end, max_rows=limits.drift_max_rows, version=version
     )
     estimator = read_estimator(deps.artifacts, record.artifacts)
-    return assess_window(
+    assessment = assess_window(
         spec, version, reference, window, captured, min_rows=limits.drift_min_rows, estimator=estimator
     )
+    return replace(assessment, data_quality=judge_data_quality(deps, record, spec, captured))
 
 
 def assess_window(

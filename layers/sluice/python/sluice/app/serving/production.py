@@ -277,6 +277,7 @@ def predict(
             f"{problems.total} problem(s) in the instances",
             [p.model_dump() for p in problems.details],
             truncated=problems.total - len(problems.details),
+            kinds=problems.kinds,
         )
     outputs = served.onnx.run(feed)
     body: dict[str, Any] = {
@@ -305,10 +306,15 @@ def _shadow_outputs(shadow: dict[str, Any], i: int) -> dict[str, Any]:
 
 
 def capture_records(
-    instances: list[Any], response: dict[str, Any], shadow: dict[str, Any] | None = None
+    instances: list[Any],
+    response: dict[str, Any],
+    shadow: dict[str, Any] | None = None,
+    fraction: float = 1.0,
 ) -> list[dict[str, Any]]:
     """One capture line per instance: `{request_id, time, model, version, inputs, outputs}` (outputs:
-    `prediction`, and for classifiers `probabilities` with their `classes`), and during a shadow rollout `shadow: {version, outputs | error}` (what the candidate would have answered)."""
+    `prediction`, and for classifiers `probabilities` with their `classes`), and during a shadow rollout `shadow: {version, outputs | error}` (what the candidate would have answered).
+    Sampled below 1, each line says its `fraction` (before `inputs`: the window reader counts requests
+    from the lines' heads), so the drift check can count every request from the sampled ones."""
     now = datetime.now(UTC).isoformat(timespec="milliseconds")
     records = []
     for i, instance in enumerate(instances):
@@ -325,6 +331,7 @@ def capture_records(
                 "time": now,
                 "model": response["model"],
                 "version": response["version"],
+                **({"fraction": fraction} if fraction < 1 else {}),
                 "inputs": instance,
                 "outputs": outputs,
             }
@@ -349,7 +356,8 @@ def capture(
     if fraction <= 0 or (fraction < 1 and random.random() >= fraction):
         return "skipped"
     try:
-        sink.write(response["model"], response["request_id"], capture_records(instances, response, shadow))
+        records = capture_records(instances, response, shadow, fraction)
+        sink.write(response["model"], response["request_id"], records)
     except Exception:
         logger.exception("capture failed; the prediction was still returned")
         return "failed"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sluice.app.data.stored import load_spec, load_table, model_prefix
 from sluice.app.ports import Artifacts, CoreDeps
 from sluice.app.training.estimation import store_estimation
+from sluice.app.training.quality_baseline import store_quality_baseline
 from sluice.domain.registry.records import (
     GateFailureRecord,
     GatesRecord,
@@ -222,9 +223,10 @@ def export_and_check_parity(run: RunState, execution_arn: str, deps: CoreDeps) -
     record = ParityRecord(
         passed=parity.passed, max_abs_diff=parity.max_abs_diff, label_agreement=parity.label_agreement
     )
+    baseline = store_quality_baseline(inputs.spec, inputs.table, prefix, deps.artifacts)
     return run.model_copy(
         update={
-            "artifacts": run.artifacts | {"model": model, "reference": reference} | estimation,
+            "artifacts": run.artifacts | {"model": model, "reference": reference} | estimation | baseline,
             "parity": record,
         }
     )

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sluice.domain.monitoring.quality.traffic import REJECTED_KEY, RequestCounts
+
 LabelKey = tuple[str, int]  # (request_id, instance)
 
 
@@ -103,7 +105,8 @@ class CapturedWindow:
     `rows` and `rows_by_version` count every record of the window exactly. `labelled` holds every
     record of the window (any version) that has a label in `labels`, whatever the sample;
     `label_count` counts the labels sent in the window and `unmatched_labels` those whose record is
-    not in it."""
+    not in it. `requests` counts the window's requests, accepted and rejected (rejection lines are in
+    none of the other fields)."""
 
     model: str
     start: datetime
@@ -120,6 +123,7 @@ class CapturedWindow:
     unmatched_labels: int
     objects: int = 0
     bad_lines: int = 0
+    requests: RequestCounts = field(default_factory=RequestCounts)
 
     @property
     def is_sample(self) -> bool:
@@ -162,6 +166,7 @@ class WindowTally:
     bad_lines: int = 0
     rows_by_version: dict[int, int] = field(default_factory=dict)
     labelled: dict[LabelKey, dict[str, Any]] = field(default_factory=dict)
+    requests: RequestCounts = field(default_factory=RequestCounts)
     _reservoir: Reservoir = field(init=False)
 
     def __post_init__(self) -> None:
@@ -185,6 +190,13 @@ class WindowTally:
                 continue
             if not start <= captured < end:
                 continue
+            if REJECTED_KEY in record:
+                try:
+                    self.requests.add_rejected(json.loads(line), captured)
+                except ValueError:
+                    self.bad_lines += 1
+                continue
+            self.requests.add_accepted(record, captured)
             self.rows += 1
             version = record.get("version")
             if isinstance(version, int):
@@ -218,6 +230,7 @@ class WindowTally:
             unmatched_labels=len(self.labels) - len(self.labelled),
             objects=self.objects,
             bad_lines=self.bad_lines,
+            requests=self.requests,
         )
 
 

@@ -84,6 +84,9 @@ class DriftPoint(BaseModel):
     multivariate_drift: bool | None = None
     multivariate_threshold: float | None = None
     multivariate_columns: list[str] = Field(default_factory=list)
+    reject_rate: float | None = None  # data quality: rejected over all requests in the window
+    quality_violations: int | None = None  # data quality: constraints the window violated
+    quality_summary: list[str] = Field(default_factory=list)  # data quality, in words
 
 
 class AuditRow(BaseModel):
@@ -229,6 +232,7 @@ def drift_point(document: Mapping[str, Any], at: str, report: str | None, metric
         report=report,
         **_estimated(document, metric),
     )
+    point = point.model_copy(update=quality_of_point(document.get("data_quality")))
     headline = str(explanation["headline"]) if explanation and explanation.get("headline") else None
     next_step = str(explanation["next"]) if explanation and explanation.get("next") else None
     found = document.get("multivariate")
@@ -260,6 +264,19 @@ def verdict_summary(point: DriftPoint, document: Mapping[str, Any]) -> str:
             f"No dataset drift; {len(point.drifted)} of {columns} columns moved ({', '.join(point.drifted)})."
         )
     return f"No drift in {columns} columns."
+
+
+def quality_of_point(quality: Any) -> dict[str, Any]:
+    """A drift document's `data_quality` as a point's fields (none when the check had none)."""
+    quality = quality if isinstance(quality, dict) else {}
+    requests = quality.get("requests")
+    rate = requests.get("reject_rate") if isinstance(requests, dict) else None
+    violations = quality.get("violations")
+    return {
+        "reject_rate": float(rate) if isinstance(rate, int | float) else None,
+        "quality_violations": len(violations) if isinstance(violations, list) else None,
+        "quality_summary": [str(s) for s in quality.get("summary") or []],
+    }
 
 
 def drift_at(key: str) -> str:

@@ -22,6 +22,7 @@ from sluice.domain.reports.charts import (
     page,
     table,
 )
+from sluice.domain.reports.dashboard_quality import data_quality_html
 
 Link = Callable[[str], str]  # an artifact key → the address the page links to
 
@@ -103,6 +104,7 @@ def _section(section: ModelSection, link_to: Link) -> str:
         + "</div>",
         _verdict(section.last_drift, link_to),
         _trends(section),
+        data_quality_html(section, when),
         _column_trends(section),
         _checks(section, link_to),
         _training(section.last_training, link_to),

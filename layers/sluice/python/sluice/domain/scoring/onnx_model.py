@@ -6,8 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -91,6 +91,19 @@ class InstanceProblem(BaseModel):
     message: str
 
 
+# What is wrong with a request, for data-quality monitoring (docs/monitoring.md names each): a
+# request's problems are counted by (field, kind) whatever MAX_PROBLEMS names in the answer. The first
+# six are an instance's values; malformed_body is the request's shape, too_many_instances its size.
+ProblemKind = Literal[
+    "missing",
+    "null_not_allowed",
+    "wrong_type",
+    "out_of_range",
+    "unknown_category",
+    "unknown_field",
+    "malformed_body",
+    "too_many_instances",
+]
 MAX_PROBLEMS = 100  # problems named in one answer; the rest are counted
 MAX_ECHO = 80  # characters of a client's value or field name repeated in a message
 MAX_STRING = 256  # longest string value accepted in an instance
@@ -110,6 +123,8 @@ class InstanceProblems:
 
     details: list[InstanceProblem]
     total: int = 0
+    # every problem counted by (field, kind); a field name cut like the details'
+    kinds: dict[tuple[str | None, str], int] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return self.total > 0
@@ -117,40 +132,49 @@ class InstanceProblems:
     def __len__(self) -> int:
         return self.total
 
-    def add(self, instance: int | None, field: str | None, message: str) -> None:
+    def add(
+        self, instance: int | None, field: str | None, message: str, kind: ProblemKind = "malformed_body"
+    ) -> None:
         self.total += 1
+        name = field if field is None or len(field) <= MAX_ECHO else field[:MAX_ECHO] + "…"
+        self.kinds[(name, kind)] = self.kinds.get((name, kind), 0) + 1
         if len(self.details) < MAX_PROBLEMS:
-            name = field if field is None or len(field) <= MAX_ECHO else field[:MAX_ECHO] + "…"
             self.details.append(InstanceProblem(instance=instance, field=name, message=message))
 
 
-def _numeric_value(feature: NumericFeature, value: Any) -> tuple[float, str | None]:
+Problem = tuple[ProblemKind, str]  # a value's problem: its kind, and the message the answer names
+
+
+def _numeric_value(feature: NumericFeature, value: Any) -> tuple[float, Problem | None]:
     if value is None:
-        return math.nan, None if feature.nullable else "must not be null"
+        return math.nan, None if feature.nullable else ("null_not_allowed", "must not be null")
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return math.nan, f"must be a number, got {type(value).__name__}"
+        return math.nan, ("wrong_type", f"must be a number, got {type(value).__name__}")
     try:
         number = float(value)
     except OverflowError:  # an integer literal beyond float64 (>= 1e309)
         number = math.inf
     if not math.isfinite(number) or abs(number) > FLOAT32_MAX:
-        return math.nan, "must be a finite number the model can hold (float32)"
+        return math.nan, ("out_of_range", "must be a finite number the model can hold (float32)")
     if feature.min is not None and number < feature.min:
-        return number, f"{number:g} is below the minimum {feature.min:g}"
+        return number, ("out_of_range", f"{number:g} is below the minimum {feature.min:g}")
     if feature.max is not None and number > feature.max:
-        return number, f"{number:g} is above the maximum {feature.max:g}"
+        return number, ("out_of_range", f"{number:g} is above the maximum {feature.max:g}")
     return number, None
 
 
-def _category_value(feature: CategoricalFeature, value: Any) -> tuple[str, str | None]:
+def _category_value(feature: CategoricalFeature, value: Any) -> tuple[str, Problem | None]:
     if value is None:
-        return MISSING_CATEGORY, None if feature.nullable else "must not be null"
+        return MISSING_CATEGORY, None if feature.nullable else ("null_not_allowed", "must not be null")
     if not isinstance(value, str):
-        return MISSING_CATEGORY, f"must be a string, got {type(value).__name__}"
+        return MISSING_CATEGORY, ("wrong_type", f"must be a string, got {type(value).__name__}")
     if len(value) > MAX_STRING:
-        return MISSING_CATEGORY, f"is longer than {MAX_STRING} characters"
+        return MISSING_CATEGORY, ("unknown_category", f"is longer than {MAX_STRING} characters")
     if value not in feature.categories:
-        return value, f"{echo(value)} is not one of {echo(feature.categories, 4 * MAX_ECHO)}"
+        return value, (
+            "unknown_category",
+            f"{echo(value)} is not one of {echo(feature.categories, 4 * MAX_ECHO)}",
+        )
     return value, None
 
 
@@ -240,20 +264,20 @@ def feed_from_instances(
     }
     for index, instance in enumerate(instances):
         if not isinstance(instance, dict):
-            problems.add(index, None, "must be a JSON object")
+            problems.add(index, None, "must be a JSON object", "wrong_type")
             continue
         for name in sorted(instance.keys() - known):
-            problems.add(index, name, "is not an input of this model")
+            problems.add(index, name, "is not an input of this model", "unknown_field")
         for feature in features:
             if feature.name not in instance and not feature.nullable:
-                problems.add(index, feature.name, "is required")
+                problems.add(index, feature.name, "is required", "missing")
                 continue
             raw = instance.get(feature.name)
             if isinstance(feature, NumericFeature):
-                numeric[feature.name][index, 0], message = _numeric_value(feature, raw)
+                numeric[feature.name][index, 0], problem = _numeric_value(feature, raw)
             else:
-                strings[feature.name][index, 0], message = _category_value(feature, raw)
-            if message is not None:
-                problems.add(index, feature.name, message)
+                strings[feature.name][index, 0], problem = _category_value(feature, raw)
+            if problem is not None:
+                problems.add(index, feature.name, problem[1], problem[0])
     feed: Feed = {f.name: numeric[f.name] if f.name in numeric else strings[f.name] for f in features}
     return feed, problems

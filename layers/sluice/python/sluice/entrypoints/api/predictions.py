@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from sluice.app.serving import live as live_serving
 from sluice.app.serving import production as serving
 from sluice.entrypoints.api.container import container_of
+from sluice.entrypoints.api.rejections import capture_rejected
 from sluice.entrypoints.api.requests import feedback_request, predict_request, request_id, with_body
 from sluice.entrypoints.api.schemas import (
     FeedbackRequest,
@@ -30,7 +31,7 @@ router = Router()
     summary="Predict",
     responses=answers(PredictResponse, 400, 403, 404, 413, 415, 503),
 )
-@with_body(predict_request)
+@with_body(predict_request, rejected=capture_rejected)
 def predict(model: str, request: PredictRequest, http: Request) -> dict[str, Any]:
     """Score instances with the model's production version, or during a canary rollout with the version
     a stable hash of the request id gives them (the response's `version` names it). A client may name

@@ -109,17 +109,28 @@ def feedback_request(body: Any) -> FeedbackRequest:
         raise InvalidRequest("the request does not match the API", details) from None
 
 
+Rejected = Callable[[str, "Request", InvalidRequest, BaseModel | None], None]
+
+
 def with_body(
-    parse: Callable[[Any], BaseModel],
+    parse: Callable[[Any], BaseModel], rejected: Rejected | None = None
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Call a route `(model, request, http)` with its JSON body parsed by `parse` into `request`. The
     wrapper shows the route's signature (names resolved in the route's module), so the OpenAPI document
-    still shows the request model and Powertools still injects the route's `http: Request`."""
+    still shows the request model and Powertools still injects the route's `http: Request`. A 4xx the
+    body or the route raises is shown to `rejected` (with the request, once parsed) before it goes out."""
 
     def decorate(route: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(route)
         def handler(model: str, http: Request) -> Any:
-            return route(model, parse(json_body(http.resolved_event)), http)
+            request = None
+            try:
+                request = parse(json_body(http.resolved_event))
+                return route(model, request, http)
+            except InvalidRequest as exc:
+                if rejected is not None:
+                    rejected(model, http, exc, request)
+                raise
 
         handler.__signature__ = inspect.signature(route, eval_str=True)  # type: ignore[attr-defined]
         return handler

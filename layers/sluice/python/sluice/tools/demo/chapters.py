@@ -16,6 +16,7 @@ from sluice.domain.registry.records import ModelVersion, VersionStatus
 from sluice.tools.demo.canary import run_canary, use_canary_rollout
 from sluice.tools.demo.client import instances_of
 from sluice.tools.demo.driver import MODEL, Demo, DemoError
+from sluice.tools.demo.rejections import BROKEN_FEED_REQUESTS, print_data_quality, send_from_a_broken_feed
 from sluice.tools.demo.summary import ApprovalSummary, ConceptDriftSummary, LiveQuality
 
 # The note the manual-approval chapter's approval carries beside `by` (the demo's principal, from STS).
@@ -41,6 +42,7 @@ def concept_drift(
             f"changed-world (concept_shift={plan.concept_shift})",
             plan.rows_per_request,
         )
+        send_from_a_broken_feed(demo, instances_of(before, demo.spec), BROKEN_FEED_REQUESTS)
         labels = demo.send_feedback(
             demo.sent[: plan.concept_labels], _labels(demo, before, plan.concept_labels)
         )
@@ -98,6 +100,7 @@ def run_drift_check(demo: Demo, *, per_feature: bool = True) -> dict[str, Any]:
         f"v{check['version']}, {check['rows']} captured rows vs its reference sample: {verdict}, "
         f"drift share {check['drift_share']:.2f}, drifted: {', '.join(check['drifted_features']) or '-'}"
     )
+    print_data_quality(demo, check)
     if not per_feature:
         return check
     report = json.loads(demo.artifacts.get_bytes(check["report_uri"]))

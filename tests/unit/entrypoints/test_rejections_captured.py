@@ -1,0 +1,39 @@
+"""A request the predict route rejects is answered as before and counted in capture: one line naming
+its problems by field and kind, every one of them counted, the offending instance sampled like capture."""
+
+from __future__ import annotations
+
+import pytest
+
+from sluice.domain.scoring.onnx_model import MAX_PROBLEMS
+from tests.unit.app.fakes import FakePorts
+from tests.unit.app.test_serving import INSTANCE, MODEL
+from tests.unit.entrypoints.api_events import api_event, json_body, send
+from tests.unit.entrypoints.test_api_routes import MAX_INSTANCES, api, fakes, model
+
+__all__ = ["fakes", "model"]  # the fixtures the tests below use
+
+
+@pytest.mark.parametrize(("fraction", "sampled"), [(1.0, True), (0.0, False)])
+def test_a_rejection_is_counted_exactly_and_only_its_instance_is_sampled(
+    fakes: FakePorts, fraction: float, sampled: bool
+) -> None:
+    # Given the API capturing every request, or none
+    app = api(fakes, capture_fraction=fraction)
+    # When a request is sent whose instances all miss `income` and carry 15 unknown fields: 160
+    # problems, more than an answer names
+    broken = {k: v for k, v in INSTANCE.items() if k != "income"} | {f"extra{j:02d}": 1 for j in range(15)}
+    answer = send(app, api_event("api-predict", **json_body({"instances": [broken] * MAX_INSTANCES})))
+    # Then the 400 is as before, and capture holds one line counting every problem by field and kind
+    assert answer.status == 400 and len(answer.json["details"]) == MAX_PROBLEMS
+    [line] = fakes.traffic.records[MODEL]
+    problems = line["rejected"]["problems"]
+    assert (
+        sum(p["values"] for p in problems) == MAX_INSTANCES * 16 and line["rejected"]["other_problems"] == 0
+    )
+    assert {"field": "income", "kind": "missing", "values": MAX_INSTANCES} in problems
+    alias = fakes.registry.get_alias(MODEL)
+    assert {p["kind"] for p in problems} == {"missing", "unknown_field"}
+    assert alias is not None and line["version"] == alias.version
+    # And the offending instance is in it only when capture samples the request
+    assert line.get("inputs") == (broken if sampled else None)
