@@ -195,6 +195,13 @@ def test_concept_drift_shows_in_the_live_metric_and_its_estimate(demo: DemoRun) 
     # and the estimate without labels was printed beside it, with how far it was from the truth
     assert before["estimated_accuracy"] is not None
     assert f"{before['estimated_accuracy'] - before['accuracy']:+.3f} from the labelled truth" in demo.printed
+    # and the spec's roc_auc estimated with its band, beside the realized value on the labelled rows
+    assert before["estimated_metric"] is not None
+    assert re.search(
+        rf"estimated roc_auc {before['estimated_metric']:.3f} \(\d\.\d{{3}}–\d\.\d{{3}}\) without labels on "
+        rf"\d+ captured rows \(CBPE\); realized {before['metric']:.3f} on {before['labelled_rows']} labelled rows",
+        demo.printed,
+    )
 
 
 def test_the_broken_feeds_rejections_are_counted_by_the_next_drift_check(demo: DemoRun) -> None:

@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 
+from sluice.app.monitoring.estimation import read_estimator
 from sluice.domain.data.table import to_csv_bytes
+from sluice.domain.monitoring.estimation.window import estimate_window
+from sluice.domain.spec.model_spec import parse_spec
 from sluice.tools.example_data import bundled
 from sluice.tools.local.api.gateway import LocalApi
 from tests.integration.conftest import ROOT, Stack
@@ -69,3 +72,29 @@ def test_a_regressor_answers_variable_in_v2_and_values_in_mlflow(
     )
     assert status == 200 and np.allclose(body["predictions"], expected["predictions"], rtol=1e-6)
     assert headers["x-sluice-model-version"] == str(expected["version"])
+
+
+def test_the_regressors_training_stored_its_loss_models_and_they_estimate_mae_and_rmse(
+    apis: tuple[LocalApi, LocalApi, list[dict[str, Any]]], stack: Stack
+) -> None:
+    signed_api, _, rows = apis
+    # Given the production version the stack trained, and /predict's values for three rows
+    alias = stack.registry.get_alias(MODEL)
+    assert alias is not None
+    version = stack.registry.get_version(MODEL, alias.version)
+    status, _, answered = signed(signed_api, "POST", f"/models/{MODEL}/predict", {"instances": rows})
+    assert status == 200
+    # Then its training stored DLE's basis and both loss models (ONNX), each verified by its sha256
+    assert {"estimation", "loss_mae", "loss_rmse"} <= set(version.artifacts)
+    estimator = read_estimator(stack.artifacts, version.artifacts)
+    assert estimator is not None and estimator.basis.method == "dle"
+    # And the drift check's estimate of those rows has MAE and RMSE, each within its band, never below 0
+    records = [
+        {"inputs": r, "outputs": {"prediction": p}}
+        for r, p in zip(rows, answered["predictions"], strict=True)
+    ]
+    spec = parse_spec((ROOT / "examples" / "diabetes" / "spec.yaml").read_text(encoding="utf-8"))
+    estimate = estimate_window(spec, estimator, records).estimate
+    assert estimate is not None and set(estimate.values) == {"mae", "rmse"} and estimate.rows == 3
+    for metric, (low, high) in estimate.band.items():
+        assert 0.0 <= low <= estimate.values[metric] <= high, metric

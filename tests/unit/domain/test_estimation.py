@@ -148,6 +148,8 @@ def test_no_estimate_without_a_basis_or_usable_rows_and_the_notes_say_why() -> N
     estimation = estimate_window(spec, Estimator(basis=BINARY), [record(0, 1)])
     assert estimation.estimate is None and "probabilities" in (estimation.unavailable or "")
     assert estimate_notes(Estimation(), None) == []
+    # An empty window
+    assert estimate_window(spec, Estimator(basis=BINARY), []).unavailable == "no captured rows in the window"
 
 
 def test_dle_estimates_a_regressors_mae_and_rmse_from_its_loss_models() -> None:

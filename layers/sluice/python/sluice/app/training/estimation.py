@@ -4,12 +4,15 @@ performance without labels, learnt on its holdout and stored beside model.onnx."
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from sluice.app.ports import Artifacts
-from sluice.domain.data.table import RawTable
 from sluice.domain.monitoring.estimation.basis import ESTIMATION_FILE, LOSS_ARTIFACTS, LOSS_MODELS
 from sluice.domain.registry.records import Artifact
-from sluice.domain.spec.model_spec import ModelSpec
+
+if TYPE_CHECKING:  # numpy: RegisterFunction imports this module without the training layer
+    from sluice.domain.data.table import RawTable
+    from sluice.domain.spec.model_spec import ModelSpec
 
 logger = logging.getLogger(__name__)
 

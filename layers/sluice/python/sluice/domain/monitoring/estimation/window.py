@@ -37,6 +37,8 @@ def not_estimable(version: int) -> Estimation:
 def estimate_window(spec: ModelSpec, estimator: Estimator, records: Sequence[CapturedRecord]) -> Estimation:
     """The performance `estimator` expects on `records` (the window's captured rows of its version),
     with bands and the gate's verdict; unavailable, saying why, when no row can be used."""
+    if not records:
+        return Estimation(unavailable="no captured rows in the window")
     if spec.task.is_classification:
         rows = classifier_rows(estimator.basis, records)
         if rows is None:
