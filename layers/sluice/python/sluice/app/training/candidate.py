@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sluice.app.data.stored import load_spec, load_table, model_prefix
 from sluice.app.ports import Artifacts, CoreDeps
+from sluice.app.training.background import BACKGROUND_ARTIFACT, store_background
 from sluice.domain.registry.records import (
     GateFailureRecord,
     GatesRecord,
@@ -214,11 +215,16 @@ def export_and_check_parity(run: RunState, execution_arn: str, deps: CoreDeps) -
         )
     model = deps.artifacts.put_bytes(prefix + "model.onnx", exported.onnx_model)
     reference = deps.artifacts.put_bytes(prefix + "reference.csv.gz", exported.reference, "application/gzip")
+    background = store_background(deps.artifacts, prefix, inputs.spec, inputs.split.train)
     record = ParityRecord(
         passed=parity.passed, max_abs_diff=parity.max_abs_diff, label_agreement=parity.label_agreement
     )
     return run.model_copy(
-        update={"artifacts": run.artifacts | {"model": model, "reference": reference}, "parity": record}
+        update={
+            "artifacts": run.artifacts
+            | {"model": model, "reference": reference, BACKGROUND_ARTIFACT: background},
+            "parity": record,
+        }
     )
 
 

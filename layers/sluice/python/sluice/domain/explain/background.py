@@ -62,7 +62,9 @@ def _encoded(spec: ModelSpec, table: RawTable) -> npt.NDArray[np.float64]:
         else:
             column = np.asarray(cells, dtype=object)
             levels = sorted(set(cells))
-            parts.append(np.stack([column == level for level in levels], axis=1).astype(np.float64) / np.sqrt(2))
+            parts.append(
+                np.stack([column == level for level in levels], axis=1).astype(np.float64) / np.sqrt(2)
+            )
     return np.concatenate(parts, axis=1)
 
 
@@ -113,7 +115,8 @@ def background_sample(spec: ModelSpec, table: RawTable, rows: int = BACKGROUND_R
     out = RawTable(
         source=table.source,
         header=[*columns, WEIGHT_COLUMN],
-        columns={c: medoids.columns[c] for c in columns} | {WEIGHT_COLUMN: [f"{w / total:.17g}" for w in weights]},
+        columns={c: medoids.columns[c] for c in columns}
+        | {WEIGHT_COLUMN: [f"{w / total:.17g}" for w in weights]},
     )
     buffer = io.BytesIO()
     with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as archive:
