@@ -63,35 +63,37 @@ def _same(a: npt.NDArray[np.generic], b: npt.NDArray[np.generic]) -> npt.NDArray
     return np.asarray(equal, dtype=bool)
 
 
-def explained_column(model: OnnxModel, instance: Feed) -> tuple[int | None, str | int | None]:
-    """For a classifier: the probability column of the class it predicts for the (one-row) instance,
-    and that class; for a regressor (None, None)."""
-    if not model.is_classifier:
-        return None, None
+def explained_output(model: OnnxModel, instance: Feed) -> tuple[float, int | None, str | int | None]:
+    """What is explained for the (one-row) instance, as /predict answers it: the output (the predicted
+    class's probability, or the value), the probability column (None: a regressor) and the class."""
     outputs = model.run(instance)
-    assert outputs.labels is not None
-    label = outputs.labels[0].item() if hasattr(outputs.labels[0], "item") else outputs.labels[0]
-    classes = [str(c) for c in model.classes or []]
-    return classes.index(str(label)), label
+    if outputs.values is not None:
+        return float(outputs.values[0]), None, None
+    assert outputs.labels is not None and outputs.probabilities is not None
+    label = outputs.labels[0]
+    label = label.item() if isinstance(label, np.generic) else label
+    column = [str(c) for c in model.classes or []].index(str(label))
+    return float(outputs.probabilities[0, column]), column, label
+
+
+@dataclass(frozen=True)
+class _Explained:
+    output: float  # f(x) from a one-row run: a batch may round float32 outputs differently
+    column: int | None
+    label: str | int | None
 
 
 def explain_instance(model: OnnxModel, background: Background, instance: Feed) -> Explanation:
     """Shapley values of `instance` (a one-row feed built to the model's inputs): exact up to
     EXACT_MAX_FEATURES inputs, else a seeded permutation estimate with its error bound."""
-    column, label = explained_column(model, instance)
+    output, column, label = explained_output(model, instance)
     names = list(model.inputs)
-    if len(names) <= EXACT_MAX_FEATURES:
-        return _exact(model, background, instance, names, column, label)
-    return _permutation(model, background, instance, names, column, label)
+    explain = _exact if len(names) <= EXACT_MAX_FEATURES else _permutation
+    return explain(model, background, instance, names, _Explained(output, column, label))
 
 
 def _exact(
-    model: OnnxModel,
-    background: Background,
-    instance: Feed,
-    names: list[str],
-    column: int | None,
-    label: str | int | None,
+    model: OnnxModel, background: Background, instance: Feed, names: list[str], explained: _Explained
 ) -> Explanation:
     d, k = len(names), background.rows
     masks = np.arange(1 << d, dtype=np.int64)
@@ -116,7 +118,8 @@ def _exact(
         feed[name] = np.where(from_x[:, None], instance[name], background.feed[name][owner]).astype(
             instance[name].dtype
         )
-    outputs = _column(model, feed, column)
+    outputs = _column(model, feed, explained.column)
+    outputs[subset == differs[owner]] = explained.output  # the rows that are x itself
     # v(S) = Σ_b w_b f(x_{S ∩ D_b}, b): every coalition S, from the rows above
     values = background.weights @ outputs[row_of[np.arange(k)[:, None], masks[None, :] & differs[:, None]]]
     sizes = np.array([bin(int(m)).count("1") for m in masks])
@@ -128,23 +131,18 @@ def _exact(
         gains = values[without | bits[j]] - values[without]
         contributions[name] = float(weight_of_size[sizes[without]] @ gains)
     return Explanation(
-        output=float(values[-1]),
+        output=explained.output,
         base_value=float(values[0]),
         contributions=contributions,
         method="exact",
         error_bound=None,
         model_rows=int(subset.size),
-        explained_class=label,
+        explained_class=explained.label,
     )
 
 
 def _permutation(
-    model: OnnxModel,
-    background: Background,
-    instance: Feed,
-    names: list[str],
-    column: int | None,
-    label: str | int | None,
+    model: OnnxModel, background: Background, instance: Feed, names: list[str], explained: _Explained
 ) -> Explanation:
     d, k = len(names), background.rows
     rng = np.random.default_rng(PERMUTATION_SEED)
@@ -166,7 +164,8 @@ def _permutation(
         )
         for j, name in enumerate(names)
     }
-    outputs = _column(model, feed, column).reshape(k, n, d + 1)
+    outputs = _column(model, feed, explained.column).reshape(k, n, d + 1)
+    outputs[:, :, d] = explained.output  # the rows that are x itself
     steps = np.diff(outputs, axis=2)  # [k, n, d]: the gain of the feature added at each step
     gains = np.zeros((k, n, d))
     for p, order in enumerate(orders):
@@ -178,11 +177,11 @@ def _permutation(
     spread = weighted.std(axis=0, ddof=1) / math.sqrt(PERMUTATION_PAIRS)
     base = float(background.weights @ outputs[:, 0, 0])
     return Explanation(
-        output=float(outputs[0, 0, d]),
+        output=explained.output,
         base_value=base,
         contributions={name: float(estimate[j]) for j, name in enumerate(names)},
         method="permutation",
         error_bound=float(1.96 * spread.max()),
         model_rows=int(flat.shape[0]),
-        explained_class=label,
+        explained_class=explained.label,
     )
