@@ -19,7 +19,7 @@ from sluice.domain.candidate import train_candidate
 from sluice.domain.data.features import Feed, feed_from_table
 from sluice.domain.data.table import RawTable
 from sluice.domain.explain import shapley
-from sluice.domain.explain.background import SAMPLE_ROWS, background_sample, read_background
+from sluice.domain.explain.background import SAMPLE_ROWS, Background, background_sample, read_background
 from sluice.domain.explain.sentences import outcome_text, sentences
 from sluice.domain.explain.shapley import explain_instance
 from sluice.domain.scoring.onnx_model import OnnxModel
