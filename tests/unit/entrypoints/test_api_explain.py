@@ -82,7 +82,9 @@ def test_each_instance_gets_contributions_that_add_up_to_its_prediction(
         # and the three largest read as sentences, largest first
         largest = sorted(explanation["contributions"], key=lambda n: -abs(explanation["contributions"][n]))
         assert len(explanation["sentences"]) == 3
-        assert all(s.startswith(name + " ") for s, name in zip(explanation["sentences"], largest, strict=False))
+        assert all(
+            s.startswith(name + " ") for s, name in zip(explanation["sentences"], largest, strict=False)
+        )
         assert "the probability of" in explanation["sentences"][0]
         assert "error_bound" not in explanation
 
