@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sluice.domain.explain.background import BACKGROUND_ARTIFACT, Background, read_background
 from sluice.domain.explain.shapley import explain_instance
@@ -25,19 +25,17 @@ if TYPE_CHECKING:
 _BACKGROUNDS: dict[tuple[str, str], Background] = {}
 
 
-def pinned_background(event: dict[str, Any], version: ModelVersion) -> dict[str, str]:
-    """The BatchJob fields that pin the version's background when the job's input asks to explain
-    (`explain: true`), else none. Raises ExplanationUnavailable for a version trained before versions
-    stored a background (the job fails at once, its manifest saying why)."""
-    if not event.get("explain"):
-        return {}
+def pinned_background(version: ModelVersion) -> Artifact:
+    """The version's background, pinned by a job whose input asks to explain (`explain: true`). Raises
+    ExplanationUnavailable for a version trained before versions stored one (the job fails at once,
+    its manifest saying why)."""
     artifact = version.artifacts.get(BACKGROUND_ARTIFACT)
     if artifact is None:
         raise ExplanationUnavailable(
             f"{version.model} version {version.version} has no background sample to explain with: it was "
             "trained before versions stored one; retrain it, or score without explain"
         )
-    return {"background_uri": artifact.uri, "background_sha256": artifact.sha256}
+    return artifact
 
 
 def _background(job: BatchJob, model: OnnxModel, artifacts: ArtifactReader) -> Background:

@@ -116,8 +116,12 @@ def pin_job(event: dict[str, Any], limits: BatchLimits, deps: CoreDeps) -> Batch
         results_prefix=results_prefix(model, job_id),
         started_at=utc_now(),
         **limits.model_dump(),
-        **pinned_background(event, deps.registry.get_version(model, served.version)),
     )
+    if event.get("explain"):
+        background = pinned_background(deps.registry.get_version(model, served.version))
+        job = job.model_copy(
+            update={"background_uri": background.uri, "background_sha256": background.sha256}
+        )
     deps.registry.append_event(
         AuditEvent(
             model=model,
