@@ -170,7 +170,7 @@ def test_the_first_run_makes_version_1_production_with_its_artifacts(fakes: Fake
     assert version.gates is not None and version.gates.passed
     assert version.parity is not None and version.parity.passed
     # And every artifact the registry names is stored with its sha256; the pickled pipeline stays out
-    assert set(version.artifacts) == {"model", "reference", "evaluation", "card", "card_html"}
+    assert set(version.artifacts) == {"model", "reference", "background", "evaluation", "card", "card_html"}
     for artifact in version.artifacts.values():
         fakes.artifacts.get_verified(artifact)
     assert run.artifacts["pipeline"].uri == fakes.artifacts.uri(model_prefix(MODEL, 1) + "pipeline.pkl")
