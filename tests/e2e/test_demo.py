@@ -195,6 +195,9 @@ def test_concept_drift_shows_in_the_live_metric_and_its_estimate(demo: DemoRun) 
     # and the estimate without labels was printed beside it, with how far it was from the truth
     assert before["estimated_accuracy"] is not None
     assert f"{before['estimated_accuracy'] - before['accuracy']:+.3f} from the labelled truth" in demo.printed
+    # and one of its requests was explained: what moved its probability, in words
+    assert "one changed-world request explained (POST /explain, v2, exact)" in demo.printed
+    assert "points" in demo.printed.split("one changed-world request explained")[1].splitlines()[1]
 
 
 def test_retraining_on_labelled_traffic_beats_production_on_the_recent_holdout_and_is_promoted(
