@@ -170,7 +170,7 @@ def _permutation(
     gains = np.zeros((k, n, d))
     for p, order in enumerate(orders):
         gains[:, p, order] = steps[:, p, :]
-    # a pair's mean is one sample (antithetic pairs are not independent of each other's halves)
+    # the two orders of a pair are not independent: a pair's mean is one sample
     pairs = gains.reshape(k, PERMUTATION_PAIRS, 2, d).mean(axis=2)
     weighted = np.einsum("k,kpd->pd", background.weights, pairs)  # per pair: Σ_b w_b gain
     estimate = weighted.mean(axis=0)
