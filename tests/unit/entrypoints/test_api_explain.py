@@ -126,3 +126,21 @@ def test_more_work_than_a_request_may_take_is_a_413_saying_how_many_to_send(
     status, body = explain(app_serving(files))
     assert status == 413, body
     assert body["details"][0]["message"] == "send at most 1 per /explain request"
+
+
+def test_above_the_exact_limit_the_answer_states_its_method_and_error_bound(
+    files: dict[str, tuple[str, bytes]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a model with more features than the exact method's limit (the limit lowered below 7)
+    from sluice.domain.explain import shapley
+
+    monkeypatch.setattr(shapley, "EXACT_MAX_FEATURES", 3)
+    # When it is asked to explain / Then each answer is a seeded permutation estimate with its bound,
+    # and still adds up
+    status, body = explain(app_serving(files))
+    assert status == 200, body
+    for explanation in body["explanations"]:
+        assert explanation["method"] == "permutation" and explanation["error_bound"] > 0
+        total = explanation["base_value"] + sum(explanation["contributions"].values())
+        assert abs(total - explanation["output"]) < 1e-6
+    assert explain(app_serving(files))[1]["explanations"] == body["explanations"]
