@@ -17,6 +17,7 @@ BENCHES = {
     "bench_drift": ["bench/bench_drift.py"],
     "bench_models": ["bench/bench_models.py"],
     "predict.warm": ["-m", "bench.predict.warm"],
+    "predict.explain": ["-m", "bench.predict.explain"],
     "predict.request_path": ["-m", "bench.predict.request_path"],
     "predict.rollout": ["-m", "bench.predict.rollout"],
     "predict.size": ["-m", "bench.predict.size"],

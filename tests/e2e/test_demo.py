@@ -203,6 +203,10 @@ def test_concept_drift_shows_in_the_live_metric_and_its_estimate(demo: DemoRun) 
         demo.printed,
     )
 
+    # and one of its requests was explained: what moved its probability, in words
+    assert "one changed-world request explained (POST /explain, v2, exact)" in demo.printed
+    assert "points" in demo.printed.split("one changed-world request explained")[1].splitlines()[1]
+
 
 def test_the_broken_feeds_rejections_are_counted_by_the_next_drift_check(demo: DemoRun) -> None:
     # Then the requests of a feed that dropped a column were answered 400, and the drift check that

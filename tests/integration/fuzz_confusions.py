@@ -131,6 +131,7 @@ def body_confusions(rng: random.Random) -> Iterator[Case]:
     invocations = f"/models/{MODEL}/invocations"
     shapes: list[tuple[str, str, Any, bytes, str]] = [  # label, path, document, binary data, content type
         ("predict", predict, {"instances": [VALID]}, b"", json_type),
+        ("explain", f"/models/{MODEL}/explain", {"instances": [VALID]}, b"", json_type),
         ("feedback", feedback, {"request_id": "fuzz-feedback", "instance": 0, "label": 1}, b"", json_type),
         ("v2-json", "", *v2_document(binary=False), json_type),
         ("v2-binary", "", *v2_document(binary=True), "application/octet-stream"),

@@ -1,7 +1,7 @@
 """A bounded, seeded fuzz of the prediction API over HTTP: 10,000 signed requests to the local front
 (one keep-alive connection), the real handler behind it, over every route template.yaml declares.
 
-Type confusion, exhaustively: for each body shape (predict, feedback, V2 infer in JSON and binary, MLflow's
+Type confusion, exhaustively: for each body shape (predict, explain, feedback, V2 infer in JSON and binary, MLflow's
 dataframe_split, dataframe_records, instances and inputs, columnar and records) a valid body is sent once,
 then once per field at every depth (the whole body included) and per JSON value of every type (null,
 booleans, numbers past float64 and float32, NaN, strings empty, short and long, arrays and objects empty,

@@ -172,7 +172,8 @@ def test_the_first_run_makes_version_1_production_with_its_artifacts(fakes: Fake
     assert version.parity is not None and version.parity.passed
     # And every artifact the registry names is stored with its sha256; the pickled pipeline stays out
     assert set(version.artifacts) == {
-        *("model", "reference", "statistics", "constraints", "evaluation", "card", "card_html", "estimation")
+        *("model", "reference", "background", "statistics", "constraints", "evaluation", "card", "card_html"),
+        "estimation",
     }
     for artifact in version.artifacts.values():
         fakes.artifacts.get_verified(artifact)

@@ -96,3 +96,11 @@ class ChampionUnverifiable(SluiceError):
 class TrainingTaskFailed(SluiceError):
     """The Fargate training task stopped without a result (it crashed, ran out of memory, or could not
     start); the message carries ECS's reason and the container's exit code."""
+
+
+class ExplanationUnavailable(InvalidRequest):
+    """The served version cannot be explained: it was trained before versions stored a background
+    sample (a 409 naming the version; retraining stores one)."""
+
+    def __init__(self, message: str, details: list[dict[str, object]] | None = None) -> None:
+        super().__init__(message, details, status=409)

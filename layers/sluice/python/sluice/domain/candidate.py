@@ -20,6 +20,7 @@ from sklearn.pipeline import Pipeline
 
 from sluice.domain.data.table import RawTable
 from sluice.domain.data.validation import ValidationFailed, ValidationReport, validate_table
+from sluice.domain.explain.summary import mean_abs_contributions
 from sluice.domain.monitoring.reference import reference_sample
 from sluice.domain.reports.card import Lineage, ModelCard, RecentHoldout, build_card
 from sluice.domain.spec.model_spec import ModelSpec
@@ -173,6 +174,7 @@ def assess_candidate(
     `experiment`), a trivial baseline, and what happens next if the gates pass (`rollout`: the mode;
     None for `sluice train`, where nothing is promoted)."""
     evaluation = evaluate(onnx_model, spec, split.holdout)
+    evaluation.mean_abs_contributions = mean_abs_contributions(onnx_model, spec, split.train, split.holdout)
     recent = _recent_holdout(spec, split, onnx_model, champion_recent)
     if recent is not None and recent.counted:
         judged = recent.evaluation.model_copy(update={"fairness": evaluation.fairness})

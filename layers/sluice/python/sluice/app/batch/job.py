@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from sluice.app.batch.explain import pinned_background
 from sluice.app.ports import CoreDeps, StackDeps
 from sluice.app.serving.production import MODEL_ARTIFACT, ProductionModels
 from sluice.domain.registry.records import AuditEvent, EventType, new_event_id, s3_uri, split_uri, utc_now
@@ -51,11 +52,14 @@ def new_job_id(now: datetime | None = None) -> str:
     return f"{moment.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
 
 
-def start_batch_job(model: str, source: str, deps: StackDeps, job_id: str | None = None) -> StartedJob:
+def start_batch_job(
+    model: str, source: str, deps: StackDeps, job_id: str | None = None, *, explain: bool = False
+) -> StartedJob:
     """Start scoring the CSV at `source` with `model`'s production version. Refuses at once (the file
     stays where it is) when the model is unknown or has no production version (ModelNotFound /
     NoProductionVersion) or the file does not exist (ArtifactNotFound); the version is pinned by the
-    job's first task, when it runs."""
+    job's first task, when it runs. With `explain`, each scored row also gets its contributions
+    (app/batch/explain.py)."""
     if deps.registry.get_alias(model) is None:
         if deps.registry.model_meta(model) is None:
             raise ModelNotFound(f"no model named {model!r}")
@@ -66,7 +70,7 @@ def start_batch_job(model: str, source: str, deps: StackDeps, job_id: str | None
     bucket, key = split_uri(source)
     started = deps.batch.start(
         f"batch-{model}-{job}"[:80],
-        {"model": model, "source": source, "bucket": bucket, "key": key, "job_id": job},
+        {"model": model, "source": source, "bucket": bucket, "key": key, "job_id": job, "explain": explain},
     )
     return StartedJob(
         model=model,
@@ -113,6 +117,11 @@ def pin_job(event: dict[str, Any], limits: BatchLimits, deps: CoreDeps) -> Batch
         started_at=utc_now(),
         **limits.model_dump(),
     )
+    if event.get("explain"):
+        background = pinned_background(deps.registry.get_version(model, served.version))
+        job = job.model_copy(
+            update={"background_uri": background.uri, "background_sha256": background.sha256}
+        )
     deps.registry.append_event(
         AuditEvent(
             model=model,

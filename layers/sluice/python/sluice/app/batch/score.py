@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from sluice.app.batch.explain import with_contributions
 from sluice.app.batch.job import SUMMARIES
 from sluice.app.ports import ArtifactReader, CoreDeps
 from sluice.domain.registry.records import Artifact
@@ -52,9 +53,10 @@ def score_batch(event: dict[str, Any], deps: CoreDeps) -> BatchSummary:
     if checked.valid and checked.feed is not None:
         outputs = model.run(checked.feed)
         part = f"{job.results_prefix}parts/{name}.csv"
-        deps.artifacts.put_bytes(
-            part, results_csv([rows[i] for i in checked.valid], outputs, model.classes), "text/csv"
-        )
+        scored = results_csv([rows[i] for i in checked.valid], outputs, model.classes)
+        if job.background_uri is not None:
+            scored = with_contributions(scored, model, checked.feed, job, deps.artifacts)
+        deps.artifacts.put_bytes(part, scored, "text/csv")
     if checked.problems:
         errors = f"{job.results_prefix}errors/{name}.csv"
         deps.artifacts.put_bytes(errors, errors_csv(checked.problems), "text/csv")

@@ -16,6 +16,7 @@ from sluice.app.data.stored import load_spec, load_table, model_prefix
 from sluice.app.ports import Artifacts, CoreDeps
 from sluice.app.training.estimation import store_estimation
 from sluice.app.training.quality_baseline import store_quality_baseline
+from sluice.app.training.background import BACKGROUND_ARTIFACT, store_background
 from sluice.domain.registry.records import (
     GateFailureRecord,
     GatesRecord,
@@ -197,8 +198,10 @@ def _threshold_value(run: RunState) -> float | None:
 def export_and_check_parity(run: RunState, execution_arn: str, deps: CoreDeps) -> RunState:
     """Export the stored pipeline to ONNX (its `label` deciding at the run's threshold) and record its
     parity (parity.json); raises ParityFailed when the export does not reproduce scikit-learn, else
-    stores model.onnx, the reference sample and what the drift check estimates performance from
-    without labels (estimation.json, learnt on the holdout; see `store_estimation`)."""
+    stores model.onnx and what serving and the drift check read beside it: the reference sample, the
+    background explanations are computed against (`store_background`), the data-quality baseline
+    (statistics.json, constraints.json: `store_quality_baseline`) and what performance is estimated from
+    without labels (estimation.json, learnt on the holdout: `store_estimation`)."""
     from sluice.domain.candidate import export_candidate
 
     version = require_version(run)
@@ -220,13 +223,17 @@ def export_and_check_parity(run: RunState, execution_arn: str, deps: CoreDeps) -
     estimation = store_estimation(
         deps.artifacts, prefix, inputs.spec, exported.onnx_model, inputs.split.holdout, version
     )
+    background = store_background(deps.artifacts, prefix, inputs.spec, inputs.split.train)
     record = ParityRecord(
         passed=parity.passed, max_abs_diff=parity.max_abs_diff, label_agreement=parity.label_agreement
     )
     baseline = store_quality_baseline(inputs.spec, inputs.table, prefix, deps.artifacts)
     return run.model_copy(
         update={
-            "artifacts": run.artifacts | {"model": model, "reference": reference} | estimation | baseline,
+            "artifacts": run.artifacts
+            | {"model": model, "reference": reference, BACKGROUND_ARTIFACT: background}
+            | estimation
+            | baseline,
             "parity": record,
         }
     )

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, Field, model_validator
 
 from sluice.domain.reports.card_html import (
+    contributions_html,
     experiments_html,
     gates_html,
     mitigation_html,
@@ -235,6 +236,8 @@ def render_card_html(card: ModelCard) -> str:
             f"<h2>Permutation importance</h2><p class='muted'>drop in {escape(evaluation.metric.value)} when a "
             "feature is shuffled</p>" + horizontal_bars([(name, imp.mean) for name, imp in ranked])
         )
+    if evaluation.mean_abs_contributions:
+        sections.append(contributions_html(evaluation.mean_abs_contributions))
     sections.append(_lineage_html(card.lineage, evaluation))
     sections.append("<h2>Parameters and libraries</h2>")
     sections.append(table(["parameter", "value"], [[k, str(v)] for k, v in card.parameters.items()]))

@@ -162,3 +162,17 @@ def mitigation_html(report: MitigationReport, metric: Metric) -> str:
         f"both models scored on the same holdout; the gates judge the mitigated one. {escape(cost)}</p>"
         + table(["", "before", "after", "change"], rows)
     )
+
+
+def contributions_html(means: dict[str, float]) -> str:
+    """The global view of explanations: each feature's mean |Shapley value| on a holdout sample (for a
+    classifier, of the predicted class's probability), beside permutation importance."""
+    from sluice.domain.explain.summary import HOLDOUT_CAP
+    from sluice.domain.reports.charts import horizontal_bars
+
+    return (
+        "<h2>Mean contribution to a prediction</h2><p class='muted'>mean |Shapley value| over up to "
+        f"{HOLDOUT_CAP} holdout rows: how far each feature moves one prediction, on average (the "
+        "predicted class's probability, or the value); /explain gives them for one prediction</p>"
+        + horizontal_bars(list(means.items()))
+    )

@@ -39,6 +39,9 @@ class BatchJob(BaseModel):
     max_concurrency: int = Field(ge=0)
     tolerated_failure_percentage: float = Field(ge=0, le=100)
     started_at: str
+    # explain: true — the version's background, pinned like its model (app/batch/explain.py)
+    background_uri: str | None = None
+    background_sha256: str | None = None
 
 
 def results_prefix(model: str, job_id: str) -> str:

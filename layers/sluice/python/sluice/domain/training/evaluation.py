@@ -59,6 +59,8 @@ class Evaluation(BaseModel):
     groups: dict[str, GroupMetrics] | None = None
     fairness: Fairness | None = None
     importance: dict[str, Importance] = Field(default_factory=dict)
+    # mean |Shapley value| per feature on a capped holdout sample (domain/explain/summary.py)
+    mean_abs_contributions: dict[str, float] = Field(default_factory=dict)
     latency_ms_single_row: float | None = None
     model_size_bytes: int
     model_sha256: str

@@ -3,7 +3,7 @@
 Routes: POST /models/{model}/predict, POST /models/{model}/feedback (predictions.py), the Open Inference
 Protocol (KServe V2) under /v2 (v2.py), MLflow's POST /models/{model}/invocations (mlflow.py),
 GET /openapi.json (here); and, included on first use (LAZY_ROUTERS, routing.py), GET /models,
-GET /models/{model} (models.py), GET /dashboard and the pages it links (dashboard.py). Every exception
+GET /models/{model} (models.py), POST /models/{model}/explain (explanations.py), GET /dashboard and the pages it links (dashboard.py). Every exception
 maps to a status code in errors.py and only there; nothing a client sends can produce a 5xx.
 """
 
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 LAZY_ROUTERS = {
     "sluice.entrypoints.api.models": "/models",  # GET /models, GET /models/{model}
     "sluice.entrypoints.api.dashboard": "/dashboard",  # GET /dashboard and the pages it links
+    "sluice.entrypoints.api.explanations": "/models",  # POST /models/{model}/explain
 }
 
 

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import Request
 
     from sluice.app.ports import PredictDeps, TrafficSink
+    from sluice.app.serving.explain import Backgrounds
     from sluice.settings import PredictSettings
 
 CONTEXT_KEY = "sluice_container"  # where create_app puts an app's Container in its context, per request
@@ -54,6 +55,13 @@ class Container:
             self.deps.registry, self.settings.rollout_flush_seconds, outcomes=self.deps.outcomes
         )
 
+    @cached_property
+    def backgrounds(self) -> Backgrounds:
+        """The background samples /explain has read (imported on first use: predictions never do)."""
+        from sluice.app.serving.explain import Backgrounds
+
+        return Backgrounds(self.deps.registry, self.deps.artifacts)
+
     def warm(self) -> None:
         """Build the settings and the deps now (the deps create their boto3 clients), rather than in
         the first request that needs them."""
@@ -62,7 +70,7 @@ class Container:
     def forget_deps(self) -> None:
         """Drop the deps and what holds them (loaded models, the rollout tally): they are built again
         on next use, with the clients of that moment (after a SnapStart restore: the copy's own)."""
-        for built in ("deps", "models", "tally"):
+        for built in ("deps", "models", "tally", "backgrounds"):
             self.__dict__.pop(built, None)
 
     @property

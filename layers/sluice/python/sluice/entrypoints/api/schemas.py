@@ -79,6 +79,7 @@ _ANSWERS: dict[int, OpenAPIResponse] = {
         },
     },
     404: _json_answer(ErrorResponse, "no such model, or no version of it in production"),
+    409: _json_answer(ErrorResponse, "the version cannot be explained (trained before background samples)"),
     413: _json_answer(ErrorResponse, "too many instances in one request"),
     415: _json_answer(ErrorResponse, "the body is not JSON (Content-Type)"),
     503: _json_answer(ErrorResponse, "the production model cannot be served (failed its integrity check)"),

@@ -1,7 +1,9 @@
 """`sluice batch MODEL s3://BUCKET/KEY.csv [--wait] [--json]`: score a CSV in S3 with the model's
 production version on the stack's BatchScore state machine (a Distributed Map); the version is pinned
 when the job starts. Results go to `batch-results/<model>/<job>/` in the artifact bucket: CSV parts,
-an errors file per batch with bad rows (row, field, reason) and manifest.json with the counts.
+an errors file per batch with bad rows (row, field, reason) and manifest.json with the counts. With
+`--explain`, each part also has `base_value` and a `contribution_<feature>` column per input beside the
+scores (as /explain computes them).
 
 The stack is found as for `sluice models` (`--stack-outputs`, `--stack-name`, or `sluice local up`)."""
 
@@ -21,6 +23,11 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("batch", help="score a CSV in S3 with a model's production version")
     parser.add_argument("model", help="the model to score with (its production version, pinned at start)")
     parser.add_argument("source", help="s3://bucket/key.csv: the rows to score (a header row first)")
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="add each row's explanation: base_value and one contribution_<feature> column per input",
+    )
     parser.add_argument("--wait", action="store_true", help="wait for the job and report its manifest")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds --wait waits (default 3600)")
     add_stack_arguments(parser)
@@ -33,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     deps = stack_deps_of(args)
     try:
-        job = start_batch_job(args.model, args.source, deps)
+        job = start_batch_job(args.model, args.source, deps, explain=args.explain)
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
     except (ModelNotFound, ArtifactNotFound) as exc:

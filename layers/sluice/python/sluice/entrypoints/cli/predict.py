@@ -1,5 +1,7 @@
-"""`sluice predict MODEL --data FILE.csv | --json '{"instances": [...]}' [--api-url URL] [--json]`: score
-rows with the model in production, through the prediction API, signed as the API requires.
+"""`sluice predict MODEL --data FILE.csv | --json '{"instances": [...]}' [--explain] [--api-url URL] [--json]`:
+score rows with the model in production, through the prediction API, signed as the API requires. With
+`--explain`, through /explain: each row's prediction with its three largest contributions in words (the
+full contributions with --json).
 
 Requests are signed with SigV4 (service execute-api) with the caller's AWS credentials (boto3's chain:
 environment, profile, ...), or carry an API key (`--api-key`, SLUICE_API_KEY) when the stack runs with
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 
 OUTPUT_JSON = "\0output"  # what a bare `--json` (no document after it) stands for
 CHUNK = 500  # instances per request (the API refuses more than MaxInstances, 1000 by default)
+EXPLAIN_CHUNK = 15  # instances per /explain request: 15 × 2^12 × 16 model rows fit its limit (1,000,000)
 _REGION_IN_URL = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com")
 
 
@@ -57,6 +60,9 @@ def register(subparsers: Any) -> None:
         metavar="DOCUMENT",
         help="with a DOCUMENT ('{\"instances\": [...]}', or @FILE): the request to send; "
         "alone: print the answer as JSON (both may be given)",
+    )
+    parser.add_argument(
+        "--explain", action="store_true", help="explain each prediction (POST /models/MODEL/explain)"
     )
     parser.add_argument("--api-url", help="the API's URL (default: .sluice/local.json, then --stack-name)")
     parser.add_argument("--stack-name", help="read the PredictionApiUrl output of this CloudFormation stack")
@@ -84,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
             document: Any = {"instances": instances}
         else:
             document = _json_document(documents[0])
-        answer = _predict(client, args.model, document)
+        answer = _predict(client, args.model, document, "explain" if args.explain else "predict")
     finally:
         client.close()
     if "error" in answer or "message" in answer:
@@ -96,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         print_json(answer)
     else:
         _print_table(answer)
+        _print_explanations(answer)
     return EXIT_OK
 
 
@@ -208,30 +215,31 @@ def _call(client: SignedClient, method: str, path: str, body: Any = None) -> dic
     return answer
 
 
-def _predict(client: SignedClient, model: str, document: Any) -> dict[str, Any]:
-    """One request, or one per CHUNK instances merged into one answer."""
+def _predict(client: SignedClient, model: str, document: Any, route: str = "predict") -> dict[str, Any]:
+    """One request to /predict (or /explain), or one per CHUNK instances merged into one answer."""
+    path = f"/models/{model}/{route}"
+    chunk = EXPLAIN_CHUNK if route == "explain" else CHUNK
     instances = document.get("instances") if isinstance(document, dict) else None
-    if not isinstance(instances, list) or len(instances) <= CHUNK:
-        return _call(client, "POST", f"/models/{model}/predict", document)
+    if not isinstance(instances, list) or len(instances) <= chunk:
+        return _call(client, "POST", path, document)
     merged: dict[str, Any] = {}
-    for start in range(0, len(instances), CHUNK):
-        answer = _call(
-            client, "POST", f"/models/{model}/predict", {"instances": instances[start : start + CHUNK]}
-        )
+    for start in range(0, len(instances), chunk):
+        answer = _call(client, "POST", path, {"instances": instances[start : start + chunk]})
         if "error" in answer or "message" in answer:
             for detail in answer.get("details") or []:
                 if isinstance(detail, dict) and isinstance(detail.get("instance"), int):
                     detail["instance"] += start
             return answer
         if not merged:
-            merged = {**answer, "predictions": [], "request_ids": []}
+            merged = {**answer, "request_ids": []}
             merged.pop("request_id", None)
-            if "probabilities" in answer:
-                merged["probabilities"] = []
-        merged["predictions"] += answer["predictions"]
+            for listed in ("predictions", "probabilities", "explanations"):
+                if listed in answer:
+                    merged[listed] = []
         merged["request_ids"].append(answer.get("request_id"))
-        if "probabilities" in answer:
-            merged["probabilities"] += answer["probabilities"]
+        for listed in ("predictions", "probabilities", "explanations"):
+            if listed in answer:
+                merged[listed] += answer[listed]
     return merged
 
 
@@ -263,6 +271,20 @@ def _print_table(answer: dict[str, Any]) -> None:
     progress(f"model {answer.get('model')} version {answer.get('version')}: {len(rows)} predictions")
     for row in [header, *rows]:
         sys.stdout.write("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)) + "\n")
+
+
+def _print_explanations(answer: dict[str, Any]) -> None:
+    """Each row's explanation: what is explained, from what base value, and its largest contributions."""
+    for i, explanation in enumerate(answer.get("explanations") or []):
+        method = explanation.get("method")
+        if explanation.get("error_bound") is not None:
+            method = f"{method}, ±{explanation['error_bound']:.2g}"
+        sys.stdout.write(
+            f"row {i}: {explanation.get('explained')} {_number(explanation.get('output'))} "
+            f"(base value {_number(explanation.get('base_value'))}; {method})\n"
+        )
+        for sentence in explanation.get("sentences") or []:
+            sys.stdout.write(f"  {sentence}\n")
 
 
 def _number(value: Any) -> str:

@@ -46,6 +46,7 @@ def concept_drift(
         labels = demo.send_feedback(
             demo.sent[: plan.concept_labels], _labels(demo, before, plan.concept_labels)
         )
+        explain_one(demo, instances_of(before, demo.spec)[0])
         live_before = _live_quality(demo, production)
         demo.drain_alerts()
         use_canary_rollout(demo)
@@ -118,6 +119,22 @@ def run_drift_check(demo: Demo, *, per_feature: bool = True) -> dict[str, Any]:
         demo.progress.fact(f"  next: {explained['next']}")
     demo.progress.fact(f"report: {check['report_uri']} (+ .html)")
     return check
+
+
+def explain_one(demo: Demo, instance: dict[str, Any]) -> dict[str, Any]:
+    """POST /explain for one instance; print what is explained, its base value and the sentences."""
+    status, answer = demo.api.post(f"/models/{MODEL}/explain", {"instances": [instance]})
+    if status != 200:
+        raise DemoError(f"POST /models/{MODEL}/explain answered {status}: {answer}")
+    explanation: dict[str, Any] = answer["explanations"][0]
+    demo.progress.fact(
+        f"one changed-world request explained (POST /explain, v{answer['version']}, {explanation['method']}): "
+        f"{explanation['explained']} {explanation['output']:.3f}, from a base value of "
+        f"{explanation['base_value']:.3f}"
+    )
+    for sentence in explanation["sentences"]:
+        demo.progress.fact(f"  {sentence}")
+    return explanation
 
 
 def _production(demo: Demo) -> int:
