@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from sluice.app.data.stored import load_spec, load_table, model_prefix
 from sluice.app.ports import Artifacts, CoreDeps
+from sluice.app.training.background import BACKGROUND_ARTIFACT, store_background
 from sluice.app.training.estimation import store_estimation
 from sluice.app.training.quality_baseline import store_quality_baseline
-from sluice.app.training.background import BACKGROUND_ARTIFACT, store_background
 from sluice.domain.registry.records import (
     GateFailureRecord,
     GatesRecord,
