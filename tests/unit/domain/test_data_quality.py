@@ -4,6 +4,7 @@ and a window of capture — accepted lines, sampled or not, and rejection lines 
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,8 @@ from sluice.domain.monitoring.capture_window import WindowTally
 from sluice.domain.monitoring.quality.baseline import baseline_statistics, suggest_constraints
 from sluice.domain.monitoring.quality.traffic import MAX_PROBLEM_ENTRIES, rejection_record
 from sluice.domain.monitoring.quality.verdict import PreviousVolume, judge_window, usual_volume
+from sluice.domain.registry.dashboard import Dashboard, ModelSection, drift_point
+from sluice.domain.reports.dashboard_html import render_dashboard
 from sluice.domain.spec.model_spec import parse_spec
 
 SPEC = parse_spec(
@@ -201,3 +204,27 @@ def test_the_usual_volume_is_the_median_of_the_same_window_on_previous_days() ->
     )
     assert (quality.volume.usual, quality.volume.ratio) == (200.0, 0.1)
     assert [v.check for v in quality.violations] == ["volume"]
+
+
+def test_the_dashboard_shows_the_last_checks_data_quality_and_charts_it_per_check() -> None:
+    # Given three stored drift documents: one from before data quality existed, two with it
+    quality = {
+        "requests": {"reject_rate": 0.12},
+        "violations": [{"check": "reject_rate"}],
+        "summary": ["12% …"],
+    }
+    documents = [
+        {"version": 2, "status": "ok"},
+        {"version": 2, "status": "ok", "data_quality": {"requests": {"reject_rate": 0.0}, "violations": []}},
+        {"version": 2, "status": "ok", "data_quality": quality},
+    ]
+    points = [drift_point(d, f"20261202T1{i}0000Z", None, None) for i, d in enumerate(documents)]
+    section = ModelSection(model="loans", built_at="now", drift=points)
+    # When the dashboard is rendered
+    html = render_dashboard(Dashboard(generated_at="now", models=[section]), lambda key: key)
+    # Then the last check's data quality is there in words, with its violations counted
+    assert "<h3>Data quality</h3>" in html and "data-quality-violations='1'" in html and "12% …" in html
+    # And the reject rate and the violations are charted per check that measured them
+    chart = re.search(r"<svg[^>]*data-chart='loans:reject_rate'.*?</svg>", html)
+    assert chart is not None
+    assert [float(v) for v in re.findall(r"data-value='([^']+)'", chart.group(0))] == [0.0, 0.12]

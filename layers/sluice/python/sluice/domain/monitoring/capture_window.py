@@ -196,7 +196,8 @@ class WindowTally:
                 except ValueError:
                     self.bad_lines += 1
                 continue
-            self.requests.add_accepted(record, captured)
+            if record.get("instance", 0) == 0:  # a request's first line counts the request
+                self.requests.add_accepted(record.get("fraction"), captured)
             self.rows += 1
             version = record.get("version")
             if isinstance(version, int):
