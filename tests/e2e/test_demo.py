@@ -121,8 +121,9 @@ def test_shifted_traffic_is_flagged_alerted_and_starts_exactly_one_retraining(de
         (e["from_version"], e["to_version"]) for e in demo.summary["events"] if e["type"] == "promoted"
     ]
     assert (2, drift["retrained_version"]) in promotions
-    # on the latest accepted dataset, never the rejected noisy one, so it passed the gates
-    assert retrained[0]["dataset"] == "better.csv"
+    # on the latest accepted dataset, never the rejected noisy one, plus the shifted traffic labelled
+    # through feedback (without it there is nothing new to learn from: no retraining), and passed the gates
+    assert retrained[0]["dataset"] == "better.csv+traffic"
     assert drift["retrained_outcome"] == "production"
     started = [
         e for e in demo.summary["events"] if e["type"] == "training_started" and e["trigger"] == "drift"
