@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from sluice.tools.demo.driver import DemoPlan
 from sluice.tools.local import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,8 +122,9 @@ def test_shifted_traffic_is_flagged_alerted_and_starts_exactly_one_retraining(de
         (e["from_version"], e["to_version"]) for e in demo.summary["events"] if e["type"] == "promoted"
     ]
     assert (2, drift["retrained_version"]) in promotions
-    # on the latest accepted dataset, never the rejected noisy one, so it passed the gates
-    assert retrained[0]["dataset"] == "better.csv"
+    # on the latest accepted dataset, never the rejected noisy one, plus the shifted traffic labelled
+    # through feedback (without it there is nothing new to learn from: no retraining), and passed the gates
+    assert retrained[0]["dataset"] == "better.csv+traffic"
     assert drift["retrained_outcome"] == "production"
     started = [
         e for e in demo.summary["events"] if e["type"] == "training_started" and e["trigger"] == "drift"
@@ -189,7 +191,8 @@ def test_concept_drift_shows_in_the_live_metric_and_its_estimate(demo: DemoRun) 
     before = concept["before"]
     assert before["version"] == 2
     assert 0 < concept["labels_sent"] < concept["rows"]
-    assert before["labelled_rows"] == concept["labels_sent"]
+    # (v2 served step 6's shifted traffic too, and the labels of part of it came back then)
+    assert before["labelled_rows"] == concept["labels_sent"] + DemoPlan().shifted_labels
     assert before["below_minimum"] is True
     assert before["metric"] < 0.7
     # and the estimate without labels was printed beside it, with how far it was from the truth

@@ -93,6 +93,9 @@ def test_metrics_are_emitted_per_model_and_feature(
     assert by_metric["DatasetDrift"][0]["DatasetDrift"] == [1.0]
     assert by_metric["DriftShare"][0]["DriftShare"] == [pytest.approx(2 / 3)]
     assert by_metric["RowsChecked"][0]["RowsChecked"] == [200.0]
+    # And the ROC AUC of the classifier judging the columns together, per model
+    (together,) = by_metric["MultivariateDriftAUC"]
+    assert together["model"] == "loans" and together["MultivariateDriftAUC"][0] > 0.9
     # And DatasetDrift by service alone (what DriftAlarm watches) waits for the invocation's flush
     assert metrics.metric_set["DatasetDrift"]["Value"] == [1.0]
 

@@ -13,7 +13,9 @@ import pytest
 from sluice.domain.candidate import Origin, assess_candidate, export_candidate, score_champion
 from sluice.domain.data.table import RawTable
 from sluice.domain.reports.card import render_card_html
+from sluice.domain.scoring.onnx_model import ModelOutputs
 from sluice.domain.spec.model_spec import RetrainingSpec, parse_spec
+from sluice.domain.training.evaluation import MISSING_GROUP, group_fairness
 from sluice.domain.training.pipeline import fit_pipeline, model_matrix, recent_weights, split_holdout
 from sluice.errors import SpecError
 from sluice.tools.example_data import credit_risk
@@ -186,3 +188,24 @@ def test_the_gates_judge_on_the_recent_holdout_when_it_has_enough_rows(min_rows:
     assert (
         recent["evaluation"]["metrics"]["roc_auc"] != assessment.document["evaluation"]["metrics"]["roc_auc"]
     )
+
+
+def test_rows_without_the_sensitive_attribute_are_listed_but_not_a_group_of_the_fairness_gaps() -> None:
+    # Given a holdout where the groups select alike, plus labelled-traffic rows (no sensitive value)
+    # that the model selects far more often
+    spec = parse_spec(
+        "name: loans\ntask: binary\ntarget: y\nfeatures: [{name: x, type: numeric}]\n"
+        "algorithm: {name: logistic_regression}\nmetric: accuracy\nsensitive: gender\n"
+    )
+    gender = ["female"] * 4 + ["male"] * 4 + [""] * 4
+    labels = np.array([1, 0, 1, 0, 1, 0, 1, 0, 1, 1, 1, 1])
+    holdout = RawTable(source="holdout", header=["gender"], columns={"gender": gender})
+    probabilities = np.column_stack([1 - labels, labels]).astype(np.float32)
+    outputs = ModelOutputs(labels=labels, probabilities=probabilities, values=None)
+    # When the fairness of its outputs is measured
+    found = group_fairness(spec, holdout, labels, outputs, [0, 1])
+    # Then the rows without a value are listed as their own group, but the gap is the known groups'
+    assert found is not None
+    groups, fairness = found
+    assert set(groups) == {"female", "male", MISSING_GROUP} and groups[MISSING_GROUP].selection_rate == 1.0
+    assert fairness.demographic_parity_gap == 0.0

@@ -176,7 +176,9 @@ def group_fairness(
 ) -> tuple[dict[str, GroupMetrics], Fairness] | None:
     """Per-group metrics of a model's outputs on a holdout and the gaps across groups (demographic
     parity: selection rates, equal opportunity: true-positive rates; binary tasks), None without a
-    sensitive column."""
+    sensitive column. Rows whose sensitive value is missing are listed as their own group but left out
+    of the gaps: an unknown attribute is not a group (labelled traffic, which a retraining adds, never
+    carries it, and would otherwise be judged as one)."""
     attribute = sensitive_groups(spec, holdout)
     if attribute is None or spec.sensitive is None:
         return None
@@ -201,10 +203,11 @@ def group_fairness(
         present = [v for v in values if v is not None]
         return float(max(present) - min(present)) if len(present) >= 2 else None
 
+    known = [g for name, g in groups.items() if name != MISSING_GROUP]
     fairness = Fairness(
         attribute=spec.sensitive,
-        demographic_parity_gap=gap([g.selection_rate for g in groups.values()]),
-        equal_opportunity_gap=gap([g.true_positive_rate for g in groups.values()]),
+        demographic_parity_gap=gap([g.selection_rate for g in known]),
+        equal_opportunity_gap=gap([g.true_positive_rate for g in known]),
     )
     return groups, fairness
 

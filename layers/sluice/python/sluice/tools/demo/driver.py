@@ -49,6 +49,7 @@ class DemoPlan:
     label_noise: float = 0.45
     requests: int = 300  # one row each, before any drift
     shifted_requests: int = 200  # one row each, from a shifted population
+    shifted_labels: int = 60  # of which this many get their true label back: the drift retraining's news
     shift: float = 1.0
     after_rollback_requests: int = 20
     concept_shift: float = 1.0  # how much the label's dependence on the inputs changed

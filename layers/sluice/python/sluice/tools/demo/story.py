@@ -70,7 +70,7 @@ class StoryData:
     better: RawTable
     noisy: RawTable
     traffic: list[dict[str, Any]]  # the requests before drift, then those after the rollback
-    shifted: list[dict[str, Any]]
+    shifted: RawTable  # labelled: part of its labels come back, so the drift retraining learns from them
     changed_world: RawTable  # concept drift: the same inputs' population, a changed label
     changed_world_after: RawTable  # more of it, served after the retraining
     canary: list[dict[str, Any]]  # more of it, the requests the retraining's canary answers part of
@@ -83,7 +83,7 @@ class StoryData:
             better=credit_risk(plan.better_rows, seed=2),
             noisy=credit_risk(plan.noisy_rows, seed=3, label_noise=plan.label_noise),
             traffic=instances_of(credit_risk(plan.requests + plan.after_rollback_requests, seed=10), spec),
-            shifted=instances_of(credit_risk(plan.shifted_requests, seed=11, shift=plan.shift), spec),
+            shifted=credit_risk(plan.shifted_requests, seed=11, shift=plan.shift),
             changed_world=credit_risk(plan.concept_rows, seed=12, concept_shift=plan.concept_shift),
             changed_world_after=credit_risk(
                 plan.after_retraining_rows, seed=13, concept_shift=plan.concept_shift
@@ -179,17 +179,21 @@ def reject_noisy_data(demo: Demo, noisy: RawTable) -> ModelVersion:
         return demo.train_on("noisy.csv", noisy)
 
 
-def detect_drift_and_retrain(
-    demo: Demo, shifted: list[dict[str, Any]]
-) -> tuple[TrafficSummary, DriftSummary]:
-    """Step 6: shifted traffic to production, then the scheduled drift check on it, its alert, and the
-    retraining it starts; the traffic sent and what the check found."""
+def detect_drift_and_retrain(demo: Demo, shifted: RawTable) -> tuple[TrafficSummary, DriftSummary]:
+    """Step 6: shifted traffic to production, the true labels of part of it sent back through feedback,
+    then the scheduled drift check on it, its alert, and the retraining it starts on the accepted upload
+    plus those labelled rows (without them there would be nothing new to learn from since production's
+    version, and the check would say so instead of retraining); the traffic sent and what the check
+    found."""
     title = "shifted traffic through the API → scheduled drift check → alert → retraining"
     with demo.progress.step(6, title):
         production = demo.registry.get_alias(MODEL)
         if production is None:
             raise DemoError(f"{MODEL} has no production version to send traffic to")
-        sent = demo.send_to(production.version, shifted, f"shifted (shift={demo.plan.shift})")
+        instances = instances_of(shifted, demo.spec)
+        sent = demo.send_to(production.version, instances, f"shifted (shift={demo.plan.shift})")
+        labelled = demo.plan.shifted_labels
+        demo.send_feedback(demo.sent[:labelled], shifted.columns[demo.spec.target][:labelled])
         check = run_drift_check(demo)
         alerts = [subject for subject, message in demo.drain_alerts() if "drifted" in message]
         retrained, status = follow_retraining(demo, check)
