@@ -253,6 +253,15 @@ def test_api_events_answer_as_api_gateway_would(events_stack: LocalStack) -> Non
     status, body = _body(run_event(events_stack, "PredictFunction", "api-predict-unknown-model.json"))
     assert status == 404 and "no-such-model" in body["error"]
 
+    # When the explain event is invoked: per instance, Shapley values over every feature that add up to
+    # the output explained, from the background stored at training
+    status, body = _body(run_event(events_stack, "PredictFunction", "api-explain.json"))
+    assert status == 200, body
+    for explanation in body["explanations"]:
+        assert set(explanation["contributions"]) >= {"income", "age", "segment"}
+        total = explanation["base_value"] + sum(explanation["contributions"].values())
+        assert abs(total - explanation["output"]) < 1e-6
+
 
 def test_read_only_api_events(events_stack: LocalStack) -> None:
     status, body = _body(run_event(events_stack, "PredictFunction", "api-list-models.json"))

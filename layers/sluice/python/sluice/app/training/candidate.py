@@ -14,9 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from sluice.app.data.stored import load_spec, load_table, model_prefix
 from sluice.app.ports import Artifacts, CoreDeps
-from sluice.app.training.background import BACKGROUND_ARTIFACT, store_background
-from sluice.app.training.estimation import store_estimation
-from sluice.app.training.quality_baseline import store_quality_baseline
 from sluice.domain.registry.records import (
     GateFailureRecord,
     GatesRecord,
@@ -202,6 +199,10 @@ def export_and_check_parity(run: RunState, execution_arn: str, deps: CoreDeps) -
     background explanations are computed against (`store_background`), the data-quality baseline
     (statistics.json, constraints.json: `store_quality_baseline`) and what performance is estimated from
     without labels (estimation.json, learnt on the holdout: `store_estimation`)."""
+    # Imported here: they need numpy, which RegisterFunction (which imports this module) does not have.
+    from sluice.app.training.background import BACKGROUND_ARTIFACT, store_background
+    from sluice.app.training.estimation import store_estimation
+    from sluice.app.training.quality_baseline import store_quality_baseline
     from sluice.domain.candidate import export_candidate
 
     version = require_version(run)
