@@ -109,6 +109,8 @@ def test_shifted_traffic_is_flagged_alerted_and_starts_exactly_one_retraining(de
     assert (drift["checked_version"], drift["status"], drift["dataset_drift"]) == (2, "ok", True)
     assert drift["rows"] == demo.summary["shifted_traffic"]["rows"]
     assert {"income", "debt_ratio", "segment"} <= set(drift["drifted_features"])
+    # and the columns were judged together too, in words (the classifier's AUC against its threshold)
+    assert re.search(r"in words: The columns together: .*\(ROC AUC 0\.\d+, drift above 0\.55\)", demo.printed)
     # and an alert reached the SQS queue subscribed to the SNS topic
     assert drift["alerted"] is True
     assert drift["alerts_received"] == ["Sluice: drift in credit-risk"]

@@ -112,7 +112,12 @@ def run_drift_check(demo: Demo, *, per_feature: bool = True) -> dict[str, Any]:
             f"{'  DRIFTED' if column['drifted'] else ''}"
         )
     explained = report.get("explanation") or {}
-    for sentence in [*explained.get("columns", {}).values(), explained.get("predictions")]:
+    sentences = [
+        *explained.get("columns", {}).values(),
+        explained.get("predictions"),
+        explained.get("multivariate"),
+    ]
+    for sentence in sentences:
         if sentence:
             demo.progress.fact(f"  in words: {sentence}")
     if explained.get("next"):
