@@ -4,6 +4,7 @@ and `sluice` reach it through AWS_ENDPOINT_URL. Handlers still run in this proce
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import json
 import os
 import signal
@@ -30,6 +31,10 @@ from sluice.tools.local.stack import LocalStack, deployed
 
 class PortInUse(OSError):
     """A port `sluice local up` needs is taken (or cannot be bound)."""
+
+
+# How long `sluice local up` may take to stop once SIGTERM arrived (it usually takes a second or two).
+SHUTDOWN_GRACE_SECONDS = 45
 
 
 class Terminated(BaseException):
@@ -87,6 +92,9 @@ def stop_on_sigterm() -> Iterator[None]:
         nonlocal terminated
         if not terminated:
             terminated = True
+            # A stop that hangs dumps every thread's stack to stderr (the stack's log) and exits 1,
+            # rather than waiting for a SIGKILL that would say nothing of where it hung.
+            faulthandler.dump_traceback_later(SHUTDOWN_GRACE_SECONDS, exit=True, file=sys.stderr)
             raise Terminated
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
