@@ -18,6 +18,7 @@ from sluice.app.serving import live as live_serving
 from sluice.app.serving import production as serving
 from sluice.entrypoints.api.container import container_of
 from sluice.entrypoints.api.protocols.mlflow_scoring import scoring_instances
+from sluice.entrypoints.api.rejections import capture_rejected
 from sluice.entrypoints.api.requests import request_id, with_body
 from sluice.entrypoints.api.schemas import (
     MlflowErrorResponse,
@@ -42,7 +43,7 @@ def scoring_request(body: Any) -> MlflowScoringRequest:
     summary="MLflow invocations",
     responses=answers(MlflowPredictions, 400, 403, 404, 413, 415, 503, error=MlflowErrorResponse),
 )
-@with_body(scoring_request)
+@with_body(scoring_request, rejected=capture_rejected)
 def invocations(model: str, request: MlflowScoringRequest, http: Request) -> Response[Any]:
     """Score rows sent as `dataframe_split` ({columns, data[, index]}), `dataframe_records` ([{column:
     value}]), `instances` or `inputs` with the version /predict would use. Answers `{"predictions": [...]}`

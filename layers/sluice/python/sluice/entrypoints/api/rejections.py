@@ -1,5 +1,5 @@
-"""The predict route's rejected requests, handed to capture (`sluice.app.serving.rejections`) before
-their 4xx goes out unchanged."""
+"""The scoring routes' rejected requests (/predict, MLflow's /invocations, V2's /infer), handed to capture
+(`sluice.app.serving.rejections`) before their 4xx goes out unchanged."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sluice.app.serving.rejections import capture_rejection
 from sluice.entrypoints.api.container import container_of
-from sluice.entrypoints.api.schemas import REQUEST_ID, PredictRequest
+from sluice.entrypoints.api.schemas import REQUEST_ID
 from sluice.entrypoints.outcomes import count_capture
 from sluice.errors import InvalidRequest
 from sluice.observability import logger
@@ -29,11 +29,12 @@ def _request_id(http: Request) -> str:
 
 
 def capture_rejected(model: str, http: Request, rejection: InvalidRequest, request: Any) -> None:
-    """Capture a rejected predict request (counted in CaptureFailures when that fails). Never raises:
-    the client's answer is the rejection's, whatever happens here."""
+    """Capture a rejected scoring request (counted in CaptureFailures when that fails), with its
+    instances when it was parsed into some (a V2 request's tensors are not kept). Never raises: the
+    client's answer is the rejection's, whatever happens here."""
     try:
         live = container_of(http)
-        instances = request.instances if isinstance(request, PredictRequest) else None
+        instances = getattr(request, "instances", None)
         outcome = capture_rejection(
             live.sink,
             live.models,

@@ -27,6 +27,7 @@ from sluice.app.serving.production import Deployment
 from sluice.domain.scoring.onnx_model import echo
 from sluice.entrypoints.api.container import container_of
 from sluice.entrypoints.api.protocols import open_inference
+from sluice.entrypoints.api.rejections import capture_rejected
 from sluice.entrypoints.api.requests import parse_json, request_id
 from sluice.entrypoints.api.schemas import (
     REQUEST_ID,
@@ -196,20 +197,24 @@ def _infer(model: str, version: str | None, http: Request) -> Response[Any]:
     live = container_of(http)
     event = cast("APIGatewayProxyEvent", http.resolved_event)
     deployment = _deployment(live, model, version)
-    header, binary = open_inference.split_body(
-        _body(event), event.headers.get("inference-header-content-length")
-    )
-    onnx = deployment.production.onnx
-    request = open_inference.infer_request(
-        parse_json(header), binary, onnx.features, onnx.output_names, live.settings.max_instances
-    )
-    answer = live_serving.serve(
-        deployment,
-        request.instances,
-        request_id=_request_id(http, request.id),
-        max_instances=live.settings.max_instances,
-        tally=live.tally,
-    )
+    try:
+        header, binary = open_inference.split_body(
+            _body(event), event.headers.get("inference-header-content-length")
+        )
+        onnx = deployment.production.onnx
+        request = open_inference.infer_request(
+            parse_json(header), binary, onnx.features, onnx.output_names, live.settings.max_instances
+        )
+        answer = live_serving.serve(
+            deployment,
+            request.instances,
+            request_id=_request_id(http, request.id),
+            max_instances=live.settings.max_instances,
+            tally=live.tally,
+        )
+    except InvalidRequest as rejection:  # counted like /predict's, the tensors left out
+        capture_rejected(model, http, rejection, None)
+        raise
     count_capture(
         serving.capture(
             live.sink, live.settings.capture_fraction, request.instances, answer.body, answer.shadow
