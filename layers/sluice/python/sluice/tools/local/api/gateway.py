@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from sluice.tools.local.api.signing import MISSING_TOKEN, ApiAuth
+from sluice.tools.local.lambda_runtime.extensions import SHUTDOWN_POLL_SECONDS
 
 Invoke = Callable[[str, dict[str, Any]], tuple[dict[str, Any] | None, dict[str, Any] | None]]
 STAGE = "local"
@@ -261,7 +262,12 @@ class LocalApi:
         self.invoke = invoke
         self.auth = auth
         self.server = ThreadingHTTPServer((host, port), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, name="sluice-local-api", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},  # stop() waits up to one interval
+            name="sluice-local-api",
+            daemon=True,
+        )
 
     @property
     def url(self) -> str:

@@ -38,6 +38,7 @@ from sluice.tools.local.function_logs import FunctionLogs
 API = "/2020-01-01/extension"
 INIT_TIMEOUT_SECONDS = 20.0  # Lambda's Init phase is 10 s; a loaded test machine gets more
 SHUTDOWN_DEADLINE_SECONDS = 2.0  # what Lambda gives external extensions to exit after SHUTDOWN
+SHUTDOWN_POLL_SECONDS = 0.05  # how often a local HTTP server (this API, the API front) looks at shutdown()
 
 
 def extension_executables(layer_folders: list[Path]) -> list[Path]:
@@ -100,8 +101,13 @@ class ExtensionsEnvironment:
         self._readers: list[threading.Thread] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _api_handler(self))
         self._server.daemon_threads = True
+        # serve_forever looks at shutdown() every poll interval: its 0.5 s default made every spin-down
+        # (each configuration change, each flush of the streams) wait that long for it.
         self._serving = threading.Thread(
-            target=self._server.serve_forever, name=f"{logical_id}-extensions-api", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
+            name=f"{logical_id}-extensions-api",
+            daemon=True,
         )
         self.shut_down = False
 
