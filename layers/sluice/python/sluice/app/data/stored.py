@@ -1,8 +1,9 @@
 """Where the stack keeps what it stores in the artifact bucket, and how use cases read it back: specs by
-hash, datasets by hash, each model version's folder."""
+hash, datasets by hash, each model version's folder, each drift check's reports."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sluice.app.ports import Artifacts
@@ -22,6 +23,14 @@ def dataset_prefix(model: str, sha256: str) -> str:
 
 def model_prefix(model: str, version: int) -> str:
     return f"models/{model}/{version}/"
+
+
+REPORT_TIME = "%Y%m%dT%H%M%SZ"  # a drift check's reports are named by when it ran, to the second
+
+
+def drift_report_key(model: str, moment: datetime) -> str:
+    """drift/<model>/<time>: the check's reports are this key plus .json and .html."""
+    return f"drift/{model}/{moment:{REPORT_TIME}}"
 
 
 def load_spec(uri: str, artifacts: Artifacts) -> ModelSpec:

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from sluice.app.data.stored import model_prefix
+from sluice.app.data.stored import drift_report_key, model_prefix
 from sluice.app.monitoring.assess import DriftAssessment
 from sluice.app.monitoring.limits import DriftCheckLimits
 from sluice.app.monitoring.retrain import decide_retraining
@@ -90,7 +90,7 @@ def act_on_drift(
     what was done. The check returned carries what the metrics say (drift and live quality); the
     entry point emits them."""
     report = assessment.report
-    key = f"drift/{assessment.model}/{now:%Y%m%dT%H%M%SZ}"
+    key = drift_report_key(assessment.model, now)
     reports = StoredReports(
         json_uri=deps.artifacts.uri(f"{key}.json"), html_uri=deps.artifacts.uri(f"{key}.html")
     )

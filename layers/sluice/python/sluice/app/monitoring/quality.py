@@ -8,6 +8,7 @@ import json
 import logging
 from datetime import datetime, timedelta
 
+from sluice.app.data.stored import REPORT_TIME
 from sluice.app.ports import CoreDeps
 from sluice.app.training.quality_baseline import CONSTRAINTS_ARTIFACT, STATISTICS_ARTIFACT
 from sluice.domain.monitoring.capture_window import CapturedWindow
@@ -24,7 +25,6 @@ from sluice.domain.registry.records import ModelVersion
 from sluice.domain.spec.model_spec import ModelSpec
 
 logger = logging.getLogger(__name__)
-REPORT_TIME = "%Y%m%dT%H%M%SZ"  # how act.py names a check's reports: drift/<model>/<time>.json
 
 
 def _baseline(deps: CoreDeps, record: ModelVersion) -> tuple[Statistics, Constraints] | None:

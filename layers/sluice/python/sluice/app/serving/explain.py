@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from sluice.app.ports import ArtifactReader, RegistryReader
-from sluice.app.serving.production import ServedModel, predict
+from sluice.app.serving.production import ServedModel, predict, refuse_beyond_budget
 from sluice.domain.explain.background import BACKGROUND_ARTIFACT, Background, read_background
 from sluice.domain.explain.sentences import outcome_text, sentences
 from sluice.domain.explain.shapley import (
@@ -18,7 +18,7 @@ from sluice.domain.explain.shapley import (
     explain_instance,
 )
 from sluice.domain.scoring.onnx_model import OnnxModel, feed_from_instances
-from sluice.errors import ArtifactCorrupt, ExplanationUnavailable, InvalidRequest, ModelUnavailable
+from sluice.errors import ArtifactCorrupt, ExplanationUnavailable, ModelUnavailable
 
 # Model rows one request may cost: ~5 s for the credit-risk forest here (~5 µs a row), so a model a few
 # times slower per row still answers inside PredictFunction's 29 s. Past it, a 413 says how many
@@ -99,13 +99,13 @@ def explain(
     body = predict(served, instances, max_instances=max_instances, request_id=request_id)
     background = backgrounds.of(served)
     per_instance = rows_per_instance(served.onnx, background)
-    if len(instances) * per_instance > MAX_EXPLAIN_ROWS:
-        fit = max(1, MAX_EXPLAIN_ROWS // per_instance)
-        raise InvalidRequest(
-            f"explaining {len(instances)} instances at once would take too long",
-            [{"instance": None, "field": "instances", "message": f"send at most {fit} per /explain request"}],
-            status=413,
-        )
+    refuse_beyond_budget(
+        len(instances),
+        per_instance,
+        MAX_EXPLAIN_ROWS,
+        f"explaining {len(instances)} instances at once would take too long",
+        per="/explain request",
+    )
     feed, _ = feed_from_instances(served.onnx.features, instances)  # valid: predict checked them
     body["explanations"] = [
         explanation_body(

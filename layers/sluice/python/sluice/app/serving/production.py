@@ -244,6 +244,20 @@ def _json_number(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def refuse_beyond_budget(
+    count: int, per_instance: int, budget: int, message: str, per: str = "request"
+) -> None:
+    """A 413 (InvalidRequest) with `message` when `count` instances costing `per_instance` each exceed
+    `budget`, naming how many would fit (at least one) per `per`."""
+    if count * per_instance > budget:
+        fit = max(1, budget // per_instance)
+        raise InvalidRequest(
+            message,
+            [{"instance": None, "field": "instances", "message": f"send at most {fit} per {per}"}],
+            status=413,
+        )
+
+
 def predict(
     served: ServedModel,
     instances: list[Any],
@@ -264,13 +278,12 @@ def predict(
             status=413,
         )
     per_instance = len(served.onnx.classes or ()) * PROBABILITY_CHARS + served.onnx.label_chars + 4
-    if len(instances) * per_instance > MAX_RESPONSE_BYTES:
-        fit = max(1, MAX_RESPONSE_BYTES // per_instance)
-        raise InvalidRequest(
-            f"the answer for {len(instances)} instances would exceed the response limit",
-            [{"instance": None, "field": "instances", "message": f"send at most {fit} per request"}],
-            status=413,
-        )
+    refuse_beyond_budget(
+        len(instances),
+        per_instance,
+        MAX_RESPONSE_BYTES,
+        f"the answer for {len(instances)} instances would exceed the response limit",
+    )
     feed, problems = feed_from_instances(served.onnx.features, instances)
     if problems:
         raise InvalidRequest(
