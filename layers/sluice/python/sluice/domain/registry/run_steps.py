@@ -85,6 +85,8 @@ def run_steps(
     reached them; Promoting is listed last unless the run was rejected or failed."""
     steps: list[str] = []
     for state in entered:
+        if state in FAILURE_STATES:  # the reject path's Notify is not a promotion
+            break
         step = STATE_STEPS.get(state)
         if step == "rollout":
             step = rollout
@@ -110,6 +112,6 @@ def run_steps(
             out.append(Step(name, "waiting" if name == APPROVAL else "running"))
         else:
             out.append(Step(name, "pending"))
-    if reached == 0 and status == "RUNNING":
-        out[1] = Step(TRAINING, "running")
+    if reached == 0 and (status == "RUNNING" or failed):  # started, no state entered yet
+        out[1] = Step(TRAINING, "failed", reason) if failed else Step(TRAINING, "running")
     return out
