@@ -21,7 +21,13 @@ def page() -> Response[str]:
 @app.get("/console/api/me")
 def me() -> dict[str, Any]:
     claims = app.current_event.request_context.authorizer.claims or {}
-    return {"claims": dict(claims)}
+    groups = [g for g in claims.get("cognito:groups", "").strip("[]").replace(",", " ").split() if g]
+    return {
+        "email": claims.get("email"),
+        "sub": claims.get("sub"),
+        "groups": groups,
+        "can_act": bool({"operators", "admins"} & set(groups)),
+    }
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
