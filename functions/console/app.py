@@ -13,6 +13,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from sluice.entrypoints.console import create_console_app
 from sluice.entrypoints.handler import lambda_handler_of
 from sluice.entrypoints.wiring import console_function
+from sluice.settings import ConsoleSettings
+
+Settings = ConsoleSettings  # what the template must declare for this function (tests/unit/test_template.py)
 
 STATIC = Path(__file__).parent / "static"
 
