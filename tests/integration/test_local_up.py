@@ -433,3 +433,23 @@ def test_the_ready_line_names_the_console_and_its_users_who_can_sign_in(served: 
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"{ready['api_url']}/console/api/me", timeout=30)
     assert (refused.value.code, json.loads(refused.value.read())) == (401, {"message": "Unauthorized"})
+
+
+def test_the_raw_bucket_answers_cors_preflights_for_the_console_origin_only(served: dict[str, Any]) -> None:
+    # Given the local stack's raw bucket and the console's origin (the local API's)
+    ready = json.loads(served["ready"])
+    url = f"{ready['endpoint_url']}/{ready['outputs']['RawBucketName']}"
+
+    def preflight(origin: str) -> tuple[int, str | None]:
+        request = urllib.request.Request(
+            url, method="OPTIONS", headers={"Origin": origin, "Access-Control-Request-Method": "POST"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, response.headers.get("Access-Control-Allow-Origin")
+        except urllib.error.HTTPError as refused:
+            return refused.code, None
+
+    # Then a browser on the console's page may POST; one on another site may not
+    assert preflight(ready["api_url"]) == (200, ready["api_url"])
+    assert preflight("https://elsewhere.example")[0] == 403
