@@ -100,14 +100,15 @@ def console_confusions(sign_in: bytes) -> Iterator[Case]:
         valid=True,
     )
     for path, body in BODIES.items():
-        for field in [None, *body]:
+        fields: list[str | None] = [None, *body]
+        for which in fields:
             for text in CONFUSIONS:
                 confused = (
                     text
-                    if field is None
+                    if which is None
                     else "{"
                     + ", ".join(
-                        f"{json.dumps(k)}: {text if k == field else json.dumps(v)}" for k, v in body.items()
+                        f"{json.dumps(k)}: {text if k == which else json.dumps(v)}" for k, v in body.items()
                     )
                     + "}"
                 )
@@ -117,7 +118,7 @@ def console_confusions(sign_in: bytes) -> Iterator[Case]:
                     confused.encode(),
                     "application/json",
                     {"Authorization": OPERATOR},
-                    f"console {path} {field} := {text[:30]}",
+                    f"console {path} {which} := {text[:30]}",
                 )
     for text in CONFUSIONS:
         parameter = quote(text, safe="")
