@@ -223,3 +223,58 @@ def test_the_page_and_its_assets(api: LocalApi) -> None:
     assert 'data-base="/console"' in body
     assert call(api, "GET", "/console/assets/console.js")[0] == 200
     assert call(api, "GET", "/console/assets/app.py")[0] == 404
+
+
+def test_sign_in_answers_a_token_refuses_a_wrong_password_and_never_logs_it(
+    stack: Stack, api: LocalApi
+) -> None:
+    viewer = next(u for u in stack.local.console_users() if u["group"] == "viewers")
+    # When the viewer signs in with their password
+    status, _, body = call(
+        api, "POST", "/console/api/sign-in", body={"email": viewer["email"], "password": viewer["password"]}
+    )
+    # Then an ID token the API accepts, and who they are
+    assert status == 200, body
+    assert body["user"]["groups"] == ["viewers"] and body["expires_in"] > 0
+    assert call(api, "GET", "/console/api/me", body["id_token"])[2]["email"] == viewer["email"]
+    # A wrong password is a 401 in words, the same as an unknown email
+    wrong = call(
+        api, "POST", "/console/api/sign-in", body={"email": viewer["email"], "password": "Wrong-pass-1"}
+    )
+    unknown = call(
+        api, "POST", "/console/api/sign-in", body={"email": "nobody@example.com", "password": "Wrong-pass-1"}
+    )
+    assert wrong[0] == unknown[0] == 401
+    assert wrong[2]["error"] == unknown[2]["error"] == "That email and password do not match an account."
+    # and the function's log holds no password
+    assert viewer["password"] not in stack.local.function_log("ConsoleFunction")
+
+
+def test_a_temporary_password_asks_for_a_new_one_then_signs_in(stack: Stack, api: LocalApi) -> None:
+    # Given a user an administrator created with a temporary password
+    pool = stack.local.physical["ConsoleUserPool"]
+    idp = stack.client("cognito-idp")
+    email = "new-operator@example.com"
+    idp.admin_create_user(
+        UserPoolId=pool,
+        Username=email,
+        TemporaryPassword="Temporary-Pass-1",
+        UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}],
+        MessageAction="SUPPRESS",
+    )
+    idp.admin_add_user_to_group(UserPoolId=pool, Username=email, GroupName="operators")
+    # When they sign in with it: 409, the challenge and its session
+    status, _, body = call(
+        api, "POST", "/console/api/sign-in", body={"email": email, "password": "Temporary-Pass-1"}
+    )
+    assert status == 409, body
+    assert body["challenge"] == "NEW_PASSWORD_REQUIRED" and body["session"]
+    # Then the new password with the session signs them in
+    status, _, done = call(
+        api,
+        "POST",
+        "/console/api/sign-in",
+        body={"email": email, "new_password": "Chosen-Pass-2024!", "session": body["session"]},
+    )
+    assert status == 200, done
+    assert done["user"]["email"] == email and done["user"]["groups"] == ["operators"]

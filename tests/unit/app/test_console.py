@@ -118,6 +118,10 @@ def test_groups_claim_is_read_as_api_gateway_passes_it() -> None:
     assert groups_of("admins,operators") == ("admins", "operators")
     assert groups_of("[operators viewers]") == ("operators", "viewers")
     assert groups_of("") == ()
+    # the token as Cognito issued it (the sign-in reads it) holds a list
+    issued = {"iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEf123", "sub": OPERATOR_SUB}
+    user = ConsoleUser.of_claims(issued | {"email": "a@example.com", "cognito:groups": ["viewers", "admins"]})
+    assert user.groups == ("admins", "viewers")
 
 
 def test_a_console_user_is_recorded_by_pool_and_sub_with_email_never_a_free_name() -> None:

@@ -80,9 +80,12 @@ class ConsoleUser:
     @classmethod
     def of_claims(cls, claims: Mapping[str, object]) -> ConsoleUser:
         """The user of an ID token's claims, as API Gateway's Cognito authorizer verified and passed them
-        (every value a string). Raises ValueError when `iss`, `sub` or `email` is missing or malformed, or
+        (every value a string), or as the token Cognito just issued holds them (groups a list). Raises ValueError when `iss`, `sub` or `email` is missing or malformed, or
         the token is not an ID token."""
         values = {k: v for k, v in claims.items() if isinstance(v, str)}
+        groups = claims.get("cognito:groups")
+        if isinstance(groups, list):  # the token itself, as Cognito issued it (sign-in), holds a list
+            values["cognito:groups"] = ",".join(str(g) for g in groups)
         if values.get("token_use", "id") != "id":
             raise ValueError("not an ID token")
         principal = Principal.console_user(
