@@ -322,3 +322,35 @@ def test_sign_in_answers_the_token_and_the_user_or_401(console: Any) -> None:
         body=json.dumps({"email": "op@example.com", "password": "temporary"}),
     )
     assert challenge[0] == 409 and challenge[2]["challenge"] == "NEW_PASSWORD_REQUIRED"
+
+
+def test_the_list_names_drift_and_a_live_metric_under_its_gate(console: Any, fakes: FakePorts) -> None:
+    # Given a model whose last drift check found drift and a live roc_auc under the spec's 0.6
+    run = awaiting(fakes)
+    check = {
+        "status": "ok",
+        "version": run.version,
+        "dataset_drift": True,
+        "drift_share": 0.5,
+        "features": {"age": {"drifted": True, "score": 0.3}, "income": {"drifted": False, "score": 0.01}},
+        "live_metric": {"roc_auc": 0.55, "labelled_rows": 400},
+        "data_quality": {"violations": [{"column": "age"}], "summary": ["age is empty in 30% of requests."]},
+    }
+    fakes.artifacts.put_json(f"drift/{MODEL}/20261207T120000Z.json", check)
+    # When a viewer lists the models
+    status, _, listing = console("console-models")
+    # Then the model needs attention for each, in words, with its live metric and gate
+    (model,) = listing["models"]
+    assert status == 200
+    assert model["live_metric"] == {"name": "roc_auc", "value": 0.55, "gate": 0.6}
+    assert model["checked_at"] == "2026-12-07T12:00:00Z"
+    assert model["attention"] == [
+        f"Version {run.version} is waiting for approval.",
+        f"Drift in the last check: {model['drift']}",
+        "The last check found 1 data-quality problem(s).",
+        "The live roc_auc 0.55 is under its gate of 0.6.",
+    ]
+    # and its page carries the check's sentences
+    page = console("console-models", path=f"/console/api/models/{MODEL}")[2]
+    assert page["data_quality"] == ["age is empty in 30% of requests."]
+    assert page["drift"][0] == model["drift"]
