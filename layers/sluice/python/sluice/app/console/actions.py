@@ -13,6 +13,7 @@ from sluice.app.registry.dashboard import refresh_dashboard
 from sluice.app.rollout import plan
 from sluice.app.training.start import start_manual_run
 from sluice.domain.registry.identity import ConsoleUser
+from sluice.errors import ModelNotFound
 
 
 def approve(
@@ -45,8 +46,6 @@ def retrain(deps: ConsoleDeps, user: ConsoleUser, model: str) -> dict[str, Any]:
     """Start a manual run on the latest accepted dataset; its execution."""
     require_actor(user, "Retraining")
     if deps.registry.model_meta(model) is None:
-        from sluice.errors import ModelNotFound
-
         raise ModelNotFound(f"no model named {model!r}")
     started = start_manual_run(model, deps, by=user.principal)
     return {"execution": started.arn}
