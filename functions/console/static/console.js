@@ -336,7 +336,7 @@
     if (!rollout) return "no rollout in progress";
     let text = String(rollout.state || "");
     if (rollout.version !== null && rollout.version !== undefined) text += ": version " + rollout.version;
-    if (rollout.percent !== null && rollout.percent !== undefined) text += " at " + rollout.percent + "% of requests";
+    if (typeof rollout.percent === "number" && rollout.percent > 0) text += ", answering " + rollout.percent + "% of requests";
     return text;
   }
 
