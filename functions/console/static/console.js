@@ -388,7 +388,7 @@
       fillMonitoring(sections.monitoring, model);
       fillAudit(sections.audit, model.audit || []);
       if (first) {
-        if (user && user.can_act) uploadForm(sections.upload, name);
+        if (user && user.can_act) uploadForm(sections.upload, name, () => refreshNow());
         else sections.upload.remove();
         first = false;
       }
@@ -653,7 +653,7 @@
   }
 
   // The upload form: for a new model (model === null: target, sensitive, name) or new data for `model`.
-  function uploadForm(section, model) {
+  function uploadForm(section, model, accepted) {
     const isNew = model === null;
     const file = el("input", { id: "csv-file", type: "file", accept: ".csv,text/csv", "aria-describedby": "csv-help" });
     const columnsArea = el("div", { id: "columns" });
@@ -756,7 +756,7 @@
       }
       train.disabled = true;
       try {
-        await upload(chosen, request, progressField, progress, outcome);
+        if (await upload(chosen, request, progressField, progress, outcome) && accepted) accepted();
       } finally {
         train.disabled = false;
       }
@@ -804,7 +804,7 @@
     const answer = await api("POST", "/uploads", request);
     if (answer.status !== 200) {
       warn(errorText(answer));
-      return;
+      return false;
     }
     const ticket = answer.body;
     progressField.hidden = false;
@@ -813,7 +813,7 @@
     const sent = await postFile(ticket, file, progress);
     if (!sent.ok) {
       warn("The upload did not go through: " + sent.message);
-      return;
+      return false;
     }
     progress.value = 100;
     say("Uploaded. Checking the data…");
@@ -822,7 +822,7 @@
       const state = await api("GET", "/uploads?key=" + encodeURIComponent(ticket.key));
       if (state.status !== 200) {
         warn(errorText(state));
-        return;
+        return false;
       }
       if (state.body.state === "accepted") {
         const model = state.body.model || request.model;
@@ -835,16 +835,17 @@
           ),
         );
         say("The file was accepted and training has started.");
-        return;
+        return true;
       }
       if (state.body.state === "quarantined") {
         fill(outcome, ...quarantineReport(state.body.report));
         warn("The file was not accepted: it is set aside and nothing is trained. See the problems below.");
-        return;
+        return false;
       }
       await sleep(UPLOAD_POLL_MS);
     }
     warn("The file was uploaded, but its check has not finished yet. Look at the model's page in a few minutes.");
+    return false;
   }
 
   // POST the file to the pre-signed URL: the fields, then `file` last (S3 ignores what follows it).
