@@ -400,3 +400,36 @@ def test_faults_are_injected_into_the_stacks_own_calls_logged_and_summed_up(tmp_
     # And when it stopped it summed them up, by kind and principal, with how each was survived
     (summary,) = [json.loads(line) for line in lines if line.startswith('{"faults_injected"')]
     assert summary["faults_injected"] == len(faults) == sum(row["faults"] for row in summary["table"])
+
+
+def test_the_ready_line_names_the_console_and_its_users_who_can_sign_in(served: dict[str, Any]) -> None:
+    # Given the ready line of `sluice local up`
+    ready = json.loads(served["ready"])
+    console = ready["console"]
+    # Then it names the console's page on the local API, and an operator and a viewer with passwords
+    assert console["url"] == f"{ready['api_url']}/console"
+    users = {user["group"]: user for user in console["users"]}
+    assert {group: user["email"] for group, user in users.items()} == {
+        "operators": "operator@example.com",
+        "viewers": "viewer@example.com",
+    }
+    assert all(len(user["password"]) >= 12 for user in users.values())
+    # And each signs in with Cognito, and its ID token opens the console's API as its group
+    cognito = client("cognito-idp", ready["endpoint_url"])
+    client_id = ready["outputs"]["ConsoleUserPoolClientId"]
+    for group, user in users.items():
+        tokens = cognito.initiate_auth(
+            ClientId=client_id,
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": user["email"], "PASSWORD": user["password"]},
+        )["AuthenticationResult"]
+        request = urllib.request.Request(
+            f"{ready['api_url']}/console/api/me", headers={"Authorization": tokens["IdToken"]}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            me = json.loads(response.read())
+        assert (me["email"], me["groups"]) == (user["email"], [group])
+    # And without a token the console's API is refused as API Gateway refuses it
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{ready['api_url']}/console/api/me", timeout=30)
+    assert (refused.value.code, json.loads(refused.value.read())) == (401, {"message": "Unauthorized"})
