@@ -72,7 +72,7 @@ def sign_in(page: Page, served: Served, group: str) -> dict[str, str]:
     page.goto(served.url)
     page.get_by_label("Email").fill(user["email"])
     page.get_by_label("Password").fill(user["password"])
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.get_by_role("heading", name="Models", exact=True)).to_be_visible()
     return user
 
@@ -87,13 +87,13 @@ def test_the_operator_signs_in_and_sees_the_model_in_production(page: Page, serv
     user = served.user("operators")
     page.get_by_label("Email").fill(user["email"])
     page.get_by_label("Password").fill(user["password"] + "-wrong")
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     # Then the page says so, and keeps them on the sign-in screen
     expect(page.get_by_role("alert")).to_have_text("That email and password do not match an account.")
 
     # When they sign in with the right one
     page.get_by_label("Password").fill(user["password"])
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
     # Then the models page lists the model with version 1 in production, and who is signed in
     expect(page.get_by_role("heading", name="Models", exact=True)).to_be_focused()
@@ -108,7 +108,7 @@ def test_the_operator_signs_in_and_sees_the_model_in_production(page: Page, serv
 
     # When they sign out, the sign-in screen is back and the session is gone
     page.get_by_role("button", name="Sign out").click()
-    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
     assert page.evaluate("() => window.sessionStorage.length") == 0
 
 
@@ -124,7 +124,7 @@ def test_new_data_for_the_model_waits_for_approval_then_the_operator_approves_it
     csv = tmp_path / "better loans.csv"
     csv.write_bytes(BETTER)
     page.get_by_label("CSV file").set_input_files(str(csv))
-    page.get_by_role("button", name="Train").click()
+    page.get_by_role("button", name="Train", exact=True).click()
 
     # Then the upload is accepted and a run starts, which stops at "Waiting for approval"
     expect(page.get_by_text("The file was accepted and training has started.").first).to_be_visible(
@@ -132,12 +132,12 @@ def test_new_data_for_the_model_waits_for_approval_then_the_operator_approves_it
     )
     waiting = page.locator("li.step").filter(has_text="Waiting for approval")
     expect(waiting).to_contain_text("waiting for a person", timeout=LONG)
-    expect(page.get_by_role("button", name="Approve")).to_be_visible(timeout=LONG)
+    expect(page.get_by_role("button", name="Approve", exact=True)).to_be_visible(timeout=LONG)
     screenshot(page, "waiting-for-approval")
 
     # When they approve it with a reason
     page.get_by_label("Reason").fill("Better on the holdout; checked with the risk team.")
-    page.get_by_role("button", name="Approve").click()
+    page.get_by_role("button", name="Approve", exact=True).click()
 
     # Then the page says so, version 2 becomes production, and the audit trail names the operator
     expect(page.get_by_role("status")).to_contain_text("Version 2 is approved")
@@ -146,7 +146,7 @@ def test_new_data_for_the_model_waits_for_approval_then_the_operator_approves_it
     approved = audit.get_by_role("row").filter(has_text="approved")
     expect(approved.first).to_contain_text(user["email"], timeout=LONG)
     expect(approved.first).to_contain_text("Better on the holdout")
-    expect(page.get_by_role("button", name="Approve")).to_have_count(0)
+    expect(page.get_by_role("button", name="Approve", exact=True)).to_have_count(0)
     screenshot(page, "model")
 
 
@@ -211,7 +211,7 @@ def test_a_csv_that_fails_validation_shows_its_quarantine_report(
     csv = tmp_path / "broken.csv"
     csv.write_bytes(failing_csv())
     page.get_by_label("CSV file").set_input_files(str(csv))
-    page.get_by_role("button", name="Train").click()
+    page.get_by_role("button", name="Train", exact=True).click()
 
     # Then the page shows the quarantine report: a summary and the rows and columns at fault
     expect(page.get_by_role("alert")).to_contain_text("nothing is trained", timeout=LONG)

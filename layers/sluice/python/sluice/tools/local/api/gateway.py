@@ -139,7 +139,7 @@ def proxy_event(
         "requestContext": {
             "resourcePath": route.resource,
             "httpMethod": method,
-            "path": f"/{STAGE}{url.path}",
+            "path": url.path,  # as `sam local start-api`: the front serves no stage prefix
             "stage": STAGE,
             "requestId": request_id,
             "requestTimeEpoch": int(now.timestamp() * 1000),
