@@ -15,6 +15,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.browser.console_stack import (
     BETTER,
+    FIRST,
     IMAGE,
     POLL_LIMIT_SECONDS,
     SCRIPT,
@@ -178,6 +179,37 @@ def test_a_viewer_sees_no_action_and_the_server_refuses_their_approval(page: Pag
     assert "operators or admins" in answer["body"]["error"]
 
 
+def test_a_new_model_from_a_csv_is_trained_from_the_page(page: Page, served: Served, tmp_path: Path) -> None:
+    # Given the operator on "New model from a CSV"
+    sign_in(page, served, "operators")
+    page.get_by_role("link", name="New model from a CSV").click()
+
+    # When they choose a CSV
+    csv = tmp_path / "Credit applications.csv"
+    csv.write_bytes(FIRST)
+    page.get_by_label("CSV file").set_input_files(str(csv))
+
+    # Then each column is described in plain words, and the name is suggested from the file's
+    columns = page.get_by_role("table").filter(has_text="What the file holds")
+    income = columns.get_by_role("row").filter(has=page.get_by_role("rowheader", name="income", exact=True))
+    expect(income).to_contain_text("numbers from")
+    expect(page.get_by_label("Model name")).to_have_value("credit-applications")
+
+    # When they pick the column to predict and a sensitive column, name the model and press Train
+    page.get_by_label("Column to predict").select_option("default")
+    page.get_by_label("Sensitive column").select_option("gender")
+    page.get_by_label("Model name").fill("applications")
+    screenshot(page, "new-model")
+    page.get_by_role("button", name="Train", exact=True).click()
+
+    # Then the file is accepted, and the model's page shows version 1 in production once trained
+    page.get_by_role("link", name="Follow the training of applications").click(timeout=LONG)
+    expect(page.get_by_role("heading", name="Model applications")).to_be_focused()
+    expect(page.locator("#production")).to_have_text(re.compile("Version 1 is in production"), timeout=LONG)
+    audit = page.get_by_role("region", name="Audit trail")
+    expect(audit.get_by_role("row").filter(has_text="promoted")).to_have_count(1)
+
+
 def test_html_and_script_in_a_csv_are_shown_as_text(page: Page, served: Served, tmp_path: Path) -> None:
     # Given the operator on "New model from a CSV"
     sign_in(page, served, "operators")
@@ -197,7 +229,6 @@ def test_html_and_script_in_a_csv_are_shown_as_text(page: Page, served: Served, 
     assert page.locator("script").count() == 1  # console.js only
     page.get_by_label("Column to predict").select_option("label")
     page.get_by_label("Model name").fill("payloads")
-    screenshot(page, "new-model")
 
 
 def test_a_csv_that_fails_validation_shows_its_quarantine_report(

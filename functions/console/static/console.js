@@ -621,7 +621,7 @@
                 el("td", {}, when(e.time)),
                 el("td", {}, String(e.type || "").replace(/_/g, " ")),
                 el("td", {}, e.version === null || e.version === undefined ? "" : String(e.version)),
-                el("td", {}, e.by_email || e.by || ""),
+                el("td", {}, e.by_email || e.by || "Sluice (automatic)"),
                 el("td", {}, e.reason || ""),
               ),
             ),
