@@ -105,7 +105,6 @@ def test_the_operator_signs_in_and_sees_the_model_in_production(page: Page, serv
     # and the token is kept in the tab's sessionStorage, never in localStorage or the URL
     assert page.evaluate("() => window.localStorage.length") == 0
     assert "token" not in page.url and page.evaluate("() => window.sessionStorage.length") == 1
-    screenshot(page, "models")
 
     # When they sign out, the sign-in screen is back and the session is gone
     page.get_by_role("button", name="Sign out").click()
@@ -135,6 +134,13 @@ def test_new_data_for_the_model_waits_for_approval_then_the_operator_approves_it
     expect(waiting).to_contain_text("waiting for a person", timeout=LONG)
     expect(page.get_by_role("button", name="Approve", exact=True)).to_be_visible(timeout=LONG)
     screenshot(page, "waiting-for-approval")
+    # and the models page lists what needs the operator, highlighted
+    page.get_by_role("link", name="Models", exact=True).click()
+    row = page.get_by_role("row").filter(has=page.get_by_role("link", name=MODEL, exact=True))
+    expect(row.get_by_role("cell").last).to_have_text("Version 2 is waiting for approval.")
+    expect(row).to_have_class("attention")
+    screenshot(page, "models")
+    row.get_by_role("link", name=MODEL, exact=True).click()
 
     # When they approve it with a reason
     page.get_by_label("Reason").fill("Better on the holdout; checked with the risk team.")
