@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from sluice.tools.local.cognito import strong_password
 from tests.browser.console_stack import (
     BETTER,
     FIRST,
@@ -108,6 +109,47 @@ def test_the_operator_signs_in_and_sees_the_model_in_production(page: Page, serv
 
     # When they sign out, the sign-in screen is back and the session is gone
     page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
+    assert page.evaluate("() => window.sessionStorage.length") == 0
+
+
+def test_a_first_sign_in_asks_for_a_password_of_ones_own(page: Page, served: Served) -> None:
+    # Given an account an administrator created with a temporary password, in the viewers group
+    email, temporary, chosen = "new.owner@example.com", strong_password(), strong_password()
+    served.create_user(email, temporary, "viewers")
+
+    # When they sign in with it
+    page.goto(served.url)
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(temporary)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+
+    # Then the console asks for a new password, and with it signs them in
+    expect(page.get_by_role("heading", name="Choose a new password")).to_be_focused()
+    page.get_by_label("New password").fill(chosen)
+    page.get_by_role("button", name="Set password and sign in").click()
+    expect(page.get_by_role("heading", name="Models", exact=True)).to_be_focused()
+    expect(page.get_by_text(f"Signed in as {email} (viewers)")).to_be_visible()
+
+
+def test_a_token_the_server_refuses_sends_the_user_back_to_sign_in(page: Page, served: Served) -> None:
+    # Given a viewer signed in, whose token is then tampered with (its signature no longer matches)
+    sign_in(page, served, "viewers")
+    page.evaluate(
+        """() => {
+            const saved = JSON.parse(sessionStorage.getItem("sluice.console.session"));
+            saved.token = saved.token.slice(0, -6) + (saved.token.endsWith("AAAAAA") ? "BBBBBB" : "AAAAAA");
+            sessionStorage.setItem("sluice.console.session", JSON.stringify(saved));
+        }"""
+    )
+
+    # When the page asks the server for anything
+    page.reload()
+
+    # Then the server's 401 brings the sign-in screen back with a sentence, and the session is forgotten
+    expect(page.get_by_role("alert")).to_have_text(
+        "Your session has ended or is not valid any more. Please sign in again."
+    )
     expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
     assert page.evaluate("() => window.sessionStorage.length") == 0
 
