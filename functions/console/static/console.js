@@ -366,6 +366,7 @@
       ...Object.values(sections),
     );
     const user = await whoAmI();
+    const timer = { wake: null };
     let shownActions = null;
     let first = true;
     while (mine === screen) {
@@ -393,24 +394,24 @@
         first = false;
       }
       const running = model.run && model.run.status === "RUNNING";
-      await waitOrWake(running ? REFRESH_MS : 4 * REFRESH_MS);
+      await waitOrWake(running ? REFRESH_MS : 4 * REFRESH_MS, timer);
     }
 
     function refreshNow() {
-      if (wake) wake();
+      if (timer.wake) timer.wake();
     }
   }
 
-  let wake = null;
-  function waitOrWake(ms) {
+  // Wait `ms`, or less if holder.wake() is called (an action asks the page to refresh at once).
+  function waitOrWake(ms, holder) {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
+      const timeout = setTimeout(done, ms);
       function done() {
-        clearTimeout(timer);
-        wake = null;
+        clearTimeout(timeout);
+        holder.wake = null;
         resolve();
       }
-      wake = done;
+      holder.wake = done;
     });
   }
 
