@@ -190,3 +190,13 @@ def test_the_iam_routes_do_not_take_a_cognito_token(api: LocalApi, operator_toke
     assert status == 403 and "Credential" in json.loads(data)["message"]
     status, _, data = request(api, "GET", "/models")
     assert (status, json.loads(data)) == (403, {"message": "Missing Authentication Token"})
+
+
+# ------------------------------------------------------------------------------------------ uploads
+def test_the_raw_bucket_takes_browser_posts_only(stack: Stack) -> None:
+    # Given the raw bucket as the local stack created it (the template's CORS rule, applied through S3)
+    bucket = stack.local.outputs["RawBucketName"]
+    (rule,) = stack.local.client("s3").get_bucket_cors(Bucket=bucket)["CORSRules"]
+    # Then only POST is allowed, from the console's origin (by default the region's API Gateway hosts)
+    assert rule["AllowedMethods"] == ["POST"]
+    assert rule["AllowedOrigins"] == ["https://*.execute-api.us-east-1.amazonaws.com"]

@@ -9,58 +9,19 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from sluice.domain.data.table import to_csv_bytes
 from sluice.tools.example_data import credit_risk
 from sluice.tools.local import free_port
 from sluice.tools.local.api.signing import client_for
-from tests.integration.conftest import ROOT, spec_text
-
-SLUICE = str(Path(sys.executable).parent / "sluice")
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    state = tmp_path_factory.mktemp("local") / ".sluice" / "local.json"  # where `sluice predict` looks
-    port, api_port = free_port(), free_port()
-    process = local_up(port, api_port, state)
-    assert process.stdout is not None
-    ready = process.stdout.readline()
-    try:
-        yield {"ready": ready, "state": state, "port": port, "api_port": api_port, "process": process}
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-
-
-def local_up(
-    port: int, api_port: int, state: Path, stderr: Any = subprocess.DEVNULL, extra: tuple[str, ...] = ()
-) -> subprocess.Popen[str]:
-    """`sluice local up` on these ports in a clean environment (no AWS settings)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    command = [SLUICE, "local", "up", "--port", str(port), "--api-port", str(api_port)]
-    command += ["--root", str(ROOT), "--state-file", str(state), *extra]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
-
-
-def client(service: str, endpoint: str) -> Any:
-    return boto3.client(
-        service,  # type: ignore[call-overload]
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
+from tests.integration.conftest import ROOT, SLUICE, client, local_up, spec_text
 
 
 def cli_env(endpoint: str) -> dict[str, str]:
@@ -400,36 +361,3 @@ def test_faults_are_injected_into_the_stacks_own_calls_logged_and_summed_up(tmp_
     # And when it stopped it summed them up, by kind and principal, with how each was survived
     (summary,) = [json.loads(line) for line in lines if line.startswith('{"faults_injected"')]
     assert summary["faults_injected"] == len(faults) == sum(row["faults"] for row in summary["table"])
-
-
-def test_the_ready_line_names_the_console_and_its_users_who_can_sign_in(served: dict[str, Any]) -> None:
-    # Given the ready line of `sluice local up`
-    ready = json.loads(served["ready"])
-    console = ready["console"]
-    # Then it names the console's page on the local API, and an operator and a viewer with passwords
-    assert console["url"] == f"{ready['api_url']}/console"
-    users = {user["group"]: user for user in console["users"]}
-    assert {group: user["email"] for group, user in users.items()} == {
-        "operators": "operator@example.com",
-        "viewers": "viewer@example.com",
-    }
-    assert all(len(user["password"]) >= 12 for user in users.values())
-    # And each signs in with Cognito, and its ID token opens the console's API as its group
-    cognito = client("cognito-idp", ready["endpoint_url"])
-    client_id = ready["outputs"]["ConsoleUserPoolClientId"]
-    for group, user in users.items():
-        tokens = cognito.initiate_auth(
-            ClientId=client_id,
-            AuthFlow="USER_PASSWORD_AUTH",
-            AuthParameters={"USERNAME": user["email"], "PASSWORD": user["password"]},
-        )["AuthenticationResult"]
-        request = urllib.request.Request(
-            f"{ready['api_url']}/console/api/me", headers={"Authorization": tokens["IdToken"]}
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            me = json.loads(response.read())
-        assert (me["email"], me["groups"]) == (user["email"], [group])
-    # And without a token the console's API is refused as API Gateway refuses it
-    with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(f"{ready['api_url']}/console/api/me", timeout=30)
-    assert (refused.value.code, json.loads(refused.value.read())) == (401, {"message": "Unauthorized"})

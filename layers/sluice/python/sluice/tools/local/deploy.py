@@ -213,7 +213,7 @@ def _enable_bucket_features(s3: Any, deployment: Deployment) -> None:
 
 
 def _apply_resource_policies(client: Clients, deployment: Deployment, stack_name: str, region: str) -> None:
-    """Bucket and queue policies, which moto's CloudFormation skips ("not supported"): resolved with
+    """Buckets' CORS rules, bucket and queue policies, which moto's CloudFormation skips ("not supported"): resolved with
     moto's own intrinsic-function resolver and put through the S3 and SQS APIs, so local IAM evaluates
     them (the buckets' TLS-only deny among them)."""
     from moto.cloudformation.models import cloudformation_backends
@@ -222,8 +222,15 @@ def _apply_resource_policies(client: Clients, deployment: Deployment, stack_name
     stacks = cloudformation_backends[ACCOUNT_ID][region].stacks.values()
     stack = next(s for s in stacks if s.name == stack_name and s.status == "CREATE_COMPLETE")
     resources = deployment.template.cloudformation["Resources"]
-    for resource in resources.values():
+    for logical_id, resource in resources.items():
         kind = resource.get("Type")
+        cors = (resource.get("Properties") or {}).get("CorsConfiguration")
+        if kind == "AWS::S3::Bucket" and cors:  # moto's CloudFormation ignores CorsConfiguration too
+            rules = clean_json(cors, stack.resource_map)["CorsRules"]
+            client("s3").put_bucket_cors(
+                Bucket=deployment.physical[logical_id],
+                CORSConfiguration={"CORSRules": [_cors_rule(rule) for rule in rules]},
+            )
         if kind not in ("AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy"):
             continue
         properties = clean_json(resource.get("Properties", {}), stack.resource_map)
@@ -233,6 +240,15 @@ def _apply_resource_policies(client: Clients, deployment: Deployment, stack_name
         else:
             for queue_url in properties["Queues"]:
                 client("sqs").set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": document})
+
+
+def _cors_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation CorsRule as the S3 API takes it (Id -> ID, MaxAge -> MaxAgeSeconds)."""
+    renamed = {"Id": "ID", "MaxAge": "MaxAgeSeconds"}
+    out = {renamed.get(k, k): v for k, v in rule.items()}
+    if "MaxAgeSeconds" in out:
+        out["MaxAgeSeconds"] = int(out["MaxAgeSeconds"])
+    return out
 
 
 def _mirror_state_machines(deployment: Deployment, region: str) -> None:

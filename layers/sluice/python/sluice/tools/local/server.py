@@ -219,6 +219,12 @@ def serve(
     check_port_free(host, port, "AWS endpoint")
     if api_port:
         check_port_free(host, api_port, "API")
+    else:
+        from sluice.tools.local import free_port
+
+        api_port = free_port()
+    # The console is served by the local API: the raw bucket takes browser uploads from its origin only.
+    parameters = {"ConsoleOrigin": f"http://{host}:{api_port}"} | dict(parameters or {})
     try:
         with (
             stop_on_sigterm(),
