@@ -139,7 +139,8 @@ def proxy_event(
         "requestContext": {
             "resourcePath": route.resource,
             "httpMethod": method,
-            "path": url.path,  # as `sam local start-api`: the front serves no stage prefix
+            # the path as the client requested it (API Gateway's includes the stage: this front has none)
+            "path": url.path,
             "stage": STAGE,
             "requestId": request_id,
             "requestTimeEpoch": int(now.timestamp() * 1000),
