@@ -38,6 +38,7 @@ SCRIPT = "<script>alert(1)</script>"
 IMAGE = "<img src=x onerror=alert(1)>"
 FIRST = to_csv_bytes(credit_risk(rows=300, seed=1))
 BETTER = to_csv_bytes(credit_risk(rows=1500, seed=2))
+ANOTHER = to_csv_bytes(credit_risk(rows=1500, seed=3))
 
 
 @dataclass

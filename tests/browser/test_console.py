@@ -15,6 +15,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from sluice.tools.local.cognito import strong_password
 from tests.browser.console_stack import (
+    ANOTHER,
     BETTER,
     FIRST,
     IMAGE,
@@ -197,6 +198,51 @@ def test_new_data_for_the_model_waits_for_approval_then_the_operator_approves_it
     expect(approved.first).to_contain_text("Better on the holdout")
     expect(page.get_by_role("button", name="Approve", exact=True)).to_have_count(0)
     screenshot(page, "model")
+
+
+def test_a_rejection_needs_a_reason_and_a_roll_back_brings_the_previous_version_back(
+    page: Page, served: Served, tmp_path: Path
+) -> None:
+    # Given version 2 in production (approved above) and the operator on the model's page
+    user = sign_in(page, served, "operators")
+    page.get_by_role("link", name=MODEL, exact=True).click()
+    expect(page.locator("#production")).to_have_text(re.compile("Version 2 is in production"))
+
+    # When another dataset waits for approval as version 3
+    csv = tmp_path / "more loans.csv"
+    csv.write_bytes(ANOTHER)
+    page.get_by_label("CSV file").set_input_files(str(csv))
+    page.get_by_role("button", name="Train", exact=True).click()
+    expect(page.get_by_role("button", name="Reject", exact=True)).to_be_visible(timeout=LONG)
+
+    # When the operator presses Reject without a reason
+    page.get_by_role("button", name="Reject", exact=True).click()
+    # Then the page asks for one, and nothing is decided
+    expect(page.get_by_role("alert")).to_contain_text("Write a reason for rejecting version 3")
+    expect(page.get_by_label("Reason")).to_be_focused()
+    expect(page.get_by_role("button", name="Approve", exact=True)).to_be_visible()
+
+    # When they give one
+    page.get_by_label("Reason").fill("Too few applications from the last quarter.")
+    page.get_by_role("button", name="Reject", exact=True).click()
+
+    # Then version 3 is rejected, production stays version 2, the audit trail has the reason and who
+    expect(page.get_by_role("status")).to_have_text("Version 3 is rejected.")
+    versions = page.get_by_role("region", name="Versions")
+    third = versions.get_by_role("row").filter(has=page.get_by_role("rowheader", name="3", exact=True))
+    expect(third.get_by_role("cell").first).to_have_text("rejected", timeout=LONG)
+    expect(page.locator("#production")).to_have_text(re.compile("Version 2 is in production"))
+    audit = page.get_by_role("region", name="Audit trail")
+    refused = audit.get_by_role("row").filter(has_text="Too few applications from the last quarter.")
+    expect(refused.first).to_contain_text(user["email"])
+
+    # When they roll back
+    page.get_by_role("button", name="Roll back", exact=True).click()
+
+    # Then version 1 answers again, and the audit trail says who rolled back
+    expect(page.locator("#production")).to_have_text(re.compile("Version 1 is in production"), timeout=LONG)
+    rolled = audit.get_by_role("row").filter(has_text="rolled back")
+    expect(rolled.first).to_contain_text(user["email"])
 
 
 def test_a_viewer_sees_no_action_and_the_server_refuses_their_approval(page: Page, served: Served) -> None:
