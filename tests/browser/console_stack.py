@@ -66,9 +66,9 @@ class Served:
             client("dynamodb", self.ready["endpoint_url"]).get_item(TableName=table, Key=key).get("Item", {})
         )
 
-    def create_user(self, email: str, temporary_password: str, group: str) -> None:
+    def create_user(self, email: str, temporary_password: str, group: str | None) -> None:
         """An account as an administrator creates one on AWS: a temporary password to change at first
-        sign-in (`aws cognito-idp admin-create-user`), in `group`."""
+        sign-in (`aws cognito-idp admin-create-user`), in `group` if one is named."""
         cognito = client("cognito-idp", self.ready["endpoint_url"])
         pool = self.ready["outputs"]["ConsoleUserPoolId"]
         cognito.admin_create_user(
@@ -78,7 +78,8 @@ class Served:
             UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}],
             MessageAction="SUPPRESS",
         )
-        cognito.admin_add_user_to_group(UserPoolId=pool, Username=email, GroupName=group)
+        if group is not None:
+            cognito.admin_add_user_to_group(UserPoolId=pool, Username=email, GroupName=group)
 
     def upload(self, key: str, body: bytes) -> None:
         self.s3().put_object(Bucket=self.ready["outputs"]["RawBucketName"], Key=key, Body=body)

@@ -115,9 +115,9 @@ def test_the_operator_signs_in_and_sees_the_model_in_production(page: Page, serv
 
 
 def test_a_first_sign_in_asks_for_a_password_of_ones_own(page: Page, served: Served) -> None:
-    # Given an account an administrator created with a temporary password, in the viewers group
+    # Given an account an administrator created with a temporary password, in no group yet
     email, temporary, chosen = "new.owner@example.com", strong_password(), strong_password()
-    served.create_user(email, temporary, "viewers")
+    served.create_user(email, temporary, group=None)
 
     # When they sign in with it
     page.goto(served.url)
@@ -130,7 +130,10 @@ def test_a_first_sign_in_asks_for_a_password_of_ones_own(page: Page, served: Ser
     page.get_by_label("New password").fill(chosen)
     page.get_by_role("button", name="Set password and sign in").click()
     expect(page.get_by_role("heading", name="Models", exact=True)).to_be_focused()
-    expect(page.get_by_text(f"Signed in as {email} (viewers)")).to_be_visible()
+    expect(page.get_by_text(f"Signed in as {email} (no group)")).to_be_visible()
+    # and, in no group, they are told whom to ask, and shown no model
+    expect(page.get_by_text("Your account is in no group yet")).to_be_visible()
+    expect(page.get_by_role("link", name=MODEL, exact=True)).to_have_count(0)
 
 
 def test_a_token_the_server_refuses_sends_the_user_back_to_sign_in(page: Page, served: Served) -> None:

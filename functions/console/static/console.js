@@ -277,6 +277,14 @@
     const loading = el("p", {}, "Loading the models…");
     const mine = show("Models", loading);
     const user = await whoAmI();
+    if (mine !== screen) return;
+    if (user && !(user.groups || []).length) {
+      loading.remove();
+      main.append(
+        el("p", {}, "Your account is in no group yet, so there is nothing you may see. Ask your administrator to add you to viewers or operators."),
+      );
+      return;
+    }
     const answer = await api("GET", "/models");
     if (mine !== screen) return;
     if (answer.status !== 200) {
