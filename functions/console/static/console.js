@@ -277,6 +277,14 @@
     const loading = el("p", {}, "Loading the models…");
     const mine = show("Models", loading);
     const user = await whoAmI();
+    if (mine !== screen) return;
+    if (user && !(user.groups || []).length) {
+      loading.remove();
+      main.append(
+        el("p", {}, "Your account is in no group yet, so there is nothing you may see. Ask your administrator to add you to viewers or operators."),
+      );
+      return;
+    }
     const answer = await api("GET", "/models");
     if (mine !== screen) return;
     if (answer.status !== 200) {
@@ -336,7 +344,7 @@
     if (!rollout) return "no rollout in progress";
     let text = String(rollout.state || "");
     if (rollout.version !== null && rollout.version !== undefined) text += ": version " + rollout.version;
-    if (rollout.percent !== null && rollout.percent !== undefined) text += " at " + rollout.percent + "% of requests";
+    if (typeof rollout.percent === "number" && rollout.percent > 0) text += ", answering " + rollout.percent + "% of requests";
     return text;
   }
 
@@ -366,6 +374,7 @@
       ...Object.values(sections),
     );
     const user = await whoAmI();
+    const timer = { wake: null };
     let shownActions = null;
     let first = true;
     while (mine === screen) {
@@ -388,29 +397,29 @@
       fillMonitoring(sections.monitoring, model);
       fillAudit(sections.audit, model.audit || []);
       if (first) {
-        if (user && user.can_act) uploadForm(sections.upload, name);
+        if (user && user.can_act) uploadForm(sections.upload, name, () => refreshNow());
         else sections.upload.remove();
         first = false;
       }
       const running = model.run && model.run.status === "RUNNING";
-      await waitOrWake(running ? REFRESH_MS : 4 * REFRESH_MS);
+      await waitOrWake(running ? REFRESH_MS : 4 * REFRESH_MS, timer);
     }
 
     function refreshNow() {
-      if (wake) wake();
+      if (timer.wake) timer.wake();
     }
   }
 
-  let wake = null;
-  function waitOrWake(ms) {
+  // Wait `ms`, or less if holder.wake() is called (an action asks the page to refresh at once).
+  function waitOrWake(ms, holder) {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
+      const timeout = setTimeout(done, ms);
       function done() {
-        clearTimeout(timer);
-        wake = null;
+        clearTimeout(timeout);
+        holder.wake = null;
         resolve();
       }
-      wake = done;
+      holder.wake = done;
     });
   }
 
@@ -621,7 +630,7 @@
                 el("td", {}, when(e.time)),
                 el("td", {}, String(e.type || "").replace(/_/g, " ")),
                 el("td", {}, e.version === null || e.version === undefined ? "" : String(e.version)),
-                el("td", {}, e.by_email || e.by || ""),
+                el("td", {}, e.by_email || e.by || "Sluice (automatic)"),
                 el("td", {}, e.reason || ""),
               ),
             ),
@@ -653,7 +662,7 @@
   }
 
   // The upload form: for a new model (model === null: target, sensitive, name) or new data for `model`.
-  function uploadForm(section, model) {
+  function uploadForm(section, model, accepted) {
     const isNew = model === null;
     const file = el("input", { id: "csv-file", type: "file", accept: ".csv,text/csv", "aria-describedby": "csv-help" });
     const columnsArea = el("div", { id: "columns" });
@@ -756,7 +765,7 @@
       }
       train.disabled = true;
       try {
-        await upload(chosen, request, progressField, progress, outcome);
+        if (await upload(chosen, request, progressField, progress, outcome) && accepted) accepted();
       } finally {
         train.disabled = false;
       }
@@ -804,7 +813,7 @@
     const answer = await api("POST", "/uploads", request);
     if (answer.status !== 200) {
       warn(errorText(answer));
-      return;
+      return false;
     }
     const ticket = answer.body;
     progressField.hidden = false;
@@ -813,7 +822,7 @@
     const sent = await postFile(ticket, file, progress);
     if (!sent.ok) {
       warn("The upload did not go through: " + sent.message);
-      return;
+      return false;
     }
     progress.value = 100;
     say("Uploaded. Checking the data…");
@@ -822,7 +831,7 @@
       const state = await api("GET", "/uploads?key=" + encodeURIComponent(ticket.key));
       if (state.status !== 200) {
         warn(errorText(state));
-        return;
+        return false;
       }
       if (state.body.state === "accepted") {
         const model = state.body.model || request.model;
@@ -835,16 +844,17 @@
           ),
         );
         say("The file was accepted and training has started.");
-        return;
+        return true;
       }
       if (state.body.state === "quarantined") {
         fill(outcome, ...quarantineReport(state.body.report));
         warn("The file was not accepted: it is set aside and nothing is trained. See the problems below.");
-        return;
+        return false;
       }
       await sleep(UPLOAD_POLL_MS);
     }
     warn("The file was uploaded, but its check has not finished yet. Look at the model's page in a few minutes.");
+    return false;
   }
 
   // POST the file to the pre-signed URL: the fields, then `file` last (S3 ignores what follows it).
