@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 import sluice.observability  # noqa: F401  (see below)
 from sluice.adapters.artifacts import ArtifactStore
 from sluice.adapters.registry.store import Registry
+from sluice.tools.local import free_port
 from sluice.tools.local.in_process import in_process_stack
 from sluice.tools.local.lambda_runtime.runtime import load_env_overrides
 from sluice.tools.local.stack import LocalStack
@@ -175,3 +181,42 @@ def leaves_nothing_running(request: pytest.FixtureRequest) -> Iterator[None]:
     left = shared.local.stop_leftovers(cause=f"left running by {request.node.nodeid}")
     if left["deliveries"] or left["executions"]:
         warnings.warn(f"{request.node.nodeid} left running (stopped after it): {left}", stacklevel=1)
+
+
+# ------------------------------------------------------------------------------------------ sluice local up
+SLUICE = str(Path(sys.executable).parent / "sluice")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """One `sluice local up` process per module that tests it (test_local_up.py stops its own)."""
+    state = tmp_path_factory.mktemp("local") / ".sluice" / "local.json"  # where `sluice predict` looks
+    port, api_port = free_port(), free_port()
+    process = local_up(port, api_port, state)
+    assert process.stdout is not None
+    ready = process.stdout.readline()
+    try:
+        yield {"ready": ready, "state": state, "port": port, "api_port": api_port, "process": process}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def local_up(
+    port: int, api_port: int, state: Path, stderr: Any = subprocess.DEVNULL, extra: tuple[str, ...] = ()
+) -> subprocess.Popen[str]:
+    """`sluice local up` on these ports in a clean environment (no AWS settings)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    command = [SLUICE, "local", "up", "--port", str(port), "--api-port", str(api_port)]
+    command += ["--root", str(ROOT), "--state-file", str(state), *extra]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
+
+
+def client(service: str, endpoint: str) -> Any:
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )

@@ -280,6 +280,21 @@ def test_read_only_api_events(events_stack: LocalStack) -> None:
     assert "/models/{model}/predict" in body["paths"]
 
 
+def test_console_events_answer_as_the_console_would(events_stack: LocalStack) -> None:
+    # The page, who the operator is, the models a viewer reads, and a viewer's approve refused
+    page = run_event(events_stack, "ConsoleFunction", "console-page.json")["response"]
+    assert page["statusCode"] == 200
+    assert "frame-ancestors 'none'" in str(page.get("multiValueHeaders") or page.get("headers"))
+    status, body = _body(run_event(events_stack, "ConsoleFunction", "console-me.json"))
+    assert (status, body["email"], body["can_act"]) == (200, "operator@example.com", True)
+    status, body = _body(run_event(events_stack, "ConsoleFunction", "console-models.json"))
+    assert status == 200
+    assert "credit-risk" in [m["name"] for m in body["models"]]
+    status, body = _body(run_event(events_stack, "ConsoleFunction", "console-approve-viewer.json"))
+    assert status == 403
+    assert body["error"] == "Approving needs the operators or admins group; you are in viewers."
+
+
 def test_dashboard_events_answer_the_page_and_a_card_it_links(events_stack: LocalStack) -> None:
     # Given credit-risk v1 promoted by the fixture's upload (the promotion wrote the dashboard)
     # When GET /dashboard and GET /dashboard/{key+} of its card are invoked / Then both are HTML pages

@@ -13,6 +13,8 @@ fields, odd content types, odd methods and paths, feedback with odd request ids,
 odd X-Request-Id headers; Open Inference Protocol (V2) tensors, JSON and binary (odd datatypes, shapes,
 lengths, sizes and header lengths) and MLflow scoring payloads.
 
+The console's routes likewise (tests/integration/fuzz_console.py), with the console users' ID tokens.
+
 No answer may be a 5xx, every error body must be JSON and smaller than 1 MB, every valid body must be
 answered 200, and every route must have answered 200 at least once. The seed is fixed, so a failure
 replays; the failing cases are listed with what was confused. (During a canary a request production
@@ -30,10 +32,11 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
-from sluice.adapters.prediction_api import SignedClient, credentials_of
+from sluice.adapters.prediction_api import Response, SignedClient, credentials_of
 from sluice.tools.local.api.gateway import LocalApi, Route
 from tests.integration.conftest import Stack
 from tests.integration.fuzz_confusions import GET_ROUTES, confusions
+from tests.integration.fuzz_console import console_case, console_confusions, send, with_tokens
 from tests.integration.fuzz_random import (
     CONTENT_TYPES,
     MAX_BODY,
@@ -53,6 +56,8 @@ from tests.integration.scenario import FIRST
 
 
 def case(rng: random.Random, request_ids: list[str]) -> Case:
+    if rng.random() < CONSOLE_SHARE:
+        return console_case(rng)
     while True:
         sent = _case(rng, request_ids)
         if len(sent.body) <= MAX_BODY:
@@ -106,10 +111,16 @@ def request_id_header(rng: random.Random) -> dict[str, str]:
     return {"X-Request-Id": rng.choice([f"fuzz-{rng.randint(0, 10**9)}", odd, "", " x ", "-leading"])}
 
 
+CONSOLE_SHARE = 0.05  # of the random cases: the console's routes, with the console users' ID tokens
+
+
 @dataclass
 class Api:
     client: SignedClient
     routes: list[Route]  # what the local front serves: template.yaml's Api events
+    url: str
+    tokens: dict[str, str]  # the console users' ID tokens, by group
+    sign_in: bytes  # a console user's sign-in body
 
     def route(self, method: str, path: str) -> str | None:
         """The route a request reaches (as the front matches it), as "METHOD /resource"."""
@@ -129,7 +140,10 @@ def api(stack: Stack) -> Iterator[Api]:
     with stack.environment("PredictFunction", ALIAS_TTL_SECONDS="60"):
         served: LocalApi = stack.local.serve_api(0)
         signed = SignedClient(served.url, credentials_of(stack.local.credentials), timeout=120)
-        yield Api(signed, served.routes)
+        tokens = {group: stack.local.console_id_token(group) for group in ("operators", "viewers")}
+        viewer = next(u for u in stack.local.console_users() if u["group"] == "viewers")
+        sign_in = json.dumps({"email": viewer["email"], "password": viewer["password"]}).encode()
+        yield Api(signed, served.routes, served.url, tokens, sign_in)
         signed.close()
         served.stop()
 
@@ -158,7 +172,7 @@ def test_ten_thousand_fuzzed_requests_get_no_5xx_and_small_json_errors(api: Api)
     rng = random.Random(SEED)
     # the type confusions, spread among the random cases (drawn when their turn comes: feedback reuses
     # the request ids of the predictions answered so far)
-    planned: list[Case | None] = [*confusions(rng)]
+    planned: list[Case | None] = [*confusions(rng), *console_confusions(api.sign_in)]
     assert len(planned) < REQUESTS // 2, len(planned)
     planned += [None] * (REQUESTS - len(planned))
     rng.shuffle(planned)
@@ -174,7 +188,13 @@ def test_ten_thousand_fuzzed_requests_get_no_5xx_and_small_json_errors(api: Api)
         headers |= (request_id_header(rng) if chosen is None else {}) | sent.headers
         described = f"#{number_} [{sent.label}] {sent.method} {sent.path[:80]} ({sent.content_type!r}, {len(sent.body):,} B)"
         try:
-            answer = api.client.request(sent.method, sent.path, sent.body, headers)
+            if sent.path.startswith("/console"):
+                status, body = send(
+                    api.url, sent.method, sent.path, sent.body, with_tokens(headers, api.tokens)
+                )
+                answer = Response(status, {}, body)
+            else:
+                answer = api.client.request(sent.method, sent.path, sent.body, headers)
         except OSError as exc:  # the front dropped the connection: no answer at all
             failures.append(f"{described}: {exc!r}")
             api.client.close()

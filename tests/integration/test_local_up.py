@@ -9,58 +9,19 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from sluice.domain.data.table import to_csv_bytes
 from sluice.tools.example_data import credit_risk
 from sluice.tools.local import free_port
 from sluice.tools.local.api.signing import client_for
-from tests.integration.conftest import ROOT, spec_text
-
-SLUICE = str(Path(sys.executable).parent / "sluice")
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    state = tmp_path_factory.mktemp("local") / ".sluice" / "local.json"  # where `sluice predict` looks
-    port, api_port = free_port(), free_port()
-    process = local_up(port, api_port, state)
-    assert process.stdout is not None
-    ready = process.stdout.readline()
-    try:
-        yield {"ready": ready, "state": state, "port": port, "api_port": api_port, "process": process}
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-
-
-def local_up(
-    port: int, api_port: int, state: Path, stderr: Any = subprocess.DEVNULL, extra: tuple[str, ...] = ()
-) -> subprocess.Popen[str]:
-    """`sluice local up` on these ports in a clean environment (no AWS settings)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    command = [SLUICE, "local", "up", "--port", str(port), "--api-port", str(api_port)]
-    command += ["--root", str(ROOT), "--state-file", str(state), *extra]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
-
-
-def client(service: str, endpoint: str) -> Any:
-    return boto3.client(
-        service,  # type: ignore[call-overload]
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
+from tests.integration.conftest import ROOT, SLUICE, client, local_up, spec_text
 
 
 def cli_env(endpoint: str) -> dict[str, str]:

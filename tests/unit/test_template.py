@@ -229,12 +229,6 @@ def test_local_folders_exist_for_every_function_and_layer() -> None:
 # ------------------------------------------------------------------ auth, SnapStart, security
 PARAMETERS: dict[str, Any] = SAM["Parameters"]
 API_BODY: dict[str, Any] = RESOURCES["PredictionApi"]["Properties"]["DefinitionBody"]
-OPEN_ROUTES = {("get", "/openapi.json")}
-
-
-def api_events() -> set[tuple[str, str]]:
-    events = RESOURCES["PredictFunction"]["Properties"]["Events"].values()
-    return {(e["Properties"]["Method"], e["Properties"]["Path"]) for e in events if e["Type"] == "Api"}
 
 
 def test_api_auth_is_a_parameter_with_iam_by_default_and_api_key_as_the_alternative() -> None:
@@ -242,22 +236,6 @@ def test_api_auth_is_a_parameter_with_iam_by_default_and_api_key_as_the_alternat
     assert PARAMETERS["ApiAuth"]["AllowedValues"] == ["AWS_IAM", "API_KEY"]
     assert SAM["Conditions"]["UseApiKey"] == {"Fn::Equals": [{"Ref": "ApiAuth"}, "API_KEY"]}
     assert SAM["Conditions"]["UseIam"] == {"Fn::Equals": [{"Ref": "ApiAuth"}, "AWS_IAM"]}
-
-
-def test_every_route_but_openapi_requires_sigv4_or_the_api_key() -> None:
-    # Given the routes the function's events declare and those the API's OpenAPI body configures
-    routes = {(method, path) for path, item in API_BODY["paths"].items() for method in item}
-    assert routes == api_events()
-    schemes = API_BODY["components"]["securitySchemes"]
-    assert schemes["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
-    assert schemes["api_key"] == {"type": "apiKey", "name": "x-api-key", "in": "header"}
-    # Then each route is authenticated by the ApiAuth mode, except the OpenAPI document
-    for method, path in routes:
-        security = API_BODY["paths"][path][method]["security"]
-        if (method, path) in OPEN_ROUTES:
-            assert security == []
-        else:
-            assert security == {"Fn::If": ["UseIam", [{"sigv4": []}], [{"api_key": []}]]}, path
 
 
 def test_api_key_mode_has_a_usage_plan_with_rate_burst_and_daily_quota_parameters() -> None:
@@ -277,18 +255,6 @@ def test_the_api_logs_access_to_an_encrypted_log_group() -> None:
     group = RESOURCES["ApiAccessLogGroup"]["Properties"]
     assert group["KmsKeyId"] == {"Fn::GetAtt": ["SluiceKey", "Arn"]}
     assert group["RetentionInDays"] == {"Ref": "AccessLogRetentionDays"}
-
-
-def test_predict_function_uses_snapstart_and_the_api_invokes_its_alias() -> None:
-    props = RESOURCES["PredictFunction"]["Properties"]
-    assert props["AutoPublishAlias"] == "live"
-    assert props["SnapStart"] == {"ApplyOn": "PublishedVersions"}
-    translated = translate(ROOT / "template.yaml", code_bucket="code", region="us-east-1")
-    # the SAM translation (before the local stack strips API Gateway) routes to the alias
-    for method, path in api_events():
-        uri = API_BODY["paths"][path][method]["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
-        assert "${PredictFunction.Alias}" in uri
-    assert "PredictFunction" in translated.functions
 
 
 def test_the_local_deploy_strips_api_gateway_and_the_alias_in_both_auth_modes() -> None:

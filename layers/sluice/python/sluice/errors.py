@@ -104,3 +104,23 @@ class ExplanationUnavailable(InvalidRequest):
 
     def __init__(self, message: str, details: list[dict[str, object]] | None = None) -> None:
         super().__init__(message, details, status=409)
+
+
+class Forbidden(SluiceError):
+    """The signed-in user's groups do not allow what they asked (a 403 naming the action and groups)."""
+
+
+class SignInFailed(SluiceError):
+    """The email and password do not match an account (Cognito's answer, whatever the reason)."""
+
+
+class NewPasswordRequired(SluiceError):
+    """The account signs in with a temporary password: a new one must be chosen (`session` carries on)."""
+
+    def __init__(self, message: str, session: str) -> None:
+        super().__init__(message)
+        self.session = session
+
+
+class Unauthenticated(SluiceError):
+    """A console request without the verified claims of a signed-in user."""

@@ -85,6 +85,17 @@ class PredictSettings(StackSettings):
     feedback_stream: str = Field(min_length=1)
 
 
+class ConsoleSettings(StackSettings):
+    """ConsoleFunction: the raw bucket its users upload to (pre-signed POSTs), where training starts, the
+    Cognito user pool and app client its users sign in with, and the size limit of an upload."""
+
+    raw_bucket: str = Field(min_length=3)
+    state_machine_arn: str = Field(min_length=20)
+    console_user_pool_id: str = Field(min_length=1)
+    console_client_id: str = Field(min_length=1)
+    max_upload_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
+
+
 class DriftCheckSettings(StackSettings):
     """DriftFunction: the window of captured traffic to check, the fewest rows worth a verdict, the
     most rows it is computed on (a uniform sample beyond), and how often drift may start a retraining

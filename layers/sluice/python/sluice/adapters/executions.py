@@ -57,6 +57,16 @@ class Executions:
         with aws_call(f"describe execution {arn}"):
             return dict(self._sfn.describe_execution(executionArn=arn))
 
+    def history(self, arn: str, max_events: int = 5000) -> list[dict[str, Any]]:
+        """The execution's history events, oldest first (at most `max_events`)."""
+        out: list[dict[str, Any]] = []
+        with aws_call(f"history of execution {arn}"):
+            for page in self._sfn.get_paginator("get_execution_history").paginate(executionArn=arn):
+                out.extend(page["events"])
+                if len(out) >= max_events:
+                    break
+        return out[:max_events]
+
     def list(self, status: str | None = None) -> list[dict[str, Any]]:
         kwargs: dict[str, Any] = {"stateMachineArn": self.state_machine_arn}
         if status:

@@ -9,6 +9,7 @@ stack's deps from its outputs. Use cases receive the result and never build an a
 | DriftFunction                          | `TrainingDeps` | `drift_deps`    |
 | TrainAndPromote's steps, Fargate task  | `CoreDeps`     | `step_deps`     |
 | BatchScoreFunction                     | `CoreDeps`     | `batch_deps`    |
+| ConsoleFunction                        | `ConsoleDeps`  | `console_deps`  |
 | the CLI, the demo                      | `StackDeps`    | `stack_deps`    |
 """
 
@@ -31,6 +32,7 @@ from sluice.app.ports import CoreDeps, Outcomes, PredictDeps, StackDeps, Trainin
 from sluice.entrypoints.outcomes import COUNTED
 from sluice.settings import (
     BatchScoreSettings,
+    ConsoleSettings,
     DriftCheckSettings,
     IngestSettings,
     PredictSettings,
@@ -41,6 +43,7 @@ from sluice.settings import (
 if TYPE_CHECKING:  # each function imports only the use cases it runs (cold start)
     from sluice.adapters.idempotency import RetrySafePersistence
     from sluice.app.batch.job import BatchLimits
+    from sluice.app.console.ports import ConsoleDeps, ConsoleLimits
     from sluice.app.ingest.upload import IngestLimits
     from sluice.domain.training.backend import LambdaLimits
 
@@ -121,6 +124,23 @@ def predict_deps(settings: PredictSettings) -> PredictDeps:
     )
 
 
+def console_deps(settings: ConsoleSettings) -> ConsoleDeps:
+    """ConsoleFunction: the registry and artifacts, the TrainAndPromote state machine (approvals,
+    retraining, runs' histories) and the raw bucket (init.yaml, pre-signed POSTs)."""
+    from sluice.adapters.cognito import CognitoSignIn
+    from sluice.adapters.raw_uploads import RawUploads
+    from sluice.app.console.ports import ConsoleDeps
+
+    executions = Executions(settings.state_machine_arn)
+    return ConsoleDeps(
+        **_function_ports(settings),
+        executions=executions,
+        runs=executions,
+        uploads=RawUploads(settings.raw_bucket),
+        accounts=CognitoSignIn(settings.console_client_id),
+    )
+
+
 def drift_deps(settings: DriftCheckSettings) -> TrainingDeps:
     """DriftFunction: reads captured traffic, alerts, and may start a retraining."""
     return TrainingDeps(**_function_ports(settings), executions=Executions(settings.state_machine_arn))
@@ -183,9 +203,20 @@ class Wired[D, L]:
     limits: L
 
 
+type ConsoleFunction = Wired[ConsoleDeps, ConsoleLimits]
 type DriftFunction = Wired[TrainingDeps, DriftCheckLimits]
 type TaskFunction = Wired[CoreDeps, LambdaLimits]  # Train, Export, Evaluate, Register
 type BatchScoreFunction = Wired[CoreDeps, BatchLimits]
+
+
+def console_function(settings: ConsoleSettings | None = None) -> ConsoleFunction:
+    """ConsoleFunction's deps and upload limit, from its environment (or `settings`)."""
+    from sluice.app.console.ports import ConsoleLimits
+
+    settings = settings or ConsoleSettings.from_env()
+    return Wired(
+        deps=console_deps(settings), limits=ConsoleLimits(max_upload_bytes=settings.max_upload_bytes)
+    )
 
 
 def drift_function() -> DriftFunction:

@@ -190,6 +190,7 @@ def promote_version(
         reason=reason or ("manual promotion" if event_type is EventType.PROMOTED else "rollback"),
         trigger=Trigger.MANUAL,
         by=by.arn,
+        by_email=by.email,
         note=note,
     )
     registry.promote(target, expected=current, event=event)

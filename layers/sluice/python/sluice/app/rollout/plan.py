@@ -132,6 +132,7 @@ def _answered(
         execution_arn=record.execution_arn,
         trigger=Trigger.MANUAL,
         by=by.arn,
+        by_email=by.email,
         note=note,
     )
 
@@ -150,8 +151,10 @@ def approve(
     promotion itself is the state machine's (a conditional write, as for auto). Raises SluiceError when
     the version is not pending or its run no longer waits."""
     record = pending_version(deps.registry, model, version)
-    answer = ApprovalRecord(by=by.arn, reason=reason, note=note)
-    deps.executions.send_task_success(str(record.approval_token), answer.model_dump(mode="json"))
+    answer = ApprovalRecord(by=by.arn, by_email=by.email, reason=reason, note=note)
+    # an AWS principal's answer is as it was before console users (no by_email)
+    output = answer.model_dump(mode="json", exclude={"by_email"} if by.email is None else None)
+    deps.executions.send_task_success(str(record.approval_token), output)
     event = _answered(record, EventType.APPROVED, by, reason or f"approved by {by}", note)
     deps.registry.append_event(event)
     return event

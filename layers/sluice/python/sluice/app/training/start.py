@@ -81,6 +81,7 @@ def start_training(
         execution_arn=started.arn,
         trigger=run.trigger,
         by=by.arn if by else None,
+        by_email=by.email if by else None,
         note=note,
         details={"dataset_sha256": run.dataset_sha256, "spec_sha256": run.spec_sha256},
     )

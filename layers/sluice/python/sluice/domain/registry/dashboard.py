@@ -96,7 +96,8 @@ class AuditRow(BaseModel):
     from_version: int | None = None
     to_version: int | None = None
     reason: str | None = None
-    by: str | None = None  # a person's action: their principal ARN
+    by: str | None = None  # a person's action: their principal ARN (or a console user's Cognito id)
+    by_email: str | None = None  # a console user's email
     note: str | None = None  # and their note
 
 
@@ -190,6 +191,7 @@ def audit_rows(events: Iterable[AuditEvent], limit: int = MAX_EVENTS) -> list[Au
             to_version=e.to_version,
             reason=e.reason,
             by=e.by,
+            by_email=e.by_email,
             note=e.note,
         )
         for e in newest

@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sluice.domain.registry.identity import Principal as Principal  # re-exported: where it lived first
 from sluice.domain.rollout.live import RolloutState
 
 if TYPE_CHECKING:  # imports multiprocessing (~40 ms of a cold start): typing only
@@ -198,31 +199,11 @@ class Alias(BaseModel):
     rollout: RolloutState | None = None
 
 
-# The ARN STS GetCallerIdentity answers: an IAM user or role, an assumed-role session, a federated user,
-# or the account root, in any partition.
-PRINCIPAL_ARN = re.compile(r"^arn:aws(?:-[a-z]+)*:(?:iam|sts)::\d{12}:(?:root|[A-Za-z-]+/\S+)$")
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who a person's action is recorded as: the AWS principal their credentials authenticate, as STS
-    GetCallerIdentity answers it (`sluice.adapters.identity.caller_principal`). Only an ARN of that shape
-    is accepted, so a free-text name can never stand in for an identity."""
-
-    arn: str
-
-    def __post_init__(self) -> None:
-        if not PRINCIPAL_ARN.match(self.arn):
-            raise ValueError(f"not an AWS principal ARN (as STS GetCallerIdentity answers): {self.arn!r}")
-
-    def __str__(self) -> str:
-        return self.arn
-
-
 class AuditEvent(BaseModel):
     """One `EVENT#` item: what was decided, from which version to which, why, by which run. A person's
     action (promote, rollback, train, approve, reject) also records `by`, the principal ARN STS answered
-    for their credentials, and `note`, their free text (e.g. a ticket, or on whose behalf)."""
+    for their credentials (or a console user's Cognito id, with `by_email`), and `note`, their free text
+    (e.g. a ticket, or on whose behalf)."""
 
     model: str
     type: EventType
@@ -234,7 +215,8 @@ class AuditEvent(BaseModel):
     reason: str | None = None
     execution_arn: str | None = None
     trigger: Trigger | None = None
-    by: str | None = None  # a person's action: their principal ARN (Principal); None for the system's
+    by: str | None = None  # a person's action: their Principal's `arn` (STS, or a console user's id)
+    by_email: str | None = None  # a console user's action: their verified email
     note: str | None = None  # a person's action: their --note
     details: dict[str, Any] = Field(default_factory=dict)
 
@@ -301,7 +283,8 @@ class RolloutPlan(BaseModel):
 class ApprovalRecord(BaseModel):
     """A person's answer to a manual rollout (the output of SendTaskSuccess)."""
 
-    by: str  # the principal ARN (Principal) of who answered
+    by: str  # the Principal's `arn` of who answered (STS, or a console user's id)
+    by_email: str | None = None  # a console user's verified email
     reason: str | None = None
     note: str | None = None
 

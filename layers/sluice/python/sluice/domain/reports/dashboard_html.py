@@ -302,7 +302,7 @@ def _audit(section: ModelSection) -> str:
             if e.from_version is not None and e.to_version is not None
             else "",
             e.reason or "",
-            e.by or "",
+            f"{e.by_email} ({e.by})" if e.by_email else e.by or "",
             e.note or "",
         ]
         for e in section.events

@@ -28,7 +28,7 @@ from sluice.observability import logger
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
-    from sluice.errors import InvalidRequest, ModelNotFound, ModelUnavailable, StackError
+    from sluice.errors import InvalidRequest, ModelNotFound, ModelUnavailable, NewPasswordRequired, StackError
 
 MAX_ERROR_CHARS = 300  # the longest `error` or detail `message` an answer carries
 RETRY_AFTER_SECONDS = 1  # what a 503 asks the client to wait before sending the request again
@@ -123,3 +123,26 @@ def aws_unavailable(exc: ClientError | BotoCoreError, path: str | None = None) -
 def no_route(event: BaseProxyEvent) -> Response[Any]:
     """404 for a method and path this API does not have."""
     return error_response(HTTPStatus.NOT_FOUND, f"no route {event.http_method} {event.path}")
+
+
+def forbidden(exc: Exception) -> Response[Any]:
+    """403: the console user's groups do not allow the action (the message names both)."""
+    return error_response(HTTPStatus.FORBIDDEN, str(exc))
+
+
+def unauthenticated(exc: Exception) -> Response[Any]:
+    """401: the email and password match no account, or the request carries no signed-in user."""
+    return error_response(HTTPStatus.UNAUTHORIZED, str(exc))
+
+
+def new_password_required(exc: NewPasswordRequired) -> Response[Any]:
+    """409: the account must choose a new password; the session completes the sign-in."""
+    response = error_response(HTTPStatus.CONFLICT, str(exc))
+    response.body = dict(response.body or {}) | {"challenge": "NEW_PASSWORD_REQUIRED", "session": exc.session}
+    return response
+
+
+def refused(exc: Exception) -> Response[Any]:
+    """409: an action the model's state does not allow now (a version not waiting for approval, no
+    earlier version to roll back to, production moved meanwhile); the message says why."""
+    return error_response(HTTPStatus.CONFLICT, str(exc))

@@ -287,5 +287,6 @@ def _print_detail(detail: Any) -> None:
         elif e.get("version") is not None:
             change = f" version {e['version']}"
         who = f"  by {e['by']}" if e.get("by") else ""
+        who += f" ({e['by_email']})" if e.get("by_email") else ""
         note = f"  note: {e['note']}" if e.get("note") else ""
         out.write(f"  {e['time']}  {e['type']:<18}{change}  {e.get('reason') or ''}{who}{note}\n")

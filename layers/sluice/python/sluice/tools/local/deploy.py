@@ -8,6 +8,8 @@ the template declares it.
   see `firehose_streams`).
 - Step Functions: each state machine is created again in the backend that executes ASL, under the same
   name and so the same ARN (moto's CloudFormation creates it only in the plain backend).
+- Cognito: user pools, app clients and groups are created through the cognito-idp API before the stack
+  (moto's CloudFormation has none; see `cognito`), and their ids put where the template references them.
 - EC2 (the training task's network): subnets' route-table associations, security groups' egress rules
   and VPCs' DNS attributes, which moto's CloudFormation drops, are applied through the EC2 API (see
   `network`).
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sluice.tools.local.cognito import create_cognito, detach_cognito, substitute_cognito
 from sluice.tools.local.firehose.streams import create_delivery_streams, detach_delivery_streams
 from sluice.tools.local.network import complete_network
 from sluice.tools.local.template import LocalTemplate, TemplateError, translate
@@ -76,18 +79,34 @@ def create_stack(
     _upload_code(client("s3"), template)
     cfn = client("cloudformation")
     streams = detach_delivery_streams(template.cloudformation)  # moto's CloudFormation has no Firehose
+    defaults = {k: str(v.get("Default", "")) for k, v in (template.sam.get("Parameters") or {}).items()}
+    pseudo = {
+        "AWS::StackName": stack_name,
+        "AWS::Region": region,
+        "AWS::AccountId": ACCOUNT_ID,
+        "AWS::Partition": "aws",
+        "AWS::URLSuffix": "amazonaws.com",
+    }
+    cognito = create_cognito(  # nor Cognito: created first, their ids put in the template
+        client("cognito-idp"),
+        detach_cognito(template.cloudformation),
+        conditions=template.cloudformation.get("Conditions") or {},
+        parameters=defaults | parameters,
+        pseudo=pseudo,
+    )
+    substitute_cognito(template.cloudformation, cognito)
     _create_in_cloudformation(cfn, template, stack_name, parameters)
     stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
     if stack["StackStatus"] != "CREATE_COMPLETE":
         raise LocalStackError(
             f"stack {stack_name}: {stack['StackStatus']} {stack.get('StackStatusReason', '')}"
         )
-    deployment = Deployment(template, _outputs_of(stack), _physical_ids(cfn, stack_name))
+    physical = _physical_ids(cfn, stack_name) | {logical_id: c.ref for logical_id, c in cognito.items()}
+    deployment = Deployment(template, _outputs_of(stack), physical)
     deployment.functions_by_name = _functions_by_name(deployment)
     _enable_bucket_features(client("s3"), deployment)
     _apply_resource_policies(client, deployment, stack_name, region)
     _mirror_state_machines(deployment, region)
-    defaults = {k: str(v.get("Default", "")) for k, v in (template.sam.get("Parameters") or {}).items()}
     complete_network(
         client("ec2"), template.cloudformation["Resources"], deployment.physical, defaults | parameters
     )
@@ -96,13 +115,7 @@ def create_stack(
         streams,
         physical=deployment.physical,
         parameters=defaults | parameters,
-        pseudo={
-            "AWS::StackName": stack_name,
-            "AWS::Region": region,
-            "AWS::AccountId": ACCOUNT_ID,
-            "AWS::Partition": "aws",
-            "AWS::URLSuffix": "amazonaws.com",
-        },
+        pseudo=pseudo,
     )
     return deployment
 
@@ -200,7 +213,7 @@ def _enable_bucket_features(s3: Any, deployment: Deployment) -> None:
 
 
 def _apply_resource_policies(client: Clients, deployment: Deployment, stack_name: str, region: str) -> None:
-    """Bucket and queue policies, which moto's CloudFormation skips ("not supported"): resolved with
+    """Buckets' CORS rules, bucket and queue policies, which moto's CloudFormation skips ("not supported"): resolved with
     moto's own intrinsic-function resolver and put through the S3 and SQS APIs, so local IAM evaluates
     them (the buckets' TLS-only deny among them)."""
     from moto.cloudformation.models import cloudformation_backends
@@ -209,8 +222,15 @@ def _apply_resource_policies(client: Clients, deployment: Deployment, stack_name
     stacks = cloudformation_backends[ACCOUNT_ID][region].stacks.values()
     stack = next(s for s in stacks if s.name == stack_name and s.status == "CREATE_COMPLETE")
     resources = deployment.template.cloudformation["Resources"]
-    for resource in resources.values():
+    for logical_id, resource in resources.items():
         kind = resource.get("Type")
+        cors = (resource.get("Properties") or {}).get("CorsConfiguration")
+        if kind == "AWS::S3::Bucket" and cors:  # moto's CloudFormation ignores CorsConfiguration too
+            rules = clean_json(cors, stack.resource_map)["CorsRules"]
+            client("s3").put_bucket_cors(
+                Bucket=deployment.physical[logical_id],
+                CORSConfiguration={"CORSRules": [_cors_rule(rule) for rule in rules]},
+            )
         if kind not in ("AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy"):
             continue
         properties = clean_json(resource.get("Properties", {}), stack.resource_map)
@@ -220,6 +240,15 @@ def _apply_resource_policies(client: Clients, deployment: Deployment, stack_name
         else:
             for queue_url in properties["Queues"]:
                 client("sqs").set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": document})
+
+
+def _cors_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation CorsRule as the S3 API takes it (Id -> ID, MaxAge -> MaxAgeSeconds)."""
+    renamed = {"Id": "ID", "MaxAge": "MaxAgeSeconds"}
+    out = {renamed.get(k, k): v for k, v in rule.items()}
+    if "MaxAgeSeconds" in out:
+        out["MaxAgeSeconds"] = int(out["MaxAgeSeconds"])
+    return out
 
 
 def _mirror_state_machines(deployment: Deployment, region: str) -> None:

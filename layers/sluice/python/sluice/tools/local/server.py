@@ -49,8 +49,9 @@ def ready_document(
     faults: FaultInjector | None = None,
     latency: AwsLatency | None = None,
 ) -> dict[str, Any]:
-    """The JSON line `sluice local up` prints when ready: endpoints, outputs, and how to authenticate to
-    the API (`auth` AWS_IAM: sign with `credentials`; API_KEY: send `api_key` in x-api-key)."""
+    """The JSON line `sluice local up` prints when ready: endpoints, outputs, how to authenticate to
+    the API (`auth` AWS_IAM: sign with `credentials`; API_KEY: send `api_key` in x-api-key), and the
+    console's URL and users (an operator and a viewer, with their passwords)."""
     document: dict[str, Any] = {
         "endpoint_url": stack.endpoint_url,
         "stack_name": stack.stack_name,
@@ -65,6 +66,8 @@ def ready_document(
         document.update(api_url=api_url, auth=mode, credentials=dict(stack.credentials))
         if mode == API_KEY:
             document["api_key"] = stack.api_key
+        if "ConsoleUserPool" in stack.physical:
+            document["console"] = {"url": f"{api_url}/console", "users": stack.console_users()}
     return document
 
 
@@ -216,6 +219,12 @@ def serve(
     check_port_free(host, port, "AWS endpoint")
     if api_port:
         check_port_free(host, api_port, "API")
+    else:
+        from sluice.tools.local import free_port
+
+        api_port = free_port()
+    # The console is served by the local API: the raw bucket takes browser uploads from its origin only.
+    parameters = {"ConsoleOrigin": f"http://{host}:{api_port}"} | dict(parameters or {})
     try:
         with (
             stop_on_sigterm(),

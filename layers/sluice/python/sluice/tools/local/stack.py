@@ -18,8 +18,10 @@ import boto3
 
 from sluice.adapters import clear_clients
 from sluice.adapters.prediction_api import AWS_IAM
+from sluice.tools.local.api.cognito import CognitoAuth, local_user_pools
 from sluice.tools.local.api.gateway import LocalApi
 from sluice.tools.local.api.signing import ApiAuth
+from sluice.tools.local.cognito import console_users
 from sluice.tools.local.deploy import (
     ACCOUNT_ID,
     DEFAULT_REGION,
@@ -99,6 +101,7 @@ class LocalStack:
         self._clients: dict[str, Any] = {}
         self._configs: dict[str, dict[str, Any]] = {}
         self._extensions: dict[str, list[Path]] = {}
+        self._console_users: list[dict[str, str]] = []
 
     @property
     def template(self) -> LocalTemplate | None:
@@ -287,9 +290,30 @@ class LocalStack:
             outcome = self.invoke(logical_id, event)
             return outcome.payload, outcome.error
 
-        api = LocalApi(api_routes(self.template.sam), invoke, host=host, port=port, auth=checks).start()
+        routes = api_routes(self.template.sam)
+        pools = {pool for route in routes for pool in route.user_pools}
+        cognito = CognitoAuth(
+            local_user_pools(self.client("cognito-idp"), pools, self.physical, self.region, self.endpoint_url)
+        )
+        api = LocalApi(routes, invoke, host=host, port=port, auth=checks, cognito=cognito).start()
         self._apis.append(api)
         return api
+
+    def console_users(self) -> list[dict[str, str]]:
+        """The console's users on this stack: an operator and a viewer, created on first call with random
+        passwords set permanent; each {"email", "password", "group"}."""
+        if not self._console_users:
+            self._console_users = console_users(self.client("cognito-idp"), self.physical["ConsoleUserPool"])
+        return [dict(user) for user in self._console_users]
+
+    def console_id_token(self, group: str) -> str:
+        """The ID token of the console user in `group` (operators or viewers), signed in as the console
+        signs in (InitiateAuth, USER_PASSWORD_AUTH)."""
+        from sluice.tools.local.cognito import sign_in
+
+        user = next(u for u in self.console_users() if u["group"] == group)
+        client_id = self.physical["ConsoleUserPoolClient"]
+        return sign_in(self.client("cognito-idp"), client_id, user["email"], user["password"])
 
     def scheduled_functions(self) -> dict[str, list[str]]:
         """Functions with `Schedule` events in the template, with their schedule expressions."""

@@ -1,8 +1,9 @@
 """The local API Gateway: serves the routes template.yaml declares (`Api` events of functions) over
 HTTP on 127.0.0.1, turning each request into an API Gateway REST proxy event for the in-process
 handler, like `sam local start-api`. Like API Gateway it refuses, before any handler runs, requests that
-are not authenticated (SigV4 or an API key, see `sluice.tools.local.api.signing`) on every route but the open ones,
-and answers a JSON 403 "Missing Authentication Token" for paths and methods it has no route for."""
+are not authenticated (SigV4 or an API key, see `sluice.tools.local.api.signing`; a Cognito user's ID token
+on the routes a `cognito_user_pools` scheme secures, see `sluice.tools.local.api.cognito`) on every route
+but the open ones, and answers a JSON 403 "Missing Authentication Token" for paths and methods it has no route for."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from sluice.tools.local.api.cognito import CognitoAuth, cognito_operations
 from sluice.tools.local.api.signing import MISSING_TOKEN, ApiAuth
 from sluice.tools.local.lambda_runtime.extensions import SHUTDOWN_POLL_SECONDS
 
@@ -34,6 +36,7 @@ class Route:
     logical_id: str
     open: bool = False  # served without authentication (`Auth: {Authorizer: NONE}`, /openapi.json)
     binary_media_types: tuple[str, ...] = ()  # its Api's BinaryMediaTypes, e.g. ("*/*",)
+    user_pools: tuple[str, ...] = ()  # a Cognito authorizer's user pools (logical ids), else SigV4/API key
 
     @property
     def pattern(self) -> re.Pattern[str]:
@@ -88,6 +91,7 @@ def api_routes(sam: dict[str, Any]) -> list[Route]:
     `Auth: {Authorizer: NONE}` (and /openapi.json) is open; every other one needs authentication."""
     routes = []
     open_operations = _open_operations(sam)
+    cognito = cognito_operations(sam)
     for logical_id, resource in (sam.get("Resources") or {}).items():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
@@ -96,7 +100,9 @@ def api_routes(sam: dict[str, Any]) -> list[Route]:
                 properties = event.get("Properties") or {}
                 method, path = str(properties["Method"]).upper(), str(properties["Path"])
                 binary = _binary_media_types(sam, properties)
-                routes.append(Route(method, path, logical_id, _is_open(properties, open_operations), binary))
+                is_open = _is_open(properties, open_operations)
+                pools = cognito.get((path, method.lower()), ())
+                routes.append(Route(method, path, logical_id, is_open, binary, pools))
     # Literal paths before parameterised ones, as API Gateway matches them.
     return sorted(routes, key=lambda r: (r.resource.count("{"), r.resource))
 
@@ -133,7 +139,8 @@ def proxy_event(
         "requestContext": {
             "resourcePath": route.resource,
             "httpMethod": method,
-            "path": f"/{STAGE}{url.path}",
+            # the path as the client requested it (API Gateway's includes the stage: this front has none)
+            "path": url.path,
             "stage": STAGE,
             "requestId": request_id,
             "requestTimeEpoch": int(now.timestamp() * 1000),
@@ -160,20 +167,33 @@ def dispatch(
     headers: dict[str, str],
     body: bytes,
     auth: ApiAuth | None = None,
+    cognito: CognitoAuth | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
     """Route one HTTP request to its function and turn the proxy response into status, headers, body.
     As API Gateway (REST): a path or method without a route is a 403 "Missing Authentication Token",
     a route that needs authentication refuses a request `auth` does not accept with a 403, and a
-    handler that raises is a 502. `headers` have lower-case names."""
+    handler that raises is a 502. A route of a Cognito authorizer refuses a request without a valid ID
+    token (checked by `cognito`) with a 401, and passes the token's claims. `headers` have lower-case
+    names."""
     path = urlsplit(raw_path).path
     route = next((r for r in routes if r.method in (method, "ANY") and r.pattern.match(path)), None)
     if route is None:
         return _json(403, {"message": MISSING_TOKEN})
-    if auth is not None and not route.open:
+    claims = None
+    if route.user_pools and not route.open:
+        if cognito is None:
+            return _json(401, {"message": "Unauthorized"})
+        claims, refused = cognito.check(route.user_pools, headers)
+        if refused is not None:
+            return _json(401, {"message": refused})
+    elif auth is not None and not route.open:
         refusal = auth.refusal(method, raw_path, headers, body)
         if refusal is not None:
             return _json(403, {"message": refusal})
-    response, error = invoke(route.logical_id, proxy_event(route, method, raw_path, headers, body))
+    event = proxy_event(route, method, raw_path, headers, body)
+    if claims is not None:
+        event["requestContext"]["authorizer"] = {"claims": claims}
+    response, error = invoke(route.logical_id, event)
     if error is not None or not isinstance(response, dict):
         return _json(502, {"message": "Internal server error", "error": (error or {}).get("errorType")})
     out_headers = {str(k): str(v) for k, v in (response.get("headers") or {}).items()}
@@ -186,7 +206,8 @@ def dispatch(
 
 class LocalApi:
     """A threaded HTTP server on 127.0.0.1 in front of the in-process handlers; `auth` (None: no
-    checks) is enforced on every route that is not open."""
+    checks) is enforced on every route that is not open, `cognito` on those of a Cognito authorizer
+    (None: every request refused)."""
 
     def __init__(
         self,
@@ -195,6 +216,7 @@ class LocalApi:
         host: str = "127.0.0.1",
         port: int = 3000,
         auth: ApiAuth | None = None,
+        cognito: CognitoAuth | None = None,
     ) -> None:
         api = self
 
@@ -227,7 +249,7 @@ class LocalApi:
                 else:
                     incoming = {k.lower(): v for k, v in self.headers.items()}
                     status, headers, data = dispatch(
-                        api.routes, api.invoke, self.command, self.path, incoming, body, api.auth
+                        api.routes, api.invoke, self.command, self.path, incoming, body, api.auth, api.cognito
                     )
                 self._respond(status, headers, data)
 
@@ -261,6 +283,7 @@ class LocalApi:
         self.routes = routes
         self.invoke = invoke
         self.auth = auth
+        self.cognito = cognito
         self.server = ThreadingHTTPServer((host, port), Handler)
         self.thread = threading.Thread(
             target=self.server.serve_forever,

@@ -59,7 +59,15 @@ def enforcing(enforcer: Enforcer) -> Iterator[Enforcer]:
 
     def make_api_call(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
         current = active_enforcer()
-        if current is not None and current.enabled and current.serves(self.meta.endpoint_url):
+        # Operations AWS does not sign (auth type "none": Cognito's InitiateAuth, RespondToAuthChallenge
+        # ...) need no IAM permission: the caller's credentials do not take part.
+        unsigned = self.meta.service_model.operation_model(operation_name).auth_type == "none"
+        if (
+            current is not None
+            and current.enabled
+            and not unsigned
+            and current.serves(self.meta.endpoint_url)
+        ):
             service = self.meta.service_model.service_name
             principal = current.principal_of(_access_key_of(self))
             if principal is not None and principal.admin and service == "iam":
