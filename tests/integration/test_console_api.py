@@ -89,6 +89,14 @@ def test_a_viewer_is_refused_an_operator_approves_rolls_back_retrains_and_reject
     assert page["pending_version"] == 2
     assert {"name": "Waiting for approval", "state": "waiting", "detail": None} in page["run"]["steps"]
     assert page["actions"] == {"approve": None, "reject": None, "rollback": False, "retrain": False}
+    # The card is production's (version 1); version 2's facts are in the decision, beside version 1's
+    assert (page["card"]["version"], page["card"]["status"]) == (1, "production")
+    assert "Version 1 is in production: it answers prediction requests." in page["card"]["sentences"]
+    decision = page["decision"]
+    assert (decision["version"], decision["production_version"]) == (2, 1)
+    assert any("waits for a person's approval" in s for s in decision["sentences"])
+    assert any(m["version"] is not None and m["production"] is not None for m in decision["metrics"])
+    assert decision["approving"].startswith("Approving puts version 2 in production in place of version 1")
     status, _, listing = call(api, "GET", "/console/api/models", tokens["viewers"])
     mine = next(m for m in listing["models"] if m["name"] == MODEL)
     assert "Version 2 is waiting for approval." in mine["attention"]
@@ -108,6 +116,10 @@ def test_a_viewer_is_refused_an_operator_approves_rolls_back_retrains_and_reject
     approved = next(e for e in stack.registry.list_events(MODEL) if e.type is EventType.APPROVED)
     assert approved.by_email == "operator@example.com"
     assert approved.by is not None and approved.by.endswith(":" + sub_of(tokens["operators"]))
+    # And the page read again shows version 2's card as production's, no sentence still waiting
+    status, _, page = call(api, "GET", f"/console/api/models/{MODEL}", tokens["viewers"])
+    assert (page["card"]["version"], page["card"]["status"], page["decision"]) == (2, "production", None)
+    assert not any("approval" in s for s in page["card"]["sentences"])
 
     # When the operator rolls back: version 1 is back, recorded as them
     status, _, event = call(api, "POST", f"/console/api/models/{MODEL}/rollback", tokens["operators"], {})
@@ -213,6 +225,11 @@ def test_a_bad_upload_shows_its_quarantine_report(
     status, _, state = call(api, "GET", f"/console/api/uploads?key={answer['key']}", tokens["operators"])
     assert state["state"] == "quarantined", state
     assert {k: state["report"]["problems"][0][k] for k in ("row", "column")} == {"row": 1, "column": "age"}
+    # And the report is one sentence in plain words, with no statistics of the columns
+    assert state["report"]["summary"] == (
+        '1 row of bad.csv cannot be used: column "age" has text where a number is expected '
+        '(such as "<script>alert(1)</script>") in row 1.'
+    )
 
 
 def test_the_page_and_its_assets(api: LocalApi) -> None:
