@@ -159,7 +159,9 @@ def _stored_card(deps: ConsoleDeps, version: ModelVersion) -> dict[str, Any] | N
 
 
 def _sentences(card: dict[str, Any], parts: tuple[str, ...]) -> list[str]:
-    summary = card.get("summary") if isinstance(card.get("summary"), dict) else {}
+    summary = card.get("summary")
+    if not isinstance(summary, dict):
+        return []
     return [str(summary[p]) for p in parts if summary.get(p)]
 
 

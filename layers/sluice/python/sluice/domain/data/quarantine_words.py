@@ -112,7 +112,8 @@ def _invalid(file: str, report: dict[str, Any]) -> QuarantineWords:
     table: list[dict[str, Any]] = []
     for problem in found:
         what = _what(problem) if problem.get("column") is not None else str(problem.get("message"))
-        for row in [r for r in problem.get("rows") or [] if isinstance(r, int)] or [None]:
+        rows: list[int | None] = [r for r in problem.get("rows") or [] if isinstance(r, int)]
+        for row in rows or [None]:
             table.append({"row": row, "column": problem.get("column"), "message": what})
     return QuarantineWords(
         _sentence(lead + (": " + "; ".join(clauses) if clauses else "")), table[:TABLE_ROWS]
