@@ -166,6 +166,71 @@ def test_a_viewer_is_refused_an_operator_approves_rolls_back_retrains_and_reject
     assert stack.registry.get_version(MODEL, version).status is VersionStatus.REJECTED
 
 
+def test_a_drift_check_reads_in_the_console_as_the_report_words_it(
+    stack: Stack, api: LocalApi, tokens: dict[str, str]
+) -> None:
+    import yaml
+
+    from sluice.tools.example_data import credit_risk
+    from tests.integration.live_rollout import instances_and_labels
+    from tests.integration.test_dashboard_metrics import EVENTS, api_event
+
+    # Given the module's model in production (trained here when this test runs alone)
+    if stack.registry.get_alias(MODEL) is None:
+        train_quietly(stack, MODEL, FIRST)
+    production = stack.registry.get_alias(MODEL).version  # type: ignore[union-attr]
+    # And requests through PredictFunction, a third of them labelled by feedback
+    instances, labels = instances_and_labels(credit_risk(120, seed=905))
+    served = stack.local.invoke("PredictFunction", api_event("api-predict", MODEL, {"instances": instances}))
+    assert served.payload["statusCode"] == 200, served.payload
+    request_id = json.loads(served.payload["body"])["request_id"]
+    for instance in range(0, len(instances), 3):
+        feedback = {"request_id": request_id, "instance": instance, "label": labels[instance]}
+        answered = stack.local.invoke("PredictFunction", api_event("api-feedback", MODEL, feedback))
+        assert answered.payload["statusCode"] == 200, answered.payload
+    stack.local.flush_streams()
+    # When the scheduled drift check runs through DriftFunction
+    schedule = json.loads((EVENTS / "drift-scheduled.json").read_text(encoding="utf-8"))
+    checked = stack.local.invoke("DriftFunction", schedule)
+    assert checked.error is None, checked.error
+    (check,) = [c for c in checked.payload["checked"] if c["model"] == MODEL]
+    assert check["status"] == "ok", check
+    s3 = stack.client("s3")
+    bucket = stack.outputs["ArtifactBucketName"]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"drift/{MODEL}/")["Contents"]]
+    report = json.loads(
+        s3.get_object(Bucket=bucket, Key=max(k for k in keys if k.endswith(".json")))["Body"].read()
+    )
+    spec = yaml.safe_load(stack.artifacts.get_bytes(stack.registry.current_spec(MODEL).uri))  # type: ignore[union-attr]
+
+    # Then the models list answers the check's headline, when, and the live metric beside its gate
+    status, _, listing = call(api, "GET", "/console/api/models", tokens["viewers"])
+    assert status == 200, listing
+    mine = next(m for m in listing["models"] if m["name"] == MODEL)
+    headline = report["explanation"]["headline"] if report.get("explanation") else mine["drift"]
+    assert mine["drift"] == headline and isinstance(headline, str) and headline
+    assert mine["checked_at"] is not None
+    metric = spec["metric"]
+    assert mine["live_metric"] == {
+        "name": metric,
+        "value": report["live_metric"][metric],
+        "gate": spec["gates"]["min_metric"],
+    }
+    assert report["live_metric"]["labelled_rows"] == len(range(0, len(instances), 3))
+    # And the model's page answers the drift and data-quality sentences and production's card in words
+    status, _, page = call(api, "GET", f"/console/api/models/{MODEL}", tokens["viewers"])
+    assert status == 200, page
+    assert page["drift"][0] == headline
+    assert page["data_quality"] == [str(s) for s in report["data_quality"]["summary"]]
+    assert page["data_quality"], report["data_quality"]
+    assert (page["card"]["version"], page["card"]["status"]) == (production, "production")
+    assert (
+        page["card"]["sentences"][-1]
+        == f"Version {production} is in production: it answers prediction requests."
+    )
+    assert len(page["card"]["sentences"]) >= 3
+
+
 def send_as_the_browser(answer: dict[str, Any], data: bytes) -> int:
     response = requests.post(
         answer["url"], data=answer["fields"], files={"file": ("data.csv", data)}, timeout=60
