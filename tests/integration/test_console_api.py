@@ -89,6 +89,14 @@ def test_a_viewer_is_refused_an_operator_approves_rolls_back_retrains_and_reject
     assert page["pending_version"] == 2
     assert {"name": "Waiting for approval", "state": "waiting", "detail": None} in page["run"]["steps"]
     assert page["actions"] == {"approve": None, "reject": None, "rollback": False, "retrain": False}
+    # The card is production's (version 1); version 2's facts are in the decision, beside version 1's
+    assert (page["card"]["version"], page["card"]["status"]) == (1, "production")
+    assert "Version 1 is in production: it answers prediction requests." in page["card"]["sentences"]
+    decision = page["decision"]
+    assert (decision["version"], decision["production_version"]) == (2, 1)
+    assert any("waits for a person's approval" in s for s in decision["sentences"])
+    assert any(m["version"] is not None and m["production"] is not None for m in decision["metrics"])
+    assert decision["approving"].startswith("Approving puts version 2 in production in place of version 1")
     status, _, listing = call(api, "GET", "/console/api/models", tokens["viewers"])
     mine = next(m for m in listing["models"] if m["name"] == MODEL)
     assert "Version 2 is waiting for approval." in mine["attention"]
@@ -108,6 +116,10 @@ def test_a_viewer_is_refused_an_operator_approves_rolls_back_retrains_and_reject
     approved = next(e for e in stack.registry.list_events(MODEL) if e.type is EventType.APPROVED)
     assert approved.by_email == "operator@example.com"
     assert approved.by is not None and approved.by.endswith(":" + sub_of(tokens["operators"]))
+    # And the page read again shows version 2's card as production's, no sentence still waiting
+    status, _, page = call(api, "GET", f"/console/api/models/{MODEL}", tokens["viewers"])
+    assert (page["card"]["version"], page["card"]["status"], page["decision"]) == (2, "production", None)
+    assert not any("approval" in s for s in page["card"]["sentences"])
 
     # When the operator rolls back: version 1 is back, recorded as them
     status, _, event = call(api, "POST", f"/console/api/models/{MODEL}/rollback", tokens["operators"], {})
@@ -152,6 +164,71 @@ def test_a_viewer_is_refused_an_operator_approves_rolls_back_retrains_and_reject
     assert body["by_email"] == "operator@example.com"
     stack.settle()
     assert stack.registry.get_version(MODEL, version).status is VersionStatus.REJECTED
+
+
+def test_a_drift_check_reads_in_the_console_as_the_report_words_it(
+    stack: Stack, api: LocalApi, tokens: dict[str, str]
+) -> None:
+    import yaml
+
+    from sluice.tools.example_data import credit_risk
+    from tests.integration.live_rollout import instances_and_labels
+    from tests.integration.test_dashboard_metrics import EVENTS, api_event
+
+    # Given the module's model in production (trained here when this test runs alone)
+    if stack.registry.get_alias(MODEL) is None:
+        train_quietly(stack, MODEL, FIRST)
+    production = stack.registry.get_alias(MODEL).version  # type: ignore[union-attr]
+    # And requests through PredictFunction, a third of them labelled by feedback
+    instances, labels = instances_and_labels(credit_risk(120, seed=905))
+    served = stack.local.invoke("PredictFunction", api_event("api-predict", MODEL, {"instances": instances}))
+    assert served.payload["statusCode"] == 200, served.payload
+    request_id = json.loads(served.payload["body"])["request_id"]
+    for instance in range(0, len(instances), 3):
+        feedback = {"request_id": request_id, "instance": instance, "label": labels[instance]}
+        answered = stack.local.invoke("PredictFunction", api_event("api-feedback", MODEL, feedback))
+        assert answered.payload["statusCode"] == 200, answered.payload
+    stack.local.flush_streams()
+    # When the scheduled drift check runs through DriftFunction
+    schedule = json.loads((EVENTS / "drift-scheduled.json").read_text(encoding="utf-8"))
+    checked = stack.local.invoke("DriftFunction", schedule)
+    assert checked.error is None, checked.error
+    (check,) = [c for c in checked.payload["checked"] if c["model"] == MODEL]
+    assert check["status"] == "ok", check
+    s3 = stack.client("s3")
+    bucket = stack.outputs["ArtifactBucketName"]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"drift/{MODEL}/")["Contents"]]
+    report = json.loads(
+        s3.get_object(Bucket=bucket, Key=max(k for k in keys if k.endswith(".json")))["Body"].read()
+    )
+    spec = yaml.safe_load(stack.artifacts.get_bytes(stack.registry.current_spec(MODEL).uri))  # type: ignore[union-attr]
+
+    # Then the models list answers the check's headline, when, and the live metric beside its gate
+    status, _, listing = call(api, "GET", "/console/api/models", tokens["viewers"])
+    assert status == 200, listing
+    mine = next(m for m in listing["models"] if m["name"] == MODEL)
+    headline = report["explanation"]["headline"] if report.get("explanation") else mine["drift"]
+    assert mine["drift"] == headline and isinstance(headline, str) and headline
+    assert mine["checked_at"] is not None
+    metric = spec["metric"]
+    assert mine["live_metric"] == {
+        "name": metric,
+        "value": report["live_metric"][metric],
+        "gate": spec["gates"]["min_metric"],
+    }
+    assert report["live_metric"]["labelled_rows"] == len(range(0, len(instances), 3))
+    # And the model's page answers the drift and data-quality sentences and production's card in words
+    status, _, page = call(api, "GET", f"/console/api/models/{MODEL}", tokens["viewers"])
+    assert status == 200, page
+    assert page["drift"][0] == headline
+    assert page["data_quality"] == [str(s) for s in report["data_quality"]["summary"]]
+    assert page["data_quality"], report["data_quality"]
+    assert (page["card"]["version"], page["card"]["status"]) == (production, "production")
+    assert (
+        page["card"]["sentences"][-1]
+        == f"Version {production} is in production: it answers prediction requests."
+    )
+    assert len(page["card"]["sentences"]) >= 3
 
 
 def send_as_the_browser(answer: dict[str, Any], data: bytes) -> int:
@@ -213,6 +290,11 @@ def test_a_bad_upload_shows_its_quarantine_report(
     status, _, state = call(api, "GET", f"/console/api/uploads?key={answer['key']}", tokens["operators"])
     assert state["state"] == "quarantined", state
     assert {k: state["report"]["problems"][0][k] for k in ("row", "column")} == {"row": 1, "column": "age"}
+    # And the report is one sentence in plain words, with no statistics of the columns
+    assert state["report"]["summary"] == (
+        '1 row of bad.csv cannot be used: column "age" has text where a number is expected '
+        '(such as "<script>alert(1)</script>") in row 1.'
+    )
 
 
 def test_the_page_and_its_assets(api: LocalApi) -> None:

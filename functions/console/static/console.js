@@ -386,7 +386,7 @@
       }
       const model = answer.body;
       fillSummary(sections.summary, model);
-      const actionsKey = JSON.stringify([model.actions, model.pending_version, model.production_version]);
+      const actionsKey = JSON.stringify([model.actions, model.decision, model.production_version]);
       if (actionsKey !== shownActions) {
         fillActions(sections.actions, model, () => refreshNow());
         shownActions = actionsKey;
@@ -443,7 +443,8 @@
   function fillActions(section, model, after) {
     const actions = model.actions || {};
     const can = actions.approve || actions.reject || actions.rollback || actions.retrain;
-    if (!can) {
+    const decision = model.decision;
+    if (!can && !decision) {
       section.hidden = true;
       fill(section, el("h2", { id: "h-actions" }, "Decisions"));
       return;
@@ -497,21 +498,60 @@
       b.addEventListener("click", () => act(b, "/retrain", {}, () => "Retraining started on the latest accepted data."));
       buttons.push(b);
     }
-    const pending = actions.approve ?? actions.reject;
     fill(section, 
       el("h2", { id: "h-actions" }, "Decisions"),
-      pending !== null && pending !== undefined
-        ? el("p", {}, "Version " + pending + " passed its checks and waits for a person to approve it (it then replaces production) or to reject it.")
+      ...decisionFacts(decision),
+      can
+        ? el(
+            "div",
+            { className: "field" },
+            el("label", { for: "reason" }, "Reason"),
+            reason,
+            el("p", { id: "reason-help", className: "help" }, "Why you decide this. Needed to reject; kept in the audit trail."),
+          )
         : null,
-      el(
-        "div",
-        { className: "field" },
-        el("label", { for: "reason" }, "Reason"),
-        reason,
-        el("p", { id: "reason-help", className: "help" }, "Why you decide this. Needed to reject; kept in the audit trail."),
-      ),
-      el("div", { className: "buttons" }, buttons),
+      can ? el("div", { className: "buttons" }, buttons) : null,
     );
+  }
+
+  // The version waiting for a decision: its card's sentences, its metrics beside production's, what
+  // approving and rejecting do.
+  function decisionFacts(decision) {
+    if (!decision) return [];
+    const parts = [
+      el(
+        "p",
+        { className: "attention-note" },
+        decision.status === "pending_approval"
+          ? "Version " + decision.version + " passed its checks and waits for a person to approve or reject it."
+          : "Version " + decision.version + " is being tried (" + decision.status + ").",
+      ),
+    ];
+    for (const sentence of decision.sentences || []) parts.push(el("p", {}, sentence));
+    const metrics = decision.metrics || [];
+    if (metrics.length) {
+      const production = decision.production_version;
+      parts.push(
+        el(
+          "table",
+          {},
+          el("caption", {}, "Version " + decision.version + (production === null || production === undefined ? "" : " against version " + production + " in production")),
+          el(
+            "thead",
+            {},
+            el("tr", {}, ["Metric", "Version " + decision.version, production === null || production === undefined ? "In production" : "Version " + production].map((h) => el("th", { scope: "col" }, h))),
+          ),
+          el(
+            "tbody",
+            {},
+            metrics.map((m) => el("tr", {}, el("td", {}, m.name), el("td", {}, m.version === null || m.version === undefined ? "—" : number(m.version)), el("td", {}, m.production === null || m.production === undefined ? "—" : number(m.production)))),
+          ),
+        ),
+      );
+    }
+    if (decision.approving) parts.push(el("p", {}, decision.approving));
+    if (decision.rejecting) parts.push(el("p", {}, decision.rejecting));
+    return parts;
   }
 
   function withReason(text) {
@@ -555,9 +595,15 @@
   function fillCard(section, card) {
     const parts = [el("h2", { id: "h-card" }, "About the model")];
     if (!card) {
-      parts.push(el("p", {}, "No model card yet: it is written when a version is trained."));
+      parts.push(el("p", {}, "No model card yet: it is shown once a version is in production (a version waiting for approval is under Decisions)."));
     } else {
-      parts.push(el("p", { className: "muted" }, "Model card of version " + card.version + "."));
+      parts.push(
+        el(
+          "p",
+          { className: "muted", id: "card-version" },
+          "Model card of version " + card.version + (card.status === "production" ? ", the version in production." : " (" + String(card.status || "").replace("_", " ") + ")."),
+        ),
+      );
       for (const sentence of card.sentences || []) parts.push(el("p", {}, sentence));
       const metrics = Object.entries(card.metrics || {}).filter(([, v]) => typeof v === "number" || typeof v === "string");
       if (metrics.length) {

@@ -208,6 +208,8 @@ def test_reject_needs_a_reason(console: Any, fakes: FakePorts) -> None:
         **as_group("console-approve-viewer", "admins"),
     )
     assert status == 400 and body["details"][0]["field"] == "reason"
+    # And the console's details name a field and a message only (its requests have no instances)
+    assert [sorted(d) for d in body["details"]] == [["field", "message"]]
     assert fakes.registry.get_version(MODEL, int(run.version or 0)).status is VersionStatus.PENDING_APPROVAL
 
 
@@ -219,6 +221,17 @@ def test_a_model_page_shows_the_waiting_run_as_steps_and_what_a_viewer_may_do(
     assert status == 200, body
     assert body["pending_version"] == run.version
     assert body["actions"] == {"approve": None, "reject": None, "rollback": False, "retrain": False}
+    # And with nothing in production there is no card; the pending version's facts are the decision's
+    assert body["card"] is None
+    decision = body["decision"]
+    assert (decision["version"], decision["status"], decision["production_version"]) == (
+        run.version,
+        "pending_approval",
+        None,
+    )
+    assert decision["approving"] == (
+        f"Approving puts version {run.version} in production: it starts answering prediction requests."
+    )
     status, _, listing = console("console-models")
     assert listing["models"][0]["attention"] == [f"Version {run.version} is waiting for approval."]
 

@@ -17,9 +17,9 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 from sluice.app.ports import PredictDeps
 from sluice.app.serving import production as serving
 from sluice.domain.candidate import train_candidate
-from sluice.domain.scoring.onnx_model import MAX_ECHO, MAX_PROBLEMS
+from sluice.domain.scoring.echo import MAX_ECHO, MAX_PROBLEMS
 from sluice.entrypoints.api import create_app
-from sluice.entrypoints.api.errors import MAX_ERROR_CHARS
+from sluice.entrypoints.web.errors import MAX_ERROR_CHARS
 from sluice.errors import StackError
 from sluice.settings import PredictSettings
 from sluice.tools.example_data import credit_risk

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sluice.domain.scoring.onnx_model import MAX_PROBLEMS
+from sluice.domain.scoring.echo import MAX_PROBLEMS
 from tests.unit.app.fakes import FakePorts
 from tests.unit.app.test_serving import INSTANCE, MODEL
 from tests.unit.entrypoints.api_events import api_event, event_body, json_body, send

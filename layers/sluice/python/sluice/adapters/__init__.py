@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 #   call that gives up fails its invocation, then its run, which a person must start again: a few more
 #   seconds of backoff cost nothing there.
 # - the prediction API: PredictFunction sets AWS_MAX_ATTEMPTS=2 (template.yaml), the SDKs' own variable:
-#   one retry, then 503 with Retry-After (entrypoints/api/errors.py), so the client's retry replaces
+#   one retry, then 503 with Retry-After (entrypoints/web/errors.py), so the client's retry replaces
 #   ours and no request waits seconds on backoff while API Gateway's 29 s run out.
 DEFAULT_MAX_ATTEMPTS = 5
 _CLIENT_OPTIONS: dict[str, Any] = {

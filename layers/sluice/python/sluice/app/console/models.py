@@ -1,6 +1,6 @@
 """The console's models: the list (each model's production version, rollout, last drift check, live
 metric, what needs attention, those first) and a model's page (versions, the run in progress as steps,
-the card's sentences, drift and data quality in words, the audit trail, what the user may do now)."""
+the production version's card, the decision waiting (a pending version's facts beside production's), drift and data quality in words, the audit trail, what the user may do now)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from sluice.errors import ModelNotFound, SluiceError
 
 MAX_AUDIT = 50  # audit events a model's page lists, newest first
 LIVE = (VersionStatus.SHADOW, VersionStatus.CANARY)
+WAITING = (VersionStatus.PENDING_APPROVAL, *LIVE)  # a decision's, not the card's
 
 
 def _checked_at(point: DriftPoint) -> str:
@@ -146,20 +147,85 @@ def _run(
     }
 
 
-def _card(deps: ConsoleDeps, version: ModelVersion | None) -> dict[str, Any] | None:
-    stored = version.artifacts.get("card") if version else None
-    if version is None or stored is None:
+def _stored_card(deps: ConsoleDeps, version: ModelVersion) -> dict[str, Any] | None:
+    stored = version.artifacts.get("card")
+    if stored is None:
         return None
     try:
         card = json.loads(deps.artifacts.get_verified(stored))
     except (SluiceError, ValueError):
         return None
-    summary = card.get("summary") if isinstance(card.get("summary"), dict) else {}
-    parts = ("purpose", "quality", "catches", "fairness", "decision")
+    return card if isinstance(card, dict) else None
+
+
+def _sentences(card: dict[str, Any], parts: tuple[str, ...]) -> list[str]:
+    summary = card.get("summary")
+    if not isinstance(summary, dict):
+        return []
+    return [str(summary[p]) for p in parts if summary.get(p)]
+
+
+STATUS_WORDS = {
+    VersionStatus.PRODUCTION: "Version {v} is in production: it answers prediction requests.",
+    VersionStatus.ARCHIVED: "Version {v} is archived: it no longer answers requests.",
+}
+
+
+def _card(deps: ConsoleDeps, version: ModelVersion | None) -> dict[str, Any] | None:
+    """The card of `version` (production's, or with none in production the newest settled version):
+    its sentences, the last saying what the version is now (the card's own decision sentence, written
+    when it was trained, only while it still holds: a rejection)."""
+    card = _stored_card(deps, version) if version else None
+    if version is None or card is None:
+        return None
+    now = STATUS_WORDS.get(version.status, "").format(v=version.version)
+    sentences = _sentences(card, ("purpose", "quality", "catches", "fairness"))
+    sentences += [now] if now else _sentences(card, ("decision",))
     return {
         "version": version.version,
-        "sentences": [str(summary[p]) for p in parts if summary.get(p)],
+        "status": version.status.value,
+        "sentences": sentences,
         "metrics": card.get("metrics") or {},
+    }
+
+
+def _decision(
+    deps: ConsoleDeps, waiting: ModelVersion | None, production: ModelVersion | None
+) -> dict[str, Any] | None:
+    """What a person decides about the version waiting for approval (or tried as a canary or in
+    shadow): its card's sentences, its metrics beside production's, and what approving or rejecting does."""
+    if waiting is None:
+        return None
+    card = _stored_card(deps, waiting)
+    names = sorted(set(waiting.metrics) | set(production.metrics if production else {}))
+    metrics = [
+        {
+            "name": n,
+            "version": waiting.metrics.get(n),
+            "production": production.metrics.get(n) if production else None,
+        }
+        for n in names
+    ]
+    v, p = waiting.version, production.version if production else None
+    if waiting.status is VersionStatus.PENDING_APPROVAL:
+        approving = (
+            f"Approving puts version {v} in production in place of version {p}; Roll back brings version {p} back."
+            if p is not None
+            else f"Approving puts version {v} in production: it starts answering prediction requests."
+        )
+    else:
+        approving = f"Version {v} is tried beside production ({waiting.status.value}); it is promoted only if it holds up."
+    rejecting = f"Rejecting ends version {v}'s run" + (
+        f"; version {p} keeps serving." if p is not None else "."
+    )
+    return {
+        "version": v,
+        "status": waiting.status.value,
+        "production_version": p,
+        "sentences": _sentences(card, ("quality", "catches", "fairness", "decision")) if card else [],
+        "metrics": metrics,
+        "approving": approving,
+        "rejecting": rejecting,
     }
 
 
@@ -203,7 +269,8 @@ def model_page(deps: ConsoleDeps, user: ConsoleUser, model: str) -> dict[str, An
         ],
         "run": _run(deps, model, events, versions),
         "pending_version": pending.version if pending else None,
-        "card": _card(deps, pending or live or production or (versions[0] if versions else None)),
+        "card": _card(deps, production or next((v for v in versions if v.status not in WAITING), None)),
+        "decision": _decision(deps, pending or live, production),
         "drift": [s for s in (point.headline, point.next) if s] if point else [],
         "data_quality": list(point.quality_summary) if point else [],
         "audit": [

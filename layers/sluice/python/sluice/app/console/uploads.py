@@ -1,6 +1,6 @@
 """A console upload: start it (a new model's init.yaml, then a pre-signed POST the browser sends the file
 with, straight to the raw bucket) and follow it (waiting, quarantined with its report in words, or
-accepted with its dataset and training run)."""
+accepted with its dataset and training run); a quarantine report in words (domain/data/quarantine_words.py)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ import yaml
 
 from sluice.app.console.access import require_actor, require_reader
 from sluice.app.console.ports import ConsoleDeps, ConsoleLimits
+from sluice.domain.data.quarantine_words import quarantine_words
 from sluice.domain.registry.identity import ConsoleUser
 from sluice.domain.registry.records import MODEL_NAME, EventType
 from sluice.errors import InvalidRequest, SluiceError
 
 UPLOAD_KEY = re.compile(r"^([a-z0-9][a-z0-9-]{0,62})/data/[A-Za-z0-9][A-Za-z0-9._-]{0,150}\.csv$")
-MAX_PROBLEMS = 50  # row/column problems a status lists
 
 
 def _field(error: str, field: str, message: str, status: int = 400) -> InvalidRequest:
@@ -76,20 +76,6 @@ def start_upload(
     return {"key": key, "url": post["url"], "fields": post["fields"], "max_bytes": limits.max_upload_bytes}
 
 
-def _problems(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each validation problem as {row, column, message}: a row per affected row listed (1-based data
-    rows), at most MAX_PROBLEMS."""
-    found = report.get("report") if isinstance(report.get("report"), dict) else {}
-    out: list[dict[str, Any]] = []
-    for problem in (found or {}).get("problems") or []:
-        if not isinstance(problem, dict):
-            continue
-        rows: list[int | None] = [r for r in problem.get("rows") or [] if isinstance(r, int)]
-        for row in rows or [None]:
-            out.append({"row": row, "column": problem.get("column"), "message": str(problem.get("message"))})
-    return out[:MAX_PROBLEMS]
-
-
 def upload_status(deps: ConsoleDeps, user: ConsoleUser, key: str) -> dict[str, Any]:
     """{"key", "model", "state": waiting|quarantined|accepted, "report", "dataset_sha256", "execution"}."""
     require_reader(user)
@@ -120,9 +106,9 @@ def upload_status(deps: ConsoleDeps, user: ConsoleUser, key: str) -> dict[str, A
             report = json.loads(deps.artifacts.get_bytes(report_uri))
         except (SluiceError, ValueError):
             report = {}
-        summary = str(report.get("message") or "The file did not pass validation.")
+        words = quarantine_words(key, report if isinstance(report, dict) else {})
         return answer | {
             "state": "quarantined",
-            "report": {"summary": summary, "problems": _problems(report if isinstance(report, dict) else {})},
+            "report": {"summary": words.summary, "problems": words.problems},
         }
     return answer

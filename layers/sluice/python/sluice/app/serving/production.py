@@ -19,7 +19,8 @@ import numpy as np
 from sluice.app.ports import ArtifactReader, CaptureSink, FeedbackSink, Outcomes, RegistryReader, Uncounted
 from sluice.domain.registry.records import Alias
 from sluice.domain.rollout.live import RolloutState, RolloutStatus
-from sluice.domain.scoring.onnx_model import MAX_ECHO, OnnxModel, echo, feed_from_instances
+from sluice.domain.scoring.echo import MAX_ECHO, echo
+from sluice.domain.scoring.onnx_model import OnnxModel, feed_from_instances
 from sluice.errors import (
     ArtifactCorrupt,
     InvalidRequest,

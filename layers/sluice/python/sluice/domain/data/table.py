@@ -16,18 +16,20 @@ import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
-
-import numpy as np
-import numpy.typing as npt
+from typing import IO, TYPE_CHECKING
 
 from sluice.errors import DataUnreadable
 
+if TYPE_CHECKING:  # numpy is imported by the typed views only: reading a CSV and describing its columns
+    # (the console's column inference) need none, so a function that only reads pays nothing for it
+    import numpy as np
+    import numpy.typing as npt
+
+    FloatArray = npt.NDArray[np.float64]
+    ObjectArray = npt.NDArray[np.object_]
+
 # Cells that mean "no value". Everything else is a value and is checked as one.
 MISSING_TOKENS = frozenset({"", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"})
-
-FloatArray = npt.NDArray[np.float64]
-ObjectArray = npt.NDArray[np.object_]
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,8 @@ def parse_float(cell: str) -> float | None:
 
 def numeric_column(cells: list[str]) -> FloatArray:
     """Cells as float64, NaN where missing or not a finite number (validation reports the latter)."""
+    import numpy as np
+
     cleaned = ["nan" if c.strip() in MISSING_TOKENS else c for c in cells]
     try:
         out = np.asarray(cleaned, dtype=np.float64)  # fast path: every cell parses
@@ -197,6 +201,8 @@ def numeric_column(cells: list[str]) -> FloatArray:
 
 def categorical_column(cells: list[str]) -> ObjectArray:
     """Cells as an object array of stripped strings, None where missing."""
+    import numpy as np
+
     return np.array([None if is_missing(c) else c.strip() for c in cells], dtype=object)
 
 

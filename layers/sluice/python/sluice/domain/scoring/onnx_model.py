@@ -16,6 +16,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from sluice.domain.data.features import MISSING_CATEGORY, Feed, feed_from_table
 from sluice.domain.data.table import RawTable
+from sluice.domain.scoring.echo import MAX_ECHO, MAX_PROBLEMS, echo
 from sluice.domain.spec.model_spec import CategoricalFeature, Feature, NumericFeature
 
 LABEL_OUTPUT = "label"
@@ -104,17 +105,7 @@ ProblemKind = Literal[
     "malformed_body",
     "too_many_instances",
 ]
-MAX_PROBLEMS = 100  # problems named in one answer; the rest are counted
-MAX_ECHO = 80  # characters of a client's value or field name repeated in a message
 MAX_STRING = 256  # longest string value accepted in an instance
-
-
-def echo(value: Any, limit: int = MAX_ECHO) -> str:
-    """A client's value as a message may repeat it: its repr, cut after `limit` characters."""
-    if isinstance(value, str) and len(value) > limit:
-        return repr(value[:limit]) + "…"
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "…"
 
 
 @dataclass

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sluice.entrypoints.api import errors, mlflow, predictions, v2
+from sluice.entrypoints.api import mlflow, predictions, v2
 from sluice.entrypoints.api.container import CONTEXT_KEY, Container
 from sluice.entrypoints.api.routing import LazyRoutesResolver
+from sluice.entrypoints.web import errors
 from sluice.entrypoints.wiring import predict_deps
 from sluice.errors import InvalidRequest, ModelNotFound, ModelUnavailable, StackError
 from sluice.settings import PredictSettings

@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from sluice.app.registry.dashboard import index_page, linked_page
 from sluice.entrypoints.api.container import container_of
-from sluice.entrypoints.api.errors import error_response
+from sluice.entrypoints.web.errors import error_response
 from sluice.errors import ArtifactNotFound
 
 router = Router()

@@ -1,67 +1,24 @@
-"""Reading a request's body: JSON only, parsed once, checked against the API's request models. What
-a client sends becomes a 4xx here (InvalidRequest), never a 5xx."""
+"""The prediction API's requests: the request id, the bodies checked against the API's request models
+(the JSON read by sluice.entrypoints.web.bodies). What a client sends becomes a 4xx here, never a 5xx."""
 
 from __future__ import annotations
 
 import functools
 import inspect
-import json
 import re
 from collections.abc import Callable
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel, ValidationError
 
-from sluice.domain.scoring.onnx_model import echo
-from sluice.entrypoints.api.errors import cap
+from sluice.domain.scoring.echo import echo
 from sluice.entrypoints.api.schemas import REQUEST_ID, FeedbackRequest, PredictRequest
+from sluice.entrypoints.web.bodies import invalid, json_body
 from sluice.errors import InvalidRequest
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import Request
     from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
-    from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
-
-
-def _invalid(error: str, field: str | None, message: str) -> InvalidRequest:
-    return InvalidRequest(error, [{"instance": None, "field": field, "message": message}])
-
-
-def require_json(event: BaseProxyEvent) -> None:
-    """Raise a 415 unless the request says its body is JSON (or says nothing)."""
-    content_type = event.headers.get("content-type")  # case-insensitive in Powertools
-    if content_type and content_type.split(";")[0].strip().lower() != "application/json":
-        raise InvalidRequest(
-            f"the body must be JSON, not {echo(content_type)}", status=HTTPStatus.UNSUPPORTED_MEDIA_TYPE
-        )
-
-
-def json_body(event: BaseProxyEvent) -> Any:
-    """The request's JSON body, parsed once (Powertools' validation is off: Sluice checks instances
-    against the model's own schema). Anything json cannot turn into Python is a 400, never a 5xx."""
-    require_json(event)
-    try:
-        text = event.decoded_body
-    except UnicodeDecodeError:
-        raise _invalid("the body is not valid JSON", None, "not UTF-8 text") from None
-    return parse_json(text)
-
-
-def parse_json(text: str | bytes | None) -> Any:
-    """`text` as JSON; anything json cannot turn into Python is a 400 naming why, never a 5xx."""
-    try:
-        if not text:
-            raise _invalid("the body is not valid JSON", None, "the body is empty")
-        return json.loads(text)
-    except RecursionError:
-        raise _invalid("the body is not valid JSON", None, "nested too deeply") from None
-    except json.JSONDecodeError as exc:
-        raise _invalid("the body is not valid JSON", None, f"{exc.msg} at character {exc.pos}") from None
-    except UnicodeDecodeError:
-        raise _invalid("the body is not valid JSON", None, "not UTF-8 text") from None
-    except ValueError as exc:  # e.g. an integer of more than 4,300 digits (Python's int-string limit)
-        raise _invalid("the body is not valid JSON", None, cap(str(exc), 120)) from None
 
 
 def request_id(http: Request) -> str:
@@ -73,7 +30,7 @@ def request_id(http: Request) -> str:
     if sent is None:
         return event.request_context.request_id
     if not re.fullmatch(REQUEST_ID, sent):
-        raise _invalid(
+        raise invalid(
             "the X-Request-Id header is not a request id",
             "X-Request-Id",
             f"got {echo(sent)}: use 1 to 128 letters, digits, . _ : - starting with a letter or digit",
@@ -84,13 +41,11 @@ def request_id(http: Request) -> str:
 def predict_request(body: Any) -> PredictRequest:
     """The body as a PredictRequest, checked by hand (fast); the instances are checked by the model."""
     if not isinstance(body, dict):
-        raise _invalid(
-            "the request does not match the API", None, 'must be a JSON object: {"instances": […]}'
-        )
+        raise invalid("the request does not match the API", None, 'must be a JSON object: {"instances": […]}')
     instances = body.get("instances")
     if not isinstance(instances, list):
         message = "is required" if "instances" not in body else "must be a list of JSON objects"
-        raise _invalid("the request does not match the API", "instances", message)
+        raise invalid("the request does not match the API", "instances", message)
     return PredictRequest.model_construct(instances=instances)
 
 

@@ -24,11 +24,11 @@ import sluice
 from sluice.app.serving import live as live_serving
 from sluice.app.serving import production as serving
 from sluice.app.serving.production import Deployment
-from sluice.domain.scoring.onnx_model import echo
+from sluice.domain.scoring.echo import echo
 from sluice.entrypoints.api.container import container_of
 from sluice.entrypoints.api.protocols import open_inference
 from sluice.entrypoints.api.rejections import capture_rejected
-from sluice.entrypoints.api.requests import parse_json, request_id
+from sluice.entrypoints.api.requests import request_id
 from sluice.entrypoints.api.schemas import (
     REQUEST_ID,
     V2Health,
@@ -39,6 +39,7 @@ from sluice.entrypoints.api.schemas import (
     answers,
 )
 from sluice.entrypoints.outcomes import count_capture
+from sluice.entrypoints.web.bodies import parse_json
 from sluice.errors import InvalidRequest, ModelNotFound
 from sluice.observability import metrics
 

@@ -2,7 +2,7 @@
 proxy and the JSON API under /console/api (routes.py), on Powertools' REST resolver. Every route of
 /console/api but sign-in sits behind API Gateway's Cognito authorizer, which verifies the ID token and
 passes its claims; the groups are enforced by the use cases (sluice.app.console.access). Exceptions map
-to status codes here, through entrypoints/api/errors.py; nothing a client sends produces a 5xx."""
+to status codes here, through entrypoints/web/errors.py; nothing a client sends produces a 5xx."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sluice.entrypoints.api import errors
 from sluice.entrypoints.console import page, routes
+from sluice.entrypoints.web import errors
 from sluice.errors import (
     Forbidden,
     InvalidRequest,
@@ -58,7 +58,7 @@ def create_console_app(function: Callable[[], ConsoleFunction], static: Path) ->
     app.use(middlewares=[with_function])
     app.include_router(page.router)
     app.include_router(routes.router)
-    app.exception_handler(InvalidRequest)(lambda e: errors.invalid_request(e))
+    app.exception_handler(InvalidRequest)(lambda e: errors.invalid_request(e, instances=False))
     app.exception_handler(ModelNotFound)(lambda e: errors.model_not_found(e))
     app.exception_handler(Forbidden)(errors.forbidden)
     app.exception_handler(SignInFailed)(errors.unauthenticated)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sluice.app.console import access, actions, columns, models, uploads
 from sluice.domain.registry.identity import ConsoleUser
-from sluice.entrypoints.api.requests import json_body
+from sluice.entrypoints.web.bodies import json_body
 from sluice.errors import InvalidRequest, Unauthenticated
 
 if TYPE_CHECKING:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sluice.domain.scoring.onnx_model import MAX_ECHO, InstanceProblems
+from sluice.domain.scoring.echo import MAX_ECHO
+from sluice.domain.scoring.onnx_model import InstanceProblems
 from sluice.errors import InvalidRequest
 
 INPUT_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")

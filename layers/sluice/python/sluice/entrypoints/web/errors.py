@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.event_handler import Response, content_types
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sluice.domain.scoring.onnx_model import MAX_ECHO, MAX_PROBLEMS
+from sluice.domain.scoring.echo import MAX_ECHO, MAX_PROBLEMS
 from sluice.observability import logger
 
 if TYPE_CHECKING:
@@ -51,16 +51,20 @@ def error_response(
     details: list[dict[str, Any]] | None = None,
     truncated: int = 0,
     path: str | None = None,
+    *,
+    instances: bool = True,
 ) -> Response[Any]:
     """An error answer, bounded whatever the request: at most MAX_PROBLEMS details (the rest counted
     in `truncated`), each field and message cut to a few hundred characters (well under 64 KB), in the
-    dialect of the request's `path`."""
+    dialect of the request's `path`. Each detail is `{"instance", "field", "message"}` for the
+    prediction API (which instance of the request), `{"field", "message"}` with `instances=False`
+    (the console: its requests have no instances)."""
     listed = (details or [])[:MAX_PROBLEMS]
     body: dict[str, Any] = {
         "error": cap(error),
         "details": [
-            {
-                "instance": d.get("instance"),
+            ({"instance": d.get("instance")} if instances else {})
+            | {
                 "field": None if d.get("field") is None else cap(str(d["field"]), MAX_ECHO),
                 "message": cap(str(d.get("message", "invalid"))),
             }
@@ -82,9 +86,9 @@ def error_response(
     )
 
 
-def invalid_request(exc: InvalidRequest, path: str | None = None) -> Response[Any]:
+def invalid_request(exc: InvalidRequest, path: str | None = None, *, instances: bool = True) -> Response[Any]:
     """400, 413 or 415 (the status the request's problem carries), naming each problem."""
-    return error_response(exc.status, str(exc), exc.details, exc.truncated, path)
+    return error_response(exc.status, str(exc), exc.details, exc.truncated, path, instances=instances)
 
 
 def model_not_found(exc: ModelNotFound, path: str | None = None) -> Response[Any]:
@@ -127,17 +131,17 @@ def no_route(event: BaseProxyEvent) -> Response[Any]:
 
 def forbidden(exc: Exception) -> Response[Any]:
     """403: the console user's groups do not allow the action (the message names both)."""
-    return error_response(HTTPStatus.FORBIDDEN, str(exc))
+    return error_response(HTTPStatus.FORBIDDEN, str(exc), instances=False)
 
 
 def unauthenticated(exc: Exception) -> Response[Any]:
     """401: the email and password match no account, or the request carries no signed-in user."""
-    return error_response(HTTPStatus.UNAUTHORIZED, str(exc))
+    return error_response(HTTPStatus.UNAUTHORIZED, str(exc), instances=False)
 
 
 def new_password_required(exc: NewPasswordRequired) -> Response[Any]:
     """409: the account must choose a new password; the session completes the sign-in."""
-    response = error_response(HTTPStatus.CONFLICT, str(exc))
+    response = error_response(HTTPStatus.CONFLICT, str(exc), instances=False)
     response.body = dict(response.body or {}) | {"challenge": "NEW_PASSWORD_REQUIRED", "session": exc.session}
     return response
 
@@ -145,4 +149,4 @@ def new_password_required(exc: NewPasswordRequired) -> Response[Any]:
 def refused(exc: Exception) -> Response[Any]:
     """409: an action the model's state does not allow now (a version not waiting for approval, no
     earlier version to roll back to, production moved meanwhile); the message says why."""
-    return error_response(HTTPStatus.CONFLICT, str(exc))
+    return error_response(HTTPStatus.CONFLICT, str(exc), instances=False)
