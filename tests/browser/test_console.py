@@ -14,7 +14,6 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from sluice.tools.local.cognito import strong_password
-from tests.integration.authenticator import current_code, wrong_code
 from tests.browser.console_stack import (
     ANOTHER,
     BETTER,
@@ -29,6 +28,7 @@ from tests.browser.console_stack import (
     screenshot,
     serve_with_a_promoted_model,
 )
+from tests.integration.authenticator import current_code, wrong_code
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 MODEL = "loans"
