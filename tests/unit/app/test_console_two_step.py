@@ -32,11 +32,13 @@ class FakeTwoStepAccounts(FakeAccounts):
 
     def sign_in(self, email: str, password: str) -> dict[str, Any]:
         if password == "two-step":
-            raise CodeRequired("Enter the 6-digit code your authenticator app shows.", "code-session")
+            raise CodeRequired(
+                "Enter the 6-digit code your authenticator app shows.", "the-code-session-of-cognito"
+            )
         return super().sign_in(email, password)
 
     def answer_code(self, email: str, code: str, session: str) -> dict[str, Any]:
-        if (code, session) != ("123456", "code-session"):
+        if (code, session) != ("123456", "the-code-session-of-cognito"):
             raise SignInFailed("That code is not right.")
         return super().sign_in(email, "right")
 
@@ -94,14 +96,16 @@ def test_sign_in_asks_for_the_authenticator_code_and_the_code_completes_it(conso
     assert (status, challenge["challenge"], challenge["session"]) == (
         409,
         "SOFTWARE_TOKEN_MFA",
-        "code-session",
+        "the-code-session-of-cognito",
     )
-    answer = {"email": "op@example.com", "session": "code-session"}
+    answer = {"email": "op@example.com", "session": "the-code-session-of-cognito"}
     # When the code is wrong, not 6 digits, or sent without a session
     assert post(console, "/console/api/sign-in", answer | {"code": "654321"})[0] == 401
     status, body = post(console, "/console/api/sign-in", answer | {"code": "12 34"})
     assert (status, body["details"][0]["field"]) == (400, "code")
     assert post(console, "/console/api/sign-in", {"email": "op@example.com", "code": "123456"})[0] == 400
+    status, body = post(console, "/console/api/sign-in", answer | {"code": "123456", "session": "short"})
+    assert (status, body["details"][0]["field"]) == (400, "session")  # Cognito's are 20 to 4096 long
     # Then the right code signs in (spaces as apps show them are fine)
     status, signed_in = post(console, "/console/api/sign-in", answer | {"code": "123 456"})
     assert status == 200 and signed_in["user"]["sub"] == OPERATOR_SUB

@@ -39,7 +39,7 @@ class SignIn(_Body):
     email: str = Field(min_length=3, max_length=SHORT)
     password: str | None = Field(default=None, min_length=1, max_length=256)
     new_password: str | None = Field(default=None, min_length=1, max_length=256)
-    session: str | None = Field(default=None, min_length=1, max_length=4096)
+    session: str | None = Field(default=None, min_length=20, max_length=4096)  # Cognito's bounds
     code: str | None = Field(default=None, min_length=1, max_length=SHORT)
 
 
