@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from sluice.tools.local.cognito import strong_password
+from sluice.tools.local.console.cognito import strong_password
 from tests.browser.console_stack import (
     ANOTHER,
     BETTER,

@@ -9,7 +9,7 @@ the template declares it.
 - Step Functions: each state machine is created again in the backend that executes ASL, under the same
   name and so the same ARN (moto's CloudFormation creates it only in the plain backend).
 - Cognito: user pools, app clients and groups are created through the cognito-idp API before the stack
-  (moto's CloudFormation has none; see `cognito`), and their ids put where the template references them.
+  (moto's CloudFormation has none; see `console.cognito`), and their ids put where the template references them.
 - EC2 (the training task's network): subnets' route-table associations, security groups' egress rules
   and VPCs' DNS attributes, which moto's CloudFormation drops, are applied through the EC2 API (see
   `network`).
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sluice.tools.local.cognito import create_cognito, detach_cognito, substitute_cognito
+from sluice.tools.local.console.cognito import create_cognito, detach_cognito, substitute_cognito
 from sluice.tools.local.firehose.streams import create_delivery_streams, detach_delivery_streams
 from sluice.tools.local.network import complete_network
 from sluice.tools.local.template import LocalTemplate, TemplateError, translate
@@ -130,7 +130,27 @@ def read_stack(
         stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
     except Exception as exc:
         raise LocalStackError(f"no stack {stack_name!r} at {endpoint_url}: {exc}") from exc
-    return Deployment(template, _outputs_of(stack), _physical_ids(cfn, stack_name))
+    outputs = _outputs_of(stack)
+    return Deployment(
+        template, outputs, _physical_ids(cfn, stack_name) | cognito_by_outputs(template, outputs)
+    )
+
+
+def cognito_by_outputs(template: LocalTemplate, outputs: dict[str, str]) -> dict[str, str]:
+    """The Cognito resources' physical ids, which moto's CloudFormation never held: read back from the
+    stack's Outputs that `Ref` them (ConsoleUserPoolId, ConsoleUserPoolClientId)."""
+    resources = template.cloudformation.get("Resources") or {}
+    found = {}
+    for name, output in (template.cloudformation.get("Outputs") or {}).items():
+        value = (output or {}).get("Value")
+        target = value.get("Ref") if isinstance(value, dict) else None
+        if (
+            target in resources
+            and str(resources[target].get("Type", "")).startswith("AWS::Cognito::")
+            and name in outputs
+        ):
+            found[str(target)] = outputs[name]
+    return found
 
 
 def _check_parameters(template: LocalTemplate, parameters: dict[str, str]) -> None:

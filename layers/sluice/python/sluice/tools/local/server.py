@@ -18,6 +18,7 @@ from typing import Any
 
 from sluice.adapters import clear_clients
 from sluice.adapters.prediction_api import API_KEY
+from sluice.tools.local.console.s3_cors import s3_cors_as_aws
 from sluice.tools.local.deploy import ACCOUNT_ID, DEFAULT_REGION, DEFAULT_STACK_NAME
 from sluice.tools.local.distributed_map import distributed_map_patches
 from sluice.tools.local.events import moto_patches, moto_settings
@@ -137,9 +138,11 @@ def running_server(
     """Start moto's server, deploy the stack into it (template `parameters` overridden, IAM enforced
     per principal unless `iam` is False, `faults` injected once deployed, calls delayed as AWS would by
     `aws_latency`, else as SLUICE_AWS_LATENCY says), and stop both on exit; the faults injected and the
-    delays are summed up on stderr. A taken port is a PortInUse at once."""
+    delays are summed up on stderr. S3 answers browsers' cross-origin requests as its CORS rules say
+    (`console.s3_cors`). A taken port is a PortInUse at once."""
     with (
         moto_settings(),
+        s3_cors_as_aws(),
         _running_server(root, host, port, stack_name, parameters, iam, faults, aws_latency) as stack,
     ):
         yield stack

@@ -21,7 +21,7 @@ from sluice.adapters.prediction_api import AWS_IAM
 from sluice.tools.local.api.cognito import CognitoAuth, local_user_pools
 from sluice.tools.local.api.gateway import LocalApi
 from sluice.tools.local.api.signing import ApiAuth
-from sluice.tools.local.cognito import console_users
+from sluice.tools.local.console.cognito import console_users
 from sluice.tools.local.deploy import (
     ACCOUNT_ID,
     DEFAULT_REGION,
@@ -309,7 +309,7 @@ class LocalStack:
     def console_id_token(self, group: str) -> str:
         """The ID token of the console user in `group` (operators or viewers), signed in as the console
         signs in (InitiateAuth, USER_PASSWORD_AUTH)."""
-        from sluice.tools.local.cognito import sign_in
+        from sluice.tools.local.console.cognito import sign_in
 
         user = next(u for u in self.console_users() if u["group"] == group)
         client_id = self.physical["ConsoleUserPoolClient"]
