@@ -14,7 +14,7 @@ import pytest
 
 from sluice.adapters.cognito import SIGN_IN_EXPIRED, WRONG_CODE
 from sluice.tools.local.api.gateway import LocalApi
-from sluice.tools.local.cognito import create_user, strong_password
+from sluice.tools.local.console.cognito import create_user, strong_password
 from tests.integration.authenticator import current_code, wrong_code
 from tests.integration.conftest import Stack
 from tests.integration.test_console_api import call
