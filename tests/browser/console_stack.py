@@ -39,6 +39,8 @@ IMAGE = "<img src=x onerror=alert(1)>"
 FIRST = to_csv_bytes(credit_risk(rows=300, seed=1))
 BETTER = to_csv_bytes(credit_risk(rows=1500, seed=2))
 ANOTHER = to_csv_bytes(credit_risk(rows=1500, seed=3))
+# The console's user pool offers two-step sign-in (an authenticator app), as with ConsoleMfa=OPTIONAL on AWS.
+PARAMETERS = ("--parameter-overrides", "ConsoleMfa=OPTIONAL")
 
 
 @dataclass
@@ -102,10 +104,10 @@ def manual_spec(model: str) -> bytes:
 
 
 def serve_with_a_promoted_model(tmp: Path, model: str) -> Iterator[Served]:
-    """`sluice local up`, then `model` version 1 trained and promoted through uploads, then its spec
+    """`sluice local up` (with PARAMETERS), then `model` version 1 trained and promoted through uploads, then its spec
     switched to a manual rollout (so the next version waits for approval); SIGTERM at the end."""
     log = (tmp / "stack.log").open("w")
-    process = local_up(free_port(), free_port(), tmp / "local.json", log)
+    process = local_up(free_port(), free_port(), tmp / "local.json", log, PARAMETERS)
     try:
         assert process.stdout is not None
         served = Served(json.loads(process.stdout.readline()), model)

@@ -28,6 +28,7 @@ from tests.browser.console_stack import (
     screenshot,
     serve_with_a_promoted_model,
 )
+from tests.integration.authenticator import current_code, wrong_code
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 MODEL = "loans"
@@ -134,6 +135,57 @@ def test_a_first_sign_in_asks_for_a_password_of_ones_own(page: Page, served: Ser
     # and, in no group, they are told whom to ask, and shown no model
     expect(page.get_by_text("Your account is in no group yet")).to_be_visible()
     expect(page.get_by_role("link", name=MODEL, exact=True)).to_have_count(0)
+
+
+def test_a_user_sets_up_two_step_sign_in_and_then_signs_in_with_the_apps_code(
+    page: Page, served: Served
+) -> None:
+    # Given a viewer an administrator created, signed in with their password
+    email, temporary, password = "two.step@example.com", strong_password(), strong_password()
+    served.create_user(email, temporary, group="viewers")
+    page.goto(served.url)
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(temporary)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.get_by_label("New password").fill(password)
+    page.get_by_role("button", name="Set password and sign in").click()
+    expect(page.get_by_role("heading", name="Models", exact=True)).to_be_focused()
+
+    # When they open "Two-step sign-in" and set it up
+    page.get_by_role("link", name="Two-step sign-in").click()
+    expect(page.get_by_text("Two-step sign-in is off")).to_be_visible()
+    page.get_by_role("button", name="Set up two-step sign-in").click()
+    # Then the page shows the key as text and as an otpauth:// link for the app (no outside service)
+    secret = page.locator("#mfa-secret").inner_text().replace(" ", "")
+    link = page.get_by_role("link", name="this setup link").get_attribute("href") or ""
+    assert link.startswith("otpauth://totp/Sluice%20console:") and f"secret={secret}" in link
+    screenshot(page, "two-step-setup")
+    # and a wrong code is refused, the app's current code turns it on
+    page.get_by_label("Code").fill(wrong_code(secret))
+    page.get_by_role("button", name="Verify and turn on").click()
+    expect(page.get_by_role("alert")).to_contain_text("that code is not right")
+    page.get_by_label("Code").fill(current_code(secret))
+    page.get_by_role("button", name="Verify and turn on").click()
+    expect(page.get_by_text("Two-step sign-in is on:")).to_be_visible()
+
+    # When they sign out and sign in again with their password
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    # Then the console asks for the app's code: a wrong one is refused, the current one signs them in
+    expect(page.get_by_role("heading", name="Enter your code")).to_be_visible()
+    screenshot(page, "two-step-code")
+    page.get_by_label("Code").fill(wrong_code(secret))
+    page.get_by_role("button", name="Verify", exact=True).click()
+    expect(page.get_by_role("alert")).to_have_text(
+        "That code is not right: enter the 6-digit code your authenticator app shows now."
+    )
+    page.get_by_label("Code").fill(current_code(secret))
+    page.get_by_role("button", name="Verify", exact=True).click()
+    # (back on the screen they signed out from, which says two-step sign-in is on)
+    expect(page.get_by_text(f"Signed in as {email} (viewers)")).to_be_visible()
+    expect(page.get_by_text("Two-step sign-in is on:")).to_be_visible()
 
 
 def test_a_token_the_server_refuses_sends_the_user_back_to_sign_in(page: Page, served: Served) -> None:

@@ -150,12 +150,17 @@ TEST_ENV["PredictFunction"] = {
 }
 
 
+# The console's user pool offers two-step sign-in (an authenticator app), which users take up one by one.
+TEST_PARAMETERS = {"ConsoleMfa": "OPTIONAL"}
+
+
 @pytest.fixture(scope="package")
 def stack() -> Iterator[Stack]:
     with in_process_stack(
         ROOT,
         stack_name="sluice-it",
         env_overrides=TEST_ENV,
+        parameters=TEST_PARAMETERS,
     ) as local:
         sqs = local.client("sqs")
         queue_url = sqs.create_queue(QueueName="sluice-it-notifications")["QueueUrl"]

@@ -26,6 +26,10 @@ BODIES: dict[str, dict[str, object]] = {
     f"/console/api/models/{MODEL}/versions/1/approve": {"reason": "fine"},
     f"/console/api/models/{MODEL}/versions/1/reject": {"reason": "no"},
     f"/console/api/models/{MODEL}/rollback": {"reason": "back"},
+    # two-step sign-in: the access token is not one Cognito issued (a 401), and each field confused
+    "/console/api/mfa": {"access_token": "not-an-access-token"},
+    "/console/api/mfa/setup": {"access_token": "not-an-access-token"},
+    "/console/api/mfa/verify": {"access_token": "not-an-access-token", "code": "123456"},
 }
 VALID = [
     ("GET", "/console", ""),
@@ -59,9 +63,10 @@ def console_confusions(sign_in: bytes) -> Iterator[Case]:
     yield Case(
         "POST", "/console/api/sign-in", sign_in, "application/json", {}, "console sign-in valid", valid=True
     )
-    for field in ("email", "password"):
+    code_step = {"email": json.loads(sign_in)["email"], "code": "123456", "session": "a-session-" * 4}
+    for field in ("email", "password", "code", "session"):
         for text in CONFUSIONS:
-            document = json.loads(sign_in)
+            document = code_step if field in ("code", "session") else json.loads(sign_in)
             confused = (
                 "{"
                 + ", ".join(

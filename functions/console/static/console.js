@@ -1,6 +1,8 @@
 // The Sluice console: one page, hash routes (#/models, #/models/<name>, #/new), plain JavaScript.
 // Everything that comes from data is shown with textContent (the `el` helper): never innerHTML.
 // The ID token lives in memory and in sessionStorage only, and travels in the Authorization header.
+// The access token (Cognito's, for the user's own two-step sign-in) is kept beside it and travels only
+// in the JSON body of the /api/mfa calls, never in a URL.
 "use strict";
 
 (function () {
@@ -17,7 +19,7 @@
   const statusLine = document.getElementById("status");
   const alertLine = document.getElementById("alert");
 
-  let session = loadSession(); // {token, expires, user}
+  let session = loadSession(); // {token, access, expires, user}
   let me = null; // GET /api/me
   let screen = 0; // bumped at each new screen: timers of an old screen stop
 
@@ -120,6 +122,7 @@
   function startSession(answer) {
     session = {
       token: answer.id_token,
+      access: answer.access_token || "",
       expires: Date.now() + 1000 * (Number(answer.expires_in) || 3600),
       user: answer.user || {},
     };
@@ -183,6 +186,7 @@
     const nav = document.getElementById("nav");
     const groups = (me.groups || []).join(", ") || "no group";
     document.getElementById("who").textContent = "Signed in as " + me.email + " (" + groups + ")";
+    document.getElementById("security-link").hidden = !me.mfa || me.mfa === "OFF";
     nav.hidden = false;
     return me;
   }
@@ -215,19 +219,74 @@
       say("Signing in…");
       const answer = await api("POST", "/sign-in", { email: email.value.trim(), password: password.value });
       password.value = "";
-      if (answer.status === 200) {
-        startSession(answer.body);
-        clearMessages();
-        route();
-      } else if (answer.status === 409 && answer.body && answer.body.challenge === "NEW_PASSWORD_REQUIRED") {
-        newPasswordScreen(email.value.trim(), answer.body.session, answer.body.error);
-      } else {
-        warn(errorText(answer));
-      }
+      signedInOrChallenged(answer, email.value.trim());
     });
     show("Sign in to the Sluice console", form);
     if (message) warn(message);
     else clearMessages();
+  }
+
+  // The sign-in's answer: signed in, or a challenge's screen (a new password, an authenticator's code).
+  function signedInOrChallenged(answer, email) {
+    const challenge = answer.status === 409 && answer.body ? answer.body.challenge : null;
+    if (answer.status === 200) {
+      startSession(answer.body);
+      clearMessages();
+      route();
+    } else if (challenge === "NEW_PASSWORD_REQUIRED") {
+      newPasswordScreen(email, answer.body.session, answer.body.error);
+    } else if (challenge === "SOFTWARE_TOKEN_MFA") {
+      codeScreen(email, answer.body.session, answer.body.error);
+    } else {
+      warn(errorText(answer));
+    }
+  }
+
+  function codeInput() {
+    return el("input", {
+      id: "code",
+      name: "code",
+      type: "text",
+      inputmode: "numeric",
+      autocomplete: "one-time-code",
+      pattern: "[0-9 ]*",
+      maxlength: "7",
+      required: true,
+      "aria-describedby": "code-help",
+    });
+  }
+
+  function codeScreen(email, challengeSession, message) {
+    const code = codeInput();
+    const form = el(
+      "form",
+      { className: "card narrow", novalidate: true },
+      el("p", {}, "Two-step sign-in is on for " + email + "."),
+      el(
+        "div",
+        { className: "field" },
+        el("label", { for: "code" }, "Code"),
+        code,
+        el("p", { id: "code-help", className: "help" }, "The 6 digits your authenticator app shows now for the Sluice console."),
+      ),
+      el("button", { type: "submit", className: "primary" }, "Verify"),
+      el("button", { type: "button", onclick: () => signInScreen() }, "Start again"),
+    );
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (!code.value.trim()) {
+        warn("Enter the code your authenticator app shows.");
+        return;
+      }
+      say("Checking the code…");
+      const answer = await api("POST", "/sign-in", { email: email, code: code.value.trim(), session: challengeSession });
+      code.value = "";
+      signedInOrChallenged(answer, email);
+      if (answer.status !== 200) code.focus();
+    });
+    show("Enter your code", form);
+    if (message) say(message);
+    code.focus();
   }
 
   function newPasswordScreen(email, challengeSession, message) {
@@ -259,13 +318,7 @@
         session: challengeSession,
       });
       password.value = "";
-      if (answer.status === 200) {
-        startSession(answer.body);
-        clearMessages();
-        route();
-      } else {
-        warn(errorText(answer));
-      }
+      signedInOrChallenged(answer, email);
     });
     show("Choose a new password", form);
     if (message) say(message);
@@ -958,6 +1011,105 @@
     return parts;
   }
 
+  // ---------- two-step sign-in ----------
+
+  async function securityScreen() {
+    const state = el("section", { "aria-labelledby": "h-two-step" });
+    const mine = show("Two-step sign-in", state);
+    await whoAmI();
+    if (mine !== screen) return;
+    if (!session.access) {
+      fill(state, el("p", {}, "Sign out and sign in again to change your two-step sign-in."));
+      return;
+    }
+    const answer = await api("POST", "/mfa", { access_token: session.access });
+    if (mine !== screen) return;
+    if (answer.status !== 200) {
+      warn(errorText(answer));
+      return;
+    }
+    showTwoStep(state, answer.body);
+  }
+
+  function showTwoStep(section, status) {
+    const heading = el("h2", { id: "h-two-step" }, "Your sign-in");
+    if (!status.available) {
+      fill(section, heading, el("p", {}, "This console does not offer two-step sign-in. Ask your administrator if you need it."));
+    } else if (status.enabled) {
+      fill(
+        section,
+        heading,
+        el("p", { className: "good" }, "Two-step sign-in is on: each sign-in asks for the code your authenticator app shows."),
+        el("p", {}, "If you lose the device with the app, ask your administrator to turn two-step sign-in off for your account; then set it up again."),
+      );
+    } else {
+      const start = el("button", { type: "button", className: "primary" }, "Set up two-step sign-in");
+      start.addEventListener("click", () => startTwoStep(section, start));
+      fill(
+        section,
+        heading,
+        el("p", {}, "Two-step sign-in is off: your password alone signs you in."),
+        el("p", {}, "Turn it on to be asked, at each sign-in, for a code from an authenticator app on your phone " +
+          "(Google Authenticator, Microsoft Authenticator, 1Password, Authy or any app for time-based codes)."),
+        start,
+      );
+    }
+  }
+
+  async function startTwoStep(section, button) {
+    button.disabled = true;
+    say("Preparing a key for your app…");
+    const answer = await api("POST", "/mfa/setup", { access_token: session.access });
+    button.disabled = false;
+    if (answer.status !== 200) {
+      warn(errorText(answer));
+      return;
+    }
+    clearMessages();
+    const secret = String(answer.body.secret || "");
+    const uri = String(answer.body.uri || "");
+    const code = codeInput();
+    const form = el(
+      "form",
+      { className: "card narrow", novalidate: true },
+      el(
+        "div",
+        { className: "field" },
+        el("label", { for: "code" }, "Code"),
+        code,
+        el("p", { id: "code-help", className: "help" }, "The 6 digits the app shows for the Sluice console."),
+      ),
+      el("button", { type: "submit", className: "primary" }, "Verify and turn on"),
+    );
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      say("Checking the code…");
+      const done = await api("POST", "/mfa/verify", { access_token: session.access, code: code.value.trim() });
+      code.value = "";
+      if (done.status === 200) {
+        showTwoStep(section, done.body);
+        say("Two-step sign-in is on. From your next sign-in, the console asks for your app's code.");
+      } else {
+        warn(errorText(done));
+        code.focus();
+      }
+    });
+    fill(
+      section,
+      el("h2", { id: "h-two-step" }, "Set up two-step sign-in"),
+      el("ol", {},
+        el("li", {}, "In your authenticator app, add an account and choose to enter a setup key. Type this key (time-based):",
+          el("p", {}, el("code", { id: "mfa-secret", className: "secret" }, secret.replace(/(.{4})/g, "$1 ").trim()))),
+        el("li", {}, "Or, on the device that has the app, open ",
+          el("a", { href: uri, id: "mfa-link" }, "this setup link"),
+          " (its address is ", el("code", { className: "secret" }, uri), ")."),
+        el("li", {}, "Enter the code the app now shows, to check it works."),
+      ),
+      form,
+    );
+    code.focus();
+  }
+
   // ---------- routing ----------
 
   function route() {
@@ -972,6 +1124,8 @@
       modelScreen(decodeURIComponent(match[1])).catch(failed);
     } else if (hash === "#/new") {
       newModelScreen();
+    } else if (hash === "#/security") {
+      securityScreen().catch(failed);
     } else {
       modelsScreen().catch(failed);
     }

@@ -81,6 +81,21 @@ class FakeAccounts:
     def new_password(self, email: str, new_password: str, session: str) -> dict[str, Any]:
         return self.sign_in(email, "right")
 
+    # A pool without two-step sign-in (ConsoleMfa OFF): test_console_two_step.py has one with it.
+    mfa = "OFF"
+
+    def answer_code(self, email: str, code: str, session: str) -> dict[str, Any]:
+        raise SignInFailed("That code is not right.")
+
+    def authenticator_enabled(self, access_token: str) -> bool:
+        return False
+
+    def start_authenticator(self, access_token: str) -> str:
+        raise AssertionError("a pool without two-step sign-in is not asked for a secret")
+
+    def confirm_authenticator(self, access_token: str, code: str, device: str) -> None:
+        raise AssertionError("a pool without two-step sign-in is not asked to check a code")
+
 
 @pytest.fixture
 def console(fakes: FakePorts) -> Any:
@@ -144,6 +159,7 @@ def test_me_answers_who_the_claims_name(console: Any) -> None:
         "sub": OPERATOR_SUB,
         "groups": ["operators"],
         "can_act": True,
+        "mfa": "OFF",
     }
 
 

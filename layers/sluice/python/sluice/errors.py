@@ -122,5 +122,14 @@ class NewPasswordRequired(SluiceError):
         self.session = session
 
 
+class CodeRequired(SluiceError):
+    """The account has two-step sign-in (an authenticator app): its current code completes the sign-in
+    (`session` carries on)."""
+
+    def __init__(self, message: str, session: str) -> None:
+        super().__init__(message)
+        self.session = session
+
+
 class Unauthenticated(SluiceError):
     """A console request without the verified claims of a signed-in user."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -87,12 +87,14 @@ class PredictSettings(StackSettings):
 
 class ConsoleSettings(StackSettings):
     """ConsoleFunction: the raw bucket its users upload to (pre-signed POSTs), where training starts, the
-    Cognito user pool and app client its users sign in with, and the size limit of an upload."""
+    Cognito user pool and app client its users sign in with, whether the pool offers two-step sign-in
+    (the template's ConsoleMfa), and the size limit of an upload."""
 
     raw_bucket: str = Field(min_length=3)
     state_machine_arn: str = Field(min_length=20)
     console_user_pool_id: str = Field(min_length=1)
     console_client_id: str = Field(min_length=1)
+    console_mfa: Literal["OFF", "OPTIONAL"] = "OFF"
     max_upload_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
 
 

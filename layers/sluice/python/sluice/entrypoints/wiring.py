@@ -137,7 +137,7 @@ def console_deps(settings: ConsoleSettings) -> ConsoleDeps:
         executions=executions,
         runs=executions,
         uploads=RawUploads(settings.raw_bucket),
-        accounts=CognitoSignIn(settings.console_client_id),
+        accounts=CognitoSignIn(settings.console_client_id, settings.console_mfa),
     )
 
 

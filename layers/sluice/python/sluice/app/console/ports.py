@@ -32,12 +32,25 @@ class RunHistory(Protocol):
 
 
 class Accounts(Protocol):
-    """The console's user pool: sign in with an email and password ({"id_token", "expires_in",
-    "claims": the token's, as issued});
-    SignInFailed, or NewPasswordRequired whose session `new_password` completes."""
+    """The console's user pool. Signing in with an email and password answers the tokens ({"id_token",
+    "access_token", "expires_in", "claims": the ID token's, as issued}), or raises SignInFailed, or
+    NewPasswordRequired whose session `new_password` completes, or CodeRequired whose session
+    `answer_code` completes. `mfa` is the pool's two-step setting ("OFF" or "OPTIONAL"); the
+    authenticator calls act for the user whose access token they are given."""
+
+    mfa: str
 
     def sign_in(self, email: str, password: str) -> dict[str, Any]: ...
     def new_password(self, email: str, new_password: str, session: str) -> dict[str, Any]: ...
+    def answer_code(self, email: str, code: str, session: str) -> dict[str, Any]: ...
+    def authenticator_enabled(self, access_token: str) -> bool: ...
+    def start_authenticator(self, access_token: str) -> str:
+        """A new secret (base32) for the user's authenticator app."""
+        ...
+
+    def confirm_authenticator(self, access_token: str, code: str, device: str) -> None:
+        """Check a code made from that secret, then ask for the app's code at every sign-in."""
+        ...
 
 
 @dataclass(frozen=True, kw_only=True)

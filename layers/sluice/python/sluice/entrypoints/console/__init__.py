@@ -7,6 +7,7 @@ to status codes here, through entrypoints/web/errors.py; nothing a client sends 
 from __future__ import annotations
 
 from collections.abc import Callable
+from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from sluice.entrypoints.console import page, routes
 from sluice.entrypoints.web import errors
 from sluice.errors import (
+    CodeRequired,
     Forbidden,
     InvalidRequest,
     ModelNotFound,
@@ -64,6 +66,7 @@ def create_console_app(function: Callable[[], ConsoleFunction], static: Path) ->
     app.exception_handler(SignInFailed)(errors.unauthenticated)
     app.exception_handler(Unauthenticated)(errors.unauthenticated)
     app.exception_handler(NewPasswordRequired)(errors.new_password_required)
+    app.exception_handler(CodeRequired)(code_required)
     app.exception_handler(StackError)(lambda e: errors.stack_unavailable(e))
     app.exception_handler(ClientError)(lambda e: errors.aws_unavailable(e))
     app.exception_handler(BotoCoreError)(lambda e: errors.aws_unavailable(e))
@@ -74,3 +77,10 @@ def create_console_app(function: Callable[[], ConsoleFunction], static: Path) ->
         return errors.no_route(app.current_event)
 
     return app
+
+
+def code_required(exc: CodeRequired) -> Response[Any]:
+    """409: the account has two-step sign-in; the app's code with the session completes the sign-in."""
+    response = errors.error_response(HTTPStatus.CONFLICT, str(exc))
+    response.body = dict(response.body or {}) | {"challenge": "SOFTWARE_TOKEN_MFA", "session": exc.session}
+    return response

@@ -1,5 +1,7 @@
 """The console's JSON API under /console/api: sign-in (open), then, behind the Cognito authorizer, who
-the user is, the models, a model's page, column inference, uploads, and the actions. Each route reads
+the user is, their two-step sign-in (/mfa: the user's Cognito access token travels in the body, as
+API Gateway's authorizer checks only the ID token), the models, a model's page, column inference,
+uploads, and the actions. Each route reads
 the verified claims (`user_of`), parses its body into a bounded request model (a 4xx naming the field)
 and calls one use case of sluice.app.console."""
 
@@ -26,6 +28,7 @@ MAX_BODY_BYTES = 300 * 1024  # a column sample is at most 256 KB of text
 MAX_SAMPLE_CHARS = 256 * 1024
 SHORT = 200  # names, emails, columns
 LONG = 1000  # reasons
+TOKEN = 8192  # a Cognito access token is 1-2 KB
 
 
 class _Body(BaseModel):
@@ -36,7 +39,16 @@ class SignIn(_Body):
     email: str = Field(min_length=3, max_length=SHORT)
     password: str | None = Field(default=None, min_length=1, max_length=256)
     new_password: str | None = Field(default=None, min_length=1, max_length=256)
-    session: str | None = Field(default=None, min_length=1, max_length=4096)
+    session: str | None = Field(default=None, min_length=20, max_length=4096)  # Cognito's bounds
+    code: str | None = Field(default=None, min_length=1, max_length=SHORT)
+
+
+class AccessToken(_Body):
+    access_token: str = Field(min_length=1, max_length=TOKEN)
+
+
+class AccessTokenAndCode(AccessToken):
+    code: str = Field(min_length=1, max_length=SHORT)
 
 
 class ColumnsRequest(_Body):
@@ -119,19 +131,46 @@ def _version(text: str) -> int:
 @router.post("/console/api/sign-in")
 def sign_in() -> dict[str, Any]:
     request = body_of(SignIn)
-    if request.password is None and (request.new_password is None or request.session is None):
+    answers_challenge = request.session is not None and (request.new_password or request.code) is not None
+    if request.password is None and not answers_challenge:
         raise InvalidRequest(
             "the request does not match the console's API",
-            [{"field": "password", "message": "required (or new_password with session)"}],
+            [{"field": "password", "message": "required (or new_password or code, with session)"}],
         )
     return access.sign_in(
-        _function().deps.accounts, request.email, request.password, request.new_password, request.session
+        _function().deps.accounts,
+        request.email,
+        request.password,
+        request.new_password,
+        request.session,
+        request.code,
     )
 
 
 @router.get("/console/api/me")
 def me() -> dict[str, object]:
-    return access.me(_user())
+    return access.me(_user(), _function().deps.accounts.mfa)
+
+
+@router.post("/console/api/mfa")
+def two_step() -> dict[str, bool]:
+    _user()
+    request = body_of(AccessToken)
+    return access.two_step(_function().deps.accounts, request.access_token)
+
+
+@router.post("/console/api/mfa/setup")
+def start_two_step() -> dict[str, str]:
+    user = _user()
+    request = body_of(AccessToken)
+    return access.start_two_step(_function().deps.accounts, user, request.access_token)
+
+
+@router.post("/console/api/mfa/verify")
+def finish_two_step() -> dict[str, bool]:
+    _user()
+    request = body_of(AccessTokenAndCode)
+    return access.finish_two_step(_function().deps.accounts, request.access_token, request.code)
 
 
 @router.get("/console/api/models")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import os
 import queue
 import threading
 import time
@@ -52,6 +53,9 @@ MOTO_CONFIG: DefaultConfig = {
     "stepfunctions": {"execute_state_machine": True},
     "lambda": {"use_docker": False},
 }
+# moto's Cognito checks authenticator-app (TOTP) codes only with this set (against one fixed secret,
+# the one AssociateSoftwareToken answers every user): a wrong code is then refused as on AWS.
+MOTO_ENVIRONMENT = {"MOTO_COGNITO_IDP_USER_POOL_ENABLE_TOTP": "true"}
 
 
 @contextlib.contextmanager
@@ -59,15 +63,22 @@ def moto_settings() -> Iterator[None]:
     """moto's settings with MOTO_CONFIG applied, and as they were again on exit, whatever mocks started
     and stopped meanwhile: moto's own restore leaks when nested mocks end out of order, and a later
     mock_aws() of this process (a test's) would then run the state machines it starts, which moto's
-    default leaves RUNNING."""
+    default leaves RUNNING. MOTO_ENVIRONMENT is set in os.environ meanwhile (moto reads it per call)."""
     from moto.core.config import default_user_config
 
     saved = copy.deepcopy(default_user_config)
+    saved_environment = {k: os.environ.get(k) for k in MOTO_ENVIRONMENT}
     for service, values in MOTO_CONFIG.items():
         default_user_config.setdefault(service, {}).update(values)  # type: ignore[misc]
+    os.environ.update(MOTO_ENVIRONMENT)
     try:
         yield
     finally:
+        for key, value in saved_environment.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
         settings = cast(dict[str, Any], default_user_config)
         settings.clear()
         settings.update(saved)
