@@ -3,6 +3,8 @@ status codes and exit codes in one place each."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class SluiceError(Exception):
     """Base class for every error Sluice raises on purpose."""
@@ -114,21 +116,26 @@ class SignInFailed(SluiceError):
     """The email and password do not match an account (Cognito's answer, whatever the reason)."""
 
 
-class NewPasswordRequired(SluiceError):
-    """The account signs in with a temporary password: a new one must be chosen (`session` carries on)."""
+class SignInChallenge(SluiceError):
+    """Cognito asks one more step of a sign-in (`challenge`, its name); `session` carries the sign-in on."""
+
+    challenge: ClassVar[str]
 
     def __init__(self, message: str, session: str) -> None:
         super().__init__(message)
         self.session = session
 
 
-class CodeRequired(SluiceError):
-    """The account has two-step sign-in (an authenticator app): its current code completes the sign-in
-    (`session` carries on)."""
+class NewPasswordRequired(SignInChallenge):
+    """The account signs in with a temporary password: a new one must be chosen."""
 
-    def __init__(self, message: str, session: str) -> None:
-        super().__init__(message)
-        self.session = session
+    challenge = "NEW_PASSWORD_REQUIRED"
+
+
+class CodeRequired(SignInChallenge):
+    """The account has two-step sign-in (an authenticator app): its current code completes the sign-in."""
+
+    challenge = "SOFTWARE_TOKEN_MFA"
 
 
 class Unauthenticated(SluiceError):

@@ -7,7 +7,6 @@ to status codes here, through entrypoints/web/errors.py; nothing a client sends 
 from __future__ import annotations
 
 from collections.abc import Callable
-from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,11 +16,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from sluice.entrypoints.console import page, routes
 from sluice.entrypoints.web import errors
 from sluice.errors import (
-    CodeRequired,
     Forbidden,
     InvalidRequest,
     ModelNotFound,
-    NewPasswordRequired,
+    SignInChallenge,
     SignInFailed,
     SluiceError,
     StackError,
@@ -65,8 +63,7 @@ def create_console_app(function: Callable[[], ConsoleFunction], static: Path) ->
     app.exception_handler(Forbidden)(errors.forbidden)
     app.exception_handler(SignInFailed)(errors.unauthenticated)
     app.exception_handler(Unauthenticated)(errors.unauthenticated)
-    app.exception_handler(NewPasswordRequired)(errors.new_password_required)
-    app.exception_handler(CodeRequired)(code_required)
+    app.exception_handler(SignInChallenge)(errors.sign_in_challenge)
     app.exception_handler(StackError)(lambda e: errors.stack_unavailable(e))
     app.exception_handler(ClientError)(lambda e: errors.aws_unavailable(e))
     app.exception_handler(BotoCoreError)(lambda e: errors.aws_unavailable(e))
@@ -77,10 +74,3 @@ def create_console_app(function: Callable[[], ConsoleFunction], static: Path) ->
         return errors.no_route(app.current_event)
 
     return app
-
-
-def code_required(exc: CodeRequired) -> Response[Any]:
-    """409: the account has two-step sign-in; the app's code with the session completes the sign-in."""
-    response = errors.error_response(HTTPStatus.CONFLICT, str(exc))
-    response.body = dict(response.body or {}) | {"challenge": "SOFTWARE_TOKEN_MFA", "session": exc.session}
-    return response

@@ -28,7 +28,7 @@ from sluice.observability import logger
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
-    from sluice.errors import InvalidRequest, ModelNotFound, ModelUnavailable, NewPasswordRequired, StackError
+    from sluice.errors import InvalidRequest, ModelNotFound, ModelUnavailable, SignInChallenge, StackError
 
 MAX_ERROR_CHARS = 300  # the longest `error` or detail `message` an answer carries
 RETRY_AFTER_SECONDS = 1  # what a 503 asks the client to wait before sending the request again
@@ -139,10 +139,11 @@ def unauthenticated(exc: Exception) -> Response[Any]:
     return error_response(HTTPStatus.UNAUTHORIZED, str(exc), instances=False)
 
 
-def new_password_required(exc: NewPasswordRequired) -> Response[Any]:
-    """409: the account must choose a new password; the session completes the sign-in."""
+def sign_in_challenge(exc: SignInChallenge) -> Response[Any]:
+    """409: the sign-in needs one more step (a new password, an authenticator's code), named in
+    `challenge`; the `session` completes it."""
     response = error_response(HTTPStatus.CONFLICT, str(exc), instances=False)
-    response.body = dict(response.body or {}) | {"challenge": "NEW_PASSWORD_REQUIRED", "session": exc.session}
+    response.body = dict(response.body or {}) | {"challenge": exc.challenge, "session": exc.session}
     return response
 
 
