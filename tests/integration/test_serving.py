@@ -328,10 +328,12 @@ def _traffic(shift: float, rows: int, seed: int) -> list[dict[str, Any]]:
 
 
 @pytest.mark.slow
-def test_drift_check_alerts_and_retrains_once_on_shifted_traffic_only(stack: Stack) -> None:
+def test_drift_check_alerts_once_per_incident_and_retrains_once_on_shifted_traffic_only(stack: Stack) -> None:
     # Given a model of its own, serving, with same-distribution traffic captured
     model = "it-drift"
     stack.train(model, ("first.csv", to_csv_bytes(credit_risk(rows=800, seed=21))))
+    # And a team subscribed to the topic for this model's drift incidents only (a filter policy)
+    team = _subscribed(stack, "it-drift-team", {"model": [model], "kind": ["drift"]})
     served = stack.local.serve_api(0)
     try:
         stack.notifications()  # drain earlier messages
@@ -349,6 +351,7 @@ def test_drift_check_alerts_and_retrains_once_on_shifted_traffic_only(stack: Sta
         check = next(c for c in results.payload["checked"] if c["model"] == model)
         assert check["status"] == "ok" and check["rows"] == 300
         assert check["dataset_drift"] is False and check["alerted"] is False and check["retraining"] is None
+        assert check["incidents"] == {}
         live = check["live_metric"]
         assert (live["accuracy"], live["labelled_rows"]) == (0.5, 2)
         assert set(live) <= {"accuracy", "labelled_rows", "roc_auc"}  # and the spec's primary metric
@@ -357,7 +360,7 @@ def test_drift_check_alerts_and_retrains_once_on_shifted_traffic_only(stack: Sta
             stack.artifacts.get_verified(stack.registry.get_version(model, 1).artifacts["card"])
         )
         assert (card["live"]["metrics"]["accuracy"], card["live"]["labelled_rows"]) == (0.5, 2)
-        assert not [n for n in stack.notifications() if n["subject"] == f"Sluice: drift in {model}"]
+        assert _incident_messages(stack, model) == []
 
         # When shifted traffic arrives and the check runs twice
         for chunk in range(4):
@@ -371,23 +374,27 @@ def test_drift_check_alerts_and_retrains_once_on_shifted_traffic_only(stack: Sta
 
         first = check_now()
         second = check_now()  # while the retraining runs
-        # Then drift is flagged, an alert is published, and exactly one retraining starts
+        # Then drift is flagged, a drift incident opens with one alert, and exactly one retraining starts
         assert first["dataset_drift"] is True and first["alerted"] is True
+        assert first["incidents"] == {"drift": "open"}
         assert {"income", "debt_ratio"} <= set(first["drifted_features"])
         assert first["retraining"] is not None
         assert second["dataset_drift"] is True and second["retraining"] is None
         assert "already running" in second["retrain_skipped"]
+        assert second["alerted"] is False and second["incidents"] == {"drift": "ongoing"}
         executions = [e for e in stack.settle() if e["executionArn"] == first["retraining"]]
-        # And once it finished (the same data trains the same model: promoted as version 2), shifted
-        # traffic to version 2 is flagged again, but the cool-down holds back a second retraining
+        # And once it finished (the same data trains the same model: promoted as version 2) and version 1
+        # is rolled back to, its shifted traffic is flagged a third time: still no second alert, and the
+        # cool-down holds back a second retraining
         assert stack.registry.get_alias(model).version == 2  # type: ignore[union-attr]
-        assert predict(served, _traffic(1.0, 150, seed=300), model=model)[1]["version"] == 2
-        stack.local.flush_streams()
+        rollback(stack.registry, stack.artifacts, model, by=caller_principal(stack.client("sts")))
         third = check_now()
-        assert third["version"] == 2 and third["dataset_drift"] is True
+        assert third["version"] == 1 and third["dataset_drift"] is True
         assert third["retraining"] is None and "cool-down" in third["retrain_skipped"]
-        alerts = [n for n in stack.notifications() if n["subject"] == f"Sluice: drift in {model}"]
-        assert len(alerts) == 3 and {a["message"]["model"] for a in alerts} == {model}
+        assert third["alerted"] is False and third["incidents"] == {"drift": "ongoing"}
+        alerts = _incident_messages(stack, model)
+        assert [a["subject"] for a in alerts] == [f"Sluice: drift in {model}"]
+        assert alerts[0]["message"]["state"] == "open" and alerts[0]["message"]["severity"] == "medium"
         assert len(executions) == 1
         run = stack.registry.list_versions(model)[-1]
         assert run.trigger.value == "drift"
@@ -396,8 +403,76 @@ def test_drift_check_alerts_and_retrains_once_on_shifted_traffic_only(stack: Sta
         assert report["dataset_drift"] is True and report["prediction_drift"] is not None
         html = stack.artifacts.get_bytes(first["html_uri"]).decode()
         assert "<svg" in html and "Outside the dataset verdict" in html and "Predictions:" in html
+        second_html = stack.artifacts.get_bytes(second["html_uri"]).decode()
+        assert "No new alert: this drift is the incident open since" in second_html
+
+        # When version 2 is back in production and serves traffic like its training data
+        stack.registry.promote(
+            stack.registry.get_version(model, 2),
+            expected=1,
+            event=AuditEvent(model=model, type=EventType.PROMOTED, id="it-drift-forward", to_version=2),
+        )
+        assert predict(served, _traffic(0.0, 150, seed=400), model=model)[1]["version"] == 2
+        stack.local.flush_streams()
+        recovered = check_now()
+        # Then the check finds the drift gone and closes the incident with one "resolved" message
+        assert recovered["version"] == 2 and recovered["dataset_drift"] is False
+        assert recovered["incidents"] == {"drift": "resolved"}
+        resolved = _incident_messages(stack, model)
+        assert [n["subject"] for n in resolved] == [f"Sluice: drift in {model} resolved"]
+        # And the registry's audit trail has the incident's opening and resolution
+        kinds = [e.type for e in stack.registry.list_events(model)]
+        assert kinds.count(EventType.INCIDENT_OPENED) == 1 and kinds.count(EventType.INCIDENT_RESOLVED) == 1
+        # And the team's filtered subscription received the same two messages, with their attributes
+        assert _received(stack, team) == [
+            {
+                "model": model,
+                "kind": "drift",
+                "severity": "medium",
+                "state": "open",
+                "event": "incident_open",
+            },
+            {
+                "model": model,
+                "kind": "drift",
+                "severity": "medium",
+                "state": "resolved",
+                "event": "incident_resolved",
+            },
+        ]
     finally:
         served.stop()
+
+
+def _incident_messages(stack: Stack, model: str) -> list[dict[str, Any]]:
+    """The model's incident announcements among the messages published since the last drain."""
+    return [
+        n
+        for n in stack.notifications()
+        if n["message"].get("model") == model and str(n["message"].get("event")).startswith("incident_")
+    ]
+
+
+def _subscribed(stack: Stack, name: str, policy: dict[str, list[str]]) -> str:
+    """A queue subscribed to the stack's topic with a filter policy on the message attributes."""
+    sqs = stack.client("sqs")
+    queue = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    stack.client("sns").subscribe(
+        TopicArn=stack.local.outputs["NotificationTopicArn"],
+        Protocol="sqs",
+        Endpoint=arn,
+        Attributes={"FilterPolicy": json.dumps(policy)},
+    )
+    return str(queue)
+
+
+def _received(stack: Stack, queue: str) -> list[dict[str, str]]:
+    """The message attributes of what the queue received, in order."""
+    messages = stack.client("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+    return [
+        {name: a["Value"] for name, a in json.loads(m["Body"])["MessageAttributes"].items()} for m in messages
+    ]
 
 
 @pytest.mark.slow

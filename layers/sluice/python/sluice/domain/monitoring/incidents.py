@@ -136,14 +136,29 @@ def subject(incident: Incident) -> str:
 
 def since_words(incident: Incident, now: datetime) -> str:
     """How long it has been open, and when it was last announced, in words."""
-    since = datetime.fromisoformat(incident.opened_at)
-    opened_ago = _ago(now - since)
+    opened_ago = _ago(now - datetime.fromisoformat(incident.opened_at))
     announced_ago = _ago(now - datetime.fromisoformat(incident.announced_at))
     times = "once" if incident.announcements == 1 else f"{incident.announcements} times"
     return (
-        f"open since {since:%Y-%m-%d %H:%M} UTC ({opened_ago} ago); "
+        f"open since {_at(incident.opened_at)} ({opened_ago} ago); "
         f"announced {times}, last {announced_ago} ago"
     )
+
+
+def incident_words(incident: Incident) -> str:
+    """An open incident in words, with absolute times (a stored page does not go stale): "drift in loans
+    (v3, severity medium), open since 2026-12-01 12:00 UTC; announced 2 times, last 2026-12-02 12:00 UTC:
+    drifted: income"."""
+    times = "once" if incident.announcements == 1 else f"{incident.announcements} times"
+    words = (
+        f"{_WHAT[incident.kind]} in {incident.model} (v{incident.version}, severity {incident.severity}), "
+        f"open since {_at(incident.opened_at)}; announced {times}, last {_at(incident.announced_at)}"
+    )
+    return f"{words}: {incident.summary}" if incident.summary else words
+
+
+def _at(iso: str) -> str:
+    return f"{datetime.fromisoformat(iso):%Y-%m-%d %H:%M} UTC"
 
 
 def still_open_sentence(incident: Incident, repeat_hours: float, now: datetime) -> str:
