@@ -15,9 +15,10 @@ from sluice.domain.monitoring.drift.live import LiveMetric
 from sluice.domain.monitoring.incidents import Incident
 from sluice.domain.registry.records import EventType
 from sluice.domain.spec.model_spec import ModelSpec
+from sluice.errors import StackError
 from tests.unit.app.drift_world import LOANS_SPEC, NOW, assessment, register_model
 from tests.unit.app.fake_registry import InMemoryRegistry
-from tests.unit.app.fakes import FakePorts
+from tests.unit.app.fakes import FakePorts, InMemoryNotifier
 
 REPORTS = ("s3://artifacts/drift/loans/r.json", "s3://artifacts/drift/loans/r.html")
 GATED = LOANS_SPEC + "gates: {min_metric: 0.8}\n"
@@ -175,3 +176,26 @@ def test_of_two_racing_checks_only_the_one_whose_write_won_announces(
     check(fakes, steady, NOW + timedelta(hours=1))
     assert check(late, steady, NOW + timedelta(hours=1)).states == {} and late.notifier.published == []
     assert subjects(fakes) == ["Sluice: drift in loans", "Sluice: drift in loans resolved"]
+
+
+class FailingOnce(InMemoryNotifier):
+    """SNS refusing the first publish (an outage the SDK's retries did not outlast)."""
+
+    def publish(self, subject: str, message: dict[str, Any], attributes: Any = None) -> str | None:
+        if not self.attributes:
+            self.attributes.append({})
+            raise StackError("publish to the topic: throttled", code="Throttling")
+        return super().publish(subject, message, attributes)
+
+
+def test_an_announcement_that_could_not_be_published_is_made_by_the_next_check(
+    drifted: DriftAssessment,
+) -> None:
+    # Given SNS refuses the message that opens the drift incident
+    fakes = FakePorts(notifier=FailingOnce())
+    with pytest.raises(StackError):
+        check(fakes, drifted, NOW)
+    # When the check runs again (the invocation's retry)
+    again = check(fakes, drifted, NOW + timedelta(minutes=1))
+    # Then it opens the incident and announces it: the alert is not lost
+    assert again.states == {"drift": "open"} and subjects(fakes) == ["Sluice: drift in loans"]

@@ -23,6 +23,7 @@ from sluice.domain.monitoring.incidents import (
     subject,
 )
 from sluice.domain.registry.records import AuditEvent, EventType, new_event_id
+from sluice.errors import SluiceError
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +85,9 @@ def handle_incidents(
     now: datetime,
 ) -> IncidentsOfCheck:
     """Open, repeat or resolve each of the model's incidents as this check's findings say; announce
-    each change this check won (a racing check that wrote first announces it instead). `reports` are
-    the check's JSON and HTML report URIs."""
+    each change this check won (a racing check that wrote first announces it instead). An announcement
+    that could not be published is given back (the next check announces it) and its error raised.
+    `reports` are the check's JSON and HTML report URIs."""
     model, version = assessment.model, assessment.version
     stored = {i.kind: i for i in deps.registry.list_incidents(model)}
     states: dict[str, str] = {}
@@ -110,9 +112,28 @@ def handle_incidents(
                 extra={"model": model, "kind": finding.kind.value, "state": state.value},
             )
             continue
+        try:
+            _announce(deps, changed, assessment, reports, now)
+        except SluiceError:
+            _release(deps, incident, changed, now)
+            raise
         states[finding.kind.value] = state.value
-        _announce(deps, changed, assessment, reports, now)
     return IncidentsOfCheck(states=states, notes=notes)
+
+
+def _release(deps: CoreDeps, before: Incident | None, claimed: Incident, now: datetime) -> None:
+    """Give back an announcement that could not be published, so the next check (the invocation's
+    retry) announces it again: the incident as it was before (an opening: resolved), one revision on.
+    Best effort: the publish's error is what the check raises."""
+    was = before or claimed.model_copy(
+        update={"state": IncidentState.RESOLVED, "resolved_at": now.isoformat(timespec="seconds")}
+    )
+    try:
+        deps.registry.record_incident(
+            was.model_copy(update={"revision": claimed.revision + 1}), claimed.revision
+        )
+    except SluiceError:
+        logger.exception("an unannounced incident could not be given back", extra={"model": claimed.model})
 
 
 def _event(incident: Incident, state: IncidentState, now: datetime) -> AuditEvent | None:
