@@ -12,7 +12,7 @@ import pytest
 from moto import mock_aws
 
 from sluice.adapters.registry.store import Registry
-from sluice.domain.monitoring.incidents import Finding, IncidentKind, IncidentState, opened
+from sluice.domain.registry.incidents import Finding, IncidentKind, IncidentState, opened
 from sluice.domain.registry.records import AuditEvent, EventType, new_event_id
 from tests.unit.registry_table import create_registry_table
 

@@ -9,7 +9,7 @@ import pytest
 
 from sluice.app.data.stored import spec_key
 from sluice.app.registry.catalog import list_models, promote_version, rollback, rollback_target, show_model
-from sluice.domain.monitoring.incidents import Finding, IncidentKind, IncidentState, opened
+from sluice.domain.registry.incidents import Finding, IncidentKind, IncidentState, opened
 from sluice.domain.registry.records import (
     AuditEvent,
     EventType,

@@ -12,7 +12,7 @@ import pytest
 from sluice.app.monitoring.assess import DriftAssessment
 from sluice.app.monitoring.incidents import IncidentsOfCheck, handle_incidents
 from sluice.domain.monitoring.drift.live import LiveMetric
-from sluice.domain.monitoring.incidents import Incident
+from sluice.domain.registry.incidents import Incident
 from sluice.domain.registry.records import EventType
 from sluice.domain.spec.model_spec import ModelSpec
 from sluice.errors import StackError

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sluice.domain.monitoring.capture_window import CapturedWindow
-from sluice.domain.monitoring.incidents import Incident
+from sluice.domain.registry.incidents import Incident
 from sluice.domain.registry.records import (
     Alias,
     Artifact,

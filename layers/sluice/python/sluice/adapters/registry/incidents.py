@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sluice.adapters.registry import items
 from sluice.adapters.registry.table import RegistryTable
-from sluice.domain.monitoring.incidents import Incident
+from sluice.domain.registry.incidents import Incident
 from sluice.domain.registry.records import AuditEvent
 from sluice.errors import StackError
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from sluice.domain.monitoring.incidents import Incident
+from sluice.domain.registry.incidents import Incident
 from sluice.domain.registry.records import (
     AuditEvent,
     CandidateRecord,

@@ -26,7 +26,7 @@ from sluice.adapters.registry.rollout_counts import RolloutCounts
 from sluice.adapters.registry.specs_and_datasets import SpecsAndDatasets
 from sluice.adapters.registry.table import RegistryTable
 from sluice.adapters.registry.versions import Versions
-from sluice.domain.monitoring.incidents import Incident
+from sluice.domain.registry.incidents import Incident
 from sluice.domain.registry.records import (
     Alias,
     Artifact,

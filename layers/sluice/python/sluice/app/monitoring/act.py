@@ -26,7 +26,7 @@ from sluice.domain.monitoring.drift.report import ColumnDrift, MultivariateDrift
 from sluice.domain.monitoring.drift.report_html import render_html
 from sluice.domain.monitoring.estimation.basis import PerformanceEstimate
 from sluice.domain.monitoring.estimation.notes import estimate_notes
-from sluice.domain.monitoring.incidents import IncidentKind
+from sluice.domain.registry.incidents import IncidentKind
 from sluice.errors import ArtifactCorrupt, ArtifactNotFound, ModelNotFound
 
 logger = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from typing import Any
 
 from sluice.app.monitoring.assess import DriftAssessment
 from sluice.app.ports import CoreDeps
-from sluice.domain.monitoring.incidents import (
+from sluice.domain.registry.incidents import (
     Finding,
     Incident,
     IncidentKind,

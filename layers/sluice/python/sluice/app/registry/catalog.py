@@ -10,7 +10,7 @@ import yaml
 from pydantic import BaseModel, Field
 
 from sluice.app.ports import Artifacts, Registry
-from sluice.domain.monitoring.incidents import incident_words
+from sluice.domain.registry.incidents import incident_words
 from sluice.domain.registry.records import (
     Alias,
     AuditEvent,

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from sluice.domain.monitoring.incidents import Incident, incident_words
+from sluice.domain.registry.incidents import Incident, incident_words
 from sluice.domain.registry.records import AuditEvent, EventType, ModelVersion, VersionStatus
 
 MAX_DRIFT_CHECKS = 30  # drift documents per model the dashboard reads and charts
