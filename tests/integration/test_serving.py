@@ -1,5 +1,5 @@
 """The prediction API on the local stack: over HTTP like `sam local start-api`, the real handler behind
-it, the model the state machine promoted. Then capture and the scheduled drift check."""
+it, the model the state machine promoted, and capture (the scheduled drift check: test_drift_check.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from sluice.tools.example_data import credit_risk
 from sluice.tools.local.api.gateway import LocalApi, Route, proxy_event
 from sluice.tools.local.firehose.buffers import delivery
 from tests.integration.conftest import INSTANCE, Stack, spec_text
-from tests.integration.live_rollout import instances_and_labels
 from tests.integration.local_api import delivered, delivered_request_ids, signed_request
 
 MODEL = "it-serve"
@@ -321,97 +320,3 @@ def test_promotion_rollback_and_a_tampered_file_reach_the_warm_handler(api: Loca
         expected=2,
         event=AuditEvent(model=MODEL, type=EventType.ROLLED_BACK, id="untamper", to_version=1),
     )
-
-
-def _traffic(shift: float, rows: int, seed: int) -> list[dict[str, Any]]:
-    return instances_and_labels(credit_risk(rows, seed=seed, shift=shift))[0]
-
-
-@pytest.mark.slow
-def test_drift_check_alerts_and_retrains_once_on_shifted_traffic_only(stack: Stack) -> None:
-    # Given a model of its own, serving, with same-distribution traffic captured
-    model = "it-drift"
-    stack.train(model, ("first.csv", to_csv_bytes(credit_risk(rows=800, seed=21))))
-    served = stack.local.serve_api(0)
-    try:
-        stack.notifications()  # drain earlier messages
-        answers = [predict(served, _traffic(0.0, 100, seed=100 + chunk), model=model) for chunk in range(3)]
-        assert [status for status, _ in answers] == [200, 200, 200]
-        # And ground truth sent for two of those predictions: one right, one wrong
-        first_answer = answers[0][1]
-        for instance, label in ((0, first_answer["predictions"][0]), (1, 1 - first_answer["predictions"][1])):
-            feedback = {"request_id": first_answer["request_id"], "instance": instance, "label": label}
-            assert http(served, "POST", f"/models/{model}/feedback", feedback)[0] == 200
-        # When the streams' buffer interval passes and the scheduled check runs / Then no drift, no alert,
-        # no retraining
-        stack.local.flush_streams()
-        results = stack.local.fire_schedules()["DriftFunction"]
-        check = next(c for c in results.payload["checked"] if c["model"] == model)
-        assert check["status"] == "ok" and check["rows"] == 300
-        assert check["dataset_drift"] is False and check["alerted"] is False and check["retraining"] is None
-        live = check["live_metric"]
-        assert (live["accuracy"], live["labelled_rows"]) == (0.5, 2)
-        assert set(live) <= {"accuracy", "labelled_rows", "roc_auc"}  # and the spec's primary metric
-        # And the production version's card now shows it, read through the registry's new sha256
-        card = json.loads(
-            stack.artifacts.get_verified(stack.registry.get_version(model, 1).artifacts["card"])
-        )
-        assert (card["live"]["metrics"]["accuracy"], card["live"]["labelled_rows"]) == (0.5, 2)
-        assert not [n for n in stack.notifications() if n["subject"] == f"Sluice: drift in {model}"]
-
-        # When shifted traffic arrives and the check runs twice
-        for chunk in range(4):
-            assert predict(served, _traffic(1.0, 150, seed=200 + chunk), model=model)[0] == 200
-
-        stack.local.flush_streams()
-
-        def check_now() -> dict[str, Any]:
-            payload = stack.local.fire_schedules()["DriftFunction"].payload
-            return next(c for c in payload["checked"] if c["model"] == model)
-
-        first = check_now()
-        second = check_now()  # while the retraining runs
-        # Then drift is flagged, an alert is published, and exactly one retraining starts
-        assert first["dataset_drift"] is True and first["alerted"] is True
-        assert {"income", "debt_ratio"} <= set(first["drifted_features"])
-        assert first["retraining"] is not None
-        assert second["dataset_drift"] is True and second["retraining"] is None
-        assert "already running" in second["retrain_skipped"]
-        executions = [e for e in stack.settle() if e["executionArn"] == first["retraining"]]
-        # And once it finished (the same data trains the same model: promoted as version 2), shifted
-        # traffic to version 2 is flagged again, but the cool-down holds back a second retraining
-        assert stack.registry.get_alias(model).version == 2  # type: ignore[union-attr]
-        assert predict(served, _traffic(1.0, 150, seed=300), model=model)[1]["version"] == 2
-        stack.local.flush_streams()
-        third = check_now()
-        assert third["version"] == 2 and third["dataset_drift"] is True
-        assert third["retraining"] is None and "cool-down" in third["retrain_skipped"]
-        alerts = [n for n in stack.notifications() if n["subject"] == f"Sluice: drift in {model}"]
-        assert len(alerts) == 3 and {a["message"]["model"] for a in alerts} == {model}
-        assert len(executions) == 1
-        run = stack.registry.list_versions(model)[-1]
-        assert run.trigger.value == "drift"
-        # And the report is in S3 as JSON and HTML
-        report = json.loads(stack.artifacts.get_bytes(first["report_uri"]))
-        assert report["dataset_drift"] is True and report["prediction_drift"] is not None
-        html = stack.artifacts.get_bytes(first["html_uri"]).decode()
-        assert "<svg" in html and "Outside the dataset verdict" in html and "Predictions:" in html
-    finally:
-        served.stop()
-
-
-@pytest.mark.slow
-def test_a_model_whose_reference_is_missing_does_not_stop_the_other_checks(stack: Stack) -> None:
-    # Given two models in production, one of which lost its reference sample
-    stack.train("it-noref", ("first.csv", to_csv_bytes(credit_risk(rows=400, seed=31))))
-    stack.train("it-ref", ("first.csv", to_csv_bytes(credit_risk(rows=400, seed=32))))
-    record = stack.registry.get_version("it-noref", 1)
-    bucket, key = record.artifacts["reference"].uri.removeprefix("s3://").split("/", 1)
-    stack.client("s3").delete_object(Bucket=bucket, Key=key)
-    # When the scheduled check runs
-    outcome = stack.local.fire_schedules()["DriftFunction"]
-    # Then it succeeds, reports the broken model as an error naming the object, and checks the other
-    assert outcome.error is None, outcome.error
-    checks = {c["model"]: c for c in outcome.payload["checked"]}
-    assert checks["it-noref"]["status"] == "error" and "no such object" in checks["it-noref"]["error"]
-    assert checks["it-ref"]["status"] in {"ok", "insufficient_data"} and checks["it-ref"]["error"] is None

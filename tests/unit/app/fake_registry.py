@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from sluice.domain.registry.incidents import Incident
 from sluice.domain.registry.records import (
     Alias,
     Artifact,
@@ -38,6 +39,7 @@ class InMemoryRegistry:
         self.started: set[tuple[str, str]] = set()  # (model, marker): a marker is its model's own
         self.alias_reads = 0  # how often a use case asked for the production alias
         self.counts: dict[tuple[str, int, str], VersionTally] = {}
+        self.incidents: dict[tuple[str, str], Incident] = {}
 
     def list_models(self) -> list[ModelMeta]:
         return [self.meta[m] for m in sorted(self.meta)]
@@ -249,3 +251,17 @@ class InMemoryRegistry:
 
     def event_types(self, model: str) -> list[EventType]:
         return [e.type for e in self.list_events(model)]
+
+    def list_incidents(self, model: str) -> list[Incident]:
+        return [i for (m, _), i in sorted(self.incidents.items()) if m == model]
+
+    def record_incident(
+        self, incident: Incident, expected: int | None, event: AuditEvent | None = None
+    ) -> bool:
+        stored = self.incidents.get((incident.model, incident.kind.value))
+        if (stored.revision if stored else None) != expected:
+            return False
+        self.incidents[(incident.model, incident.kind.value)] = incident
+        if event is not None:
+            self.events.append(event)
+        return True

@@ -194,8 +194,12 @@ class InMemoryExecutions:
 @dataclass
 class InMemoryNotifier:
     published: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    attributes: list[dict[str, str]] = field(default_factory=list)  # what each publish set, in order
 
-    def publish(self, subject: str, message: dict[str, Any]) -> str | None:
+    def publish(
+        self, subject: str, message: dict[str, Any], attributes: Mapping[str, str] | None = None
+    ) -> str | None:
+        self.attributes.append(dict(attributes or {}))
         # As people receive it from SNS: the subject on one line of at most 100 characters, the message
         # as JSON (a value JSON has no type for, such as a datetime, as its str)
         clean_subject = " ".join(subject.split())[:100] or "Sluice"

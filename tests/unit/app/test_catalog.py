@@ -3,10 +3,13 @@ and rollback through the same conditional write and audit trail as the state mac
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from sluice.app.data.stored import spec_key
 from sluice.app.registry.catalog import list_models, promote_version, rollback, rollback_target, show_model
+from sluice.domain.registry.incidents import Finding, IncidentKind, IncidentState, opened
 from sluice.domain.registry.records import (
     AuditEvent,
     EventType,
@@ -120,7 +123,29 @@ def test_a_model_is_shown_with_production_versions_and_audit_trail(fakes: FakePo
     assert detail.production["version"] == 1 and detail.production["since"] == alias.updated_at
     assert [(v["version"], v["status"]) for v in detail.versions] == [(1, "production"), (2, "rejected")]
     assert [e["type"] for e in detail.events] == [t.value for t in fakes.registry.event_types("zeta")]
-    assert detail.metric == "accuracy"
+    assert detail.metric == "accuracy" and detail.incidents == []
+
+
+def test_a_model_is_shown_with_its_open_incidents_in_words(fakes: FakePorts) -> None:
+    # Given a model in production with an open drift incident and a resolved live-metric one
+    store_spec(fakes, "zeta", metric="accuracy")
+    promoted(fakes, "zeta", accuracy=0.8)
+    at = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    drift = Finding(kind=IncidentKind.DRIFT, present=True, summary="drifted: income")
+    live = Finding(kind=IncidentKind.LIVE_METRIC, present=True)
+    fakes.registry.record_incident(opened("zeta", 1, drift, at, None), None)
+    gone = opened("zeta", 1, live, at, None)
+    fakes.registry.record_incident(gone.announced(IncidentState.RESOLVED, 1, at, live, None), None)
+    # When it is shown
+    detail = show_model(fakes.registry, "zeta", fakes.artifacts)
+    # Then the open incident is listed, in words
+    assert [(i["kind"], i["words"]) for i in detail.incidents] == [
+        (
+            "drift",
+            "drift in zeta (v1, severity medium), open since 2026-12-01 12:00 UTC; announced once, last "
+            "2026-12-01 12:00 UTC: drifted: income",
+        )
+    ]
 
 
 def test_an_unknown_model_cannot_be_shown(fakes: FakePorts) -> None:

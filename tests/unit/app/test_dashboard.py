@@ -60,6 +60,32 @@ def test_the_drift_check_regenerates_its_models_section_and_the_index(
     assert "data-model='loans'" in page and escape(explanation["headline"]) in page
 
 
+def test_open_incidents_are_listed_first_in_words(fakes: FakePorts, loans: ModelSpec) -> None:
+    # Given a second model, "aardvark" (first by name), and loans serving shifted traffic
+    register_model(fakes, LOANS_SPEC.replace("name: loans", "name: aardvark"))
+    serve(fakes, "loans", captured(loan_rows(200, seed=2, shift=1.0)))
+    # When the scheduled check opens loans' drift incident
+    check_production_models(fakes.deps(), SETTINGS, NOW)
+    publish_dashboard(fakes.deps())
+    # Then the index lists loans first, with its open incident: kind, since when, last announced, in words
+    dashboard = index_of(fakes)
+    assert [s.model for s in dashboard.models] == ["loans", "aardvark"]
+    (incident,) = dashboard.models[0].incidents
+    assert (incident.kind, incident.severity, incident.since, incident.announcements) == (
+        "drift",
+        "medium",
+        NOW.isoformat(),
+        1,
+    )
+    assert incident.words == (
+        "drift in loans (v1, severity medium), open since 2026-12-01 12:00 UTC; announced once, last "
+        "2026-12-01 12:00 UTC: drifted: debt_ratio, income"
+    )
+    # And the page opens with them, before the overview of every model
+    page = fakes.artifacts.get_bytes(fakes.artifacts.uri(INDEX_HTML)).decode()
+    assert page.index("Open incidents") < page.index(escape(incident.words)) < page.index("last drift check")
+
+
 def test_one_models_regeneration_keeps_the_others_sections_and_reads_each_check_once(
     fakes: FakePorts, loans: ModelSpec
 ) -> None:

@@ -220,14 +220,22 @@ def test_drift_alerts_and_starts_one_retraining(fakes: FakePorts) -> None:
     spec = register_model(fakes, LOANS_SPEC)
     # When the check acts on it
     check = act_on_drift(fakes.deps(), SETTINGS, assessment(spec, shift=1.0), NOW)
-    # Then people are alerted with the drifted features, what the columns together showed and the reports
+    # Then a drift incident opens: people are alerted once with the drifted features, what the columns
+    # together showed and the reports, the message's attributes saying which model, kind, severity, state
     assert check.multivariate is not None
     assert fakes.notifier.published == [
         (
             "Sluice: drift in loans",
             {
+                "event": "incident_open",
                 "model": "loans",
                 "version": 1,
+                "kind": "drift",
+                "severity": "medium",
+                "state": "open",
+                "opened_at": "2026-12-01T12:00:00+00:00",
+                "since": "open since 2026-12-01 12:00 UTC (0 minutes ago); announced once, last 0 minutes ago",
+                "summary": "drifted: debt_ratio, income",
                 "drifted": ["debt_ratio", "income"],
                 "multivariate": check.multivariate.model_dump(mode="json"),
                 "report": check.report_uri,
@@ -235,7 +243,10 @@ def test_drift_alerts_and_starts_one_retraining(fakes: FakePorts) -> None:
             },
         )
     ]
-    assert check.alerted is True
+    assert fakes.notifier.attributes == [
+        {"model": "loans", "kind": "drift", "severity": "medium", "state": "open", "event": "incident_open"}
+    ]
+    assert check.alerted is True and check.incidents == {"drift": "open"}
     # And one retraining started, on the latest dataset, with trigger drift
     (started,) = fakes.executions.inputs()
     assert started["model"] == "loans" and started["trigger"] == "drift"
@@ -253,8 +264,13 @@ def test_live_quality_under_the_gate_retrains_without_input_drift(fakes: FakePor
     live: LiveMetric = {"accuracy": 0.6, "labelled_rows": 40}
     # When the check acts on it
     check = act_on_drift(fakes.deps(), SETTINGS, assessment(spec, shift=0.0, live=live), NOW)
-    # Then no input-drift alert goes out, and one retraining starts with trigger drift
-    assert check.dataset_drift is False and check.alerted is False and fakes.notifier.published == []
+    # Then no input-drift alert goes out but a live-metric incident opens (high severity), and one
+    # retraining starts with trigger drift
+    assert check.dataset_drift is False and check.alerted is False
+    assert [subject for subject, _ in fakes.notifier.published] == [
+        "Sluice: live metric under its gate in loans"
+    ]
+    assert fakes.notifier.attributes[0]["severity"] == "high" and check.incidents == {"live_metric": "open"}
     (started,) = fakes.executions.inputs()
     assert started["trigger"] == "drift"
     assert check.retraining == fakes.executions.list()[0]["executionArn"]
@@ -277,11 +293,12 @@ def test_no_second_retraining_while_one_is_running(fakes: FakePorts) -> None:
     first = act_on_drift(fakes.deps(), SETTINGS, assessment(spec, shift=1.0), NOW)
     # When the check acts on drift again
     second = act_on_drift(fakes.deps(), SETTINGS, assessment(spec, shift=1.0), NOW)
-    # Then it alerts again but starts nothing, naming the running execution
+    # Then it starts nothing, naming the running execution, and does not alert again (the incident is open)
     assert first.retraining is not None and second.retraining is None
     name = first.retraining.rsplit(":", 1)[-1]
     assert second.retrain_skipped == f"a training run is already running ({name})"
-    assert second.alerted is True and len(fakes.notifier.published) == 2
+    assert second.alerted is False and second.incidents == {"drift": "ongoing"}
+    assert len(fakes.notifier.published) == 1
     assert len(fakes.executions.inputs()) == 1
 
 

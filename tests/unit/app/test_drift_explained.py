@@ -83,11 +83,13 @@ def test_a_retraining_held_by_a_running_one_says_so(fakes: FakePorts) -> None:
     first = act_on_drift(fakes.deps(), SETTINGS, assessment(spec, shift=1.0), NOW)
     # When the check acts on drift again
     words = explained(fakes, spec, 1.0)
-    # Then it says the alert went out and that no new retraining started, naming the running one
+    # Then it says the drift is the incident announced before (no second alert) and that no new
+    # retraining started, naming the running one
     run = (first.retraining or "").rsplit(":", 1)[-1]
     assert words["next"] == (
-        "An alert was sent to the subscribers of the alert topic. No new retraining: a training run is "
-        f"already running ({run})."
+        "No new alert: this drift is the incident open since 2026-12-01 12:00 UTC (0 minutes ago); "
+        "announced once, last 0 minutes ago; it is announced again every 24 hours while it lasts. "
+        f"No new retraining: a training run is already running ({run})."
     )
 
 

@@ -75,3 +75,78 @@ def test_subjects_are_one_short_line_and_messages_json(world: World) -> None:
     [(received_subject, message)] = world.received()
     assert received_subject == ("Sluice: loans data quarantined " + "x" * 120)[:100]
     assert message == {"event": "data_quarantined", "model": "loans", "at": str(when), "rows": 3}
+
+
+def test_every_message_carries_attributes_a_subscription_can_filter_on() -> None:
+    # Given the SNS notifier, a subscriber of every message, and one team's subscription that takes only
+    # high-severity messages about its two models (the README's filter policy)
+    with mock_aws():
+        sns, sqs = aws_client("sns"), aws_client("sqs")
+        topic = sns.create_topic(Name="sluice-notifications")["TopicArn"]
+
+        def subscribed(name: str, policy: dict[str, list[str]] | None) -> str:
+            queue = sqs.create_queue(QueueName=name)["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+            attributes = {"FilterPolicy": json.dumps(policy)} if policy else {}
+            sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes=attributes)
+            return str(queue)
+
+        everything = subscribed("everything", None)
+        team = subscribed("credit-team", {"model": ["credit-risk", "churn"], "severity": ["high"]})
+        notifier = SnsNotifier(topic, sns)
+        # When incidents of several models, kinds and severities are announced, and a promotion
+        incident = {"kind": "live_metric", "severity": "high", "state": "open", "event": "incident_open"}
+        notifier.publish(
+            "Sluice: live metric under its gate in churn", {"model": "churn"}, {"model": "churn"} | incident
+        )
+        notifier.publish(
+            "Sluice: drift in churn",
+            {"model": "churn"},
+            {
+                "model": "churn",
+                "kind": "drift",
+                "severity": "medium",
+                "state": "open",
+                "event": "incident_open",
+            },
+        )
+        notifier.publish(
+            "Sluice: live metric under its gate in prices",
+            {"model": "prices"},
+            {"model": "prices"} | incident,
+        )
+        notifier.publish("Sluice: churn version 2 promoted", {"event": "promoted", "model": "churn"})
+
+        def received(queue: str) -> list[tuple[str, dict[str, str]]]:
+            messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+            envelopes = [json.loads(m["Body"]) for m in messages]
+            return [
+                (e["Subject"], {name: a["Value"] for name, a in e["MessageAttributes"].items()})
+                for e in envelopes
+            ]
+
+        # Then every message carries model, kind, severity, state (and event): an incident's as announced,
+        # anything else's as a notice of its event
+        got = received(everything)
+        assert [attributes for _, attributes in got] == [
+            {"model": "churn"} | incident,
+            {
+                "model": "churn",
+                "kind": "drift",
+                "severity": "medium",
+                "state": "open",
+                "event": "incident_open",
+            },
+            {"model": "prices"} | incident,
+            {
+                "model": "churn",
+                "kind": "promoted",
+                "severity": "info",
+                "state": "notice",
+                "event": "promoted",
+            },
+        ]
+        # And the team's subscription received only its high-severity incident
+        assert [subject for subject, _ in received(team)] == ["Sluice: live metric under its gate in churn"]

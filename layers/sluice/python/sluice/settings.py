@@ -100,8 +100,8 @@ class ConsoleSettings(StackSettings):
 
 class DriftCheckSettings(StackSettings):
     """DriftFunction: the window of captured traffic to check, the fewest rows worth a verdict, the
-    most rows it is computed on (a uniform sample beyond), and how often drift may start a retraining
-    per model."""
+    most rows it is computed on (a uniform sample beyond), how often drift may start a retraining
+    per model, and how often an open incident (drift, live metric, data quality) is announced again."""
 
     state_machine_arn: str = Field(min_length=20)
     drift_window_hours: float = Field(default=24.0, gt=0)
@@ -110,6 +110,7 @@ class DriftCheckSettings(StackSettings):
     # it, not by the window's traffic); every row is still counted.
     drift_max_rows: int = Field(default=200_000, ge=1)
     retrain_cooldown_hours: float = Field(default=24.0, ge=0)
+    alert_repeat_hours: float = Field(default=24.0, gt=0)
 
 
 class BatchScoreSettings(StackSettings):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from sluice.adapters import aws_call, client
@@ -18,8 +19,11 @@ class Notifier:
         self.topic_arn = topic_arn
         self._sns: Any = sns
 
-    def publish(self, subject: str, message: dict[str, Any]) -> str | None:
-        """Publish a JSON message; returns the message id (None when no topic is configured)."""
+    def publish(
+        self, subject: str, message: dict[str, Any], attributes: Mapping[str, str] | None = None
+    ) -> str | None:
+        """Publish a JSON message with the attributes subscribers filter on (`message_attributes`);
+        returns the message id (None when no topic is configured)."""
         if not self.topic_arn:
             logger.warning("no notification topic configured", extra={"subject": subject})
             return None
@@ -32,8 +36,24 @@ class Notifier:
                 Subject=clean_subject,
                 Message=json.dumps(message, sort_keys=True, default=str),
                 MessageAttributes={
-                    "event": {"DataType": "String", "StringValue": str(message.get("event", "unknown"))},
-                    "model": {"DataType": "String", "StringValue": str(message.get("model", "unknown"))},
+                    name: {"DataType": "String", "StringValue": value}
+                    for name, value in message_attributes(message, attributes).items()
                 },
             )
         return str(response["MessageId"])
+
+
+def message_attributes(message: Mapping[str, Any], attributes: Mapping[str, str] | None) -> dict[str, str]:
+    """What a subscription's filter policy can select on, for every message: `model`, `kind` (an
+    incident's kind, else the message's event), `severity` (an incident's, else "info"), `state` (open,
+    repeat or resolved for an incident, else "notice") and `event`. Empty values are "unknown" (SNS
+    refuses an empty attribute)."""
+    event = str(message.get("event") or "unknown")
+    chosen = {
+        "event": event,
+        "model": str(message.get("model") or "unknown"),
+        "kind": event,
+        "severity": "info",
+        "state": "notice",
+    } | dict(attributes or {})
+    return {name: value or "unknown" for name, value in chosen.items()}

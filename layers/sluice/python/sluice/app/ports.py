@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sluice.domain.monitoring.capture_window import CapturedWindow
+from sluice.domain.registry.incidents import Incident
 from sluice.domain.registry.records import (
     Alias,
     Artifact,
@@ -91,6 +92,12 @@ class Registry(RegistryReader, RolloutCounter, Protocol):
     def record_once(self, marker: str, event: AuditEvent) -> bool: ...
     def run_version(self, model: str, run_id: str) -> int | None: ...
     def list_events(self, model: str) -> list[AuditEvent]: ...
+    # A model's incidents, one per kind; `record_incident` writes only on the revision read (`expected`,
+    # None: none yet), with its event in the same transaction: False when another check wrote first.
+    def list_incidents(self, model: str) -> list[Incident]: ...
+    def record_incident(
+        self, incident: Incident, expected: int | None, event: AuditEvent | None = None
+    ) -> bool: ...
 
 
 class ArtifactReader(Protocol):
@@ -133,9 +140,14 @@ class Executions(Protocol):
 
 
 class Notifier(Protocol):
-    """People's notifications (an SNS topic); a no-op when none is configured."""
+    """People's notifications (an SNS topic); a no-op when none is configured. Every message carries the
+    attributes subscribers filter on: `model`, `kind`, `severity`, `state` (and `event`); `attributes`
+    sets them (an incident's), else they are the message's model and event, severity "info" and state
+    "notice"."""
 
-    def publish(self, subject: str, message: dict[str, Any]) -> str | None: ...
+    def publish(
+        self, subject: str, message: dict[str, Any], attributes: Mapping[str, str] | None = None
+    ) -> str | None: ...
 
 
 class CaptureSink(Protocol):

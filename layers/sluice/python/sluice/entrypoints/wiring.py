@@ -157,12 +157,14 @@ def batch_deps(settings: BatchScoreSettings) -> CoreDeps:
 
 
 def drift_limits(settings: DriftCheckSettings) -> DriftCheckLimits:
-    """DriftFunction: the drift check's window, row limits and retraining cool-down, as plain values."""
+    """DriftFunction: the drift check's window, row limits, retraining cool-down and alert repeat, as
+    plain values."""
     return DriftCheckLimits(
         drift_window_hours=settings.drift_window_hours,
         drift_min_rows=settings.drift_min_rows,
         drift_max_rows=settings.drift_max_rows,
         retrain_cooldown_hours=settings.retrain_cooldown_hours,
+        alert_repeat_hours=settings.alert_repeat_hours,
     )
 
 

@@ -11,6 +11,7 @@ One partition per model (`MODEL#<name>`); the sort keys:
     ALIAS#production                  the production version and its live rollout
     ROLLOUT#<n>#<role>                a live rollout's counts, by role (candidate, production)
     CANDIDATE#<n>#<index>             a candidate of version n's search
+    INCIDENT#<kind>                   the model's incident of a kind (drift, live_metric, data_quality)
     EVENT#<time>#<id>                 the audit trail
     <marker>                          an event recorded once (`record_once`: STARTED#<execution>, …)
 """
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from sluice.domain.registry.incidents import Incident
 from sluice.domain.registry.records import (
     AuditEvent,
     CandidateRecord,
@@ -39,6 +41,7 @@ SPEC = "SPEC#"
 DATASET = "DATASET#"
 VERSION = "VERSION#"
 EVENT = "EVENT#"
+INCIDENT = "INCIDENT#"
 
 # A rollout's counts: the tally's counters, and its latency histogram as one attribute per bucket.
 TALLY_COUNTERS = ("requests", "errors", "instances", "agreed", "abs_diff")
@@ -87,6 +90,10 @@ def candidate_sk(version: int, index: int) -> str:
     return f"{candidates_prefix(version)}{index:03d}"
 
 
+def incident_sk(kind: str) -> str:
+    return f"{INCIDENT}{kind}"
+
+
 # ---------------------------------------------------------------------------------------- records → items
 def record_item(sk: str, record: BaseModel, model: str) -> dict[str, Any]:
     """A record as the item `sk` of `model`'s partition (its fields as attributes)."""
@@ -99,6 +106,10 @@ def event_item(event: AuditEvent) -> dict[str, Any]:
 
 def version_item(record: ModelVersion) -> dict[str, Any]:
     return record_item(version_sk(record.version), record, record.model)
+
+
+def incident_item(incident: Incident) -> dict[str, Any]:
+    return record_item(incident_sk(incident.kind.value), incident, incident.model)
 
 
 def marker_item(model: str, sk: str, **fields: Any) -> dict[str, Any]:
@@ -147,6 +158,10 @@ def model_meta(item: dict[str, Any]) -> ModelMeta:
         current_spec_uri=item.get("current_spec_uri"),
         version_counter=int(item.get("version_counter", 0)),
     )
+
+
+def incident(item: dict[str, Any]) -> Incident:
+    return Incident.model_validate(item)
 
 
 def candidate(item: dict[str, Any]) -> CandidateRecord:

@@ -8,6 +8,7 @@ small repositories (one concern each, all writing through `items.py`'s codecs), 
     RolloutCounts     a live rollout's counts, added by every serving container
     Experiments       a version's candidate search
     AuditTrail        the append-only events, and events recorded once per marker
+    Incidents         each model's incidents (drift, live metric, data quality), one item per kind
 
 Every decision writes its `EVENT#` item in the same transaction as the change it records.
 """
@@ -18,12 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from sluice.adapters.registry.audit import AuditTrail
 from sluice.adapters.registry.experiments import Experiments
+from sluice.adapters.registry.incidents import Incidents
 from sluice.adapters.registry.models import Models
 from sluice.adapters.registry.production import ProductionAlias
 from sluice.adapters.registry.rollout_counts import RolloutCounts
 from sluice.adapters.registry.specs_and_datasets import SpecsAndDatasets
 from sluice.adapters.registry.table import RegistryTable
 from sluice.adapters.registry.versions import Versions
+from sluice.domain.registry.incidents import Incident
 from sluice.domain.registry.records import (
     Alias,
     Artifact,
@@ -54,6 +57,7 @@ class Registry:
         self.rollout_counters = RolloutCounts(self.table)
         self.experiments = Experiments(self.table)
         self.audit = AuditTrail(self.table)
+        self.incidents = Incidents(self.table)
 
     # ------------------------------------------------------------------ models
     def list_models(self) -> list[ModelMeta]:
@@ -160,3 +164,12 @@ class Registry:
 
     def list_events(self, model: str) -> list[AuditEvent]:
         return self.audit.list_events(model)
+
+    # ------------------------------------------------------------------ incidents
+    def list_incidents(self, model: str) -> list[Incident]:
+        return self.incidents.list_incidents(model)
+
+    def record_incident(
+        self, incident: Incident, expected: int | None, event: AuditEvent | None = None
+    ) -> bool:
+        return self.incidents.record_incident(incident, expected, event)

@@ -1,7 +1,8 @@
 """The scheduled drift check's second half: act on what `assess_model` found for one production version.
-Alert on dataset drift, start at most one retraining, then store the reports (JSON and HTML under
-drift/<model>/), which say in words what was found and what was done about it; the check returned carries
-what its metrics say (the entry point emits them)."""
+Open, repeat or resolve the model's incidents (one alert per incident: `sluice.app.monitoring.incidents`),
+start at most one retraining, then store the reports (JSON and HTML under drift/<model>/), which say in
+words what was found and what was done about it; the check returned carries what its metrics say (the
+entry point emits them)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from sluice.app.data.stored import drift_report_key, model_prefix
 from sluice.app.monitoring.assess import DriftAssessment
+from sluice.app.monitoring.incidents import handle_incidents
 from sluice.app.monitoring.limits import DriftCheckLimits
 from sluice.app.monitoring.retrain import decide_retraining
 from sluice.app.ports import CoreDeps, TrainingDeps
@@ -24,6 +26,7 @@ from sluice.domain.monitoring.drift.report import ColumnDrift, MultivariateDrift
 from sluice.domain.monitoring.drift.report_html import render_html
 from sluice.domain.monitoring.estimation.basis import PerformanceEstimate
 from sluice.domain.monitoring.estimation.notes import estimate_notes
+from sluice.domain.registry.incidents import IncidentKind
 from sluice.errors import ArtifactCorrupt, ArtifactNotFound, ModelNotFound
 
 logger = logging.getLogger(__name__)
@@ -54,7 +57,10 @@ class ModelCheck(BaseModel):
     live_gate: LiveGate | None = None
     report_uri: str | None = None
     html_uri: str | None = None
-    alerted: bool = False
+    alerted: bool = False  # this check announced drift (an incident opened, or repeated)
+    # what this check did with the model's incidents, by kind: open | repeat | resolved (announced) or
+    # ongoing (open, announced before)
+    incidents: dict[str, str] = Field(default_factory=dict)
     retraining: str | None = None  # the ARN of the retraining execution started
     retrain_skipped: str | None = None  # why none was started, after dataset drift
     error: str | None = None
@@ -84,7 +90,8 @@ class ModelCheck(BaseModel):
 def act_on_drift(
     deps: TrainingDeps, limits: DriftCheckLimits, assessment: DriftAssessment, now: datetime
 ) -> ModelCheck:
-    """On dataset drift, alert and start one retraining, unless the spec
+    """Open, repeat or resolve the model's incidents (drift, live metric, data quality) as the
+    assessment says, announcing each change once; on dataset drift, start one retraining, unless the spec
     forbids it, one is running, or the cool-down since drift last started one holds (the check says
     which); then store the assessment as JSON and HTML under drift/<model>/, explained in words with
     what was done. The check returned carries what the metrics say (drift and live quality); the
@@ -95,8 +102,15 @@ def act_on_drift(
         json_uri=deps.artifacts.uri(f"{key}.json"), html_uri=deps.artifacts.uri(f"{key}.html")
     )
     scores = {name: column.score for name, column in report.features.items() if column.score is not None}
-    if report.dataset_drift:
-        _alert(deps, assessment, reports)
+    incidents = handle_incidents(
+        deps,
+        assessment,
+        min_rows=limits.drift_min_rows,
+        repeat_hours=limits.alert_repeat_hours,
+        reports=(reports.json_uri, reports.html_uri),
+        now=now,
+    )
+    alerted = incidents.announced(IncidentKind.DRIFT)
     gate = assessment.live_gate
     retraining = decide_retraining(
         deps,
@@ -109,8 +123,9 @@ def act_on_drift(
     outcome = CheckOutcome(
         model=assessment.model,
         version=assessment.version,
-        alerted=report.dataset_drift,
+        alerted=alerted,
         retraining=retraining,
+        drift_incident=incidents.notes.get(IncidentKind.DRIFT.value),
     )
     explanation = explain_check(report, assessment.spec, assessment.prediction_drift, outcome)
     _store_reports(deps, assessment, key, explanation)
@@ -131,6 +146,7 @@ def act_on_drift(
         report_uri=reports.json_uri,
         html_uri=reports.html_uri,
         alerted=outcome.alerted,
+        incidents=incidents.states,
         retraining=retraining.execution,
         retrain_skipped=retraining.why,
         headline=explanation.headline,
@@ -222,19 +238,4 @@ def _card_shows_live_quality(
     card_html = deps.artifacts.put_bytes(prefix + "card.html", render_card_html(card).encode(), "text/html")
     deps.registry.set_version_artifacts(
         assessment.model, assessment.version, {"card": card_json, "card_html": card_html}
-    )
-
-
-def _alert(deps: CoreDeps, assessment: DriftAssessment, reports: StoredReports) -> None:
-    together = assessment.report.multivariate
-    deps.notifier.publish(
-        f"Sluice: drift in {assessment.model}",
-        {
-            "model": assessment.model,
-            "version": assessment.version,
-            "drifted": assessment.drifted_features,
-            "multivariate": together.model_dump(mode="json") if together else None,
-            "report": reports.json_uri,
-            "html": reports.html_uri,
-        },
     )

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class DriftCheckLimits:
     """The window of captured traffic to check (hours), the fewest rows worth a verdict, the most rows
-    it is computed on (a uniform sample beyond), and how often drift may start a retraining per model
-    (hours)."""
+    it is computed on (a uniform sample beyond), how often drift may start a retraining per model
+    (hours), and how often an open incident is announced again (hours)."""
 
     drift_window_hours: float = 24.0
     drift_min_rows: int = 200
     drift_max_rows: int = 200_000
     retrain_cooldown_hours: float = 24.0
+    alert_repeat_hours: float = 24.0

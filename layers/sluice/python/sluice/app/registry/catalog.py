@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, Field
 
 from sluice.app.ports import Artifacts, Registry
+from sluice.domain.registry.incidents import incident_words
 from sluice.domain.registry.records import (
     Alias,
     AuditEvent,
@@ -44,6 +45,8 @@ class ModelDetail(BaseModel):
     metric: str | None = None  # the current spec's primary metric
     # The version a staged rollout holds, if any: {"mode", "version", "status"} (manual: pending_approval).
     rollout: dict[str, Any] | None = None
+    # The model's open incidents (drift, live metric, data quality), oldest first, each with its words.
+    incidents: list[dict[str, Any]] = Field(default_factory=list)
 
 
 def primary_metric(artifacts: Artifacts, model: str, spec_sha256: str | None) -> str | None:
@@ -125,8 +128,8 @@ def _rollout_view(
 
 
 def show_model(registry: Registry, model: str, artifacts: Artifacts | None = None) -> ModelDetail:
-    """One model as an operator sees it: the production version (with when it became production), every
-    version, the audit trail, the version a manual rollout holds (`rollout`), and with `artifacts` the
+    """One model as an operator sees it: the production version (with when it became production), its
+    open incidents, every version, the audit trail, the version a manual rollout holds (`rollout`), and with `artifacts` the
     current spec's primary metric. Raises
     ModelNotFound for a model the registry does not know."""
     meta = registry.model_meta(model)
@@ -143,6 +146,11 @@ def show_model(registry: Registry, model: str, artifacts: Artifacts | None = Non
         events=[e.model_dump(mode="json") for e in registry.list_events(model)],
         metric=metric,
         rollout=_rollout_view(registry, alias, versions),
+        incidents=[
+            i.model_dump(mode="json") | {"words": incident_words(i)}
+            for i in sorted(registry.list_incidents(model), key=lambda i: i.opened_at)
+            if i.is_open
+        ],
     )
 
 

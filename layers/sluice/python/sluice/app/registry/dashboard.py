@@ -35,6 +35,7 @@ from sluice.domain.registry.dashboard import (
     drift_at,
     drift_point,
     last_training,
+    open_incidents,
     version_row,
     with_reasons,
 )
@@ -57,7 +58,8 @@ def served_link(key: str) -> str:
 
 
 def build_section(deps: CoreDeps, model: str, previous: ModelSection | None = None) -> ModelSection:
-    """One model's section from the registry (alias, versions, audit events) and the artifact bucket
+    """One model's section from the registry (alias, versions, audit events, open incidents) and the
+    artifact bucket
     (its spec's primary metric, its newest MAX_VERSIONS versions' fairness, its newest
     MAX_DRIFT_CHECKS drift documents). What `previous` already holds (fairness of a version, a drift
     check) is reused, not read again."""
@@ -105,6 +107,7 @@ def build_section(deps: CoreDeps, model: str, previous: ModelSection | None = No
         last_training=last_training(rows),
         drift=_drift_points(artifacts, model, metric, previous.drift if previous else []),
         events=audit_rows(events),
+        incidents=open_incidents(registry.list_incidents(model)),
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from sluice.domain.registry.incidents import Incident, incident_words
 from sluice.domain.registry.records import AuditEvent, EventType, ModelVersion, VersionStatus
 
 MAX_DRIFT_CHECKS = 30  # drift documents per model the dashboard reads and charts
@@ -101,6 +102,35 @@ class AuditRow(BaseModel):
     note: str | None = None  # and their note
 
 
+class IncidentView(BaseModel):
+    """An open incident of a model, as the dashboard lists it (first, before everything else)."""
+
+    kind: str
+    severity: str
+    version: int
+    since: str  # when it opened (ISO-8601 UTC)
+    last_announced: str
+    announcements: int
+    words: str  # the incident in words: what, since when, announced how often and last when
+
+
+def open_incidents(incidents: Iterable[Incident]) -> list[IncidentView]:
+    """The open ones of a model's incidents, oldest first."""
+    return [
+        IncidentView(
+            kind=i.kind.value,
+            severity=i.severity,
+            version=i.version,
+            since=i.opened_at,
+            last_announced=i.announced_at,
+            announcements=i.announcements,
+            words=incident_words(i),
+        )
+        for i in sorted(incidents, key=lambda i: i.opened_at)
+        if i.is_open
+    ]
+
+
 class ModelSection(BaseModel):
     """Everything the dashboard shows for one model."""
 
@@ -114,6 +144,7 @@ class ModelSection(BaseModel):
     last_training: VersionRow | None = None
     drift: list[DriftPoint] = Field(default_factory=list)  # oldest first
     events: list[AuditRow] = Field(default_factory=list)  # newest first
+    incidents: list[IncidentView] = Field(default_factory=list)  # open ones, oldest first
 
     @property
     def last_drift(self) -> DriftPoint | None:
@@ -287,5 +318,8 @@ def drift_at(key: str) -> str:
 
 
 def assemble(sections: Iterable[ModelSection], generated_at: str) -> Dashboard:
-    """The deployment's dashboard from its model sections, by model name."""
-    return Dashboard(generated_at=generated_at, models=sorted(sections, key=lambda s: s.model))
+    """The deployment's dashboard from its model sections: those with open incidents first, then by
+    model name."""
+    return Dashboard(
+        generated_at=generated_at, models=sorted(sections, key=lambda s: (not s.incidents, s.model))
+    )

@@ -116,6 +116,10 @@ class EventType(StrEnum):
     BATCH_FINISHED = "batch_finished"  # a batch scoring job wrote its manifest (or failed, with why)
     # an automatic retraining not started: its dataset and spec were production's (nothing new)
     RETRAINING_HELD = "retraining_held"
+    INCIDENT_OPENED = (
+        "incident_opened"  # a check found drift, a live metric under its gate, … (details: kind)
+    )
+    INCIDENT_RESOLVED = "incident_resolved"  # a check found an open incident gone
 
 
 class Artifact(BaseModel):

@@ -54,10 +54,39 @@ def render_dashboard(dashboard: Dashboard, link_to: Link) -> str:
         "<h1>Sluice models</h1>",
         f"<p class='muted'>Generated {escape(dashboard.generated_at)} · {len(dashboard.models)} "
         f"model{'' if len(dashboard.models) == 1 else 's'}</p>",
+        _incidents(dashboard),
         _overview(dashboard),
         *(_section(section, link_to) for section in dashboard.models),
     ]
     return page("Sluice dashboard", "".join(body), style=DASHBOARD_STYLE)
+
+
+def _incidents(dashboard: Dashboard) -> str:
+    """Open incidents, first: model, kind, severity, since when, last announced, and in words."""
+    rows = [
+        [
+            link(f"#{model_anchor(section.model)}", section.model),
+            incident.kind,
+            incident.severity,
+            _minute(incident.since),
+            f"{_minute(incident.last_announced)} ({incident.announcements}×)",
+            incident.words,
+        ]
+        for section in dashboard.models
+        for incident in section.incidents
+    ]
+    if not rows:
+        return "<section id='incidents'><h2>Open incidents</h2><p class='muted'>None.</p></section>"
+    return (
+        "<section id='incidents'><h2>Open incidents</h2>"
+        + table(["model", "kind", "severity", "since", "last announced", "in words"], rows)
+        + "</section>"
+    )
+
+
+def _minute(iso: str) -> str:
+    """An ISO-8601 UTC time to the minute (2026-12-02T06:00:00+00:00 → 2026-12-02 06:00 UTC)."""
+    return f"{iso[:16].replace('T', ' ')} UTC"
 
 
 def _overview(dashboard: Dashboard) -> str:

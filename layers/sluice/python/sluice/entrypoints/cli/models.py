@@ -267,6 +267,8 @@ def _print_detail(detail: Any) -> None:
         )
     elif rollout:
         out.write(f"rollout: version {rollout['version']} waits for approval\n")
+    for incident in detail.incidents:
+        out.write(f"open incident: {incident['words']}\n")
     out.write("\n")
     out.write(
         f"{'VERSION':>7}  {'STATUS':<10} {'TRIGGER':<7} {'ON':<7} {'METRICS':<40} {'DATASET':<12} REASON\n"

@@ -59,8 +59,10 @@ class CheckOutcome:
 
     model: str
     version: int
-    alerted: bool
+    alerted: bool  # drift was announced (its incident opened, or was announced again)
     retraining: Retraining = field(default_factory=Retraining)
+    # drift's open incident that this check did not announce again, in words (one alert per incident)
+    drift_incident: str | None = None
 
 
 def explain_check(
@@ -117,6 +119,8 @@ def next_sentence(report: DriftReport, outcome: CheckOutcome) -> str:
         parts.append("No verdict, so no alert: the next scheduled check tries again with more traffic.")
     elif outcome.alerted:
         parts.append("An alert was sent to the subscribers of the alert topic.")
+    elif report.dataset_drift and outcome.drift_incident:
+        parts.append(outcome.drift_incident)
     elif _drifted(report):
         share = plain_percent(report.share_threshold)
         parts.append(f"No alert: drift needs at least {share} of the columns to drift.")
