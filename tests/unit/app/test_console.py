@@ -12,6 +12,7 @@ import pytest
 
 from sluice.app.console.ports import ConsoleDeps, ConsoleLimits
 from sluice.domain.registry.identity import ConsoleUser, Principal, groups_of
+from sluice.domain.registry.incidents import Incident, IncidentKind, IncidentState
 from sluice.domain.registry.records import EventType, VersionStatus
 from sluice.entrypoints.console import create_console_app
 from sluice.entrypoints.wiring import Wired
@@ -383,3 +384,29 @@ def test_the_list_names_drift_and_a_live_metric_under_its_gate(console: Any, fak
     page = console("console-models", path=f"/console/api/models/{MODEL}")[2]
     assert page["data_quality"] == ["age is empty in 30% of requests."]
     assert page["drift"][0] == model["drift"]
+
+
+def test_an_open_incident_is_the_first_thing_the_list_says_needs_attention(
+    console: Any, fakes: FakePorts
+) -> None:
+    # Given a model with an open drift incident (as the drift check records it) and a version waiting
+    run = awaiting(fakes)
+    incident = Incident(
+        model=MODEL,
+        kind=IncidentKind.DRIFT,
+        state=IncidentState.OPEN,
+        severity="medium",
+        version=1,
+        opened_at="2026-12-07T09:00:00+00:00",
+        announced_at="2026-12-07T09:00:00+00:00",
+        summary="drifted: income",
+    )
+    assert fakes.registry.record_incident(incident, None)
+    # When a viewer lists the models
+    (model,) = console("console-models")[2]["models"]
+    # Then the incident comes first, in the dashboard's words, before the version waiting
+    assert model["attention"][0] == (
+        f"Open incident: Drift in {MODEL} (v1, severity medium), open since 2026-12-07 09:00 UTC; "
+        "announced once, last 2026-12-07 09:00 UTC: drifted: income."
+    )
+    assert model["attention"][1] == f"Version {run.version} is waiting for approval."

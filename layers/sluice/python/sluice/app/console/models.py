@@ -73,7 +73,8 @@ def _rollout(section: ModelSection) -> dict[str, Any] | None:
 
 def model_summary(deps: ConsoleDeps, section: ModelSection) -> dict[str, Any]:
     """One model of the list, from its dashboard section."""
-    attention = [
+    attention = [f"Open incident: {i.words[0].upper()}{i.words[1:]}." for i in section.incidents]
+    attention += [
         f"Version {v.version} is waiting for approval."
         for v in sorted(section.versions, key=lambda v: v.version)
         if v.status == VersionStatus.PENDING_APPROVAL.value
