@@ -85,6 +85,7 @@ def test_plan_summarize_and_check_from_summaries_equal_check_model(stack: Stack)
                 summaries_prefix=plan.summaries_prefix,
                 index=index,
                 bytes=part["bytes"],
+                window_bytes=plan.bytes,
             ),
         )
         for index, part in reversed(list(enumerate(manifest)))

@@ -101,6 +101,7 @@ def split_and_summarize(fakes: FakePorts, limits: DriftCheckLimits) -> WindowPla
             summaries_prefix=plan.summaries_prefix,
             index=index,
             bytes=manifest[index]["bytes"],
+            window_bytes=plan.bytes,
         )
         result = summarize_partition(fakes.deps(), limits, request)
         assert result.summary_uri.endswith(f"{index:05d}.json.gz")

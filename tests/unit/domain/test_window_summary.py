@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from sluice.domain.monitoring.capture_window import WindowTally
 from sluice.domain.monitoring.summary.histogram import ColumnBins, ReferenceBins
 from sluice.domain.monitoring.summary.tally import SummaryTally
-from sluice.domain.monitoring.summary.window import WindowSummary, captured_window, merge
+from sluice.domain.monitoring.summary.window import WindowSummary, captured_window, merge, sample_capacity
 
 START = datetime(2026, 12, 1, tzinfo=UTC)
 END = START + timedelta(hours=24)
@@ -72,9 +72,12 @@ def labels_of(objects: list[tuple[str, bytes]]) -> dict[tuple[str, int], Any]:
 
 
 def summarize(
-    objects: list[tuple[str, bytes]], labels: dict[tuple[str, int], Any], max_rows: int
+    objects: list[tuple[str, bytes]],
+    labels: dict[tuple[str, int], Any],
+    max_rows: int,
+    capacity: int | None = None,
 ) -> WindowSummary:
-    tally = SummaryTally("m", START, END, max_rows, labels, len(labels), version=1, bins=BINS)
+    tally = SummaryTally("m", START, END, max_rows, labels, len(labels), 1, BINS, capacity)
     for key, body in objects:
         tally.add_object(key, body)
     return tally.result()
@@ -166,3 +169,36 @@ def test_histograms_count_every_row_of_the_version_on_the_reference_bins() -> No
     }
     # And segment counts its reference categories, one unseen (corporate) and one missing
     assert histograms["segment"].model_dump() == {"counts": [1, 1], "unseen": 1, "missing": 1, "invalid": 0}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n_rows=st.integers(0, 200),
+    n_objects=st.integers(1, 10),
+    max_rows=st.integers(1, 60),
+    seed=st.integers(0, 10_000),
+)
+def test_partitions_keeping_their_share_of_the_sample_merge_to_the_whole_sample(
+    n_rows: int, n_objects: int, max_rows: int, seed: int
+) -> None:
+    # Given each object summarized alone, keeping only its capacity: its share of the sample, with margin
+    objects = objects_of(n_rows, n_objects, seed)
+    labels = labels_of(objects)
+    total = sum(len(body) for _, body in objects)
+    parts = [summarize([o], labels, max_rows, sample_capacity(max_rows, len(o[1]) / total)) for o in objects]
+    whole = summarize(objects, labels, max_rows)
+    # When they are merged
+    merged = merge(parts) if parts else summarize([], labels, max_rows)
+    # Then the merge holds every row at or above its threshold, and at most max_rows of them
+    assert merged.sample == [r for r in whole.sample if r.key >= merged.threshold]
+    assert len(merged.sample) <= max_rows
+    # And, unless the capacities fell short (which the margin makes rare), it is the whole's sample
+    if len(merged.sample) == min(max_rows, whole.sampled_from):
+        assert merged == whole
+
+
+def test_a_small_share_keeps_about_its_part_of_the_sample() -> None:
+    # Given a sample of 200,000 rows split among 1,000 equal partitions
+    capacity = sample_capacity(200_000, 1 / 1_000)
+    # Then each keeps its 200 expected rows with margin, not 200,000; the whole window keeps all
+    assert 200 < capacity < 500 and sample_capacity(200_000, 1.0) == sample_capacity(200_000, 0) == 200_000

@@ -26,7 +26,12 @@ from sluice.app.ports import CoreDeps, TrainingDeps
 from sluice.domain.monitoring.drift.live import feature_kinds
 from sluice.domain.monitoring.summary.histogram import ReferenceBins, reference_bins
 from sluice.domain.monitoring.summary.tally import SummaryTally
-from sluice.domain.monitoring.summary.window import WindowSummary, captured_window, merge
+from sluice.domain.monitoring.summary.window import (
+    WindowSummary,
+    captured_window,
+    merge,
+    sample_capacity,
+)
 from sluice.domain.registry.records import TrafficWindow
 from sluice.errors import ArtifactCorrupt
 
@@ -71,7 +76,8 @@ class WindowPlan(BaseModel):
 
 class PartitionRequest(BaseModel):
     """One child's work: a partition of the window of `model`'s `version`. `bytes` (the partition's,
-    from the manifest) bounds the read-ahead; 0 when not passed."""
+    from the manifest) bounds the read-ahead, and with `window_bytes` (the plan's `bytes`) sizes the
+    child's share of the sample (`sample_capacity`); 0 when not passed (then the whole sample size)."""
 
     model: str
     version: int
@@ -80,6 +86,7 @@ class PartitionRequest(BaseModel):
     summaries_prefix: str
     index: int
     bytes: int = 0
+    window_bytes: int = 0
 
 
 class PartitionResult(BaseModel):
@@ -167,6 +174,9 @@ def summarize_partition(
         label_count=context.label_count,
         version=request.version,
         bins=context.bins,
+        capacity=sample_capacity(
+            limits.drift_max_rows, request.bytes / request.window_bytes if request.window_bytes else 0
+        ),
     )
     share = request.bytes // len(request.keys) if request.keys else 0
     for key, body in deps.traffic.read_objects([(key, share) for key in request.keys]):

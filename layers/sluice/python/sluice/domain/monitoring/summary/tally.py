@@ -46,6 +46,7 @@ class SummaryTally:
     label_count: int
     version: int | None = None
     bins: ReferenceBins = field(default_factory=ReferenceBins)
+    capacity: int | None = None  # sampled rows kept (`sample_capacity`); None: max_rows
     rows: int = 0
     objects: int = 0
     bad_lines: int = 0
@@ -67,7 +68,8 @@ class SummaryTally:
         """Every JSON line of one decompressed capture object named `key`."""
         self.objects += 1
         start, end, wanted, labels = self.start, self.end, self.version, self.labels
-        by_version, heap, size = self.rows_by_version, self._heap, self.max_rows
+        by_version, heap = self.rows_by_version, self._heap
+        size = self.max_rows if self.capacity is None else min(self.capacity, self.max_rows)
         uniform = random.Random(object_seed(self._seed, key)).random
         for number, line in enumerate(body.decode("utf-8", errors="replace").split("\n")):
             if not line or line.isspace():
@@ -133,4 +135,11 @@ class SummaryTally:
                 SampledRow(key=u, object=obj, line_number=n, line=line)
                 for u, obj, n, line in sorted(self._heap, key=lambda e: (e[1], e[2]))
             ],
+            threshold=self._threshold(),
         )
+
+    def _threshold(self) -> float:
+        """The smallest key kept when rows were left out (1.0 when every row was: none is kept)."""
+        if self.sampled_from <= len(self._heap):
+            return 0.0
+        return self._heap[0][0] if self._heap else 1.0

@@ -11,16 +11,22 @@ partition's summary gives exactly what one pass over all the objects in key orde
   by (object key, line) kept when Firehose delivered it twice, as a single pass keeps it;
 - the sample: A-Res with unit weights (each row of the version gets a random key u, the `max_rows`
   largest keys are kept), the keys drawn per object from a seed of the model, window, version and the
-  object's key, so a row has the same key whichever partition reads it; merging keeps the `max_rows`
-  largest keys of the parts. It is the sample one A-Res pass over all the objects would draw: when
-  the version has at most `max_rows` rows it holds every one of them, in capture order, exactly what
-  the single pass (`WindowTally`, Li's Algorithm L) holds; beyond, it is another uniform random sample
-  of the same size."""
+  object's key, so a row has the same key whichever partition reads it. A summary holds every row of
+  its objects whose key is at least its `threshold` (0 when it holds every row); a partition that is
+  a small share of its window keeps fewer than `max_rows` (`sample_capacity`), so that the reduce of
+  a thousand children reads about `max_rows` rows, not a thousand times as many. Merging keeps the
+  rows at or above the largest threshold, at most `max_rows` of them, the largest keys. It is the
+  sample one A-Res pass over all the objects would draw: when the version has at most `max_rows` rows
+  it holds every one of them, in capture order, exactly what the single pass (`WindowTally`, Li's
+  Algorithm L) holds; beyond, another uniform random sample of the same size (smaller only if the
+  partitions' capacities fell short, which `sample_capacity`'s margin makes unlikely beyond reason,
+  and the counts then say so)."""
 
 from __future__ import annotations
 
 import heapq
 import json
+import math
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -124,10 +130,21 @@ class WindowSummary(BaseModel):
     histograms: dict[str, ColumnHistogram] = Field(default_factory=dict)
     labelled: list[LabelledRow] = Field(default_factory=list)
     sample: list[SampledRow] = Field(default_factory=list)
+    threshold: float = 0.0  # the sample holds every row of the version whose key is at least this
 
     def same_window(self, other: WindowSummary) -> bool:
         mine = (self.model, self.version, self.start, self.end, self.max_rows, self.label_count)
         return mine == (other.model, other.version, other.start, other.end, other.max_rows, other.label_count)
+
+
+def sample_capacity(max_rows: int, share: float) -> int:
+    """How many sampled rows a partition holding `share` of its window's bytes keeps: its expected
+    part of the window's `max_rows` largest keys, a quarter more, eight standard deviations and 64
+    rows (all `max_rows` when the share is unknown, 0, or large)."""
+    if not 0 < share < 1:
+        return max_rows
+    expected = max_rows * share
+    return min(max_rows, math.ceil(1.25 * expected + 8 * math.sqrt(expected) + 64))
 
 
 def merge(summaries: Iterable[WindowSummary]) -> WindowSummary:
@@ -149,7 +166,11 @@ def merge(summaries: Iterable[WindowSummary]) -> WindowSummary:
             key = (row.request_id, row.instance)
             if key not in labelled or row.at < labelled[key].at:
                 labelled[key] = row
-    sample = heapq.nlargest(first.max_rows, (r for p in parts for r in p.sample), key=lambda r: r.rank)
+    threshold = max(p.threshold for p in parts)
+    kept = [r for p in parts for r in p.sample if r.key >= threshold]
+    sample = heapq.nlargest(first.max_rows, kept, key=lambda r: r.rank)
+    if len(kept) > len(sample):
+        threshold = min(r.key for r in sample) if sample else 1.0
     return first.model_copy(
         update={
             "objects": sum(p.objects for p in parts),
@@ -161,6 +182,7 @@ def merge(summaries: Iterable[WindowSummary]) -> WindowSummary:
             "histograms": merge_histograms([p.histograms for p in parts]),
             "labelled": sorted(labelled.values(), key=lambda r: r.at),
             "sample": sorted(sample, key=lambda r: (r.object, r.line_number)),
+            "threshold": threshold,
         }
     )
 
