@@ -195,13 +195,21 @@ def merged_summary(
     window: WindowSpan,
     summaries_prefix: str,
 ) -> WindowSummary:
-    """Every summary under the prefix merged, one read at a time (at most two samples held); the empty
-    window's summary when there is none (a window without capture objects)."""
-    merged: WindowSummary | None = None
+    """Every summary under the prefix merged (the empty window's summary when there is none: a window
+    without capture objects). Read one at a time and merged in batches of about twice `drift_max_rows`
+    sampled rows (merge is associative: the same result as all at once), so the reduce of a thousand
+    children holds a few samples' rows, and merges each row about once."""
+    batch: list[WindowSummary] = []
+    held = 0
     for summary in _summaries(deps, summaries_prefix):
         if (summary.model, summary.version) != (model, version):
             raise ArtifactCorrupt(f"{summaries_prefix} holds a summary of {summary.model} v{summary.version}")
-        merged = summary if merged is None else merge([merged, summary])
+        batch.append(summary)
+        held += len(summary.sample)
+        if held >= 2 * max(limits.drift_max_rows, 1) and len(batch) > 1:
+            batch = [merge(batch)]
+            held = len(batch[0].sample)
+    merged = merge(batch) if batch else None
     if merged is not None:
         return merged
     context = _read_context(deps, summaries_prefix)
