@@ -211,6 +211,7 @@ class InMemoryTraffic:
         self.writes: list[str] = []  # the request id of every capture write tried, stored or not
         self.outage: Exception | None = None  # when set, every write raises it (the store is down)
         self.object_rows = 1_000  # capture records per object the window is read from
+        self._cache: dict[str, tuple[tuple[int, int], list[tuple[str, bytes]]]] = {}
 
     def write(self, model: str, request_id: str, records: list[dict[str, Any]]) -> None:
         self.writes.append(request_id)
@@ -256,6 +257,13 @@ class InMemoryTraffic:
 
     def _objects(self, model: str) -> list[tuple[str, bytes]]:
         records = self.records.get(model, [])
+        cached = self._cache.get(model)
+        if cached is not None and cached[0] == (len(records), self.object_rows):
+            return cached[1]  # records are only ever appended
+        self._cache[model] = ((len(records), self.object_rows), self._encoded(model, records))
+        return self._cache[model][1]
+
+    def _encoded(self, model: str, records: list[dict[str, Any]]) -> list[tuple[str, bytes]]:
         return [
             (
                 f"capture/{model}/{i // self.object_rows:06d}.jsonl",
