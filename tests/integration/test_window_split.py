@@ -84,8 +84,6 @@ def test_plan_summarize_and_check_from_summaries_equal_check_model(stack: Stack)
                 keys=part["keys"],
                 summaries_prefix=plan.summaries_prefix,
                 index=index,
-                bytes=part["bytes"],
-                window_bytes=plan.bytes,
             ),
         )
         for index, part in reversed(list(enumerate(manifest)))

@@ -14,6 +14,7 @@ threshold (0.1), which the traffic below does not."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import random
 from dataclasses import replace
@@ -31,7 +32,7 @@ from sluice.app.monitoring.window_split import (
     plan_window,
     summarize_partition,
 )
-from sluice.domain.monitoring.summary.window import captured_window
+from sluice.domain.monitoring.summary.window import WindowSummary, captured_window
 from sluice.domain.registry.records import TrafficWindow
 from tests.unit.app.drift_world import (
     LOANS_SPEC,
@@ -100,8 +101,6 @@ def split_and_summarize(fakes: FakePorts, limits: DriftCheckLimits) -> WindowPla
             keys=manifest[index]["keys"],
             summaries_prefix=plan.summaries_prefix,
             index=index,
-            bytes=manifest[index]["bytes"],
-            window_bytes=plan.bytes,
         )
         result = summarize_partition(fakes.deps(), limits, request)
         assert result.summary_uri.endswith(f"{index:05d}.json.gz")
@@ -168,6 +167,16 @@ def test_a_sampled_window_keeps_counts_exact_and_verdicts_within_the_sampling_to
         other = merged.report.features[name]
         assert column.score is not None and other.score is not None
         assert abs(other.score - column.score) <= SAMPLE_TOLERANCE, (name, column.score, other.score)
+    # And each child kept only its share of the sample (with margin), not 2,000 rows
+    kept = [
+        len(
+            WindowSummary.model_validate_json(
+                gzip.decompress(fakes.artifacts.get_bytes(fakes.artifacts.uri(key)))
+            ).sample
+        )
+        for key in fakes.artifacts.list_keys(plan.summaries_prefix)
+    ]
+    assert plan.parts == len(kept) >= 5 and max(kept) < 1_000 and sum(kept) >= 2_000
     # And the histograms count every row of version 1 on the reference's bins, not the sample
     assert sum(h.total for h in summary.histograms.values()) == 3 * 20_001
 

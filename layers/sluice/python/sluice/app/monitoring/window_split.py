@@ -75,9 +75,8 @@ class WindowPlan(BaseModel):
 
 
 class PartitionRequest(BaseModel):
-    """One child's work: a partition of the window of `model`'s `version`. `bytes` (the partition's,
-    from the manifest) bounds the read-ahead, and with `window_bytes` (the plan's `bytes`) sizes the
-    child's share of the sample (`sample_capacity`); 0 when not passed (then the whole sample size)."""
+    """One child's work: partition `index` of the window of `model`'s `version` (its keys from the
+    manifest; its bytes, which size its share of the sample, from the context the plan wrote)."""
 
     model: str
     version: int
@@ -85,8 +84,6 @@ class PartitionRequest(BaseModel):
     keys: list[str]
     summaries_prefix: str
     index: int
-    bytes: int = 0
-    window_bytes: int = 0
 
 
 class PartitionResult(BaseModel):
@@ -97,9 +94,14 @@ class PartitionResult(BaseModel):
 
 
 class _Context(BaseModel):
+    """What every child of one check reads: the window's labels, the reference's bins, and the bytes
+    of the window and of each partition (for `sample_capacity` and the read-ahead)."""
+
     labels: list[tuple[str, int, Any]]
     label_count: int
     bins: ReferenceBins
+    window_bytes: int = 0
+    part_bytes: list[int] = []
 
 
 def run_prefix(model: str, version: int, end: datetime) -> str:
@@ -123,6 +125,8 @@ def plan_window(
         labels=[(rid, instance, label) for (rid, instance), label in labels.items()],
         label_count=len(labels),
         bins=bins,
+        window_bytes=sum(size for _, size in objects),
+        part_bytes=[p.bytes for p in parts],
     )
     prefix = run_prefix(model, version, now)
     deps.artifacts.put_bytes(prefix + CONTEXT, gzip.compress(context.model_dump_json().encode(), 5))
@@ -165,6 +169,7 @@ def summarize_partition(
     `<summaries_prefix><index>.json.gz` (an existing one is overwritten: a retried child writes the
     same summary)."""
     context = _read_context(deps, request.summaries_prefix)
+    part_bytes = context.part_bytes[request.index] if request.index < len(context.part_bytes) else 0
     tally = SummaryTally(
         model=request.model,
         start=request.window.start,
@@ -175,10 +180,10 @@ def summarize_partition(
         version=request.version,
         bins=context.bins,
         capacity=sample_capacity(
-            limits.drift_max_rows, request.bytes / request.window_bytes if request.window_bytes else 0
+            limits.drift_max_rows, part_bytes / context.window_bytes if context.window_bytes else 0
         ),
     )
-    share = request.bytes // len(request.keys) if request.keys else 0
+    share = part_bytes // len(request.keys) if request.keys else 0
     for key, body in deps.traffic.read_objects([(key, share) for key in request.keys]):
         tally.add_object(key, body)
     summary = tally.result()
