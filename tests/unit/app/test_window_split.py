@@ -34,6 +34,7 @@ from sluice.app.monitoring.window_split import (
 )
 from sluice.domain.monitoring.summary.window import WindowSummary, captured_window
 from sluice.domain.registry.records import TrafficWindow
+from sluice.errors import ArtifactNotFound
 from tests.unit.app.drift_world import (
     LOANS_SPEC,
     MODEL,
@@ -193,3 +194,17 @@ def test_an_empty_window_is_planned_with_no_partition_and_checked_as_insufficien
     assert json.loads(fakes.artifacts.get_bytes(plan.manifest_uri)) == [] and plan.parts == 0
     expected = check_model(fakes.deps(), SETTINGS, MODEL, 1, NOW)
     assert checked.status == expected.status == "insufficient_data"
+
+
+def test_a_partition_without_its_summary_fails_the_check_rather_than_checking_part_of_the_window() -> None:
+    # Given a window split and summarized, one child's summary missing (it failed, or never ran)
+    fakes = world(3_000, 0.0)
+    plan = split_and_summarize(fakes, SPLIT)
+    del fakes.artifacts.objects[fakes.artifacts.uri(f"{plan.summaries_prefix}00001.json.gz")]
+    # When the summaries are checked
+    with pytest.raises(
+        ArtifactNotFound, match=f"holds {plan.parts - 1} summaries of the plan's {plan.parts}"
+    ):
+        check_from_summaries(fakes.deps(), SPLIT, MODEL, 1, plan.window, plan.summaries_prefix, NOW)
+    # Then nothing was reported for a part of the window
+    assert not list(fakes.artifacts.list_keys(f"drift/{MODEL}/"))

@@ -33,7 +33,7 @@ from sluice.domain.monitoring.summary.window import (
     sample_capacity,
 )
 from sluice.domain.registry.records import TrafficWindow
-from sluice.errors import ArtifactCorrupt
+from sluice.errors import ArtifactCorrupt, ArtifactNotFound
 
 PARTITION_KEYS = 1_000  # objects per partition at most (a manifest item stays a few tens of KB)
 MANIFEST = "manifest.json"
@@ -201,12 +201,15 @@ def merged_summary(
     summaries_prefix: str,
 ) -> WindowSummary:
     """Every summary under the prefix merged (the empty window's summary when there is none: a window
-    without capture objects). Read one at a time and merged in batches of about twice `drift_max_rows`
+    without capture objects); ArtifactNotFound when a partition of the plan has no summary. Read one at a time and merged in batches of about twice `drift_max_rows`
     sampled rows (merge is associative: the same result as all at once), so the reduce of a thousand
     children holds a few samples' rows, and merges each row about once."""
+    context = _read_context(deps, summaries_prefix)
     batch: list[WindowSummary] = []
     held = 0
+    read = 0
     for summary in _summaries(deps, summaries_prefix):
+        read += 1
         if (summary.model, summary.version) != (model, version):
             raise ArtifactCorrupt(f"{summaries_prefix} holds a summary of {summary.model} v{summary.version}")
         batch.append(summary)
@@ -214,10 +217,13 @@ def merged_summary(
         if held >= 2 * max(limits.drift_max_rows, 1) and len(batch) > 1:
             batch = [merge(batch)]
             held = len(batch[0].sample)
-    merged = merge(batch) if batch else None
-    if merged is not None:
-        return merged
-    context = _read_context(deps, summaries_prefix)
+    if read != len(context.part_bytes):
+        raise ArtifactNotFound(
+            f"{summaries_prefix} holds {read} summaries of the plan's {len(context.part_bytes)} partitions: "
+            "the window was not read whole"
+        )
+    if batch:
+        return merge(batch)
     return SummaryTally(
         model=model,
         start=window.start,
