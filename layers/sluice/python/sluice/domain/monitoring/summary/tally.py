@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sluice.domain.monitoring.capture_window import LabelKey, instance_of, record_head, sample_seed
-from sluice.domain.monitoring.quality.traffic import REJECTED_KEY, RequestCounts
+from sluice.domain.monitoring.capture_window import LabelKey, instance_of, rows_in_window, sample_seed
+from sluice.domain.monitoring.quality.traffic import RequestCounts
 from sluice.domain.monitoring.summary.histogram import (
     ColumnHistogram,
     HistogramCounter,
@@ -67,33 +67,10 @@ class SummaryTally:
     def add_object(self, key: str, body: bytes) -> None:
         """Every JSON line of one decompressed capture object named `key`."""
         self.objects += 1
-        start, end, wanted, labels = self.start, self.end, self.version, self.labels
-        by_version, heap = self.rows_by_version, self._heap
+        wanted, labels, heap = self.version, self.labels, self._heap
         size = self.max_rows if self.capacity is None else min(self.capacity, self.max_rows)
         uniform = random.Random(object_seed(self._seed, key)).random
-        for number, line in enumerate(body.decode("utf-8", errors="replace").split("\n")):
-            if not line or line.isspace():
-                continue
-            record = record_head(line)
-            try:
-                captured = datetime.fromisoformat(record["time"])
-            except (ValueError, KeyError, TypeError):
-                self.bad_lines += 1
-                continue
-            if not start <= captured < end:
-                continue
-            if REJECTED_KEY in record:
-                try:
-                    self.requests.add_rejected(json.loads(line), captured)
-                except ValueError:
-                    self.bad_lines += 1
-                continue
-            if record.get("instance", 0) == 0:
-                self.requests.add_accepted(record.get("fraction"), captured)
-            self.rows += 1
-            version = record.get("version")
-            if isinstance(version, int):
-                by_version[version] = by_version.get(version, 0) + 1
+        for number, line, record, version in rows_in_window(self, body):
             if wanted is None or version == wanted:
                 self.sampled_from += 1
                 entry = (uniform(), key, number, line)
