@@ -173,7 +173,7 @@ def test_a_drift_check_reads_in_the_console_as_the_report_words_it(
 
     from sluice.tools.example_data import credit_risk
     from tests.integration.live_rollout import instances_and_labels
-    from tests.integration.test_dashboard_metrics import EVENTS, api_event
+    from tests.integration.served_traffic import scheduled_check, serve_and_label
 
     # Given the module's model in production (trained here when this test runs alone)
     if stack.registry.get_alias(MODEL) is None:
@@ -181,19 +181,9 @@ def test_a_drift_check_reads_in_the_console_as_the_report_words_it(
     production = stack.registry.get_alias(MODEL).version  # type: ignore[union-attr]
     # And requests through PredictFunction, a third of them labelled by feedback
     instances, labels = instances_and_labels(credit_risk(120, seed=905))
-    served = stack.local.invoke("PredictFunction", api_event("api-predict", MODEL, {"instances": instances}))
-    assert served.payload["statusCode"] == 200, served.payload
-    request_id = json.loads(served.payload["body"])["request_id"]
-    for instance in range(0, len(instances), 3):
-        feedback = {"request_id": request_id, "instance": instance, "label": labels[instance]}
-        answered = stack.local.invoke("PredictFunction", api_event("api-feedback", MODEL, feedback))
-        assert answered.payload["statusCode"] == 200, answered.payload
-    stack.local.flush_streams()
+    serve_and_label(stack, MODEL, instances, labels)
     # When the scheduled drift check runs through DriftFunction
-    schedule = json.loads((EVENTS / "drift-scheduled.json").read_text(encoding="utf-8"))
-    checked = stack.local.invoke("DriftFunction", schedule)
-    assert checked.error is None, checked.error
-    (check,) = [c for c in checked.payload["checked"] if c["model"] == MODEL]
+    check = scheduled_check(stack, MODEL)
     assert check["status"] == "ok", check
     s3 = stack.client("s3")
     bucket = stack.outputs["ArtifactBucketName"]

@@ -24,28 +24,15 @@ from sluice.tools.local.lambda_runtime.runtime import invocation_environment
 from sluice.tools.local.template import SERVERLESS_FUNCTION, SERVERLESS_STATE_MACHINE
 from tests.integration.conftest import ROOT, Stack, spec_text
 from tests.integration.live_rollout import instances_and_labels
+from tests.integration.served_traffic import api_event, scheduled_check, serve_and_label
 from tests.unit.test_template_dashboard import RESOURCES, Series, dashboard_body, of_type, sluice_series
 
 MODEL = "it-operations-metrics"
 # No retraining, and traffic like the training data (no drift, so no alert): the drift check prints its
 # metrics all the same, and leaves nothing running or queued for the modules after this one.
 SPEC = spec_text(MODEL).replace("retrain_on_drift: true", "retrain_on_drift: false")
-EVENTS = ROOT / "events"
 SHIPPED_CODE = [ROOT / "functions", ROOT / "layers" / "sluice" / "python" / "sluice"]
 STREAM = "AWS::KinesisFirehose::DeliveryStream"
-
-
-def api_event(name: str, model: str, body: Any) -> dict[str, Any]:
-    """events/<name>.json for another model and body, as API Gateway would send it."""
-    text = (
-        (EVENTS / f"{name}.json")
-        .read_text(encoding="utf-8")
-        .replace("/models/credit-risk/", f"/models/{model}/")
-    )
-    event: dict[str, Any] = json.loads(text)
-    event["pathParameters"] = {"model": model}
-    event["body"] = json.dumps(body)
-    return event
 
 
 def printed_series(output: str) -> set[Series]:
@@ -103,18 +90,8 @@ def serve_label_and_check_drift(stack: Stack) -> dict[str, Any]:
     """Requests, feedback on a third of their instances, then the scheduled drift check (which
     measures the live metric on the labelled rows). Returns one served instance."""
     instances, labels = instances_and_labels(credit_risk(150, seed=900))
-    served = stack.local.invoke("PredictFunction", api_event("api-predict", MODEL, {"instances": instances}))
-    assert served.payload["statusCode"] == 200, served.payload
-    request_id = json.loads(served.payload["body"])["request_id"]
-    for instance in range(0, len(instances), 3):
-        feedback = {"request_id": request_id, "instance": instance, "label": labels[instance]}
-        answered = stack.local.invoke("PredictFunction", api_event("api-feedback", MODEL, feedback))
-        assert answered.payload["statusCode"] == 200, answered.payload
-    stack.local.flush_streams()
-    schedule = json.loads((EVENTS / "drift-scheduled.json").read_text(encoding="utf-8"))
-    checked = stack.local.invoke("DriftFunction", schedule)
-    assert checked.error is None, checked.error
-    (check,) = [c for c in checked.payload["checked"] if c["model"] == MODEL]
+    serve_and_label(stack, MODEL, instances, labels)
+    check = scheduled_check(stack, MODEL)
     assert (check["status"], check["retraining"], check["alerted"]) == ("ok", None, False), check
     return instances[0]
 

@@ -22,7 +22,7 @@ from sluice.tools.example_data import credit_risk
 from tests.integration.conftest import Stack, spec_text
 from tests.integration.live_rollout import instances_and_labels
 from tests.integration.scenario import FIRST
-from tests.integration.test_dashboard_metrics import api_event
+from tests.integration.served_traffic import api_event, serve_and_label
 
 MODEL = "it-window-split"
 # Every partition one object (1 byte at most: an object larger alone is a partition alone), and few
@@ -36,15 +36,7 @@ def serve_in_rounds(stack: Stack, rounds: int) -> None:
     capture and feedback objects; one request of the last round is rejected (a missing income)."""
     for round_ in range(rounds):
         instances, labels = instances_and_labels(credit_risk(50, seed=700 + round_))
-        served = stack.local.invoke(
-            "PredictFunction", api_event("api-predict", MODEL, {"instances": instances})
-        )
-        assert served.payload["statusCode"] == 200, served.payload
-        request_id = json.loads(served.payload["body"])["request_id"]
-        for instance in range(0, len(instances), 3):
-            feedback = {"request_id": request_id, "instance": instance, "label": labels[instance]}
-            answered = stack.local.invoke("PredictFunction", api_event("api-feedback", MODEL, feedback))
-            assert answered.payload["statusCode"] == 200, answered.payload
+        serve_and_label(stack, MODEL, instances, labels)
         if round_ == rounds - 1:
             bad = {k: v for k, v in instances[0].items() if k != "income"}
             refused = stack.local.invoke(
