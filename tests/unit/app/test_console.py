@@ -99,7 +99,13 @@ class FakeAccounts:
 
 
 @pytest.fixture
-def console(fakes: FakePorts) -> Any:
+def accounts() -> FakeAccounts:
+    return FakeAccounts()
+
+
+@pytest.fixture
+def console(fakes: FakePorts, accounts: FakeAccounts) -> Any:
+    """A request to the console app as events/<name>.json with `changes`: (status, headers, body)."""
     deps = ConsoleDeps(
         registry=fakes.registry,
         artifacts=fakes.artifacts,
@@ -108,7 +114,7 @@ def console(fakes: FakePorts) -> Any:
         executions=fakes.executions,
         uploads=FakeUploads(),
         runs=FakeRuns(),
-        accounts=FakeAccounts(),
+        accounts=accounts,
     )
     function = Wired(deps=deps, limits=ConsoleLimits(max_upload_bytes=1000))
     app = create_console_app(lambda: function, STATIC)

@@ -5,21 +5,14 @@ token (in the body), on a pool that offers it (ConsoleMfa OPTIONAL) and on one t
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import pytest
 
 from sluice.app.console.access import otpauth_uri
-from sluice.app.console.ports import ConsoleDeps, ConsoleLimits
-from sluice.entrypoints.console import create_console_app
-from sluice.entrypoints.wiring import Wired
 from sluice.errors import CodeRequired, InvalidRequest, SignInFailed
-from tests.unit.app.fakes import FakePorts
-from tests.unit.app.test_console import OPERATOR_SUB, STATIC, FakeAccounts, FakeRuns, FakeUploads, as_group
-from tests.unit.entrypoints.api_events import api_event
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.typing import LambdaContext
+from tests.unit.app.test_console import OPERATOR_SUB, FakeAccounts, as_group
+from tests.unit.app.test_console import console as console  # the fixture, with `accounts` below
 
 
 class FakeTwoStepAccounts(FakeAccounts):
@@ -57,30 +50,6 @@ class FakeTwoStepAccounts(FakeAccounts):
 @pytest.fixture
 def accounts() -> FakeTwoStepAccounts:
     return FakeTwoStepAccounts()
-
-
-@pytest.fixture
-def console(fakes: FakePorts, accounts: FakeTwoStepAccounts) -> Any:
-    """A request to the console app as events/<name>.json with `changes`: (status, headers, body)."""
-    deps = ConsoleDeps(
-        registry=fakes.registry,
-        artifacts=fakes.artifacts,
-        notifier=fakes.notifier,
-        traffic=fakes.traffic,
-        executions=fakes.executions,
-        uploads=FakeUploads(),
-        runs=FakeRuns(),
-        accounts=accounts,
-    )
-    function = Wired(deps=deps, limits=ConsoleLimits(max_upload_bytes=1000))
-    app = create_console_app(lambda: function, STATIC)
-
-    def call(name: str, **changes: Any) -> tuple[int, dict[str, str], Any]:
-        answer = app.resolve(api_event(name, **changes), cast("LambdaContext", None))
-        headers = answer.get("headers") or {k: v[-1] for k, v in answer["multiValueHeaders"].items()}
-        return answer["statusCode"], headers, json.loads(answer["body"])
-
-    return call
 
 
 def post(console: Any, path: str, body: dict[str, Any], **changes: Any) -> tuple[int, Any]:
