@@ -9,9 +9,14 @@ from dataclasses import dataclass
 class DriftCheckLimits:
     """The window of captured traffic to check (hours), the fewest rows worth a verdict, the most rows
     it is computed on (a uniform sample beyond), and how often drift may start a retraining per model
-    (hours)."""
+    (hours); how many models, and partitions of one model's window, the monitoring state machine works
+    on at once."""
 
     drift_window_hours: float = 24.0
     drift_min_rows: int = 200
     drift_max_rows: int = 200_000
     retrain_cooldown_hours: float = 24.0
+    # The monitoring state machine: models checked at once (its Map), and partitions of one model's
+    # window summarized at once (its Distributed Map)
+    model_concurrency: int = 10
+    partition_concurrency: int = 40
