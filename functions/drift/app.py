@@ -30,7 +30,7 @@ from sluice.settings import DriftCheckSettings
 Settings = DriftCheckSettings
 # What the state machine carries of a check (its 256 KB payload holds every model's): the report in S3
 # holds these parts in full.
-IN_REPORT_ONLY = {"prediction_drift", "multivariate"}
+IN_REPORT_ONLY = {"prediction_drift"}
 
 
 @lambda_handler_of(wiring.drift_function)
