@@ -26,6 +26,7 @@ BENCHES = {
     "bench_search": ["-m", "bench.bench_search"],
     "bench_capture_write": ["-m", "bench.bench_capture_write"],
     "bench_capture_scale": ["-m", "bench.bench_capture_scale"],
+    "bench_window_split": ["-m", "bench.bench_window_split"],
     "bench_batch": ["-m", "bench.bench_batch"],
     "bench_training_backends": ["-m", "bench.bench_training_backends"],
 }

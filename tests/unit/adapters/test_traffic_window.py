@@ -142,3 +142,29 @@ def test_labelled_rows_only_without_a_label_reads_no_capture(s3: Any) -> None:
     # Then nothing is fetched and nothing is labelled; with a sample asked for, the capture is read
     assert (window.labelled, window.label_count, asked) == ([], 0, [])
     assert TrafficStore("artifacts", s3).window(MODEL, START, END, max_rows=5).rows == 20
+
+
+def test_a_window_s_objects_are_listed_and_read_by_key_as_the_window_reads_them(s3: Any) -> None:
+    # Given capture in the window's hour and late into the next, and feedback for one record
+    store = TrafficStore("artifacts", s3)
+    at = START.replace
+    first = deliver(s3, "capture", at(minute=30), records(range(0, 50), at(minute=29)), members=2)
+    late = deliver(s3, "capture", at(hour=11, minute=6), records(range(50, 60), at(minute=58)))
+    deliver(
+        s3,
+        "feedback",
+        at(minute=40),
+        [{"request_id": "r3", "instance": 0, "label": 1, "time": at(minute=35).isoformat()}],
+    )
+    # When the window's objects are listed, its labels read, and the objects read back in a given order
+    objects = store.window_objects(MODEL, START, END)
+    labels = store.window_labels(MODEL, START, END)
+    read = list(store.read_objects(list(reversed(objects))))
+    # Then the objects are the window's, in key order, with their sizes
+    sizes = {key: s3.head_object(Bucket="artifacts", Key=key)["ContentLength"] for key in (first, late)}
+    assert objects == sorted(sizes.items())
+    # And each is read whole (every gzip member), in the order asked, beside its key
+    assert [key for key, _ in read] == [late, first]
+    assert [len(body.splitlines()) for _, body in read] == [10, 50]
+    # And the labels are the window's, by (request_id, instance)
+    assert labels == {("r3", 0): 1}

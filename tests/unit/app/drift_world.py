@@ -190,8 +190,11 @@ def label_all(fakes: FakePorts, model: str, records: list[dict[str, Any]], right
 
 
 def serve(fakes: FakePorts, model: str, records: list[dict[str, Any]]) -> None:
-    for request_id in dict.fromkeys(r["request_id"] for r in records):
-        fakes.traffic.write(model, request_id, [r for r in records if r["request_id"] == request_id])
+    requests: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        requests.setdefault(record["request_id"], []).append(record)
+    for request_id, instances in requests.items():
+        fakes.traffic.write(model, request_id, instances)
 
 
 def assessment(

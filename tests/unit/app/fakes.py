@@ -7,13 +7,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from sluice.app.ports import CoreDeps, PredictDeps, StackDeps
-from sluice.domain.monitoring.capture_window import CapturedWindow, WindowTally, latest_labels
+from sluice.domain.monitoring.capture_window import CapturedWindow, LabelKey, WindowTally, latest_labels
 from sluice.domain.registry.records import (
     Artifact,
     AuditEvent,
@@ -210,6 +210,8 @@ class InMemoryTraffic:
         self.labels: dict[str, list[dict[str, Any]]] = {}
         self.writes: list[str] = []  # the request id of every capture write tried, stored or not
         self.outage: Exception | None = None  # when set, every write raises it (the store is down)
+        self.object_rows = 1_000  # capture records per object the window is read from
+        self._cache: dict[str, tuple[tuple[int, int], list[tuple[str, bytes]]]] = {}
 
     def write(self, model: str, request_id: str, records: list[dict[str, Any]]) -> None:
         self.writes.append(request_id)
@@ -236,10 +238,39 @@ class InMemoryTraffic:
         self, model: str, start: datetime, end: datetime, *, max_rows: int, version: int | None = None
     ) -> CapturedWindow:
         # The stored records and labels as the JSON lines the streams deliver, read by the real tally.
-        labels = latest_labels([json.dumps(f) for f in self.labels.get(model, [])], start, end)
-        tally = WindowTally(model, start, end, max_rows, labels, version)
-        tally.add_object("".join(json.dumps(r) + "\n" for r in self.records.get(model, [])).encode())
+        tally = WindowTally(model, start, end, max_rows, self.window_labels(model, start, end), version)
+        for _, body in self.read_objects(self.window_objects(model, start, end)):
+            tally.add_object(body)
         return tally.result()
+
+    def window_objects(self, model: str, start: datetime, end: datetime) -> list[tuple[str, int]]:
+        # The stored records as capture objects of at most `object_rows` JSON lines each, in key order.
+        return [(key, len(body)) for key, body in self._objects(model)]
+
+    def window_labels(self, model: str, start: datetime, end: datetime) -> dict[LabelKey, Any]:
+        return latest_labels([json.dumps(f) for f in self.labels.get(model, [])], start, end)
+
+    def read_objects(self, objects: Sequence[tuple[str, int]]) -> Iterator[tuple[str, bytes]]:
+        bodies = {key: body for model in self.records for key, body in self._objects(model)}
+        for key, _ in objects:
+            yield key, bodies[key]
+
+    def _objects(self, model: str) -> list[tuple[str, bytes]]:
+        records = self.records.get(model, [])
+        cached = self._cache.get(model)
+        if cached is not None and cached[0] == (len(records), self.object_rows):
+            return cached[1]  # records are only ever appended
+        self._cache[model] = ((len(records), self.object_rows), self._encoded(model, records))
+        return self._cache[model][1]
+
+    def _encoded(self, model: str, records: list[dict[str, Any]]) -> list[tuple[str, bytes]]:
+        return [
+            (
+                f"capture/{model}/{i // self.object_rows:06d}.jsonl",
+                "".join(json.dumps(r) + "\n" for r in records[i : i + self.object_rows]).encode(),
+            )
+            for i in range(0, len(records), self.object_rows)
+        ]
 
 
 class RecordedOutcomes:

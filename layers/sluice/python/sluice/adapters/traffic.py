@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import gzip
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
 from sluice.adapters import aws_call, client
-from sluice.domain.monitoring.capture_window import CapturedWindow, WindowTally, latest_labels
+from sluice.domain.monitoring.capture_window import CapturedWindow, LabelKey, WindowTally, latest_labels
 from sluice.errors import ArtifactCorrupt
 
 # A record's object is delivered up to Firehose's largest buffer interval (900 s) after its time, into
@@ -55,6 +55,20 @@ class TrafficStore:
         for body in self._bodies(self._window_keys("capture", model, start, end)):
             tally.add_object(body)
         return tally.result()
+
+    def window_objects(self, model: str, start: datetime, end: datetime) -> list[tuple[str, int]]:
+        """The capture objects `window` reads for [start, end): (key, size), in key order."""
+        return self._window_keys("capture", model, start, end)
+
+    def window_labels(self, model: str, start: datetime, end: datetime) -> dict[LabelKey, Any]:
+        """The labels sent in [start, end), the latest of each (request_id, instance)."""
+        return latest_labels(self._lines("feedback", model, start, end), start, end)
+
+    def read_objects(self, objects: Sequence[tuple[str, int]]) -> Iterator[tuple[str, bytes]]:
+        """Each object's key and decompressed body, in the order given, READERS at a time and at most
+        READ_AHEAD of them (READ_AHEAD_BYTES of the sizes given) waiting to be read."""
+        keys = [key for key, _ in objects]
+        yield from zip(keys, self._bodies(list(objects)), strict=True)
 
     def _window_keys(self, kind: str, model: str, start: datetime, end: datetime) -> list[tuple[str, int]]:
         """Keys (and sizes) of the `kind` objects of `model` that can hold a record of [start, end), in

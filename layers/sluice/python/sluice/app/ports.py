@@ -7,12 +7,12 @@ Ports are narrow where a use case reads only (serving), and whole where it write
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sluice.domain.monitoring.capture_window import CapturedWindow
+from sluice.domain.monitoring.capture_window import CapturedWindow, LabelKey
 from sluice.domain.registry.records import (
     Alias,
     Artifact,
@@ -167,6 +167,20 @@ class Traffic(Protocol):
         """The window [start, end) of `model`'s capture: a uniform sample of at most `max_rows` records
         (of `version` only, when given; 0 for none), exact counts, and every labelled record of any
         version with its label (the latest sent in the window)."""
+        ...
+
+    def window_objects(self, model: str, start: datetime, end: datetime) -> list[tuple[str, int]]:
+        """The capture objects that can hold a record of `model` in [start, end): (key, size in bytes)
+        in key order, the objects `window` reads."""
+        ...
+
+    def window_labels(self, model: str, start: datetime, end: datetime) -> dict[LabelKey, Any]:
+        """The labels sent in [start, end) for `model`, by (request_id, instance), the latest winning."""
+        ...
+
+    def read_objects(self, objects: Sequence[tuple[str, int]]) -> Iterator[tuple[str, bytes]]:
+        """Each object's key and decompressed JSON lines, in the order given, read in bounded memory
+        (a size of 0 when it is unknown)."""
         ...
 
 

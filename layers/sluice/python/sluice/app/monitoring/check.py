@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from sluice.app.data.stored import load_spec, spec_key
@@ -27,7 +27,7 @@ from sluice.domain.monitoring.drift.live import (
 )
 from sluice.domain.monitoring.estimation.window import Estimator, estimate_window, not_estimable
 from sluice.domain.monitoring.reference import read_reference
-from sluice.domain.registry.records import TrafficWindow
+from sluice.domain.registry.records import ModelVersion, TrafficWindow
 from sluice.domain.spec.model_spec import ModelSpec
 from sluice.errors import SluiceError, StackError
 
@@ -99,18 +99,54 @@ def assess_model(
     model's predictions), the live metric from feedback labels (with the spec's primary metric) and
     the performance estimated without labels (CBPE or DLE, from what its training stored; none for
     a version trained before estimation existed). Writes nothing."""
-    record = deps.registry.get_version(model, version)
-    spec = load_spec(deps.artifacts.uri(spec_key(model, str(record.spec_sha256))), deps.artifacts)
-    reference = read_reference(deps.artifacts.get_verified(record.artifacts["reference"]))
+    inputs = version_inputs(deps, model, version)
     window = TrafficWindow(start=now - timedelta(hours=limits.drift_window_hours), end=now)
     captured = deps.traffic.window(
         model, window.start, window.end, max_rows=limits.drift_max_rows, version=version
     )
-    estimator = read_estimator(deps.artifacts, record.artifacts)
+    return assess_captured(deps, limits, inputs, window, captured)
+
+
+@dataclass(frozen=True)
+class VersionInputs:
+    """What a check reads of a version before its traffic: its record, spec, reference sample and
+    estimator (None for a version trained before estimation existed)."""
+
+    record: ModelVersion
+    spec: ModelSpec
+    reference: RawTable
+    estimator: Estimator | None
+
+
+def version_inputs(deps: CoreDeps, model: str, version: int) -> VersionInputs:
+    """The version's record, spec, reference sample (sha256-checked) and estimator."""
+    record = deps.registry.get_version(model, version)
+    spec = load_spec(deps.artifacts.uri(spec_key(model, str(record.spec_sha256))), deps.artifacts)
+    reference = read_reference(deps.artifacts.get_verified(record.artifacts["reference"]))
+    return VersionInputs(record, spec, reference, read_estimator(deps.artifacts, record.artifacts))
+
+
+def assess_captured(
+    deps: CoreDeps,
+    limits: DriftCheckLimits,
+    inputs: VersionInputs,
+    window: TrafficWindow,
+    captured: CapturedWindow,
+) -> DriftAssessment:
+    """The checks of `assess_model` on a window already read (in one pass, or merged from summaries),
+    data quality included."""
+    version = inputs.record.version
     assessment = assess_window(
-        spec, version, reference, window, captured, min_rows=limits.drift_min_rows, estimator=estimator
+        inputs.spec,
+        version,
+        inputs.reference,
+        window,
+        captured,
+        min_rows=limits.drift_min_rows,
+        estimator=inputs.estimator,
     )
-    return replace(assessment, data_quality=judge_data_quality(deps, record, spec, captured))
+    quality = judge_data_quality(deps, inputs.record, inputs.spec, captured)
+    return replace(assessment, data_quality=quality)
 
 
 def assess_window(

@@ -182,7 +182,7 @@ class WindowTally:
         for line in body.decode("utf-8", errors="replace").split("\n"):
             if not line or line.isspace():
                 continue
-            record = _head(line)
+            record = record_head(line)
             try:
                 captured = datetime.fromisoformat(record["time"])
             except (ValueError, KeyError, TypeError):
@@ -205,7 +205,7 @@ class WindowTally:
             if wanted is None or version == wanted:
                 offer(line)
             if labels:
-                key = (str(record.get("request_id")), _instance(record))
+                key = (str(record.get("request_id")), instance_of(record))
                 # Firehose delivers at least once: a record seen twice is kept once.
                 if key in labels and key not in self.labelled:
                     self.labelled[key] = json.loads(line)
@@ -213,7 +213,7 @@ class WindowTally:
     def result(self) -> CapturedWindow:
         labelled = sorted(
             self.labelled.values(),
-            key=lambda r: (str(r.get("time")), str(r.get("request_id")), _instance(r)),
+            key=lambda r: (str(r.get("time")), str(r.get("request_id")), instance_of(r)),
         )
         return CapturedWindow(
             model=self.model,
@@ -260,7 +260,7 @@ INPUTS_KEY = ',"inputs":'
 _DECODER = json.JSONDecoder()
 
 
-def _head(line: str) -> dict[str, Any]:
+def record_head(line: str) -> dict[str, Any]:
     """The record's small top-level keys (request_id, instance, time, version…), which the capture
     writer puts before its inputs: parsing only them is several times cheaper than the whole line.
     When the text before the first `,"inputs":`, closed with "}", is not exactly one JSON object
@@ -282,7 +282,7 @@ def _head(line: str) -> dict[str, Any]:
     return whole if isinstance(whole, dict) else {}
 
 
-def _instance(record: Mapping[str, Any]) -> int:
+def instance_of(record: Mapping[str, Any]) -> int:
     try:
         return int(record.get("instance", 0))
     except (TypeError, ValueError):

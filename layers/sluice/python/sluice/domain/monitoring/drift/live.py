@@ -58,13 +58,18 @@ def captured_inputs(records: Sequence[CapturedRecord], columns: Sequence[str], s
     return table
 
 
+def feature_kinds(spec: ModelSpec) -> dict[str, str]:
+    """Each feature's column kind for the drift check: "numerical" or "categorical"."""
+    return {f.name: "numerical" if isinstance(f, NumericFeature) else "categorical" for f in spec.features}
+
+
 def check_input_drift(
     spec: ModelSpec, reference: RawTable, records: Sequence[CapturedRecord], *, min_rows: int, source: str
 ) -> DriftReport:
     """Drift of the captured inputs against the reference over the spec's features, typed by the spec
     and judged by its drift settings (per-column overrides, share threshold, the multivariate check's
     threshold); "insufficient_data" when either side has fewer than `min_rows` rows."""
-    kinds = {f.name: "numerical" if isinstance(f, NumericFeature) else "categorical" for f in spec.features}
+    kinds = feature_kinds(spec)
     return check_drift(
         reference,
         captured_inputs(records, spec.feature_names, source),
