@@ -2,12 +2,18 @@
 MonitoringStateMachine (statemachines/monitoring.asl.json) it runs:
 
 - `list_models`: {} → {"models": [{"model", "version"}], "model_concurrency", "partition_concurrency"};
-- `check_model`: {"model", "version", "now"} → that model's check (ModelCheck, without the parts its
-  report holds), its metrics emitted; a failure raises, and the state machine reports it;
+- `plan_window`: {"model", "version", "now"} → the window split in partitions (WindowPlan: its manifest
+  in S3, the summaries prefix);
+- `summarize`: one partition, {"model", "version", "window", "keys", "bytes", "window_bytes",
+  "summaries_prefix", "index"} → {"summary_uri", "rows"} (PartitionResult), the summary written to S3;
+- `check_summaries`: {"model", "version", "window", "summaries_prefix", "now"} → the model's check from
+  the merged summaries (ModelCheck, without the prediction drift its report holds), its metrics emitted;
+- `check_model`: {"model", "version", "now"} → the same check in one pass over the window;
 - `report_error`: {"model", "version", "now", "error": {"Error", "Cause"}} → the model's check with
   status "error" (DriftCheckErrors);
 - `publish_dashboard`: {} → {"dashboard", "models"}, the registry's dashboard regenerated (its models named).
 
+A failure raises: the state machine retries what is transient and reports the rest as the model's error.
 No `action` (an EventBridge "Scheduled Event" sent to the function itself, `sluice invoke`): every
 model checked in turn in this invocation, {"checked": [ModelCheck]}.
 """
@@ -20,6 +26,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sluice.app.monitoring.act import ModelCheck
 from sluice.app.monitoring.check import check_model, check_production_models, production_models
+from sluice.app.monitoring.window_split import (
+    PartitionRequest,
+    WindowSpan,
+    check_from_summaries,
+    plan_window,
+    summarize_partition,
+)
 from sluice.app.registry.dashboard import INDEX_JSON, publish_dashboard
 from sluice.entrypoints import wiring
 from sluice.entrypoints.handler import lambda_handler_of
@@ -48,7 +61,19 @@ def lambda_handler(
             "model_concurrency": limits.model_concurrency,
             "partition_concurrency": limits.partition_concurrency,
         }
-    if action == "check_model":
+    if action == "plan_window":
+        return plan_window(deps, limits, event["model"], int(event["version"]), _moment(event)).model_dump(
+            mode="json"
+        )
+    if action == "summarize":
+        return summarize_partition(deps, limits, PartitionRequest.model_validate(event)).model_dump(
+            mode="json"
+        )
+    if action == "check_summaries":
+        window = WindowSpan.model_validate(event["window"])
+        model, version, prefix = event["model"], int(event["version"]), event["summaries_prefix"]
+        check = check_from_summaries(deps, limits, model, version, window, prefix, _moment(event))
+    elif action == "check_model":
         check = check_model(deps, limits, event["model"], int(event["version"]), _moment(event))
     elif action == "report_error":
         check = ModelCheck.failed(event["model"], int(event["version"]), _error_message(event["error"]))

@@ -13,7 +13,6 @@ import gzip
 import json
 import re
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -24,9 +23,12 @@ from sluice.tools.example_data import credit_risk
 from sluice.tools.local.in_process import in_process_stack
 from sluice.tools.local.stack import LocalStack
 from tests.integration.conftest import ROOT, TEST_ENV, spec_text
+from tests.integration.live_rollout import instances_and_labels
+from tests.integration.test_dashboard_metrics import api_event
 
 FLEET = [f"fleet-{n:02d}" for n in range(12)]
 BROKEN = "fleet-07"
+SERVED = "fleet-00"  # the one model with traffic: 3 flushes, so its window holds 3 capture objects
 
 
 def fast_spec(model: str) -> bytes:
@@ -38,7 +40,12 @@ def fast_spec(model: str) -> bytes:
 @pytest.fixture(scope="module")
 def fleet() -> Iterator[LocalStack]:
     """A stack with the twelve models of FLEET trained and in production (version 1)."""
-    with in_process_stack(ROOT, stack_name="sluice-fleet", env_overrides=TEST_ENV) as stack:
+    # every capture object a partition of its own (an object larger than the limit is a partition alone)
+    overrides = {
+        **TEST_ENV,
+        "DriftFunction": {**TEST_ENV.get("DriftFunction", {}), "DRIFT_PARTITION_BYTES": "1"},
+    }
+    with in_process_stack(ROOT, stack_name="sluice-fleet", env_overrides=overrides) as stack:
         s3, raw = stack.client("s3"), stack.outputs["RawBucketName"]
         for model in FLEET:
             s3.put_object(Bucket=raw, Key=f"{model}/spec.yaml", Body=fast_spec(model))
@@ -47,6 +54,13 @@ def fleet() -> Iterator[LocalStack]:
             data = to_csv_bytes(credit_risk(rows=300, seed=600 + seed))
             s3.put_object(Bucket=raw, Key=f"{model}/data/first.csv", Body=data)
         assert {e["status"] for e in stack.wait_for_executions()} == {"SUCCEEDED"}
+        for round_ in range(3):
+            instances, _ = instances_and_labels(credit_risk(60, seed=700 + round_, shift=1.0))
+            served = stack.invoke(
+                "PredictFunction", api_event("api-predict", SERVED, {"instances": instances})
+            )
+            assert served.payload["statusCode"] == 200, served.payload
+            stack.flush_streams()
         yield stack
 
 
@@ -60,19 +74,7 @@ def emitted_sum(log: str, metric: str) -> float:
     return total
 
 
-def in_flight_at_most(history: list[dict[str, Any]]) -> int:
-    """The most Lambda tasks of an execution's history that had started and not yet ended at once."""
-    running = most = 0
-    for event in history:
-        if event["type"] == "LambdaFunctionStarted":
-            running += 1
-            most = max(most, running)
-        elif event["type"] in ("LambdaFunctionSucceeded", "LambdaFunctionFailed", "LambdaFunctionTimedOut"):
-            running -= 1
-    return most
-
-
-def test_one_scheduled_start_checks_twelve_models_at_once_and_reports_the_broken_one_as_its_error(
+def test_one_scheduled_start_checks_twelve_models_each_on_its_own_and_reports_the_broken_one_as_its_error(
     fleet: LocalStack,
 ) -> None:
     registry = Registry(fleet.outputs["RegistryTableName"], fleet.client("dynamodb"))
@@ -102,17 +104,28 @@ def test_one_scheduled_start_checks_twelve_models_at_once_and_reports_the_broken
     assert broken["status"] == "error" and broken["version"] == 1
     assert broken["error"].startswith("ArtifactCorrupt: ") and "reference.csv.gz" in broken["error"]
     assert emitted_sum(fleet.function_log("DriftFunction")[logged:], "DriftCheckErrors") == 1
-    # And the eleven others get their reports (no traffic yet: no verdict, but a report each, in S3)
+    # And the eleven others get their reports, in S3; the served model's from its window split in three
+    # partitions (a summary each, merged), the others' windows empty (no verdict, still a report)
     for model, check in checks.items():
-        assert (check["status"], check["error"]) == ("insufficient_data", None), model
+        expected = ("ok", 180) if model == SERVED else ("insufficient_data", 0)
+        assert (check["status"], check["window_rows"], check["error"]) == (*expected, None), model
         report = json.loads(artifacts.get_bytes(check["report_uri"]))
         assert (report["model"], report["version"]) == (model, 1)
         assert artifacts.get_bytes(check["html_uri"]).startswith(b"<!")
-    # And their checks ran side by side: each its own invocation, several in flight at once
-    history = fleet.client("stepfunctions").get_execution_history(executionArn=arn, maxResults=1000)["events"]
-    checked_in = [e for e in history if e["type"] == "LambdaFunctionScheduled"]
-    assert len(checked_in) == 1 + 12 + 1 + 1  # list, one check per model, the broken one's error, dashboard
-    assert in_flight_at_most(history) > 1
+    assert checks[SERVED]["dataset_drift"] is True
+    summaries = [k for k in artifacts.list_keys(f"monitoring/{SERVED}/v1/") if "/summaries/" in k]
+    assert len(summaries) == 3
+    # And each model was checked in a child execution of its own, MonitoringModelConcurrency (10) at once:
+    # the list, then a plan per model, a summary per partition, a check per sound model, the broken one's
+    # error, and the dashboard once
+    sfn = fleet.client("stepfunctions")
+    runs = [
+        sfn.describe_map_run(mapRunArn=r["mapRunArn"]) for r in sfn.list_map_runs(executionArn=arn)["mapRuns"]
+    ]
+    (models_run,) = [r for r in runs if r["itemCounts"]["total"] == len(FLEET)]
+    assert models_run["maxConcurrency"] == 10 and models_run["executionCounts"]["succeeded"] == len(FLEET)
+    log = fleet.function_log("DriftFunction")[logged:]
+    assert log.count("START RequestId: ") == 1 + 12 + 3 + 11 + 1 + 1
 
     # And the dashboard was published once, after the checks, with every model on it
     assert output["dashboard"].endswith(".json")

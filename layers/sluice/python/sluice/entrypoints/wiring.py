@@ -163,6 +163,7 @@ def drift_limits(settings: DriftCheckSettings) -> DriftCheckLimits:
         drift_min_rows=settings.drift_min_rows,
         drift_max_rows=settings.drift_max_rows,
         retrain_cooldown_hours=settings.retrain_cooldown_hours,
+        drift_partition_bytes=settings.drift_partition_bytes,
         model_concurrency=settings.monitoring_model_concurrency,
         partition_concurrency=settings.monitoring_partition_concurrency,
     )

@@ -233,13 +233,14 @@ def _dead_letter_queue_url(stack: Any, logical_id: str, config: dict[str, Any]) 
 @dataclass(frozen=True)
 class ScheduleTarget:
     """A target of a schedule rule in the translated template: a function or a state machine (by logical
-    id), the Input the rule sends it (None: EventBridge's "Scheduled Event") and the role EventBridge
-    assumes to reach it (a state machine's; None for a function, which a resource policy allows)."""
+    id), the Input the rule sends a state machine (a function gets EventBridge's "Scheduled Event") and
+    the role EventBridge assumes to reach it (a state machine's; None for a function: a resource policy
+    allows it)."""
 
     rule: str
     target: str
     kind: str  # "function" | "state_machine"
-    input: str | None
+    input: str
     role: str | None
 
 
@@ -266,7 +267,10 @@ def schedule_targets(cloudformation: dict[str, Any]) -> list[ScheduleTarget]:
             resource_type = (resources.get(logical_id) or {}).get("Type") if logical_id else None
             if logical_id and resource_type in kind:
                 role = _referenced(target.get("RoleArn"))
-                found.append(ScheduleTarget(rule, logical_id, kind[resource_type], target.get("Input"), role))
+                # EventBridge sends a state machine the rule's Input (SAM's Schedule event: "{}" by default)
+                found.append(
+                    ScheduleTarget(rule, logical_id, kind[resource_type], target.get("Input") or "{}", role)
+                )
     return found
 
 

@@ -343,9 +343,7 @@ class LocalStack:
                 aws_secret_access_key=keys.get("AWS_SECRET_ACCESS_KEY", "testing"),
                 aws_session_token=keys.get("AWS_SESSION_TOKEN"),
             ).start_execution(
-                stateMachineArn=self.physical[target.target],
-                name=str(uuid.uuid4()),
-                input=target.input or "{}",
+                stateMachineArn=self.physical[target.target], name=str(uuid.uuid4()), input=target.input
             )
             fired.executions[target.target] = str(started["executionArn"])
         return fired
