@@ -104,6 +104,15 @@ class Stack:
             self.upload(f"{model}/data/{name}", body)
             self.settle()
 
+    def scheduled_check(self) -> dict[str, Any]:
+        """The schedule fires: DriftSchedule starts MonitoringStateMachine with {}; its output once it
+        succeeded, {"models", "checked": [one check per production model], "dashboard"}."""
+        arn = self.local.fire_schedules().executions["MonitoringStateMachine"]
+        ended = self.local.execution_ended(arn)
+        assert ended["status"] == "SUCCEEDED", ended
+        result: dict[str, Any] = ended["result"]
+        return result
+
     @contextlib.contextmanager
     def environment(self, function: str, **variables: str) -> Iterator[None]:
         """The function's handler, cold-started, with `variables` on top of its environment while inside;

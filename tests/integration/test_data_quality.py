@@ -74,7 +74,7 @@ def test_rejected_requests_are_captured_counted_by_the_check_and_named_in_words(
     assert delivered(stack, "capture/no-such-model/") == {}
 
     # When the scheduled drift check runs
-    payload = stack.local.fire_schedules()["DriftFunction"].payload
+    payload = stack.scheduled_check()
     check = next(c for c in payload["checked"] if c["model"] == MODEL)
     # Then its report's data_quality counts the 4 rejections of 12 requests, by field and kind
     report = json.loads(stack.artifacts.get_bytes(check["report_uri"]))

@@ -376,6 +376,22 @@ def test_scheduled_drift_event_checks_every_production_model(events_stack: Local
     assert f"without labels on {estimated['rows']} captured rows (CBPE)" in html
 
 
+def test_monitoring_events_list_check_report_an_error_and_publish(events_stack: LocalStack) -> None:
+    # When each task of the monitoring state machine is invoked / Then: the model in production is listed
+    listed = run_event(events_stack, "DriftFunction", "drift-list-models.json")["response"]
+    assert listed["models"] == [{"model": "credit-risk", "version": 1}] and listed["model_concurrency"] >= 1
+    # one model is checked, for a window ending in 2099: reported with no traffic in it, its payload small
+    check = run_event(events_stack, "DriftFunction", "drift-check-model.json")["response"]
+    assert (check["model"], check["status"], check["window_rows"]) == ("credit-risk", "insufficient_data", 0)
+    assert check["report_uri"].endswith(".json") and "prediction_drift" not in check
+    # a caught error is the model's check with status error, in words, counted in DriftCheckErrors
+    failed = run_event(events_stack, "DriftFunction", "drift-report-error.json")["response"]
+    assert (failed["status"], failed["error"][:20]) == ("error", "ArtifactCorrupt: s3:")
+    assert '"DriftCheckErrors"' in events_stack.function_log("DriftFunction")
+    published = run_event(events_stack, "DriftFunction", "drift-publish-dashboard.json")["response"]
+    assert "credit-risk" in published["models"] and published["dashboard"].endswith(".json")
+
+
 def test_batch_events_pin_a_job_and_score_a_batch_naming_its_bad_row(events_stack: LocalStack) -> None:
     # When the BatchScore state machine's first task is invoked on the uploaded file
     pinned = run_event(events_stack, "BatchScoreFunction", "batch-pin.json")["response"]

@@ -50,7 +50,7 @@ def test_a_drift_retraining_trains_on_accepted_data_plus_labelled_traffic_not_th
                 labelled += 1
         # When the streams' buffer interval passes and the scheduled drift check runs
         stack.local.flush_streams()
-        payload = stack.local.fire_schedules()["DriftFunction"].payload
+        payload = stack.scheduled_check()
     finally:
         served.stop()
     check = next(c for c in payload["checked"] if c["model"] == MODEL)

@@ -28,7 +28,7 @@ PER_REQUEST = 500
 def drift_check(stack: Stack) -> dict[str, object]:
     """Run the scheduled drift check once the streams' buffer interval passed; this model's check."""
     stack.local.flush_streams()
-    payload = stack.local.fire_schedules()["DriftFunction"].payload
+    payload = stack.scheduled_check()
     check: dict[str, object] = next(c for c in payload["checked"] if c["model"] == MODEL)
     return check
 

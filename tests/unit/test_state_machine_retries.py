@@ -206,7 +206,7 @@ def missing_retries(definition: dict[str, Any]) -> list[str]:
 
 
 def test_every_state_machine_of_the_template_is_checked() -> None:
-    assert set(DEFINITIONS) == {"train_and_promote.asl.json", "batch_score.asl.json"}
+    assert set(DEFINITIONS) == {"train_and_promote.asl.json", "batch_score.asl.json", "monitoring.asl.json"}
     seen = {i for d in DEFINITIONS.values() for _, s in states(d) for i in required(s)}
     # the checked integrations include Lambda (function ARNs and lambda:invoke), ECS and SNS, and the
     # Distributed Map's reader and writer

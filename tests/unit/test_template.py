@@ -65,6 +65,7 @@ def test_every_substitution_in_the_state_machine_is_defined_and_used() -> None:
     assert {m["DefinitionUri"] for m in machines} == {
         "statemachines/train_and_promote.asl.json",
         "statemachines/batch_score.asl.json",
+        "statemachines/monitoring.asl.json",
     }
     for machine in machines:
         substitutions = set(machine["DefinitionSubstitutions"])

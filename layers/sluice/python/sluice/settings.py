@@ -111,6 +111,12 @@ class DriftCheckSettings(StackSettings):
     drift_max_rows: int = Field(default=200_000, ge=1)
     retrain_cooldown_hours: float = Field(default=24.0, ge=0)
     alert_repeat_hours: float = Field(default=24.0, gt=0)
+    # A split window's partition: at most this many compressed bytes of capture objects per child
+    drift_partition_bytes: int = Field(default=256 * 2**20, ge=1)
+    # The monitoring state machine's Map (models at once) and Distributed Map (partitions at once);
+    # 0 = as many as Step Functions allows
+    monitoring_model_concurrency: int = Field(default=10, ge=0)
+    monitoring_partition_concurrency: int = Field(default=40, ge=0)
 
 
 class BatchScoreSettings(StackSettings):

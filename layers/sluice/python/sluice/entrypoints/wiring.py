@@ -165,6 +165,9 @@ def drift_limits(settings: DriftCheckSettings) -> DriftCheckLimits:
         drift_max_rows=settings.drift_max_rows,
         retrain_cooldown_hours=settings.retrain_cooldown_hours,
         alert_repeat_hours=settings.alert_repeat_hours,
+        drift_partition_bytes=settings.drift_partition_bytes,
+        model_concurrency=settings.monitoring_model_concurrency,
+        partition_concurrency=settings.monitoring_partition_concurrency,
     )
 
 

@@ -51,16 +51,12 @@ def check_production_models(
     moment = now or datetime.now(UTC)
     checks: list[ModelCheck] = []
     transient: list[StackError] = []
-    for meta in deps.registry.list_models():
-        model = meta.model
-        alias = deps.registry.get_alias(model)
-        if alias is None:
-            continue
+    for model, version in production_models(deps):
         try:
-            check = check_model(deps, limits, model, alias.version, moment)
+            check = check_model(deps, limits, model, version, moment)
         except SluiceError as exc:  # one model's broken artifacts must not stop the others' checks
-            logger.exception("drift check failed", extra={"model": model, "version": alias.version})
-            check = ModelCheck.failed(model, alias.version, str(exc))
+            logger.exception("drift check failed", extra={"model": model, "version": version})
+            check = ModelCheck.failed(model, version, str(exc))
             if isinstance(exc, StackError):
                 transient.append(exc)
         checks.append(check)
@@ -75,6 +71,16 @@ def check_production_models(
             code=transient[0].code,
         )
     return checks
+
+
+def production_models(deps: CoreDeps) -> list[tuple[str, int]]:
+    """Every model that has a production version, with that version (what the scheduled check checks)."""
+    found = []
+    for meta in deps.registry.list_models():
+        alias = deps.registry.get_alias(meta.model)
+        if alias is not None:
+            found.append((meta.model, alias.version))
+    return found
 
 
 def check_model(

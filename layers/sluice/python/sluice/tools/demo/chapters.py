@@ -88,14 +88,17 @@ def concept_drift(
 
 
 def run_drift_check(demo: Demo, *, per_feature: bool = True) -> dict[str, Any]:
-    """Fire DriftFunction as its schedule would and print its verdict (per feature when `per_feature`);
+    """Fire the drift schedule (it starts the Monitoring state machine) and print its verdict (per feature when `per_feature`);
     the model's check."""
     demo.pass_buffer_interval()
-    demo.progress.fact("DriftFunction, invoked with an EventBridge 'Scheduled Event' (as its schedule would)")
-    fired = demo.stack.fire_schedules()["DriftFunction"]
-    if fired.failed:
-        raise DemoError(f"DriftFunction failed: {fired.error}")
-    check: dict[str, Any] = next(c for c in fired.payload["checked"] if c["model"] == MODEL)
+    demo.progress.fact("DriftSchedule fires: the Monitoring state machine checks every production model")
+    execution = demo.stack.fire_schedules().executions["MonitoringStateMachine"]
+    ended = demo.stack.execution_ended(execution)
+    if ended["status"] != "SUCCEEDED":
+        raise DemoError(
+            f"the Monitoring execution {ended['status']}: {ended.get('cause') or ended.get('error')}"
+        )
+    check: dict[str, Any] = next(c for c in ended["result"]["checked"] if c["model"] == MODEL)
     verdict = "DATASET DRIFT" if check["dataset_drift"] else "no dataset drift"
     demo.progress.fact(
         f"v{check['version']}, {check['rows']} captured rows vs its reference sample: {verdict}, "

@@ -7,7 +7,8 @@
   targets are queued and delivered to the handler on a worker thread (asynchronously, as AWS does),
   with the target's retry policy and dead-letter queue.
 - Schedules: a schedule rule matches no event (moto would match every one); it fires only when asked
-  (`LocalStack.fire_schedules()`, or `sluice invoke` with the schedule's event).
+  (`LocalStack.fire_schedules()`, or `sluice invoke` with the schedule's event): a Lambda target runs
+  with a "Scheduled Event", a state machine target is started with the rule's Input, as the rule's role.
 - Firehose: PutRecordBatch buffers into few large objects as Firehose does (`firehose`).
 - DynamoDB: TransactWriteItems honours its ClientRequestToken, so an SDK retry of a transaction whose
   response was lost succeeds without applying it twice, as on AWS (`dynamodb_tokens`).
@@ -31,6 +32,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 import boto3
@@ -239,18 +241,60 @@ def _dead_letter_queue_url(stack: Any, logical_id: str, config: dict[str, Any]) 
     return None
 
 
-def scheduled_functions(sam: dict[str, Any]) -> dict[str, list[str]]:
-    """Functions with `Schedule` events in a SAM template, with their schedule expressions."""
-    found: dict[str, list[str]] = {}
-    for logical_id, resource in sam.get("Resources", {}).items():
-        if resource.get("Type") != "AWS::Serverless::Function":
+@dataclass(frozen=True)
+class ScheduleTarget:
+    """A target of a schedule rule in the translated template: a function or a state machine (by logical
+    id), the Input the rule sends a state machine (a function gets EventBridge's "Scheduled Event") and
+    the role EventBridge assumes to reach it (a state machine's; None for a function: a resource policy
+    allows it)."""
+
+    rule: str
+    target: str
+    kind: str  # "function" | "state_machine"
+    input: str
+    role: str | None
+
+
+@dataclass
+class FiredSchedules:
+    """What firing the schedules did: each function target's invocation, each state machine's execution."""
+
+    invocations: dict[str, Invocation] = field(default_factory=dict)
+    executions: dict[str, str] = field(default_factory=dict)
+
+
+def schedule_targets(cloudformation: dict[str, Any]) -> list[ScheduleTarget]:
+    """The Lambda and Step Functions targets of every schedule rule (AWS::Events::Rule with a
+    ScheduleExpression) of a translated template."""
+    resources = cloudformation.get("Resources", {})
+    found = []
+    for rule, resource in resources.items():
+        properties = resource.get("Properties") or {}
+        if resource.get("Type") != "AWS::Events::Rule" or not properties.get("ScheduleExpression"):
             continue
-        for event in (resource.get("Properties", {}).get("Events") or {}).values():
-            if event.get("Type") in ("Schedule", "ScheduleV2"):
-                properties = event.get("Properties", {})
-                expression = properties.get("Schedule") or properties.get("ScheduleExpression")
-                found.setdefault(logical_id, []).append(str(expression))
+        for target in properties.get("Targets") or []:
+            logical_id = _referenced(target.get("Arn"))
+            kind = {"AWS::Lambda::Function": "function", "AWS::StepFunctions::StateMachine": "state_machine"}
+            resource_type = (resources.get(logical_id) or {}).get("Type") if logical_id else None
+            if logical_id and resource_type in kind:
+                role = _referenced(target.get("RoleArn"))
+                # EventBridge sends a state machine the rule's Input (SAM's Schedule event: "{}" by default)
+                found.append(
+                    ScheduleTarget(rule, logical_id, kind[resource_type], target.get("Input") or "{}", role)
+                )
     return found
+
+
+def _referenced(value: Any) -> str | None:
+    """The logical id a `Ref` or `Fn::GetAtt` names."""
+    if not isinstance(value, dict):
+        return None
+    if "Ref" in value:
+        return str(value["Ref"])
+    attribute = value.get("Fn::GetAtt")
+    if attribute:
+        return str(attribute[0] if isinstance(attribute, list) else str(attribute).split(".")[0])
+    return None
 
 
 def scheduled_event(region: str, stack_name: str, logical_id: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -160,6 +161,18 @@ class StackExecutions:
             for page in pages.paginate(stateMachineArn=arn, **filters)
             for e in page["executions"]
         ]
+
+    def ended(self, execution_arn: str, timeout: float = 300.0) -> dict[str, Any]:
+        """Wait for the execution to end: DescribeExecution's answer, with its output parsed (`result`)."""
+        sfn = self._stepfunctions()
+
+        def described() -> dict[str, Any] | None:
+            answer = dict(sfn.describe_execution(executionArn=execution_arn))
+            if answer["status"] == "RUNNING":
+                return None
+            return answer | {"result": json.loads(answer.get("output") or "null")}
+
+        return wait_until(described, what=f"execution {execution_arn} to end", timeout=timeout)
 
     def settle(self, timeout: float = 300.0, poll: float = 0.1) -> list[dict[str, Any]]:
         """Wait until no EventBridge delivery is pending and no execution of the stack's state machines

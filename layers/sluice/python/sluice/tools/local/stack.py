@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import uuid
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,9 +35,11 @@ from sluice.tools.local.deploy import (
 )
 from sluice.tools.local.events import (
     EventDelivery,
+    FiredSchedules,
+    ScheduleTarget,
     routing_to,
+    schedule_targets,
     scheduled_event,
-    scheduled_functions,
     send_to_function_dead_letter,
 )
 from sluice.tools.local.executions import StackExecutions, wait_until
@@ -315,18 +318,39 @@ class LocalStack:
         client_id = self.physical["ConsoleUserPoolClient"]
         return sign_in(self.client("cognito-idp"), client_id, user["email"], user["password"])
 
-    def scheduled_functions(self) -> dict[str, list[str]]:
-        """Functions with `Schedule` events in the template, with their schedule expressions."""
+    def schedule_targets(self) -> list[ScheduleTarget]:
+        """The functions and state machines the template's schedule rules deliver to."""
         assert self.template is not None
-        return scheduled_functions(self.template.sam)
+        return schedule_targets(self.template.cloudformation)
 
-    def fire_schedules(self) -> dict[str, Invocation]:
-        """Run every scheduled function once now with an EventBridge "Scheduled Event" (moto's
-        EventBridge never fires schedules)."""
-        return {
-            logical_id: self.invoke(logical_id, scheduled_event(self.region, self.stack_name, logical_id))
-            for logical_id in self.scheduled_functions()
-        }
+    def fire_schedules(self) -> FiredSchedules:
+        """Fire every schedule rule once now, as EventBridge delivers it (moto's EventBridge never fires
+        schedules): a function runs with a "Scheduled Event" (its Invocation, awaited); a state machine
+        is started with the rule's Input, by the rule's role (its execution ARN; it runs on)."""
+        fired = FiredSchedules()
+        for target in self.schedule_targets():
+            if target.kind == "function":
+                event = scheduled_event(self.region, self.stack_name, target.target)
+                fired.invocations[target.target] = self.invoke(target.target, event)
+                continue
+            role = f"arn:aws:iam::{ACCOUNT_ID}:role/{self.physical[target.role]}" if target.role else None
+            keys = self.role_credentials(role, "events") if role else {}
+            started = self._session.client(
+                "stepfunctions",
+                region_name=self.region,
+                endpoint_url=self.endpoint_url,
+                aws_access_key_id=keys.get("AWS_ACCESS_KEY_ID", "testing"),
+                aws_secret_access_key=keys.get("AWS_SECRET_ACCESS_KEY", "testing"),
+                aws_session_token=keys.get("AWS_SESSION_TOKEN"),
+            ).start_execution(
+                stateMachineArn=self.physical[target.target], name=str(uuid.uuid4()), input=target.input
+            )
+            fired.executions[target.target] = str(started["executionArn"])
+        return fired
+
+    def execution_ended(self, execution_arn: str, timeout: float = 300.0) -> dict[str, Any]:
+        """Wait for the execution to end: DescribeExecution's answer, its output parsed (`result`)."""
+        return self._executions.ended(execution_arn, timeout)
 
     def flush_streams(self) -> int:
         """Time has passed: environments with extensions spun down (the capture extension flushes on
