@@ -41,9 +41,9 @@ from sluice.domain.registry.records import DatasetKind, EventType
 from sluice.tools.cli import main
 from sluice.tools.example_data import credit_risk
 from sluice.tools.local.api.signing import DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY
-from sluice.tools.local.events import scheduled_event
 from sluice.tools.local.faults import READ_TIMEOUT, FaultInjector, format_table, short_name
 from sluice.tools.local.in_process import in_process_stack
+from sluice.tools.local.schedules import scheduled_event
 from sluice.tools.local.stack import LocalStack
 from tests.integration.conftest import ROOT, TEST_ENV, spec_text
 from tests.integration.live_rollout import instances_and_labels

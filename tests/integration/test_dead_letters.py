@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from sluice.tools.local.events import scheduled_event
+from sluice.tools.local.schedules import scheduled_event
 from tests.integration.conftest import Stack
 
 

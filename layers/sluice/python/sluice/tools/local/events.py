@@ -6,7 +6,7 @@
 - EventBridge: moto's rules deliver to SQS, logs and buses but not to Lambda; matched events for Lambda
   targets are queued and delivered to the handler on a worker thread (asynchronously, as AWS does),
   with the target's retry policy and dead-letter queue.
-- Schedules: a schedule rule matches no event (moto would match every one); it fires only when asked
+- Schedules (`schedules`): a schedule rule matches no event (moto would match every one); it fires only when asked
   (`LocalStack.fire_schedules()`, or `sluice invoke` with the schedule's event): a Lambda target runs
   with a "Scheduled Event", a state machine target is started with the rule's Input, as the rule's role.
 - Firehose: PutRecordBatch buffers into few large objects as Firehose does (`firehose`).
@@ -30,15 +30,13 @@ import os
 import queue
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 import boto3
 from moto.core.config import DefaultConfig
 
-from sluice.tools.local.deploy import ACCOUNT_ID, Clients
+from sluice.tools.local.deploy import Clients
 from sluice.tools.local.dynamodb_tokens import idempotent_transactions, transactions_roll_back_their_items
 from sluice.tools.local.executions import ACTIVITY, execution_end_signals
 from sluice.tools.local.fargate import ecs_patches
@@ -239,77 +237,6 @@ def _dead_letter_queue_url(stack: Any, logical_id: str, config: dict[str, Any]) 
         queue = target_arn["Fn::GetAtt"][0]
         return stack.physical.get(queue)  # a queue's physical id is its URL
     return None
-
-
-@dataclass(frozen=True)
-class ScheduleTarget:
-    """A target of a schedule rule in the translated template: a function or a state machine (by logical
-    id), the Input the rule sends a state machine (a function gets EventBridge's "Scheduled Event") and
-    the role EventBridge assumes to reach it (a state machine's; None for a function: a resource policy
-    allows it)."""
-
-    rule: str
-    target: str
-    kind: str  # "function" | "state_machine"
-    input: str
-    role: str | None
-
-
-@dataclass
-class FiredSchedules:
-    """What firing the schedules did: each function target's invocation, each state machine's execution."""
-
-    invocations: dict[str, Invocation] = field(default_factory=dict)
-    executions: dict[str, str] = field(default_factory=dict)
-
-
-def schedule_targets(cloudformation: dict[str, Any]) -> list[ScheduleTarget]:
-    """The Lambda and Step Functions targets of every schedule rule (AWS::Events::Rule with a
-    ScheduleExpression) of a translated template."""
-    resources = cloudformation.get("Resources", {})
-    found = []
-    for rule, resource in resources.items():
-        properties = resource.get("Properties") or {}
-        if resource.get("Type") != "AWS::Events::Rule" or not properties.get("ScheduleExpression"):
-            continue
-        for target in properties.get("Targets") or []:
-            logical_id = _referenced(target.get("Arn"))
-            kind = {"AWS::Lambda::Function": "function", "AWS::StepFunctions::StateMachine": "state_machine"}
-            resource_type = (resources.get(logical_id) or {}).get("Type") if logical_id else None
-            if logical_id and resource_type in kind:
-                role = _referenced(target.get("RoleArn"))
-                # EventBridge sends a state machine the rule's Input (SAM's Schedule event: "{}" by default)
-                found.append(
-                    ScheduleTarget(rule, logical_id, kind[resource_type], target.get("Input") or "{}", role)
-                )
-    return found
-
-
-def _referenced(value: Any) -> str | None:
-    """The logical id a `Ref` or `Fn::GetAtt` names."""
-    if not isinstance(value, dict):
-        return None
-    if "Ref" in value:
-        return str(value["Ref"])
-    attribute = value.get("Fn::GetAtt")
-    if attribute:
-        return str(attribute[0] if isinstance(attribute, list) else str(attribute).split(".")[0])
-    return None
-
-
-def scheduled_event(region: str, stack_name: str, logical_id: str) -> dict[str, Any]:
-    """The "Scheduled Event" EventBridge sends when the schedule of the function's rule fires now."""
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": ACCOUNT_ID,
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "region": region,
-        "resources": [f"arn:aws:events:{region}:{ACCOUNT_ID}:rule/{stack_name}-{logical_id}"],
-        "detail": {},
-    }
 
 
 def resolve_placeholders(value: Any, outputs: dict[str, str]) -> Any:

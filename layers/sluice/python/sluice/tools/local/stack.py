@@ -33,15 +33,7 @@ from sluice.tools.local.deploy import (
     read_stack,
     translate_template,
 )
-from sluice.tools.local.events import (
-    EventDelivery,
-    FiredSchedules,
-    ScheduleTarget,
-    routing_to,
-    schedule_targets,
-    scheduled_event,
-    send_to_function_dead_letter,
-)
+from sluice.tools.local.events import EventDelivery, routing_to, send_to_function_dead_letter
 from sluice.tools.local.executions import StackExecutions, wait_until
 from sluice.tools.local.fargate import process_endpoint
 from sluice.tools.local.firehose.buffers import delivery
@@ -53,6 +45,7 @@ from sluice.tools.local.lambda_runtime.runtime import (
     LambdaContext,
     invocation_environment,
 )
+from sluice.tools.local.schedules import FiredSchedules, ScheduleTarget, schedule_targets, scheduled_event
 from sluice.tools.local.template import FunctionCode, LocalTemplate
 
 T = TypeVar("T")
