@@ -48,9 +48,10 @@ def test_the_local_stack_knows_which_functions_a_map_fans_out_to() -> None:
     # Given the template with its state machine inlined as the local stack prepares it
     local = prepare(SAM, ROOT, "code-bucket")
     # When it looks for functions invoked from Map iterations
-    # Then it finds TrainFunction (candidates) and BatchScoreFunction (batches of a scoring job), and no
+    # Then it finds TrainFunction (candidates), BatchScoreFunction (batches of a scoring job) and
+    # DriftFunction (the monitoring partitions and models), and no
     # function only invoked from ordinary states
-    assert local.map_fanout_functions() == {"TrainFunction", "BatchScoreFunction"}
+    assert local.map_fanout_functions() == {"TrainFunction", "BatchScoreFunction", "DriftFunction"}
 
 
 HANDLER = """
