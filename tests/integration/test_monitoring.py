@@ -126,6 +126,10 @@ def test_one_scheduled_start_checks_twelve_models_each_on_its_own_and_reports_th
     assert models_run["maxConcurrency"] == 10 and models_run["executionCounts"]["succeeded"] == len(FLEET)
     log = fleet.function_log("DriftFunction")[logged:]
     assert log.count("START RequestId: ") == 1 + 12 + 3 + 11 + 1 + 1
+    # And the models were checked at the same time, within the Map's 10: at most nine models' single
+    # invocations beside the served model's three partitions (a log cannot show it: each invocation's
+    # lines are written together when it ends)
+    assert 2 <= fleet.most_at_once("DriftFunction") <= 9 + 3
 
     # And the dashboard was published once, after the checks, with every model on it
     assert output["dashboard"].endswith(".json")

@@ -208,6 +208,10 @@ class LocalStack:
         invocation between Lambda's START and END lines."""
         return "".join(line + "\n" for line in self._runtime.logs.lines(logical_id))
 
+    def most_at_once(self, logical_id: str) -> int:
+        """The most invocations of the function that have run at the same time (`HandlerRuntime`)."""
+        return self._runtime.most_at_once(logical_id)
+
     def echo_function_logs(self, enabled: bool = True) -> bool:
         """Also write each function log line to this process's stderr, prefixed `[LogicalId] `, as
         `sam local` does (on by default for a stack behind an endpoint: `sluice local up`); returns

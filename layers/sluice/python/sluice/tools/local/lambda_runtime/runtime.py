@@ -158,6 +158,11 @@ class HandlerRuntime:
         self._import_lock = threading.Lock()
         self._gate = _EnvironmentGate()
 
+    def most_at_once(self, logical_id: str) -> int:
+        """The most invocations of a function a Map fans out to (`concurrent`) that have run together so
+        far: up to the Map's MaxConcurrency, as Lambda would run them in environments of their own."""
+        return self._gate.most_at_once.get(logical_id, 0)
+
     def run(
         self,
         code: FunctionCode,
@@ -300,6 +305,7 @@ class _EnvironmentGate:
         self._changed = threading.Condition()
         self._holder: str | None = None  # the shared function inside, None for a single invocation
         self._inside = 0
+        self.most_at_once: dict[str, int] = {}  # a shared function: the most invocations inside together
 
     @contextlib.contextmanager
     def entered(self, env: dict[str, str], shared: str | None) -> Iterator[None]:
@@ -309,6 +315,8 @@ class _EnvironmentGate:
             if not self._inside:
                 self._holder = shared
             self._inside += 1
+            if shared is not None:
+                self.most_at_once[shared] = max(self.most_at_once.get(shared, 0), self._inside)
         try:
             yield
         finally:
