@@ -41,9 +41,9 @@ from sluice.observability import logger
 from sluice.settings import DriftCheckSettings
 
 Settings = DriftCheckSettings
-# What the state machine carries of a check (its 256 KB payload holds every model's): the report in S3
-# holds these parts in full.
-IN_REPORT_ONLY = {"prediction_drift"}
+# What the state machine leaves out of a check: its 256 KB payload holds every model's, and the report
+# in S3 holds these parts in full (each model's check is then under 1 KB: over 250 models an execution).
+IN_REPORT_ONLY = {"prediction_drift", "estimated", "multivariate"}
 
 
 @lambda_handler_of(wiring.drift_function)

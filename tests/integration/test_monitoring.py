@@ -113,6 +113,12 @@ def test_one_scheduled_start_checks_twelve_models_each_on_its_own_and_reports_th
         assert (report["model"], report["version"]) == (model, 1)
         assert artifacts.get_bytes(check["html_uri"]).startswith(b"<!")
     assert checks[SERVED]["dataset_drift"] is True
+    # And each model's part of the output stays small (the payload holds every model's: 256 KB), the
+    # estimates and the multivariate verdict being in the report only
+    assert all(len(json.dumps(c)) < 1024 for c in output["checked"])
+    served_report = json.loads(artifacts.get_bytes(checks[SERVED]["report_uri"]))
+    assert "estimated" not in checks[SERVED] and served_report["estimated"] is not None
+    assert "multivariate" not in checks[SERVED] and served_report["multivariate"]["drift"] is True
     summaries = [k for k in artifacts.list_keys(f"monitoring/{SERVED}/v1/") if "/summaries/" in k]
     assert len(summaries) == 3
     # And each model was checked in a child execution of its own, MonitoringModelConcurrency (10) at once:
