@@ -164,8 +164,10 @@ def _live_quality(demo: Demo, version: int) -> LiveQuality:
         raise DemoError(f"the drift check looked at v{check['version']}, not v{version}")
     live: dict[str, Any] = check.get("live_metric") or {}
     gate: dict[str, Any] = check.get("live_gate") or {}
-    estimate: dict[str, Any] = check.get("estimated") or {}
-    estimated: dict[str, float] = estimate.get("values") or {}
+    report = json.loads(demo.artifacts.get_bytes(check["report_uri"]))  # the estimates are in the report
+    estimate: dict[str, Any] = report.get("estimated") or {}
+    # the report writes each estimated metric beside its band: {"accuracy": 0.71, "band": {"accuracy": [...]}}
+    estimated: dict[str, float] = {metric: estimate[metric] for metric in estimate.get("band") or {}}
     metric = demo.spec.metric.value
     quality = LiveQuality(
         version=version,
